@@ -1,0 +1,66 @@
+// swift-tools-version: 6.0
+import PackageDescription
+
+let swiftSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+]
+
+let package = Package(
+    name: "leaderboard",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "leaderboard-api", targets: ["leaderboard-api"]),
+        .executable(name: "leaderboard-ws", targets: ["leaderboard-ws"]),
+        .executable(name: "leaderboardctl", targets: ["leaderboardctl"]),
+        .library(name: "LeaderboardCore", targets: ["LeaderboardCore"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+    ],
+    targets: [
+        .systemLibrary(name: "CFastCGI", pkgConfig: "fcgi", providers: [.apt(["libfcgi-dev"])]),
+        .systemLibrary(name: "CLibPQ", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
+        // hiredis' pkg-config adds -D_FILE_OFFSET_BITS=64, which SwiftPM rejects.
+        .systemLibrary(name: "CHiredis", providers: [.apt(["libhiredis-dev"])]),
+        .systemLibrary(name: "COpenSSL", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
+        .systemLibrary(name: "CCrypt", pkgConfig: "libcrypt", providers: [.apt(["libcrypt-dev"])]),
+        .target(
+            name: "LeaderboardCore",
+            dependencies: [
+                "CFastCGI", "CLibPQ", "CHiredis", "COpenSSL", "CCrypt",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "leaderboard-api",
+            dependencies: ["LeaderboardCore", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "leaderboard-ws",
+            dependencies: [
+                "LeaderboardCore",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "leaderboardctl",
+            dependencies: [
+                "LeaderboardCore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(name: "LeaderboardCoreTests", dependencies: ["LeaderboardCore"], swiftSettings: swiftSettings),
+        .testTarget(name: "IntegrationTests", dependencies: ["LeaderboardCore"], swiftSettings: swiftSettings),
+    ]
+)

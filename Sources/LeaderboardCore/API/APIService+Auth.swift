@@ -1,0 +1,52 @@
+extension APIService {
+    struct SignupBody: Decodable {
+        let email: String
+        let name: String
+        let password: String
+    }
+
+    struct LoginBody: Decodable {
+        let email: String
+        let password: String
+    }
+
+    struct LoginData: Encodable, Sendable {
+        let token: String
+        let user: User
+    }
+
+    func signup(_ request: HTTPRequest) throws -> HTTPResponse {
+        let body = try request.decodeJSON(SignupBody.self)
+        let user = try auth.signup(name: body.name, email: body.email, password: body.password)
+        return .envelope(status: 201, message: "account created", data: user)
+    }
+
+    func login(_ request: HTTPRequest) throws -> HTTPResponse {
+        let body = try request.decodeJSON(LoginBody.self)
+        let (token, user) = try auth.login(email: body.email, password: body.password, clientAddress: request.remoteAddress)
+        var response = HTTPResponse.envelope(message: "logged in", data: LoginData(token: token, user: user))
+        response.headers.append(("Set-Cookie", cookie(value: token, maxAge: Int(config.accessTokenLifetime.components.seconds))))
+        return response
+    }
+
+    func me(_ request: HTTPRequest) throws -> HTTPResponse {
+        let claims = try auth.authenticate(request.accessToken)
+        guard let user = try stores.users.user(id: claims.userID) else { throw APIError.unauthorized("account no longer exists") }
+        return .envelope(data: user)
+    }
+
+    /// Always clears the cookie; revokes the token when it is still valid.
+    func logout(_ request: HTTPRequest) throws -> HTTPResponse {
+        if let token = request.accessToken, let claims = try? auth.authenticate(token) {
+            try auth.logout(token: token, claims: claims)
+        }
+        var response = HTTPResponse.envelope(message: "logged out", data: Optional<User>.none)
+        response.headers.append(("Set-Cookie", cookie(value: "", maxAge: 0)))
+        return response
+    }
+
+    /// The predecessor's `ath` cookie: not readable by scripts, not sent on cross-site subrequests.
+    private func cookie(value: String, maxAge: Int) -> String {
+        "ath=\(value); Path=/; Max-Age=\(maxAge); HttpOnly; SameSite=Lax" + (config.cookieSecure ? "; Secure" : "")
+    }
+}

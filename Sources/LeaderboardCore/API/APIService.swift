@@ -1,0 +1,134 @@
+import Foundation
+import Logging
+
+/// The REST API of one worker: routes a request to its handler and turns every outcome into the envelope.
+///
+/// Each FastCGI worker owns one, with its own store connections; it is not shared between threads.
+public final class APIService {
+    public struct Stores {
+        public var users: any UserStore
+        public var games: any GameCatalog
+        public var ephemeral: any EphemeralStore
+        public var health: any HealthProbe
+
+        public init(users: any UserStore, games: any GameCatalog, ephemeral: any EphemeralStore, health: any HealthProbe) {
+            self.users = users
+            self.games = games
+            self.ephemeral = ephemeral
+            self.health = health
+        }
+
+        /// Stores over a fresh PostgreSQL and Redis connection, opened on first use.
+        public static func live(config: Config) -> Stores {
+            let database = PostgresConnection(settings: config.postgres)
+            let redis = RedisConnection(settings: config.redis)
+            return Stores(
+                users: PostgresUserStore(database: database), games: PostgresGameCatalog(database: database),
+                ephemeral: RedisEphemeralStore(redis: redis), health: ConnectionHealthProbe(database: database, redis: redis))
+        }
+    }
+
+    static let prefix = "/api/v1"
+
+    let config: Config
+    let stores: Stores
+    let auth: AuthService
+    let logger: Logger
+    private let router: Router<APIService>
+
+    public init(config: Config, stores: Stores, logger: Logger) {
+        self.config = config
+        self.stores = stores
+        self.logger = logger
+        auth = AuthService(
+            users: stores.users, ephemeral: stores.ephemeral, signer: JWTSigner(secret: config.secretKey),
+            hasher: PasswordHasher(cost: config.bcryptCost),
+            policy: .init(
+                tokenLifetime: config.accessTokenLifetime, maxLoginFailures: config.loginMaxFailures,
+                failureWindowSeconds: config.loginFailureWindowSeconds))
+        router = Self.makeRouter()
+    }
+
+    private static func makeRouter() -> Router<APIService> {
+        var router = Router<APIService>()
+        router.add("GET", prefix + "/health") { _, _, api in api.health() }
+        router.add("POST", prefix + "/auth/signup") { request, _, api in try api.signup(request) }
+        router.add("POST", prefix + "/auth/login") { request, _, api in try api.login(request) }
+        router.add("GET", prefix + "/auth/me") { request, _, api in try api.me(request) }
+        router.add("POST", prefix + "/auth/logout") { request, _, api in try api.logout(request) }
+        router.add("POST", prefix + "/auth/signout") { request, _, api in try api.logout(request) }
+        router.add("GET", prefix + "/games") { request, _, api in try api.games(request) }
+        return router
+    }
+
+    /// Answers one request; never throws, and never shows a client anything internal.
+    public func respond(to request: HTTPRequest) -> HTTPResponse {
+        let started = ContinuousClock.now
+        var response: HTTPResponse
+        if request.method == "OPTIONS" {
+            response = preflight(request)
+        } else if request.body.count > config.maxBodyBytes {
+            response = .failure(.payloadTooLarge(limit: config.maxBodyBytes))
+        } else {
+            switch router.match(method: request.method, path: request.path) {
+            case .found(let handler, let parameters):
+                do {
+                    response = try handler(request, parameters, self)
+                } catch {
+                    response = .failure(apiError(for: error, request: request))
+                }
+            case .methodNotAllowed(let allowed):
+                response = .failure(.methodNotAllowed(allowed: allowed))
+            case .notFound:
+                response = .failure(.notFound("no route for \(request.method) \(request.path)"))
+            }
+        }
+        response.headers += corsHeaders(for: request)
+        response.headers.append(("X-Request-ID", request.requestID))
+        let elapsed = ContinuousClock.now - started
+        logger.info(
+            "request",
+            metadata: [
+                "request_id": "\(request.requestID)", "method": "\(request.method)", "path": "\(request.path)",
+                "status": "\(response.status)",
+                "ms": "\(String(format: "%.2f", Double(elapsed.components.attoseconds) / 1e15 + Double(elapsed.components.seconds) * 1000))",
+            ])
+        return response
+    }
+
+    private func apiError(for error: any Error, request: HTTPRequest) -> APIError {
+        switch error {
+        case let error as APIError:
+            return error
+        case let error as PostgresError where error.isUnavailable:
+            logger.warning("postgres unavailable", metadata: ["request_id": "\(request.requestID)", "error": "\(error)"])
+            return .unavailable("the database")
+        case let error as RedisError where error.isUnavailable:
+            logger.warning("redis unavailable", metadata: ["request_id": "\(request.requestID)", "error": "\(error)"])
+            return .unavailable("the leaderboard index")
+        default:
+            logger.error("unexpected error", metadata: ["request_id": "\(request.requestID)", "error": "\(error)"])
+            return APIError(status: 500, message: "internal error (request \(request.requestID))")
+        }
+    }
+
+    private func corsHeaders(for request: HTTPRequest) -> [(name: String, value: String)] {
+        guard let origin = request.header("origin"), config.corsOrigins.contains(origin) else { return [] }
+        return [("Access-Control-Allow-Origin", origin), ("Access-Control-Allow-Credentials", "true"), ("Vary", "Origin")]
+    }
+
+    private func preflight(_ request: HTTPRequest) -> HTTPResponse {
+        guard case .methodNotAllowed(let allowed) = router.match(method: "OPTIONS", path: request.path) else {
+            return .failure(.notFound("no route for \(request.path)"))
+        }
+        var headers: [(name: String, value: String)] = [("Allow", (allowed + ["OPTIONS"]).joined(separator: ", "))]
+        if !corsHeaders(for: request).isEmpty {
+            headers += [
+                ("Access-Control-Allow-Methods", allowed.joined(separator: ", ")),
+                ("Access-Control-Allow-Headers", "Content-Type, Authorization, Idempotency-Key"),
+                ("Access-Control-Max-Age", "600"),
+            ]
+        }
+        return HTTPResponse(status: 204, headers: headers)
+    }
+}

@@ -1,0 +1,55 @@
+/// Accounts in the `users` table; the unique index on `lower(email)` settles concurrent signups.
+public struct PostgresUserStore: UserStore {
+    let database: PostgresConnection
+
+    public init(database: PostgresConnection) {
+        self.database = database
+    }
+
+    public func createUser(name: String, email: String, passwordHash: String) throws -> User? {
+        do {
+            let rows = try database.query(
+                "INSERT INTO users (name, email, password) VALUES ($1, $2, $3) RETURNING id, name, email",
+                [name, email, passwordHash])
+            return try Self.user(rows[0])
+        } catch let error as PostgresError where error.isUniqueViolation {
+            return nil
+        }
+    }
+
+    public func credentials(email: String) throws -> UserCredentials? {
+        let rows = try database.query("SELECT id, name, email, password FROM users WHERE lower(email) = lower($1)", [email])
+        guard let row = rows.first else { return nil }
+        return UserCredentials(user: try Self.user(row), passwordHash: try row.requiredString("password"))
+    }
+
+    public func user(id: Int) throws -> User? {
+        let rows = try database.query("SELECT id, name, email FROM users WHERE id = $1", [id])
+        return try rows.first.map(Self.user)
+    }
+
+    private static func user(_ row: PostgresRow) throws -> User {
+        User(id: try row.requiredInt("id"), name: try row.requiredString("name"), email: try row.requiredString("email"))
+    }
+}
+
+/// The `games` table, re-read at most every few seconds so a game added by `leaderboardctl` shows up.
+public final class PostgresGameCatalog: GameCatalog {
+    private let database: PostgresConnection
+    private let clock = ContinuousClock()
+    private var cached: (games: [Game], readAt: ContinuousClock.Instant)?
+
+    public init(database: PostgresConnection) {
+        self.database = database
+    }
+
+    public func games() throws -> [Game] {
+        if let cached, clock.now - cached.readAt < .seconds(10) { return cached.games }
+        let rows = try database.query("SELECT slug, label, max_score FROM games ORDER BY position, slug")
+        let games = try rows.map { row in
+            Game(slug: try row.requiredString("slug"), label: try row.requiredString("label"), maxScore: try row.requiredInt("max_score"))
+        }
+        cached = (games, clock.now)
+        return games
+    }
+}

@@ -1,0 +1,52 @@
+/// Ephemeral keys in Redis, under one prefix so they never collide with board keys.
+public struct RedisEphemeralStore: EphemeralStore {
+    let redis: RedisConnection
+    let prefix = "lb:tmp:"
+
+    public init(redis: RedisConnection) {
+        self.redis = redis
+    }
+
+    public func increment(_ key: String, windowSeconds: Int) throws -> Int {
+        let replies = try redis.pipeline([["INCR", prefix + key], ["EXPIRE", prefix + key, String(windowSeconds), "NX"]])
+        guard let count = replies[0].int else { throw RedisError.unexpectedReply("INCR: \(replies[0])") }
+        return count
+    }
+
+    public func counter(_ key: String) throws -> (value: Int, secondsLeft: Int) {
+        let replies = try redis.pipeline([["GET", prefix + key], ["TTL", prefix + key]])
+        return (replies[0].int ?? 0, max(0, replies[1].int ?? 0))
+    }
+
+    public func remove(_ key: String) throws {
+        try redis.command(["DEL", prefix + key])
+    }
+
+    public func mark(_ key: String, seconds: Int) throws {
+        try redis.command(["SET", prefix + key, "1", "EX", String(max(1, seconds))])
+    }
+
+    public func isMarked(_ key: String) throws -> Bool {
+        try redis.command(["EXISTS", prefix + key]).int == 1
+    }
+}
+
+/// Health from a worker's own connections, so a store that comes back is seen at once.
+public struct ConnectionHealthProbe: HealthProbe {
+    let database: PostgresConnection
+    let redis: RedisConnection
+
+    public init(database: PostgresConnection, redis: RedisConnection) {
+        self.database = database
+        self.redis = redis
+    }
+
+    public func isPostgresUp() -> Bool {
+        // One retry: the first statement after a server restart finds the old connection broken.
+        (try? database.query("SELECT 1")) != nil || (try? database.query("SELECT 1")) != nil
+    }
+
+    public func isRedisUp() -> Bool {
+        (try? redis.command(["PING"])) == .status("PONG") || (try? redis.command(["PING"])) == .status("PONG")
+    }
+}

@@ -1,0 +1,30 @@
+/// Where accounts live. E-mails are matched case-insensitively.
+public protocol UserStore {
+    /// The new user, or nil when the e-mail is already registered (in any letter case).
+    func createUser(name: String, email: String, passwordHash: String) throws -> User?
+    func credentials(email: String) throws -> UserCredentials?
+    func user(id: Int) throws -> User?
+}
+
+/// The games, in display order.
+public protocol GameCatalog {
+    func games() throws -> [Game]
+}
+
+/// Short-lived keys that expire on their own: revoked tokens and login-failure counters.
+public protocol EphemeralStore {
+    /// Adds one to the counter and returns the new value; the first increment starts its window.
+    func increment(_ key: String, windowSeconds: Int) throws -> Int
+    /// The counter's value and the seconds until it expires (0 when it does not exist).
+    func counter(_ key: String) throws -> (value: Int, secondsLeft: Int)
+    func remove(_ key: String) throws
+    /// Marks `key` as present for `seconds`.
+    func mark(_ key: String, seconds: Int) throws
+    func isMarked(_ key: String) throws -> Bool
+}
+
+/// Reports whether each backing store answers.
+public protocol HealthProbe {
+    func isPostgresUp() -> Bool
+    func isRedisUp() -> Bool
+}

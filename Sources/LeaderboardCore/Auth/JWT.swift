@@ -1,0 +1,101 @@
+import Foundation
+
+/// The claims of an access token: ours (`sub`, `id`, `name`, `email`, `iat`, `exp`, `jti`), and the
+/// predecessor's subset (`id`, `name`, `email`, `exp`), which PyJWT-made tokens carry.
+public struct AccessTokenClaims: Sendable, Equatable {
+    public var userID: Int
+    public var name: String
+    public var email: String
+    public var issuedAt: Int?
+    public var expiresAt: Int
+    public var notBefore: Int?
+    public var tokenID: String?
+
+    public init(userID: Int, name: String, email: String, issuedAt: Int?, expiresAt: Int, notBefore: Int? = nil, tokenID: String?) {
+        self.userID = userID
+        self.name = name
+        self.email = email
+        self.issuedAt = issuedAt
+        self.expiresAt = expiresAt
+        self.notBefore = notBefore
+        self.tokenID = tokenID
+    }
+}
+
+/// Why a token was refused. Clients see only "invalid token" or "token expired"; logs may see the rest.
+public enum TokenError: Error, Equatable, Sendable {
+    case malformed(String)
+    case unsupportedAlgorithm(String)
+    case badSignature
+    case expired
+    case notYetValid
+}
+
+/// Signs and verifies HS256 JSON Web Tokens (RFC 7519) with one secret. The algorithm is pinned:
+/// the header's `alg` must be exactly `HS256`, so `none`, HS512 and RS256 tokens are refused.
+public struct JWTSigner: Sendable {
+    private let key: [UInt8]
+
+    public init(secret: String) {
+        key = Array(secret.utf8)
+    }
+
+    public func sign(_ claims: AccessTokenClaims) -> String {
+        var payload: [String: Any] = [
+            "sub": String(claims.userID), "id": claims.userID, "name": claims.name, "email": claims.email,
+            "exp": claims.expiresAt,
+        ]
+        if let issuedAt = claims.issuedAt { payload["iat"] = issuedAt }
+        if let notBefore = claims.notBefore { payload["nbf"] = notBefore }
+        if let tokenID = claims.tokenID { payload["jti"] = tokenID }
+        let header = Base64URL.encode(Array(#"{"alg":"HS256","typ":"JWT"}"#.utf8))
+        // Sorted keys keep tokens reproducible for the same claims.
+        let body = try! JSONSerialization.data(withJSONObject: payload, options: [.sortedKeys, .withoutEscapingSlashes])
+        let signingInput = header + "." + Base64URL.encode(body)
+        return signingInput + "." + Base64URL.encode(Crypto.hmacSHA256(key: key, message: Array(signingInput.utf8)))
+    }
+
+    public func verify(_ token: String, now: Date = Date()) throws(TokenError) -> AccessTokenClaims {
+        let parts = token.split(separator: ".", omittingEmptySubsequences: false)
+        guard parts.count == 3 else { throw .malformed("expected 3 segments, got \(parts.count)") }
+        guard let headerBytes = Base64URL.decode(parts[0]), let header = Self.object(headerBytes) else {
+            throw .malformed("header is not base64url JSON")
+        }
+        guard let algorithm = header["alg"] as? String, algorithm == "HS256" else {
+            throw .unsupportedAlgorithm(String(describing: header["alg"] ?? "missing"))
+        }
+        guard let signature = Base64URL.decode(parts[2]) else { throw .malformed("signature is not base64url") }
+        let expected = Crypto.hmacSHA256(key: key, message: Array(token.utf8.prefix(parts[0].utf8.count + 1 + parts[1].utf8.count)))
+        guard Crypto.constantTimeEquals(signature, expected) else { throw .badSignature }
+
+        guard let payloadBytes = Base64URL.decode(parts[1]), let payload = Self.object(payloadBytes) else {
+            throw .malformed("payload is not base64url JSON")
+        }
+        guard let expiresAt = Self.integer(payload["exp"]) else { throw .malformed("exp is missing") }
+        let nowSeconds = Int(now.timeIntervalSince1970)
+        guard nowSeconds < expiresAt else { throw .expired }
+        let notBefore = Self.integer(payload["nbf"])
+        if let notBefore, nowSeconds < notBefore { throw .notYetValid }
+        guard let userID = Self.integer(payload["id"]) ?? Self.integer(payload["sub"]), userID > 0 else {
+            throw .malformed("no user id")
+        }
+        return AccessTokenClaims(
+            userID: userID, name: payload["name"] as? String ?? "", email: payload["email"] as? String ?? "",
+            issuedAt: Self.integer(payload["iat"]), expiresAt: expiresAt, notBefore: notBefore,
+            tokenID: payload["jti"] as? String)
+    }
+
+    private static func object(_ bytes: [UInt8]) -> [String: Any]? {
+        try? JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any]
+    }
+
+    /// NumericDate per RFC 7519 may be fractional; a numeric string is accepted for `sub`.
+    private static func integer(_ value: Any?) -> Int? {
+        guard let value, type(of: value) != Bool.self else { return nil }
+        if let text = value as? String { return Int(text) }
+        guard let number = value as? NSNumber else { return nil }
+        let double = number.doubleValue
+        guard double.isFinite, abs(double) < 1e15 else { return nil }
+        return Int(double)
+    }
+}

@@ -1,0 +1,258 @@
+import Foundation
+
+/// Everything the executables need to start, read once from the environment and an optional `.env` file.
+///
+/// The environment wins over the file. The file is `LEADERBOARD_ENV_FILE` when set, else `.env` in the
+/// working directory when it exists. Variable names follow the predecessor service where it had one.
+public struct Config: Sendable {
+    public enum Mode: String, Sendable { case development, production }
+
+    public var mode: Mode
+    public var postgres: PostgresSettings
+    public var redis: RedisSettings
+    public var secretKey: String
+    public var accessTokenLifetime: Duration
+    public var apiListen: ListenAddress
+    public var apiWorkers: Int
+    public var wsListen: ListenAddress
+    public var bcryptCost: Int
+    public var corsOrigins: [String]
+    public var cookieSecure: Bool
+    public var maxBodyBytes: Int
+    public var loginMaxFailures: Int
+    public var loginFailureWindowSeconds: Int
+    public var logLevel: String
+
+    /// Used only in development mode when `SECRET_KEY` is unset, so `swift run` works out of the box.
+    static let developmentSecret = "development-only-secret-do-not-use-in-production"
+
+    /// Loads from the process environment and the env file it points to.
+    public static func load() throws(ConfigError) -> Config {
+        let environment = ProcessInfo.processInfo.environment
+        var values: [String: String] = [:]
+        let explicitFile = environment["LEADERBOARD_ENV_FILE"]
+        let path = explicitFile ?? ".env"
+        if let data = FileManager.default.contents(atPath: path) {
+            values = try DotEnv.parse(String(decoding: data, as: UTF8.self))
+        } else if let explicitFile {
+            throw .unreadableEnvFile(path: explicitFile)
+        }
+        values.merge(environment) { _, fromEnvironment in fromEnvironment }
+        return try Config(values: values)
+    }
+
+    public init(values: [String: String]) throws(ConfigError) {
+        let reader = ConfigReader(values: values)
+        mode = try reader.choice("LEADERBOARD_MODE", default: .production)
+        postgres = PostgresSettings(
+            host: reader.string("PG_SERVER", default: "localhost"),
+            port: try reader.integer("PG_PORT", default: 5432, in: 1...65535),
+            user: try reader.required("PG_USER"),
+            password: reader.string("PG_PW", default: ""),
+            database: try reader.required("PG_DB")
+        )
+        redis = try RedisSettings(url: reader.string("REDIS_URL", default: "redis://127.0.0.1:6379/0"))
+
+        if let secret = reader.optional("SECRET_KEY") {
+            if mode == .production && secret.utf8.count < 32 {
+                throw .insecure(variable: "SECRET_KEY", reason: "use at least 32 random bytes in production")
+            }
+            secretKey = secret
+        } else if mode == .development {
+            secretKey = Self.developmentSecret
+        } else {
+            throw .missing(variable: "SECRET_KEY")
+        }
+        let algorithm = reader.string("ALGORITHM", default: "HS256")
+        guard algorithm == "HS256" else {
+            throw .malformed(variable: "ALGORITHM", value: algorithm, expected: "HS256 (the only algorithm accepted)")
+        }
+        let minutes = try reader.decimal("ACCESS_TOKEN_EXPIRE_MINUTES", default: 60, in: 1...(60 * 24 * 366))
+        accessTokenLifetime = .seconds(Int64((minutes * 60).rounded()))
+
+        apiListen = try reader.listenAddress("API_LISTEN", default: "unix:var/run/api.sock")
+        apiWorkers = try reader.integer("API_WORKERS", default: 8, in: 1...1024)
+        wsListen = try reader.listenAddress("WS_LISTEN", default: "127.0.0.1:8081")
+        bcryptCost = try reader.integer("BCRYPT_COST", default: 12, in: 4...31)
+        if mode == .production && bcryptCost < 10 {
+            throw .insecure(variable: "BCRYPT_COST", reason: "use 10 or more in production")
+        }
+        corsOrigins = reader.list("CORS_ORIGINS")
+        cookieSecure = try reader.boolean("COOKIE_SECURE", default: mode == .production)
+        maxBodyBytes = try reader.integer("MAX_BODY_BYTES", default: 64 * 1024, in: 1024...(16 << 20))
+        loginMaxFailures = try reader.integer("LOGIN_MAX_FAILURES", default: 10, in: 1...10_000)
+        loginFailureWindowSeconds = try reader.integer("LOGIN_FAILURE_WINDOW_SECONDS", default: 900, in: 1...86_400)
+        logLevel = try reader.oneOf("LOG_LEVEL", default: "info", allowed: ["trace", "debug", "info", "notice", "warning", "error", "critical"])
+    }
+}
+
+/// Where PostgreSQL is and who we are to it.
+public struct PostgresSettings: Sendable {
+    public var host: String
+    public var port: Int
+    public var user: String
+    public var password: String
+    public var database: String
+
+    /// A libpq connection string; each value quoted as libpq requires.
+    public var connectionString: String {
+        let pairs: [(String, String)] = [
+            ("host", host), ("port", String(port)), ("user", user), ("password", password), ("dbname", database),
+            ("connect_timeout", "3"), ("application_name", "leaderboard"),
+            ("keepalives_idle", "30"), ("keepalives_interval", "5"), ("keepalives_count", "3"),
+        ]
+        return pairs.map { key, value in
+            let escaped = value.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "'", with: "\\'")
+            return "\(key)='\(escaped)'"
+        }.joined(separator: " ")
+    }
+}
+
+/// Where Redis is: `redis://[:password@]host[:port][/db]` or `unix:///path/to/socket`.
+public struct RedisSettings: Sendable, Equatable {
+    public enum Endpoint: Sendable, Equatable {
+        case tcp(host: String, port: Int)
+        case unix(path: String)
+    }
+
+    public var endpoint: Endpoint
+    public var password: String?
+    public var database: Int
+
+    public init(url: String) throws(ConfigError) {
+        let invalid = ConfigError.malformed(
+            variable: "REDIS_URL", value: url, expected: "redis://[:password@]host[:port][/db] or unix:///path")
+        if url.hasPrefix("unix://") {
+            let path = String(url.dropFirst("unix://".count))
+            guard path.hasPrefix("/") else { throw invalid }
+            endpoint = .unix(path: path)
+            password = nil
+            database = 0
+            return
+        }
+        guard url.hasPrefix("redis://") else { throw invalid }
+        var rest = Substring(url.dropFirst("redis://".count))
+        password = nil
+        if let at = rest.lastIndex(of: "@") {
+            let credentials = rest[..<at]
+            rest = rest[rest.index(after: at)...]
+            let secret = credentials.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false).last ?? ""
+            password = secret.isEmpty ? nil : String(secret)
+        }
+        var hostPort = rest
+        database = 0
+        if let slash = rest.firstIndex(of: "/") {
+            hostPort = rest[..<slash]
+            let db = rest[rest.index(after: slash)...]
+            if !db.isEmpty {
+                guard let number = Int(db), number >= 0 else { throw invalid }
+                database = number
+            }
+        }
+        let parts = hostPort.split(separator: ":", omittingEmptySubsequences: false)
+        guard let host = parts.first, !host.isEmpty, parts.count <= 2 else { throw invalid }
+        var port = 6379
+        if parts.count == 2 {
+            guard let number = Int(parts[1]), (1...65535).contains(number) else { throw invalid }
+            port = number
+        }
+        endpoint = .tcp(host: String(host), port: port)
+    }
+}
+
+/// A socket to listen on: `unix:/path` or `host:port`.
+public enum ListenAddress: Sendable, Equatable, CustomStringConvertible {
+    case unix(path: String)
+    case tcp(host: String, port: Int)
+
+    public init?(_ text: String) {
+        if text.hasPrefix("unix:") {
+            let path = String(text.dropFirst("unix:".count))
+            guard !path.isEmpty else { return nil }
+            self = .unix(path: path)
+            return
+        }
+        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]),
+            (1...65535).contains(port)
+        else { return nil }
+        let host = String(text[..<colon])
+        self = .tcp(host: host.isEmpty ? "127.0.0.1" : host, port: port)
+    }
+
+    public var description: String {
+        switch self {
+        case .unix(let path): "unix:\(path)"
+        case .tcp(let host, let port): "\(host):\(port)"
+        }
+    }
+}
+
+/// Typed accessors over the raw variables; every failure names its variable.
+private struct ConfigReader {
+    let values: [String: String]
+
+    func optional(_ name: String) -> String? {
+        guard let value = values[name]?.trimmingWhitespace(), !value.isEmpty else { return nil }
+        return value
+    }
+
+    func string(_ name: String, default fallback: String) -> String { optional(name) ?? fallback }
+
+    func required(_ name: String) throws(ConfigError) -> String {
+        guard let value = optional(name) else { throw .missing(variable: name) }
+        return value
+    }
+
+    func integer(_ name: String, default fallback: Int, in range: ClosedRange<Int>) throws(ConfigError) -> Int {
+        guard let text = optional(name) else { return fallback }
+        guard let value = Int(text), range.contains(value) else {
+            throw .malformed(variable: name, value: text, expected: "a whole number in \(range.lowerBound)...\(range.upperBound)")
+        }
+        return value
+    }
+
+    func decimal(_ name: String, default fallback: Double, in range: ClosedRange<Double>) throws(ConfigError) -> Double {
+        guard let text = optional(name) else { return fallback }
+        guard let value = Double(text), range.contains(value) else {
+            throw .malformed(variable: name, value: text, expected: "a number in \(range.lowerBound)...\(range.upperBound)")
+        }
+        return value
+    }
+
+    func boolean(_ name: String, default fallback: Bool) throws(ConfigError) -> Bool {
+        guard let text = optional(name) else { return fallback }
+        switch text.lowercased() {
+        case "1", "true", "yes", "on": return true
+        case "0", "false", "no", "off": return false
+        default: throw .malformed(variable: name, value: text, expected: "true or false")
+        }
+    }
+
+    func oneOf(_ name: String, default fallback: String, allowed: [String]) throws(ConfigError) -> String {
+        let value = string(name, default: fallback).lowercased()
+        guard allowed.contains(value) else {
+            throw .malformed(variable: name, value: value, expected: "one of \(allowed.joined(separator: ", "))")
+        }
+        return value
+    }
+
+    func choice<Choice: RawRepresentable<String>>(_ name: String, default fallback: Choice) throws(ConfigError) -> Choice {
+        guard let text = optional(name) else { return fallback }
+        guard let value = Choice(rawValue: text.lowercased()) else {
+            throw .malformed(variable: name, value: text, expected: "development or production")
+        }
+        return value
+    }
+
+    func list(_ name: String) -> [String] {
+        (optional(name) ?? "").split(separator: ",").map { $0.trimmingWhitespace() }.filter { !$0.isEmpty }
+    }
+
+    func listenAddress(_ name: String, default fallback: String) throws(ConfigError) -> ListenAddress {
+        let text = string(name, default: fallback)
+        guard let address = ListenAddress(text) else {
+            throw .malformed(variable: name, value: text, expected: "unix:/path or host:port")
+        }
+        return address
+    }
+}

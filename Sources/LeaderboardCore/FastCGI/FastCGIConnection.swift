@@ -1,0 +1,73 @@
+import CFastCGI
+import Foundation
+
+/// Reads one accepted FastCGI request into an `HTTPRequest` and writes an `HTTPResponse` back.
+struct FastCGIConnection {
+    private let parameters: [String: String]
+    private let input: UnsafeMutablePointer<FCGX_Stream>?
+    private let maxBodyBytes: Int
+
+    init(request: inout FCGX_Request, maxBodyBytes: Int) {
+        var parameters: [String: String] = [:]
+        var cursor = request.envp
+        while let entry = cursor?.pointee {
+            let pair = String(cString: entry)
+            if let equals = pair.firstIndex(of: "=") {
+                parameters[String(pair[..<equals])] = String(pair[pair.index(after: equals)...])
+            }
+            cursor = cursor?.advanced(by: 1)
+        }
+        self.parameters = parameters
+        self.input = request.`in`
+        self.maxBodyBytes = maxBodyBytes
+    }
+
+    /// The request, or nil when its body is larger than allowed.
+    func read() -> HTTPRequest? {
+        let length = parameters["CONTENT_LENGTH"].flatMap(Int.init) ?? 0
+        guard length <= maxBodyBytes else { return nil }
+        var body = [UInt8](repeating: 0, count: length)
+        var received = 0
+        while received < length {
+            let count = body.withUnsafeMutableBufferPointer { buffer in
+                buffer.baseAddress!.advanced(by: received).withMemoryRebound(to: CChar.self, capacity: length - received) {
+                    FCGX_GetStr($0, Int32(length - received), input)
+                }
+            }
+            if count <= 0 { break }
+            received += Int(count)
+        }
+        body.removeLast(length - received)
+
+        var headers: [String: String] = [:]
+        for (name, value) in parameters where name.hasPrefix("HTTP_") {
+            headers[name.dropFirst(5).replacingOccurrences(of: "_", with: "-").lowercased()] = value
+        }
+        if let contentType = parameters["CONTENT_TYPE"], !contentType.isEmpty { headers["content-type"] = contentType }
+
+        let requestURI = parameters["REQUEST_URI"] ?? "/"
+        let path = parameters["DOCUMENT_URI"] ?? String(requestURI.prefix { $0 != "?" })
+        return HTTPRequest(
+            method: parameters["REQUEST_METHOD"] ?? "GET",
+            path: path,
+            query: HTTPRequest.parseQuery(parameters["QUERY_STRING"] ?? ""),
+            headers: headers,
+            body: body,
+            remoteAddress: parameters["REMOTE_ADDR"] ?? "",
+            requestID: parameters["REQUEST_ID"] ?? headers["x-request-id"] ?? UUID().uuidString
+        )
+    }
+
+    func send(_ response: HTTPResponse, to request: inout FCGX_Request) {
+        var head = "Status: \(response.status) \(response.reasonPhrase)\r\n"
+        for (name, value) in response.headers { head += "\(name): \(value)\r\n" }
+        head += "Content-Length: \(response.body.count)\r\n\r\n"
+        var bytes = Array(head.utf8)
+        if parameters["REQUEST_METHOD"] != "HEAD" { bytes += response.body }
+        bytes.withUnsafeBufferPointer { buffer in
+            buffer.withMemoryRebound(to: CChar.self) { chars in
+                _ = FCGX_PutStr(chars.baseAddress, Int32(chars.count), request.out)
+            }
+        }
+    }
+}

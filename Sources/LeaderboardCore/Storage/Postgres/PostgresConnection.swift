@@ -1,0 +1,135 @@
+import CLibPQ
+import Foundation
+
+/// One libpq connection, opened on first use and reopened after it breaks.
+///
+/// `@unchecked Sendable`: a `PGconn` must not be used from two threads at once; every owner (a FastCGI
+/// worker, a CLI command, a test) keeps its connection to itself and hands it on only between uses.
+public final class PostgresConnection: @unchecked Sendable {
+    private let connectionString: String
+    private var handle: OpaquePointer?
+
+    public init(settings: PostgresSettings) {
+        connectionString = settings.connectionString
+    }
+
+    deinit { close() }
+
+    /// Closes the connection; the next statement opens a new one. Safe to call twice.
+    public func close() {
+        if let handle { PQfinish(handle) }
+        handle = nil
+    }
+
+    /// Runs one statement; values travel separately from the SQL text, never spliced into it.
+    @discardableResult
+    public func query(_ sql: String, _ parameters: [(any PostgresBindable)?] = []) throws(PostgresError) -> PostgresRows {
+        let connection = try openConnection()
+        let texts = parameters.map { $0?.postgresText }
+        let cStrings: [UnsafeMutablePointer<CChar>?] = texts.map { text in text.flatMap { strdup($0) } }
+        defer { cStrings.forEach { free($0) } }
+        let result: OpaquePointer? = cStrings.withUnsafeBufferPointer { buffer in
+            buffer.withMemoryRebound(to: UnsafePointer<CChar>?.self) { values in
+                PQexecParams(connection, sql, Int32(values.count), nil, values.baseAddress, nil, nil, 0)
+            }
+        }
+        defer { PQclear(result) }
+        return try rows(of: result, on: connection)
+    }
+
+    /// Runs `body` inside BEGIN/COMMIT; any error rolls back and is rethrown.
+    public func transaction<Result>(_ body: () throws -> Result) throws -> Result {
+        try query("BEGIN")
+        do {
+            let result = try body()
+            try query("COMMIT")
+            return result
+        } catch {
+            _ = try? query("ROLLBACK")
+            throw error
+        }
+    }
+
+    /// Streams rows into `COPY ... FROM STDIN` (text format); `lines` yields chunks of complete lines.
+    @discardableResult
+    public func copyIn(_ sql: String, lines: some Sequence<String>) throws(PostgresError) -> Int {
+        let connection = try openConnection()
+        let start = PQexec(connection, sql)
+        let startStatus = PQresultStatus(start)
+        if startStatus != PGRES_COPY_IN {
+            defer { PQclear(start) }
+            _ = try rows(of: start, on: connection)
+            throw .unexpectedResult("COPY did not enter COPY IN mode")
+        }
+        PQclear(start)
+        for chunk in lines {
+            let sent = chunk.withCString { PQputCopyData(connection, $0, Int32(strlen($0))) }
+            if sent != 1 { break }
+        }
+        PQputCopyEnd(connection, nil)
+        var copied = 0
+        var failure: PostgresError?
+        while let result = PQgetResult(connection) {
+            defer { PQclear(result) }
+            do { copied += try rows(of: result, on: connection).affectedRows } catch { failure = failure ?? error }
+        }
+        if let failure { throw failure }
+        return copied
+    }
+
+    private func openConnection() throws(PostgresError) -> OpaquePointer {
+        if let handle, PQstatus(handle) == CONNECTION_OK { return handle }
+        close()
+        guard let connection = PQconnectdb(connectionString) else {
+            throw .connectionFailed(message: "out of memory")
+        }
+        guard PQstatus(connection) == CONNECTION_OK else {
+            let message = Self.errorMessage(of: connection)
+            PQfinish(connection)
+            throw .connectionFailed(message: message)
+        }
+        // Without a processor libpq prints every NOTICE to stderr.
+        PQsetNoticeProcessor(connection, { _, _ in }, nil)
+        handle = connection
+        return connection
+    }
+
+    private func rows(of result: OpaquePointer?, on connection: OpaquePointer) throws(PostgresError) -> PostgresRows {
+        guard let result else { throw lostOrFailed(connection) }
+        switch PQresultStatus(result) {
+        case PGRES_COMMAND_OK, PGRES_TUPLES_OK:
+            let rowCount = Int(PQntuples(result))
+            let columnCount = Int(PQnfields(result))
+            let columns = (0..<columnCount).map { String(cString: PQfname(result, Int32($0))) }
+            let values = (0..<rowCount).map { row in
+                (0..<columnCount).map { column -> String? in
+                    if PQgetisnull(result, Int32(row), Int32(column)) == 1 { return nil }
+                    return String(cString: PQgetvalue(result, Int32(row), Int32(column)))
+                }
+            }
+            let affected = Int(String(cString: PQcmdTuples(result))) ?? 0
+            return PostgresRows(columns: columns, values: values, affectedRows: affected)
+        default:
+            if PQstatus(connection) != CONNECTION_OK { throw lostOrFailed(connection) }
+            let field = { (code: UInt8) -> String? in
+                PQresultErrorField(result, Int32(code)).map { String(cString: $0) }
+            }
+            throw .server(
+                sqlState: field(UInt8(ascii: "C")) ?? "XX000",
+                message: field(UInt8(ascii: "M")) ?? Self.errorMessage(of: connection),
+                detail: field(UInt8(ascii: "D")),
+                constraint: field(UInt8(ascii: "n"))
+            )
+        }
+    }
+
+    private func lostOrFailed(_ connection: OpaquePointer) -> PostgresError {
+        let message = Self.errorMessage(of: connection)
+        close()
+        return .connectionLost(message: message)
+    }
+
+    private static func errorMessage(of connection: OpaquePointer) -> String {
+        String(cString: PQerrorMessage(connection)).trimmingWhitespace()
+    }
+}

@@ -1,0 +1,143 @@
+import CHiredis
+import Foundation
+
+/// One hiredis connection, opened on first use and reopened after the server restarts.
+///
+/// `@unchecked Sendable`: a `redisContext` must not be used from two threads at once; each owner keeps its
+/// connection to itself and hands it on only between uses.
+public final class RedisConnection: @unchecked Sendable {
+    private let settings: RedisSettings
+    private let timeout: timeval
+    private var context: UnsafeMutablePointer<redisContext>?
+
+    /// `timeout` bounds connecting and every command, so a stopped server never hangs a request.
+    public init(settings: RedisSettings, timeout: Duration = .seconds(2)) {
+        self.settings = settings
+        let (seconds, attoseconds) = timeout.components
+        self.timeout = timeval(tv_sec: Int(seconds), tv_usec: Int(attoseconds / 1_000_000_000_000))
+    }
+
+    deinit { close() }
+
+    /// Closes the connection; the next command opens a new one. Safe to call twice.
+    public func close() {
+        if let context { redisFree(context) }
+        context = nil
+    }
+
+    /// Sends one command as argv (binary-safe, never parsed from a string). An error reply throws `.server`.
+    @discardableResult
+    public func command(_ arguments: [String]) throws(RedisError) -> RedisReply {
+        let reply = try pipeline([arguments])[0]
+        if case .error(let message) = reply { throw .server(message: message) }
+        return reply
+    }
+
+    /// Sends several commands in one round trip; replies come back in order, error replies as `.error`.
+    public func pipeline(_ commands: [[String]]) throws(RedisError) -> [RedisReply] {
+        let connection = try openContext()
+        for arguments in commands {
+            let status = Self.withArgv(arguments) { argc, argv, lengths in
+                redisAppendCommandArgv(connection, argc, argv, lengths)
+            }
+            if status != REDIS_OK { throw lost(connection) }
+        }
+        var replies: [RedisReply] = []
+        replies.reserveCapacity(commands.count)
+        for _ in commands {
+            var raw: UnsafeMutableRawPointer?
+            guard redisGetReply(connection, &raw) == REDIS_OK, let raw else { throw lost(connection) }
+            defer { freeReplyObject(raw) }
+            replies.append(Self.decode(raw.assumingMemoryBound(to: redisReply.self)))
+        }
+        return replies
+    }
+
+    /// Runs a Lua script by SHA, loading it once when the server answers NOSCRIPT (a new or flushed server).
+    @discardableResult
+    public func run(_ script: RedisScript, keys: [String], arguments: [String]) throws(RedisError) -> RedisReply {
+        let call = [script.sha1, String(keys.count)] + keys + arguments
+        do {
+            return try command(["EVALSHA"] + call)
+        } catch .server(let message) where message.hasPrefix("NOSCRIPT") {
+            try command(["SCRIPT", "LOAD", script.source])
+            return try command(["EVALSHA"] + call)
+        }
+    }
+
+    private func openContext() throws(RedisError) -> UnsafeMutablePointer<redisContext> {
+        if let context, context.pointee.err == 0 { return context }
+        close()
+        let opened: UnsafeMutablePointer<redisContext>? =
+            switch settings.endpoint {
+            case .tcp(let host, let port): redisConnectWithTimeout(host, Int32(port), timeout)
+            case .unix(let path): redisConnectUnixWithTimeout(path, timeout)
+            }
+        guard let opened else { throw .connectionFailed(message: "out of memory") }
+        if opened.pointee.err != 0 {
+            let message = Self.errorString(of: opened)
+            redisFree(opened)
+            throw .connectionFailed(message: message)
+        }
+        redisSetTimeout(opened, timeout)
+        context = opened
+        do {
+            if let password = settings.password { try command(["AUTH", password]) }
+            if settings.database != 0 { try command(["SELECT", String(settings.database)]) }
+        } catch {
+            close()
+            throw .connectionFailed(message: error.description)
+        }
+        return opened
+    }
+
+    private func lost(_ connection: UnsafeMutablePointer<redisContext>) -> RedisError {
+        let message = Self.errorString(of: connection)
+        close()
+        return .connectionLost(message: message)
+    }
+
+    private static func errorString(of connection: UnsafeMutablePointer<redisContext>) -> String {
+        withUnsafeBytes(of: connection.pointee.errstr) { bytes in
+            String(decoding: bytes.prefix { $0 != 0 }, as: UTF8.self)
+        }
+    }
+
+    private static func decode(_ reply: UnsafeMutablePointer<redisReply>) -> RedisReply {
+        let value = reply.pointee
+        let bytes = { () -> [UInt8] in
+            guard let text = value.str else { return [] }
+            return Array(UnsafeRawBufferPointer(start: text, count: value.len))
+        }
+        switch value.type {
+        case REDIS_REPLY_STATUS: return .status(String(decoding: bytes(), as: UTF8.self))
+        case REDIS_REPLY_ERROR: return .error(String(decoding: bytes(), as: UTF8.self))
+        case REDIS_REPLY_INTEGER: return .integer(Int(value.integer))
+        case REDIS_REPLY_STRING: return .bulkString(bytes())
+        case REDIS_REPLY_ARRAY:
+            return .array((0..<value.elements).map { decode(value.element[$0]!) })
+        default: return .null
+        }
+    }
+
+    /// Hands hiredis an argv whose strings stay valid for the call; lengths make it binary-safe.
+    private static func withArgv<Result>(
+        _ arguments: [String],
+        _ body: (Int32, UnsafeMutablePointer<UnsafePointer<CChar>?>, UnsafePointer<Int>) -> Result
+    ) -> Result {
+        let buffers = arguments.map { argument -> UnsafeMutableBufferPointer<CChar> in
+            let utf8 = Array(argument.utf8)
+            let buffer = UnsafeMutableBufferPointer<CChar>.allocate(capacity: max(utf8.count, 1))
+            utf8.withUnsafeBytes { source in
+                UnsafeMutableRawBufferPointer(buffer).copyMemory(from: source)
+            }
+            return buffer
+        }
+        defer { buffers.forEach { $0.deallocate() } }
+        var pointers = buffers.map { UnsafePointer<CChar>?(UnsafePointer($0.baseAddress!)) }
+        let lengths = arguments.map { $0.utf8.count }
+        return pointers.withUnsafeMutableBufferPointer { argv in
+            lengths.withUnsafeBufferPointer { body(Int32(arguments.count), argv.baseAddress!, $0.baseAddress!) }
+        }
+    }
+}

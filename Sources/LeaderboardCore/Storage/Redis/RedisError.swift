@@ -1,0 +1,29 @@
+/// A failure talking to Redis.
+public enum RedisError: Error, CustomStringConvertible, Sendable {
+    /// The server could not be reached, or refused AUTH/SELECT.
+    case connectionFailed(message: String)
+    /// The connection broke (server gone, timeout); the command's outcome is unknown.
+    case connectionLost(message: String)
+    /// The server answered with an error reply, such as `WRONGTYPE ...` or `NOSCRIPT ...`.
+    case server(message: String)
+    /// A reply did not have the shape the caller expected.
+    case unexpectedReply(String)
+
+    public var isUnavailable: Bool {
+        switch self {
+        case .connectionFailed, .connectionLost: true
+        // A server still loading its dataset or failing to persist is unavailable, not wrong.
+        case .server(let message): message.hasPrefix("LOADING") || message.hasPrefix("MISCONF") || message.hasPrefix("BUSY")
+        case .unexpectedReply: false
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .connectionFailed(let message): "redis: connection failed: \(message)"
+        case .connectionLost(let message): "redis: connection lost: \(message)"
+        case .server(let message): "redis: \(message)"
+        case .unexpectedReply(let message): "redis: unexpected reply: \(message)"
+        }
+    }
+}

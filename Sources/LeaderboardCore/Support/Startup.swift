@@ -1,0 +1,27 @@
+import Foundation
+import Logging
+
+/// What every executable does first: load the configuration or stop with one line saying why, then log.
+public enum Startup {
+    /// EX_CONFIG from sysexits.h: systemd and scripts can tell a configuration error from a crash.
+    public static let configurationExitCode: Int32 = 78
+
+    public static func loadConfig(program: String) -> Config {
+        do {
+            return try Config.load()
+        } catch {
+            FileHandle.standardError.write(Data("\(program): \(error)\n".utf8))
+            exit(configurationExitCode)
+        }
+    }
+
+    /// Logs go to stderr, one line each, for journald or the dev stack's log files.
+    public static func bootstrapLogging(level: String) -> Void {
+        let level = Logger.Level(rawValue: level) ?? .info
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+    }
+}

@@ -1,0 +1,21 @@
+import Foundation
+import LeaderboardCore
+import Logging
+
+let config = Startup.loadConfig(program: "leaderboard-api")
+Startup.bootstrapLogging(level: config.logLevel)
+let logger = Logger(label: "leaderboard-api")
+
+do {
+    let server = try FastCGIServer(
+        address: config.apiListen, workerCount: config.apiWorkers, maxBodyBytes: config.maxBodyBytes, logger: logger
+    ) {
+        let api = APIService(config: config, stores: .live(config: config), logger: logger)
+        return api.respond(to:)
+    }
+    logger.info("listening", metadata: ["address": "\(config.apiListen)", "mode": "\(config.mode.rawValue)"])
+    server.run()
+} catch {
+    logger.critical("\(error)")
+    exit(1)
+}
