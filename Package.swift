@@ -60,7 +60,8 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        .testTarget(name: "LeaderboardCoreTests", dependencies: ["LeaderboardCore"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "LeaderboardCoreTests", dependencies: ["LeaderboardCore"], exclude: ["Fixtures"], swiftSettings: swiftSettings),
         .testTarget(name: "IntegrationTests", dependencies: ["LeaderboardCore"], swiftSettings: swiftSettings),
     ]
 )

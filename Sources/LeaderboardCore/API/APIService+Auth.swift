@@ -1,29 +1,22 @@
 extension APIService {
-    struct SignupBody: Decodable {
-        let email: String
-        let name: String
-        let password: String
-    }
-
-    struct LoginBody: Decodable {
-        let email: String
-        let password: String
-    }
-
     struct LoginData: Encodable, Sendable {
         let token: String
         let user: User
     }
 
     func signup(_ request: HTTPRequest) throws -> HTTPResponse {
-        let body = try request.decodeJSON(SignupBody.self)
-        let user = try auth.signup(name: body.name, email: body.email, password: body.password)
+        var body = try request.jsonFields()
+        let (email, name, password) = (body.string("email"), body.string("name"), body.string("password"))
+        try body.validate()
+        let user = try auth.signup(name: name, email: email, password: password)
         return .envelope(status: 201, message: "account created", data: user)
     }
 
     func login(_ request: HTTPRequest) throws -> HTTPResponse {
-        let body = try request.decodeJSON(LoginBody.self)
-        let (token, user) = try auth.login(email: body.email, password: body.password, clientAddress: request.remoteAddress)
+        var body = try request.jsonFields()
+        let (email, password) = (body.string("email"), body.string("password"))
+        try body.validate()
+        let (token, user) = try auth.login(email: email, password: password, clientAddress: request.remoteAddress)
         var response = HTTPResponse.envelope(message: "logged in", data: LoginData(token: token, user: user))
         response.headers.append(("Set-Cookie", cookie(value: token, maxAge: Int(config.accessTokenLifetime.components.seconds))))
         return response

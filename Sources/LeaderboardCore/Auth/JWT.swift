@@ -40,6 +40,10 @@ public struct JWTSigner: Sendable {
         key = Array(secret.utf8)
     }
 
+    init(key: [UInt8]) {
+        self.key = key
+    }
+
     public func sign(_ claims: AccessTokenClaims) -> String {
         var payload: [String: Any] = [
             "sub": String(claims.userID), "id": claims.userID, "name": claims.name, "email": claims.email,
@@ -52,7 +56,11 @@ public struct JWTSigner: Sendable {
         // Sorted keys keep tokens reproducible for the same claims.
         let body = try! JSONSerialization.data(withJSONObject: payload, options: [.sortedKeys, .withoutEscapingSlashes])
         let signingInput = header + "." + Base64URL.encode(body)
-        return signingInput + "." + Base64URL.encode(Crypto.hmacSHA256(key: key, message: Array(signingInput.utf8)))
+        return signingInput + "." + Base64URL.encode(signature(of: signingInput.utf8))
+    }
+
+    func signature(of signingInput: some Sequence<UInt8>) -> [UInt8] {
+        Crypto.hmacSHA256(key: key, message: Array(signingInput))
     }
 
     public func verify(_ token: String, now: Date = Date()) throws(TokenError) -> AccessTokenClaims {
@@ -64,9 +72,9 @@ public struct JWTSigner: Sendable {
         guard let algorithm = header["alg"] as? String, algorithm == "HS256" else {
             throw .unsupportedAlgorithm(String(describing: header["alg"] ?? "missing"))
         }
-        guard let signature = Base64URL.decode(parts[2]) else { throw .malformed("signature is not base64url") }
-        let expected = Crypto.hmacSHA256(key: key, message: Array(token.utf8.prefix(parts[0].utf8.count + 1 + parts[1].utf8.count)))
-        guard Crypto.constantTimeEquals(signature, expected) else { throw .badSignature }
+        guard let presented = Base64URL.decode(parts[2]) else { throw .malformed("signature is not base64url") }
+        let expected = signature(of: token.utf8.prefix(parts[0].utf8.count + 1 + parts[1].utf8.count))
+        guard Crypto.constantTimeEquals(presented, expected) else { throw .badSignature }
 
         guard let payloadBytes = Base64URL.decode(parts[1]), let payload = Self.object(payloadBytes) else {
             throw .malformed("payload is not base64url JSON")
@@ -89,11 +97,10 @@ public struct JWTSigner: Sendable {
         try? JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any]
     }
 
-    /// NumericDate per RFC 7519 may be fractional; a numeric string is accepted for `sub`.
+    /// NumericDate per RFC 7519 may be fractional, so it is truncated; a numeric string is accepted for `sub`.
     private static func integer(_ value: Any?) -> Int? {
-        guard let value, type(of: value) != Bool.self else { return nil }
         if let text = value as? String { return Int(text) }
-        guard let number = value as? NSNumber else { return nil }
+        guard let number = value as? NSNumber, type(of: number) == NSNumber.self else { return nil }
         let double = number.doubleValue
         guard double.isFinite, abs(double) < 1e15 else { return nil }
         return Int(double)

@@ -4,9 +4,9 @@ extension HTTPRequest {
     /// Deepest object/array nesting a request body may have; real requests use 1.
     static let maximumJSONDepth = 16
 
-    /// Decodes a JSON body: 415 unless the content type is JSON, 400 for malformed JSON or nesting too deep,
-    /// 422 naming the field for a missing value or a value of the wrong type.
-    public func decodeJSON<Body: Decodable>(_ type: Body.Type) throws(APIError) -> Body {
+    /// Parses a JSON object body: 415 unless the content type is JSON, 400 for malformed JSON, invalid
+    /// UTF-8 or nesting too deep, 422 when the body is JSON but not an object.
+    public func jsonFields() throws(APIError) -> JSONFields {
         let contentType = header("content-type")?.split(separator: ";").first?.trimmingWhitespace().lowercased()
         guard contentType == "application/json" else { throw .unsupportedMediaType }
         guard !body.isEmpty else { throw .badRequest("request body is empty; expected a JSON object") }
@@ -14,42 +14,14 @@ extension HTTPRequest {
         guard Self.nestingDepth(of: body) <= Self.maximumJSONDepth else {
             throw .badRequest("JSON nesting is deeper than \(Self.maximumJSONDepth) levels")
         }
+        let parsed: Any
         do {
-            return try JSONDecoder().decode(Body.self, from: Data(body))
-        } catch let error as DecodingError {
-            throw Self.apiError(for: error)
+            parsed = try JSONSerialization.jsonObject(with: Data(body), options: [.fragmentsAllowed])
         } catch {
             throw .badRequest("malformed JSON")
         }
-    }
-
-    private static func apiError(for error: DecodingError) -> APIError {
-        func field(_ path: [any CodingKey]) -> String {
-            path.map { $0.intValue.map(String.init) ?? $0.stringValue }.joined(separator: ".")
-        }
-        switch error {
-        case .keyNotFound(let key, let context):
-            return .validation(field: field(context.codingPath + [key]), "field required")
-        case .valueNotFound(_, let context):
-            return .validation(field: field(context.codingPath), "must not be null")
-        case .typeMismatch(let expected, let context):
-            if context.codingPath.isEmpty { return .validation(field: "body", "must be a JSON object") }
-            return .validation(field: field(context.codingPath), "must be \(typeName(expected))")
-        case .dataCorrupted(let context):
-            if context.codingPath.isEmpty { return .badRequest("malformed JSON") }
-            return .validation(field: field(context.codingPath), context.debugDescription.contains("number") ? "must be a whole number" : "invalid value")
-        @unknown default:
-            return .badRequest("malformed JSON")
-        }
-    }
-
-    private static func typeName(_ type: Any.Type) -> String {
-        switch type {
-        case is String.Type: "a string"
-        case is Int.Type, is Int64.Type: "a whole number"
-        case is Bool.Type: "true or false"
-        default: "of another type"
-        }
+        guard let object = parsed as? [String: Any] else { throw .validation(field: "body", "must be a JSON object") }
+        return JSONFields(object)
     }
 
     /// The deepest bracket nesting outside strings; a cheap guard before the real parser sees the body.
@@ -60,7 +32,13 @@ extension HTTPRequest {
         var escaped = false
         for byte in bytes {
             if inString {
-                if escaped { escaped = false } else if byte == UInt8(ascii: "\\") { escaped = true } else if byte == UInt8(ascii: "\"") { inString = false }
+                if escaped {
+                    escaped = false
+                } else if byte == UInt8(ascii: "\\") {
+                    escaped = true
+                } else if byte == UInt8(ascii: "\"") {
+                    inString = false
+                }
                 continue
             }
             switch byte {
@@ -73,5 +51,71 @@ extension HTTPRequest {
             }
         }
         return deepest
+    }
+}
+
+/// Reads typed fields out of a JSON object, collecting one `FieldError` per missing or mistyped field,
+/// so a client learns about every bad field at once. Unknown fields are ignored.
+public struct JSONFields {
+    private let object: [String: Any]
+    public private(set) var errors: [FieldError] = []
+
+    init(_ object: [String: Any]) {
+        self.object = object
+    }
+
+    /// A required string, looked up under the first of `names` present (`game` or `gameChannel`).
+    public mutating func string(_ names: String...) -> String {
+        guard let (name, value) = lookup(names) else { return "" }
+        guard let text = value as? String else {
+            errors.append(FieldError(field: name, message: "must be a string"))
+            return ""
+        }
+        return text
+    }
+
+    /// A required whole number: `5` and `5.0`, not `"5"`, `5.5`, `true` or a number beyond 64 bits.
+    public mutating func integer(_ names: String...) -> Int {
+        guard let (name, value) = lookup(names) else { return 0 }
+        guard let number = JSONNumbers.wholeNumber(value) else {
+            errors.append(FieldError(field: name, message: "must be a whole number"))
+            return 0
+        }
+        return number
+    }
+
+    /// Throws a 422 listing every field error collected so far.
+    public func validate() throws(APIError) {
+        if !errors.isEmpty { throw .validation(errors) }
+    }
+
+    private mutating func lookup(_ names: [String]) -> (String, Any)? {
+        for name in names {
+            guard let value = object[name] else { continue }
+            if value is NSNull {
+                errors.append(FieldError(field: name, message: "must not be null"))
+                return nil
+            }
+            return (name, value)
+        }
+        errors.append(FieldError(field: names[0], message: "field required"))
+        return nil
+    }
+}
+
+/// What Foundation's JSON parser gives for numbers, sorted into what we accept.
+enum JSONNumbers {
+    static func wholeNumber(_ value: Any) -> Int? {
+        // Exactly NSNumber: booleans arrive as a subclass, and numbers beyond 64 bits as NSDecimalNumber.
+        guard let number = value as? NSNumber, type(of: number) == NSNumber.self else { return nil }
+        switch String(cString: number.objCType) {
+        case "d", "f":
+            let double = number.doubleValue
+            return double.rounded() == double ? Int(exactly: double) : nil
+        case "Q":
+            return Int(exactly: number.uint64Value)
+        default:
+            return number.intValue
+        }
     }
 }

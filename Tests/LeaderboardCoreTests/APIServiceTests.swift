@@ -1,0 +1,181 @@
+import Foundation
+import Logging
+import Testing
+
+@testable import LeaderboardCore
+
+/// The REST API over in-memory stores: routing, the envelope, auth flows and error mapping.
+@Suite struct APIServiceTests {
+    static let config = try! Config(values: [
+        "PG_USER": "lb", "PG_DB": "lb", "SECRET_KEY": String(repeating: "s", count: 40), "BCRYPT_COST": "10",
+        "LEADERBOARD_MODE": "development", "CORS_ORIGINS": "https://app.example.com", "LOGIN_MAX_FAILURES": "3",
+    ])
+
+    let api: APIService
+
+    init() {
+        var config = Self.config
+        config.bcryptCost = 4
+        api = Self.makeAPI(config: config, users: InMemoryUserStore())
+    }
+
+    static func makeAPI(config: Config = config, users: any UserStore, health: FixedHealthProbe = FixedHealthProbe()) -> APIService {
+        APIService(
+            config: config,
+            stores: .init(users: users, games: FixedGameCatalog(), ephemeral: InMemoryEphemeralStore(), health: health),
+            logger: Logger(label: "test"))
+    }
+
+    func call(_ method: String, _ path: String, json: String? = nil, headers: [String: String] = [:]) -> (HTTPResponse, [String: Any]) {
+        var allHeaders = headers
+        if json != nil { allHeaders["Content-Type"] = "application/json" }
+        let response = api.respond(to: HTTPRequest(method: method, path: "/api/v1" + path, headers: allHeaders, body: Array((json ?? "").utf8)))
+        let body = (try? JSONSerialization.jsonObject(with: Data(response.body))) as? [String: Any] ?? [:]
+        return (response, body)
+    }
+
+    func signupAndLogin(email: String = "ann@example.com", password: String = "s3cret-pass") -> String {
+        _ = call("POST", "/auth/signup", json: #"{"email":"\#(email)","name":"Ann","password":"\#(password)"}"#)
+        let (_, body) = call("POST", "/auth/login", json: #"{"email":"\#(email)","password":"\#(password)"}"#)
+        return (body["data"] as? [String: Any])?["token"] as? String ?? ""
+    }
+
+    @Test func signupAnswers201WithTheUserInTheEnvelope() {
+        let (response, body) = call("POST", "/auth/signup", json: #"{"email":" Ann@Example.com ","name":"Ann","password":"s3cret-pass"}"#)
+        #expect(response.status == 201)
+        #expect(body["success"] as? Bool == true)
+        #expect(body["statusCode"] as? Int == 201)
+        let data = body["data"] as? [String: Any]
+        #expect(data?["email"] as? String == "Ann@Example.com")
+        #expect(data?["name"] as? String == "Ann")
+        #expect(data?["password"] == nil)
+    }
+
+    @Test func theSameEmailInAnotherCaseIsAConflict() {
+        _ = call("POST", "/auth/signup", json: #"{"email":"ann@example.com","name":"Ann","password":"s3cret-pass"}"#)
+        let (response, body) = call("POST", "/auth/signup", json: #"{"email":"ANN@example.com","name":"Other","password":"s3cret-pass"}"#)
+        #expect(response.status == 409)
+        #expect(body["success"] as? Bool == false)
+        #expect(body.keys.contains("data") && body["data"] is NSNull)
+    }
+
+    @Test func invalidSignupsListEveryBadField() {
+        let (response, body) = call("POST", "/auth/signup", json: #"{"email":"nope","name":"","password":"short"}"#)
+        #expect(response.status == 422)
+        let fields = (body["errors"] as? [[String: Any]])?.compactMap { $0["field"] as? String }
+        #expect(fields == ["email", "name", "password"])
+    }
+
+    @Test func loginSetsTheAthCookieAndMeAcceptsCookieOrBearer() throws {
+        _ = call("POST", "/auth/signup", json: #"{"email":"ann@example.com","name":"Ann","password":"s3cret-pass"}"#)
+        let (response, body) = call("POST", "/auth/login", json: #"{"email":"ANN@example.com","password":"s3cret-pass"}"#)
+        #expect(response.status == 200)
+        let token = try #require((body["data"] as? [String: Any])?["token"] as? String)
+        let cookie = try #require(response.header("Set-Cookie"))
+        #expect(cookie.hasPrefix("ath=\(token);"))
+        for attribute in ["HttpOnly", "SameSite=Lax", "Path=/", "Max-Age=3600"] { #expect(cookie.contains(attribute)) }
+        #expect(!cookie.contains("Secure"), "development mode without TLS")
+
+        let (byBearer, me) = call("GET", "/auth/me", headers: ["Authorization": "Bearer \(token)"])
+        #expect(byBearer.status == 200)
+        #expect((me["data"] as? [String: Any])?["email"] as? String == "ann@example.com")
+        #expect(call("GET", "/auth/me", headers: ["Cookie": "ath=\(token)"]).0.status == 200)
+    }
+
+    @Test func logoutRevokesTheTokenAndClearsTheCookie() {
+        let token = signupAndLogin()
+        let (response, _) = call("POST", "/auth/logout", headers: ["Authorization": "Bearer \(token)"])
+        #expect(response.status == 200)
+        #expect(response.header("Set-Cookie")?.contains("Max-Age=0") == true)
+        let (me, body) = call("GET", "/auth/me", headers: ["Authorization": "Bearer \(token)"])
+        #expect(me.status == 401)
+        #expect(body["message"] as? String == "token revoked")
+        #expect(call("POST", "/auth/signout").0.status == 200, "signing out without a token still clears the cookie")
+    }
+
+    @Test func wrongPasswordAndUnknownEmailGetTheSame401() {
+        _ = signupAndLogin()
+        let (wrong, wrongBody) = call("POST", "/auth/login", json: #"{"email":"ann@example.com","password":"wrong-pass"}"#)
+        let (unknown, unknownBody) = call("POST", "/auth/login", json: #"{"email":"bob@example.com","password":"wrong-pass"}"#)
+        #expect(wrong.status == 401 && unknown.status == 401)
+        #expect(wrongBody["message"] as? String == unknownBody["message"] as? String)
+    }
+
+    @Test func repeatedFailuresAreThrottledWithRetryAfterAndASuccessResetsThem() {
+        _ = signupAndLogin()
+        for _ in 0..<3 { _ = call("POST", "/auth/login", json: #"{"email":"ann@example.com","password":"wrong-pass"}"#) }
+        let (throttled, _) = call("POST", "/auth/login", json: #"{"email":"ann@example.com","password":"s3cret-pass"}"#)
+        #expect(throttled.status == 429)
+        #expect(Int(throttled.header("Retry-After") ?? "") ?? 0 >= 1)
+    }
+
+    @Test func aSuccessfulLoginResetsTheEmailsFailures() {
+        _ = signupAndLogin()
+        for _ in 0..<2 { _ = call("POST", "/auth/login", json: #"{"email":"ann@example.com","password":"wrong-pass"}"#) }
+        #expect(call("POST", "/auth/login", json: #"{"email":"ann@example.com","password":"s3cret-pass"}"#).0.status == 200)
+        for _ in 0..<2 { _ = call("POST", "/auth/login", json: #"{"email":"ann@example.com","password":"wrong-pass"}"#) }
+        #expect(call("POST", "/auth/login", json: #"{"email":"ann@example.com","password":"s3cret-pass"}"#).0.status == 200)
+    }
+
+    @Test(arguments: ["", "Bearer", "Bearer not.a.token", "Bearer a.b"])
+    func missingOrGarbageTokensGet401(authorization: String) {
+        let (response, body) = call("GET", "/auth/me", headers: authorization.isEmpty ? [:] : ["Authorization": authorization])
+        #expect(response.status == 401)
+        #expect(body["success"] as? Bool == false)
+        #expect(response.header("WWW-Authenticate") == "Bearer")
+    }
+
+    @Test func anExpiredTokenIsRefusedAsExpired() {
+        let signer = JWTSigner(secret: Self.config.secretKey)
+        let expired = signer.sign(AccessTokenClaims(userID: 1, name: "Ann", email: "a@b.co", issuedAt: 1, expiresAt: 2, tokenID: "x"))
+        let (response, body) = call("GET", "/auth/me", headers: ["Authorization": "Bearer \(expired)"])
+        #expect(response.status == 401)
+        #expect(body["message"] as? String == "token expired")
+    }
+
+    @Test func gamesListAllFirstAndHonourExcludeChannel() {
+        let (response, body) = call("GET", "/games/")
+        #expect(response.status == 200)
+        let values = (body["data"] as? [[String: Any]])?.compactMap { $0["value"] as? String }
+        #expect(values == ["all", "cod", "valrnt"])
+        let (_, excluded) = api.respond(to: HTTPRequest(method: "GET", path: "/api/v1/games", query: ["excludeChannel": "cod"])).jsonBody
+        #expect((excluded["data"] as? [[String: Any]])?.compactMap { $0["value"] as? String } == ["all", "valrnt"])
+    }
+
+    @Test func unknownRoutesAre404AndWrongMethods405WithAllow() {
+        #expect(call("GET", "/nope").0.status == 404)
+        let (response, _) = call("DELETE", "/auth/login")
+        #expect(response.status == 405)
+        #expect(response.header("Allow") == "POST")
+    }
+
+    @Test func oversizeBodiesAre413() {
+        let big = #"{"email":"\#(String(repeating: "a", count: 70_000))"}"#
+        #expect(call("POST", "/auth/signup", json: big).0.status == 413)
+    }
+
+    @Test func aDownDatabaseIs503NotA500() {
+        let api = Self.makeAPI(users: UnreachableUserStore(), health: FixedHealthProbe(postgres: false))
+        let login = api.respond(to: HTTPRequest(method: "POST", path: "/api/v1/auth/login", headers: ["Content-Type": "application/json"], body: Array(#"{"email":"a@b.co","password":"x"}"#.utf8)))
+        #expect(login.status == 503)
+        let health = api.respond(to: HTTPRequest(method: "GET", path: "/api/v1/health"))
+        #expect(health.status == 503)
+        #expect((health.jsonBody.1["data"] as? [String: String]) == ["postgres": "down", "redis": "ok"])
+    }
+
+    @Test func corsPreflightAnswersOnlyConfiguredOrigins() {
+        let allowed = call("OPTIONS", "/auth/login", headers: ["Origin": "https://app.example.com", "Access-Control-Request-Method": "POST"]).0
+        #expect(allowed.status == 204)
+        #expect(allowed.header("Access-Control-Allow-Origin") == "https://app.example.com")
+        #expect(allowed.header("Access-Control-Allow-Methods") == "POST")
+        let foreign = call("OPTIONS", "/auth/login", headers: ["Origin": "https://evil.example", "Access-Control-Request-Method": "POST"]).0
+        #expect(foreign.header("Access-Control-Allow-Origin") == nil)
+        #expect(call("GET", "/games", headers: ["Origin": "https://app.example.com"]).0.header("Access-Control-Allow-Credentials") == "true")
+    }
+}
+
+extension HTTPResponse {
+    var jsonBody: (HTTPResponse, [String: Any]) {
+        (self, (try? JSONSerialization.jsonObject(with: Data(body))) as? [String: Any] ?? [:])
+    }
+}
