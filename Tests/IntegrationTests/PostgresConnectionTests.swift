@@ -1,0 +1,108 @@
+import Foundation
+import LeaderboardCore
+import Testing
+
+@Suite struct PostgresConnectionTests {
+    @Test func runsParameterizedQueriesWithValuesKeptOutOfTheSQL() throws {
+        let database = TestStack.database()
+        let hostile = "'); DROP TABLE users; --"
+        let rows = try database.query("SELECT $1::text AS text, $2::bigint AS number, $3::text IS NULL AS missing", [hostile, 42, nil])
+        #expect(try rows[0].string("text") == hostile)
+        #expect(try rows[0].int("number") == 42)
+        #expect(try rows[0].bool("missing") == true)
+        #expect(try database.query("SELECT count(*) AS n FROM users").count == 1, "users still exists")
+    }
+
+    @Test func aBadQueryIsAServerErrorWithItsSQLState() throws {
+        let database = TestStack.database()
+        #expect {
+            try database.query("SELEC 1")
+        } throws: { error in
+            guard let error = error as? PostgresError, case .server(let sqlState, let message, _, _) = error else { return false }
+            return sqlState == "42601" && message.contains("syntax error") && !error.isUnavailable
+        }
+        #expect(try database.query("SELECT 1 AS one")[0].int("one") == 1, "the connection is still usable")
+    }
+
+    @Test func aUniqueViolationIsDistinguishable() throws {
+        let database = TestStack.database()
+        let email = TestStack.unique("dup") + "@example.com"
+        try database.query("INSERT INTO users (name, email, password) VALUES ('a', $1, 'x')", [email])
+        #expect {
+            try database.query("INSERT INTO users (name, email, password) VALUES ('b', $1, 'x')", [email.uppercased()])
+        } throws: { error in
+            guard let error = error as? PostgresError, case .server(_, _, _, let constraint) = error else { return false }
+            return error.isUniqueViolation && constraint == "users_email_lower_key"
+        }
+    }
+
+    @Test func aRefusedConnectionIsConnectionFailed() {
+        var settings = TestStack.config.postgres
+        settings.port = 1  // nothing listens on port 1
+        let database = PostgresConnection(settings: settings)
+        #expect {
+            try database.query("SELECT 1")
+        } throws: { error in
+            guard let error = error as? PostgresError, case .connectionFailed = error else { return false }
+            return error.isUnavailable
+        }
+    }
+
+    @Test func reconnectsAfterTheServerDropsTheConnection() throws {
+        let database = TestStack.database()
+        let pid = try database.query("SELECT pg_backend_pid() AS pid")[0].requiredInt("pid")
+        try TestStack.database().query("SELECT pg_terminate_backend($1)", [pid])
+        #expect(throws: PostgresError.self) { try database.query("SELECT 1") }
+        let newPID = try database.query("SELECT pg_backend_pid() AS pid")[0].requiredInt("pid")
+        #expect(newPID != pid)
+    }
+
+    @Test func aFailedTransactionRollsBack() throws {
+        let database = TestStack.database()
+        let email = TestStack.unique("tx") + "@example.com"
+        struct Abort: Error {}
+        #expect(throws: Abort.self) {
+            try database.transaction {
+                try database.query("INSERT INTO users (name, email, password) VALUES ('t', $1, 'x')", [email])
+                throw Abort()
+            }
+        }
+        #expect(try database.query("SELECT 1 FROM users WHERE email = $1", [email]).isEmpty)
+        try database.transaction { try database.query("INSERT INTO users (name, email, password) VALUES ('t', $1, 'x')", [email]) }
+        #expect(try database.query("SELECT 1 FROM users WHERE email = $1", [email]).count == 1)
+    }
+
+    @Test func copiesRowsInBulk() throws {
+        let database = TestStack.database()
+        let table = "copy_test_" + TestStack.unique("t").replacingOccurrences(of: "-", with: "_")
+        try database.query("CREATE TEMP TABLE \(table) (id int, name text)")
+        let copied = try database.copyIn("COPY \(table) (id, name) FROM STDIN", lines: ["1\tone\n2\ttwo\n", "3\t\\N\n"])
+        #expect(copied == 3)
+        #expect(try database.query("SELECT count(name) AS n FROM \(table)")[0].int("n") == 2)
+        #expect(throws: PostgresError.self) { try database.copyIn("COPY \(table) (id, name) FROM STDIN", lines: ["x\ty\n"]) }
+        #expect(try database.query("SELECT 1 AS one")[0].int("one") == 1, "usable after a failed COPY")
+    }
+
+    @Test func migrationsAreRecordedAndIdempotent() throws {
+        let database = TestStack.database()
+        #expect(try Migrations.run(on: database).isEmpty, "make test migrated already")
+        let versions = try database.query("SELECT version FROM schema_migrations ORDER BY version").map { try $0.requiredInt("version") }
+        #expect(versions == Migrations.all.map(\.version))
+        let games = try database.query("SELECT slug FROM games ORDER BY position").map { try $0.requiredString("slug") }
+        #expect(games == ["cod", "valrnt", "mcft", "fnite", "apxleg", "lol", "ow", "cs", "rl", "pubg"])
+    }
+
+    @Test func concurrentSignupsOfOneEmailCreateExactlyOneUser() async throws {
+        let email = TestStack.unique("race") + "@example.com"
+        let outcomes = try await withThrowingTaskGroup(of: Bool.self) { group in
+            for index in 0..<8 {
+                group.addTask {
+                    let store = PostgresUserStore(database: TestStack.database())
+                    return try store.createUser(name: "racer \(index)", email: index.isMultiple(of: 2) ? email : email.uppercased(), passwordHash: "x") != nil
+                }
+            }
+            return try await group.reduce(into: [Bool]()) { $0.append($1) }
+        }
+        #expect(outcomes.filter { $0 }.count == 1)
+    }
+}

@@ -1,0 +1,22 @@
+import Foundation
+import LeaderboardCore
+
+/// The real PostgreSQL and Redis that `make test` started, found through `LEADERBOARD_ENV_FILE`.
+enum TestStack {
+    static let config: Config = {
+        guard ProcessInfo.processInfo.environment["LEADERBOARD_ENV_FILE"] != nil else {
+            fatalError("integration tests need the test stack: run them with `make test`")
+        }
+        do {
+            return try Config.load()
+        } catch {
+            fatalError("\(error)")
+        }
+    }()
+
+    static func database() -> PostgresConnection { PostgresConnection(settings: config.postgres) }
+    static func redis() -> RedisConnection { RedisConnection(settings: config.redis) }
+
+    /// A value no other test (or earlier run) uses, for keys and e-mails.
+    static func unique(_ prefix: String) -> String { "\(prefix)-\(UUID().uuidString.prefix(12).lowercased())" }
+}
