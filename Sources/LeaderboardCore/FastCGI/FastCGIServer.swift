@@ -1,11 +1,12 @@
 import CFastCGI
 import Foundation
 import Logging
+import Synchronization
 
 /// A pool of threads answering FastCGI requests on one listening socket, in the manner of fcgiwrap.
 ///
 /// Each worker builds its own responder on its own thread (so each owns its database connections) and
-/// loops on `FCGX_Accept_r`. SIGTERM or SIGINT stops accepting; requests in flight finish; `run` returns.
+/// loops on `FCGX_Accept_r`.
 public final class FastCGIServer: Sendable {
     public typealias Responder = (HTTPRequest) -> HTTPResponse
 
@@ -14,6 +15,10 @@ public final class FastCGIServer: Sendable {
     private let maxBodyBytes: Int
     private let makeResponder: @Sendable () -> Responder
     private let logger: Logger
+    /// The unix socket path we created and must remove; nil for TCP and for a socket systemd passed.
+    private let ownSocketPath: String?
+    private let stopping = Mutex(false)
+    private let states: Mutex<[WorkerState]>
 
     /// Opens the socket: the one systemd passed (`LISTEN_FDS`), else `address`.
     public init(
@@ -23,6 +28,7 @@ public final class FastCGIServer: Sendable {
         guard FCGX_Init() == 0 else { throw .initializationFailed }
         if let inherited = Self.systemdSocket() {
             listenSocket = inherited
+            ownSocketPath = nil
         } else {
             let path: String
             switch address {
@@ -35,51 +41,98 @@ public final class FastCGIServer: Sendable {
             }
             let socket = FCGX_OpenSocket(path, 1024)
             guard socket >= 0 else { throw .cannotListen(address: address.description, errno: errno) }
-            if case .unix(let socketPath) = address { chmod(socketPath, 0o660) }
+            if case .unix(let socketPath) = address {
+                chmod(socketPath, 0o660)
+                ownSocketPath = socketPath
+            } else {
+                ownSocketPath = nil
+            }
             listenSocket = socket
         }
         self.workerCount = workerCount
+        states = Mutex(Array(repeating: .accepting, count: workerCount))
         self.maxBodyBytes = maxBodyBytes
         self.makeResponder = makeResponder
         self.logger = logger
     }
 
-    /// Serves until SIGTERM or SIGINT, then waits for the workers to finish what they started.
+    /// Serves until SIGTERM or SIGINT, then stops gracefully: no request that reached us is dropped.
+    ///
+    /// On the signal, a socket of our own is unlinked (new connections fail fast, so nginx tries another
+    /// upstream) and the connections already queued are still served; a socket systemd passed stays as
+    /// it is, its queue kept for the next instance. Workers finish what they hold, idle ones are woken
+    /// out of accept(), and `run` returns once all have exited.
     public func run() {
-        // Blocked here, before any worker exists, so every thread inherits the mask and only the
-        // signal thread below ever sees these signals (libfcgi installed its own handlers in FCGX_Init).
-        var signals = sigset_t()
-        sigemptyset(&signals)
-        sigaddset(&signals, SIGTERM)
-        sigaddset(&signals, SIGINT)
-        pthread_sigmask(SIG_BLOCK, &signals, nil)
+        // Blocked before any worker exists, so every thread inherits the mask and only the signal thread
+        // below sees these (FCGX_Init installed libfcgi's own handlers, which would swallow them).
+        var stopSignals = sigset_t()
+        sigemptyset(&stopSignals)
+        sigaddset(&stopSignals, SIGTERM)
+        sigaddset(&stopSignals, SIGINT)
+        pthread_sigmask(SIG_BLOCK, &stopSignals, nil)
         signal(SIGPIPE, SIG_IGN)
+        Self.installWakeUpHandler()
 
-        let workers = (0..<workerCount).map { _ in Self.startThread { self.workerLoop() } }
-        let signalWaiter = Self.startThread {
-            var received: Int32 = 0
-            sigwait(&signals, &received)
-            self.logger.info("signal received, finishing in-flight requests", metadata: ["signal": "\(received)"])
-            // Wakes every worker blocked in accept(); a worker busy with a request finishes it first.
-            shutdown(self.listenSocket, Int32(SHUT_RDWR))
-        }
+        let workers = (0..<workerCount).map { index in Self.startThread { self.workerLoop(index) } }
         logger.info("fastcgi pool started", metadata: ["workers": "\(workerCount)"])
+        var received: Int32 = 0
+        sigwait(&stopSignals, &received)
+        logger.info("signal received, finishing queued and in-flight requests", metadata: ["signal": "\(received)"])
+        stopAccepting()
+        // An idle worker sits in accept(); a signal interrupts it (FCGI_FAIL_ACCEPT_ON_INTR) and, seeing
+        // `stopping`, it leaves. Repeated because a worker may be between its check and accept().
+        while true {
+            let idle = states.withLock { states in states.indices.filter { states[$0] == .accepting } }
+            if states.withLock({ $0.allSatisfy { $0 == .exited } }) { break }
+            for index in idle { pthread_kill(workers[index], Self.wakeUpSignal) }
+            usleep(20_000)
+        }
         for worker in workers { pthread_join(worker, nil) }
-        pthread_cancel(signalWaiter)
-        pthread_join(signalWaiter, nil)
         logger.info("fastcgi pool stopped")
     }
 
-    private func workerLoop() {
+    private enum WorkerState { case accepting, busy, exited }
+
+    private static let wakeUpSignal = SIGUSR2
+
+    /// A handler that does nothing, installed without SA_RESTART so a blocked accept() returns EINTR.
+    private static func installWakeUpHandler() {
+        var action = sigaction()
+        action.__sigaction_handler.sa_handler = { _ in }
+        sigemptyset(&action.sa_mask)
+        action.sa_flags = 0
+        sigaction(wakeUpSignal, &action, nil)
+    }
+
+    private func stopAccepting() {
+        if let ownPath = ownSocketPath {
+            unlink(ownPath)
+            // Workers keep accepting until nothing is queued; no new connection can arrive once unlinked.
+            var pending = pollfd(fd: listenSocket, events: Int16(POLLIN), revents: 0)
+            while poll(&pending, 1, 0) > 0 && pending.revents & Int16(POLLIN) != 0 {
+                usleep(5_000)
+            }
+        }
+        stopping.withLock { $0 = true }
+    }
+
+    private func workerLoop(_ index: Int) {
         let respond = makeResponder()
         var request = FCGX_Request()
-        FCGX_InitRequest(&request, listenSocket, 0)
-        while FCGX_Accept_r(&request) >= 0 {
+        FCGX_InitRequest(&request, listenSocket, FCGI_FAIL_ACCEPT_ON_INTR)
+        while true {
+            let accepting = stopping.withLock { stopping in
+                states.withLock { $0[index] = stopping ? .exited : .accepting }
+                return !stopping
+            }
+            guard accepting, FCGX_Accept_r(&request) >= 0 else { break }
+            states.withLock { $0[index] = .busy }
             let connection = FastCGIConnection(request: &request, maxBodyBytes: maxBodyBytes)
             connection.send(connection.read().map(respond) ?? .failure(.payloadTooLarge(limit: maxBodyBytes)), to: &request)
             FCGX_Finish_r(&request)
         }
         FCGX_Free(&request, 1)
+        states.withLock { $0[index] = .exited }
     }
 
     /// The socket systemd handed over by socket activation, if it was meant for this process.

@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# make test: builds the debug binaries and the tests, starts a fresh test
+# stack under var/test, runs the Swift tests and the end-to-end tests against
+# it, and always stops it again, keeping the exit status.
+#   TEST_KEEP_STACK=1  leave the test stack running afterwards, to poke at it
+#   PYTEST_ARGS        extra arguments for pytest (e.g. "-k health -x")
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+SWIFT=${SWIFT:-swift}
+HTTP_PORT=28080
+
+"$SWIFT" build --build-tests
+BIN_DIR=$("$SWIFT" build --show-bin-path)
+
+# The test stack's settings, fixed here rather than taken from the caller's
+# environment: this stack is wiped on every run, so it must never be pointed
+# at the dev stack. They go only to scripts/stack.sh and to the end-to-end
+# tests (which call it); the Swift tests get just LEADERBOARD_ENV_FILE.
+STACK_DIR="$PWD/var/test"
+STACK_ENV=(STACK_DIR="$STACK_DIR" BIN_DIR="$BIN_DIR"
+    HTTP_PORT="$HTTP_PORT" PG_PORT=25432 REDIS_PORT=26379 WS_PORT=28081
+    BCRYPT_COST=4 AUTH_RATE=200r/s SEED_DEMO=0 NO_APP=0)
+stack() { env "${STACK_ENV[@]}" scripts/stack.sh "$@"; }
+
+# A stack left over by an interrupted run would hold the ports.
+stack stop >/dev/null 2>&1 || true
+rm -rf "$STACK_DIR"
+
+# shellcheck disable=SC2317 # called by the trap
+finish() {
+    local status=$?
+    if [[ ${TEST_KEEP_STACK:-0} == 1 ]]; then
+        echo "test: the test stack keeps running; stop it with: env ${STACK_ENV[*]} scripts/stack.sh stop"
+    else
+        stack stop || true
+    fi
+    exit "$status"
+}
+trap finish EXIT
+# Turn INT/TERM into an exit, so that the EXIT trap stops the stack.
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+stack start
+
+export LEADERBOARD_ENV_FILE="$STACK_DIR/leaderboard.env"
+
+# Run both suites even if the first fails: one run shows every failure. The
+# timeouts only stop a hung run from holding CI for hours.
+failed=0
+timeout --kill-after=30 1200 "$SWIFT" test --skip-build || failed=1
+# shellcheck disable=SC2086 # PYTEST_ARGS is a list of words on purpose
+env "${STACK_ENV[@]}" E2E_BASE_URL="http://127.0.0.1:$HTTP_PORT" PYTHONDONTWRITEBYTECODE=1 \
+    timeout --kill-after=30 900 python3 -m pytest -q -p no:cacheprovider Tests/e2e ${PYTEST_ARGS:-} || failed=1
+exit "$failed"
