@@ -358,12 +358,11 @@ migrate_and_seed() {
     ctl migrate || die "leaderboardctl migrate failed"
     if [[ $SEED_DEMO == 1 && ! -e $STACK_DIR/.seeded ]]; then
         say "seeding demo data (once)"
-        if ctl seed --users 1000 --days 30; then
-            touch "$STACK_DIR/.seeded"
-        else
-            warn "leaderboardctl seed failed; continuing without demo data (it is retried on the next start)"
-        fi
+        ctl seed --users 1000 --days 30 || die "leaderboardctl seed failed"
+        touch "$STACK_DIR/.seeded"
     fi
+    # Redis here keeps nothing on disk: after its restart the boards are rebuilt from PostgreSQL.
+    ctl rebuild --if-missing >/dev/null || die "leaderboardctl rebuild failed"
 }
 
 binary_of() {
@@ -495,11 +494,13 @@ http_code() {
 
 health_ok() { [[ $(http_code /api/v1/health) == 200 ]]; }
 
-# The api is up when it answers through nginx at all (503: a store is down).
+# The api is up when it answers through nginx at all (503: a store is down);
+# nginx's own 503 when there is no api behind it says X-Upstream-Unavailable.
 api_answers() {
-    local code
-    code=$(http_code /api/v1/health)
-    [[ $code == 200 || $code == 503 ]]
+    local head
+    head=$(curl -s -o /dev/null -D - --max-time 3 "http://127.0.0.1:$HTTP_PORT/api/v1/health" 2>/dev/null) || return 1
+    [[ $head =~ ^HTTP/[0-9.]+\ (200|503) ]] || return 1
+    ! grep -qi '^x-upstream-unavailable:' <<<"$head"
 }
 
 api_ready() {

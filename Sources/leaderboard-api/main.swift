@@ -13,6 +13,13 @@ do {
         let api = APIService(config: config, stores: .live(config: config), logger: logger)
         return api.respond(to:)
     }
+    // The reconciler applies scores answered 202 and rebuilds an emptied index; it ends with the process.
+    Thread.detachNewThread {
+        let reconciler = IndexReconciler(
+            database: PostgresConnection(settings: config.postgres), redis: RedisConnection(settings: config.redis),
+            logger: Logger(label: "reconciler"))
+        reconciler.run { false }
+    }
     logger.info("listening", metadata: ["address": "\(config.apiListen)", "mode": "\(config.mode.rawValue)"])
     server.run()
 } catch {

@@ -11,6 +11,9 @@ import Testing
         "LEADERBOARD_MODE": "development", "CORS_ORIGINS": "https://app.example.com", "LOGIN_MAX_FAILURES": "3",
     ])
 
+    /// Stores the auth tests never reach; a board route would answer 503 from them.
+    static let unreachable = try! Config(values: ["PG_USER": "x", "PG_DB": "x", "PG_PORT": "1", "REDIS_URL": "redis://127.0.0.1:1", "LEADERBOARD_MODE": "development"])
+
     let api: APIService
 
     init() {
@@ -22,7 +25,10 @@ import Testing
     static func makeAPI(config: Config = config, users: any UserStore, health: FixedHealthProbe = FixedHealthProbe()) -> APIService {
         APIService(
             config: config,
-            stores: .init(users: users, games: FixedGameCatalog(), ephemeral: InMemoryEphemeralStore(), health: health),
+            stores: .init(
+                users: users, games: FixedGameCatalog(), ephemeral: InMemoryEphemeralStore(), health: health,
+                scores: PostgresScoreStore(database: PostgresConnection(settings: unreachable.postgres)),
+                index: BoardIndex(redis: RedisConnection(settings: unreachable.redis))),
             logger: Logger(label: "test"))
     }
 

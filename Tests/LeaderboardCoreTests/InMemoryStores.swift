@@ -28,6 +28,7 @@ struct FixedGameCatalog: GameCatalog {
 final class InMemoryEphemeralStore: EphemeralStore {
     private var counters: [String: Int] = [:]
     private var marks: Set<String> = []
+    private var values: [String: String] = [:]
 
     func increment(_ key: String, windowSeconds: Int) throws -> Int {
         counters[key, default: 0] += 1
@@ -38,6 +39,8 @@ final class InMemoryEphemeralStore: EphemeralStore {
     func remove(_ key: String) throws { counters[key] = nil }
     func mark(_ key: String, seconds: Int) throws { marks.insert(key) }
     func isMarked(_ key: String) throws -> Bool { marks.contains(key) }
+    func remember(_ value: String, as key: String, seconds: Int) throws { values[key] = value }
+    func recall(_ key: String) throws -> String? { values[key] }
 }
 
 struct FixedHealthProbe: HealthProbe {

@@ -10,12 +10,19 @@ public final class APIService {
         public var games: any GameCatalog
         public var ephemeral: any EphemeralStore
         public var health: any HealthProbe
+        public var scores: any ScoreStore
+        public var index: BoardIndex
 
-        public init(users: any UserStore, games: any GameCatalog, ephemeral: any EphemeralStore, health: any HealthProbe) {
+        public init(
+            users: any UserStore, games: any GameCatalog, ephemeral: any EphemeralStore, health: any HealthProbe, scores: any ScoreStore,
+            index: BoardIndex
+        ) {
             self.users = users
             self.games = games
             self.ephemeral = ephemeral
             self.health = health
+            self.scores = scores
+            self.index = index
         }
 
         /// Stores over a fresh PostgreSQL and Redis connection, opened on first use.
@@ -24,7 +31,8 @@ public final class APIService {
             let redis = RedisConnection(settings: config.redis)
             return Stores(
                 users: PostgresUserStore(database: database), games: PostgresGameCatalog(database: database),
-                ephemeral: RedisEphemeralStore(redis: redis), health: ConnectionHealthProbe(database: database, redis: redis))
+                ephemeral: RedisEphemeralStore(redis: redis), health: ConnectionHealthProbe(database: database, redis: redis),
+                scores: PostgresScoreStore(database: database), index: BoardIndex(redis: redis))
         }
     }
 
@@ -33,6 +41,7 @@ public final class APIService {
     let config: Config
     let stores: Stores
     let auth: AuthService
+    let leaderboard: LeaderboardService
     let logger: Logger
     private let router: Router<APIService>
 
@@ -46,6 +55,7 @@ public final class APIService {
             policy: .init(
                 tokenLifetime: config.accessTokenLifetime, maxLoginFailures: config.loginMaxFailures,
                 failureWindowSeconds: config.loginFailureWindowSeconds))
+        leaderboard = LeaderboardService(scores: stores.scores, index: stores.index, games: stores.games, ephemeral: stores.ephemeral)
         router = Self.makeRouter()
     }
 
@@ -58,6 +68,12 @@ public final class APIService {
         router.add("POST", prefix + "/auth/logout") { request, _, api in try api.logout(request) }
         router.add("POST", prefix + "/auth/signout") { request, _, api in try api.logout(request) }
         router.add("GET", prefix + "/games") { request, _, api in try api.games(request) }
+        router.add("POST", prefix + "/scores") { request, _, api in try api.submitScore(request) }
+        router.add("GET", prefix + "/leaderboards/{game}") { request, path, api in try api.board(request, game: path["game"]!) }
+        router.add("GET", prefix + "/leaderboards/{game}/me") { request, path, api in try api.boardPosition(request, game: path["game"]!) }
+        router.add("GET", prefix + "/me/standing") { request, _, api in try api.standing(request) }
+        router.add("GET", prefix + "/me/scores") { request, _, api in try api.history(request) }
+        router.add("GET", prefix + "/reports/top") { request, _, api in try api.report(request) }
         return router
     }
 
@@ -105,6 +121,9 @@ public final class APIService {
             return .unavailable("the database")
         case let error as RedisError where error.isUnavailable:
             logger.warning("redis unavailable", metadata: ["request_id": "\(request.requestID)", "error": "\(error)"])
+            return .unavailable("the leaderboard index")
+        case let error as IndexError where error.isUnavailable:
+            logger.warning("index unavailable", metadata: ["request_id": "\(request.requestID)", "error": "\(error)"])
             return .unavailable("the leaderboard index")
         default:
             logger.error("unexpected error", metadata: ["request_id": "\(request.requestID)", "error": "\(error)"])

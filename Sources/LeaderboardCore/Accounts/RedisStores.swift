@@ -29,6 +29,14 @@ public struct RedisEphemeralStore: EphemeralStore {
     public func isMarked(_ key: String) throws -> Bool {
         try redis.command(["EXISTS", prefix + key]).int == 1
     }
+
+    public func remember(_ value: String, as key: String, seconds: Int) throws {
+        try redis.command(["SET", prefix + key, value, "EX", String(max(1, seconds))])
+    }
+
+    public func recall(_ key: String) throws -> String? {
+        try redis.command(["GET", prefix + key]).string
+    }
 }
 
 /// Health from a worker's own connections, so a store that comes back is seen at once.

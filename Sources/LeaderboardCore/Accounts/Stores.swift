@@ -21,6 +21,9 @@ public protocol EphemeralStore {
     /// Marks `key` as present for `seconds`.
     func mark(_ key: String, seconds: Int) throws
     func isMarked(_ key: String) throws -> Bool
+    /// Keeps `value` under `key` for `seconds`.
+    func remember(_ value: String, as key: String, seconds: Int) throws
+    func recall(_ key: String) throws -> String?
 }
 
 /// Reports whether each backing store answers.

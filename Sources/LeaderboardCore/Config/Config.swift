@@ -99,6 +99,8 @@ public struct PostgresSettings: Sendable {
         let pairs: [(String, String)] = [
             ("host", host), ("port", String(port)), ("user", user), ("password", password), ("dbname", database),
             ("connect_timeout", "3"), ("application_name", "leaderboard"),
+            // Periods are UTC days, weeks and months: date arithmetic in SQL must agree with Swift's.
+            ("options", "-c TimeZone=UTC"),
             ("keepalives_idle", "30"), ("keepalives_interval", "5"), ("keepalives_count", "3"),
         ]
         return pairs.map { key, value in

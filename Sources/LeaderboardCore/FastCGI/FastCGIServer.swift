@@ -20,12 +20,19 @@ public final class FastCGIServer: Sendable {
     private let stopping = Mutex(false)
     private let states: Mutex<[WorkerState]>
 
-    /// Opens the socket: the one systemd passed (`LISTEN_FDS`), else `address`.
+    /// Opens the socket (the one systemd passed in `LISTEN_FDS`, else `address`) and blocks SIGTERM and
+    /// SIGINT for every thread started from now on: create the server before any other thread.
     public init(
         address: ListenAddress, workerCount: Int, maxBodyBytes: Int, logger: Logger,
         makeResponder: @escaping @Sendable () -> Responder
     ) throws(FastCGIError) {
         guard FCGX_Init() == 0 else { throw .initializationFailed }
+        // Blocked now, before the process starts any thread, so every thread inherits the mask and only
+        // `run` sees these signals (FCGX_Init installed libfcgi's own handlers, which would swallow them).
+        var stopSignals = Self.stopSignals
+        pthread_sigmask(SIG_BLOCK, &stopSignals, nil)
+        signal(SIGPIPE, SIG_IGN)
+        Self.installWakeUpHandler()
         if let inherited = Self.systemdSocket() {
             listenSocket = inherited
             ownSocketPath = nil
@@ -63,15 +70,7 @@ public final class FastCGIServer: Sendable {
     /// it is, its queue kept for the next instance. Workers finish what they hold, idle ones are woken
     /// out of accept(), and `run` returns once all have exited.
     public func run() {
-        // Blocked before any worker exists, so every thread inherits the mask and only the signal thread
-        // below sees these (FCGX_Init installed libfcgi's own handlers, which would swallow them).
-        var stopSignals = sigset_t()
-        sigemptyset(&stopSignals)
-        sigaddset(&stopSignals, SIGTERM)
-        sigaddset(&stopSignals, SIGINT)
-        pthread_sigmask(SIG_BLOCK, &stopSignals, nil)
-        signal(SIGPIPE, SIG_IGN)
-        Self.installWakeUpHandler()
+        var stopSignals = Self.stopSignals
 
         let workers = (0..<workerCount).map { index in Self.startThread { self.workerLoop(index) } }
         logger.info("fastcgi pool started", metadata: ["workers": "\(workerCount)"])
@@ -92,6 +91,14 @@ public final class FastCGIServer: Sendable {
     }
 
     private enum WorkerState { case accepting, busy, exited }
+
+    private static var stopSignals: sigset_t {
+        var signals = sigset_t()
+        sigemptyset(&signals)
+        sigaddset(&signals, SIGTERM)
+        sigaddset(&signals, SIGINT)
+        return signals
+    }
 
     private static let wakeUpSignal = SIGUSR2
 

@@ -49,7 +49,14 @@ public enum Migrations {
                 "CREATE INDEX scores_user_id_idx ON scores (user_id, id DESC)",
                 "CREATE INDEX scores_created_at_idx ON scores (created_at)",
             ]
-        )
+        ),
+        Migration(
+            version: 2, name: "idempotency keys for score submissions",
+            sql: [
+                "ALTER TABLE scores ADD COLUMN idempotency_key text CHECK (length(idempotency_key) <= 200)",
+                "CREATE UNIQUE INDEX scores_idempotency_key ON scores (user_id, idempotency_key) WHERE idempotency_key IS NOT NULL",
+            ]
+        ),
     ]
 
     /// Applies the migrations not yet recorded and returns their versions. Safe to run concurrently:

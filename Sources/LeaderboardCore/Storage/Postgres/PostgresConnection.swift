@@ -50,6 +50,18 @@ public final class PostgresConnection: @unchecked Sendable {
         }
     }
 
+    /// Reads a large result in batches through a cursor, so it never sits in memory whole.
+    /// Must run inside `transaction`; `sql` takes no parameters.
+    public func forEachBatch(of sql: String, batchSize: Int = 20_000, _ body: (PostgresRows) throws -> Void) throws {
+        try query("DECLARE batch_cursor NO SCROLL CURSOR FOR " + sql)
+        defer { _ = try? query("CLOSE batch_cursor") }
+        while true {
+            let rows = try query("FETCH \(batchSize) FROM batch_cursor")
+            if rows.isEmpty { return }
+            try body(rows)
+        }
+    }
+
     /// Streams rows into `COPY ... FROM STDIN` (text format); `lines` yields chunks of complete lines.
     @discardableResult
     public func copyIn(_ sql: String, lines: some Sequence<String>) throws(PostgresError) -> Int {

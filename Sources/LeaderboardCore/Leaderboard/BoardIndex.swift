@@ -1,0 +1,208 @@
+/// The ranking index in Redis: applies scores and reads boards, each in one atomic round trip.
+/// See `BoardScripts` for the key layout. Not thread-safe: one owner, like its connection.
+public struct BoardIndex {
+    /// The global board's pseudo-game.
+    public static let globalGame = "all"
+    static let generationKey = "lb:meta:gen"
+    static let eventsChannel = "lb:events"
+    static let appliedShardBits = 1 << 20
+
+    let redis: RedisConnection
+
+    public init(redis: RedisConnection) {
+        self.redis = redis
+    }
+
+    /// A score to apply: everything the index needs, so replaying it later gives the same boards.
+    public struct Score: Sendable {
+        public let id: Int
+        public let userId: Int
+        public let name: String
+        public let game: String
+        public let score: Int
+        public let epochSeconds: Int
+
+        public init(id: Int, userId: Int, name: String, game: String, score: Int, epochSeconds: Int) {
+            self.id = id
+            self.userId = userId
+            self.name = name
+            self.game = game
+            self.score = score
+            self.epochSeconds = epochSeconds
+        }
+
+        /// The script arguments: best-of on each retained period board and on the global board.
+        func arguments(today: UTCDay) -> [String] {
+            var arguments = [String(userId), name, game, String(score), String(epochSeconds), String(id)]
+            for period in BoardPeriod.all(containing: UTCDay(epochSeconds: epochSeconds)) where period.isRetained(on: today) {
+                arguments += [period.key, period.expiresAt.map(String.init) ?? ""]
+            }
+            return arguments
+        }
+    }
+
+    /// Applies a score (idempotent: best-of) and returns the all-time best and ranks after it.
+    public func apply(_ score: Score, today: UTCDay) throws(IndexError) -> (best: Int, rank: Int, globalRank: Int, improved: Bool) {
+        let reply = try run(BoardScripts.apply, score.arguments(today: today))
+        guard let values = reply.array?.compactMap(\.int), values.count == 4 else { throw .unexpected("apply: \(reply)") }
+        return (values[0], values[1], values[2], values[3] == 1)
+    }
+
+    /// Applies many scores in one pipelined round trip; for the reconciler.
+    public func apply(_ scores: [Score], today: UTCDay) throws(IndexError) {
+        guard !scores.isEmpty else { return }
+        let commands = scores.map { ["EVALSHA", BoardScripts.apply.sha1, "0"] + $0.arguments(today: today) }
+        let replies: [RedisReply]
+        do {
+            try redis.command(["SCRIPT", "LOAD", BoardScripts.apply.source])
+            replies = try redis.pipeline(commands)
+        } catch {
+            throw .redis(error)
+        }
+        if let failure = replies.first(where: { if case .error = $0 { true } else { false } }), case .error(let message) = failure {
+            throw message.hasPrefix("NOINDEX") ? .notBuilt : .redis(.server(message: message))
+        }
+    }
+
+    /// Rows `start...stop` (0-based, inclusive) of a board, with standard competition ranks.
+    public func page(game: String, period: BoardPeriod, start: Int, stop: Int) throws(IndexError) -> (rows: [BoardRow], total: Int) {
+        let reply = try run(BoardScripts.page, [game, period.key, "page", String(start), String(stop)])
+        return try Self.rows(from: reply, game: game) ?? ([], 0)
+    }
+
+    /// The rows within `radius` of a player, or nil when the player is not on the board.
+    public func around(userId: Int, game: String, period: BoardPeriod, radius: Int) throws(IndexError) -> PlayerPosition? {
+        let reply = try run(BoardScripts.page, [game, period.key, "around", String(userId), String(radius)])
+        guard let (rows, _) = try Self.rows(from: reply, game: game), let own = rows.first(where: { $0.userId == userId }) else {
+            return nil
+        }
+        return PlayerPosition(rank: own.rank, score: own.score, date: own.date, around: rows)
+    }
+
+    /// The player's rank and score on each of `games`' boards for the period, those they are on.
+    public func standing(userId: Int, period: BoardPeriod, games: [String]) throws(IndexError) -> Standing {
+        let reply = try run(BoardScripts.standing, [String(userId), period.key] + games)
+        guard let values = reply.array, let name = values.first?.string else { throw .unexpected("standing: \(reply)") }
+        var entries: [Standing.Entry] = []
+        var index = 1
+        while index + 3 < values.count {
+            guard let game = values[index].string, let score = Self.integer(values[index + 1]), let rank = values[index + 2].int,
+                let when = values[index + 3].int
+            else { throw .unexpected("standing row: \(values[index...])") }
+            entries.append(Standing.Entry(game: game, rank: rank, score: score, date: UTCDay(epochSeconds: when).description))
+            index += 4
+        }
+        return Standing(userId: userId, player: name, boards: entries)
+    }
+
+    /// The best `limit` players across `boards` (`(game, period)` pairs): see `BoardScripts.topOfBoards`.
+    public func top(limit: Int, of boards: [(game: String, period: BoardPeriod)]) throws(IndexError) -> [(userId: Int, name: String, score: Int, game: String, epochSeconds: Int)] {
+        let reply = try run(BoardScripts.topOfBoards, [String(limit)] + boards.map { "\($0.game):\($0.period.key)" })
+        guard let values = reply.array else { throw .unexpected("top: \(reply)") }
+        return try stride(from: 0, to: values.count - 4, by: 5).map { (index) throws(IndexError) in
+            guard let user = values[index].int, let score = values[index + 1].int, let game = values[index + 2].string,
+                let when = values[index + 3].int, let name = values[index + 4].string
+            else { throw .unexpected("top row: \(values[index...])") }
+            return (user, name, score, game, when)
+        }
+    }
+
+    /// The current generation, or nil when the index is empty (a new or flushed Redis).
+    public func generation() throws(IndexError) -> Int? {
+        do {
+            return try redis.command(["GET", Self.generationKey]).int
+        } catch {
+            throw .redis(error)
+        }
+    }
+
+    /// Which of `ids` are applied in the current generation, in one round trip.
+    public func applied(_ ids: [Int], generation: Int) throws(IndexError) -> [Bool] {
+        guard !ids.isEmpty else { return [] }
+        let commands = ids.map { id in
+            ["GETBIT", "lb:\(generation):applied:\(id / Self.appliedShardBits)", String(id % Self.appliedShardBits)]
+        }
+        do {
+            return try redis.pipeline(commands).map { $0 == .integer(1) }
+        } catch {
+            throw .redis(error)
+        }
+    }
+
+    public func watermark(generation: Int) throws(IndexError) -> Int {
+        do {
+            return try redis.command(["GET", "lb:\(generation):watermark"]).int ?? 0
+        } catch {
+            throw .redis(error)
+        }
+    }
+
+    public func setWatermark(_ id: Int, generation: Int) throws(IndexError) {
+        do {
+            try redis.command(["SET", "lb:\(generation):watermark", String(id)])
+        } catch {
+            throw .redis(error)
+        }
+    }
+
+    private func run(_ script: RedisScript, _ arguments: [String]) throws(IndexError) -> RedisReply {
+        do {
+            return try redis.run(script, keys: [], arguments: arguments)
+        } catch .server(let message) where message.hasPrefix("NOINDEX") {
+            throw .notBuilt
+        } catch {
+            throw .redis(error)
+        }
+    }
+
+    /// Turns the page script's reply into rows with standard competition ranks ("1224").
+    static func rows(from reply: RedisReply, game: String) throws(IndexError) -> (rows: [BoardRow], total: Int)? {
+        guard let values = reply.array else { throw .unexpected("page: \(reply)") }
+        if values.isEmpty { return nil }
+        guard values.count == 6, let total = values[0].int, let firstRank = values[1].int, let start = values[2].int,
+            let flat = values[3].array, let names = values[4].array, let whens = values[5].array
+        else { throw .unexpected("page: \(reply)") }
+        var rows: [BoardRow] = []
+        rows.reserveCapacity(flat.count / 2)
+        for index in 0..<(flat.count / 2) {
+            guard let user = flat[2 * index].int, let score = integer(flat[2 * index + 1]) else { throw .unexpected("page row") }
+            // Past the first row, everyone above a lower score outranks it: rank = position + 1.
+            let rank =
+                if index == 0 { firstRank } else if score == rows[index - 1].score { rows[index - 1].rank } else { start + index + 1 }
+            let date = whens[index].int.map { UTCDay(epochSeconds: $0).description } ?? ""
+            rows.append(BoardRow(rank: rank, userId: user, player: names[index].string ?? "", game: game, score: score, date: date))
+        }
+        return (rows, total)
+    }
+
+    /// Sorted-set scores come back as text such as "1500"; sums stay whole numbers.
+    static func integer(_ reply: RedisReply) -> Int? {
+        guard let text = reply.string else { return reply.int }
+        return Int(text) ?? Double(text).flatMap { Int(exactly: $0) }
+    }
+}
+
+/// Why the index could not answer.
+public enum IndexError: Error, CustomStringConvertible {
+    /// No generation is built (Redis was flushed or restarted empty); the reconciler rebuilds it.
+    case notBuilt
+    case redis(RedisError)
+    case unexpected(String)
+
+    public var description: String {
+        switch self {
+        case .notBuilt: "leaderboard index: not built"
+        case .redis(let error): "leaderboard index: \(error)"
+        case .unexpected(let detail): "leaderboard index: unexpected reply: \(detail)"
+        }
+    }
+
+    /// The index cannot be used right now, as opposed to a bug.
+    public var isUnavailable: Bool {
+        switch self {
+        case .notBuilt: true
+        case .redis(let error): error.isUnavailable
+        case .unexpected: false
+        }
+    }
+}

@@ -1,0 +1,140 @@
+/// The Lua scripts behind the board index. Each runs atomically inside Redis, so a reader never sees
+/// a score on one board and not yet on another.
+///
+/// Keys live under a generation, `lb:<gen>:`, named by `lb:meta:gen`; a rebuild fills a new generation and
+/// swaps it in by setting that one key. Scripts therefore compute their key names, which standalone Redis
+/// allows (Redis Cluster would not).
+///
+/// Layout under `lb:<gen>:`:
+/// - `b:<game>:<period>`: sorted set, member user id, score the best (or, for game `all`, the sum of bests);
+/// - `w:<game>:<period>`: hash, user id -> epoch seconds when that best was reached;
+/// - `names`: hash, user id -> display name;
+/// - `applied:<id / 2^20>`: bitmap of applied score ids, so the reconciler can find what is missing;
+/// - `watermark`: every score id at or below it is applied.
+enum BoardScripts {
+    /// ARGV: userId, name, game, score, epochSeconds, scoreId, then (period, expireAt or "") pairs.
+    /// Returns {best, rank, globalRank, improved (0/1)} for the all-time boards, or a NOINDEX error.
+    static let apply = RedisScript(
+        """
+        local gen = redis.call('GET', 'lb:meta:gen')
+        if not gen then return redis.error_reply('NOINDEX the leaderboard index is being rebuilt') end
+        local p = 'lb:' .. gen .. ':'
+        local user, game, when, scoreId = ARGV[1], ARGV[3], ARGV[5], tonumber(ARGV[6])
+        local score = tonumber(ARGV[4])
+        redis.call('HSET', p .. 'names', user, ARGV[2])
+        local changed = {}
+        for i = 7, #ARGV, 2 do
+          local period, expireAt = ARGV[i], ARGV[i + 1]
+          local board = p .. 'b:' .. game .. ':' .. period
+          local old = tonumber(redis.call('ZSCORE', board, user))
+          if old == nil or score > old then
+            local global = p .. 'b:all:' .. period
+            redis.call('ZADD', board, score, user)
+            redis.call('HSET', p .. 'w:' .. game .. ':' .. period, user, when)
+            redis.call('ZINCRBY', global, score - (old or 0), user)
+            redis.call('HSET', p .. 'w:all:' .. period, user, when)
+            if expireAt ~= '' then
+              for _, key in ipairs({board, global, p .. 'w:' .. game .. ':' .. period, p .. 'w:all:' .. period}) do
+                redis.call('EXPIREAT', key, expireAt)
+              end
+            end
+            changed[#changed + 1] = period
+          end
+        end
+        redis.call('SETBIT', p .. 'applied:' .. math.floor(scoreId / 1048576), scoreId % 1048576, 1)
+        if #changed > 0 then
+          redis.call('PUBLISH', 'lb:events', cjson.encode({game = game, userId = tonumber(user), score = score, periods = changed}))
+        end
+        local board, global = p .. 'b:' .. game .. ':all', p .. 'b:all:all'
+        local best = redis.call('ZSCORE', board, user)
+        local total = redis.call('ZSCORE', global, user)
+        local rank = best and redis.call('ZCOUNT', board, '(' .. best, '+inf') + 1 or 0
+        local globalRank = total and redis.call('ZCOUNT', global, '(' .. total, '+inf') + 1 or 0
+        local improved = 0
+        for _, period in ipairs(changed) do if period == 'all' then improved = 1 end end
+        return {tonumber(best or 0), rank, globalRank, improved}
+        """)
+
+    /// ARGV: game, period, mode ("page" or "around"), then start and stop (page) or user id and radius (around).
+    /// Returns {total, firstRank, members-with-scores, names, whens}, or {} when around a user not on the board.
+    static let page = RedisScript(
+        """
+        local gen = redis.call('GET', 'lb:meta:gen')
+        if not gen then return redis.error_reply('NOINDEX the leaderboard index is being rebuilt') end
+        local p = 'lb:' .. gen .. ':'
+        local board = p .. 'b:' .. ARGV[1] .. ':' .. ARGV[2]
+        local start, stop
+        if ARGV[3] == 'around' then
+          local index = redis.call('ZREVRANK', board, ARGV[4])
+          if not index then return {} end
+          local radius = tonumber(ARGV[5])
+          start, stop = math.max(0, index - radius), index + radius
+        else
+          start, stop = tonumber(ARGV[4]), tonumber(ARGV[5])
+        end
+        local total = redis.call('ZCARD', board)
+        local rows = redis.call('ZREVRANGE', board, start, stop, 'WITHSCORES')
+        if #rows == 0 then return {total, 0, start, {}, {}, {}} end
+        local firstRank = redis.call('ZCOUNT', board, '(' .. rows[2], '+inf') + 1
+        local members = {}
+        for i = 1, #rows, 2 do members[#members + 1] = rows[i] end
+        local names = redis.call('HMGET', p .. 'names', unpack(members))
+        local whens = redis.call('HMGET', p .. 'w:' .. ARGV[1] .. ':' .. ARGV[2], unpack(members))
+        return {total, firstRank, start, rows, names, whens}
+        """)
+
+    /// ARGV: user id, period, then the games (including `all`). Returns {game, score, rank, when} per board
+    /// the user is on, flattened, and the user's name first.
+    static let standing = RedisScript(
+        """
+        local gen = redis.call('GET', 'lb:meta:gen')
+        if not gen then return redis.error_reply('NOINDEX the leaderboard index is being rebuilt') end
+        local p = 'lb:' .. gen .. ':'
+        local user, period = ARGV[1], ARGV[2]
+        local result = {redis.call('HGET', p .. 'names', user) or ''}
+        for i = 3, #ARGV do
+          local board = p .. 'b:' .. ARGV[i] .. ':' .. period
+          local score = redis.call('ZSCORE', board, user)
+          if score then
+            local rank = redis.call('ZCOUNT', board, '(' .. score, '+inf') + 1
+            local when = redis.call('HGET', p .. 'w:' .. ARGV[i] .. ':' .. period, user) or '0'
+            for _, value in ipairs({ARGV[i], score, rank, when}) do result[#result + 1] = value end
+          end
+        end
+        return result
+        """)
+
+    /// ARGV: limit, then board names `<game>:<period>`. The top `limit` players by their best single score
+    /// on any of the boards: only each board's top `limit` can hold them (a MAX-union's top N lies in the
+    /// union of the parts' top N), so a year is a few dozen small range reads, never every member.
+    /// Returns {user, score, game, when, name} per row, best first, flattened.
+    static let topOfBoards = RedisScript(
+        """
+        local gen = redis.call('GET', 'lb:meta:gen')
+        if not gen then return redis.error_reply('NOINDEX the leaderboard index is being rebuilt') end
+        local p = 'lb:' .. gen .. ':'
+        local limit = tonumber(ARGV[1])
+        local best = {}
+        for i = 2, #ARGV do
+          local rows = redis.call('ZREVRANGE', p .. 'b:' .. ARGV[i], 0, limit - 1, 'WITHSCORES')
+          for j = 1, #rows, 2 do
+            local user, score = rows[j], tonumber(rows[j + 1])
+            local current = best[user]
+            if current == nil or score > current[1] then best[user] = {score, ARGV[i]} end
+          end
+        end
+        local list = {}
+        for user, entry in pairs(best) do list[#list + 1] = {tonumber(user), entry[1], entry[2]} end
+        table.sort(list, function(a, b) if a[2] ~= b[2] then return a[2] > b[2] end return a[1] < b[1] end)
+        local result = {}
+        for i = 1, math.min(limit, #list) do
+          local user, score, board = tostring(list[i][1]), list[i][2], list[i][3]
+          local separator = string.find(board, ':', 1, true)
+          local game = string.sub(board, 1, separator - 1)
+          local when = redis.call('HGET', p .. 'w:' .. board, user) or '0'
+          local name = redis.call('HGET', p .. 'names', user) or ''
+          for _, value in ipairs({user, tostring(score), game, when, name}) do result[#result + 1] = value end
+        end
+        return result
+        """)
+}

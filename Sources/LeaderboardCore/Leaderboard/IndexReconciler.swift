@@ -1,0 +1,95 @@
+import Foundation
+import Logging
+
+/// Keeps the index equal to PostgreSQL: applies every stored score the index lacks (those answered 202
+/// while Redis was down, or cut off by a crash between the two writes), and rebuilds the whole index when
+/// Redis comes back empty. Applying is best-of, so doing it twice is harmless.
+///
+/// Several API processes may run one each; a short lease in Redis lets one work at a time.
+public final class IndexReconciler {
+    /// A score is re-checked until it is this old; by then its insert has long committed or failed.
+    static let settleSeconds = 2
+    static let batchSize = 5_000
+    static let leaseKey = "lb:meta:reconciler"
+    static let leaseScript = RedisScript(
+        """
+        if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end
+        if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('PEXPIRE', KEYS[1], ARGV[2]) return 1 end
+        return 0
+        """)
+
+    public struct Pass: Sendable, Equatable {
+        /// Scores found missing from the index and applied.
+        public var applied = 0
+        /// Scores above the watermark still waiting to settle.
+        public var pending = 0
+        public var rebuilt = false
+    }
+
+    private let scores: any ScoreStore
+    private let index: BoardIndex
+    private let redis: RedisConnection
+    private let rebuilder: IndexRebuilder
+    private let logger: Logger
+    private let leaseToken = Crypto.hex(Crypto.randomBytes(8))
+
+    public init(database: PostgresConnection, redis: RedisConnection, logger: Logger) {
+        scores = PostgresScoreStore(database: database)
+        index = BoardIndex(redis: redis)
+        self.redis = redis
+        rebuilder = IndexRebuilder(database: database, redis: redis, logger: logger)
+        self.logger = logger
+    }
+
+    /// Reconciles every `interval` until `shouldStop` says so; errors are logged once per kind and retried.
+    public func run(every interval: Duration = .seconds(1), shouldStop: () -> Bool) {
+        var lastFailure: String?
+        while !shouldStop() {
+            do {
+                let pass = try reconcile()
+                if pass.applied > 0 || pass.rebuilt {
+                    logger.info("reconciled index", metadata: ["applied": "\(pass.applied)", "rebuilt": "\(pass.rebuilt)"])
+                }
+                if lastFailure != nil { logger.info("reconciler recovered") }
+                lastFailure = nil
+            } catch {
+                let failure = "\(error)"
+                if failure != lastFailure { logger.warning("reconciler failed, retrying", metadata: ["error": "\(failure)"]) }
+                lastFailure = failure
+            }
+            Thread.sleep(forTimeInterval: Double(interval.components.seconds) + Double(interval.components.attoseconds) / 1e18)
+        }
+    }
+
+    /// One pass: rebuild if the index is gone, else apply what is missing above the watermark.
+    @discardableResult
+    public func reconcile(today: UTCDay = UTCDay(epochSeconds: Int(Date().timeIntervalSince1970))) throws -> Pass {
+        var pass = Pass()
+        guard try redis.run(Self.leaseScript, keys: [Self.leaseKey], arguments: [leaseToken, "5000"]) == .integer(1) else {
+            return pass
+        }
+        guard let generation = try index.generation() else {
+            pass.rebuilt = try rebuilder.rebuild(wait: false) != nil
+            return pass
+        }
+        var watermark = try index.watermark(generation: generation)
+        while true {
+            let batch = try scores.scores(after: watermark, limit: Self.batchSize, settledSeconds: Self.settleSeconds)
+            if batch.isEmpty { break }
+            let applied = try index.applied(batch.map(\.score.id), generation: generation)
+            let missing = zip(batch, applied).filter { entry, isApplied in !isApplied && entry.isRipe }.map(\.0.score)
+            try index.apply(missing, today: today)
+            pass.applied += missing.count
+            var advanced = watermark
+            for (entry, isApplied) in zip(batch, applied) {
+                guard entry.isSettled, isApplied || entry.isRipe else { break }
+                advanced = entry.score.id
+            }
+            pass.pending = batch.count - batch.prefix { $0.score.id <= advanced }.count
+            if advanced > watermark { try index.setWatermark(advanced, generation: generation) }
+            guard batch.count == Self.batchSize, advanced > watermark else { break }
+            watermark = advanced
+        }
+        return pass
+    }
+}

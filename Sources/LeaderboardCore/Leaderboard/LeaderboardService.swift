@@ -1,0 +1,184 @@
+import Foundation
+
+/// Submissions and board reads, for the REST API and the WebSocket daemon alike.
+public final class LeaderboardService {
+    public enum Submission: Sendable {
+        /// Stored and on the boards.
+        case applied(SubmissionResult)
+        /// Stored in PostgreSQL; the index was unavailable, so the reconciler will apply it.
+        case queued(QueuedSubmission)
+    }
+
+    static let maximumPageRows = 100
+    static let maximumAround = 50
+    static let maximumReportDays = 3660
+    static let idempotencyAnswerSeconds = 86_400
+
+    let scores: any ScoreStore
+    let index: BoardIndex
+    let games: any GameCatalog
+    let ephemeral: any EphemeralStore
+
+    public init(scores: any ScoreStore, index: BoardIndex, games: any GameCatalog, ephemeral: any EphemeralStore) {
+        self.scores = scores
+        self.index = index
+        self.games = games
+        self.ephemeral = ephemeral
+    }
+
+    /// Validates, stores in PostgreSQL, then applies to the index. A retry with the same idempotency key
+    /// gets the first answer and stores nothing twice.
+    public func submit(userId: Int, name: String, game: String, score: Int, idempotencyKey: String?, now: Date = Date()) throws -> Submission {
+        let catalog = try games.games()
+        guard let known = catalog.first(where: { $0.slug == game }) else {
+            throw APIError.validation(field: "game", "unknown game '\(game)'; one of: \(catalog.map(\.slug).joined(separator: ", "))")
+        }
+        guard (0...known.maxScore).contains(score) else {
+            throw APIError.validation(field: "score", "must be between 0 and \(known.maxScore)")
+        }
+        if let key = idempotencyKey, key.isEmpty || key.utf8.count > 200 {
+            throw APIError.validation(field: "Idempotency-Key", "must be 1 to 200 bytes")
+        }
+        let answerKey = idempotencyKey.map { "idem:\(userId):" + Crypto.hex(Crypto.sha256(Array($0.utf8))) }
+        if let answerKey, let remembered = try? ephemeral.recall(answerKey),
+            let result = try? JSONDecoder().decode(SubmissionResult.self, from: Data(remembered.utf8))
+        {
+            return .applied(result)
+        }
+
+        let stored: StoredScore
+        do {
+            stored = try scores.insert(userId: userId, game: game, score: score, idempotencyKey: idempotencyKey)
+        } catch let error as PostgresError where error.sqlState == "23503" {
+            throw APIError.unauthorized("account no longer exists")
+        }
+        let entry = BoardIndex.Score(
+            id: stored.id, userId: userId, name: name, game: stored.game, score: stored.score, epochSeconds: stored.epochSeconds)
+        guard let applied = try applyOrQueue(entry, today: UTCDay(epochSeconds: Int(now.timeIntervalSince1970))) else {
+            return .queued(QueuedSubmission(game: stored.game, score: stored.score, queued: true))
+        }
+        let result = SubmissionResult(
+            game: stored.game, score: stored.score, best: applied.best, improved: applied.improved && !stored.isReplay,
+            rank: applied.rank, globalRank: applied.globalRank)
+        if let answerKey, let encoded: [UInt8] = try? JSONCoding.encoder.encode(result) {
+            try? ephemeral.remember(String(decoding: encoded, as: UTF8.self), as: answerKey, seconds: Self.idempotencyAnswerSeconds)
+        }
+        return .applied(result)
+    }
+
+    /// The all-time best and ranks after applying, or nil when the index is unavailable: the score is safe
+    /// in PostgreSQL and the reconciler applies it once the index is back.
+    private func applyOrQueue(_ entry: BoardIndex.Score, today: UTCDay) throws -> (best: Int, rank: Int, globalRank: Int, improved: Bool)? {
+        do {
+            return try index.apply(entry, today: today)
+        } catch {
+            if error.isUnavailable { return nil }
+            throw error
+        }
+    }
+
+    /// Rows `start...end` (inclusive, 0-based) of a board.
+    public func page(game: String, period: PeriodKind, date: UTCDay, start: Int, end: Int) throws -> BoardPage {
+        try requireBoard(game)
+        guard start >= 0, end >= start else { throw APIError.validation(field: "end", "must be at least start, and start at least 0") }
+        guard end - start < Self.maximumPageRows else {
+            throw APIError.validation(field: "end", "a page holds at most \(Self.maximumPageRows) rows")
+        }
+        let board = try retainedPeriod(period, date: date)
+        let (rows, total) = try index.page(game: game, period: board, start: start, stop: end)
+        return BoardPage(result: rows, totalCount: total, period: period, game: game)
+    }
+
+    /// The player's rank on a board and the `around` rows either side; 404 when not on it.
+    public func position(userId: Int, game: String, period: PeriodKind, date: UTCDay, around: Int) throws -> PlayerPosition {
+        try requireBoard(game)
+        guard (0...Self.maximumAround).contains(around) else {
+            throw APIError.validation(field: "around", "must be between 0 and \(Self.maximumAround)")
+        }
+        guard let position = try index.around(userId: userId, game: game, period: retainedPeriod(period, date: date), radius: around) else {
+            throw APIError.notFound("you are not ranked on this board yet")
+        }
+        return position
+    }
+
+    /// The player's rank and score on every board of the period they are on, global first.
+    public func standing(userId: Int, period: PeriodKind, date: UTCDay) throws -> Standing {
+        try index.standing(
+            userId: userId, period: retainedPeriod(period, date: date), games: [BoardIndex.globalGame] + games.games().map(\.slug))
+    }
+
+    public func history(userId: Int, game: String?, before: Int?, limit: Int) throws -> (entries: [ScoreEntry], next: Int?) {
+        if let game { try requireBoard(game, allowGlobal: false) }
+        guard (1...100).contains(limit) else { throw APIError.validation(field: "limit", "must be between 1 and 100") }
+        let entries = try scores.history(userId: userId, game: game, before: before, limit: limit + 1)
+        return (Array(entries.prefix(limit)), entries.count > limit ? entries[limit - 1].id : nil)
+    }
+
+    /// The top players by best single score over whole UTC days `from...to`.
+    public func report(from: UTCDay, to: UTCDay, game: String, limit: Int, today: UTCDay) throws -> [ReportRow] {
+        try requireBoard(game)
+        guard to >= from else { throw APIError.validation(field: "end", "must not be before start") }
+        guard to.daysSinceEpoch - from.daysSinceEpoch < Self.maximumReportDays else {
+            throw APIError.validation(field: "end", "a report spans at most \(Self.maximumReportDays) days")
+        }
+        guard (1...100).contains(limit) else { throw APIError.validation(field: "limit", "must be between 1 and 100") }
+        let catalog = try games.games()
+        let lastDay = min(to, today)
+        guard from <= lastDay else { return [] }
+        let reportGames = game == BoardIndex.globalGame ? catalog.map(\.slug) : [game]
+        let covering = Self.covering(from: from, to: lastDay)
+        let top =
+            if covering.allSatisfy({ $0.isRetained(on: today) }) {
+                try index.top(limit: limit, of: covering.flatMap { period in reportGames.map { ($0, period) } })
+            } else {
+                try scores.topPlayers(
+                    from: from.epochSeconds, to: lastDay.adding(days: 1).epochSeconds,
+                    game: game == BoardIndex.globalGame ? nil : game, limit: limit)
+            }
+        let played = try scores.gamesPlayed(userIds: top.map(\.userId), from: from.epochSeconds, to: lastDay.adding(days: 1).epochSeconds)
+        var rows: [ReportRow] = []
+        for (position, entry) in top.enumerated() {
+            let rank = position > 0 && entry.score == rows[position - 1].score ? rows[position - 1].rank : position + 1
+            rows.append(
+                ReportRow(
+                    rank: rank, userId: entry.userId, name: entry.name, score: entry.score, game: entry.game,
+                    gameLabel: catalog.first { $0.slug == entry.game }?.label ?? entry.game,
+                    date: UTCDay(epochSeconds: entry.epochSeconds).description, games: played[entry.userId] ?? 0))
+        }
+        return rows
+    }
+
+    /// The fewest period boards that exactly cover `from...to`: whole months, then whole weeks, then days.
+    static func covering(from: UTCDay, to: UTCDay) -> [BoardPeriod] {
+        var periods: [BoardPeriod] = []
+        var day = from
+        while day <= to {
+            let month = BoardPeriod(.monthly, containing: day)
+            let week = BoardPeriod(.weekly, containing: day)
+            if let days = month.days, days.lowerBound == day, days.upperBound <= to {
+                periods.append(month)
+                day = days.upperBound.adding(days: 1)
+            } else if let days = week.days, days.lowerBound == day, days.upperBound <= to {
+                periods.append(week)
+                day = days.upperBound.adding(days: 1)
+            } else {
+                periods.append(BoardPeriod(.daily, containing: day))
+                day = day.adding(days: 1)
+            }
+        }
+        return periods
+    }
+
+    private func requireBoard(_ game: String, allowGlobal: Bool = true) throws {
+        if allowGlobal && game == BoardIndex.globalGame { return }
+        guard try games.games().contains(where: { $0.slug == game }) else { throw APIError.notFound("unknown game '\(game)'") }
+    }
+
+    private func retainedPeriod(_ kind: PeriodKind, date: UTCDay) throws -> BoardPeriod {
+        let period = BoardPeriod(kind, containing: date)
+        guard period.isRetained(on: UTCDay(epochSeconds: Int(Date().timeIntervalSince1970))) else {
+            throw APIError.validation(field: "date", "boards are kept for \(BoardPeriod.retentionDays) days; use /reports/top for older ranges")
+        }
+        return period
+    }
+}

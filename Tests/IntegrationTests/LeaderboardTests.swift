@@ -1,0 +1,260 @@
+import Foundation
+import LeaderboardCore
+import Logging
+import Testing
+
+/// The engine against the real PostgreSQL and Redis: submission, boards for every period, ranks,
+/// reports, idempotency, queueing while Redis is away, reconciliation and rebuild.
+///
+/// Serialized: a rebuild swaps the whole index, which would race with another test's submit-then-read.
+@Suite(.serialized) struct LeaderboardTests {
+    let database = TestStack.database()
+    let redis = TestStack.redis()
+    let logger = Logger(label: "test")
+
+    var service: LeaderboardService {
+        LeaderboardService(
+            scores: PostgresScoreStore(database: database), index: BoardIndex(redis: redis), games: PostgresGameCatalog(database: database),
+            ephemeral: RedisEphemeralStore(redis: redis))
+    }
+
+    var today: UTCDay { UTCDay(epochSeconds: Int(Date().timeIntervalSince1970)) }
+
+    /// A game of its own, so its board holds only this test's players; removed afterwards.
+    func withGame<Result>(maxScore: Int = 1_000_000_000, _ body: (String) throws -> Result) throws -> Result {
+        let slug = "t" + TestStack.unique("g").suffix(12).replacingOccurrences(of: "-", with: "")
+        try database.query("INSERT INTO games (slug, label, position, max_score) VALUES ($1, $2, 100, $3)", [slug, "Test " + slug, maxScore])
+        defer {
+            _ = try? database.query("DELETE FROM scores WHERE game = $1", [slug])
+            _ = try? database.query("DELETE FROM games WHERE slug = $1", [slug])
+        }
+        try ensureIndex()
+        return try body(slug)
+    }
+
+    func ensureIndex() throws {
+        if try BoardIndex(redis: redis).generation() == nil {
+            _ = try IndexRebuilder(database: database, redis: redis, logger: logger).rebuild(wait: true)
+        }
+    }
+
+    func makeUser(_ name: String) throws -> Int {
+        let rows = try database.query(
+            "INSERT INTO users (name, email, password) VALUES ($1, $2, 'x') RETURNING id", [name, TestStack.unique("p") + "@example.com"])
+        return try rows[0].requiredInt("id")
+    }
+
+    func submit(_ user: Int, _ name: String, _ game: String, _ score: Int, key: String? = nil) throws -> SubmissionResult {
+        guard case .applied(let result) = try service.submit(userId: user, name: name, game: game, score: score, idempotencyKey: key) else {
+            throw APIError.unavailable("index")
+        }
+        return result
+    }
+
+    @Test func aSubmissionLandsOnEveryPeriodOfItsGameAndOnTheGlobalBoards() throws {
+        try withGame { game in
+            let user = try makeUser("Ann")
+            let result = try submit(user, "Ann", game, 1500)
+            #expect(result == SubmissionResult(game: game, score: 1500, best: 1500, improved: true, rank: 1, globalRank: result.globalRank))
+            #expect(result.globalRank >= 1)
+            for period in PeriodKind.allCases {
+                let page = try service.page(game: game, period: period, date: today, start: 0, end: 9)
+                #expect(page.result == [BoardRow(rank: 1, userId: user, player: "Ann", game: game, score: 1500, date: today.description)])
+                #expect(page.totalCount == 1)
+                let standing = try service.standing(userId: user, period: period, date: today)
+                #expect(standing.boards.map(\.game) == ["all", game])
+                #expect(standing.boards.map(\.score) == [1500, 1500])
+                #expect(standing.player == "Ann")
+            }
+        }
+    }
+
+    @Test func ranksAreStandardCompetitionRanksOnEveryPage() throws {
+        try withGame { game in
+            var users: [Int] = []
+            for (name, score) in [("A", 100), ("B", 90), ("C", 90), ("D", 80), ("E", 80), ("F", 70)] {
+                let user = try makeUser(name)
+                users.append(user)
+                _ = try submit(user, name, game, score)
+            }
+            let page = try service.page(game: game, period: .allTime, date: today, start: 0, end: 9)
+            #expect(page.result.map(\.rank) == [1, 2, 2, 4, 4, 6])
+            #expect(page.result.map(\.score) == [100, 90, 90, 80, 80, 70])
+            #expect(page.totalCount == 6)
+            // A page starting inside a tie still shows the tie's shared rank.
+            #expect(try service.page(game: game, period: .daily, date: today, start: 2, end: 4).result.map(\.rank) == [2, 4, 4])
+            #expect(try service.page(game: game, period: .allTime, date: today, start: 6, end: 9).result.isEmpty)
+            // Ties are listed in a stable order: the same on every read.
+            #expect(try service.page(game: game, period: .allTime, date: today, start: 0, end: 9).result == page.result)
+            let around = try service.position(userId: users[3], game: game, period: .weekly, date: today, around: 1)
+            #expect(around.rank == 4)
+            #expect(around.score == 80)
+            let index = try #require(page.result.firstIndex { $0.userId == users[3] })
+            #expect(around.around == Array(page.result[(index - 1)...(index + 1)]))
+        }
+    }
+
+    @Test func onlyAPersonalBestMovesAPlayer() throws {
+        try withGame { game in
+            let user = try makeUser("Bo")
+            _ = try submit(user, "Bo", game, 500)
+            let lower = try submit(user, "Bo", game, 300)
+            #expect(lower.best == 500 && !lower.improved)
+            let higher = try submit(user, "Bo", game, 700)
+            #expect(higher.best == 700 && higher.improved)
+            #expect(try service.page(game: game, period: .monthly, date: today, start: 0, end: 0).result.first?.score == 700)
+            #expect(try service.history(userId: user, game: game, before: nil, limit: 10).entries.map(\.score) == [700, 300, 500])
+        }
+    }
+
+    @Test func theGlobalBoardSumsEachPlayersBestPerGame() throws {
+        try withGame { first in
+            try withGame { second in
+                let user = try makeUser("Cy")
+                _ = try submit(user, "Cy", first, 100)
+                _ = try submit(user, "Cy", first, 60)
+                _ = try submit(user, "Cy", second, 50)
+                let standing = try service.standing(userId: user, period: .allTime, date: today)
+                #expect(standing.boards.first { $0.game == "all" }?.score == 150)
+                let global = try BoardIndex(redis: redis).around(userId: user, game: "all", period: .allTime, radius: 0)
+                #expect(global?.score == 150)
+            }
+        }
+    }
+
+    @Test func aRetryWithTheSameIdempotencyKeyGetsTheFirstAnswerAndStoresOnce() throws {
+        try withGame { game in
+            let user = try makeUser("Di")
+            let key = TestStack.unique("key")
+            let first = try submit(user, "Di", game, 400, key: key)
+            let other = try makeUser("Ed")
+            _ = try submit(other, "Ed", game, 900)
+            let retry = try submit(user, "Di", game, 400, key: key)
+            #expect(retry == first, "the first answer, though Ed has since passed Di")
+            #expect(try database.query("SELECT 1 FROM scores WHERE user_id = $1", [user]).count == 1)
+        }
+    }
+
+    @Test func badSubmissionsAreRefusedWithTheFieldAtFault() throws {
+        try withGame(maxScore: 1000) { game in
+            let user = try makeUser("Fa")
+            for (badGame, score, field) in [(game, -1, "score"), (game, 1001, "score"), ("nope", 5, "game"), ("all", 5, "game")] {
+                #expect {
+                    try service.submit(userId: user, name: "Fa", game: badGame, score: score, idempotencyKey: nil)
+                } throws: { error in
+                    (error as? APIError)?.status == 422 && (error as? APIError)?.fieldErrors.first?.field == field
+                }
+            }
+            #expect(try database.query("SELECT 1 FROM scores WHERE user_id = $1", [user]).isEmpty)
+            #expect(throws: APIError.self) { try service.page(game: "nope", period: .allTime, date: today, start: 0, end: 9) }
+        }
+    }
+
+    @Test func withRedisAwayASubmissionIsQueuedThenTheReconcilerAppliesIt() throws {
+        try withGame { game in
+            let user = try makeUser("Gus")
+            let unreachable = RedisConnection(settings: try RedisSettings(url: "redis://127.0.0.1:1/0"))
+            let offline = LeaderboardService(
+                scores: PostgresScoreStore(database: database), index: BoardIndex(redis: unreachable),
+                games: PostgresGameCatalog(database: database), ephemeral: RedisEphemeralStore(redis: unreachable))
+            guard case .queued(let queued) = try offline.submit(userId: user, name: "Gus", game: game, score: 321, idempotencyKey: nil) else {
+                Issue.record("expected the submission to be queued")
+                return
+            }
+            #expect(queued == QueuedSubmission(game: game, score: 321, queued: true))
+            #expect(try database.query("SELECT 1 FROM scores WHERE user_id = $1", [user]).count == 1, "stored before answering")
+
+            // The reconciler (the stack's api runs one too) applies it once it has settled.
+            try waitUntil { try service.page(game: game, period: .allTime, date: today, start: 0, end: 0).result.first?.userId == user } do: {
+                try IndexReconciler(database: database, redis: redis, logger: logger).reconcile()
+            }
+            #expect(try service.page(game: game, period: .daily, date: today, start: 0, end: 0).result.first?.score == 321)
+        }
+    }
+
+    @Test func aRebuildReproducesTheLiveBoardsAndSwapsAtomically() throws {
+        try withGame { game in
+            for (index, score) in [300, 200, 200, 100].enumerated() {
+                let user = try makeUser("R\(index)")
+                _ = try submit(user, "R\(index)", game, score)
+                _ = try submit(user, "R\(index)", game, score / 2)
+            }
+            let before = try PeriodKind.allCases.map { try service.page(game: game, period: $0, date: today, start: 0, end: 9) }
+            let generation = try #require(try BoardIndex(redis: redis).generation())
+            let summary = try #require(try IndexRebuilder(database: database, redis: redis, logger: logger).rebuild(wait: true))
+            #expect(summary.generation > generation)
+            #expect(try BoardIndex(redis: redis).generation() == summary.generation)
+            let after = try PeriodKind.allCases.map { try service.page(game: game, period: $0, date: today, start: 0, end: 9) }
+            #expect(after == before)
+            #expect(try redis.command(["EXISTS", "lb:\(generation):b:\(game):all"]) == .integer(0), "the old generation is gone")
+        }
+    }
+
+    @Test func anEmptiedIndexIsRebuiltByTheReconciler() throws {
+        try withGame { game in
+            let user = try makeUser("Hal")
+            _ = try submit(user, "Hal", game, 42)
+            try redis.command(["DEL", "lb:meta:gen"])
+            #expect(throws: IndexError.self) { try BoardIndex(redis: redis).page(game: game, period: .allTime, start: 0, stop: 9) }
+            try waitUntil { try BoardIndex(redis: redis).generation() != nil } do: {
+                try IndexReconciler(database: database, redis: redis, logger: logger).reconcile()
+            }
+            #expect(try service.page(game: game, period: .allTime, date: today, start: 0, end: 0).result.first?.score == 42)
+        }
+    }
+
+    @Test func reportsFromTheIndexAgreeWithPostgreSQL() throws {
+        try withGame { first in
+            try withGame { second in
+                // Scores over the last 20 days, stored with their own dates, then indexed by a rebuild.
+                var users: [Int] = []
+                for index in 0..<12 { users.append(try makeUser("Rep\(index)")) }
+                for (index, user) in users.enumerated() {
+                    for day in stride(from: index % 3, to: 20, by: 3) {
+                        let game = (day + index).isMultiple(of: 2) ? first : second
+                        try database.query(
+                            "INSERT INTO scores (user_id, game, score, created_at) VALUES ($1, $2, $3, now() - make_interval(days => $4))",
+                            [user, game, 1000 + (index * 37 + day * 11) % 500, day])
+                    }
+                }
+                _ = try IndexRebuilder(database: database, redis: redis, logger: logger).rebuild(wait: true)
+                let store = PostgresScoreStore(database: database)
+                for (from, game) in [(today.adding(days: -19), first), (today.adding(days: -6), second), (today.adding(days: -13), first)] {
+                    let report = try service.report(from: from, to: today, game: game, limit: 5, today: today)
+                    let expected = try store.topPlayers(from: from.epochSeconds, to: today.adding(days: 1).epochSeconds, game: game, limit: 5)
+                    #expect(report.map(\.userId) == expected.map(\.userId))
+                    #expect(report.map(\.score) == expected.map(\.score))
+                    #expect(report.map(\.date) == expected.map { UTCDay(epochSeconds: $0.epochSeconds).description })
+                    #expect(report.allSatisfy { $0.game == game && $0.games >= 1 })
+                    #expect(report.map(\.rank) == Array(1...report.count) || report.count < 2)
+                }
+            }
+        }
+    }
+
+    @Test func aReportOlderThanTheIndexKeepsIsAnsweredFromPostgreSQL() throws {
+        try withGame { game in
+            let user = try makeUser("Old")
+            try database.query(
+                "INSERT INTO scores (user_id, game, score, created_at) VALUES ($1, $2, 777, now() - interval '500 days')", [user, game])
+            let from = today.adding(days: -505)
+            let report = try service.report(from: from, to: from.adding(days: 10), game: game, limit: 3, today: today)
+            #expect(report.map(\.userId) == [user])
+            #expect(report.first?.score == 777)
+            #expect(report.first?.games == 1)
+        }
+    }
+
+    /// Repeats `action` until `condition` holds, for at most five seconds.
+    func waitUntil(_ condition: () throws -> Bool, do action: () throws -> Void) throws {
+        let deadline = ContinuousClock.now + .seconds(5)
+        while try !condition() {
+            guard ContinuousClock.now < deadline else {
+                Issue.record("condition not reached in 5 s")
+                return
+            }
+            try action()
+            if try !condition() { Thread.sleep(forTimeInterval: 0.1) }
+        }
+    }
+}
