@@ -26,7 +26,7 @@ import Testing
         APIService(
             config: config,
             stores: .init(
-                users: users, games: FixedGameCatalog(), ephemeral: InMemoryEphemeralStore(), health: health,
+                users: users, games: FixedGameCatalog(), ephemeral: InMemoryEphemeralStore(), revocations: InMemoryRevocations(), health: health,
                 scores: PostgresScoreStore(database: PostgresConnection(settings: unreachable.postgres)),
                 index: BoardIndex(redis: RedisConnection(settings: unreachable.redis))),
             logger: Logger(label: "test"))

@@ -27,7 +27,6 @@ struct FixedGameCatalog: GameCatalog {
 
 final class InMemoryEphemeralStore: EphemeralStore {
     private var counters: [String: Int] = [:]
-    private var marks: Set<String> = []
     private var values: [String: String] = [:]
 
     func increment(_ key: String, windowSeconds: Int) throws -> Int {
@@ -37,8 +36,6 @@ final class InMemoryEphemeralStore: EphemeralStore {
 
     func counter(_ key: String) throws -> (value: Int, secondsLeft: Int) { (counters[key] ?? 0, counters[key] == nil ? 0 : 60) }
     func remove(_ key: String) throws { counters[key] = nil }
-    func mark(_ key: String, seconds: Int) throws { marks.insert(key) }
-    func isMarked(_ key: String) throws -> Bool { marks.contains(key) }
     func remember(_ value: String, as key: String, seconds: Int) throws { values[key] = value }
     func recall(_ key: String) throws -> String? { values[key] }
 }
@@ -57,4 +54,10 @@ struct UnreachableUserStore: UserStore {
     }
     func credentials(email: String) throws -> UserCredentials? { throw PostgresError.connectionFailed(message: "connection refused") }
     func user(id: Int) throws -> User? { throw PostgresError.connectionFailed(message: "connection refused") }
+}
+
+final class InMemoryRevocations: TokenRevocations {
+    private var revoked: Set<String> = []
+    func revoke(_ tokenKey: String, until expiresAt: Int) throws { revoked.insert(tokenKey) }
+    func isRevoked(_ tokenKey: String) throws -> Bool { revoked.contains(tokenKey) }
 }

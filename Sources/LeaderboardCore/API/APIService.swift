@@ -9,17 +9,19 @@ public final class APIService {
         public var users: any UserStore
         public var games: any GameCatalog
         public var ephemeral: any EphemeralStore
+        public var revocations: any TokenRevocations
         public var health: any HealthProbe
         public var scores: any ScoreStore
         public var index: BoardIndex
 
         public init(
-            users: any UserStore, games: any GameCatalog, ephemeral: any EphemeralStore, health: any HealthProbe, scores: any ScoreStore,
-            index: BoardIndex
+            users: any UserStore, games: any GameCatalog, ephemeral: any EphemeralStore, revocations: any TokenRevocations,
+            health: any HealthProbe, scores: any ScoreStore, index: BoardIndex
         ) {
             self.users = users
             self.games = games
             self.ephemeral = ephemeral
+            self.revocations = revocations
             self.health = health
             self.scores = scores
             self.index = index
@@ -31,7 +33,7 @@ public final class APIService {
             let redis = RedisConnection(settings: config.redis)
             return Stores(
                 users: PostgresUserStore(database: database), games: PostgresGameCatalog(database: database),
-                ephemeral: RedisEphemeralStore(redis: redis), health: ConnectionHealthProbe(database: database, redis: redis),
+                ephemeral: RedisEphemeralStore(redis: redis), revocations: RevocationList(database: database, redis: redis), health: ConnectionHealthProbe(database: database, redis: redis),
                 scores: PostgresScoreStore(database: database), index: BoardIndex(redis: redis))
         }
     }
@@ -50,7 +52,7 @@ public final class APIService {
         self.stores = stores
         self.logger = logger
         auth = AuthService(
-            users: stores.users, ephemeral: stores.ephemeral, signer: JWTSigner(secret: config.secretKey),
+            users: stores.users, ephemeral: stores.ephemeral, revocations: stores.revocations, signer: JWTSigner(secret: config.secretKey),
             hasher: PasswordHasher(cost: config.bcryptCost),
             policy: .init(
                 tokenLifetime: config.accessTokenLifetime, maxLoginFailures: config.loginMaxFailures,

@@ -19,14 +19,19 @@ public final class AuthService {
 
     private let users: any UserStore
     private let ephemeral: any EphemeralStore
+    private let revocations: any TokenRevocations
     private let signer: JWTSigner
     private let hasher: PasswordHasher
     private let policy: Policy
     private lazy var decoyHash = hasher.makeDecoyHash()
 
-    public init(users: any UserStore, ephemeral: any EphemeralStore, signer: JWTSigner, hasher: PasswordHasher, policy: Policy) {
+    public init(
+        users: any UserStore, ephemeral: any EphemeralStore, revocations: any TokenRevocations, signer: JWTSigner, hasher: PasswordHasher,
+        policy: Policy
+    ) {
         self.users = users
         self.ephemeral = ephemeral
+        self.revocations = revocations
         self.signer = signer
         self.hasher = hasher
         self.policy = policy
@@ -88,20 +93,19 @@ public final class AuthService {
         } catch {
             throw APIError.unauthorized("invalid token")
         }
-        if try ephemeral.isMarked(Self.revocationKey(token: token, claims: claims)) {
+        if try revocations.isRevoked(Self.revocationKey(token: token, claims: claims)) {
             throw APIError.unauthorized("token revoked")
         }
         return claims
     }
 
     /// Revokes the token until it would have expired anyway.
-    public func logout(token: String, claims: AccessTokenClaims, now: Date = Date()) throws {
-        let secondsLeft = claims.expiresAt - Int(now.timeIntervalSince1970)
-        try ephemeral.mark(Self.revocationKey(token: token, claims: claims), seconds: max(1, secondsLeft))
+    public func logout(token: String, claims: AccessTokenClaims) throws {
+        try revocations.revoke(Self.revocationKey(token: token, claims: claims), until: claims.expiresAt)
     }
 
     /// Tokens we issue carry a `jti`; the predecessor's do not, so those are revoked by their hash.
     static func revocationKey(token: String, claims: AccessTokenClaims) -> String {
-        "revoked:" + (claims.tokenID ?? Crypto.hex(Crypto.sha256(Array(token.utf8))))
+        claims.tokenID ?? "sha256:" + Crypto.hex(Crypto.sha256(Array(token.utf8)))
     }
 }

@@ -22,14 +22,6 @@ public struct RedisEphemeralStore: EphemeralStore {
         try redis.command(["DEL", prefix + key])
     }
 
-    public func mark(_ key: String, seconds: Int) throws {
-        try redis.command(["SET", prefix + key, "1", "EX", String(max(1, seconds))])
-    }
-
-    public func isMarked(_ key: String) throws -> Bool {
-        try redis.command(["EXISTS", prefix + key]).int == 1
-    }
-
     public func remember(_ value: String, as key: String, seconds: Int) throws {
         try redis.command(["SET", prefix + key, value, "EX", String(max(1, seconds))])
     }

@@ -11,16 +11,19 @@ public protocol GameCatalog {
     func games() throws -> [Game]
 }
 
-/// Short-lived keys that expire on their own: revoked tokens and login-failure counters.
+/// Tokens revoked by logout, until they would have expired anyway.
+public protocol TokenRevocations {
+    func revoke(_ tokenKey: String, until expiresAt: Int) throws
+    func isRevoked(_ tokenKey: String) throws -> Bool
+}
+
+/// Short-lived keys that expire on their own: login-failure counters and remembered answers.
 public protocol EphemeralStore {
     /// Adds one to the counter and returns the new value; the first increment starts its window.
     func increment(_ key: String, windowSeconds: Int) throws -> Int
     /// The counter's value and the seconds until it expires (0 when it does not exist).
     func counter(_ key: String) throws -> (value: Int, secondsLeft: Int)
     func remove(_ key: String) throws
-    /// Marks `key` as present for `seconds`.
-    func mark(_ key: String, seconds: Int) throws
-    func isMarked(_ key: String) throws -> Bool
     /// Keeps `value` under `key` for `seconds`.
     func remember(_ value: String, as key: String, seconds: Int) throws
     func recall(_ key: String) throws -> String?

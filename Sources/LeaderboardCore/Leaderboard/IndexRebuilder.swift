@@ -64,6 +64,8 @@ public struct IndexRebuilder {
                 }
             }
             try writer.finish()
+            let revoked = try RevocationList.reload(from: database, into: redis)
+            progress("revoked tokens: \(revoked)")
             let previous = try redis.command(["GET", BoardIndex.generationKey]).int
             try redis.pipeline([
                 ["SET", "lb:\(generation):watermark", String(watermark)],

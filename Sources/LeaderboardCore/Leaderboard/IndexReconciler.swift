@@ -26,6 +26,7 @@ public final class IndexReconciler {
         public var rebuilt = false
     }
 
+    private let database: PostgresConnection
     private let scores: any ScoreStore
     private let index: BoardIndex
     private let redis: RedisConnection
@@ -34,6 +35,7 @@ public final class IndexReconciler {
     private let leaseToken = Crypto.hex(Crypto.randomBytes(8))
 
     public init(database: PostgresConnection, redis: RedisConnection, logger: Logger) {
+        self.database = database
         scores = PostgresScoreStore(database: database)
         index = BoardIndex(redis: redis)
         self.redis = redis
@@ -72,6 +74,8 @@ public final class IndexReconciler {
             pass.rebuilt = try rebuilder.rebuild(wait: false) != nil
             return pass
         }
+        // Revocations past their token's expiry protect nothing any more.
+        try database.query("DELETE FROM revoked_tokens WHERE expires_at < now()")
         var watermark = try index.watermark(generation: generation)
         while true {
             let batch = try scores.scores(after: watermark, limit: Self.batchSize, settledSeconds: Self.settleSeconds)

@@ -57,6 +57,13 @@ public enum Migrations {
                 "CREATE UNIQUE INDEX scores_idempotency_key ON scores (user_id, idempotency_key) WHERE idempotency_key IS NOT NULL",
             ]
         ),
+        Migration(
+            version: 3, name: "revoked tokens",
+            sql: [
+                "CREATE TABLE revoked_tokens (token_key text PRIMARY KEY, expires_at timestamptz NOT NULL)",
+                "CREATE INDEX revoked_tokens_expires_at_idx ON revoked_tokens (expires_at)",
+            ]
+        ),
     ]
 
     /// Applies the migrations not yet recorded and returns their versions. Safe to run concurrently:

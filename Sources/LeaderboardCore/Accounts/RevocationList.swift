@@ -1,0 +1,49 @@
+/// Revoked tokens: kept in PostgreSQL, so a revocation survives a Redis restart, and cached in Redis,
+/// so checking a token costs no database query while the index is up.
+///
+/// The cache is trusted only while the index generation exists: the rebuild that follows a Redis restart
+/// reloads the revocations before it sets the generation, and until then (or while Redis is down) the
+/// check asks PostgreSQL. Fail-closed: when neither answers, the error propagates (a 503).
+public struct RevocationList: TokenRevocations {
+    static let cachePrefix = "lb:revoked:"
+
+    let database: PostgresConnection
+    let redis: RedisConnection
+
+    public init(database: PostgresConnection, redis: RedisConnection) {
+        self.database = database
+        self.redis = redis
+    }
+
+    public func revoke(_ tokenKey: String, until expiresAt: Int) throws {
+        try database.query(
+            "INSERT INTO revoked_tokens (token_key, expires_at) VALUES ($1, to_timestamp($2)) ON CONFLICT (token_key) DO NOTHING",
+            [tokenKey, expiresAt])
+        // Best effort: while Redis is away, checks fall back to PostgreSQL anyway.
+        _ = try? redis.command(["SET", Self.cachePrefix + tokenKey, "1", "EXAT", String(expiresAt)])
+    }
+
+    public func isRevoked(_ tokenKey: String) throws -> Bool {
+        if let replies = try? redis.pipeline([["EXISTS", Self.cachePrefix + tokenKey], ["EXISTS", BoardIndex.generationKey]]),
+            replies[1] == .integer(1)
+        {
+            return replies[0] == .integer(1)
+        }
+        return try !database.query(
+            "SELECT 1 FROM revoked_tokens WHERE token_key = $1 AND expires_at > now()", [tokenKey]
+        ).isEmpty
+    }
+
+    /// Copies the unexpired revocations into Redis; the rebuild calls it before swapping in a generation.
+    static func reload(from database: PostgresConnection, into redis: RedisConnection) throws -> Int {
+        let rows = try database.query(
+            "SELECT token_key, extract(epoch FROM expires_at)::bigint AS expires FROM revoked_tokens WHERE expires_at > now()")
+        let commands = try rows.map { row in
+            ["SET", cachePrefix + (try row.requiredString("token_key")), "1", "EXAT", String(try row.requiredInt("expires"))]
+        }
+        for batch in stride(from: 0, to: commands.count, by: 1_000) {
+            try redis.pipeline(Array(commands[batch..<min(batch + 1_000, commands.count)]))
+        }
+        return commands.count
+    }
+}
