@@ -2,17 +2,24 @@
 # make deps: installs what building, running and testing need on Debian 12.
 # As root it installs the missing apt packages; otherwise it prints the
 # apt-get line to run with sudo and fails. Then it makes sure python3 has
-# pytest, requests and websockets for the end-to-end tests.
+# what the end-to-end tests import, from PyPI if need be.
 set -euo pipefail
 
 # The C libraries the Swift targets link, the stores and tools of the stack.
 PACKAGES=(libfcgi-dev libpq-dev libhiredis-dev libssl-dev libcrypt-dev
     redis-server postgresql-15 curl)
-PYTHON_MODULES=(pytest requests websockets)
-IMPORTS="import $(
-    IFS=,
-    echo "${PYTHON_MODULES[*]}"
-)"
+# The end-to-end tests' python packages, as pip names them. passlib 1.7.4
+# (the last release) breaks with bcrypt 4.1 and later, hence the pin.
+PYTHON_PACKAGES=(pytest requests websockets pyjwt passlib bcrypt==4.0.1)
+# Succeeds when they are all there and work together.
+PYTHON_CHECK='
+import pytest, requests, websockets, jwt, bcrypt
+from passlib.hash import bcrypt as passlib_bcrypt
+assert hasattr(jwt, "PyJWT"), "the jwt module is not PyJWT"
+assert bcrypt.__version__ == "4.0.1", "bcrypt is " + bcrypt.__version__ + ", not 4.0.1"
+assert passlib_bcrypt.verify("password", passlib_bcrypt.using(rounds=4).hash("password"))
+'
+python_ready() { python3 -W ignore -c "$PYTHON_CHECK" >/dev/null 2>&1; }
 
 missing=()
 for package in "${PACKAGES[@]}"; do
@@ -24,7 +31,7 @@ done
 # Any Debian nginx flavour will do; nginx-light is the smallest.
 [[ -x /usr/sbin/nginx ]] || missing+=(nginx-light)
 command -v python3 >/dev/null || missing+=(python3)
-if ! python3 -c "$IMPORTS" 2>/dev/null && ! python3 -m pip --version >/dev/null 2>&1; then
+if ! python_ready && ! python3 -m pip --version >/dev/null 2>&1; then
     missing+=(python3-pip)
 fi
 
@@ -40,12 +47,13 @@ if ((${#missing[@]})); then
     apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
 
-if ! python3 -c "$IMPORTS" 2>/dev/null; then
-    echo "deps: installing the python modules ${PYTHON_MODULES[*]}"
+if ! python_ready; then
+    echo "deps: installing the python packages ${PYTHON_PACKAGES[*]}"
     # Debian's python refuses pip outside a venv (PEP 668); these are test
     # tools only, so allow it. Without root, fall back to the user's site.
     export PIP_BREAK_SYSTEM_PACKAGES=1 PIP_DISABLE_PIP_VERSION_CHECK=1
-    python3 -m pip install -q "${PYTHON_MODULES[@]}" ||
-        { ((EUID != 0)) && python3 -m pip install -q --user "${PYTHON_MODULES[@]}"; }
-    python3 -c "$IMPORTS"
+    python3 -m pip install -q "${PYTHON_PACKAGES[@]}" ||
+        { ((EUID != 0)) && python3 -m pip install -q --user "${PYTHON_PACKAGES[@]}"; }
+    # Again, showing why if it still fails.
+    python3 -W ignore -c "$PYTHON_CHECK"
 fi

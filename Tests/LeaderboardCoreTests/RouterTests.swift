@@ -108,7 +108,24 @@ import Testing
     @Test func deepNestingIsRefusedBeforeParsing() {
         let deep = String(repeating: "[", count: 10_000) + String(repeating: "]", count: 10_000)
         #expect(outcome(request(deep)).status == 400)
-        #expect(HTTPRequest.nestingDepth(of: Array(#"{"a":"[[[[{{{{"}"#.utf8)) == 1)
+        #expect(outcome(request(#"{"game":"[[[[{{{{","score":1}"#)).status == 200, "brackets inside strings do not nest")
+    }
+
+    @Test(arguments: [
+        #"{"a":1,}"#, "[1,]", "{,}", #"{"a":01}"#, #"{"a":1.}"#, #"{"a":.5}"#, #"{"a":-}"#, #"{"a":NaN}"#, #"{"a":"x\q"}"#,
+        #"{"a":"\u12"}"#, "{\"a\":\"tab\there\"}", #"{"a" 1}"#, #"{"a":1}{}"#, #"{"a":tru}"#, "{\"a\":\"\u{0001}\"}",
+    ])
+    func strictJSONRefusesWhatLenientParsersAccept(body: String) {
+        #expect(outcome(request(body)).status == 400)
+    }
+
+    @Test(arguments: [#"{"a":-0.5e+10,"b":[true,false,null],"c":"\u00e9\n"}"#, " {\"a\" : { } } ", #"{"a":"é😀"}"#])
+    func strictJSONAcceptsValidDocuments(body: String) throws {
+        #expect(throws: Never.self) { try JSONSyntax.validate(Array(body.utf8), maximumDepth: 16) }
+    }
+
+    @Test func stringsWithNULAreRefused() {
+        #expect(outcome(request(#"{"game":"cod\u0000x","score":1}"#)) == (422, ["game"]))
     }
 
     @Test(arguments: [

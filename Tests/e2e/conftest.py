@@ -13,14 +13,19 @@ services through scripts/stack.sh. To run them by hand:
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import pathlib
+import random
 import subprocess
+import threading
 import time
-from typing import Callable, Iterator, TypeVar
+import uuid
+from typing import Any, Callable, Iterator, TypeVar
 
 import pytest
 import requests
+from requests.adapters import HTTPAdapter
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 STACK_SCRIPT = REPO / "scripts" / "stack.sh"
@@ -146,16 +151,22 @@ class LogWatch:
             return file.read().decode("utf-8", errors="replace")
 
 
+def answered_by_the_api(response: requests.Response) -> bool:
+    """False for nginx's own 503 when no api is behind it (see nginx/dev.conf.template)."""
+    return "X-Upstream-Unavailable" not in response.headers
+
+
 @pytest.fixture(scope="session")
 def base_url() -> str:
-    """nginx of the test stack; fails the session at once if nothing answers there."""
+    """nginx of the test stack; fails the session at once if the api does not answer there."""
     url = os.environ.get("E2E_BASE_URL", "http://127.0.0.1:28080").rstrip("/")
+
+    def api_answers() -> bool:
+        response = requests.get(f"{url}/api/v1/health", timeout=5)
+        return response.status_code in (200, 503) and answered_by_the_api(response)
+
     try:
-        wait_until(
-            lambda: requests.get(f"{url}/api/v1/health", timeout=5).status_code in (200, 503),
-            timeout=15,
-            message=f"the stack's health at {url}",
-        )
+        wait_until(api_answers, timeout=15, message=f"the stack's health at {url}")
     except AssertionError as error:
         pytest.exit(f"no test stack answers at {url} (run the tests with make test): {error}", returncode=1)
     return url
@@ -169,8 +180,177 @@ def _stack_session() -> Stack:
     return Stack(directory)
 
 
+@pytest.fixture(scope="session")
+def stack_env(_stack_session: Stack) -> dict[str, str]:
+    """The settings in the stack's leaderboard.env (SECRET_KEY, PG_*, ...), for tests that only read them."""
+    return _stack_session.env()
+
+
 @pytest.fixture
 def stack(_stack_session: Stack, base_url: str) -> Iterator[Stack]:
     """The test stack; whatever a test stops or kills is running again after it."""
     yield _stack_session
     _stack_session.ensure_running()
+
+
+# --- clients of the REST API ---------------------------------------------------
+
+
+def unique_email(label: str = "player") -> str:
+    """An e-mail no other test (or earlier run against a kept stack) uses."""
+    return f"{label}-{uuid.uuid4().hex}@example.com"
+
+
+def random_loopback_address() -> str:
+    """One of 127.0.0.0/8 other than 127.0.0.1; Linux routes them all to lo."""
+    while True:
+        address = f"127.{random.randint(1, 254)}.{random.randint(1, 254)}.{random.randint(1, 254)}"
+        if address != "127.0.0.1":
+            return address
+
+
+class _SourceAddressAdapter(HTTPAdapter):
+    def __init__(self, address: str) -> None:
+        self._address = address
+        super().__init__()
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        kwargs["source_address"] = (self._address, 0)
+        super().init_poolmanager(*args, **kwargs)
+
+
+class Api:
+    """A client of the REST API through nginx, connecting from its own loopback address.
+
+    nginx rate-limits /api/v1/auth/ per client address, and the api throttles
+    failed logins per address too; a client per test, each from another
+    address, keeps tests from using up each other's allowance, as separate
+    players would. Its session keeps cookies, as a browser does.
+    """
+
+    def __init__(self, base_url: str, address: str | None = None) -> None:
+        self.base_url = base_url
+        self.address = address or random_loopback_address()
+        self.session = self.new_session()
+
+    def new_session(self) -> requests.Session:
+        """Another cookie jar and connection pool from the same address (one per thread)."""
+        session = requests.Session()
+        session.trust_env = False  # no proxy from the environment between us and 127.0.0.1
+        session.mount("http://", _SourceAddressAdapter(self.address))
+        return session
+
+    def url(self, path: str) -> str:
+        """`/auth/login` -> the full URL under /api/v1."""
+        return f"{self.base_url}/api/v1{path}"
+
+    def request(self, method: str, path: str, session: requests.Session | None = None, **kwargs: Any) -> requests.Response:
+        kwargs.setdefault("timeout", 10)
+        return (session or self.session).request(method, self.url(path), **kwargs)
+
+    def get(self, path: str, **kwargs: Any) -> requests.Response:
+        return self.request("GET", path, **kwargs)
+
+    def post(self, path: str, **kwargs: Any) -> requests.Response:
+        return self.request("POST", path, **kwargs)
+
+
+@pytest.fixture
+def api(base_url: str) -> Iterator[Api]:
+    """A fresh client (own address, empty cookie jar) for one test."""
+    client = Api(base_url)
+    yield client
+    client.session.close()
+
+
+class EnvelopeAudit:
+    """Checks every answer under /api/v1/ against the contract every client relies on.
+
+    The JSON envelope {success, statusCode, message, data} (+ errors on a 422),
+    with a JSON content type, the HTTP status in statusCode, and never a 5xx
+    unless the test expects one (`allow`).
+    """
+
+    ENVELOPE_KEYS = {"success", "statusCode", "message", "data"}
+
+    def __init__(self, base_url: str) -> None:
+        self.prefix = f"{base_url}/api/v1/"
+        self.allowed_server_errors: set[int] = set()
+        self.problems: list[str] = []
+        self.checked = 0
+        self._lock = threading.Lock()
+
+    def allow(self, *statuses: int) -> None:
+        """Lets this test see these 5xx statuses (they are still checked for the envelope)."""
+        self.allowed_server_errors.update(statuses)
+
+    def check(self, response: requests.Response) -> None:
+        request = response.request
+        if not str(request.url).startswith(self.prefix):
+            return
+        problems = self.problems_of(response)
+        with self._lock:
+            self.checked += 1
+            self.problems += [f"{request.method} {request.url} -> {response.status_code}: {problem}" for problem in problems]
+
+    def problems_of(self, response: requests.Response) -> list[str]:
+        status = response.status_code
+        problems = []
+        if status >= 500 and status not in self.allowed_server_errors:
+            problems.append(f"server error {response.text[:300]!r}")
+        # HEAD and 204 (CORS preflight) have no body by definition.
+        if response.request.method == "HEAD" or status == 204:
+            return problems
+        content_type = response.headers.get("Content-Type", "")
+        if not content_type.startswith("application/json"):
+            return problems + [f"Content-Type {content_type!r}, body {response.text[:300]!r}"]
+        try:
+            body = response.json()
+        except ValueError:
+            return problems + [f"not JSON: {response.text[:300]!r}"]
+        if not isinstance(body, dict):
+            return problems + [f"not a JSON object: {response.text[:300]!r}"]
+        keys = set(body)
+        expected = self.ENVELOPE_KEYS | ({"errors"} if status == 422 else set())
+        if keys != expected:
+            problems.append(f"envelope keys {sorted(keys)}, expected {sorted(expected)}")
+        if body.get("success") is not (status < 400):
+            problems.append(f"success is {body.get('success')!r}")
+        if body.get("statusCode") != status:
+            problems.append(f"statusCode is {body.get('statusCode')!r}")
+        if not isinstance(body.get("message"), str) or not body.get("message"):
+            problems.append(f"message is {body.get('message')!r}")
+        if status >= 400 and body.get("data", "missing") is not None:
+            problems.append(f"data of an error is {body.get('data')!r}, not null")
+        if status == 422:
+            errors = body.get("errors")
+            if (
+                not isinstance(errors, list)
+                or not errors
+                or not all(
+                    isinstance(error, dict)
+                    and set(error) == {"field", "message"}
+                    and all(isinstance(value, str) and value for value in error.values())
+                    for error in errors
+                )
+            ):
+                problems.append(f"errors is {json.dumps(errors)[:300]}, not a list of {{field, message}}")
+        return problems
+
+
+@pytest.fixture
+def envelope_audit(base_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[EnvelopeAudit]:
+    """Audits every response the test gets through requests (any session, any thread)."""
+    audit = EnvelopeAudit(base_url)
+    send = requests.Session.send
+
+    def audited_send(session: requests.Session, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
+        response = send(session, request, **kwargs)
+        audit.check(response)
+        return response
+
+    monkeypatch.setattr(requests.Session, "send", audited_send)
+    yield audit
+    assert audit.problems == [], (
+        f"{len(audit.problems)} problems in {audit.checked} answers under /api/v1/:\n" + "\n".join(audit.problems[:20])
+    )

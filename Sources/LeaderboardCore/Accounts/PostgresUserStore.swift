@@ -1,4 +1,5 @@
-/// Accounts in the `users` table; the unique index on `lower(email)` settles concurrent signups.
+/// Accounts in the `users` table; the unique index on the e-mail folded to lower case (all of Unicode,
+/// through ICU) settles concurrent signups.
 public struct PostgresUserStore: UserStore {
     let database: PostgresConnection
 
@@ -18,7 +19,8 @@ public struct PostgresUserStore: UserStore {
     }
 
     public func credentials(email: String) throws -> UserCredentials? {
-        let rows = try database.query("SELECT id, name, email, password FROM users WHERE lower(email) = lower($1)", [email])
+        let rows = try database.query(
+            #"SELECT id, name, email, password FROM users WHERE lower(email COLLATE "und-x-icu") = lower($1 COLLATE "und-x-icu")"#, [email])
         guard let row = rows.first else { return nil }
         return UserCredentials(user: try Self.user(row), passwordHash: try row.requiredString("password"))
     }

@@ -11,8 +11,12 @@ extension HTTPRequest {
         guard contentType == "application/json" else { throw .unsupportedMediaType }
         guard !body.isEmpty else { throw .badRequest("request body is empty; expected a JSON object") }
         guard String(validating: body, as: UTF8.self) != nil else { throw .badRequest("request body is not valid UTF-8") }
-        guard Self.nestingDepth(of: body) <= Self.maximumJSONDepth else {
+        do {
+            try JSONSyntax.validate(body, maximumDepth: Self.maximumJSONDepth)
+        } catch .tooDeep {
             throw .badRequest("JSON nesting is deeper than \(Self.maximumJSONDepth) levels")
+        } catch {
+            throw .badRequest("malformed JSON")
         }
         let parsed: Any
         do {
@@ -22,35 +26,6 @@ extension HTTPRequest {
         }
         guard let object = parsed as? [String: Any] else { throw .validation(field: "body", "must be a JSON object") }
         return JSONFields(object)
-    }
-
-    /// The deepest bracket nesting outside strings; a cheap guard before the real parser sees the body.
-    static func nestingDepth(of bytes: [UInt8]) -> Int {
-        var depth = 0
-        var deepest = 0
-        var inString = false
-        var escaped = false
-        for byte in bytes {
-            if inString {
-                if escaped {
-                    escaped = false
-                } else if byte == UInt8(ascii: "\\") {
-                    escaped = true
-                } else if byte == UInt8(ascii: "\"") {
-                    inString = false
-                }
-                continue
-            }
-            switch byte {
-            case UInt8(ascii: "\""): inString = true
-            case UInt8(ascii: "{"), UInt8(ascii: "["):
-                depth += 1
-                deepest = max(deepest, depth)
-            case UInt8(ascii: "}"), UInt8(ascii: "]"): depth -= 1
-            default: break
-            }
-        }
-        return deepest
     }
 }
 
@@ -69,6 +44,11 @@ public struct JSONFields {
         guard let (name, value) = lookup(names) else { return "" }
         guard let text = value as? String else {
             errors.append(FieldError(field: name, message: "must be a string"))
+            return ""
+        }
+        // C libraries below (libpq, libcrypt) would cut the text at a NUL and act on a prefix.
+        guard !text.utf8.contains(0) else {
+            errors.append(FieldError(field: name, message: "must not contain NUL characters"))
             return ""
         }
         return text

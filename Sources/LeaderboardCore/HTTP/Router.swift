@@ -44,7 +44,7 @@ public struct Router<Context>: Sendable {
         if method == "HEAD", allowed.contains("GET"), let found = routes.first(where: { $0.method == "GET" && Self.bind($0.segments, to: parts) != nil }) {
             return .found(found.handler, Self.bind(found.segments, to: parts)!)
         }
-        return .methodNotAllowed(allowed: allowed)
+        return .methodNotAllowed(allowed: allowed.contains("GET") ? allowed + ["HEAD"] : allowed)
     }
 
     private static func segments(of path: String) -> [String] {

@@ -64,6 +64,14 @@ public enum Migrations {
                 "CREATE INDEX revoked_tokens_expires_at_idx ON revoked_tokens (expires_at)",
             ]
         ),
+        Migration(
+            // lower() under the database's collation folds only ASCII when that is C; ICU folds all of Unicode.
+            version: 4, name: "e-mail uniqueness folds all of Unicode",
+            sql: [
+                "DROP INDEX users_email_lower_key",
+                #"CREATE UNIQUE INDEX users_email_lower_key ON users (lower(email COLLATE "und-x-icu"))"#,
+            ]
+        ),
     ]
 
     /// Applies the migrations not yet recorded and returns their versions. Safe to run concurrently:

@@ -1,0 +1,129 @@
+/// A strict RFC 8259 syntax check, run before Foundation's parser, which is lenient (it takes trailing
+/// commas). It also bounds nesting, so a hostile body cannot recurse deeply into any parser.
+enum JSONSyntax {
+    enum Problem: Error, Equatable {
+        case malformed
+        case tooDeep
+    }
+
+    static func validate(_ bytes: [UInt8], maximumDepth: Int) throws(Problem) {
+        var parser = Parser(bytes: bytes, maximumDepth: maximumDepth)
+        parser.skipWhitespace()
+        try parser.value(depth: 0)
+        parser.skipWhitespace()
+        guard parser.position == bytes.count else { throw .malformed }
+    }
+
+    private struct Parser {
+        let bytes: [UInt8]
+        let maximumDepth: Int
+        var position = 0
+
+        var current: UInt8? { position < bytes.count ? bytes[position] : nil }
+
+        mutating func skipWhitespace() {
+            while let byte = current, byte == 0x20 || byte == 0x09 || byte == 0x0A || byte == 0x0D { position += 1 }
+        }
+
+        mutating func expect(_ byte: UInt8) throws(Problem) {
+            guard current == byte else { throw .malformed }
+            position += 1
+        }
+
+        mutating func value(depth: Int) throws(Problem) {
+            switch current {
+            case UInt8(ascii: "{"): try container(depth: depth, close: UInt8(ascii: "}"), isObject: true)
+            case UInt8(ascii: "["): try container(depth: depth, close: UInt8(ascii: "]"), isObject: false)
+            case UInt8(ascii: "\""): try string()
+            case UInt8(ascii: "t"): try literal("true")
+            case UInt8(ascii: "f"): try literal("false")
+            case UInt8(ascii: "n"): try literal("null")
+            default: try number()
+            }
+        }
+
+        mutating func container(depth: Int, close: UInt8, isObject: Bool) throws(Problem) {
+            guard depth < maximumDepth else { throw .tooDeep }
+            position += 1
+            skipWhitespace()
+            if current == close {
+                position += 1
+                return
+            }
+            while true {
+                if isObject {
+                    try string()
+                    skipWhitespace()
+                    try expect(UInt8(ascii: ":"))
+                    skipWhitespace()
+                }
+                try value(depth: depth + 1)
+                skipWhitespace()
+                if current == UInt8(ascii: ",") {
+                    position += 1
+                    skipWhitespace()
+                    continue
+                }
+                try expect(close)
+                return
+            }
+        }
+
+        mutating func string() throws(Problem) {
+            try expect(UInt8(ascii: "\""))
+            while let byte = current {
+                position += 1
+                switch byte {
+                case UInt8(ascii: "\""): return
+                case UInt8(ascii: "\\"):
+                    guard let escaped = current else { throw .malformed }
+                    position += 1
+                    if escaped == UInt8(ascii: "u") {
+                        for _ in 0..<4 {
+                            guard let hex = current, Self.isHexDigit(hex) else { throw .malformed }
+                            position += 1
+                        }
+                    } else if !Array("\"\\/bfnrt".utf8).contains(escaped) {
+                        throw .malformed
+                    }
+                case 0..<0x20: throw .malformed
+                default: break
+                }
+            }
+            throw .malformed
+        }
+
+        mutating func literal(_ word: String) throws(Problem) {
+            for byte in word.utf8 { try expect(byte) }
+        }
+
+        mutating func number() throws(Problem) {
+            if current == UInt8(ascii: "-") { position += 1 }
+            if current == UInt8(ascii: "0") {
+                position += 1
+            } else {
+                try digits()
+            }
+            if current == UInt8(ascii: ".") {
+                position += 1
+                try digits()
+            }
+            if current == UInt8(ascii: "e") || current == UInt8(ascii: "E") {
+                position += 1
+                if current == UInt8(ascii: "+") || current == UInt8(ascii: "-") { position += 1 }
+                try digits()
+            }
+        }
+
+        mutating func digits() throws(Problem) {
+            let start = position
+            while let byte = current, (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) { position += 1 }
+            guard position > start else { throw .malformed }
+        }
+
+        static func isHexDigit(_ byte: UInt8) -> Bool {
+            (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) || (UInt8(ascii: "a")...UInt8(ascii: "f")).contains(byte)
+                || (UInt8(ascii: "A")...UInt8(ascii: "F")).contains(byte)
+        }
+    }
+}
