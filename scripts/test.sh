@@ -4,11 +4,15 @@
 # it, and always stops it again, keeping the exit status.
 #   TEST_KEEP_STACK=1  leave the test stack running afterwards, to poke at it
 #   PYTEST_ARGS        extra arguments for pytest (e.g. "-k health -x")
+#   TEST_STACK_DIR, TEST_PORT_OFFSET  another stack directory and ports
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 SWIFT=${SWIFT:-swift}
-HTTP_PORT=28080
+# Several people (or agents) can test one checkout at once, each with a stack
+# of its own: TEST_STACK_DIR and TEST_PORT_OFFSET (added to every port).
+TEST_PORT_OFFSET=${TEST_PORT_OFFSET:-0}
+HTTP_PORT=$((28080 + TEST_PORT_OFFSET))
 
 "$SWIFT" build --build-tests
 BIN_DIR=$("$SWIFT" build --show-bin-path)
@@ -17,10 +21,10 @@ BIN_DIR=$("$SWIFT" build --show-bin-path)
 # environment: this stack is wiped on every run, so it must never be pointed
 # at the dev stack. They go only to scripts/stack.sh and to the end-to-end
 # tests (which call it); the Swift tests get just LEADERBOARD_ENV_FILE.
-STACK_DIR="$PWD/var/test"
+STACK_DIR=${TEST_STACK_DIR:-$PWD/var/test}
 STACK_ENV=(STACK_DIR="$STACK_DIR" BIN_DIR="$BIN_DIR"
-    HTTP_PORT="$HTTP_PORT" PG_PORT=25432 REDIS_PORT=26379 WS_PORT=28081
-    BCRYPT_COST=4 AUTH_RATE=200r/s SEED_DEMO=0 NO_APP=0)
+    HTTP_PORT="$HTTP_PORT" PG_PORT=$((25432 + TEST_PORT_OFFSET)) REDIS_PORT=$((26379 + TEST_PORT_OFFSET))
+    WS_PORT=$((28081 + TEST_PORT_OFFSET)) BCRYPT_COST=4 AUTH_RATE=200r/s SEED_DEMO=0 NO_APP=0)
 stack() { env "${STACK_ENV[@]}" scripts/stack.sh "$@"; }
 
 # A stack left over by an interrupted run would hold the ports.
