@@ -6,14 +6,19 @@
 set -euo pipefail
 
 # The C libraries the Swift targets link, the stores and tools of the stack.
+# chromium and chromium-driver: the browser test of the web UI
+# (Tests/e2e/test_browser.py) drives a real headless Chromium through
+# /usr/bin/chromedriver.
 PACKAGES=(libfcgi-dev libpq-dev libhiredis-dev libssl-dev libcrypt-dev
-    redis-server postgresql-15 curl)
+    redis-server postgresql-15 curl chromium chromium-driver)
 # The end-to-end tests' python packages, as pip names them. passlib 1.7.4
 # (the last release) breaks with bcrypt 4.1 and later, hence the pin.
-PYTHON_PACKAGES=(pytest requests websockets pyjwt passlib bcrypt==4.0.1)
+# selenium drives the system's chromedriver (never one it downloads itself).
+PYTHON_PACKAGES=(pytest requests websockets pyjwt passlib bcrypt==4.0.1 selenium)
 # Succeeds when they are all there and work together.
 PYTHON_CHECK='
-import pytest, requests, websockets, jwt, bcrypt
+import pytest, requests, websockets, jwt, bcrypt, selenium
+from selenium.webdriver.chrome.service import Service
 from passlib.hash import bcrypt as passlib_bcrypt
 assert hasattr(jwt, "PyJWT"), "the jwt module is not PyJWT"
 assert bcrypt.__version__ == "4.0.1", "bcrypt is " + bcrypt.__version__ + ", not 4.0.1"
