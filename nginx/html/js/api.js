@@ -1,0 +1,131 @@
+// The REST API under /api/v1 (see API.md): every answer is the envelope
+// {success, statusCode, message, data} (+ errors: [{field, message}] on a 422).
+// Authentication rides on the HttpOnly `ath` cookie that login sets: every
+// request here is same-origin, so the browser sends it; this module never
+// sees or keeps the token.
+
+const PREFIX = "/api/v1";
+
+/** A failed request, with what the API said about it. */
+export class ApiError extends Error {
+  /**
+   * @param {number} status HTTP status, or 0 when the server could not be reached
+   * @param {string} message a sentence for people
+   * @param {{field: string, message: string}[]} fieldErrors the 422's errors
+   * @param {number|null} retryAfter seconds, from Retry-After (429, 503)
+   */
+  constructor(status, message, fieldErrors = [], retryAfter = null) {
+    super(message);
+    this.name = "ApiError";
+    this.status = status;
+    this.fieldErrors = fieldErrors;
+    this.retryAfter = retryAfter;
+  }
+
+  /** True when the cure is to log in (again). */
+  get unauthenticated() {
+    return this.status === 401;
+  }
+}
+
+/** Random hex, for Idempotency-Key (crypto.randomUUID needs a secure context). */
+export function randomKey() {
+  const bytes = new Uint8Array(16);
+  crypto.getRandomValues(bytes);
+  return Array.from(bytes, (byte) => byte.toString(16).padStart(2, "0")).join("");
+}
+
+// What to say when the envelope's own message is missing (an answer that did
+// not come from the API, e.g. a proxy's HTML error page).
+const FALLBACK_MESSAGES = {
+  400: "The request was malformed.",
+  401: "You are not logged in.",
+  404: "Not found.",
+  405: "That method is not allowed here.",
+  409: "That conflicts with existing data.",
+  413: "The request is too large.",
+  415: "The request must be JSON.",
+  422: "Some fields are not valid.",
+  429: "Too many requests; wait a moment and try again.",
+  502: "The server is unavailable; try again shortly.",
+  503: "The service is unavailable; try again shortly.",
+  504: "The server took too long to answer; try again shortly.",
+};
+
+function sentence(text) {
+  const trimmed = String(text).trim();
+  if (!trimmed) return trimmed;
+  const first = trimmed[0].toUpperCase() + trimmed.slice(1);
+  return /[.!?]$/.test(first) ? first : `${first}.`;
+}
+
+/**
+ * Sends one request and returns {status, message, data}; throws ApiError for
+ * anything but a 2xx envelope.
+ * @param {string} method
+ * @param {string} path under /api/v1, e.g. "/auth/login"
+ * @param {{query?: Record<string, any>, body?: any, headers?: Record<string, string>, signal?: AbortSignal}} options
+ */
+export async function request(method, path, { query, body, headers = {}, signal } = {}) {
+  let url = PREFIX + path;
+  if (query) {
+    const params = new URLSearchParams();
+    for (const [key, value] of Object.entries(query)) {
+      if (value !== undefined && value !== null && value !== "") params.set(key, String(value));
+    }
+    const text = params.toString();
+    if (text) url += `?${text}`;
+  }
+  const init = { method, headers: { Accept: "application/json", ...headers }, credentials: "same-origin", signal };
+  if (body !== undefined) {
+    init.headers["Content-Type"] = "application/json";
+    init.body = JSON.stringify(body);
+  }
+
+  let response;
+  try {
+    response = await fetch(url, init);
+  } catch (error) {
+    if (error.name === "AbortError") throw error;
+    throw new ApiError(0, "Cannot reach the server. Check your connection and try again.");
+  }
+
+  let envelope = null;
+  try {
+    envelope = await response.json();
+  } catch {
+    envelope = null;
+  }
+  const retryHeader = Number.parseInt(response.headers.get("Retry-After") ?? "", 10);
+  const retryAfter = Number.isFinite(retryHeader) ? retryHeader : null;
+
+  if (response.ok && envelope && typeof envelope === "object" && envelope.success !== false) {
+    return { status: response.status, message: envelope.message ?? "", data: envelope.data ?? null };
+  }
+
+  const apiMessage = envelope && typeof envelope.message === "string" && envelope.message ? envelope.message : null;
+  let message = sentence(apiMessage ?? FALLBACK_MESSAGES[response.status] ?? `Unexpected answer from the server (HTTP ${response.status}).`);
+  if ((response.status === 429 || response.status === 503) && retryAfter) {
+    message += ` Try again in ${retryAfter} s.`;
+  }
+  const fieldErrors = Array.isArray(envelope?.errors)
+    ? envelope.errors
+        .filter((item) => item && typeof item === "object")
+        .map((item) => ({ field: String(item.field ?? ""), message: String(item.message ?? "is not valid") }))
+    : [];
+  throw new ApiError(response.status, message, fieldErrors, retryAfter);
+}
+
+export const api = {
+  me: () => request("GET", "/auth/me"),
+  login: (email, password) => request("POST", "/auth/login", { body: { email, password } }),
+  signup: (name, email, password) => request("POST", "/auth/signup", { body: { name, email, password } }),
+  logout: () => request("POST", "/auth/logout"),
+  games: () => request("GET", "/games"),
+  board: (game, period, start, end) =>
+    request("GET", `/leaderboards/${encodeURIComponent(game)}`, { query: { period, start, end } }),
+  standing: (period) => request("GET", "/me/standing", { query: { period } }),
+  submitScore: (game, score, key) =>
+    request("POST", "/scores", { body: { game, score }, headers: { "Idempotency-Key": key } }),
+  report: (start, end, limit, game) => request("GET", "/reports/top", { query: { start, end, limit, game } }),
+};

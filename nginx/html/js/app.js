@@ -1,0 +1,649 @@
+// The leaderboard page: log in or sign up, then a live board per game and
+// period (over /ws/v1/scores), the player's standing (over /ws/v1/my-score and
+// GET /me/standing), score submission and a top-players report.
+
+import { api, ApiError, randomKey } from "/js/api.js";
+import { $, el, say, formatNumber, clearFormErrors, showFormError, showFormSuccess, busy } from "/js/dom.js";
+import { LiveSocket } from "/js/live.js";
+
+const PAGE_SIZE = 10;
+const PERIODS = {
+  "all-time": { label: "All time", phrase: "all time" },
+  daily: { label: "Today", phrase: "today (UTC)" },
+  weekly: { label: "This week", phrase: "this week (UTC)" },
+  monthly: { label: "This month", phrase: "this month (UTC)" },
+};
+
+const state = {
+  user: null, // {id, name, email}
+  games: [{ label: "All", value: "all" }],
+  game: "all",
+  period: "all-time",
+  page: 0,
+  board: null, // the last {result, totalCount} shown
+  myRow: undefined, // the last /ws/v1/my-score result (undefined: none yet)
+};
+
+// --- elements ------------------------------------------------------------------
+
+const authView = $("auth-view");
+const appView = $("app-view");
+const notice = $("notice");
+const account = $("account");
+const connection = $("connection");
+const connectionText = $("connection-text");
+const loginForm = $("login-form");
+const signupForm = $("signup-form");
+const tabs = $("game-tabs");
+const boardTitle = $("board-title");
+const boardCaption = $("board-caption");
+const boardRows = $("board-rows");
+const boardTable = $("board-table");
+const boardEmpty = $("board-empty");
+const boardError = $("board-error");
+const boardSummary = $("board-summary");
+const pagePrev = $("page-prev");
+const pageNext = $("page-next");
+const scoreForm = $("score-form");
+const reportForm = $("report-form");
+
+boardTitle.tabIndex = -1;
+
+// --- helpers -----------------------------------------------------------------
+
+function gameLabel(slug) {
+  if (slug === "all") return "All games";
+  return state.games.find((game) => game.value === slug)?.label ?? slug;
+}
+
+function utcDay(offsetDays = 0) {
+  const date = new Date(Date.now() + offsetDays * 86_400_000);
+  return date.toISOString().slice(0, 10);
+}
+
+function showNotice(text, action) {
+  notice.replaceChildren(document.createTextNode(text));
+  if (action) {
+    const button = el("button", { type: "button", className: "button secondary small" }, action.label);
+    button.addEventListener("click", action.run);
+    notice.append(" ", button);
+  }
+  notice.hidden = !text;
+}
+
+/** For REST calls that need a session: a 401 means it is over. */
+function handleSessionError(error) {
+  if (error instanceof ApiError && error.unauthenticated) {
+    endSession("Your session has ended (expired or logged out elsewhere). Log in again.");
+    return true;
+  }
+  return false;
+}
+
+// --- the view in the address (#game=cod&period=weekly&page=2) ------------------
+
+function readLocation() {
+  const params = new URLSearchParams(location.hash.slice(1));
+  const period = params.get("period");
+  if (period && period in PERIODS) state.period = period;
+  const game = params.get("game");
+  if (game) state.game = game;
+  const page = Number.parseInt(params.get("page") ?? "1", 10);
+  state.page = Number.isFinite(page) && page > 0 ? page - 1 : 0;
+}
+
+function writeLocation() {
+  const params = new URLSearchParams({ game: state.game, period: state.period });
+  if (state.page > 0) params.set("page", String(state.page + 1));
+  history.replaceState(null, "", `#${params}`);
+}
+
+// --- connection state --------------------------------------------------------
+
+const socketStates = new Map();
+
+function updateConnection(name, socketState, detail) {
+  socketStates.set(name, { state: socketState, detail });
+  const states = Array.from(socketStates.values());
+  let shown;
+  if (!state.user) {
+    connection.hidden = true;
+    return;
+  }
+  const waiting = states.filter((entry) => entry.state === "reconnecting");
+  if (waiting.length) {
+    const seconds = Math.max(...waiting.map((entry) => Math.ceil((entry.detail.retryIn ?? 0) / 1000)));
+    shown = { key: "reconnecting", text: `Reconnecting in ${seconds} s…` };
+  } else if (states.some((entry) => entry.state === "connecting")) {
+    const retrying = states.some((entry) => entry.detail.attempt > 0);
+    shown = retrying ? { key: "reconnecting", text: "Reconnecting…" } : { key: "connecting", text: "Connecting…" };
+  } else if (states.length && states.every((entry) => entry.state === "live")) {
+    shown = { key: "live", text: "Live" };
+  } else {
+    shown = { key: "offline", text: "Offline" };
+  }
+  connection.hidden = false;
+  connection.dataset.state = shown.key;
+  connectionText.textContent = shown.text;
+  boardTable.classList.toggle("stale", shown.key !== "live" && state.board !== null);
+}
+
+// --- sockets -----------------------------------------------------------------
+
+const scoresSocket = new LiveSocket("/ws/v1/scores", {
+  onOpen: () => sendView(),
+  onMessage: onBoardMessage,
+  onState: (socketState, detail) => updateConnection("scores", socketState, detail),
+  onUnauthorized: () => endSession("Your session has ended. Log in again to see the live boards."),
+});
+
+const myScoreSocket = new LiveSocket("/ws/v1/my-score", {
+  onMessage: onMyScore,
+  onState: (socketState, detail) => updateConnection("my-score", socketState, detail),
+  onUnauthorized: () => endSession("Your session has ended. Log in again to see the live boards."),
+});
+
+function currentView() {
+  const start = state.page * PAGE_SIZE;
+  return { game: state.game, start, end: start + PAGE_SIZE - 1, period: state.period };
+}
+
+/** Subscribes to the board the page shows; without a live socket, loads it once over REST. */
+function sendView() {
+  writeLocation();
+  say(boardError, "");
+  if (!scoresSocket.send(currentView())) loadBoardOnce();
+}
+
+let restGeneration = 0;
+
+async function loadBoardOnce() {
+  if (!state.user) return;
+  const view = currentView();
+  const generation = ++restGeneration;
+  try {
+    const { data } = await api.board(view.game, view.period, view.start, view.end);
+    // A later view change, or the socket, got there first.
+    if (generation !== restGeneration || scoresSocket.isOpen) return;
+    renderBoard(data.result, data.totalCount);
+  } catch (error) {
+    if (generation !== restGeneration || handleSessionError(error)) return;
+    say(boardError, error.message, "error");
+  }
+}
+
+function onBoardMessage(message) {
+  if (!message || typeof message !== "object") return;
+  if (typeof message.error === "string") {
+    say(boardError, `The live board refused the request: ${message.error}`, "error");
+    return;
+  }
+  if (!Array.isArray(message.result)) return;
+  // A push for the board shown before a switch can still be on its way: its rows name their game.
+  if (message.result.some((row) => row.game && row.game !== state.game)) return;
+  restGeneration++; // a REST answer still out is older than this
+  renderBoard(message.result, Number(message.totalCount) || 0);
+}
+
+function onMyScore(message) {
+  if (!message || typeof message !== "object" || !("result" in message)) return;
+  state.myRow = message.result;
+  renderMyRow();
+  refreshStandingSoon();
+}
+
+// --- the board ----------------------------------------------------------------
+
+function renderTabs() {
+  const selected = state.games.some((game) => game.value === state.game) ? state.game : "all";
+  state.game = selected;
+  tabs.replaceChildren(
+    ...state.games.map((game) => {
+      const isSelected = game.value === selected;
+      const tab = el(
+        "button",
+        {
+          type: "button",
+          className: "tab",
+          id: `tab-${game.value}`,
+          tabIndex: isSelected ? 0 : -1,
+          dataset: { game: game.value },
+          attrs: { role: "tab", "aria-selected": String(isSelected), "aria-controls": "board-panel" },
+        },
+        game.value === "all" ? "All games" : game.label,
+      );
+      return tab;
+    }),
+  );
+  $("board-panel").setAttribute("aria-labelledby", `tab-${selected}`);
+}
+
+function selectGame(slug, { focus = false } = {}) {
+  if (slug === state.game) return;
+  state.game = slug;
+  state.page = 0;
+  for (const tab of tabs.querySelectorAll('[role="tab"]')) {
+    const isSelected = tab.dataset.game === slug;
+    tab.setAttribute("aria-selected", String(isSelected));
+    tab.tabIndex = isSelected ? 0 : -1;
+    if (isSelected && focus) tab.focus();
+  }
+  $("board-panel").setAttribute("aria-labelledby", `tab-${slug}`);
+  // Scores are submitted for the game one looks at.
+  if (slug !== "all") $("score-game").value = slug;
+  viewChanged();
+}
+
+tabs.addEventListener("click", (event) => {
+  const tab = event.target.closest('[role="tab"]');
+  if (tab) selectGame(tab.dataset.game);
+});
+
+// Arrow keys, Home and End move between the tabs (the WAI-ARIA tabs pattern).
+tabs.addEventListener("keydown", (event) => {
+  const all = Array.from(tabs.querySelectorAll('[role="tab"]'));
+  const index = all.findIndex((tab) => tab.dataset.game === state.game);
+  let next = null;
+  if (event.key === "ArrowRight") next = all[(index + 1) % all.length];
+  else if (event.key === "ArrowLeft") next = all[(index - 1 + all.length) % all.length];
+  else if (event.key === "Home") next = all[0];
+  else if (event.key === "End") next = all[all.length - 1];
+  if (!next) return;
+  event.preventDefault();
+  selectGame(next.dataset.game, { focus: true });
+});
+
+for (const radio of document.querySelectorAll('input[name="period"]')) {
+  radio.addEventListener("change", () => {
+    if (!radio.checked) return;
+    state.period = radio.value;
+    state.page = 0;
+    viewChanged();
+    refreshStanding();
+  });
+}
+
+pagePrev.addEventListener("click", () => {
+  if (state.page === 0) return;
+  state.page -= 1;
+  viewChanged();
+});
+
+pageNext.addEventListener("click", () => {
+  state.page += 1;
+  viewChanged();
+});
+
+function viewChanged() {
+  renderHeading();
+  boardTable.setAttribute("aria-busy", "true");
+  sendView();
+}
+
+function renderHeading() {
+  const title = `${gameLabel(state.game)} · ${PERIODS[state.period].label}`;
+  boardTitle.textContent = title;
+  boardCaption.textContent = `Leaderboard of ${gameLabel(state.game)}, ${PERIODS[state.period].phrase}`;
+  for (const radio of document.querySelectorAll('input[name="period"]')) radio.checked = radio.value === state.period;
+}
+
+function renderBoard(rows, totalCount) {
+  const previous = new Map((state.board?.result ?? []).map((row) => [row.userId, row]));
+  const sameView = state.board?.view === JSON.stringify(currentView());
+  state.board = { result: rows, totalCount, view: JSON.stringify(currentView()) };
+
+  // Past the end (the board shrank, or an old address): go to the last page.
+  if (rows.length === 0 && totalCount > 0 && state.page > 0) {
+    state.page = Math.max(0, Math.ceil(totalCount / PAGE_SIZE) - 1);
+    viewChanged();
+    return;
+  }
+
+  boardRows.replaceChildren(
+    ...rows.map((row) => {
+      const mine = state.user !== null && row.userId === state.user.id;
+      const before = previous.get(row.userId);
+      const changed = sameView && (!before || before.score !== row.score || before.rank !== row.rank);
+      const tr = el(
+        "tr",
+        {
+          className: [mine ? "mine" : "", changed ? "changed" : ""].join(" ").trim(),
+          dataset: { userId: row.userId, rank: row.rank, score: row.score },
+        },
+        el("td", { className: "num rank" }, String(row.rank)),
+        el(
+          "td",
+          { className: "player" },
+          el("span", { className: "name" }, row.player),
+          mine ? el("span", { className: "you" }, "you") : null,
+        ),
+        el("td", { className: "num score" }, formatNumber(row.score)),
+        el("td", { className: "date" }, el("time", { dateTime: row.date }, row.date)),
+      );
+      if (mine) tr.setAttribute("aria-current", "true");
+      return tr;
+    }),
+  );
+  boardTable.removeAttribute("aria-busy");
+  boardTable.classList.toggle("stale", !scoresSocket.isOpen);
+  boardEmpty.hidden = rows.length > 0;
+  boardTable.hidden = rows.length === 0;
+
+  const first = state.page * PAGE_SIZE;
+  const time = new Date().toLocaleTimeString("en-GB");
+  const players = `${formatNumber(totalCount)} player${totalCount === 1 ? "" : "s"}`;
+  boardSummary.textContent =
+    rows.length > 0
+      ? `${first + 1}–${first + rows.length} of ${players} · updated ${time}`
+      : `${players} · updated ${time}`;
+  pagePrev.disabled = state.page === 0;
+  pageNext.disabled = first + PAGE_SIZE >= totalCount;
+}
+
+// --- my standing ---------------------------------------------------------------
+
+function renderMyRow() {
+  const holder = $("standing-global");
+  const row = state.myRow;
+  if (row === undefined) {
+    holder.replaceChildren(el("p", { className: "muted" }, "Waiting for the live standing…"));
+  } else if (row === null) {
+    holder.replaceChildren(el("p", {}, "You are not on the global board yet. Submit a score to get ranked."));
+  } else {
+    holder.replaceChildren(
+      el(
+        "p",
+        { className: "big-rank" },
+        el("span", { className: "rank-number", dataset: { rank: row.rank } }, `#${row.rank}`),
+        el("span", { className: "rank-label" }, " on the global board"),
+      ),
+      el("p", { className: "muted" }, `${formatNumber(row.score)} points in all games, all time`),
+    );
+  }
+}
+
+let standingTimer = null;
+let standingGeneration = 0;
+
+function refreshStandingSoon() {
+  clearTimeout(standingTimer);
+  standingTimer = setTimeout(refreshStanding, 250);
+}
+
+async function refreshStanding() {
+  clearTimeout(standingTimer);
+  if (!state.user) return;
+  const generation = ++standingGeneration;
+  const period = state.period;
+  try {
+    const { data } = await api.standing(period);
+    if (generation !== standingGeneration) return;
+    say($("standing-error"), "");
+    const boards = [...(data?.boards ?? [])].sort((a, b) => (a.game === "all" ? -1 : b.game === "all" ? 1 : a.rank - b.rank));
+    const table = $("standing-table");
+    table.hidden = boards.length === 0;
+    $("standing-caption").textContent = `Your boards, ${PERIODS[period].phrase}`;
+    $("standing-rows").replaceChildren(
+      ...boards.map((entry) =>
+        el(
+          "tr",
+          { dataset: { game: entry.game } },
+          el("td", {}, gameLabel(entry.game)),
+          el("td", { className: "num" }, `#${entry.rank}`),
+          el("td", { className: "num" }, formatNumber(entry.score)),
+        ),
+      ),
+    );
+  } catch (error) {
+    if (generation !== standingGeneration || handleSessionError(error)) return;
+    say($("standing-error"), error.message, "error");
+  }
+}
+
+// --- score submission ------------------------------------------------------------
+
+/** A number when the text is one; otherwise the text, so the API explains what is wrong with it. */
+function scoreValue(text) {
+  const trimmed = text.trim();
+  if (trimmed === "") return null;
+  return /^-?\d+(\.\d+)?([eE][+-]?\d+)?$/.test(trimmed) ? Number(trimmed) : trimmed;
+}
+
+scoreForm.addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const game = scoreForm.elements.game.value;
+  const score = scoreValue(scoreForm.elements.score.value);
+  const done = busy(scoreForm);
+  let answer;
+  let failure;
+  try {
+    answer = await api.submitScore(game, score, randomKey());
+  } catch (error) {
+    failure = error;
+  } finally {
+    done();
+  }
+  if (failure) {
+    if (!handleSessionError(failure)) showFormError(scoreForm, failure);
+    return;
+  }
+  const { status, message, data } = answer;
+  const label = gameLabel(data?.game ?? game);
+  let text;
+  if (status === 202) {
+    text = `${formatNumber(data?.score ?? score)} for ${label}: ${message || "stored; the leaderboard will show it shortly"}.`;
+  } else {
+    text =
+      `${formatNumber(data.score)} for ${label}: ${data.improved ? "a new personal best!" : "recorded."} ` +
+      `Your best is ${formatNumber(data.best)}, rank #${data.rank} in ${label}` +
+      (Number.isInteger(data.globalRank) ? ` and #${data.globalRank} overall.` : ".");
+  }
+  showFormSuccess(scoreForm, text);
+  scoreForm.elements.score.value = "";
+  refreshStanding();
+});
+
+// --- report ----------------------------------------------------------------------
+
+reportForm.addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const form = reportForm.elements;
+  const limit = form.limit.value.trim();
+  const done = busy(reportForm);
+  let answer;
+  let failure;
+  try {
+    answer = await api.report(form.start.value, form.end.value, limit, form.game.value);
+  } catch (error) {
+    failure = error;
+  } finally {
+    done();
+  }
+  const table = $("report-table");
+  if (failure) {
+    if (!handleSessionError(failure)) showFormError(reportForm, failure);
+    return;
+  }
+  clearFormErrors(reportForm);
+  const rows = answer.data?.result ?? [];
+  $("report-caption").textContent =
+    `Top ${rows.length} of ${gameLabel(form.game.value || "all")}, ` +
+    `${form.start.value || "the beginning"} to ${form.end.value || "today"} (UTC)`;
+  $("report-rows").replaceChildren(
+    ...rows.map((row) =>
+      el(
+        "tr",
+        { className: state.user && row.userId === state.user.id ? "mine" : "", dataset: { userId: row.userId } },
+        el("td", { className: "num" }, String(row.rank)),
+        el("td", {}, row.name),
+        el("td", { className: "num" }, formatNumber(row.score)),
+        el("td", {}, row.gameLabel ?? gameLabel(row.game)),
+        el("td", {}, el("time", { dateTime: row.date }, row.date)),
+        el("td", { className: "num" }, String(row.games)),
+      ),
+    ),
+  );
+  table.hidden = rows.length === 0;
+  $("report-empty").hidden = rows.length > 0;
+});
+
+// --- games -----------------------------------------------------------------------
+
+async function loadGames() {
+  try {
+    const { data } = await api.games();
+    if (Array.isArray(data) && data.length) state.games = data;
+  } catch (error) {
+    showNotice(`Could not load the list of games: ${error.message}`, { label: "Try again", run: () => start() });
+    return false;
+  }
+  const playable = state.games.filter((game) => game.value !== "all");
+  $("score-game").replaceChildren(...playable.map((game) => el("option", { value: game.value }, game.label)));
+  $("report-game").replaceChildren(
+    ...state.games.map((game) => el("option", { value: game.value }, game.value === "all" ? "All games" : game.label)),
+  );
+  return true;
+}
+
+// --- sessions ----------------------------------------------------------------------
+
+function showAuth() {
+  state.user = null;
+  appView.hidden = true;
+  account.hidden = true;
+  connection.hidden = true;
+  authView.hidden = false;
+}
+
+function showApp(user) {
+  state.user = user;
+  state.board = null;
+  state.myRow = undefined;
+  authView.hidden = true;
+  appView.hidden = false;
+  account.hidden = false;
+  $("account-name").textContent = user.name;
+  renderTabs();
+  renderHeading();
+  renderMyRow();
+  boardRows.replaceChildren();
+  boardSummary.textContent = "Loading…";
+  if (state.game !== "all") $("score-game").value = state.game;
+  const form = reportForm.elements;
+  if (!form.start.value) form.start.value = utcDay(-6);
+  if (!form.end.value) form.end.value = utcDay(0);
+  writeLocation();
+  scoresSocket.start();
+  myScoreSocket.start();
+  refreshStanding();
+  if (!scoresSocket.isOpen) loadBoardOnce();
+}
+
+/** Back to the login form, with a reason. */
+function endSession(reason) {
+  const wasIn = state.user !== null;
+  scoresSocket.stop();
+  myScoreSocket.stop();
+  socketStates.clear();
+  showAuth();
+  if (reason && wasIn) showNotice(reason);
+  $("login-email").focus();
+}
+
+loginForm.addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const email = loginForm.elements.email.value.trim();
+  const password = loginForm.elements.password.value;
+  const done = busy(loginForm);
+  let answer;
+  let failure;
+  try {
+    answer = await api.login(email, password);
+  } catch (error) {
+    failure = error;
+  } finally {
+    done();
+  }
+  if (failure) {
+    showFormError(loginForm, failure);
+    return;
+  }
+  loggedIn(answer.data.user, loginForm);
+});
+
+signupForm.addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const name = signupForm.elements.name.value;
+  const email = signupForm.elements.email.value.trim();
+  const password = signupForm.elements.password.value;
+  const done = busy(signupForm);
+  let answer;
+  let failure;
+  let created = false;
+  try {
+    await api.signup(name, email, password);
+    created = true;
+    answer = await api.login(email, password);
+  } catch (error) {
+    failure = error;
+  } finally {
+    done();
+  }
+  if (failure) {
+    if (created) {
+      failure.message = `Your account was created, but logging in failed: ${failure.message} Log in with the form on the left.`;
+      loginForm.elements.email.value = email;
+    }
+    showFormError(signupForm, failure);
+    return;
+  }
+  loggedIn(answer.data.user, signupForm);
+});
+
+function loggedIn(user, form) {
+  clearFormErrors(form);
+  form.reset();
+  showNotice("");
+  showApp(user);
+  boardTitle.focus();
+}
+
+$("logout").addEventListener("click", async () => {
+  const button = $("logout");
+  button.disabled = true;
+  try {
+    await api.logout();
+  } catch (error) {
+    // Already logged out is what was asked for; anything else keeps the session.
+    if (!(error instanceof ApiError && error.unauthenticated)) {
+      showNotice(`Logging out failed: ${error.message}`);
+      return;
+    }
+  } finally {
+    button.disabled = false;
+  }
+  endSession("");
+  showNotice("You are logged out.");
+});
+
+// --- start ----------------------------------------------------------------------------
+
+async function start() {
+  showNotice("");
+  readLocation();
+  await loadGames();
+  let user;
+  try {
+    user = (await api.me()).data;
+  } catch (error) {
+    if (error instanceof ApiError && error.unauthenticated) {
+      showAuth();
+      return;
+    }
+    showNotice(`Could not check your session: ${error.message}`, { label: "Try again", run: () => start() });
+    return;
+  }
+  showApp(user);
+}
+
+start();
