@@ -1,0 +1,411 @@
+"""The web UI in a real browser (issue: the web UI).
+
+Headless Chromium (Debian's chromium and chromium-driver, which make deps
+installs) driven by Selenium through /usr/bin/chromedriver, against the test
+stack's nginx: the page, the REST API and the WebSockets behind it are the
+real ones. Every wait is a bounded WebDriverWait, never a sleep.
+
+Screenshots go to var/screenshots/ (the stack directory's sibling; override
+with SCREENSHOT_DIR): the board on a desktop and on a phone, and each test's
+last state with the browser's console log next to it.
+"""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import re
+import shutil
+import subprocess
+import tempfile
+from typing import Callable, Iterator, TypeVar
+
+import pytest
+import requests
+from selenium import webdriver
+from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.remote.webelement import WebElement
+from selenium.webdriver.support.ui import WebDriverWait
+
+from conftest import REPO, Api, Stack, unique_email
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMEDRIVER = "/usr/bin/chromedriver"
+PASSWORD = "browser-pass-1"
+# Long enough for a loaded 2-core CI machine; a live update normally takes well under a second.
+WAIT = 20
+MAX_SCORE = 10**9
+
+T = TypeVar("T")
+
+
+def screenshot_dir() -> pathlib.Path:
+    configured = os.environ.get("SCREENSHOT_DIR")
+    if configured:
+        directory = pathlib.Path(configured)
+    else:
+        stack_dir = pathlib.Path(os.environ.get("STACK_DIR", "var/test"))
+        if not stack_dir.is_absolute():
+            stack_dir = REPO / stack_dir
+        directory = stack_dir.parent / "screenshots"
+    directory.mkdir(parents=True, exist_ok=True)
+    return directory
+
+
+class Page:
+    """The leaderboard page in one browser, with the few moves the tests make."""
+
+    def __init__(self, driver: WebDriver, base_url: str) -> None:
+        self.driver = driver
+        self.base_url = base_url
+
+    # --- waiting and finding ---
+
+    def wait(self, condition: Callable[[WebDriver], T], message: str, timeout: float = WAIT) -> T:
+        return WebDriverWait(self.driver, timeout, ignored_exceptions=(StaleElementReferenceException,)).until(
+            condition, message
+        )
+
+    def find(self, css: str) -> WebElement:
+        return self.driver.find_element(By.CSS_SELECTOR, css)
+
+    def visible(self, css: str) -> WebElement:
+        def shown(driver: WebDriver) -> WebElement | bool:
+            elements = driver.find_elements(By.CSS_SELECTOR, css)
+            return elements[0] if elements and elements[0].is_displayed() else False
+
+        return self.wait(shown, f"{css} is not shown")
+
+    def text_of(self, css: str) -> str:
+        elements = self.driver.find_elements(By.CSS_SELECTOR, css)
+        return elements[0].text if elements and elements[0].is_displayed() else ""
+
+    def wait_text(self, css: str, pattern: str) -> str:
+        """Waits until the element's visible text matches the regular expression; returns the text."""
+        regex = re.compile(pattern, re.I)
+        return self.wait(lambda _: (text := self.text_of(css)) and regex.search(text) and text, f"{css} never said /{pattern}/ (last: {self.text_of(css)!r})")
+
+    def fill(self, css: str, value: str) -> None:
+        element = self.find(css)
+        element.clear()
+        element.send_keys(value)
+
+    # --- the page's parts ---
+
+    def open(self) -> None:
+        self.driver.get(f"{self.base_url}/")
+
+    def connection_state(self) -> str:
+        element = self.find("#connection")
+        return element.get_attribute("data-state") if element.is_displayed() else "hidden"
+
+    def wait_live(self) -> None:
+        self.wait(lambda _: self.connection_state() == "live", "the connection state never became live")
+
+    def board_rows(self) -> list[dict[str, str]]:
+        rows = []
+        for row in self.driver.find_elements(By.CSS_SELECTOR, "#board-rows tr"):
+            rows.append(
+                {
+                    "userId": row.get_attribute("data-user-id"),
+                    "rank": row.get_attribute("data-rank"),
+                    "score": row.get_attribute("data-score"),
+                    "class": row.get_attribute("class") or "",
+                    "text": row.text,
+                }
+            )
+        return rows
+
+    def row_of(self, user_id: int) -> dict[str, str] | None:
+        return next((row for row in self.board_rows() if row["userId"] == str(user_id)), None)
+
+    def wait_row(self, user_id: int, score: int, message: str) -> dict[str, str]:
+        return self.wait(
+            lambda _: (row := self.row_of(user_id)) and row["score"] == str(score) and row, f"{message} (rows: {self.board_rows()})"
+        )
+
+    def select_tab(self, label: str) -> None:
+        tab = self.wait(
+            lambda driver: next((tab for tab in driver.find_elements(By.CSS_SELECTOR, '[role="tab"]') if tab.text == label), False),
+            f"no tab {label}",
+        )
+        tab.click()
+        self.wait(lambda _: tab.get_attribute("aria-selected") == "true", f"the tab {label} is not selected")
+
+    def select_period(self, label: str) -> None:
+        for option in self.driver.find_elements(By.CSS_SELECTOR, ".periods label"):
+            if option.text.strip() == label:
+                option.click()
+                return
+        raise AssertionError(f"no period {label}")
+
+    def cookie_token(self) -> str:
+        cookie = self.driver.get_cookie("ath")
+        assert cookie is not None, "no ath cookie after logging in"
+        assert cookie.get("httpOnly") is True, f"the ath cookie is readable by scripts: {cookie}"
+        return cookie["value"]
+
+    def save(self, name: str) -> pathlib.Path:
+        path = screenshot_dir() / f"{name}.png"
+        self.driver.save_screenshot(str(path))
+        return path
+
+
+@pytest.fixture(scope="session")
+def chromium_paths() -> tuple[str, str]:
+    missing = [path for path in (CHROMIUM, CHROMEDRIVER) if not os.access(path, os.X_OK)]
+    if missing:
+        pytest.fail(f"{', '.join(missing)} missing: run make deps (Debian's chromium and chromium-driver)")
+    return CHROMIUM, CHROMEDRIVER
+
+
+@pytest.fixture
+def page(base_url: str, chromium_paths: tuple[str, str], request: pytest.FixtureRequest) -> Iterator[Page]:
+    """A fresh headless Chromium (own profile, so no cookies) on a desktop-sized window."""
+    browser, driver_path = chromium_paths
+    profile = tempfile.mkdtemp(prefix="lb-chromium-")
+    options = webdriver.ChromeOptions()
+    options.binary_location = browser
+    for argument in (
+        "--headless=new",
+        "--window-size=1280,1000",
+        f"--user-data-dir={profile}",
+        "--disable-dev-shm-usage",
+        "--disable-gpu",
+        "--lang=en-US",
+        "--no-first-run",
+        "--no-default-browser-check",
+        # Nothing but the stack: no update checks, sync or other calls out.
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--disable-default-apps",
+        "--disable-extensions",
+    ):
+        options.add_argument(argument)
+    if os.geteuid() == 0:
+        options.add_argument("--no-sandbox")  # Chromium refuses to run as root with its sandbox
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    # An explicit driver path: Selenium Manager is never asked (it would try the network).
+    service = Service(executable_path=driver_path, log_output=str(screenshot_dir() / "chromedriver.log"))
+    try:
+        driver = webdriver.Chrome(service=service, options=options)
+    except WebDriverException:
+        shutil.rmtree(profile, ignore_errors=True)
+        raise
+    driver.set_page_load_timeout(30)
+    page = Page(driver, base_url)
+    try:
+        yield page
+    finally:
+        name = re.sub(r"[^A-Za-z0-9_.-]+", "-", request.node.name)
+        try:
+            page.save(f"last-{name}")
+            log = "\n".join(f"{entry['level']} {entry['message']}" for entry in driver.get_log("browser"))
+            (screenshot_dir() / f"last-{name}.console.log").write_text(log + "\n")
+        except WebDriverException:
+            pass
+        driver.quit()
+        shutil.rmtree(profile, ignore_errors=True)
+
+
+def sign_up_in_browser(page: Page, name: str) -> str:
+    """Creates an account with the page's signup form (which then logs in); returns the e-mail."""
+    email = unique_email("browser")
+    page.open()
+    page.visible("#signup-form")
+    page.fill("#signup-name", name)
+    page.fill("#signup-email", email)
+    page.fill("#signup-password", PASSWORD)
+    page.find("#signup-form button[type=submit]").click()
+    page.visible("#app-view")
+    page.wait_text("#account-name", re.escape(name))
+    return email
+
+
+def new_player(api: Api, name: str) -> tuple[int, dict[str, str]]:
+    email = unique_email(name.lower())
+    signup = api.post("/auth/signup", json={"email": email, "name": name, "password": PASSWORD})
+    assert signup.status_code == 201, signup.text
+    login = api.post("/auth/login", json={"email": email, "password": PASSWORD})
+    assert login.status_code == 200, login.text
+    return signup.json()["data"]["id"], {"Authorization": f"Bearer {login.json()['data']['token']}"}
+
+
+def top_score(api: Api, auth: dict[str, str], game: str) -> int:
+    response = api.get(f"/leaderboards/{game}", params={"start": 0, "end": 0}, headers=auth)
+    assert response.status_code == 200, response.text
+    rows = response.json()["data"]["result"]
+    return rows[0]["score"] if rows else 0
+
+
+# --- the pages' files ---------------------------------------------------------
+
+
+def test_asset_versions_match_the_files_and_nginx_caches_them_accordingly(base_url: str) -> None:
+    check = subprocess.run(
+        [str(REPO / "scripts" / "stamp-assets.py"), "--check"], capture_output=True, text=True, timeout=30
+    )
+    assert check.returncode == 0, f"index.html names stale asset versions:\n{check.stderr}"
+
+    index = requests.get(f"{base_url}/", timeout=10)
+    assert index.status_code == 200 and "text/html" in index.headers["Content-Type"]
+    assert index.headers.get("Cache-Control") == "no-cache"
+    assert index.headers.get("ETag"), "no ETag: revalidating index.html would download it every time"
+
+    assets = re.findall(r'"(/(?:js|css)/[\w.-]+\?v=[0-9a-f]+)"', index.text)
+    assert any(asset.startswith("/js/app.js?") for asset in assets) and any(asset.startswith("/css/") for asset in assets)
+    for asset in assets:
+        response = requests.get(f"{base_url}{asset}", timeout=10)
+        assert response.status_code == 200, asset
+        assert response.headers.get("Cache-Control") == "public, max-age=31536000, immutable", asset
+        expected_type = "application/javascript" if ".js?" in asset else "text/css"
+        assert response.headers["Content-Type"].startswith(expected_type), asset
+    unversioned = requests.get(f"{base_url}/js/app.js", timeout=10)
+    assert unversioned.headers.get("Cache-Control") == "no-cache"
+    missing = requests.get(f"{base_url}/js/no-such-file.js?v=1", timeout=10)
+    assert missing.status_code == 404 and "max-age" not in missing.headers.get("Cache-Control", "")
+    # An API path that looks like an asset is still the API's.
+    api_like = requests.get(f"{base_url}/api/v1/x.js", timeout=10)
+    assert api_like.status_code == 404 and api_like.json()["success"] is False
+
+
+# --- the page ---------------------------------------------------------------------
+
+
+def test_a_score_submitted_elsewhere_appears_on_the_open_board_without_a_reload(page: Page, api: Api) -> None:
+    game, label = "lol", "League of Legends"
+    # A name with markup, which the page must show as text.
+    name = "Browser <b>Tester</b>"
+    sign_up_in_browser(page, name)
+    page.wait_live()
+    me = requests.get(f"{page.base_url}/api/v1/auth/me", headers={"Authorization": f"Bearer {page.cookie_token()}"}, timeout=10)
+    assert me.status_code == 200, me.text
+    my_id = me.json()["data"]["id"]
+
+    rival_id, rival_auth = new_player(api, "Rival")
+    base = max(999_000_000, top_score(api, rival_auth, game) + 100)
+    assert base + 50 <= MAX_SCORE, "the board's top is too close to the maximum for this test"
+
+    page.select_tab(label)
+    page.wait_text("#board-title", re.escape(label))
+    page.wait_text("#board-summary", "updated")
+
+    # The page's own form: the answer, then the player's row, highlighted, on the live board.
+    page.find("#score-game option[value='lol']").click()
+    page.fill("#score-value", str(base + 10))
+    page.find("#score-value").send_keys(Keys.ENTER)
+    page.wait_text("#score-form .form-message", r"new personal best.*rank #1 in League of Legends")
+    mine = page.wait_row(my_id, base + 10, "the player's own score never appeared on the board")
+    assert "mine" in mine["class"].split() and mine["rank"] == "1"
+    assert "<b>" in mine["text"] and "YOU" in mine["text"].upper()
+    page.wait_text("#standing-global", r"#\d+ on the global board")
+    page.wait(lambda _: page.driver.find_elements(By.CSS_SELECTOR, '#standing-rows tr[data-game="lol"]'), "the standing card lacks lol")
+
+    # Another client submits a better score while the page stays open: it must arrive by itself.
+    page.driver.execute_script("window.__sameDocument = 'yes'")
+    answer = api.post("/scores", json={"game": game, "score": base + 20}, headers=rival_auth)
+    assert answer.status_code == 200, answer.text
+    rival = page.wait_row(rival_id, base + 20, "the other client's score never appeared on the open board")
+    assert rival["rank"] == "1" and "mine" not in rival["class"].split()
+    mine = page.wait_row(my_id, base + 10, "the player's row left the board")
+    page.wait(lambda _: page.row_of(my_id)["rank"] == "2", "the player did not move down to rank 2")
+    assert "mine" in page.row_of(my_id)["class"].split()
+    assert page.driver.execute_script("return window.__sameDocument") == "yes", "the page was reloaded"
+    assert page.connection_state() == "live"
+    page.save("board")
+
+    # Today's board has both, too; and the address keeps the view.
+    page.select_period("Today")
+    page.wait_text("#board-title", "Today")
+    page.wait_row(rival_id, base + 20, "the rival is not on today's board")
+    assert "game=lol" in page.driver.current_url and "period=daily" in page.driver.current_url
+
+    # A phone-sized window: still the same board, nothing wider than the screen.
+    page.driver.set_window_size(390, 844)
+    page.wait(lambda driver: driver.execute_script("return document.documentElement.scrollWidth <= window.innerWidth"),
+              "the page is wider than a phone's screen")
+    page.save("board-phone")
+
+
+def test_a_wrong_password_shows_the_error_and_logout_returns_to_the_login_form(page: Page, api: Api) -> None:
+    email = unique_email("browser")
+    signup = api.post("/auth/signup", json={"email": email, "name": "Logan", "password": PASSWORD})
+    assert signup.status_code == 201, signup.text
+
+    page.open()
+    page.visible("#login-form")
+    page.fill("#login-email", email)
+    page.fill("#login-password", "not-the-password")
+    page.find("#login-form button[type=submit]").click()
+    page.wait_text("#login-form .form-message", "incorrect e-mail or password")
+    assert not page.find("#app-view").is_displayed()
+    page.save("login-error")
+
+    page.fill("#login-password", PASSWORD)
+    page.find("#login-password").send_keys(Keys.ENTER)
+    page.visible("#app-view")
+    page.wait_text("#account-name", "Logan")
+    assert page.text_of("#login-form .form-message") == ""
+    page.wait_live()
+
+    page.find("#logout").click()
+    page.visible("#login-form")
+    page.wait_text("#notice", "logged out")
+    assert not page.find("#app-view").is_displayed()
+    assert page.driver.get_cookie("ath") is None, "logout left the cookie"
+    # Reloading stays logged out: the server forgot the session, not just the page.
+    page.open()
+    page.visible("#login-form")
+    assert not page.find("#app-view").is_displayed()
+
+
+def test_validation_errors_show_next_to_their_fields(page: Page) -> None:
+    page.open()
+    page.visible("#signup-form")
+    page.fill("#signup-name", "Val")
+    page.fill("#signup-email", "not-an-email")
+    page.fill("#signup-password", "short")
+    page.find("#signup-form button[type=submit]").click()
+    page.wait_text("#signup-form .form-message", "validation failed")
+    page.wait_text("#signup-email-error", "valid e-mail")
+    page.wait_text("#signup-password-error", "at least 8")
+    assert page.find("#signup-email").get_attribute("aria-invalid") == "true"
+    assert page.find("#signup-email").get_attribute("aria-describedby") == "signup-email-error"
+    assert page.driver.switch_to.active_element == page.find("#signup-email"), "focus is not on the first invalid field"
+
+
+def test_the_page_reconnects_after_a_ws_restart_and_a_revoked_session_returns_to_login(page: Page, api: Api, stack: Stack) -> None:
+    game, label = "pubg", "PUBG"
+    sign_up_in_browser(page, "Comeback")
+    page.wait_live()
+    page.select_tab(label)
+    page.wait_text("#board-summary", "updated")
+    rival_id, rival_auth = new_player(api, "Rival")
+    base = max(999_000_000, top_score(api, rival_auth, game) + 100)
+
+    stack.stop_service("ws")
+    page.wait(lambda _: page.connection_state() == "reconnecting", "the page did not notice the lost connection")
+    page.save("reconnecting")
+    # Scored while the page is cut off: it shows once the page is back.
+    answer = api.post("/scores", json={"game": game, "score": base + 1}, headers=rival_auth)
+    assert answer.status_code == 200, answer.text
+    stack.start_service("ws")
+    # The back-off never waits more than 30 s; the first retries are far sooner.
+    page.wait(lambda _: page.connection_state() == "live", "the page did not reconnect", timeout=45)
+    page.wait_row(rival_id, base + 1, "the board did not catch up after reconnecting")
+
+    # The session is revoked elsewhere (its token logged out): the next upgrade is refused
+    # with 1008, and the page asks to log in again instead of retrying forever.
+    token = page.cookie_token()
+    logout = api.post("/auth/logout", headers={"Authorization": f"Bearer {token}"})
+    assert logout.status_code == 200, logout.text
+    stack.stop_service("ws")
+    stack.start_service("ws")
+    page.visible("#login-form")
+    page.wait_text("#notice", "session has ended")
+    assert not page.find("#app-view").is_displayed()
