@@ -39,8 +39,8 @@ let package = Package(
             dependencies: ["LeaderboardCore", .product(name: "Logging", package: "swift-log")],
             swiftSettings: swiftSettings
         ),
-        .executableTarget(
-            name: "leaderboard-ws",
+        .target(
+            name: "LeaderboardRealtime",
             dependencies: [
                 "LeaderboardCore",
                 .product(name: "Logging", package: "swift-log"),
@@ -48,7 +48,13 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOWebSocket", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "leaderboard-ws",
+            dependencies: ["LeaderboardCore", "LeaderboardRealtime", .product(name: "Logging", package: "swift-log")],
             swiftSettings: swiftSettings
         ),
         .executableTarget(
@@ -63,5 +69,15 @@ let package = Package(
         .testTarget(
             name: "LeaderboardCoreTests", dependencies: ["LeaderboardCore"], exclude: ["Fixtures"], swiftSettings: swiftSettings),
         .testTarget(name: "IntegrationTests", dependencies: ["LeaderboardCore"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "RealtimeTests",
+            dependencies: [
+                "LeaderboardRealtime", "LeaderboardCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
     ]
 )

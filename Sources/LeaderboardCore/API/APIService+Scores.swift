@@ -19,8 +19,6 @@ extension APIService {
         let result: [ReportRow]
     }
 
-    static var today: UTCDay { UTCDay(epochSeconds: Int(Date().timeIntervalSince1970)) }
-
     /// 200 with the new standing, or 202 when stored but queued for the index.
     func submitScore(_ request: HTTPRequest) throws -> HTTPResponse {
         let claims = try auth.authenticate(request.accessToken)
@@ -41,7 +39,7 @@ extension APIService {
     func board(_ request: HTTPRequest, game: String) throws -> HTTPResponse {
         _ = try auth.authenticate(request.accessToken)
         let period = try request.queryPeriod()
-        let date = try request.queryDay("date", default: Self.today)
+        let date = try request.queryDay("date", default: UTCDay.today)
         let start: Int
         let end: Int
         if request.query["start"] != nil || request.query["end"] != nil {
@@ -59,7 +57,7 @@ extension APIService {
     func boardPosition(_ request: HTTPRequest, game: String) throws -> HTTPResponse {
         let claims = try auth.authenticate(request.accessToken)
         let position = try leaderboard.position(
-            userId: claims.userID, game: game, period: try request.queryPeriod(), date: try request.queryDay("date", default: Self.today),
+            userId: claims.userID, game: game, period: try request.queryPeriod(), date: try request.queryDay("date", default: UTCDay.today),
             around: try request.queryInt("around", default: 5, in: 0...LeaderboardService.maximumAround)!)
         return .envelope(data: position)
     }
@@ -68,7 +66,7 @@ extension APIService {
         let claims = try auth.authenticate(request.accessToken)
         return .envelope(
             data: try leaderboard.standing(
-                userId: claims.userID, period: try request.queryPeriod(), date: try request.queryDay("date", default: Self.today)))
+                userId: claims.userID, period: try request.queryPeriod(), date: try request.queryDay("date", default: UTCDay.today)))
     }
 
     func history(_ request: HTTPRequest) throws -> HTTPResponse {
@@ -81,7 +79,7 @@ extension APIService {
 
     func report(_ request: HTTPRequest) throws -> HTTPResponse {
         _ = try auth.authenticate(request.accessToken)
-        let today = Self.today
+        let today = UTCDay.today
         let rows = try leaderboard.report(
             from: try request.queryDay("start", default: nil), to: try request.queryDay("end", default: today),
             game: request.query["game"].flatMap { $0.isEmpty ? nil : $0 } ?? BoardIndex.globalGame,

@@ -105,7 +105,7 @@ public final class AuthService {
     }
 
     /// Tokens we issue carry a `jti`; the predecessor's do not, so those are revoked by their hash.
-    static func revocationKey(token: String, claims: AccessTokenClaims) -> String {
+    public static func revocationKey(token: String, claims: AccessTokenClaims) -> String {
         claims.tokenID ?? "sha256:" + Crypto.hex(Crypto.sha256(Array(token.utf8)))
     }
 }

@@ -15,6 +15,9 @@ public struct Config: Sendable {
     public var apiListen: ListenAddress
     public var apiWorkers: Int
     public var wsListen: ListenAddress
+    public var wsWorkers: Int
+    public var wsMaxConnections: Int
+    public var wsMessagesPerSecond: Int
     public var bcryptCost: Int
     public var corsOrigins: [String]
     public var cookieSecure: Bool
@@ -73,6 +76,9 @@ public struct Config: Sendable {
         apiListen = try reader.listenAddress("API_LISTEN", default: "unix:var/run/api.sock")
         apiWorkers = try reader.integer("API_WORKERS", default: 8, in: 1...1024)
         wsListen = try reader.listenAddress("WS_LISTEN", default: "127.0.0.1:8081")
+        wsWorkers = try reader.integer("WS_WORKERS", default: 4, in: 1...256)
+        wsMaxConnections = try reader.integer("WS_MAX_CONNECTIONS", default: 20_000, in: 1...1_000_000)
+        wsMessagesPerSecond = try reader.integer("WS_MESSAGES_PER_SECOND", default: 20, in: 1...10_000)
         bcryptCost = try reader.integer("BCRYPT_COST", default: 12, in: 4...31)
         if mode == .production && bcryptCost < 10 {
             throw .insecure(variable: "BCRYPT_COST", reason: "use 10 or more in production")

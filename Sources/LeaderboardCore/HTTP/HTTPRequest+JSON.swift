@@ -10,22 +10,7 @@ extension HTTPRequest {
         let contentType = header("content-type")?.split(separator: ";").first?.trimmingWhitespace().lowercased()
         guard contentType == "application/json" else { throw .unsupportedMediaType }
         guard !body.isEmpty else { throw .badRequest("request body is empty; expected a JSON object") }
-        guard String(validating: body, as: UTF8.self) != nil else { throw .badRequest("request body is not valid UTF-8") }
-        do {
-            try JSONSyntax.validate(body, maximumDepth: Self.maximumJSONDepth)
-        } catch .tooDeep {
-            throw .badRequest("JSON nesting is deeper than \(Self.maximumJSONDepth) levels")
-        } catch {
-            throw .badRequest("malformed JSON")
-        }
-        let parsed: Any
-        do {
-            parsed = try JSONSerialization.jsonObject(with: Data(body), options: [.fragmentsAllowed])
-        } catch {
-            throw .badRequest("malformed JSON")
-        }
-        guard let object = parsed as? [String: Any] else { throw .validation(field: "body", "must be a JSON object") }
-        return JSONFields(object)
+        return try JSONFields.parse(body, maximumDepth: Self.maximumJSONDepth)
     }
 }
 
@@ -38,6 +23,32 @@ public struct JSONFields {
     init(_ object: [String: Any]) {
         self.object = object
     }
+
+    /// Parses a JSON object: 400 for invalid UTF-8, malformed JSON or nesting deeper than `maximumDepth`,
+    /// 422 when the document is not an object.
+    public static func parse(_ bytes: [UInt8], maximumDepth: Int) throws(APIError) -> JSONFields {
+        guard String(validating: bytes, as: UTF8.self) != nil else { throw .badRequest("not valid UTF-8") }
+        do {
+            try JSONSyntax.validate(bytes, maximumDepth: maximumDepth)
+        } catch .tooDeep {
+            throw .badRequest("JSON nesting is deeper than \(maximumDepth) levels")
+        } catch {
+            throw .badRequest("malformed JSON")
+        }
+        let parsed: Any
+        do {
+            parsed = try JSONSerialization.jsonObject(with: Data(bytes), options: [.fragmentsAllowed])
+        } catch {
+            throw .badRequest("malformed JSON")
+        }
+        guard let object = parsed as? [String: Any] else { throw .validation(field: "body", "must be a JSON object") }
+        return JSONFields(object)
+    }
+
+    /// The field names present, for callers that refuse unknown fields.
+    public var names: Set<String> { Set(object.keys) }
+
+    public func contains(_ name: String) -> Bool { object[name] != nil }
 
     /// A required string, looked up under the first of `names` present (`game` or `gameChannel`).
     public mutating func string(_ names: String...) -> String {

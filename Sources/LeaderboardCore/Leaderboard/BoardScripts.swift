@@ -14,6 +14,9 @@
 enum BoardScripts {
     /// ARGV: userId, name, game, score, epochSeconds, scoreId, then (period, expireAt or "") pairs.
     /// Returns {best, rank, globalRank, improved (0/1)} for the all-time boards, or a NOINDEX error.
+    /// When a board changed, publishes `{game, userId, score, periods, totalBefore, totalAfter}` on
+    /// `lb:events`; the totals are the player's global all-time sum before and after (-1: absent), set
+    /// when that board changed, so listeners can tell whose rank the submission moved.
     static let apply = RedisScript(
         """
         local gen = redis.call('GET', 'lb:meta:gen')
@@ -23,6 +26,7 @@ enum BoardScripts {
         local score = tonumber(ARGV[4])
         redis.call('HSET', p .. 'names', user, ARGV[2])
         local changed = {}
+        local totalBefore, totalAfter = nil, nil
         for i = 7, #ARGV, 2 do
           local period, expireAt = ARGV[i], ARGV[i + 1]
           local board = p .. 'b:' .. game .. ':' .. period
@@ -31,7 +35,9 @@ enum BoardScripts {
             local global = p .. 'b:all:' .. period
             redis.call('ZADD', board, score, user)
             redis.call('HSET', p .. 'w:' .. game .. ':' .. period, user, when)
-            redis.call('ZINCRBY', global, score - (old or 0), user)
+            local before = tonumber(redis.call('ZSCORE', global, user))
+            local after = tonumber(redis.call('ZINCRBY', global, score - (old or 0), user))
+            if period == 'all' then totalBefore, totalAfter = before or -1, after end
             redis.call('HSET', p .. 'w:all:' .. period, user, when)
             if expireAt ~= '' then
               for _, key in ipairs({board, global, p .. 'w:' .. game .. ':' .. period, p .. 'w:all:' .. period}) do
@@ -43,7 +49,9 @@ enum BoardScripts {
         end
         redis.call('SETBIT', p .. 'applied:' .. math.floor(scoreId / 1048576), scoreId % 1048576, 1)
         if #changed > 0 then
-          redis.call('PUBLISH', 'lb:events', cjson.encode({game = game, userId = tonumber(user), score = score, periods = changed}))
+          redis.call('PUBLISH', 'lb:events', cjson.encode({
+            game = game, userId = tonumber(user), score = score, periods = changed,
+            totalBefore = totalBefore, totalAfter = totalAfter}))
         end
         local board, global = p .. 'b:' .. game .. ':all', p .. 'b:all:all'
         local best = redis.call('ZSCORE', board, user)

@@ -65,7 +65,7 @@ public final class IndexReconciler {
 
     /// One pass: rebuild if the index is gone, else apply what is missing above the watermark.
     @discardableResult
-    public func reconcile(today: UTCDay = UTCDay(epochSeconds: Int(Date().timeIntervalSince1970))) throws -> Pass {
+    public func reconcile(today: UTCDay = UTCDay.today) throws -> Pass {
         var pass = Pass()
         guard try redis.run(Self.leaseScript, keys: [Self.leaseKey], arguments: [leaseToken, "5000"]) == .integer(1) else {
             return pass

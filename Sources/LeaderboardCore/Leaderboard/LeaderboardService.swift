@@ -176,7 +176,7 @@ public final class LeaderboardService {
 
     private func retainedPeriod(_ kind: PeriodKind, date: UTCDay) throws -> BoardPeriod {
         let period = BoardPeriod(kind, containing: date)
-        guard period.isRetained(on: UTCDay(epochSeconds: Int(Date().timeIntervalSince1970))) else {
+        guard period.isRetained(on: UTCDay.today) else {
             throw APIError.validation(field: "date", "boards are kept for \(BoardPeriod.retentionDays) days; use /reports/top for older ranges")
         }
         return period

@@ -1,3 +1,5 @@
+import Foundation
+
 /// The four periods every board exists for, in UTC.
 public enum PeriodKind: String, Sendable, CaseIterable, Codable {
     case allTime = "all-time"
@@ -34,6 +36,12 @@ public struct UTCDay: Sendable, Hashable, Comparable, CustomStringConvertible {
     }
 
     public var epochSeconds: Int { daysSinceEpoch * 86_400 }
+
+    /// The current time in whole seconds since the epoch.
+    public static var nowSeconds: Int { Int(Date().timeIntervalSince1970) }
+
+    /// The current UTC day.
+    public static var today: UTCDay { UTCDay(epochSeconds: nowSeconds) }
 
     public var civil: (year: Int, month: Int, day: Int) { Self.civil(fromDays: daysSinceEpoch) }
 

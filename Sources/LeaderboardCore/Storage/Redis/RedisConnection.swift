@@ -65,6 +65,34 @@ public final class RedisConnection: @unchecked Sendable {
         }
     }
 
+    /// Turns this connection into a subscriber: after this, only `nextMessage` may be called. Reads then
+    /// wait without a timeout (an idle channel is normal); TCP keepalive finds a peer that vanished.
+    public func subscribe(to channels: [String]) throws(RedisError) {
+        let connection = try openContext()
+        let status = Self.withArgv(["SUBSCRIBE"] + channels) { argc, argv, lengths in
+            redisAppendCommandArgv(connection, argc, argv, lengths)
+        }
+        if status != REDIS_OK { throw lost(connection) }
+        redisEnableKeepAlive(connection)
+        redisSetTimeout(connection, timeval(tv_sec: 0, tv_usec: 0))
+    }
+
+    /// Blocks until a message arrives on a subscribed channel; confirmations are skipped.
+    public func nextMessage() throws(RedisError) -> (channel: String, payload: [UInt8]) {
+        guard let connection = context else { throw .connectionLost(message: "not subscribed") }
+        while true {
+            var raw: UnsafeMutableRawPointer?
+            guard redisGetReply(connection, &raw) == REDIS_OK, let raw else { throw lost(connection) }
+            let reply = Self.decode(raw.assumingMemoryBound(to: redisReply.self))
+            freeReplyObject(raw)
+            if let parts = reply.array, parts.count == 3, parts[0].string == "message", let channel = parts[1].string,
+                case .bulkString(let payload) = parts[2]
+            {
+                return (channel, payload)
+            }
+        }
+    }
+
     private func openContext() throws(RedisError) -> UnsafeMutablePointer<redisContext> {
         if let context, context.pointee.err == 0 { return context }
         close()

@@ -1,0 +1,53 @@
+import Foundation
+import LeaderboardCore
+import Logging
+
+/// The daemon's one Redis pub/sub connection: reads `lb:events` on a thread of its own and hands each
+/// event to the hub. After a broken connection it resubscribes, and since events may have been missed
+/// in between, asks the hub to refresh every view.
+final class EventSubscriber: Sendable {
+    static let channel = "lb:events"
+
+    private let settings: RedisSettings
+    private let hub: Hub
+    private let logger: Logger
+
+    init(settings: RedisSettings, hub: Hub, logger: Logger) {
+        self.settings = settings
+        self.hub = hub
+        self.logger = logger
+    }
+
+    func start() {
+        Thread.detachNewThread { self.run() }
+    }
+
+    private func run() {
+        var failures = 0
+        while true {
+            let connection = RedisConnection(settings: settings)
+            do {
+                try connection.subscribe(to: [Self.channel])
+                if failures > 0 {
+                    logger.info("event stream back; refreshing every view")
+                    hub.refreshAll()
+                }
+                failures = 0
+                while true {
+                    let (_, payload) = try connection.nextMessage()
+                    do {
+                        hub.publish(try JSONDecoder().decode(BoardEvent.self, from: Data(payload)))
+                    } catch {
+                        logger.warning("unreadable event", metadata: ["error": "\(error)"])
+                    }
+                }
+            } catch {
+                if failures == 0 { logger.warning("event stream lost; reconnecting", metadata: ["error": "\(error)"]) }
+                failures += 1
+                connection.close()
+                // Back off up to two seconds while Redis is away.
+                Thread.sleep(forTimeInterval: min(2, 0.05 * Double(failures)))
+            }
+        }
+    }
+}

@@ -1,0 +1,249 @@
+import Foundation
+import LeaderboardCore
+import Logging
+import NIOCore
+
+/// A submission as the apply script announced it on `lb:events`.
+struct BoardEvent: Decodable, Sendable, Equatable {
+    let game: String
+    let userId: Int
+    let score: Int
+    let periods: [String]
+    /// The player's global all-time total before and after (-1: not on the board), when it changed.
+    let totalBefore: Int?
+    let totalAfter: Int?
+}
+
+/// New content of the view a session watches; delivered through the session's pipeline.
+struct ViewUpdate: Sendable {
+    let view: Hub.View
+    let text: ByteBuffer
+}
+
+/// The view a session watched can never be shown (an unknown game, say).
+struct ViewFailed: Sendable {
+    let view: Hub.View
+    let message: String
+}
+
+/// What the daemon tells a session to do.
+enum SessionCommand: Sendable {
+    case goingAway
+    case revoked
+}
+
+/// The fan-out point of one daemon: which sessions watch which view, what each view showed last, and
+/// which views a burst of events made stale. Per short tick it recomputes each stale view once, on the
+/// store workers, and sends the result to the view's watchers only when the content changed.
+///
+/// `@unchecked Sendable`: every stored property is touched only on `loop`; the public entry points hop there.
+final class Hub: @unchecked Sendable {
+    enum View: Hashable, Sendable {
+        case board(BoardView)
+        /// The player's row on the global all-time board, for `/my-score`.
+        case standing(userId: Int)
+    }
+
+    static let tick = TimeAmount.milliseconds(50)
+    static let revocationSweep = TimeAmount.seconds(15)
+    static let retryDelay = TimeAmount.seconds(1)
+
+    let loop: any EventLoop
+    private let workers: StoreWorkers
+    private let logger: Logger
+    private var watchers: [View: [ObjectIdentifier: any Channel]] = [:]
+    private var viewOfChannel: [ObjectIdentifier: View] = [:]
+    private var content: [View: ByteBuffer] = [:]
+    /// Each watched player's last known global total, to tell whose rank an event moved.
+    private var standingTotal: [Int: Int] = [:]
+    private var pendingEvents: [BoardEvent] = []
+    private var stale: Set<View> = []
+    private var computing: Set<View> = []
+    private var retryAt: [View: NIODeadline] = [:]
+    private var tokens: [ObjectIdentifier: (channel: any Channel, tokenKey: String)] = [:]
+    private var lastDay = UTCDay.today
+
+    init(loop: any EventLoop, workers: StoreWorkers, logger: Logger) {
+        self.loop = loop
+        self.workers = workers
+        self.logger = logger
+    }
+
+    func start() {
+        loop.scheduleRepeatedTask(initialDelay: Self.tick, delay: Self.tick) { _ in self.runTick() }
+        loop.scheduleRepeatedTask(initialDelay: Self.revocationSweep, delay: Self.revocationSweep) { _ in self.sweepRevocations() }
+    }
+
+    /// Makes `channel` watch `view` (and only it), sending what the view shows now.
+    func watch(_ view: View, channel: any Channel) {
+        loop.execute {
+            self.removeWatcher(ObjectIdentifier(channel))
+            self.watchers[view, default: [:]][ObjectIdentifier(channel)] = channel
+            self.viewOfChannel[ObjectIdentifier(channel)] = view
+            if let current = self.content[view] {
+                channel.pipeline.fireUserInboundEventTriggered(ViewUpdate(view: view, text: current))
+            } else {
+                self.stale.insert(view)
+            }
+        }
+    }
+
+    /// Remembers an authenticated session's token, so a revocation closes it.
+    func track(channel: any Channel, tokenKey: String) {
+        loop.execute { self.tokens[ObjectIdentifier(channel)] = (channel, tokenKey) }
+    }
+
+    func forget(channel: any Channel) {
+        loop.execute {
+            self.removeWatcher(ObjectIdentifier(channel))
+            self.tokens[ObjectIdentifier(channel)] = nil
+        }
+    }
+
+    func publish(_ event: BoardEvent) {
+        loop.execute { self.pendingEvents.append(event) }
+    }
+
+    /// After a gap in the event stream nothing can be trusted: every view is recomputed.
+    func refreshAll() {
+        loop.execute { self.stale.formUnion(self.watchers.keys) }
+    }
+
+    var watcherCount: EventLoopFuture<Int> {
+        loop.submit { self.viewOfChannel.count }
+    }
+
+    private func removeWatcher(_ id: ObjectIdentifier) {
+        guard let view = viewOfChannel.removeValue(forKey: id) else { return }
+        watchers[view]?[id] = nil
+        if watchers[view]?.isEmpty == true {
+            watchers[view] = nil
+            content[view] = nil
+            stale.remove(view)
+            retryAt[view] = nil
+            if case .standing(let user) = view { standingTotal[user] = nil }
+        }
+    }
+
+    private func runTick() {
+        let today = UTCDay.today
+        if today != lastDay {
+            // A new day, week or month: views of the current period now show another board.
+            lastDay = today
+            stale.formUnion(watchers.keys)
+        }
+        markStale(by: pendingEvents, today: today)
+        pendingEvents.removeAll(keepingCapacity: true)
+        let now = NIODeadline.now()
+        for view in stale where !computing.contains(view) && (retryAt[view].map { $0 <= now } ?? true) {
+            stale.remove(view)
+            computing.insert(view)
+            workers.run(on: loop) { context in try Self.render(view, context: context, today: today) }
+                .whenComplete { result in self.finish(view, result) }
+        }
+    }
+
+    /// Board views of a touched game (or of the global board) and period; standing views of players
+    /// the submitter passed, or of the submitter.
+    private func markStale(by events: [BoardEvent], today: UTCDay) {
+        guard !events.isEmpty else { return }
+        var touched: Set<String> = []
+        var submitters: Set<Int> = []
+        var crossings: [(from: Int, to: Int)] = []
+        for event in events {
+            for period in event.periods {
+                touched.insert(event.game + " " + period)
+                touched.insert(BoardIndex.globalGame + " " + period)
+            }
+            submitters.insert(event.userId)
+            if let before = event.totalBefore, let after = event.totalAfter { crossings.append((before, after)) }
+        }
+        for view in watchers.keys where !stale.contains(view) {
+            switch view {
+            case .board(let board):
+                if touched.contains(board.game + " " + board.boardPeriod(today: today).key) { stale.insert(view) }
+            case .standing(let user):
+                // Someone who went from at or below this player's total to above it moved them down a rank.
+                let total = standingTotal[user]
+                if submitters.contains(user) || total.map({ mine in crossings.contains { $0.from <= mine && mine < $0.to } }) == true {
+                    stale.insert(view)
+                }
+            }
+        }
+    }
+
+    private func finish(_ view: View, _ result: Result<(text: [UInt8], total: Int?), any Error>) {
+        computing.remove(view)
+        guard let watching = watchers[view] else { return }
+        switch result {
+        case .success(let rendered):
+            retryAt[view] = nil
+            if case .standing(let user) = view { standingTotal[user] = rendered.total }
+            let text = ByteBuffer(bytes: rendered.text)
+            guard content[view] != text else { return }
+            content[view] = text
+            for channel in watching.values { channel.pipeline.fireUserInboundEventTriggered(ViewUpdate(view: view, text: text)) }
+        case .failure(let error as APIError) where error.status < 500 && error.status != 401:
+            for (id, channel) in watching {
+                viewOfChannel[id] = nil
+                channel.pipeline.fireUserInboundEventTriggered(ViewFailed(view: view, message: MessageError(error).text))
+            }
+            watchers[view] = nil
+        case .failure(let error):
+            logger.warning("view refresh failed; retrying", metadata: ["error": "\(error)"])
+            retryAt[view] = .now() + Self.retryDelay
+            stale.insert(view)
+        }
+    }
+
+    private func sweepRevocations() {
+        let keys = Set(tokens.values.map(\.tokenKey))
+        guard !keys.isEmpty else { return }
+        workers.run(on: loop) { context in try Set(keys.filter { try context.revocations.isRevoked($0) }) }
+            .whenSuccess { revoked in
+                for (channel, key) in self.tokens.values where revoked.contains(key) {
+                    channel.pipeline.fireUserInboundEventTriggered(SessionCommand.revoked)
+                }
+            }
+    }
+
+    /// A view's JSON as clients receive it, and for a standing view the player's total.
+    static func render(_ view: View, context: StoreContext, today: UTCDay) throws -> (text: [UInt8], total: Int?) {
+        switch view {
+        case .board(let board):
+            let page = try context.leaderboard.page(
+                game: board.game, period: board.period, date: board.date ?? today, start: board.start, end: board.end)
+            return (try Wire.encode(BoardPush(result: page.result, totalCount: page.totalCount)), nil)
+        case .standing(let user):
+            let row = try context.index.around(userId: user, game: BoardIndex.globalGame, period: .allTime, radius: 0)?.around.first
+            return (try Wire.encode(StandingPush(result: row)), row?.score)
+        }
+    }
+}
+
+struct BoardPush: Encodable {
+    let result: [BoardRow]
+    let totalCount: Int
+}
+
+struct StandingPush: Encodable {
+    let result: BoardRow?
+
+    enum CodingKeys: String, CodingKey { case result }
+
+    /// `result` is written as null for a player not on the board yet.
+    func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(result, forKey: .result)
+    }
+}
+
+/// JSON for the wire: sorted keys, so equal content is equal bytes and "changed" is a byte compare.
+enum Wire {
+    static func encode(_ value: some Encodable) throws -> [UInt8] {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return Array(try encoder.encode(value))
+    }
+}
+

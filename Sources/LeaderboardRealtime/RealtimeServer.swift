@@ -1,0 +1,138 @@
+import Foundation
+import LeaderboardCore
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import NIOWebSocket
+import Synchronization
+
+/// The WebSocket daemon: upgrades `/ws/v1/...` requests, admits each connection once its token is
+/// checked, and runs the hub and the event subscriber. SIGTERM or SIGINT closes every client with 1001.
+public final class RealtimeServer: Sendable {
+    static let maximumFrameBytes = 16 * 1024
+    static let shutdownGrace = TimeAmount.seconds(5)
+    static let healthHandlerName = "health"
+
+    private let config: Config
+    private let logger: Logger
+    private let group: MultiThreadedEventLoopGroup
+    private let workers: StoreWorkers
+    private let hub: Hub
+    private let connections = Mutex<[ObjectIdentifier: any Channel]>([:])
+
+    public init(config: Config, logger: Logger) {
+        self.config = config
+        self.logger = logger
+        group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
+        workers = StoreWorkers(count: config.wsWorkers, config: config, logger: logger)
+        hub = Hub(loop: group.next(), workers: workers, logger: logger)
+    }
+
+    /// Binds and serves until SIGTERM or SIGINT, then closes the clients and returns.
+    public func run() throws {
+        guard case .tcp(let host, let port) = config.wsListen else {
+            throw RealtimeError.unsupportedListenAddress(config.wsListen.description)
+        }
+        hub.start()
+        EventSubscriber(settings: config.redis, hub: hub, logger: logger).start()
+        let server = try ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 1024)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.writeBufferWaterMark, value: .init(low: 32 * 1024, high: 128 * 1024))
+            .childChannelInitializer { channel in self.initialize(channel) }
+            .bind(host: host, port: port)
+            .wait()
+        logger.info("listening", metadata: ["address": "\(config.wsListen)"])
+
+        let stop = DispatchSemaphore(value: 0)
+        let signals = [SIGTERM, SIGINT].map { number in
+            signal(number, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+            source.setEventHandler { stop.signal() }
+            source.resume()
+            return source
+        }
+        stop.wait()
+        signals.forEach { $0.cancel() }
+        logger.info("shutting down: closing clients with 1001")
+        try server.close().wait()
+        let open = connections.withLock { Array($0.values) }
+        for channel in open { channel.pipeline.fireUserInboundEventTriggered(SessionCommand.goingAway) }
+        let closed = EventLoopFuture.andAllComplete(open.map(\.closeFuture), on: group.next())
+        let deadline = group.next().scheduleTask(in: Self.shutdownGrace) { open.forEach { $0.close(promise: nil) } }
+        try? closed.wait()
+        deadline.cancel()
+        try group.syncShutdownGracefully()
+        logger.info("stopped")
+    }
+
+    private func initialize(_ channel: any Channel) -> EventLoopFuture<Void> {
+        let id = ObjectIdentifier(channel)
+        let isFull = connections.withLock { open in
+            open[id] = channel
+            return open.count > config.wsMaxConnections
+        }
+        channel.closeFuture.whenComplete { _ in _ = self.connections.withLock { $0.removeValue(forKey: id) } }
+        // Settled by shouldUpgrade, read by the pipeline handler: the same connection, in that order.
+        let admission = NIOLockedValueBox<Admission>(.anonymous)
+        let upgrader = NIOWebSocketServerUpgrader(
+            maxFrameSize: Self.maximumFrameBytes, automaticErrorHandling: true,
+            shouldUpgrade: { channel, head in
+                guard SocketRoute(uri: head.uri) != nil else { return channel.eventLoop.makeSucceededFuture(nil) }
+                if isFull {
+                    admission.withLockedValue { $0 = .refused(.init(codeNumber: 1013), reason: "too many connections; retry later") }
+                    return channel.eventLoop.makeSucceededFuture(HTTPHeaders())
+                }
+                return self.admit(head: head, on: channel.eventLoop).map { decided in
+                    admission.withLockedValue { $0 = decided }
+                    return HTTPHeaders()
+                }
+            },
+            upgradePipelineHandler: { channel, head in
+                // Frames must not reach the plain HTTP handler that sat behind the upgrade.
+                channel.pipeline.removeHandler(name: Self.healthHandlerName).flatMapThrowing {
+                    let session = Session(
+                        route: SocketRoute(uri: head.uri) ?? .welcome, admission: admission.withLockedValue { $0 }, hub: self.hub,
+                        workers: self.workers, limits: .init(messagesPerSecond: self.config.wsMessagesPerSecond), logger: self.logger)
+                    try channel.pipeline.syncOperations.addHandler(
+                        NIOWebSocketFrameAggregator(
+                            minNonFinalFragmentSize: 0, maxAccumulatedFrameCount: 64, maxAccumulatedFrameSize: Self.maximumFrameBytes))
+                    try channel.pipeline.syncOperations.addHandler(session)
+                }
+            })
+        return channel.eventLoop.makeCompletedFuture {
+            try channel.pipeline.syncOperations.configureHTTPServerPipeline(
+                withServerUpgrade: (upgraders: [upgrader], completionHandler: { _ in }))
+            try channel.pipeline.syncOperations.addHandler(HealthHandler(), name: Self.healthHandlerName)
+        }
+    }
+
+    /// The token of an upgrade request (cookie `ath` or Bearer), checked like REST does, revocation included.
+    private func admit(head: HTTPRequestHead, on loop: any EventLoop) -> EventLoopFuture<Admission> {
+        let request = HTTPRequest(
+            method: "GET", path: head.uri, headers: Dictionary(head.headers.map { ($0.name, $0.value) }, uniquingKeysWith: { first, _ in first }))
+        guard let token = request.accessToken else { return loop.makeSucceededFuture(.anonymous) }
+        return workers.run(on: loop) { store in
+            do {
+                let claims = try store.auth.authenticate(token)
+                return .account(claims, tokenKey: AuthService.revocationKey(token: token, claims: claims))
+            } catch let error as APIError where error.status == 401 {
+                return .anonymous
+            } catch {
+                return .refused(.init(codeNumber: 1013), reason: "cannot check the token now; retry later")
+            }
+        }
+    }
+}
+
+public enum RealtimeError: Error, CustomStringConvertible {
+    case unsupportedListenAddress(String)
+
+    public var description: String {
+        switch self {
+        case .unsupportedListenAddress(let address): "WS_LISTEN must be host:port, not \(address)"
+        }
+    }
+}

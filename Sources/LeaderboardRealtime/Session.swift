@@ -1,0 +1,307 @@
+import LeaderboardCore
+import Logging
+import NIOCore
+import NIOWebSocket
+
+/// Who a connection is, settled at the upgrade.
+enum Admission: Sendable {
+    case account(AccessTokenClaims, tokenKey: String)
+    case anonymous
+    /// Closed at once with this code: the daemon is full, or the stores could not check the token.
+    case refused(WebSocketErrorCode, reason: String)
+}
+
+/// One WebSocket connection after the upgrade: reads the client's messages, answers them, and passes
+/// on the updates of the view it watches. Runs on its channel's event loop; store calls go to the workers.
+final class Session: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = WebSocketFrame
+    typealias OutboundOut = WebSocketFrame
+
+    struct Limits: Sendable {
+        var messagesPerSecond: Int
+        /// Ping a client silent for this long; nginx drops a proxied socket after 60 s without data.
+        var pingInterval = TimeAmount.seconds(25)
+        /// Drop a client silent (not even a pong) for this long.
+        var idleTimeout = TimeAmount.seconds(60)
+        /// Drop a client whose socket stays full (it reads nothing) for this long.
+        var slowClientTimeout = TimeAmount.seconds(10)
+    }
+
+    static let welcome = "Welcome to your websocket server"
+
+    private let route: SocketRoute
+    private let admission: Admission
+    private let hub: Hub
+    private let workers: StoreWorkers
+    private let limits: Limits
+    private let logger: Logger
+
+    private var watching: Hub.View?
+    /// The newest view update not yet written because the client is behind; older ones are dropped.
+    private var pendingUpdate: ByteBuffer?
+    private var lastHeard = NIODeadline.now()
+    private var allowance: Double
+    private var lastRefill = NIODeadline.now()
+    private var ignoredMessages = 0
+    private var timers: [Scheduled<Void>] = []
+    private var pinger: RepeatedTask?
+    private var isClosing = false
+
+    init(route: SocketRoute, admission: Admission, hub: Hub, workers: StoreWorkers, limits: Limits, logger: Logger) {
+        self.route = route
+        self.admission = admission
+        self.hub = hub
+        self.workers = workers
+        self.limits = limits
+        self.logger = logger
+        allowance = Double(limits.messagesPerSecond * 2)
+    }
+
+    private var claims: AccessTokenClaims? {
+        if case .account(let claims, _) = admission { return claims }
+        return nil
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        let channel = context.channel
+        switch admission {
+        case .refused(let code, let reason):
+            return close(context, code: code, reason: reason)
+        case .anonymous where route.needsAccount:
+            return close(context, code: .policyViolation, reason: "authentication required")
+        case .account(let claims, let tokenKey):
+            hub.track(channel: channel, tokenKey: tokenKey)
+            let secondsLeft = Int64(claims.expiresAt) - Int64(UTCDay.nowSeconds)
+            let loop = context.eventLoop
+            timers.append(
+                loop.scheduleTask(in: .seconds(max(0, secondsLeft))) {
+                    channel.pipeline.fireUserInboundEventTriggered(SessionCommand.revoked)
+                })
+        case .anonymous:
+            break
+        }
+        pinger = context.eventLoop.scheduleRepeatedTask(initialDelay: limits.pingInterval, delay: limits.pingInterval) { [limits] _ in
+            channel.pipeline.fireUserInboundEventTriggered(Heartbeat(limits: limits))
+        }
+        switch route {
+        case .welcome: send(context, text: Self.welcome)
+        case .myScore: watch(.standing(userId: claims!.userID), context: context)
+        default: break
+        }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        stopTimers()
+        hub.forget(channel: context.channel)
+        context.fireChannelInactive()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let frame = unwrapInboundIn(data)
+        lastHeard = .now()
+        switch frame.opcode {
+        case .text:
+            guard admitMessage(context) else { return }
+            var data = frame.unmaskedData
+            handle(data.readString(length: data.readableBytes) ?? "", context: context)
+        case .binary:
+            guard admitMessage(context) else { return }
+            sendError(context, "binary frames are not supported; send JSON text")
+        case .ping:
+            context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .pong, data: frame.unmaskedData)), promise: nil)
+        case .connectionClose:
+            var data = frame.unmaskedData
+            let code = data.readWebSocketErrorCode() ?? .normalClosure
+            close(context, code: code, reason: "")
+        default:
+            break
+        }
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        switch event {
+        case let update as ViewUpdate where update.view == watching:
+            if context.channel.isWritable {
+                send(context, buffer: update.text)
+            } else {
+                pendingUpdate = update.text
+            }
+        case let failure as ViewFailed where failure.view == watching:
+            watching = nil
+            sendError(context, failure.message)
+        case let command as SessionCommand:
+            switch command {
+            case .goingAway: close(context, code: .goingAway, reason: "server shutting down")
+            case .revoked: close(context, code: .policyViolation, reason: "token expired or revoked")
+            }
+        case let heartbeat as Heartbeat:
+            let silence = NIODeadline.now() - lastHeard
+            if silence >= heartbeat.limits.idleTimeout {
+                context.close(promise: nil)
+            } else if silence >= heartbeat.limits.pingInterval - .milliseconds(100) {
+                context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .ping, data: context.channel.allocator.buffer(capacity: 0))), promise: nil)
+            }
+        default:
+            context.fireUserInboundEventTriggered(event)
+        }
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable {
+            if let update = pendingUpdate {
+                pendingUpdate = nil
+                send(context, buffer: update)
+            }
+        } else {
+            // A client that reads nothing for long is cut off; it must never hold up the others.
+            let channel = context.channel
+            timers.append(
+                context.eventLoop.scheduleTask(in: limits.slowClientTimeout) {
+                    if !channel.isWritable { channel.close(promise: nil) }
+                })
+        }
+        context.fireChannelWritabilityChanged()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        logger.debug("websocket error", metadata: ["error": "\(error)"])
+        context.close(promise: nil)
+    }
+
+    // MARK: - Messages
+
+    private func handle(_ text: String, context: ChannelHandlerContext) {
+        switch ClientMessage.parse(text, route: route, today: .today) {
+        case .failure(let error):
+            sendError(context, error.text)
+        case .success(.echo(let text)):
+            send(context, text: text)
+        case .success(.watch(let view)):
+            watch(.board(view), context: context)
+        case .success(.refreshStanding):
+            watch(.standing(userId: claims!.userID), context: context)
+        case .success(.submit(let game, let score)):
+            let claims = claims!
+            answer(context) { store in
+                switch try store.leaderboard.submit(userId: claims.userID, name: claims.name, game: game, score: score, idempotencyKey: nil) {
+                case .applied(let result): try Wire.encode(SubmissionPush(result))
+                case .queued(let queued): try Wire.encode(QueuedPush(game: queued.game, score: queued.score))
+                }
+            }
+        case .success(.report(let from, let to, let limit, let game)):
+            answer(context) { store in
+                try Wire.encode(ReportPush(result: try store.leaderboard.report(from: from, to: to, game: game, limit: limit, today: .today)))
+            }
+        }
+    }
+
+    private func watch(_ view: Hub.View, context: ChannelHandlerContext) {
+        watching = view
+        pendingUpdate = nil
+        hub.watch(view, channel: context.channel)
+    }
+
+    /// Runs a store call for a reply and sends its JSON, or `{error}`; the socket stays open either way.
+    private func answer(_ context: ChannelHandlerContext, _ body: @escaping @Sendable (StoreContext) throws -> [UInt8]) {
+        let channel = context.channel
+        workers.run(on: context.eventLoop, body).whenComplete { result in
+            let text: [UInt8]
+            switch result {
+            case .success(let reply): text = reply
+            case .failure(let error as APIError) where error.status < 500: text = Self.errorJSON(MessageError(error).text)
+            case .failure: text = Self.errorJSON("the service is unavailable; retry later")
+            }
+            channel.writeAndFlush(WebSocketFrame(fin: true, opcode: .text, data: ByteBuffer(bytes: text)), promise: nil)
+        }
+    }
+
+    /// A token bucket per client; a client that keeps flooding after being told is closed.
+    private func admitMessage(_ context: ChannelHandlerContext) -> Bool {
+        let now = NIODeadline.now()
+        let rate = Double(limits.messagesPerSecond)
+        allowance = min(rate * 2, allowance + Double((now - lastRefill).nanoseconds) / 1e9 * rate)
+        lastRefill = now
+        guard allowance >= 1 else {
+            ignoredMessages += 1
+            if ignoredMessages > limits.messagesPerSecond * 5 {
+                close(context, code: .policyViolation, reason: "too many messages")
+            } else if ignoredMessages == 1 {
+                sendError(context, "too many messages; at most \(limits.messagesPerSecond) per second")
+            }
+            return false
+        }
+        allowance -= 1
+        ignoredMessages = 0
+        return true
+    }
+
+    // MARK: - Writing
+
+    private func send(_ context: ChannelHandlerContext, text: String) {
+        send(context, buffer: context.channel.allocator.buffer(string: text))
+    }
+
+    private func send(_ context: ChannelHandlerContext, buffer: ByteBuffer) {
+        guard !isClosing else { return }
+        context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .text, data: buffer)), promise: nil)
+    }
+
+    private func sendError(_ context: ChannelHandlerContext, _ message: String) {
+        send(context, buffer: ByteBuffer(bytes: Self.errorJSON(message)))
+    }
+
+    static func errorJSON(_ message: String) -> [UInt8] {
+        (try? Wire.encode(["error": message])) ?? Array(#"{"error":"error"}"#.utf8)
+    }
+
+    /// Sends a close frame with `code`, then closes the connection once it is written.
+    private func close(_ context: ChannelHandlerContext, code: WebSocketErrorCode, reason: String) {
+        guard !isClosing else { return }
+        isClosing = true
+        stopTimers()
+        var data = context.channel.allocator.buffer(capacity: 2 + reason.utf8.count)
+        data.write(webSocketErrorCode: code)
+        data.writeString(String(reason.utf8.prefix(120)) ?? "")
+        let channel = context.channel
+        context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .connectionClose, data: data))).whenComplete { _ in
+            channel.close(promise: nil)
+        }
+    }
+
+    private func stopTimers() {
+        timers.forEach { $0.cancel() }
+        timers.removeAll()
+        pinger?.cancel()
+        pinger = nil
+    }
+}
+
+/// Asks a session, on its own loop, whether to ping or drop its client.
+struct Heartbeat: Sendable {
+    let limits: Session.Limits
+}
+
+struct SubmissionPush: Encodable {
+    let ok = true
+    let game: String
+    let score: Int
+    let best: Int
+    let improved: Bool
+    let rank: Int
+    let globalRank: Int
+
+    init(_ result: SubmissionResult) {
+        (game, score, best, improved, rank, globalRank) = (result.game, result.score, result.best, result.improved, result.rank, result.globalRank)
+    }
+}
+
+struct QueuedPush: Encodable {
+    let ok = true
+    let queued = true
+    let game: String
+    let score: Int
+}
+
+struct ReportPush: Encodable {
+    let result: [ReportRow]
+}

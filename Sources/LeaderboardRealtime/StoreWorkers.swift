@@ -1,0 +1,55 @@
+import Dispatch
+import LeaderboardCore
+import Logging
+import NIOCore
+import Synchronization
+
+/// What a store call may use: one PostgreSQL and one Redis connection and the services over them.
+///
+/// `@unchecked Sendable`: each context belongs to one serial queue of `StoreWorkers` and is used only
+/// from jobs on that queue, so its connections are never used by two threads at once.
+final class StoreContext: @unchecked Sendable {
+    let auth: AuthService
+    let revocations: RevocationList
+    let leaderboard: LeaderboardService
+    let index: BoardIndex
+
+    init(config: Config, logger: Logger) {
+        let database = PostgresConnection(settings: config.postgres)
+        let redis = RedisConnection(settings: config.redis)
+        let ephemeral = RedisEphemeralStore(redis: redis)
+        let games = PostgresGameCatalog(database: database)
+        index = BoardIndex(redis: redis)
+        revocations = RevocationList(database: database, redis: redis)
+        auth = AuthService(
+            users: PostgresUserStore(database: database), ephemeral: ephemeral, revocations: revocations, signer: JWTSigner(secret: config.secretKey),
+            hasher: PasswordHasher(cost: config.bcryptCost),
+            policy: .init(
+                tokenLifetime: config.accessTokenLifetime, maxLoginFailures: config.loginMaxFailures,
+                failureWindowSeconds: config.loginFailureWindowSeconds))
+        leaderboard = LeaderboardService(scores: PostgresScoreStore(database: database), index: index, games: games, ephemeral: ephemeral)
+    }
+}
+
+/// Runs blocking store calls off the event loops, on a few serial queues that each own a context.
+final class StoreWorkers: Sendable {
+    private let queues: [DispatchQueue]
+    private let contexts: [StoreContext]
+    private let next = Atomic<Int>(0)
+
+    init(count: Int, config: Config, logger: Logger) {
+        queues = (0..<count).map { DispatchQueue(label: "leaderboard.store.\($0)") }
+        contexts = (0..<count).map { _ in StoreContext(config: config, logger: logger) }
+    }
+
+    /// Runs `body` on the next worker; the future completes on `loop`.
+    func run<Value: Sendable>(on loop: any EventLoop, _ body: @escaping @Sendable (StoreContext) throws -> Value) -> EventLoopFuture<Value> {
+        let index = next.add(1, ordering: .relaxed).oldValue % queues.count
+        let promise = loop.makePromise(of: Value.self)
+        let context = contexts[index]
+        queues[index].async {
+            promise.completeWith(Result { try body(context) })
+        }
+        return promise.futureResult
+    }
+}
