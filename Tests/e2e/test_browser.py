@@ -107,18 +107,12 @@ class Page:
         self.wait(lambda _: self.connection_state() == "live", "the connection state never became live")
 
     def board_rows(self) -> list[dict[str, str]]:
-        rows = []
-        for row in self.driver.find_elements(By.CSS_SELECTOR, "#board-rows tr"):
-            rows.append(
-                {
-                    "userId": row.get_attribute("data-user-id"),
-                    "rank": row.get_attribute("data-rank"),
-                    "score": row.get_attribute("data-score"),
-                    "class": row.get_attribute("class") or "",
-                    "text": row.text,
-                }
-            )
-        return rows
+        """The table's rows, read in one go: a push replaces them all, so element by element could go stale."""
+        return self.driver.execute_script(
+            """return Array.from(document.querySelectorAll("#board-rows tr"), (row) => ({
+                userId: row.dataset.userId, rank: row.dataset.rank, score: row.dataset.score,
+                class: row.className, text: row.innerText}));"""
+        )
 
     def row_of(self, user_id: int) -> dict[str, str] | None:
         return next((row for row in self.board_rows() if row["userId"] == str(user_id)), None)
@@ -148,6 +142,15 @@ class Page:
         assert cookie is not None, "no ath cookie after logging in"
         assert cookie.get("httpOnly") is True, f"the ath cookie is readable by scripts: {cookie}"
         return cookie["value"]
+
+    def settle(self) -> None:
+        """Waits for the rows' update flash to fade, so that a screenshot shows the colours at rest."""
+        self.wait(
+            lambda driver: driver.execute_script(
+                "return document.getAnimations().every((a) => a.animationName !== 'flash' || a.playState !== 'running')"
+            ),
+            "the rows kept flashing",
+        )
 
     def save(self, name: str) -> pathlib.Path:
         path = screenshot_dir() / f"{name}.png"
@@ -317,7 +320,22 @@ def test_a_score_submitted_elsewhere_appears_on_the_open_board_without_a_reload(
     assert "mine" in page.row_of(my_id)["class"].split()
     assert page.driver.execute_script("return window.__sameDocument") == "yes", "the page was reloaded"
     assert page.connection_state() == "live"
+    page.settle()
     page.save("board")
+
+    # The report of the last seven days (the form's default range) for this game has both players.
+    page.find("#report-game option[value='lol']").click()
+    page.find("#report-form button[type=submit]").click()
+    page.wait(
+        lambda driver: driver.execute_script(
+            "return Array.from(document.querySelectorAll('#report-rows tr'), (row) => row.dataset.userId)"
+        )[:2] == [str(rival_id), str(my_id)],
+        "the report does not list the two players at its top",
+    )
+    page.driver.set_window_size(1280, 1600)
+    page.driver.execute_script("window.scrollTo(0, 0)")
+    page.settle()
+    page.save("board-and-report")
 
     # Today's board has both, too; and the address keeps the view.
     page.select_period("Today")
@@ -329,6 +347,10 @@ def test_a_score_submitted_elsewhere_appears_on_the_open_board_without_a_reload(
     page.driver.set_window_size(390, 844)
     page.wait(lambda driver: driver.execute_script("return document.documentElement.scrollWidth <= window.innerWidth"),
               "the page is wider than a phone's screen")
+    page.wait(lambda driver: driver.execute_script(
+        "const table = document.querySelector('#board-table'); return table.scrollWidth <= table.parentElement.clientWidth"),
+        "the board is wider than a phone's screen")
+    page.settle()
     page.save("board-phone")
 
 
@@ -383,7 +405,11 @@ def test_the_page_reconnects_after_a_ws_restart_and_a_revoked_session_returns_to
     game, label = "pubg", "PUBG"
     sign_up_in_browser(page, "Comeback")
     page.wait_live()
-    page.select_tab(label)
+    # By keyboard: the last tab is PUBG.
+    page.find('[role="tab"][aria-selected="true"]').send_keys(Keys.END)
+    page.wait(lambda driver: driver.switch_to.active_element.text == label, "End did not move to the last tab")
+    assert page.driver.switch_to.active_element.get_attribute("aria-selected") == "true"
+    page.wait_text("#board-title", label)
     page.wait_text("#board-summary", "updated")
     rival_id, rival_auth = new_player(api, "Rival")
     base = max(999_000_000, top_score(api, rival_auth, game) + 100)

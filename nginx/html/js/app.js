@@ -130,17 +130,30 @@ function updateConnection(name, socketState, detail) {
 
 // --- sockets -----------------------------------------------------------------
 
+/**
+ * A socket closed with 1008: the session is over (missing, expired or revoked
+ * token), or the server found the client too chatty. /auth/me tells which.
+ */
+async function onPolicyClose(socket) {
+  try {
+    await api.me();
+  } catch (error) {
+    if (handleSessionError(error)) return;
+  }
+  if (state.user) socket.resume();
+}
+
 const scoresSocket = new LiveSocket("/ws/v1/scores", {
-  onOpen: () => sendView(),
+  onOpen: () => sendViewNow(),
   onMessage: onBoardMessage,
   onState: (socketState, detail) => updateConnection("scores", socketState, detail),
-  onUnauthorized: () => endSession("Your session has ended. Log in again to see the live boards."),
+  onPolicyClose: () => onPolicyClose(scoresSocket),
 });
 
 const myScoreSocket = new LiveSocket("/ws/v1/my-score", {
   onMessage: onMyScore,
   onState: (socketState, detail) => updateConnection("my-score", socketState, detail),
-  onUnauthorized: () => endSession("Your session has ended. Log in again to see the live boards."),
+  onPolicyClose: () => onPolicyClose(myScoreSocket),
 });
 
 function currentView() {
@@ -148,11 +161,29 @@ function currentView() {
   return { game: state.game, start, end: start + PAGE_SIZE - 1, period: state.period };
 }
 
-/** Subscribes to the board the page shows; without a live socket, loads it once over REST. */
+// leaderboard-ws ignores a client's messages beyond 20 a second (WS_MESSAGES_PER_SECOND):
+// rapid paging or a held arrow key sends the latest view at most every SEND_INTERVAL ms.
+const SEND_INTERVAL = 150;
+let lastSent = 0;
+let sendTimer = null;
+
+/** Subscribes to the board the page shows (soon); without a live socket, loads it once over REST. */
 function sendView() {
   writeLocation();
+  const wait = lastSent + SEND_INTERVAL - Date.now();
+  if (wait > 0 && scoresSocket.isOpen) {
+    sendTimer ??= setTimeout(sendViewNow, wait);
+    return;
+  }
+  sendViewNow();
+}
+
+function sendViewNow() {
+  clearTimeout(sendTimer);
+  sendTimer = null;
   say(boardError, "");
-  if (!scoresSocket.send(currentView())) loadBoardOnce();
+  if (scoresSocket.send(currentView())) lastSent = Date.now();
+  else loadBoardOnce();
 }
 
 let restGeneration = 0;
@@ -316,6 +347,8 @@ function renderBoard(rows, totalCount) {
           { className: "player" },
           el("span", { className: "name" }, row.player),
           mine ? el("span", { className: "you" }, "you") : null,
+          // Shown instead of the date column on narrow screens.
+          el("span", { className: "sub-date" }, row.date),
         ),
         el("td", { className: "num score" }, formatNumber(row.score)),
         el("td", { className: "date" }, el("time", { dateTime: row.date }, row.date)),

@@ -1,9 +1,11 @@
 // A WebSocket under /ws/v1 that reconnects by itself, with exponential
 // back-off and jitter. Authentication happens at the upgrade with the `ath`
 // cookie (same origin); the server accepts and then closes with 1008 when the
-// token is missing, expired or revoked: that ends the reconnecting and calls
-// onUnauthorized. Any other close (a restart's 1001, a dropped network, a
-// proxy's 502 at the upgrade) is retried.
+// token is missing, expired or revoked. leaderboard-ws also closes a client
+// that floods it with 1008, so a 1008 stops the reconnecting and asks the
+// page (onPolicyClose) to decide: log in again, or resume(). Any other close
+// (a restart's 1001, a dropped network, a proxy's 502 at the upgrade) is
+// retried.
 
 export const CLOSE_POLICY_VIOLATION = 1008;
 const CLOSE_NORMAL = 1000;
@@ -26,7 +28,7 @@ export class LiveSocket {
    *   onOpen?: (socket: LiveSocket) => void,
    *   onMessage?: (message: any) => void,
    *   onState?: (state: string, detail: {retryIn?: number, attempt: number}) => void,
-   *   onUnauthorized?: () => void,
+   *   onPolicyClose?: (event: CloseEvent) => void,
    *   minDelay?: number, maxDelay?: number,
    * }} handlers delays in milliseconds
    */
@@ -52,6 +54,14 @@ export class LiveSocket {
     this.failures = 0;
     window.addEventListener("online", this.onOnline);
     this.connect();
+  }
+
+  /** Starts again after a 1008 that was not about the session, after the usual back-off. */
+  resume() {
+    if (!this.stopped || this.socket) return;
+    this.stopped = false;
+    window.addEventListener("online", this.onOnline);
+    this.scheduleRetry();
   }
 
   /** Closes for good (logout). */
@@ -129,7 +139,7 @@ export class LiveSocket {
         this.stopped = true;
         window.removeEventListener("online", this.onOnline);
         this.setState("closed", { code: event.code, reason: event.reason });
-        this.handlers.onUnauthorized?.();
+        this.handlers.onPolicyClose?.(event);
         return;
       }
       // One that stayed up a while was not refused: begin the back-off anew.
