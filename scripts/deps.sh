@@ -10,10 +10,10 @@ PACKAGES=(libfcgi-dev libpq-dev libhiredis-dev libssl-dev libcrypt-dev
     redis-server postgresql-15 curl)
 # The end-to-end tests' python packages, as pip names them. passlib 1.7.4
 # (the last release) breaks with bcrypt 4.1 and later, hence the pin.
-PYTHON_PACKAGES=(pytest requests websockets pyjwt passlib bcrypt==4.0.1)
+PYTHON_PACKAGES=(pytest requests websockets pyjwt passlib bcrypt==4.0.1 prometheus_client)
 # Succeeds when they are all there and work together.
 PYTHON_CHECK='
-import pytest, requests, websockets, jwt, bcrypt
+import pytest, requests, websockets, jwt, bcrypt, prometheus_client
 from passlib.hash import bcrypt as passlib_bcrypt
 assert hasattr(jwt, "PyJWT"), "the jwt module is not PyJWT"
 assert bcrypt.__version__ == "4.0.1", "bcrypt is " + bcrypt.__version__ + ", not 4.0.1"

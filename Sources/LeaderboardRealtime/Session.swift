@@ -1,5 +1,6 @@
 import LeaderboardCore
 import Logging
+import Metrics
 import NIOCore
 import NIOWebSocket
 
@@ -172,6 +173,7 @@ final class Session: ChannelInboundHandler, RemovableChannelHandler {
     // MARK: - Messages
 
     private func handle(_ text: String, context: ChannelHandlerContext) {
+        Counter(label: "leaderboard_ws_messages_total", dimensions: [("route", route.rawValue)]).increment()
         switch ClientMessage.parse(text, route: route, today: .today) {
         case .failure(let error):
             sendError(context, error.text)
