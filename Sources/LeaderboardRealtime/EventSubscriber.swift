@@ -36,7 +36,9 @@ final class EventSubscriber: Sendable {
                 while true {
                     let (_, payload) = try connection.nextMessage()
                     do {
-                        hub.publish(try JSONDecoder().decode(BoardEvent.self, from: Data(payload)))
+                        let event = try JSONDecoder().decode(BoardEvent.self, from: Data(payload))
+                        Hub.recordLag(of: event)
+                        hub.publish(event)
                     } catch {
                         logger.warning("unreadable event", metadata: ["error": "\(error)"])
                     }

@@ -1,8 +1,9 @@
+import LeaderboardCore
 import NIOCore
 import NIOHTTP1
 
 /// Answers plain HTTP on the daemon's port: `GET /health` (also as `/ws/v1/health` through nginx)
-/// with 200, anything else 404. Upgrades to WebSocket never reach it.
+/// with 200, `GET /metrics` for Prometheus, anything else 404. Upgrades to WebSocket never reach it.
 final class HealthHandler: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundOut = HTTPServerResponsePart
@@ -15,17 +16,22 @@ final class HealthHandler: ChannelInboundHandler, RemovableChannelHandler {
         case .body: break
         case .end:
             // A refused upgrade (unknown path) arrives as `.end` alone: swift-nio issue 2632.
-            let path = head.map { String($0.uri.prefix { $0 != "?" }) }
-            let isHealth = head?.method == .GET && (path == "/health" || path == "/ws/v1/health")
-            let body = isHealth ? #"{"status":"ok"}"# : #"{"error":"not found"}"#
-            var headers = HTTPHeaders()
-            headers.add(name: "Content-Type", value: "application/json")
-            headers.add(name: "Content-Length", value: String(body.utf8.count))
+            let path = head?.method == .GET ? head.map { String($0.uri.prefix { $0 != "?" }) } : nil
+            let answer: HTTPResponse =
+                switch path {
+                case "/health", "/ws/v1/health":
+                    HTTPResponse(status: 200, headers: [("Content-Type", "application/json")], body: Array(#"{"status":"ok"}"#.utf8))
+                case "/metrics": Observability.exposition()
+                default: HTTPResponse(status: 404, headers: [("Content-Type", "application/json")], body: Array(#"{"error":"not found"}"#.utf8))
+                }
+            var headers = HTTPHeaders(answer.headers.map { ($0.name, $0.value) })
+            headers.add(name: "Content-Length", value: String(answer.body.count))
             if head == nil { headers.add(name: "Connection", value: "close") }
-            let response = HTTPResponseHead(version: head?.version ?? .http1_1, status: isHealth ? .ok : .notFound, headers: headers)
+            let response = HTTPResponseHead(
+                version: head?.version ?? .http1_1, status: HTTPResponseStatus(statusCode: answer.status), headers: headers)
             head = nil
             context.write(wrapOutboundOut(.head(response)), promise: nil)
-            context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(string: body)))), promise: nil)
+            context.write(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(bytes: answer.body)))), promise: nil)
             context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
         }
     }

@@ -1,6 +1,7 @@
 import Foundation
 import LeaderboardCore
 import Logging
+import Metrics
 import NIOCore
 
 /// A submission as the apply script announced it on `lb:events`.
@@ -12,6 +13,8 @@ struct BoardEvent: Decodable, Sendable, Equatable {
     /// The player's global all-time total before and after (-1: not on the board), when it changed.
     let totalBefore: Int?
     let totalAfter: Int?
+    /// When Redis published it, in milliseconds since the epoch.
+    let at: Int?
 }
 
 /// New content of the view a session watches; delivered through the session's pipeline.
@@ -58,6 +61,8 @@ final class Hub: @unchecked Sendable {
     private var standingTotal: [Int: Int] = [:]
     private var pendingEvents: [BoardEvent] = []
     private var stale: Set<View> = []
+    /// When the oldest event not yet shown in a stale view arrived, for the push-latency histogram.
+    private var staleSince: [View: NIODeadline] = [:]
     private var computing: Set<View> = []
     private var retryAt: [View: NIODeadline] = [:]
     private var tokens: [ObjectIdentifier: (channel: any Channel, tokenKey: String)] = [:]
@@ -100,6 +105,13 @@ final class Hub: @unchecked Sendable {
         }
     }
 
+    /// Records how late an event arrived after Redis published it.
+    static func recordLag(of event: BoardEvent) {
+        guard let at = event.at else { return }
+        let lagMilliseconds = max(0, Int64(Date().timeIntervalSince1970 * 1000) - Int64(at))
+        Timer(label: "leaderboard_pubsub_lag_seconds").recordMilliseconds(lagMilliseconds)
+    }
+
     func publish(_ event: BoardEvent) {
         loop.execute { self.pendingEvents.append(event) }
     }
@@ -132,7 +144,7 @@ final class Hub: @unchecked Sendable {
             lastDay = today
             stale.formUnion(watchers.keys)
         }
-        markStale(by: pendingEvents, today: today)
+        markStale(by: pendingEvents, today: today, now: .now())
         pendingEvents.removeAll(keepingCapacity: true)
         let now = NIODeadline.now()
         for view in stale where !computing.contains(view) && (retryAt[view].map { $0 <= now } ?? true) {
@@ -145,7 +157,7 @@ final class Hub: @unchecked Sendable {
 
     /// Board views of a touched game (or of the global board) and period; standing views of players
     /// the submitter passed, or of the submitter.
-    private func markStale(by events: [BoardEvent], today: UTCDay) {
+    private func markStale(by events: [BoardEvent], today: UTCDay, now: NIODeadline) {
         guard !events.isEmpty else { return }
         var touched: Set<String> = []
         var submitters: Set<Int> = []
@@ -159,15 +171,18 @@ final class Hub: @unchecked Sendable {
             if let before = event.totalBefore, let after = event.totalAfter { crossings.append((before, after)) }
         }
         for view in watchers.keys where !stale.contains(view) {
+            let isTouched: Bool
             switch view {
             case .board(let board):
-                if touched.contains(board.game + " " + board.boardPeriod(today: today).key) { stale.insert(view) }
+                isTouched = touched.contains(board.game + " " + board.boardPeriod(today: today).key)
             case .standing(let user):
                 // Someone who went from at or below this player's total to above it moved them down a rank.
                 let total = standingTotal[user]
-                if submitters.contains(user) || total.map({ mine in crossings.contains { $0.from <= mine && mine < $0.to } }) == true {
-                    stale.insert(view)
-                }
+                isTouched = submitters.contains(user) || total.map { mine in crossings.contains { $0.from <= mine && mine < $0.to } } == true
+            }
+            if isTouched {
+                stale.insert(view)
+                if staleSince[view] == nil { staleSince[view] = now }
             }
         }
     }
@@ -180,9 +195,14 @@ final class Hub: @unchecked Sendable {
             retryAt[view] = nil
             if case .standing(let user) = view { standingTotal[user] = rendered.total }
             let text = ByteBuffer(bytes: rendered.text)
+            let since = staleSince.removeValue(forKey: view)
             guard content[view] != text else { return }
             content[view] = text
             for channel in watching.values { channel.pipeline.fireUserInboundEventTriggered(ViewUpdate(view: view, text: text)) }
+            Counter(label: "leaderboard_ws_pushes_total").increment(by: watching.count)
+            if let since {
+                Timer(label: "leaderboard_ws_push_latency_seconds").recordNanoseconds((NIODeadline.now() - since).nanoseconds)
+            }
         case .failure(let error as APIError) where error.status < 500 && error.status != 401:
             for (id, channel) in watching {
                 viewOfChannel[id] = nil
@@ -190,6 +210,7 @@ final class Hub: @unchecked Sendable {
             }
             watchers[view] = nil
         case .failure(let error):
+            Observability.storeError("redis")
             logger.warning("view refresh failed; retrying", metadata: ["error": "\(error)"])
             retryAt[view] = .now() + Self.retryDelay
             stale.insert(view)

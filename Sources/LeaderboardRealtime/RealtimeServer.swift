@@ -1,6 +1,7 @@
 import Foundation
 import LeaderboardCore
 import Logging
+import Metrics
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOHTTP1
@@ -35,6 +36,7 @@ public final class RealtimeServer: Sendable {
         guard case .tcp(let host, let port) = config.wsListen else {
             throw RealtimeError.unsupportedListenAddress(config.wsListen.description)
         }
+        Gauge(label: "leaderboard_ws_connections").record(0)
         hub.start()
         EventSubscriber(settings: config.redis, hub: hub, logger: logger).start()
         let server = try ServerBootstrap(group: group)
@@ -70,11 +72,18 @@ public final class RealtimeServer: Sendable {
 
     private func initialize(_ channel: any Channel) -> EventLoopFuture<Void> {
         let id = ObjectIdentifier(channel)
-        let isFull = connections.withLock { open in
+        let (isFull, count) = connections.withLock { open in
             open[id] = channel
-            return open.count > config.wsMaxConnections
+            return (open.count > config.wsMaxConnections, open.count)
         }
-        channel.closeFuture.whenComplete { _ in _ = self.connections.withLock { $0.removeValue(forKey: id) } }
+        Gauge(label: "leaderboard_ws_connections").record(count)
+        channel.closeFuture.whenComplete { _ in
+            let count = self.connections.withLock { open in
+                open.removeValue(forKey: id)
+                return open.count
+            }
+            Gauge(label: "leaderboard_ws_connections").record(count)
+        }
         // Settled by shouldUpgrade, read by the pipeline handler: the same connection, in that order.
         let admission = NIOLockedValueBox<Admission>(.anonymous)
         let upgrader = NIOWebSocketServerUpgrader(

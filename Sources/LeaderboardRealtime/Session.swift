@@ -1,5 +1,6 @@
 import LeaderboardCore
 import Logging
+import Metrics
 import NIOCore
 import NIOWebSocket
 
@@ -21,8 +22,8 @@ final class Session: ChannelInboundHandler, RemovableChannelHandler {
         var messagesPerSecond: Int
         /// Ping a client silent for this long; nginx drops a proxied socket after 60 s without data.
         var pingInterval = TimeAmount.seconds(25)
-        /// Drop a client silent (not even a pong) for this long.
-        var idleTimeout = TimeAmount.seconds(60)
+        /// Drop a client that answered none of this many pings in a row.
+        var unansweredPingLimit = 2
         /// Drop a client whose socket stays full (it reads nothing) for this long.
         var slowClientTimeout = TimeAmount.seconds(10)
     }
@@ -39,7 +40,8 @@ final class Session: ChannelInboundHandler, RemovableChannelHandler {
     private var watching: Hub.View?
     /// The newest view update not yet written because the client is behind; older ones are dropped.
     private var pendingUpdate: ByteBuffer?
-    private var lastHeard = NIODeadline.now()
+    /// Heartbeats since the client last sent anything.
+    private var silentBeats = 0
     private var allowance: Double
     private var lastRefill = NIODeadline.now()
     private var ignoredMessages = 0
@@ -80,8 +82,8 @@ final class Session: ChannelInboundHandler, RemovableChannelHandler {
         case .anonymous:
             break
         }
-        pinger = context.eventLoop.scheduleRepeatedTask(initialDelay: limits.pingInterval, delay: limits.pingInterval) { [limits] _ in
-            channel.pipeline.fireUserInboundEventTriggered(Heartbeat(limits: limits))
+        pinger = context.eventLoop.scheduleRepeatedTask(initialDelay: limits.pingInterval, delay: limits.pingInterval) { _ in
+            channel.pipeline.fireUserInboundEventTriggered(Heartbeat())
         }
         switch route {
         case .welcome: send(context, text: Self.welcome)
@@ -98,7 +100,7 @@ final class Session: ChannelInboundHandler, RemovableChannelHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let frame = unwrapInboundIn(data)
-        lastHeard = .now()
+        silentBeats = 0
         switch frame.opcode {
         case .text:
             guard admitMessage(context) else { return }
@@ -134,11 +136,11 @@ final class Session: ChannelInboundHandler, RemovableChannelHandler {
             case .goingAway: close(context, code: .goingAway, reason: "server shutting down")
             case .revoked: close(context, code: .policyViolation, reason: "token expired or revoked")
             }
-        case let heartbeat as Heartbeat:
-            let silence = NIODeadline.now() - lastHeard
-            if silence >= heartbeat.limits.idleTimeout {
+        case is Heartbeat:
+            silentBeats += 1
+            if silentBeats > limits.unansweredPingLimit {
                 context.close(promise: nil)
-            } else if silence >= heartbeat.limits.pingInterval - .milliseconds(100) {
+            } else {
                 context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .ping, data: context.channel.allocator.buffer(capacity: 0))), promise: nil)
             }
         default:
@@ -171,6 +173,7 @@ final class Session: ChannelInboundHandler, RemovableChannelHandler {
     // MARK: - Messages
 
     private func handle(_ text: String, context: ChannelHandlerContext) {
+        Counter(label: "leaderboard_ws_messages_total", dimensions: [("route", route.rawValue)]).increment()
         switch ClientMessage.parse(text, route: route, today: .today) {
         case .failure(let error):
             sendError(context, error.text)
@@ -276,10 +279,8 @@ final class Session: ChannelInboundHandler, RemovableChannelHandler {
     }
 }
 
-/// Asks a session, on its own loop, whether to ping or drop its client.
-struct Heartbeat: Sendable {
-    let limits: Session.Limits
-}
+/// Asks a session, on its own loop, to ping its client or drop it if it stopped answering.
+struct Heartbeat: Sendable {}
 
 struct SubmissionPush: Encodable {
     let ok = true

@@ -4,6 +4,7 @@ import Logging
 
 let config = Startup.loadConfig(program: "leaderboard-api")
 Startup.bootstrapLogging(level: config.logLevel)
+Observability.bootstrap()
 let logger = Logger(label: "leaderboard-api")
 
 do {

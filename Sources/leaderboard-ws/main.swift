@@ -5,6 +5,7 @@ import Logging
 
 let config = Startup.loadConfig(program: "leaderboard-ws")
 Startup.bootstrapLogging(level: config.logLevel)
+Observability.bootstrap()
 let logger = Logger(label: "leaderboard-ws")
 
 do {

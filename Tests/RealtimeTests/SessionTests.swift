@@ -1,1 +1,207 @@
+import Foundation
+import LeaderboardCore
+import Logging
+import NIOCore
+import NIOEmbedded
+import NIOWebSocket
 import Testing
+
+@testable import LeaderboardRealtime
+
+/// The session handler alone, in an `EmbeddedChannel`: no network, no stores (none of these paths reach one).
+@Suite struct SessionTests {
+    static let config = try! Config(values: [
+        "PG_USER": "x", "PG_DB": "x", "PG_PORT": "1", "REDIS_URL": "redis://127.0.0.1:1", "LEADERBOARD_MODE": "development",
+    ])
+    static let claims = AccessTokenClaims(
+        userID: 7, name: "Ann", email: "ann@example.com", issuedAt: nil, expiresAt: UTCDay.nowSeconds + 3600, tokenID: "t")
+
+    let channel = EmbeddedChannel()
+
+    func open(_ route: SocketRoute, _ admission: Admission, messagesPerSecond: Int = 20) throws {
+        let logger = Logger(label: "test")
+        let workers = StoreWorkers(count: 1, config: Self.config, logger: logger)
+        let hub = Hub(loop: channel.embeddedEventLoop, workers: workers, logger: logger)
+        let session = Session(
+            route: route, admission: admission, hub: hub, workers: workers, limits: .init(messagesPerSecond: messagesPerSecond), logger: logger)
+        try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 9)).wait()
+        try channel.pipeline.syncOperations.addHandler(session)
+        channel.embeddedEventLoop.run()
+    }
+
+    func send(_ text: String) throws {
+        try channel.writeInbound(WebSocketFrame(fin: true, opcode: .text, data: ByteBuffer(string: text)))
+        channel.embeddedEventLoop.run()
+    }
+
+    /// The frames the session wrote, oldest first.
+    func written() throws -> [WebSocketFrame] {
+        var frames: [WebSocketFrame] = []
+        while let frame = try channel.readOutbound(as: WebSocketFrame.self) { frames.append(frame) }
+        return frames
+    }
+
+    func texts() throws -> [String] {
+        try written().filter { $0.opcode == .text }.map { String(buffer: $0.data) }
+    }
+
+    func closeCode(_ frames: [WebSocketFrame]) -> WebSocketErrorCode? {
+        guard var data = frames.last(where: { $0.opcode == .connectionClose })?.data else { return nil }
+        return data.readWebSocketErrorCode()
+    }
+
+    @Test func theWelcomeRouteGreetsAndEchoesWithoutAnAccount() throws {
+        try open(.welcome, .anonymous)
+        try send("hello")
+        #expect(try texts() == ["Welcome to your websocket server", "hello"])
+        #expect(channel.isActive)
+    }
+
+    @Test(arguments: [SocketRoute.scores, .myScore, .addScore, .reports])
+    func everyOtherRouteClosesWith1008WithoutAValidToken(route: SocketRoute) throws {
+        try open(route, .anonymous)
+        #expect(closeCode(try written()) == .policyViolation)
+        #expect(!channel.isActive)
+    }
+
+    @Test func aFullDaemonClosesWith1013() throws {
+        try open(.scores, .refused(.init(codeNumber: 1013), reason: "full"))
+        #expect(closeCode(try written()) == .init(codeNumber: 1013))
+    }
+
+    @Test func badMessagesGetAnErrorAndTheSocketStaysOpen() throws {
+        try open(.scores, .account(Self.claims, tokenKey: "t"))
+        for message in ["{bad", "[]", #"{"game":"cod","start":0,"end":9,"color":"red"}"#, #"{"game":"cod","start":5,"end":1}"#, #"{"game":"cod","start":"0","end":9}"#] {
+            try send(message)
+        }
+        let errors = try texts().map { try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: String] }
+        #expect(errors.count == 5)
+        #expect(errors.allSatisfy { $0?["error"]?.isEmpty == false })
+        #expect(errors[2]?["error"] == "unknown field 'color'")
+        #expect(channel.isActive)
+    }
+
+    @Test func binaryFramesGetAnError() throws {
+        try open(.addScore, .account(Self.claims, tokenKey: "t"))
+        try channel.writeInbound(WebSocketFrame(fin: true, opcode: .binary, data: ByteBuffer(bytes: [0, 1, 2])))
+        #expect(try texts().first?.contains("binary frames are not supported") == true)
+        #expect(channel.isActive)
+    }
+
+    @Test func pingsAreAnsweredWithTheirData() throws {
+        try open(.welcome, .anonymous)
+        _ = try written()
+        try channel.writeInbound(WebSocketFrame(fin: true, opcode: .ping, data: ByteBuffer(string: "beat")))
+        let pong = try written().first
+        #expect(pong?.opcode == .pong)
+        #expect(pong.map { String(buffer: $0.data) } == "beat")
+    }
+
+    @Test func aFloodIsToldOnceThenClosed() throws {
+        try open(.welcome, .anonymous, messagesPerSecond: 2)
+        for index in 0..<30 { try send("m\(index)") }
+        let frames = try written()
+        let texts = frames.filter { $0.opcode == .text }.map { String(buffer: $0.data) }
+        #expect(texts.filter { $0.contains("too many messages") }.count == 1)
+        #expect(texts.contains("m0") && !texts.contains("m29"))
+        #expect(closeCode(frames) == .policyViolation)
+    }
+
+    @Test func aClientThatFallsBehindGetsOnlyTheLatestViewUpdate() throws {
+        try open(.scores, .account(Self.claims, tokenKey: "t"))
+        try send(#"{"game":"cod","start":0,"end":9}"#)
+        let view = Hub.View.board(BoardView(game: "cod", period: .allTime, date: nil, start: 0, end: 9))
+        channel.isWritable = false
+        channel.pipeline.fireChannelWritabilityChanged()
+        for version in 1...5 { channel.pipeline.fireUserInboundEventTriggered(ViewUpdate(view: view, text: ByteBuffer(string: "v\(version)"))) }
+        #expect(try texts().isEmpty, "nothing is written while the client is behind")
+        channel.isWritable = true
+        channel.pipeline.fireChannelWritabilityChanged()
+        #expect(try texts() == ["v5"])
+    }
+
+    @Test func updatesOfAViewNoLongerWatchedAreDropped() throws {
+        try open(.scores, .account(Self.claims, tokenKey: "t"))
+        try send(#"{"game":"cod","start":0,"end":9}"#)
+        try send(#"{"game":"ow","start":0,"end":9,"period":"daily"}"#)
+        let old = Hub.View.board(BoardView(game: "cod", period: .allTime, date: nil, start: 0, end: 9))
+        let current = Hub.View.board(BoardView(game: "ow", period: .daily, date: nil, start: 0, end: 9))
+        channel.pipeline.fireUserInboundEventTriggered(ViewUpdate(view: old, text: ByteBuffer(string: "old")))
+        channel.pipeline.fireUserInboundEventTriggered(ViewUpdate(view: current, text: ByteBuffer(string: "new")))
+        #expect(try texts() == ["new"])
+    }
+
+    @Test func shutdownClosesWith1001AndRevocationWith1008() throws {
+        try open(.myScore, .account(Self.claims, tokenKey: "t"))
+        channel.pipeline.fireUserInboundEventTriggered(SessionCommand.goingAway)
+        #expect(closeCode(try written()) == .goingAway)
+
+        let second = SessionTests()
+        try second.open(.myScore, .account(Self.claims, tokenKey: "t"))
+        second.channel.pipeline.fireUserInboundEventTriggered(SessionCommand.revoked)
+        #expect(second.closeCode(try second.written()) == .policyViolation)
+    }
+
+    @Test func anExpiredTokenClosesTheSocketWhenItExpires() throws {
+        var claims = Self.claims
+        claims.expiresAt = UTCDay.nowSeconds + 30
+        try open(.myScore, .account(claims, tokenKey: "t"))
+        _ = try written()
+        channel.embeddedEventLoop.advanceTime(by: .seconds(29))
+        #expect(channel.isActive)
+        channel.embeddedEventLoop.advanceTime(by: .seconds(2))
+        #expect(closeCode(try written()) == .policyViolation)
+    }
+
+    @Test func aSilentClientIsPingedThenDropped() throws {
+        try open(.welcome, .anonymous)
+        _ = try written()
+        channel.embeddedEventLoop.advanceTime(by: .seconds(25))
+        #expect(try written().map(\.opcode) == [.ping])
+        try channel.writeInbound(WebSocketFrame(fin: true, opcode: .pong, data: ByteBuffer()))
+        channel.embeddedEventLoop.advanceTime(by: .seconds(50))
+        #expect(try written().map(\.opcode) == [.ping, .ping])
+        #expect(channel.isActive, "a pong keeps the client")
+        channel.embeddedEventLoop.advanceTime(by: .seconds(25))
+        #expect(!channel.isActive)
+    }
+}
+
+@Suite struct ClientMessageTests {
+    let today = UTCDay(iso: "2026-11-29")!
+
+    @Test func readsThePredecessorsShapes() {
+        #expect(
+            ClientMessage.parse(#"{"channel":"all","start":0,"end":4}"#, route: .scores, today: today)
+                == .success(.watch(BoardView(game: "all", period: .allTime, date: nil, start: 0, end: 4))))
+        #expect(ClientMessage.parse(#"{"score":50,"gameChannel":"cod"}"#, route: .addScore, today: today) == .success(.submit(game: "cod", score: 50)))
+        #expect(
+            ClientMessage.parse(#"{"start":"2026-11-01T00:00:00Z","end":"2026-11-29","limit":4}"#, route: .reports, today: today)
+                == .success(.report(from: UTCDay(iso: "2026-11-01")!, to: today, limit: 4, game: "all")))
+    }
+
+    @Test func readsPeriodsAndDates() {
+        #expect(
+            ClientMessage.parse(#"{"game":"cod","start":10,"end":19,"period":"weekly","date":"2026-11-02"}"#, route: .scores, today: today)
+                == .success(.watch(BoardView(game: "cod", period: .weekly, date: UTCDay(iso: "2026-11-02"), start: 10, end: 19))))
+    }
+
+    @Test(arguments: [
+        (#"{"game":"cod","start":0,"end":100}"#, SocketRoute.scores), (#"{"game":"cod","start":0,"end":9,"period":"yearly"}"#, .scores),
+        (#"{"game":"cod","start":0,"end":9,"date":"yesterday"}"#, .scores), (#"{"score":"5","game":"cod"}"#, .addScore),
+        (#"{"score":5.5,"game":"cod"}"#, .addScore), (#"{"start":"nope"}"#, .reports), (#"{"start":"2026-01-01","limit":"3"}"#, .reports),
+    ])
+    func refusesBadValues(text: String, route: SocketRoute) {
+        guard case .failure(let error) = ClientMessage.parse(text, route: route, today: today) else {
+            Issue.record("accepted \(text)")
+            return
+        }
+        #expect(!error.text.isEmpty)
+    }
+
+    @Test func routesIgnoreQueriesAndTrailingSlashes() {
+        #expect(SocketRoute(uri: "/ws/v1/") == .welcome)
+        #expect(SocketRoute(uri: "/ws/v1/scores/?x=1") == .scores)
+        #expect(SocketRoute(uri: "/ws/v1/nope") == nil)
+    }
+}

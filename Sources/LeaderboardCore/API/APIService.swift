@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Metrics
 
 /// The REST API of one worker: routes a request to its handler and turns every outcome into the envelope.
 ///
@@ -64,6 +65,8 @@ public final class APIService {
     private static func makeRouter() -> Router<APIService> {
         var router = Router<APIService>()
         router.add("GET", prefix + "/health") { _, _, api in api.health() }
+        // Outside /api/v1: nginx lets only loopback reach it.
+        router.add("GET", "/metrics") { _, _, _ in Observability.exposition() }
         router.add("POST", prefix + "/auth/signup") { request, _, api in try api.signup(request) }
         router.add("POST", prefix + "/auth/login") { request, _, api in try api.login(request) }
         router.add("GET", prefix + "/auth/me") { request, _, api in try api.me(request) }
@@ -83,13 +86,15 @@ public final class APIService {
     public func respond(to request: HTTPRequest) -> HTTPResponse {
         let started = ContinuousClock.now
         var response: HTTPResponse
+        var route = "unmatched"
         if request.method == "OPTIONS" {
             response = preflight(request)
         } else if request.body.count > config.maxBodyBytes {
             response = .failure(.payloadTooLarge(limit: config.maxBodyBytes))
         } else {
             switch router.match(method: request.method, path: request.path) {
-            case .found(let handler, let parameters):
+            case .found(let handler, let parameters, let pattern):
+                route = pattern
                 do {
                     response = try handler(request, parameters, self)
                 } catch {
@@ -104,6 +109,12 @@ public final class APIService {
         response.headers += corsHeaders(for: request)
         response.headers.append(("X-Request-ID", request.requestID))
         let elapsed = ContinuousClock.now - started
+        Counter(
+            label: "leaderboard_http_requests_total",
+            dimensions: [("route", route), ("method", request.method), ("status", String(response.status))]
+        ).increment()
+        Timer(label: "leaderboard_http_request_duration_seconds", dimensions: [("route", route)]).recordNanoseconds(
+            elapsed.components.seconds * 1_000_000_000 + elapsed.components.attoseconds / 1_000_000_000)
         logger.info(
             "request",
             metadata: [
@@ -119,12 +130,15 @@ public final class APIService {
         case let error as APIError:
             return error
         case let error as PostgresError where error.isUnavailable:
+            Observability.storeError("postgres")
             logger.warning("postgres unavailable", metadata: ["request_id": "\(request.requestID)", "error": "\(error)"])
             return .unavailable("the database")
         case let error as RedisError where error.isUnavailable:
+            Observability.storeError("redis")
             logger.warning("redis unavailable", metadata: ["request_id": "\(request.requestID)", "error": "\(error)"])
             return .unavailable("the leaderboard index")
         case let error as IndexError where error.isUnavailable:
+            Observability.storeError("redis")
             logger.warning("index unavailable", metadata: ["request_id": "\(request.requestID)", "error": "\(error)"])
             return .unavailable("the leaderboard index")
         default:

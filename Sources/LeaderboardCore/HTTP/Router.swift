@@ -5,6 +5,7 @@ public struct Router<Context>: Sendable {
 
     struct Route: Sendable {
         let method: String
+        let pattern: String
         let segments: [Segment]
         let handler: Handler
     }
@@ -15,7 +16,8 @@ public struct Router<Context>: Sendable {
     }
 
     public enum Match {
-        case found(Handler, PathParameters)
+        /// The handler, the path's parameters, and the route's pattern (a label with few values, for metrics).
+        case found(Handler, PathParameters, pattern: String)
         case methodNotAllowed(allowed: [String])
         case notFound
     }
@@ -28,7 +30,7 @@ public struct Router<Context>: Sendable {
         let segments = Self.segments(of: pattern).map { segment in
             segment.hasPrefix("{") && segment.hasSuffix("}") ? Segment.parameter(String(segment.dropFirst().dropLast())) : .literal(segment)
         }
-        routes.append(Route(method: method, segments: segments, handler: handler))
+        routes.append(Route(method: method, pattern: pattern, segments: segments, handler: handler))
     }
 
     public func match(method: String, path: String) -> Match {
@@ -36,13 +38,13 @@ public struct Router<Context>: Sendable {
         var allowed: [String] = []
         for route in routes {
             guard let parameters = Self.bind(route.segments, to: parts) else { continue }
-            if route.method == method { return .found(route.handler, parameters) }
+            if route.method == method { return .found(route.handler, parameters, pattern: route.pattern) }
             allowed.append(route.method)
         }
         if allowed.isEmpty { return .notFound }
         // HEAD is served wherever GET is, by the transport dropping the body.
         if method == "HEAD", allowed.contains("GET"), let found = routes.first(where: { $0.method == "GET" && Self.bind($0.segments, to: parts) != nil }) {
-            return .found(found.handler, Self.bind(found.segments, to: parts)!)
+            return .found(found.handler, Self.bind(found.segments, to: parts)!, pattern: found.pattern)
         }
         return .methodNotAllowed(allowed: allowed.contains("GET") ? allowed + ["HEAD"] : allowed)
     }

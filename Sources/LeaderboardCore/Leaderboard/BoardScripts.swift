@@ -14,9 +14,10 @@
 enum BoardScripts {
     /// ARGV: userId, name, game, score, epochSeconds, scoreId, then (period, expireAt or "") pairs.
     /// Returns {best, rank, globalRank, improved (0/1)} for the all-time boards, or a NOINDEX error.
-    /// When a board changed, publishes `{game, userId, score, periods, totalBefore, totalAfter}` on
+    /// When a board changed, publishes `{game, userId, score, periods, totalBefore, totalAfter, at}` on
     /// `lb:events`; the totals are the player's global all-time sum before and after (-1: absent), set
-    /// when that board changed, so listeners can tell whose rank the submission moved.
+    /// when that board changed, so listeners can tell whose rank the submission moved; `at` is Redis's
+    /// clock in milliseconds, for measuring how late events arrive.
     static let apply = RedisScript(
         """
         local gen = redis.call('GET', 'lb:meta:gen')
@@ -49,9 +50,11 @@ enum BoardScripts {
         end
         redis.call('SETBIT', p .. 'applied:' .. math.floor(scoreId / 1048576), scoreId % 1048576, 1)
         if #changed > 0 then
+          local time = redis.call('TIME')
           redis.call('PUBLISH', 'lb:events', cjson.encode({
             game = game, userId = tonumber(user), score = score, periods = changed,
-            totalBefore = totalBefore, totalAfter = totalAfter}))
+            totalBefore = totalBefore, totalAfter = totalAfter,
+            at = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)}))
         end
         local board, global = p .. 'b:' .. game .. ':all', p .. 'b:all:all'
         local best = redis.call('ZSCORE', board, user)

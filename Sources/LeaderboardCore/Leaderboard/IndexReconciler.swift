@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Metrics
 
 /// Keeps the index equal to PostgreSQL: applies every stored score the index lacks (those answered 202
 /// while Redis was down, or cut off by a crash between the two writes), and rebuilds the whole index when
@@ -91,6 +92,8 @@ public final class IndexReconciler {
             }
             pass.pending = batch.count - batch.prefix { $0.score.id <= advanced }.count
             if advanced > watermark { try index.setWatermark(advanced, generation: generation) }
+            Gauge(label: "leaderboard_reconciler_backlog").record(pass.pending)
+            Counter(label: "leaderboard_reconciler_applied_total").increment(by: missing.count)
             guard batch.count == Self.batchSize, advanced > watermark else { break }
             watermark = advanced
         }

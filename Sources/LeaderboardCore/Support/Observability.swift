@@ -1,0 +1,29 @@
+import Metrics
+import Prometheus
+
+/// The process's metrics, in the Prometheus text format: swift-metrics as the API, swift-prometheus
+/// as the backend. Each executable bootstraps it once; libraries only create metrics.
+public enum Observability {
+    public static let registry = PrometheusCollectorRegistry()
+
+    /// Routes every swift-metrics metric of the process to `registry`. Call once, first thing.
+    public static func bootstrap() {
+        var factory = PrometheusMetricsFactory(registry: registry)
+        factory.defaultDurationHistogramBuckets = [
+            .microseconds(250), .microseconds(500), .milliseconds(1), .milliseconds(2), .milliseconds(5), .milliseconds(10),
+            .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250), .milliseconds(500), .seconds(1),
+            .seconds(2.5),
+        ]
+        MetricsSystem.bootstrap(factory)
+    }
+
+    /// `GET /metrics` as Prometheus scrapes it.
+    public static func exposition() -> HTTPResponse {
+        HTTPResponse(status: 200, headers: [("Content-Type", "text/plain; version=0.0.4; charset=utf-8")], body: registry.emitToBuffer())
+    }
+
+    /// Counts a store failure the caller survived (answered 503, retried, or queued).
+    public static func storeError(_ store: String) {
+        Counter(label: "leaderboard_store_errors_total", dimensions: [("store", store)]).increment()
+    }
+}
