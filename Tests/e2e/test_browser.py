@@ -62,6 +62,16 @@ class Page:
     def __init__(self, driver: WebDriver, base_url: str) -> None:
         self.driver = driver
         self.base_url = base_url
+        self.console: list[dict] = []
+
+    def console_entries(self) -> list[dict]:
+        """Everything the browser's console said so far (the driver hands each entry out once)."""
+        self.console += self.driver.get_log("browser")
+        return self.console
+
+    def assert_no_script_errors(self) -> None:
+        errors = [entry["message"] for entry in self.console_entries() if entry.get("source") == "javascript"]
+        assert errors == [], f"the page's scripts failed: {errors}"
 
     # --- waiting and finding ---
 
@@ -194,7 +204,7 @@ def page(base_url: str, chromium_paths: tuple[str, str], request: pytest.Fixture
         options.add_argument("--no-sandbox")  # Chromium refuses to run as root with its sandbox
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     # An explicit driver path: Selenium Manager is never asked (it would try the network).
-    service = Service(executable_path=driver_path, log_output=str(screenshot_dir() / "chromedriver.log"))
+    service = Service(executable_path=driver_path)
     try:
         driver = webdriver.Chrome(service=service, options=options)
     except WebDriverException:
@@ -208,7 +218,7 @@ def page(base_url: str, chromium_paths: tuple[str, str], request: pytest.Fixture
         name = re.sub(r"[^A-Za-z0-9_.-]+", "-", request.node.name)
         try:
             page.save(f"last-{name}")
-            log = "\n".join(f"{entry['level']} {entry['message']}" for entry in driver.get_log("browser"))
+            log = "\n".join(f"{entry['level']} {entry['message']}" for entry in page.console_entries())
             (screenshot_dir() / f"last-{name}.console.log").write_text(log + "\n")
         except WebDriverException:
             pass
@@ -352,6 +362,7 @@ def test_a_score_submitted_elsewhere_appears_on_the_open_board_without_a_reload(
         "the board is wider than a phone's screen")
     page.settle()
     page.save("board-phone")
+    page.assert_no_script_errors()
 
 
 def test_a_wrong_password_shows_the_error_and_logout_returns_to_the_login_form(page: Page, api: Api) -> None:
@@ -384,6 +395,7 @@ def test_a_wrong_password_shows_the_error_and_logout_returns_to_the_login_form(p
     page.open()
     page.visible("#login-form")
     assert not page.find("#app-view").is_displayed()
+    page.assert_no_script_errors()
 
 
 def test_validation_errors_show_next_to_their_fields(page: Page) -> None:
@@ -399,6 +411,7 @@ def test_validation_errors_show_next_to_their_fields(page: Page) -> None:
     assert page.find("#signup-email").get_attribute("aria-invalid") == "true"
     assert page.find("#signup-email").get_attribute("aria-describedby") == "signup-email-error"
     assert page.driver.switch_to.active_element == page.find("#signup-email"), "focus is not on the first invalid field"
+    page.assert_no_script_errors()
 
 
 def test_the_page_reconnects_after_a_ws_restart_and_a_revoked_session_returns_to_login(page: Page, api: Api, stack: Stack) -> None:
@@ -435,3 +448,28 @@ def test_the_page_reconnects_after_a_ws_restart_and_a_revoked_session_returns_to
     page.visible("#login-form")
     page.wait_text("#notice", "session has ended")
     assert not page.find("#app-view").is_displayed()
+    page.assert_no_script_errors()
+
+
+def test_a_score_sent_while_redis_is_down_is_reported_queued_and_shows_up_once_it_is_back(page: Page, stack: Stack) -> None:
+    sign_up_in_browser(page, "Patient")
+    page.wait_live()
+    page.select_tab("Counter Strike")
+    page.wait_text("#board-summary", "updated")
+    my_id = requests.get(
+        f"{page.base_url}/api/v1/auth/me", headers={"Authorization": f"Bearer {page.cookie_token()}"}, timeout=10
+    ).json()["data"]["id"]
+
+    with stack.stopped("redis"):
+        page.fill("#score-value", "4242")
+        page.find("#score-value").send_keys(Keys.ENTER)
+        # 202: stored in PostgreSQL, not yet on the boards; the page says so.
+        page.wait_text("#score-form .form-message", "stored.*shortly")
+        assert page.find("#score-form .form-message").get_attribute("data-kind") == "success"
+        page.save("queued")
+
+    # Redis came back empty; the reconciler rebuilds the boards and the page (reconnecting if it had to) shows the score.
+    page.wait(lambda _: page.connection_state() == "live", "the page is not live again", timeout=45)
+    page.wait_row(my_id, 4242, "the queued score never appeared on the board")
+    assert "mine" in page.row_of(my_id)["class"].split()
+    page.assert_no_script_errors()

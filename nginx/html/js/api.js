@@ -105,7 +105,7 @@ export async function request(method, path, { query, body, headers = {}, signal 
 
   const apiMessage = envelope && typeof envelope.message === "string" && envelope.message ? envelope.message : null;
   let message = sentence(apiMessage ?? FALLBACK_MESSAGES[response.status] ?? `Unexpected answer from the server (HTTP ${response.status}).`);
-  if ((response.status === 429 || response.status === 503) && retryAfter) {
+  if ((response.status === 429 || response.status === 503) && retryAfter && !/retry|try again/i.test(message)) {
     message += ` Try again in ${retryAfter} s.`;
   }
   const fieldErrors = Array.isArray(envelope?.errors)

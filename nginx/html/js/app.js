@@ -213,6 +213,7 @@ function onBoardMessage(message) {
   // A push for the board shown before a switch can still be on its way: its rows name their game.
   if (message.result.some((row) => row.game && row.game !== state.game)) return;
   restGeneration++; // a REST answer still out is older than this
+  say(boardError, "");
   renderBoard(message.result, Number(message.totalCount) || 0);
 }
 
@@ -365,10 +366,8 @@ function renderBoard(rows, totalCount) {
   const first = state.page * PAGE_SIZE;
   const time = new Date().toLocaleTimeString("en-GB");
   const players = `${formatNumber(totalCount)} player${totalCount === 1 ? "" : "s"}`;
-  boardSummary.textContent =
-    rows.length > 0
-      ? `${first + 1}–${first + rows.length} of ${players} · updated ${time}`
-      : `${players} · updated ${time}`;
+  const shown = rows.length > 1 ? `${first + 1}–${first + rows.length}` : String(first + 1);
+  boardSummary.textContent = rows.length > 0 ? `${shown} of ${players} · updated ${time}` : `${players} · updated ${time}`;
   pagePrev.disabled = state.page === 0;
   pageNext.disabled = first + PAGE_SIZE >= totalCount;
 }
@@ -397,6 +396,7 @@ function renderMyRow() {
 
 let standingTimer = null;
 let standingGeneration = 0;
+let standingRetry = 1; // seconds before the next try after a failure; doubles up to 30
 
 function refreshStandingSoon() {
   clearTimeout(standingTimer);
@@ -430,7 +430,15 @@ async function refreshStanding() {
   } catch (error) {
     if (generation !== standingGeneration || handleSessionError(error)) return;
     say($("standing-error"), error.message, "error");
+    // A store that is down (503) or a rate limit (429) passes: try again by itself.
+    if (error.status === 503 || error.status === 429 || error.status === 0) {
+      standingRetry = Math.min(30, Math.max(2, error.retryAfter ?? 0, standingRetry * 2));
+      clearTimeout(standingTimer);
+      standingTimer = setTimeout(refreshStanding, standingRetry * 1000);
+    }
+    return;
   }
+  standingRetry = 1;
 }
 
 // --- score submission ------------------------------------------------------------
