@@ -139,6 +139,14 @@ class Page:
         )
         tab.click()
         self.wait(lambda _: tab.get_attribute("aria-selected") == "true", f"the tab {label} is not selected")
+        self.wait_board(tab.get_attribute("data-game"))
+
+    def wait_board(self, game: str) -> None:
+        """Waits until the table shows rows of that game's board (pushes for another game are dropped)."""
+        self.wait(
+            lambda _: self.find("#board-table").get_attribute("data-game") == game and self.text_of("#board-summary").find("updated") >= 0,
+            f"the table never showed the board of {game}",
+        )
 
     def select_period(self, label: str) -> None:
         for option in self.driver.find_elements(By.CSS_SELECTOR, ".periods label"):
@@ -423,7 +431,7 @@ def test_the_page_reconnects_after_a_ws_restart_and_a_revoked_session_returns_to
     page.wait(lambda driver: driver.switch_to.active_element.text == label, "End did not move to the last tab")
     assert page.driver.switch_to.active_element.get_attribute("aria-selected") == "true"
     page.wait_text("#board-title", label)
-    page.wait_text("#board-summary", "updated")
+    page.wait_board(game)
     rival_id, rival_auth = new_player(api, "Rival")
     base = max(999_000_000, top_score(api, rival_auth, game) + 100)
 
@@ -448,6 +456,32 @@ def test_the_page_reconnects_after_a_ws_restart_and_a_revoked_session_returns_to
     page.visible("#login-form")
     page.wait_text("#notice", "session has ended")
     assert not page.find("#app-view").is_displayed()
+    page.assert_no_script_errors()
+
+
+def test_paging_moves_through_the_board_ten_rows_at_a_time(page: Page, api: Api) -> None:
+    game, label = "apxleg", "Apex Legends"
+    for index in range(11):
+        _, auth = new_player(api, f"Pager{index}")
+        answer = api.post("/scores", json={"game": game, "score": 1000 + index}, headers=auth)
+        assert answer.status_code == 200, answer.text
+    sign_up_in_browser(page, "Reader")
+    page.wait_live()
+    page.select_tab(label)
+    page.wait_text("#board-summary", r"^1–10 of [\d,]+ players")
+    first_page = [row["userId"] for row in page.board_rows()]
+    assert len(first_page) == 10 and page.find("#page-prev").get_attribute("disabled") is not None
+
+    page.find("#page-next").click()
+    page.wait_text("#board-summary", r"^11(–\d+)? of ")
+    second_page = [row["userId"] for row in page.board_rows()]
+    assert second_page and not set(second_page) & set(first_page)
+    assert "page=2" in page.driver.current_url
+    assert page.find("#page-prev").get_attribute("disabled") is None
+
+    page.find("#page-prev").click()
+    page.wait(lambda _: [row["userId"] for row in page.board_rows()] == first_page, "Previous did not bring back the first page")
+    page.wait_text("#board-summary", r"^1–10 of ")
     page.assert_no_script_errors()
 
 

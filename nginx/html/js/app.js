@@ -358,6 +358,8 @@ function renderBoard(rows, totalCount) {
       return tr;
     }),
   );
+  // Which board the rows are of (the tests wait for it, too).
+  Object.assign(boardTable.dataset, { game: state.game, period: state.period, page: String(state.page + 1) });
   boardTable.removeAttribute("aria-busy");
   boardTable.classList.toggle("stale", !scoresSocket.isOpen);
   boardEmpty.hidden = rows.length > 0;
