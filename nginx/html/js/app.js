@@ -248,6 +248,7 @@ function renderTabs() {
     }),
   );
   $("board-panel").setAttribute("aria-labelledby", `tab-${selected}`);
+  requestAnimationFrame(() => document.getElementById(`tab-${selected}`)?.scrollIntoView({ block: "nearest", inline: "nearest" }));
 }
 
 function selectGame(slug, { focus = false } = {}) {
@@ -258,7 +259,11 @@ function selectGame(slug, { focus = false } = {}) {
     const isSelected = tab.dataset.game === slug;
     tab.setAttribute("aria-selected", String(isSelected));
     tab.tabIndex = isSelected ? 0 : -1;
-    if (isSelected && focus) tab.focus();
+    if (isSelected) {
+      if (focus) tab.focus();
+      // On a phone the tabs scroll sideways: keep the selected one in sight.
+      tab.scrollIntoView({ block: "nearest", inline: "nearest" });
+    }
   }
   $("board-panel").setAttribute("aria-labelledby", `tab-${slug}`);
   // Scores are submitted for the game one looks at.
