@@ -135,3 +135,15 @@ def test_sigterm_lets_the_api_finish_its_requests_and_exit_cleanly(base_url: str
     assert problems == [], f"{len(problems)} of {len(outcomes)} requests went wrong, e.g. {problems[:5]}"
     cut = [line for line in nginx_log.new_text().splitlines() if CUT_REQUEST.search(line)]
     assert cut == [], f"the api dropped {len(cut)} accepted requests, e.g. {cut[:3]}"
+
+
+@pytest.mark.parametrize("store", ["redis", "postgres"])
+def test_after_a_store_restarts_no_request_fails_on_an_old_connection(base_url: str, stack: Stack, store: str) -> None:
+    # Every api worker holds a connection from before the restart; each must notice it is stale.
+    for _ in range(20):
+        assert is_healthy(base_url)
+    stack.stop_service(store)
+    stack.start_service(store)
+    wait_until(lambda: is_healthy(base_url), timeout=30, message=f"health 200 after {store} restarted")
+    statuses = [get_health(base_url).status_code for _ in range(40)]
+    assert statuses == [200] * 40, f"requests after the restart: {statuses}"

@@ -42,11 +42,10 @@ public struct ConnectionHealthProbe: HealthProbe {
     }
 
     public func isPostgresUp() -> Bool {
-        // One retry: the first statement after a server restart finds the old connection broken.
-        (try? database.query("SELECT 1")) != nil || (try? database.query("SELECT 1")) != nil
+        (try? database.query("SELECT 1")) != nil
     }
 
     public func isRedisUp() -> Bool {
-        (try? redis.command(["PING"])) == .status("PONG") || (try? redis.command(["PING"])) == .status("PONG")
+        (try? redis.command(["PING"])) == .status("PONG")
     }
 }

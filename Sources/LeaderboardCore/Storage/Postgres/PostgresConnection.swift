@@ -90,7 +90,9 @@ public final class PostgresConnection: @unchecked Sendable {
     }
 
     private func openConnection() throws(PostgresError) -> OpaquePointer {
-        if let handle, PQstatus(handle) == CONNECTION_OK { return handle }
+        if let handle, PQstatus(handle) == CONNECTION_OK, !IdleSocket.hasPendingInput(PQsocket(handle)) || Self.survives(handle) {
+            return handle
+        }
         close()
         guard let connection = PQconnectdb(connectionString) else {
             throw .connectionFailed(message: "out of memory")
@@ -104,6 +106,11 @@ public final class PostgresConnection: @unchecked Sendable {
         PQsetNoticeProcessor(connection, { _, _ in }, nil)
         handle = connection
         return connection
+    }
+
+    /// Reads what an idle connection received; true if it is still usable (a NOTICE, say).
+    private static func survives(_ connection: OpaquePointer) -> Bool {
+        PQconsumeInput(connection) == 1 && PQstatus(connection) == CONNECTION_OK && !IdleSocket.hasPendingInput(PQsocket(connection))
     }
 
     private func rows(of result: OpaquePointer?, on connection: OpaquePointer) throws(PostgresError) -> PostgresRows {

@@ -94,7 +94,9 @@ public final class RedisConnection: @unchecked Sendable {
     }
 
     private func openContext() throws(RedisError) -> UnsafeMutablePointer<redisContext> {
-        if let context, context.pointee.err == 0 { return context }
+        // An idle connection has nothing to read; if it has, the server closed it (restarted, say):
+        // replace it before sending, so no command is lost to a stale socket.
+        if let context, context.pointee.err == 0, !IdleSocket.hasPendingInput(context.pointee.fd) { return context }
         close()
         let opened: UnsafeMutablePointer<redisContext>? =
             switch settings.endpoint {
