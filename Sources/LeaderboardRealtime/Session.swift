@@ -166,7 +166,18 @@ final class Session: ChannelInboundHandler, RemovableChannelHandler {
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         logger.debug("websocket error", metadata: ["error": "\(error)"])
-        context.close(promise: nil)
+        // A message sent in fragments is checked by the aggregator in front: tell the client why it is closed,
+        // as the frame decoder does for a single frame that is too large.
+        switch error as? NIOWebSocketFrameAggregator.Error {
+        case .accumulatedFrameSizeIsTooLarge:
+            close(context, code: .messageTooLarge, reason: "message too large")
+        case .tooManyFragments, .nonFinalFragmentSizeIsTooSmall:
+            close(context, code: .policyViolation, reason: "too many fragments")
+        case .receivedNewFrameWithoutFinishingPrevious, .didReceiveFragmentBeforeReceivingTextOrBinaryFrame:
+            close(context, code: .protocolError, reason: "fragments out of order")
+        case nil:
+            context.close(promise: nil)
+        }
     }
 
     // MARK: - Messages

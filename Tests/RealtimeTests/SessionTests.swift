@@ -88,6 +88,19 @@ import Testing
         #expect(channel.isActive)
     }
 
+    @Test func aMessageTooLargeInFragmentsClosesWith1009() throws {
+        try open(.welcome, .anonymous)
+        _ = try written()
+        // As RealtimeServer puts it in front of the session.
+        try channel.pipeline.syncOperations.addHandler(
+            NIOWebSocketFrameAggregator(minNonFinalFragmentSize: 0, maxAccumulatedFrameCount: 64, maxAccumulatedFrameSize: 16 * 1024),
+            position: .first)
+        try channel.writeInbound(WebSocketFrame(fin: false, opcode: .text, data: ByteBuffer(repeating: 0x79, count: 8 * 1024)))
+        try channel.writeInbound(WebSocketFrame(fin: false, opcode: .continuation, data: ByteBuffer(repeating: 0x79, count: 8 * 1024)))
+        try channel.writeInbound(WebSocketFrame(fin: true, opcode: .continuation, data: ByteBuffer(repeating: 0x79, count: 1)))
+        #expect(closeCode(try written()) == .messageTooLarge)
+    }
+
     @Test func pingsAreAnsweredWithTheirData() throws {
         try open(.welcome, .anonymous)
         _ = try written()
