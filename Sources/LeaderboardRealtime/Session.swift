@@ -25,6 +25,8 @@ final class Session: ChannelInboundHandler, RemovableChannelHandler {
         var unansweredPingLimit = 2
         /// Drop a client whose socket stays full (it reads nothing) for this long.
         var slowClientTimeout = TimeAmount.seconds(10)
+        /// After our close frame, wait this long for the client's before closing the connection anyway.
+        var closeReplyTimeout = TimeAmount.seconds(2)
     }
 
     static let welcome = "Welcome to your websocket server"
@@ -100,6 +102,11 @@ final class Session: ChannelInboundHandler, RemovableChannelHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let frame = unwrapInboundIn(data)
         silentBeats = 0
+        if isClosing {
+            // Our close frame is out: only the client's answer to it matters now.
+            if frame.opcode == .connectionClose { context.close(promise: nil) }
+            return
+        }
         switch frame.opcode {
         case .text:
             guard admitMessage(context) else { return }
@@ -113,7 +120,7 @@ final class Session: ChannelInboundHandler, RemovableChannelHandler {
         case .connectionClose:
             var data = frame.unmaskedData
             let code = data.readWebSocketErrorCode() ?? .normalClosure
-            close(context, code: code, reason: "")
+            close(context, code: code, reason: "", awaitingReply: false)
         default:
             break
         }
@@ -130,6 +137,8 @@ final class Session: ChannelInboundHandler, RemovableChannelHandler {
         case let failure as ViewFailed where failure.view == watching:
             watching = nil
             sendError(context, failure.message)
+        case let reply as Reply:
+            send(context, buffer: reply.text)
         case let command as SessionCommand:
             switch command {
             case .goingAway: close(context, code: .goingAway, reason: "server shutting down")
@@ -214,6 +223,7 @@ final class Session: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     /// Runs a store call for a reply and sends its JSON, or `{error}`; the socket stays open either way.
+    /// The reply comes back through the pipeline, so nothing is sent after a close frame.
     private func answer(_ context: ChannelHandlerContext, _ body: @escaping @Sendable (StoreContext) throws -> [UInt8]) {
         let channel = context.channel
         workers.run(on: context.eventLoop, body).whenComplete { result in
@@ -223,7 +233,7 @@ final class Session: ChannelInboundHandler, RemovableChannelHandler {
             case .failure(let error as APIError) where error.status < 500: text = Self.errorJSON(MessageError(error).text)
             case .failure: text = Self.errorJSON("the service is unavailable; retry later")
             }
-            channel.writeAndFlush(WebSocketFrame(fin: true, opcode: .text, data: ByteBuffer(bytes: text)), promise: nil)
+            channel.pipeline.fireUserInboundEventTriggered(Reply(text: ByteBuffer(bytes: text)))
         }
     }
 
@@ -266,8 +276,12 @@ final class Session: ChannelInboundHandler, RemovableChannelHandler {
         (try? Wire.encode(["error": message])) ?? Array(#"{"error":"error"}"#.utf8)
     }
 
-    /// Sends a close frame with `code`, then closes the connection once it is written.
-    private func close(_ context: ChannelHandlerContext, code: WebSocketErrorCode, reason: String) {
+    /// Sends a close frame with `code`, then closes the connection when the client answers with its own,
+    /// or after `closeReplyTimeout`. Closing at once would make the client's next write (it may still be
+    /// sending) draw a reset, and on a reset the client's TCP stack drops what the client has not read
+    /// yet: our last messages and the close frame with its code. The answer to a client's close frame
+    /// (`awaitingReply` false) closes once written.
+    private func close(_ context: ChannelHandlerContext, code: WebSocketErrorCode, reason: String, awaitingReply: Bool = true) {
         guard !isClosing else { return }
         isClosing = true
         stopTimers()
@@ -275,8 +289,11 @@ final class Session: ChannelInboundHandler, RemovableChannelHandler {
         data.write(webSocketErrorCode: code)
         data.writeString(String(reason.utf8.prefix(120)) ?? "")
         let channel = context.channel
-        context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .connectionClose, data: data))).whenComplete { _ in
-            channel.close(promise: nil)
+        let written = context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .connectionClose, data: data)))
+        if awaitingReply {
+            timers.append(context.eventLoop.scheduleTask(in: limits.closeReplyTimeout) { channel.close(promise: nil) })
+        } else {
+            written.whenComplete { _ in channel.close(promise: nil) }
         }
     }
 
@@ -290,6 +307,11 @@ final class Session: ChannelInboundHandler, RemovableChannelHandler {
 
 /// Asks a session, on its own loop, to ping its client or drop it if it stopped answering.
 struct Heartbeat: Sendable {}
+
+/// The answer to a client's message, computed on a store worker, for the session to send.
+struct Reply: Sendable {
+    let text: ByteBuffer
+}
 
 struct SubmissionPush: Encodable {
     let ok = true

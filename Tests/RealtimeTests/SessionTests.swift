@@ -61,6 +61,28 @@ import Testing
     func everyOtherRouteClosesWith1008WithoutAValidToken(route: SocketRoute) throws {
         try open(route, .anonymous)
         #expect(closeCode(try written()) == .policyViolation)
+        try channel.writeInbound(WebSocketFrame(fin: true, opcode: .connectionClose, data: ByteBuffer(bytes: [0x03, 0xF0])))
+        #expect(!channel.isActive, "closed once the client answered")
+    }
+
+    @Test func afterItsCloseFrameTheSessionWaitsBoundedlyForTheClientsAndIgnoresAllElse() throws {
+        try open(.welcome, .anonymous)
+        _ = try written()
+        channel.pipeline.fireUserInboundEventTriggered(SessionCommand.goingAway)
+        #expect(closeCode(try written()) == .goingAway)
+        // A client still sending does not get a reset that would wipe the close frame from its buffers.
+        try send("still talking")
+        #expect(try written().isEmpty, "no data after the close frame")
+        #expect(channel.isActive)
+        channel.embeddedEventLoop.advanceTime(by: .seconds(2))
+        #expect(!channel.isActive, "closed anyway when the client never answers")
+    }
+
+    @Test func aCloseFromTheClientIsAnsweredWithItsCodeAndCloses() throws {
+        try open(.welcome, .anonymous)
+        _ = try written()
+        try channel.writeInbound(WebSocketFrame(fin: true, opcode: .connectionClose, data: ByteBuffer(bytes: [0x03, 0xE8])))
+        #expect(closeCode(try written()) == .normalClosure)
         #expect(!channel.isActive)
     }
 
