@@ -47,6 +47,8 @@ final class Session: ChannelInboundHandler, RemovableChannelHandler {
     private var lastRefill = NIODeadline.now()
     private var ignoredMessages = 0
     private var timers: [Scheduled<Void>] = []
+    /// Set while the client is behind (the channel is not writable): drops it when it stays behind too long.
+    private var slowClientTimer: Scheduled<Void>?
     private var pinger: RepeatedTask?
     private var isClosing = false
 
@@ -158,17 +160,17 @@ final class Session: ChannelInboundHandler, RemovableChannelHandler {
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
         if context.channel.isWritable {
+            // Caught up: the clock starts anew the next time it falls behind.
+            slowClientTimer?.cancel()
+            slowClientTimer = nil
             if let update = pendingUpdate {
                 pendingUpdate = nil
                 send(context, buffer: update)
             }
-        } else {
-            // A client that reads nothing for long is cut off; it must never hold up the others.
+        } else if slowClientTimer == nil && !isClosing {
+            // A client that stays behind for long is cut off; it must never hold up the others.
             let channel = context.channel
-            timers.append(
-                context.eventLoop.scheduleTask(in: limits.slowClientTimeout) {
-                    if !channel.isWritable { channel.close(promise: nil) }
-                })
+            slowClientTimer = context.eventLoop.scheduleTask(in: limits.slowClientTimeout) { channel.close(promise: nil) }
         }
         context.fireChannelWritabilityChanged()
     }
@@ -300,6 +302,8 @@ final class Session: ChannelInboundHandler, RemovableChannelHandler {
     private func stopTimers() {
         timers.forEach { $0.cancel() }
         timers.removeAll()
+        slowClientTimer?.cancel()
+        slowClientTimer = nil
         pinger?.cancel()
         pinger = nil
     }

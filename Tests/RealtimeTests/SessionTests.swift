@@ -155,6 +155,23 @@ import Testing
         #expect(try texts() == ["v5"])
     }
 
+    @Test func aClientIsDroppedOnlyAfterStayingBehindForTheWholeTimeout() throws {
+        try open(.welcome, .anonymous)
+        func behind(_ isBehind: Bool, for seconds: Int64) {
+            channel.isWritable = !isBehind
+            channel.pipeline.fireChannelWritabilityChanged()
+            channel.embeddedEventLoop.advanceTime(by: .seconds(seconds))
+        }
+        behind(true, for: 9)
+        behind(false, for: 0)
+        behind(true, for: 9)
+        #expect(channel.isActive, "behind twice, never for 10 s in a row")
+        behind(false, for: 30)
+        #expect(channel.isActive)
+        behind(true, for: 10)
+        #expect(!channel.isActive)
+    }
+
     @Test func updatesOfAViewNoLongerWatchedAreDropped() throws {
         try open(.scores, .account(Self.claims, tokenKey: "t"))
         try send(#"{"game":"cod","start":0,"end":9}"#)
