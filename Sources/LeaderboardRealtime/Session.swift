@@ -177,16 +177,19 @@ final class Session: ChannelInboundHandler, RemovableChannelHandler {
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         logger.debug("websocket error", metadata: ["error": "\(error)"])
-        // A message sent in fragments is checked by the aggregator in front: tell the client why it is closed,
-        // as the frame decoder does for a single frame that is too large.
-        switch error as? NIOWebSocketFrameAggregator.Error {
-        case .accumulatedFrameSizeIsTooLarge:
+        // After our close frame the frame decoder may keep failing on what the client still sends (the rest
+        // of a frame that was too large): that is read and dropped until the close completes (see close).
+        guard !isClosing else { return }
+        // Tell the client why it is closed: the frame decoder in front checks each frame, the aggregator
+        // a message sent in fragments.
+        switch error {
+        case NIOWebSocketError.invalidFrameLength, NIOWebSocketFrameAggregator.Error.accumulatedFrameSizeIsTooLarge:
             close(context, code: .messageTooLarge, reason: "message too large")
-        case .tooManyFragments, .nonFinalFragmentSizeIsTooSmall:
+        case NIOWebSocketFrameAggregator.Error.tooManyFragments, NIOWebSocketFrameAggregator.Error.nonFinalFragmentSizeIsTooSmall:
             close(context, code: .policyViolation, reason: "too many fragments")
-        case .receivedNewFrameWithoutFinishingPrevious, .didReceiveFragmentBeforeReceivingTextOrBinaryFrame:
-            close(context, code: .protocolError, reason: "fragments out of order")
-        case nil:
+        case is NIOWebSocketError, is NIOWebSocketFrameAggregator.Error:
+            close(context, code: .protocolError, reason: "malformed frames")
+        default:
             context.close(promise: nil)
         }
     }

@@ -123,6 +123,22 @@ import Testing
         #expect(closeCode(try written()) == .messageTooLarge)
     }
 
+    @Test func aFrameTooLargeClosesWith1009AndTheRestOfItIsReadNotReset() throws {
+        try open(.welcome, .anonymous)
+        _ = try written()
+        // As the upgrader puts it in front of the session, with the daemon's limit.
+        try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(WebSocketFrameDecoder(maxFrameSize: 16 * 1024)), position: .first)
+        // A masked text frame announcing 16 KiB + 1 bytes, and the first bytes of it.
+        var bytes = ByteBuffer(bytes: [0x81, 0xFE, 0x40, 0x01, 1, 2, 3, 4])
+        bytes.writeRepeatingByte(0x79, count: 1000)
+        try channel.writeInbound(bytes)
+        #expect(closeCode(try written()) == .messageTooLarge)
+        try channel.writeInbound(ByteBuffer(repeating: 0x79, count: 15 * 1024))
+        #expect(channel.isActive, "the rest of the frame is read while the client gets the close frame")
+        channel.embeddedEventLoop.advanceTime(by: .seconds(2))
+        #expect(!channel.isActive)
+    }
+
     @Test func pingsAreAnsweredWithTheirData() throws {
         try open(.welcome, .anonymous)
         _ = try written()
