@@ -74,6 +74,8 @@ class Stack:
         self.directory = directory
         # scripts/test.sh passes NODES; by hand, say NODES=2 for a two-node stack.
         self.nodes = int(os.environ.get("NODES", "1"))
+        # Set when a test stops or kills PostgreSQL or Redis (see the stack fixture).
+        self.stores_restarted = False
 
     @property
     def api_services(self) -> list[str]:
@@ -111,10 +113,18 @@ class Stack:
         self.run("start-service", name)
 
     def stop_service(self, name: str) -> None:
+        self.stores_restarted |= name in ("postgres", "redis")
         self.run("stop-service", name)
 
     def kill_service(self, name: str) -> None:
+        self.stores_restarted |= name in ("postgres", "redis")
         self.run("kill-service", name)
+
+    def restart_app_daemons(self) -> None:
+        """Stops and starts every api pool and ws daemon (the supervisor included)."""
+        for name in self.api_services + self.ws_services:
+            self.stop_service(name)
+            self.start_service(name)
 
     def ensure_running(self) -> None:
         """Brings every service back (idempotent) and waits until health is 200."""
@@ -220,6 +230,13 @@ def stack(_stack_session: Stack, base_url: str) -> Iterator[Stack]:
     """The test stack; whatever a test stops or kills is running again after it."""
     yield _stack_session
     _stack_session.ensure_running()
+    if _stack_session.stores_restarted:
+        # After PostgreSQL or Redis restarts, each pooled connection of the daemons fails the first
+        # request that uses it (503, or 202 for a submission): RedisConnection and PostgresConnection
+        # notice a dead connection only by failing a command on it. Until they retry, fresh daemons
+        # keep those answers from the tests that follow, at random.
+        _stack_session.stores_restarted = False
+        _stack_session.restart_app_daemons()
 
 
 # --- clients of the REST API ---------------------------------------------------

@@ -793,12 +793,12 @@ def test_nginx_routes_around_a_stopped_node(api: Api, sockets: Sockets, stack: S
             receive_until(client, tops(submitter, score), timeout=5)
 
 
-# --- a Redis restart: last ------------------------------------------------------------
+# --- a Redis restart -----------------------------------------------------------------
 #
-# Last in this file, on purpose: after Redis restarts, each pooled Redis connection of the api pools
-# fails the first request that uses it (503 "retry later", or 202 for a submission; a reported bug of
-# RedisConnection, which notices a dead connection only by failing a command on it), so the tests
-# after this one would meet such answers at random. This test asks REST again until it answers.
+# After Redis restarts, each pooled Redis connection of the api pools fails the first request that
+# uses it (503 "retry later", or 202 for a submission; RedisConnection notices a dead connection only
+# by failing a command on it), so this test asks REST again until it answers; the stack fixture
+# restarts the daemons after it, for the tests that follow.
 
 
 def test_connected_clients_keep_getting_updates_across_a_redis_restart(api: Api, sockets: Sockets, stack: Stack) -> None:
