@@ -1,7 +1,9 @@
 # Build, run and test the leaderboard service (GNU make).
 #
 #   make run     install what is missing, build, start the dev stack (var/dev)
+#                (make run NODES=2: two api pools and two ws daemons behind nginx)
 #   make test    every test, against a test stack (var/test) it starts and stops
+#                (two nodes unless NODES=1)
 #   make stop / status / logs    the dev stack
 # The stack itself is scripts/stack.sh; its settings are documented there.
 
@@ -32,7 +34,7 @@ build-debug:
 	$(SWIFT) build
 
 run: deps build
-	SEED_DEMO=1 BIN_DIR=$(RELEASE_BIN) scripts/stack.sh start
+	SEED_DEMO=1 BIN_DIR=$(RELEASE_BIN) NODES=$(NODES) scripts/stack.sh start
 
 stop:
 	scripts/stack.sh stop
@@ -44,7 +46,7 @@ logs:
 	scripts/stack.sh logs
 
 test: deps
-	SWIFT=$(SWIFT) scripts/test.sh
+	SWIFT=$(SWIFT) NODES=$(NODES) scripts/test.sh
 
 format:
 	$(SWIFT) format --in-place --recursive $(SWIFT_SOURCES)

@@ -5,8 +5,9 @@
 #   scripts/stack.sh start|stop|status|logs [NAME]
 #   scripts/stack.sh start-service|stop-service|kill-service NAME
 #
-# NAME is one of: postgres redis api ws nginx. kill-service sends SIGKILL to
-# the real process (for api/ws the supervisor then restarts it).
+# NAME is one of: postgres redis api api2 ws ws2 nginx (api2, ws2: NODES=2).
+# kill-service sends SIGKILL to the real process (for the api and ws daemons
+# the supervisor then restarts it).
 #
 # Settings come from the environment (defaults are the dev stack's; make test
 # passes the test stack's). Relative paths are taken from the checkout.
@@ -15,12 +16,16 @@
 #   REDIS_PORT  16379            WS_PORT     18081
 #   AUTH_RATE   20r/s            BCRYPT_COST 12 (only used when the env file is first written)
 #   SEED_DEMO   0 (1: seed demo data once)
+#   NODES       1 (2: also a second api pool, api2, on $STACK_DIR/run/api2.sock
+#               and a second ws daemon, ws2, on WS_PORT+1, both supervised;
+#               nginx balances over both nodes and routes around a dead one)
 #   NO_APP      0 (1: only postgres, redis and nginx, e.g. to run the api from a debugger)
 #   READY_TIMEOUT 30 (seconds to wait for each component to become ready)
 # Ports stay below 32768, the ephemeral range (see PITFALLS.md).
 #
 # The daemons read $STACK_DIR/leaderboard.env (via LEADERBOARD_ENV_FILE) and
-# start with an otherwise clean environment, so what that file says is what runs.
+# start with an otherwise clean environment, so what that file says is what
+# runs; only node 2's daemons get their own API_LISTEN or WS_LISTEN on top.
 set -euo pipefail
 
 REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -44,6 +49,7 @@ AUTH_RATE=${AUTH_RATE:-20r/s}
 BCRYPT_COST=${BCRYPT_COST:-12}
 SEED_DEMO=${SEED_DEMO:-0}
 NO_APP=${NO_APP:-0}
+NODES=${NODES:-1}
 READY_TIMEOUT=${READY_TIMEOUT:-30}
 
 RUN="$STACK_DIR/run"
@@ -52,8 +58,10 @@ PG_DATA="$STACK_DIR/pg"
 PG_SOCKET_DIR="$RUN/pg"
 ENV_FILE="$STACK_DIR/leaderboard.env"
 API_SOCKET="$RUN/api.sock"
+API2_SOCKET="$RUN/api2.sock"
+WS2_PORT='' # WS_PORT + 1, once check_settings has seen a number
 NGINX=${NGINX:-/usr/sbin/nginx}
-SERVICES=(postgres redis api ws nginx)
+SERVICES=(postgres redis api api2 ws ws2 nginx)
 
 say() { printf 'stack: %s\n' "$*"; }
 warn() { printf 'stack: warning: %s\n' "$*" >&2; }
@@ -107,10 +115,12 @@ check_settings() {
     for name in HTTP_PORT PG_PORT REDIS_PORT WS_PORT BCRYPT_COST READY_TIMEOUT; do
         [[ ${!name} =~ ^[0-9]+$ ]] || die "$name must be a number, got '${!name}'"
     done
+    [[ $NODES == [12] ]] || die "NODES must be 1 or 2, got '$NODES'"
+    WS2_PORT=$((WS_PORT + 1))
     # The paths go unquoted into pg_ctl -o and the generated configs.
     [[ $STACK_DIR =~ ^[A-Za-z0-9_./+-]+$ ]] || die "STACK_DIR must not contain spaces or quotes: $STACK_DIR"
     # sun_path holds 107 bytes plus the NUL.
-    ((${#API_SOCKET} <= 107)) || die "socket path too long for a unix socket (${#API_SOCKET} > 107): $API_SOCKET; use a shorter STACK_DIR"
+    ((${#API2_SOCKET} <= 107)) || die "socket path too long for a unix socket (${#API2_SOCKET} > 107): $API2_SOCKET; use a shorter STACK_DIR"
 }
 
 require_app_binaries() {
@@ -367,8 +377,29 @@ migrate_and_seed() {
 
 binary_of() {
     case $1 in
-    api) printf '%s\n' leaderboard-api ;;
-    ws) printf '%s\n' leaderboard-ws ;;
+    api | api2) printf '%s\n' leaderboard-api ;;
+    ws | ws2) printf '%s\n' leaderboard-ws ;;
+    esac
+}
+
+# The api and ws daemons this stack runs, in start order: node 1's, then
+# node 2's when NODES=2.
+app_daemons() {
+    if ((NODES == 2)); then printf '%s\n' api api2 ws ws2; else printf '%s\n' api ws; fi
+}
+
+# Node 2 is in use: NODES=2, or a daemon of it is still running (say, from an
+# earlier NODES=2 start), so stop and status must not overlook it.
+node2_in_use() {
+    ((NODES == 2)) || supervisor_pid api2 >/dev/null || supervisor_pid ws2 >/dev/null ||
+        daemon_pid api2 >/dev/null || daemon_pid ws2 >/dev/null
+}
+
+# What node 2's daemons get on top of the env file: their own address.
+node_env() {
+    case $1 in
+    api2) printf '%s\n' "API_LISTEN=unix:$API2_SOCKET" ;;
+    ws2) printf '%s\n' "WS_LISTEN=127.0.0.1:$WS2_PORT" ;;
     esac
 }
 
@@ -435,8 +466,9 @@ supervise() {
 binary_signature() { stat -c '%n %Y %i %s' "$1" 2>/dev/null || true; }
 
 daemon_start() {
-    local name=$1 program binary signature
+    local name=$1 program binary signature node_vars
     program=$(binary_of "$name")
+    mapfile -t node_vars < <(node_env "$name")
     binary="$BIN_DIR/$program"
     [[ -x $binary ]] || die "$binary not found: build first (make build), or set BIN_DIR"
     signature=$(binary_signature "$binary")
@@ -456,7 +488,7 @@ daemon_start() {
     say "starting $name"
     printf '%s\n' "$signature" >"$RUN/$name.binary"
     # setsid: the stack outlives the terminal and make that started it.
-    app_env setsid bash "$SCRIPT" _supervise "$name" "$RUN" "$binary" </dev/null >>"$LOG/$name.log" 2>&1 &
+    app_env "${node_vars[@]}" setsid bash "$SCRIPT" _supervise "$name" "$RUN" "$binary" </dev/null >>"$LOG/$name.log" 2>&1 &
     wait_for 5 supervisor_pid "$name" >/dev/null || die "the $name supervisor did not start (log: $LOG/$name.log)"
 }
 
@@ -486,7 +518,14 @@ daemon_stop() {
     daemon_stop_orphan "$name"
 }
 
-ws_ready() { (: <"/dev/tcp/127.0.0.1/$WS_PORT") 2>/dev/null; }
+# PORT: WS_PORT, or node 2's.
+ws_ready() { (: <"/dev/tcp/127.0.0.1/${1:-$WS_PORT}") 2>/dev/null; }
+
+# True if a process listens on the unix socket PATH; the file alone, left
+# behind by a crash, does not count (flag 00010000: accepting connections).
+unix_listening() {
+    awk -v path="$1" '$8 == path && $4 == "00010000" { found = 1 } END { exit !found }' /proc/net/unix 2>/dev/null
+}
 
 http_code() {
     curl -s -o /dev/null -w '%{http_code}' --max-time 3 "http://127.0.0.1:$HTTP_PORT$1" 2>/dev/null || true
@@ -507,10 +546,18 @@ api_ready() {
     if nginx_pid >/dev/null; then api_answers; else [[ -S $API_SOCKET ]]; fi
 }
 
+# With two pools behind nginx an answer through it may come from either, so
+# then each pool is ready when it listens on its own socket.
+api_node_ready() {
+    if ((NODES == 1)) && [[ $1 == "$API_SOCKET" ]]; then api_ready; else unix_listening "$1"; fi
+}
+
 wait_daemon_ready() {
     case $1 in
-    api) wait_for "$READY_TIMEOUT" api_ready ;;
-    ws) wait_for "$READY_TIMEOUT" ws_ready ;;
+    api) wait_for "$READY_TIMEOUT" api_node_ready "$API_SOCKET" ;;
+    api2) wait_for "$READY_TIMEOUT" api_node_ready "$API2_SOCKET" ;;
+    ws) wait_for "$READY_TIMEOUT" ws_ready "$WS_PORT" ;;
+    ws2) wait_for "$READY_TIMEOUT" ws_ready "$WS2_PORT" ;;
     esac || {
         tail -n 20 "$LOG/$1.log" >&2
         die "$1 is not ready after $READY_TIMEOUT s (log: $LOG/$1.log)"
@@ -523,6 +570,23 @@ nginx_pid() { live_pid "$RUN/nginx.pid" nginx; }
 
 sed_escape() { printf '%s' "$1" | sed -e 's/[\\|&]/\\&/g'; }
 
+# The server lines of an upstream block, one per node, escaped for sed's
+# replacement (GNU sed makes \n a newline); the template says why
+# max_fails=0. Usage: upstream_servers api|ws
+upstream_servers() {
+    local addresses address out=''
+    if [[ $1 == api ]]; then
+        addresses=("unix:$API_SOCKET" "unix:$API2_SOCKET")
+    else
+        addresses=("127.0.0.1:$WS_PORT" "127.0.0.1:$WS2_PORT")
+    fi
+    for address in "${addresses[@]:0:NODES}"; do
+        [[ -z $out ]] || out+='\n        '
+        out+="server $(sed_escape "$address") max_fails=0;"
+    done
+    printf '%s' "$out"
+}
+
 nginx_render() {
     local template="$REPO_ROOT/nginx/dev.conf.template" out=$1 user_directive=''
     [[ -r $template ]] || die "$template is missing"
@@ -532,8 +596,8 @@ nginx_render() {
     sed -e "s|@STACK_DIR@|$(sed_escape "$STACK_DIR")|g" \
         -e "s|@HTML_ROOT@|$(sed_escape "$REPO_ROOT/nginx/html")|g" \
         -e "s|@HTTP_PORT@|$HTTP_PORT|g" \
-        -e "s|@WS_PORT@|$WS_PORT|g" \
-        -e "s|@API_SOCKET@|$(sed_escape "$API_SOCKET")|g" \
+        -e "s|@API_SERVERS@|$(upstream_servers api)|g" \
+        -e "s|@WS_SERVERS@|$(upstream_servers ws)|g" \
         -e "s|@AUTH_RATE@|$(sed_escape "$AUTH_RATE")|g" \
         -e "s|@USER_DIRECTIVE@|$(sed_escape "$user_directive")|g" \
         "$template" >"$out"
@@ -594,7 +658,7 @@ start_service() {
     case $1 in
     postgres) pg_start ;;
     redis) redis_start ;;
-    api | ws)
+    api | api2 | ws | ws2)
         daemon_start "$1"
         wait_daemon_ready "$1"
         ;;
@@ -607,7 +671,7 @@ stop_service() {
     case $1 in
     postgres) pg_stop ;;
     redis) redis_stop ;;
-    api | ws) daemon_stop "$1" ;;
+    api | api2 | ws | ws2) daemon_stop "$1" ;;
     nginx) nginx_stop ;;
     *) die "unknown service '$1' (one of: ${SERVICES[*]})" ;;
     esac
@@ -618,7 +682,7 @@ service_pid() {
     case $1 in
     postgres) pg_pid ;;
     redis) redis_pid ;;
-    api | ws) daemon_pid "$1" ;;
+    api | api2 | ws | ws2) daemon_pid "$1" ;;
     nginx) nginx_pid ;;
     *) die "unknown service '$1' (one of: ${SERVICES[*]})" ;;
     esac
@@ -649,10 +713,18 @@ cmd_start() {
     else
         require_app_binaries
         migrate_and_seed
-        daemon_start api
-        daemon_start ws
+        local name
+        for name in $(app_daemons); do daemon_start "$name"; done
         nginx_start
-        wait_daemon_ready ws
+        if ((NODES == 2)); then
+            for name in api api2 ws ws2; do wait_daemon_ready "$name"; done
+        else
+            wait_daemon_ready ws
+            # Left over from a NODES=2 start: nginx no longer passes to it.
+            for name in ws2 api2; do
+                if supervisor_pid "$name" >/dev/null || daemon_pid "$name" >/dev/null; then daemon_stop "$name"; fi
+            done
+        fi
         if ! wait_for "$READY_TIMEOUT" health_ok; then
             tail -n 20 "$LOG/api.log" >&2
             die "GET /api/v1/health is $(http_code /api/v1/health), not 200, after $READY_TIMEOUT s (log: $LOG/api.log)"
@@ -662,28 +734,32 @@ cmd_start() {
 }
 
 cmd_stop() {
-    local name failed=0
+    local name names=(nginx ws api redis postgres) failed=0
+    node2_in_use && names=(nginx ws ws2 api api2 redis postgres)
     # Front to back, so nothing serves while what it needs goes away.
-    for name in nginx ws api redis postgres; do
+    for name in "${names[@]}"; do
         (stop_service "$name") || failed=1
     done
     return "$failed"
 }
 
 cmd_status() {
-    local all=0 name pid where state extra
-    for name in "${SERVICES[@]}"; do
+    local all=0 name names=(postgres redis api ws nginx) pid where state extra
+    node2_in_use && names=("${SERVICES[@]}")
+    for name in "${names[@]}"; do
         extra=''
         case $name in
         postgres) where="127.0.0.1:$PG_PORT" ;;
         redis) where="127.0.0.1:$REDIS_PORT" ;;
         api) where="unix:$API_SOCKET" ;;
+        api2) where="unix:$API2_SOCKET" ;;
         ws) where="127.0.0.1:$WS_PORT" ;;
+        ws2) where="127.0.0.1:$WS2_PORT" ;;
         nginx) where="http://127.0.0.1:$HTTP_PORT" ;;
         esac
         if pid=$(service_pid "$name"); then
             state=running
-            if [[ $name == api || $name == ws ]]; then
+            if [[ $name == api* || $name == ws* ]]; then
                 extra=" (supervisor $(supervisor_pid "$name" || echo none))"
             fi
         else
@@ -701,14 +777,14 @@ cmd_logs() {
     case ${1:-all} in
     all) files=("$LOG"/*.log) ;;
     nginx) files=("$LOG/nginx-error.log" "$LOG/nginx-access.log") ;;
-    postgres | redis | api | ws) files=("$LOG/$1.log") ;;
+    postgres | redis | api | api2 | ws | ws2) files=("$LOG/$1.log") ;;
     *) die "unknown service '$1' (one of: ${SERVICES[*]})" ;;
     esac
     exec tail -n 20 -F "${files[@]}"
 }
 
 usage() {
-    sed -n '2,10s/^# \{0,1\}//p' "$SCRIPT" >&2
+    sed -n '2,11s/^# \{0,1\}//p' "$SCRIPT" >&2
     exit 2
 }
 

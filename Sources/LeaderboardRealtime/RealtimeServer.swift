@@ -86,8 +86,10 @@ public final class RealtimeServer: Sendable {
         }
         // Settled by shouldUpgrade, read by the pipeline handler: the same connection, in that order.
         let admission = NIOLockedValueBox<Admission>(.anonymous)
+        // Protocol errors (a frame too large) are answered by the session: NIO's own handler would close
+        // the connection right after its close frame, resetting it while the client still sends.
         let upgrader = NIOWebSocketServerUpgrader(
-            maxFrameSize: Self.maximumFrameBytes, automaticErrorHandling: true,
+            maxFrameSize: Self.maximumFrameBytes, automaticErrorHandling: false,
             shouldUpgrade: { channel, head in
                 guard SocketRoute(uri: head.uri) != nil else { return channel.eventLoop.makeSucceededFuture(nil) }
                 if isFull {

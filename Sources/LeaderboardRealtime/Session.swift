@@ -26,6 +26,8 @@ final class Session: ChannelInboundHandler, RemovableChannelHandler {
         var unansweredPingLimit = 2
         /// Drop a client whose socket stays full (it reads nothing) for this long.
         var slowClientTimeout = TimeAmount.seconds(10)
+        /// After our close frame, wait this long for the client's before closing the connection anyway.
+        var closeReplyTimeout = TimeAmount.seconds(2)
     }
 
     static let welcome = "Welcome to your websocket server"
@@ -46,6 +48,8 @@ final class Session: ChannelInboundHandler, RemovableChannelHandler {
     private var lastRefill = NIODeadline.now()
     private var ignoredMessages = 0
     private var timers: [Scheduled<Void>] = []
+    /// Set while the client is behind (the channel is not writable): drops it when it stays behind too long.
+    private var slowClientTimer: Scheduled<Void>?
     private var pinger: RepeatedTask?
     private var isClosing = false
 
@@ -101,6 +105,11 @@ final class Session: ChannelInboundHandler, RemovableChannelHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let frame = unwrapInboundIn(data)
         silentBeats = 0
+        if isClosing {
+            // Our close frame is out: only the client's answer to it matters now.
+            if frame.opcode == .connectionClose { context.close(promise: nil) }
+            return
+        }
         switch frame.opcode {
         case .text:
             guard admitMessage(context) else { return }
@@ -114,7 +123,7 @@ final class Session: ChannelInboundHandler, RemovableChannelHandler {
         case .connectionClose:
             var data = frame.unmaskedData
             let code = data.readWebSocketErrorCode() ?? .normalClosure
-            close(context, code: code, reason: "")
+            close(context, code: code, reason: "", awaitingReply: false)
         default:
             break
         }
@@ -131,6 +140,8 @@ final class Session: ChannelInboundHandler, RemovableChannelHandler {
         case let failure as ViewFailed where failure.view == watching:
             watching = nil
             sendError(context, failure.message)
+        case let reply as Reply:
+            send(context, buffer: reply.text)
         case let command as SessionCommand:
             switch command {
             case .goingAway: close(context, code: .goingAway, reason: "server shutting down")
@@ -150,24 +161,38 @@ final class Session: ChannelInboundHandler, RemovableChannelHandler {
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
         if context.channel.isWritable {
+            // Caught up: the clock starts anew the next time it falls behind.
+            slowClientTimer?.cancel()
+            slowClientTimer = nil
             if let update = pendingUpdate {
                 pendingUpdate = nil
                 send(context, buffer: update)
             }
-        } else {
-            // A client that reads nothing for long is cut off; it must never hold up the others.
+        } else if slowClientTimer == nil && !isClosing {
+            // A client that stays behind for long is cut off; it must never hold up the others.
             let channel = context.channel
-            timers.append(
-                context.eventLoop.scheduleTask(in: limits.slowClientTimeout) {
-                    if !channel.isWritable { channel.close(promise: nil) }
-                })
+            slowClientTimer = context.eventLoop.scheduleTask(in: limits.slowClientTimeout) { channel.close(promise: nil) }
         }
         context.fireChannelWritabilityChanged()
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         logger.debug("websocket error", metadata: ["error": "\(error)"])
-        context.close(promise: nil)
+        // After our close frame the frame decoder may keep failing on what the client still sends (the rest
+        // of a frame that was too large): that is read and dropped until the close completes (see close).
+        guard !isClosing else { return }
+        // Tell the client why it is closed: the frame decoder in front checks each frame, the aggregator
+        // a message sent in fragments.
+        switch error {
+        case NIOWebSocketError.invalidFrameLength, NIOWebSocketFrameAggregator.Error.accumulatedFrameSizeIsTooLarge:
+            close(context, code: .messageTooLarge, reason: "message too large")
+        case NIOWebSocketFrameAggregator.Error.tooManyFragments, NIOWebSocketFrameAggregator.Error.nonFinalFragmentSizeIsTooSmall:
+            close(context, code: .policyViolation, reason: "too many fragments")
+        case is NIOWebSocketError, is NIOWebSocketFrameAggregator.Error:
+            close(context, code: .protocolError, reason: "malformed frames")
+        default:
+            context.close(promise: nil)
+        }
     }
 
     // MARK: - Messages
@@ -205,6 +230,7 @@ final class Session: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     /// Runs a store call for a reply and sends its JSON, or `{error}`; the socket stays open either way.
+    /// The reply comes back through the pipeline, so nothing is sent after a close frame.
     private func answer(_ context: ChannelHandlerContext, _ body: @escaping @Sendable (StoreContext) throws -> [UInt8]) {
         let channel = context.channel
         workers.run(on: context.eventLoop, body).whenComplete { result in
@@ -214,7 +240,7 @@ final class Session: ChannelInboundHandler, RemovableChannelHandler {
             case .failure(let error as APIError) where error.status < 500: text = Self.errorJSON(MessageError(error).text)
             case .failure: text = Self.errorJSON("the service is unavailable; retry later")
             }
-            channel.writeAndFlush(WebSocketFrame(fin: true, opcode: .text, data: ByteBuffer(bytes: text)), promise: nil)
+            channel.pipeline.fireUserInboundEventTriggered(Reply(text: ByteBuffer(bytes: text)))
         }
     }
 
@@ -257,8 +283,12 @@ final class Session: ChannelInboundHandler, RemovableChannelHandler {
         (try? Wire.encode(["error": message])) ?? Array(#"{"error":"error"}"#.utf8)
     }
 
-    /// Sends a close frame with `code`, then closes the connection once it is written.
-    private func close(_ context: ChannelHandlerContext, code: WebSocketErrorCode, reason: String) {
+    /// Sends a close frame with `code`, then closes the connection when the client answers with its own,
+    /// or after `closeReplyTimeout`. Closing at once would make the client's next write (it may still be
+    /// sending) draw a reset, and on a reset the client's TCP stack drops what the client has not read
+    /// yet: our last messages and the close frame with its code. The answer to a client's close frame
+    /// (`awaitingReply` false) closes once written.
+    private func close(_ context: ChannelHandlerContext, code: WebSocketErrorCode, reason: String, awaitingReply: Bool = true) {
         guard !isClosing else { return }
         isClosing = true
         stopTimers()
@@ -266,14 +296,19 @@ final class Session: ChannelInboundHandler, RemovableChannelHandler {
         data.write(webSocketErrorCode: code)
         data.writeString(String(reason.utf8.prefix(120)) ?? "")
         let channel = context.channel
-        context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .connectionClose, data: data))).whenComplete { _ in
-            channel.close(promise: nil)
+        let written = context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .connectionClose, data: data)))
+        if awaitingReply {
+            timers.append(context.eventLoop.scheduleTask(in: limits.closeReplyTimeout) { channel.close(promise: nil) })
+        } else {
+            written.whenComplete { _ in channel.close(promise: nil) }
         }
     }
 
     private func stopTimers() {
         timers.forEach { $0.cancel() }
         timers.removeAll()
+        slowClientTimer?.cancel()
+        slowClientTimer = nil
         pinger?.cancel()
         pinger = nil
     }
@@ -281,6 +316,11 @@ final class Session: ChannelInboundHandler, RemovableChannelHandler {
 
 /// Asks a session, on its own loop, to ping its client or drop it if it stopped answering.
 struct Heartbeat: Sendable {}
+
+/// The answer to a client's message, computed on a store worker, for the session to send.
+struct Reply: Sendable {
+    let text: ByteBuffer
+}
 
 struct SubmissionPush: Encodable {
     let ok = true

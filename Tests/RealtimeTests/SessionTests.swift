@@ -61,6 +61,28 @@ import Testing
     func everyOtherRouteClosesWith1008WithoutAValidToken(route: SocketRoute) throws {
         try open(route, .anonymous)
         #expect(closeCode(try written()) == .policyViolation)
+        try channel.writeInbound(WebSocketFrame(fin: true, opcode: .connectionClose, data: ByteBuffer(bytes: [0x03, 0xF0])))
+        #expect(!channel.isActive, "closed once the client answered")
+    }
+
+    @Test func afterItsCloseFrameTheSessionWaitsBoundedlyForTheClientsAndIgnoresAllElse() throws {
+        try open(.welcome, .anonymous)
+        _ = try written()
+        channel.pipeline.fireUserInboundEventTriggered(SessionCommand.goingAway)
+        #expect(closeCode(try written()) == .goingAway)
+        // A client still sending does not get a reset that would wipe the close frame from its buffers.
+        try send("still talking")
+        #expect(try written().isEmpty, "no data after the close frame")
+        #expect(channel.isActive)
+        channel.embeddedEventLoop.advanceTime(by: .seconds(2))
+        #expect(!channel.isActive, "closed anyway when the client never answers")
+    }
+
+    @Test func aCloseFromTheClientIsAnsweredWithItsCodeAndCloses() throws {
+        try open(.welcome, .anonymous)
+        _ = try written()
+        try channel.writeInbound(WebSocketFrame(fin: true, opcode: .connectionClose, data: ByteBuffer(bytes: [0x03, 0xE8])))
+        #expect(closeCode(try written()) == .normalClosure)
         #expect(!channel.isActive)
     }
 
@@ -86,6 +108,35 @@ import Testing
         try channel.writeInbound(WebSocketFrame(fin: true, opcode: .binary, data: ByteBuffer(bytes: [0, 1, 2])))
         #expect(try texts().first?.contains("binary frames are not supported") == true)
         #expect(channel.isActive)
+    }
+
+    @Test func aMessageTooLargeInFragmentsClosesWith1009() throws {
+        try open(.welcome, .anonymous)
+        _ = try written()
+        // As RealtimeServer puts it in front of the session.
+        try channel.pipeline.syncOperations.addHandler(
+            NIOWebSocketFrameAggregator(minNonFinalFragmentSize: 0, maxAccumulatedFrameCount: 64, maxAccumulatedFrameSize: 16 * 1024),
+            position: .first)
+        try channel.writeInbound(WebSocketFrame(fin: false, opcode: .text, data: ByteBuffer(repeating: 0x79, count: 8 * 1024)))
+        try channel.writeInbound(WebSocketFrame(fin: false, opcode: .continuation, data: ByteBuffer(repeating: 0x79, count: 8 * 1024)))
+        try channel.writeInbound(WebSocketFrame(fin: true, opcode: .continuation, data: ByteBuffer(repeating: 0x79, count: 1)))
+        #expect(closeCode(try written()) == .messageTooLarge)
+    }
+
+    @Test func aFrameTooLargeClosesWith1009AndTheRestOfItIsReadNotReset() throws {
+        try open(.welcome, .anonymous)
+        _ = try written()
+        // As the upgrader puts it in front of the session, with the daemon's limit.
+        try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(WebSocketFrameDecoder(maxFrameSize: 16 * 1024)), position: .first)
+        // A masked text frame announcing 16 KiB + 1 bytes, and the first bytes of it.
+        var bytes = ByteBuffer(bytes: [0x81, 0xFE, 0x40, 0x01, 1, 2, 3, 4])
+        bytes.writeRepeatingByte(0x79, count: 1000)
+        try channel.writeInbound(bytes)
+        #expect(closeCode(try written()) == .messageTooLarge)
+        try channel.writeInbound(ByteBuffer(repeating: 0x79, count: 15 * 1024))
+        #expect(channel.isActive, "the rest of the frame is read while the client gets the close frame")
+        channel.embeddedEventLoop.advanceTime(by: .seconds(2))
+        #expect(!channel.isActive)
     }
 
     @Test func pingsAreAnsweredWithTheirData() throws {
@@ -118,6 +169,23 @@ import Testing
         channel.isWritable = true
         channel.pipeline.fireChannelWritabilityChanged()
         #expect(try texts() == ["v5"])
+    }
+
+    @Test func aClientIsDroppedOnlyAfterStayingBehindForTheWholeTimeout() throws {
+        try open(.welcome, .anonymous)
+        func behind(_ isBehind: Bool, for seconds: Int64) {
+            channel.isWritable = !isBehind
+            channel.pipeline.fireChannelWritabilityChanged()
+            channel.embeddedEventLoop.advanceTime(by: .seconds(seconds))
+        }
+        behind(true, for: 9)
+        behind(false, for: 0)
+        behind(true, for: 9)
+        #expect(channel.isActive, "behind twice, never for 10 s in a row")
+        behind(false, for: 30)
+        #expect(channel.isActive)
+        behind(true, for: 10)
+        #expect(!channel.isActive)
     }
 
     @Test func updatesOfAViewNoLongerWatchedAreDropped() throws {

@@ -3,8 +3,10 @@
 They run against the test stack that `make test` (scripts/test.sh) starts:
 nginx on E2E_BASE_URL in front of the real leaderboard-api and leaderboard-ws,
 with their own PostgreSQL and Redis. scripts/test.sh exports the stack's
-settings (STACK_DIR, ports, BIN_DIR), so the tests can stop and start its
-services through scripts/stack.sh. To run them by hand:
+settings (STACK_DIR, ports, BIN_DIR, NODES), so the tests can stop and start
+its services through scripts/stack.sh. With NODES=2 (the test stack's
+default) there are two api pools (api, api2) and two ws daemons (ws, ws2)
+behind nginx. To run them by hand:
 
     TEST_KEEP_STACK=1 make test     # leaves the stack running
     E2E_BASE_URL=http://127.0.0.1:28080 STACK_DIR=var/test ... python3 -m pytest -q Tests/e2e
@@ -13,10 +15,12 @@ services through scripts/stack.sh. To run them by hand:
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import pathlib
 import random
+import re
 import subprocess
 import threading
 import time
@@ -26,10 +30,12 @@ from typing import Any, Callable, Iterator, TypeVar
 import pytest
 import requests
 from requests.adapters import HTTPAdapter
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import ClientConnection, connect
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 STACK_SCRIPT = REPO / "scripts" / "stack.sh"
-SERVICES = ("postgres", "redis", "api", "ws", "nginx")
+SERVICES = ("postgres", "redis", "api", "api2", "ws", "ws2", "nginx")
 
 T = TypeVar("T")
 
@@ -66,6 +72,25 @@ class Stack:
 
     def __init__(self, directory: pathlib.Path) -> None:
         self.directory = directory
+        # scripts/test.sh passes NODES; by hand, say NODES=2 for a two-node stack.
+        self.nodes = int(os.environ.get("NODES", "1"))
+        # Set when a test stops or kills PostgreSQL or Redis (see the stack fixture).
+        self.stores_restarted = False
+
+    @property
+    def api_services(self) -> list[str]:
+        """The api pools: ["api"], or ["api", "api2"] with two nodes."""
+        return ["api", "api2"][: self.nodes]
+
+    @property
+    def ws_services(self) -> list[str]:
+        """The ws daemons: ["ws"], or ["ws", "ws2"] with two nodes."""
+        return ["ws", "ws2"][: self.nodes]
+
+    def ws_address(self, service: str = "ws") -> tuple[str, int]:
+        """Where a ws daemon listens (ws2 on the port after ws's, as scripts/stack.sh starts it)."""
+        host, port = self.env()["WS_LISTEN"].rsplit(":", 1)
+        return host, int(port) + self.ws_services.index(service)
 
     def run(self, *args: str, timeout: float = 120) -> str:
         """Runs scripts/stack.sh with the test stack's settings; fails the test if it fails."""
@@ -88,23 +113,35 @@ class Stack:
         self.run("start-service", name)
 
     def stop_service(self, name: str) -> None:
+        self.stores_restarted |= name in ("postgres", "redis")
         self.run("stop-service", name)
 
     def kill_service(self, name: str) -> None:
+        self.stores_restarted |= name in ("postgres", "redis")
         self.run("kill-service", name)
+
+    def restart_app_daemons(self) -> None:
+        """Stops and starts every api pool and ws daemon (the supervisor included)."""
+        for name in self.api_services + self.ws_services:
+            self.stop_service(name)
+            self.start_service(name)
 
     def ensure_running(self) -> None:
         """Brings every service back (idempotent) and waits until health is 200."""
         self.run("start")
 
     @contextlib.contextmanager
-    def stopped(self, name: str) -> Iterator[None]:
-        """Stops a service for the duration of a with-block, and starts it again."""
-        self.stop_service(name)
+    def stopped(self, *names: str) -> Iterator[None]:
+        """Stops services for the duration of a with-block, and starts them again (in reverse order)."""
+        stopped: list[str] = []
         try:
+            for name in names:
+                self.stop_service(name)
+                stopped.append(name)
             yield
         finally:
-            self.start_service(name)
+            for name in reversed(stopped):
+                self.start_service(name)
 
     def pid(self, name: str) -> int | None:
         """The pid of the real process of a service (for api/ws the child, not the supervisor)."""
@@ -112,7 +149,9 @@ class Stack:
             "postgres": self.directory / "pg" / "postmaster.pid",
             "redis": self.directory / "run" / "redis.pid",
             "api": self.directory / "run" / "api.pid",
+            "api2": self.directory / "run" / "api2.pid",
             "ws": self.directory / "run" / "ws.pid",
+            "ws2": self.directory / "run" / "ws2.pid",
             "nginx": self.directory / "run" / "nginx.pid",
         }
         try:
@@ -122,7 +161,7 @@ class Stack:
         return int(first_line) if first_line.strip().isdigit() else None
 
     def log_path(self, name: str) -> pathlib.Path:
-        """A log under $STACK_DIR/log: postgres, redis, api, ws, nginx-error, nginx-access."""
+        """A log under $STACK_DIR/log: postgres, redis, api, api2, ws, ws2, nginx-error, nginx-access."""
         return self.directory / "log" / f"{name}.log"
 
     def env(self) -> dict[str, str]:
@@ -191,6 +230,13 @@ def stack(_stack_session: Stack, base_url: str) -> Iterator[Stack]:
     """The test stack; whatever a test stops or kills is running again after it."""
     yield _stack_session
     _stack_session.ensure_running()
+    if _stack_session.stores_restarted:
+        # After PostgreSQL or Redis restarts, each pooled connection of the daemons fails the first
+        # request that uses it (503, or 202 for a submission): RedisConnection and PostgresConnection
+        # notice a dead connection only by failing a command on it. Until they retry, fresh daemons
+        # keep those answers from the tests that follow, at random.
+        _stack_session.stores_restarted = False
+        _stack_session.restart_app_daemons()
 
 
 # --- clients of the REST API ---------------------------------------------------
@@ -354,3 +400,134 @@ def envelope_audit(base_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[E
     assert audit.problems == [], (
         f"{len(audit.problems)} problems in {audit.checked} answers under /api/v1/:\n" + "\n".join(audit.problems[:20])
     )
+
+
+# --- players and WebSocket clients ---------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class Player:
+    """A signed-up, logged-in player."""
+
+    id: int
+    name: str
+    email: str
+    token: str
+
+    @property
+    def auth(self) -> dict[str, str]:
+        """The Authorization header for REST calls."""
+        return {"Authorization": f"Bearer {self.token}"}
+
+
+PASSWORD = "s3cret-pass"
+
+
+def new_player(api: Api, name: str = "Player") -> Player:
+    """Signs up and logs in a fresh player (a unique e-mail) through the api."""
+    email = unique_email(re.sub(r"[^a-z0-9]+", "-", name.lower())[:20].strip("-") or "player")
+    signup = api.post("/auth/signup", json={"email": email, "name": name, "password": PASSWORD})
+    assert signup.status_code == 201, signup.text
+    login = api.post("/auth/login", json={"email": email, "password": PASSWORD})
+    assert login.status_code == 200, login.text
+    data = login.json()["data"]
+    assert data["user"]["id"] == signup.json()["data"]["id"]
+    return Player(id=data["user"]["id"], name=data["user"]["name"], email=email, token=data["token"])
+
+
+def ws_url(base_url: str, path: str) -> str:
+    """`http://host:port` + `/ws/v1/scores` -> `ws://host:port/ws/v1/scores`."""
+    assert base_url.startswith("http://"), base_url
+    return "ws://" + base_url[len("http://") :] + path
+
+
+class Sockets:
+    """Opens WebSocket clients (through nginx unless told otherwise) and closes them all after the test."""
+
+    def __init__(self, base_url: str) -> None:
+        self.base_url = base_url
+        self._open = contextlib.ExitStack()
+
+    def open(
+        self,
+        path: str,
+        token: str | None = None,
+        *,
+        cookie: bool = False,
+        address: tuple[str, int] | None = None,
+        headers: dict[str, str] | None = None,
+        **options: Any,
+    ) -> ClientConnection:
+        """Connects to `path` (e.g. /ws/v1/scores), with the token as Bearer header or as the `ath` cookie.
+
+        `address` connects straight to one ws daemon, bypassing nginx. The handshake must succeed;
+        a refused token shows as a close (1008) right after it, as the contract says.
+        """
+        all_headers = dict(headers or {})
+        if token is not None:
+            if cookie:
+                all_headers["Cookie"] = f"ath={token}"
+            else:
+                all_headers["Authorization"] = f"Bearer {token}"
+        url = f"ws://{address[0]}:{address[1]}{path}" if address else ws_url(self.base_url, path)
+        options.setdefault("open_timeout", 10)
+        options.setdefault("close_timeout", 5)
+        # No proxy from the environment between us and 127.0.0.1.
+        client = connect(url, additional_headers=all_headers, proxy=None, **options)
+        return self._open.enter_context(client)
+
+    def close_all(self) -> None:
+        self._open.close()
+
+
+@pytest.fixture
+def sockets(base_url: str) -> Iterator[Sockets]:
+    """WebSocket clients for one test, closed after it."""
+    opened = Sockets(base_url)
+    yield opened
+    opened.close_all()
+
+
+def receive_json(socket: ClientConnection, timeout: float = 5) -> Any:
+    """The next message, parsed; fails if none comes within `timeout` seconds."""
+    try:
+        message = socket.recv(timeout=timeout)
+    except TimeoutError:
+        raise AssertionError(f"no message within {timeout} s") from None
+    assert isinstance(message, str), f"expected a text message, got {message!r:.200}"
+    return json.loads(message)
+
+
+def receive_until(socket: ClientConnection, predicate: Callable[[Any], bool], timeout: float = 5) -> Any:
+    """Reads messages until one satisfies `predicate` and returns it; fails after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    seen = []
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise AssertionError(f"no matching message within {timeout} s; got {len(seen)}: {json.dumps(seen)[:600]}")
+        try:
+            message = json.loads(socket.recv(timeout=left))
+        except TimeoutError:
+            continue
+        if predicate(message):
+            return message
+        seen.append(message)
+
+
+def close_code(socket: ClientConnection, timeout: float) -> int | None:
+    """Reads (and drops) messages until the server closes the socket; its close code, or None without one.
+
+    Fails if the socket is still open after `timeout` seconds.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise AssertionError(f"the socket is still open after {timeout} s")
+        try:
+            socket.recv(timeout=left)
+        except TimeoutError:
+            continue
+        except ConnectionClosed as closed:
+            return closed.rcvd.code if closed.rcvd else None

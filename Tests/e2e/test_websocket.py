@@ -1,0 +1,829 @@
+"""The WebSocket API (/ws/v1) end to end, as a client sees it (issue 5: real time).
+
+Clients connect through nginx, as a browser would, except where a test is about
+one ws daemon in particular (the two-node tests, the slow client): those
+connect to a daemon's own port. Every test has its own players, watches boards
+whose current top it reads first and submits scores above it, and waits for
+what it expects with a bounded receive, never a sleep.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime
+import hashlib
+import itertools
+import json
+import os
+import re
+import signal
+import socket
+import struct
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Callable
+
+import jwt
+import pytest
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import ClientConnection
+
+from conftest import (
+    Api,
+    LogWatch,
+    Player,
+    Sockets,
+    Stack,
+    close_code,
+    new_player,
+    receive_json,
+    receive_until,
+    wait_until,
+)
+from test_auth import FORGERIES, forged_tokens
+
+MAX_SCORE = 10**9
+ACCOUNT_PATHS = ["/ws/v1/scores", "/ws/v1/my-score", "/ws/v1/add-score", "/ws/v1/reports"]
+ROW_KEYS = {"rank", "userId", "player", "game", "score", "date"}
+SUBMISSION_KEYS = {"ok", "game", "score", "best", "improved", "rank", "globalRank"}
+POLICY_VIOLATION, GOING_AWAY, MESSAGE_TOO_BIG = 1008, 1001, 1009
+
+
+# --- helpers -------------------------------------------------------------------
+
+
+def today() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).date().isoformat()
+
+
+def board_top(api: Api, player: Player, game: str) -> int:
+    """The best score on a game's all-time board (0 when it is empty), read over REST."""
+    response = api.get(f"/leaderboards/{game}", params={"start": 0, "end": 0}, headers=player.auth)
+    assert response.status_code == 200, response.text
+    rows = response.json()["data"]["result"]
+    return rows[0]["score"] if rows else 0
+
+
+def score_above_top(api: Api, player: Player, game: str, room: int = 1) -> int:
+    """A score that tops the board, leaving `room` - 1 higher scores below the game's maximum."""
+    score = board_top(api, player, game) + 1
+    assert score + room - 1 <= MAX_SCORE, f"the {game} board's top is too close to {MAX_SCORE} for this test"
+    return score
+
+
+def submit(api: Api, player: Player, game: str, score: int) -> dict[str, Any]:
+    response = api.post("/scores", json={"game": game, "score": score}, headers=player.auth)
+    assert response.status_code == 200, response.text
+    return response.json()["data"]
+
+
+def watch(
+    sockets: Sockets, player: Player, game: str, start: int = 0, end: int = 9, **options: Any
+) -> tuple[ClientConnection, dict]:
+    """Opens /ws/v1/scores, asks for a page and returns the socket and the page it got at once."""
+    socket_ = sockets.open("/ws/v1/scores", player.token, **options)
+    socket_.send(json.dumps({"game": game, "start": start, "end": end}))
+    page = receive_json(socket_)
+    assert set(page) == {"result", "totalCount"}, page
+    return socket_, page
+
+
+def tops(player: Player, score: int) -> Callable[[dict], bool]:
+    """True for a board page whose first row is `player` with `score`."""
+
+    def check(page: dict) -> bool:
+        rows = page.get("result") or []
+        return bool(rows) and rows[0]["userId"] == player.id and rows[0]["score"] == score
+
+    return check
+
+
+def standing_of(player: Player, score: int) -> Callable[[dict], bool]:
+    """True for a /my-score push that shows `player` with a global total of `score`."""
+
+    def check(message: dict) -> bool:
+        row = message.get("result")
+        return row is not None and row["userId"] == player.id and row["score"] == score
+
+    return check
+
+
+def assert_silent(socket_: ClientConnection, seconds: float) -> None:
+    """Fails if anything arrives within `seconds`."""
+    try:
+        message = socket_.recv(timeout=seconds)
+    except TimeoutError:
+        return
+    raise AssertionError(f"expected nothing, got {message!r:.300}")
+
+
+def assert_error(message: Any, *fragments: str) -> None:
+    """`{"error": "<reason>"}`, the reason mentioning each fragment."""
+    assert isinstance(message, dict) and set(message) == {"error"}, message
+    assert isinstance(message["error"], str) and message["error"], message
+    for fragment in fragments:
+        assert fragment in message["error"], message
+
+
+def players(base_url: str, count: int, name: str) -> list[Player]:
+    """Many players at once, from several client addresses (nginx limits auth requests per address)."""
+
+    def some(share: int) -> list[Player]:
+        client = Api(base_url)
+        try:
+            return [new_player(client, name) for _ in range(share)]
+        finally:
+            client.session.close()
+
+    threads = 8
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        shares = pool.map(some, [count // threads + (1 if index < count % threads else 0) for index in range(threads)])
+        return [player for share in shares for player in share]
+
+
+def token_for(secret: str, player: Player, lifetime: int) -> str:
+    """A token made by PyJWT, as the predecessor made them, with a jti so that it can be revoked."""
+    now = int(time.time())
+    claims = {"id": player.id, "name": player.name, "email": player.email, "iat": now, "exp": now + lifetime}
+    return jwt.encode({**claims, "jti": uuid.uuid4().hex}, secret, algorithm="HS256")
+
+
+# --- no account needed ---------------------------------------------------------
+
+
+def test_the_welcome_socket_greets_and_echoes_without_a_token(sockets: Sockets) -> None:
+    socket_ = sockets.open("/ws/v1/")
+
+    assert socket_.recv(timeout=5) == "Welcome to your websocket server"
+    for text in ["hello", '{"not": "parsed here"}', "ünïcödé ✓"]:
+        socket_.send(text)
+        assert socket_.recv(timeout=5) == text
+    # The predecessor's path had no trailing slash either.
+    assert sockets.open("/ws/v1").recv(timeout=5) == "Welcome to your websocket server"
+
+
+# --- auth at the upgrade -------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", ACCOUNT_PATHS)
+def test_an_account_socket_without_a_token_is_accepted_then_closed_with_1008(sockets: Sockets, path: str) -> None:
+    socket_ = sockets.open(path)
+    if path != "/ws/v1/my-score":
+        try:
+            socket_.send('{"game": "cod", "score": 1}')
+        except ConnectionClosed:
+            pass  # the server may be quicker
+    assert close_code(socket_, timeout=5) == POLICY_VIOLATION
+
+
+# test_auth's forgeries, except a valid token for an account that does not exist: REST's board
+# routes accept it too (only /auth/me looks the account up), and a submission with it is refused.
+TOKEN_FAULTS = [name for name in FORGERIES if name != "an account that does not exist"] + ["revoked by logout"]
+
+
+@pytest.mark.parametrize("transport", ["bearer", "cookie"])
+@pytest.mark.parametrize("fault", TOKEN_FAULTS)
+def test_a_forged_expired_or_revoked_token_closes_every_account_socket_with_1008(
+    api: Api, sockets: Sockets, stack_env: dict[str, str], fault: str, transport: str
+) -> None:
+    player = new_player(api)
+    if fault == "revoked by logout":
+        token = player.token
+        assert api.post("/auth/logout", session=api.new_session(), headers=player.auth).status_code == 200
+    else:
+        user = {"id": player.id, "name": player.name, "email": player.email}
+        other = new_player(api)
+        token = forged_tokens(stack_env["SECRET_KEY"], user, {"id": other.id, "name": other.name, "email": other.email})[fault]
+
+    for path in ACCOUNT_PATHS:
+        socket_ = sockets.open(path, token, cookie=transport == "cookie")
+        assert close_code(socket_, timeout=5) == POLICY_VIOLATION, path
+
+
+@pytest.mark.parametrize("transport", ["bearer", "cookie"])
+def test_the_token_works_as_the_ath_cookie_or_a_bearer_header_on_every_account_socket(
+    api: Api, sockets: Sockets, transport: str
+) -> None:
+    player = new_player(api, "Cookie Or Bearer")
+    cookie = transport == "cookie"
+
+    standing = sockets.open("/ws/v1/my-score", player.token, cookie=cookie)
+    assert receive_json(standing) == {"result": None}, "a new player is on no board yet"
+
+    board = sockets.open("/ws/v1/scores", player.token, cookie=cookie)
+    # The predecessor's field name for the game.
+    board.send(json.dumps({"channel": "cod", "start": 0, "end": 2}))
+    page = receive_json(board)
+    assert set(page) == {"result", "totalCount"} and len(page["result"]) <= 3
+
+    add = sockets.open("/ws/v1/add-score", player.token, cookie=cookie)
+    # The predecessor's message shape.
+    add.send(json.dumps({"score": 1234, "gameChannel": "fnite"}))
+    answer = receive_json(add)
+    assert set(answer) == SUBMISSION_KEYS, answer
+    assert answer["ok"] is True and answer["game"] == "fnite" and answer["score"] == 1234 and answer["best"] == 1234
+    assert answer["improved"] is True
+
+    reports = sockets.open("/ws/v1/reports", player.token, cookie=cookie)
+    reports.send(json.dumps({"start": today(), "end": today(), "limit": 3}))
+    report = receive_json(reports)
+    assert set(report) == {"result"} and isinstance(report["result"], list) and len(report["result"]) <= 3
+
+    # The submission moved the player onto the global board.
+    assert receive_until(standing, standing_of(player, 1234))
+
+
+# --- live boards ---------------------------------------------------------------
+
+
+def test_a_score_sent_over_the_socket_reaches_watchers_of_its_board_and_no_one_else(
+    api: Api, sockets: Sockets
+) -> None:
+    """The acceptance check of issue 5."""
+    watcher, submitter, bystander = new_player(api, "Watcher A"), new_player(api, "Submitter B"), new_player(api, "Bystander C")
+    score = score_above_top(api, watcher, "cod")
+
+    a, first = watch(sockets, watcher, "cod", 0, 9)
+    assert len(first["result"]) <= 10 and first["totalCount"] >= len(first["result"])
+    assert all(set(row) == ROW_KEYS for row in first["result"]), first
+    c, _ = watch(sockets, bystander, "pubg", 0, 9)
+    b_standing = sockets.open("/ws/v1/my-score", submitter.token)
+    assert receive_json(b_standing) == {"result": None}
+    b = sockets.open("/ws/v1/add-score", submitter.token)
+
+    b.send(json.dumps({"game": "cod", "score": score}))
+    answer = receive_json(b)
+    assert set(answer) == SUBMISSION_KEYS, answer
+    assert answer["ok"] is True and answer["game"] == "cod" and answer["score"] == score and answer["best"] == score
+    assert answer["improved"] is True and answer["rank"] == 1 and answer["globalRank"] >= 1
+
+    # A gets the new page without asking.
+    page = receive_until(a, tops(submitter, score), timeout=5)
+    assert page["result"][0] == {
+        "rank": 1, "userId": submitter.id, "player": "Submitter B", "game": "cod", "score": score, "date": today()
+    }
+    assert page["totalCount"] == first["totalCount"] + 1
+    assert len(page["result"]) == min(10, page["totalCount"])
+    assert [row["rank"] for row in page["result"]] == sorted(row["rank"] for row in page["result"])
+    # B's standing follows.
+    standing = receive_until(b_standing, standing_of(submitter, score), timeout=5)["result"]
+    assert set(standing) == ROW_KEYS and standing["rank"] == answer["globalRank"]
+    # C watches another game: nothing for it.
+    assert_silent(c, 1.0)
+
+
+def test_a_score_sent_over_rest_reaches_the_board_watchers(api: Api, sockets: Sockets) -> None:
+    watcher, submitter = new_player(api, "Watcher"), new_player(api, "Rest Submitter")
+    score = score_above_top(api, watcher, "cod")
+    a, _ = watch(sockets, watcher, "cod", 0, 4)
+
+    answer = submit(api, submitter, "cod", score)
+
+    assert answer["rank"] == 1
+    page = receive_until(a, tops(submitter, score), timeout=5)
+    assert page["result"][0]["player"] == "Rest Submitter"
+
+
+def test_a_page_further_down_is_pushed_when_a_score_enters_it(api: Api, sockets: Sockets) -> None:
+    watcher, submitter = new_player(api), new_player(api)
+    top = score_above_top(api, watcher, "mcft", room=3)
+    submit(api, new_player(api), "mcft", top + 2)  # rank 1
+    a, first = watch(sockets, watcher, "mcft", 1, 3)  # ranks 2..4
+
+    submit(api, submitter, "mcft", top + 1)
+
+    page = receive_until(a, tops(submitter, top + 1), timeout=5)
+    assert page["result"][0]["rank"] == 2 and page["totalCount"] == first["totalCount"] + 1
+
+
+def test_my_score_pushes_when_someone_else_passes_the_player(api: Api, sockets: Sockets) -> None:
+    player, passer = new_player(api, "Passed"), new_player(api, "Passer")
+    total = 5_000 + uuid.uuid4().int % 1_000_000
+    submit(api, player, "cs", total)
+    standing = sockets.open("/ws/v1/my-score", player.token)
+    before = receive_until(standing, standing_of(player, total))["result"]
+
+    submit(api, passer, "lol", total + 1)
+
+    after = receive_until(standing, standing_of(player, total), timeout=5)["result"]
+    assert after["rank"] == before["rank"] + 1
+    assert after["game"] == before["game"] and after["player"] == "Passed"
+
+
+def test_my_score_pushes_the_players_own_new_best_from_any_client(api: Api, sockets: Sockets) -> None:
+    player = new_player(api)
+    standing = sockets.open("/ws/v1/my-score", player.token)
+    assert receive_json(standing) == {"result": None}
+
+    submit(api, player, "ow", 70)
+    assert receive_until(standing, standing_of(player, 70))
+    submit(api, player, "rl", 30)
+    assert receive_until(standing, standing_of(player, 100)), "the global board ranks the sum of the per-game bests"
+    submit(api, player, "ow", 10)  # not a personal best: nothing changes
+    assert_silent(standing, 1.0)
+
+
+def test_resending_on_scores_switches_the_view(api: Api, sockets: Sockets) -> None:
+    watcher, submitter = new_player(api), new_player(api)
+    cod_score = score_above_top(api, watcher, "cod")
+    mcft_score = score_above_top(api, watcher, "mcft")
+    a, _ = watch(sockets, watcher, "cod", 0, 9)
+
+    a.send(json.dumps({"game": "mcft", "start": 0, "end": 9}))
+    switched = receive_json(a)
+    assert all(row["game"] == "mcft" for row in switched["result"]), switched
+    submit(api, submitter, "cod", cod_score)
+    submit(api, submitter, "mcft", mcft_score)
+
+    def mcft_update(page: dict) -> bool:
+        assert all(row["game"] == "mcft" for row in page["result"]), f"an update of the old view: {page}"
+        return tops(submitter, mcft_score)(page)
+
+    receive_until(a, mcft_update, timeout=5)
+    assert_silent(a, 1.0)
+
+
+def test_a_view_of_another_period_or_the_global_board_is_live_too(api: Api, sockets: Sockets) -> None:
+    watcher, submitter = new_player(api), new_player(api)
+    score = score_above_top(api, watcher, "valrnt")
+    daily = sockets.open("/ws/v1/scores", watcher.token)
+    daily.send(json.dumps({"game": "valrnt", "start": 0, "end": 0, "period": "daily", "date": today()}))
+    receive_json(daily)
+    weekly = sockets.open("/ws/v1/scores", watcher.token)
+    weekly.send(json.dumps({"game": "all", "start": 0, "end": 0, "period": "weekly"}))
+    before = receive_json(weekly)
+
+    submit(api, submitter, "valrnt", score)
+
+    assert receive_until(daily, tops(submitter, score))
+    # A new player on the global board changes every page of it: totalCount is part of the page.
+    receive_until(weekly, lambda page: page["totalCount"] == before["totalCount"] + 1)
+
+
+def test_reports_over_the_socket_match_the_rest_report(api: Api, sockets: Sockets) -> None:
+    player = new_player(api, "Reported")
+    report_top = api.get("/reports/top", params={"start": today(), "limit": 1}, headers=player.auth).json()["data"]["result"]
+    score = (report_top[0]["score"] if report_top else 0) + 1
+    assert score <= MAX_SCORE
+    submit(api, player, "ow", score)
+    socket_ = sockets.open("/ws/v1/reports", player.token)
+
+    socket_.send(json.dumps({"start": today(), "end": today(), "limit": 5}))
+    report = receive_json(socket_)
+
+    assert set(report) == {"result"} and 1 <= len(report["result"]) <= 5
+    first = report["result"][0]
+    assert {"rank", "userId", "name", "score", "games", "game", "date"} <= set(first), first
+    assert (first["rank"], first["userId"], first["name"], first["score"]) == (1, player.id, "Reported", score)
+    assert (first["game"], first["date"], first["games"]) == ("ow", today(), 1)
+    rest = api.get("/reports/top", params={"start": today(), "end": today(), "limit": 5}, headers=player.auth)
+    assert report["result"] == rest.json()["data"]["result"]
+
+    # One game's report; `end` defaults to today.
+    socket_.send(json.dumps({"start": today(), "limit": 1, "game": "ow"}))
+    assert receive_json(socket_)["result"] == [first]
+
+
+# --- bad messages and limits -------------------------------------------------
+
+
+def test_bad_messages_get_an_error_and_the_socket_keeps_working(api: Api, sockets: Sockets) -> None:
+    player = new_player(api)
+    board = sockets.open("/ws/v1/scores", player.token)
+    valid = json.dumps({"game": "cod", "start": 0, "end": 4})
+
+    for bad, fragments in [
+        ("{not json", ()),
+        ("", ()),
+        ("[1, 2]", ()),
+        ('{"game": "cod", "start": 0, "end": 4,}', ()),
+        ('{"game": "cod", "start": 0, "end": 4, "bogus": 1}', ("bogus",)),
+        ('{"game": "cod", "start": "0", "end": 4}', ()),
+        ('{"game": "cod", "start": 5, "end": 1}', ()),
+        ('{"game": "cod", "start": 0, "end": 100}', ()),
+        ('{"game": "cod", "start": 0, "end": 4, "period": "yearly"}', ()),
+        ('{"game": "cod", "start": 0, "end": 4, "date": "2025-02-30"}', ()),
+    ]:
+        board.send(bad)
+        assert_error(receive_json(board), *fragments)
+    board.send(b"\x00\x01binary")
+    assert_error(receive_json(board))
+    board.send(valid)
+    assert set(receive_json(board)) == {"result", "totalCount"}
+
+    # A game that does not exist is refused once the board is looked up.
+    board.send('{"game": "nope", "start": 0, "end": 4}')
+    assert_error(receive_json(board))
+    board.send(valid)
+    assert set(receive_json(board)) == {"result", "totalCount"}
+
+    add = sockets.open("/ws/v1/add-score", player.token)
+    for bad in [
+        "{oops",
+        '{"game": "cod", "score": -1}',
+        f'{{"game": "cod", "score": {MAX_SCORE + 1}}}',
+        '{"game": "cod", "score": "7"}',
+        '{"game": "cod", "score": 7.5}',
+        '{"game": "nope", "score": 7}',
+        '{"game": "all", "score": 7}',
+        '{"game": "cod", "score": 7, "extra": true}',
+    ]:
+        add.send(bad)
+        assert_error(receive_json(add))
+    add.send('{"game": "cod", "score": 7}')
+    assert receive_json(add)["ok"] is True
+    history = api.get("/me/scores", headers=player.auth).json()["data"]["result"]
+    assert [(entry["game"], entry["score"]) for entry in history] == [("cod", 7)], "a refused message stored nothing"
+
+    reports = sockets.open("/ws/v1/reports", player.token)
+    for bad in [
+        '{"start": "yesterday"}',
+        '{"end": "2025-01-01"}',
+        f'{{"start": "{today()}", "limit": 0}}',
+        '{"start": "2025-02-01", "end": "2025-01-01"}',
+    ]:
+        reports.send(bad)
+        assert_error(receive_json(reports))
+    reports.send(json.dumps({"start": today()}))
+    assert set(receive_json(reports)) == {"result"}
+
+
+def test_a_fragmented_message_is_reassembled(api: Api, sockets: Sockets) -> None:
+    player = new_player(api)
+    board = sockets.open("/ws/v1/scores", player.token)
+
+    board.send(['{"game": ', '"cod", "st', 'art": 0, "end": 2}'])
+
+    page = receive_json(board)
+    assert set(page) == {"result", "totalCount"} and len(page["result"]) <= 3
+    echo = sockets.open("/ws/v1/")
+    echo.recv(timeout=5)
+    echo.send(["frag", "men", "ted"])
+    assert echo.recv(timeout=5) == "fragmented"
+
+
+def test_a_message_of_16_kib_passes_and_a_longer_one_closes_the_socket_with_1009(sockets: Sockets) -> None:
+    echo = sockets.open("/ws/v1/")
+    echo.recv(timeout=5)
+    echo.send("x" * 16 * 1024)
+    assert echo.recv(timeout=5) == "x" * 16 * 1024
+
+    echo.send("x" * (16 * 1024 + 1))
+    assert close_code(echo, timeout=5) == MESSAGE_TOO_BIG
+
+    fragmented = sockets.open("/ws/v1/")
+    fragmented.recv(timeout=5)
+    fragmented.send(["y" * 1024] * 17)
+    assert close_code(fragmented, timeout=5) == MESSAGE_TOO_BIG
+
+
+def test_a_client_flooding_messages_is_told_to_slow_down_then_closed(sockets: Sockets) -> None:
+    echo = sockets.open("/ws/v1/")
+    echo.recv(timeout=5)
+    try:
+        for index in range(300):
+            echo.send(f"message {index}")
+    except ConnectionClosed:
+        pass  # closed while still sending: what this test expects
+    replies = []
+    code = None
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            replies.append(echo.recv(timeout=deadline - time.monotonic()))
+        except TimeoutError:
+            continue
+        except ConnectionClosed as closed:
+            code = closed.rcvd.code if closed.rcvd else None
+            break
+    errors = [reply for reply in replies if reply.startswith("{")]
+    assert errors and "too many messages" in json.loads(errors[0])["error"], replies[-5:]
+    assert replies[0] == "message 0"
+    assert code == POLICY_VIOLATION
+
+
+# --- tokens that stop being valid while connected --------------------------------
+
+
+def test_a_token_revoked_by_logout_closes_its_open_socket_with_1008(api: Api, sockets: Sockets) -> None:
+    player, other = new_player(api), new_player(api)
+    standing = sockets.open("/ws/v1/my-score", player.token)
+    assert receive_json(standing) == {"result": None}
+    unaffected = sockets.open("/ws/v1/my-score", other.token)
+    receive_json(unaffected)
+
+    assert api.post("/auth/logout", headers=player.auth).status_code == 200
+    revoked_at = time.monotonic()
+
+    # The daemon checks the open sockets' tokens every 15 s.
+    assert close_code(standing, timeout=25) == POLICY_VIOLATION
+    assert time.monotonic() - revoked_at <= 25
+    assert_silent(unaffected, 0.1)
+    unaffected.send("refresh")
+    assert receive_json(unaffected) == {"result": None}, "another player's socket stays open"
+
+
+def test_a_token_that_expires_while_connected_closes_its_socket_with_1008(
+    api: Api, sockets: Sockets, stack_env: dict[str, str]
+) -> None:
+    player = new_player(api)
+    token = token_for(stack_env["SECRET_KEY"], player, lifetime=3)
+    board = sockets.open("/ws/v1/scores", token)
+    board.send(json.dumps({"game": "cod", "start": 0, "end": 0}))
+    assert set(receive_json(board)) == {"result", "totalCount"}, "the token is valid for now"
+    connected_at = time.monotonic()
+
+    assert close_code(board, timeout=10) == POLICY_VIOLATION
+    assert time.monotonic() - connected_at <= 10
+
+
+# --- a client that stops reading -------------------------------------------------
+
+
+class RawClient:
+    """A WebSocket client on a plain socket with a small receive buffer, which can stop reading."""
+
+    GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+
+    def __init__(self, address: tuple[str, int], path: str, token: str) -> None:
+        self.socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # before connect: a small window
+        self.socket.settimeout(10)
+        self.socket.connect(address)
+        key = base64.b64encode(os.urandom(16)).decode()
+        self.socket.sendall(
+            (
+                f"GET {path} HTTP/1.1\r\nHost: {address[0]}:{address[1]}\r\nUpgrade: websocket\r\n"
+                f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
+                f"Authorization: Bearer {token}\r\n\r\n"
+            ).encode()
+        )
+        head = b""
+        while b"\r\n\r\n" not in head:
+            chunk = self.socket.recv(1)  # byte by byte: nothing after the head is read
+            assert chunk, f"closed during the handshake: {head!r}"
+            head += chunk
+        assert head.startswith(b"HTTP/1.1 101"), head
+        accept = base64.b64encode(hashlib.sha1((key + self.GUID).encode()).digest()).decode()
+        assert f"sec-websocket-accept: {accept}".lower() in head.decode().lower(), head
+
+    @property
+    def port(self) -> int:
+        return self.socket.getsockname()[1]
+
+    def send_text(self, text: str) -> None:
+        payload = text.encode()
+        assert len(payload) < 126
+        mask = os.urandom(4)
+        masked = bytes(byte ^ mask[index % 4] for index, byte in enumerate(payload))
+        self.socket.sendall(struct.pack("!BB", 0x81, 0x80 | len(payload)) + mask + masked)
+
+    def drain(self, timeout: float) -> int:
+        """Reads everything until the server's end of the stream; the number of bytes read."""
+        total = 0
+        deadline = time.monotonic() + timeout
+        while True:
+            assert time.monotonic() < deadline, f"no end of stream after {total} bytes in {timeout} s"
+            try:
+                chunk = self.socket.recv(1 << 16)
+            except TimeoutError:
+                continue
+            except ConnectionResetError:
+                return total
+            if not chunk:
+                return total
+            total += len(chunk)
+
+    def close(self) -> None:
+        self.socket.close()
+
+
+TCP_STATES = {1: "ESTABLISHED", 4: "FIN_WAIT1", 5: "FIN_WAIT2", 6: "TIME_WAIT", 7: "CLOSE", 8: "CLOSE_WAIT", 11: "CLOSING"}
+
+
+def tcp_state(local_port: int, remote_port: int) -> str | None:
+    """The state of the loopback TCP socket local_port -> remote_port, as the kernel lists it; None if gone.
+
+    The server's side of a connection to a client that reads nothing shows whether the server
+    closed it: its FIN waits behind the data the client has not read, so the client cannot tell yet.
+    """
+    wanted = (f"0100007F:{local_port:04X}", f"0100007F:{remote_port:04X}")
+    with open("/proc/net/tcp") as table:
+        for line in table.readlines()[1:]:
+            fields = line.split()
+            if (fields[1], fields[2]) == wanted:
+                return TCP_STATES.get(int(fields[3], 16), fields[3])
+    return None
+
+
+def test_a_client_that_never_reads_is_closed_and_never_holds_up_the_others(
+    base_url: str, api: Api, sockets: Sockets, stack: Stack
+) -> None:
+    """A client subscribes to a 100-row page, then reads nothing while scores keep changing that page.
+
+    It connects to the ws daemon directly: through nginx, nginx would keep the client's side open
+    (until its send_timeout) whatever the daemon does, and the daemon's decision is what is tested.
+    """
+    game = "apxleg"
+    # Long names make each page about 20 kB, so the socket's buffers fill after a few seconds of pushes.
+    crowd = players(base_url, 100, "Slow Reader " + "x" * 88)
+    base = score_above_top(api, crowd[0], game, room=1_000_000)
+    for index, player in enumerate(crowd):
+        submit(api, player, game, base + index)
+    address = stack.ws_address("ws")
+    slow = RawClient(address, "/ws/v1/scores", crowd[0].token)
+    view = json.dumps({"game": game, "start": 0, "end": 99})
+    slow.send_text(view)
+    normal = sockets.open("/ws/v1/scores", crowd[1].token)
+    normal.send(view)
+    assert len(receive_json(normal)["result"]) == 100
+
+    # Every submission improves a best on the page, so every tick has a new page to push.
+    stop = threading.Event()
+    scores = itertools.count(base + 1_000)
+    submitted: dict[int, float] = {}
+    failures: list[str] = []
+
+    def flood(client: Api) -> None:
+        for index in itertools.count():
+            if stop.is_set():
+                return
+            score = next(scores)
+            response = client.post("/scores", json={"game": game, "score": score}, headers=crowd[index % 100].auth)
+            if response.status_code != 200:
+                failures.append(f"{response.status_code} {response.text[:200]}")
+                return
+            submitted[score] = time.monotonic()
+
+    clients = [Api(base_url) for _ in range(4)]
+    threads = [threading.Thread(target=flood, args=(client,), daemon=True) for client in clients]
+    for thread in threads:
+        thread.start()
+    lags: list[float] = []
+    try:
+        deadline = time.monotonic() + 40
+        while tcp_state(address[1], slow.port) == "ESTABLISHED":
+            assert time.monotonic() < deadline, "the client that reads nothing is still connected after 40 s"
+            assert not failures, failures[:3]
+            # The normal client keeps getting fresh pages all along.
+            page = receive_json(normal, timeout=3)
+            top = page["result"][0]["score"]
+            if top in submitted:
+                lags.append(time.monotonic() - submitted[top])
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=15)
+        for client in clients:
+            client.session.close()
+    assert not failures, failures[:3]
+    assert len(lags) >= 10, f"the normal client saw only {len(lags)} fresh pages"
+    assert max(lags) < 3, f"the normal client lagged up to {max(lags):.1f} s behind"
+
+    # What the slow client finally reads ends with the end of the stream: the server closed it.
+    assert slow.drain(timeout=10) > 0
+    slow.close()
+    # And the normal client is still served promptly.
+    marker = next(scores) + 1
+    submit(api, crowd[2], game, marker)
+    receive_until(normal, tops(crowd[2], marker), timeout=5)
+
+
+# --- a daemon going away -----------------------------------------------------------
+
+
+def test_sigterm_closes_the_clients_with_1001_and_the_supervisor_restarts_the_daemon(
+    api: Api, sockets: Sockets, stack: Stack
+) -> None:
+    """Every ws node gets SIGTERM, so every client (through nginx, or on a node directly) is affected."""
+    player = new_player(api)
+    clients = [sockets.open("/ws/v1/my-score", player.token) for _ in range(2)]
+    clients += [sockets.open("/ws/v1/my-score", player.token, address=stack.ws_address(node)) for node in stack.ws_services]
+    for client in clients:
+        receive_json(client)
+    old = {node: stack.pid(node) for node in stack.ws_services}
+    logs = {node: LogWatch(stack.log_path(node)) for node in stack.ws_services}
+
+    for node, pid in old.items():
+        assert pid is not None, f"{node} is not running"
+        os.kill(pid, signal.SIGTERM)
+
+    for client in clients:
+        assert close_code(client, timeout=10) == GOING_AWAY
+    for node, pid in old.items():
+        exit_line = re.compile(rf"supervisor: leaderboard-ws exited with status (\d+) \(pid {pid}\)")
+        match = wait_until(lambda: exit_line.search(logs[node].new_text()), timeout=15, message=f"{node} to exit")
+        assert match.group(1) == "0", f"{node} exited with status {match.group(1)} on SIGTERM"
+        wait_until(lambda: stack.pid(node) not in (None, pid), timeout=15, message=f"the supervisor to restart {node}")
+
+    def welcomed(address: tuple[str, int] | None = None) -> bool:
+        return sockets.open("/ws/v1/", address=address).recv(timeout=5) == "Welcome to your websocket server"
+
+    for node in stack.ws_services:
+        wait_until(lambda: welcomed(stack.ws_address(node)), timeout=15, ignoring=(OSError,), message=f"{node} serving again")
+    assert welcomed()
+
+
+# --- two nodes -------------------------------------------------------------------
+
+
+def needs_two_nodes(stack: Stack) -> None:
+    if stack.nodes < 2:
+        pytest.skip("needs the two-node stack (NODES=2, the default of make test)")
+
+
+def test_a_score_reaches_the_clients_of_both_ws_nodes(api: Api, sockets: Sockets, stack: Stack) -> None:
+    needs_two_nodes(stack)
+    watcher, submitter = new_player(api), new_player(api)
+    score = score_above_top(api, watcher, "cod", room=3)
+    one, _ = watch(sockets, watcher, "cod", 0, 9, address=stack.ws_address("ws"))
+    two, _ = watch(sockets, watcher, "cod", 0, 9, address=stack.ws_address("ws2"))
+
+    # Through nginx, to either api pool.
+    submit(api, submitter, "cod", score)
+    for client in (one, two):
+        receive_until(client, tops(submitter, score), timeout=5)
+
+    # Over a socket of one node, to the clients of the other (and its own).
+    for node, score in [("ws2", score + 1), ("ws", score + 2)]:
+        adder = sockets.open("/ws/v1/add-score", submitter.token, address=stack.ws_address(node))
+        adder.send(json.dumps({"game": "cod", "score": score}))
+        assert receive_json(adder)["rank"] == 1
+        for client in (one, two):
+            receive_until(client, tops(submitter, score), timeout=5)
+
+
+def test_after_kill_9_of_a_ws_node_clients_reconnect_through_nginx_and_the_node_comes_back(
+    api: Api, sockets: Sockets, stack: Stack
+) -> None:
+    needs_two_nodes(stack)
+    player = new_player(api)
+    on_node_one, _ = watch(sockets, player, "cod", 0, 0, address=stack.ws_address("ws"))
+    old_pid = stack.pid("ws")
+    log = LogWatch(stack.log_path("ws"))
+
+    stack.kill_service("ws")
+
+    assert close_code(on_node_one, timeout=5) in (None, 1006), "killed: no close frame"
+    # Reconnecting through nginx works whether node 1 is back yet or not.
+    for _ in range(6):
+        watch(sockets, player, "cod", 0, 0)
+    wait_until(lambda: stack.pid("ws") not in (None, old_pid), timeout=15, message="the supervisor to restart ws")
+    assert "killed by signal KILL" in log.new_text()
+    wait_until(
+        lambda: watch(sockets, player, "cod", 0, 0, address=stack.ws_address("ws")), timeout=15, ignoring=(OSError,),
+        message="ws serving again",
+    )
+
+
+def test_nginx_routes_around_a_stopped_node(api: Api, sockets: Sockets, stack: Stack) -> None:
+    needs_two_nodes(stack)
+    watcher, submitter = new_player(api), new_player(api)
+    score = score_above_top(api, watcher, "cs")
+
+    with stack.stopped("ws", "api"):
+        # Every new socket and request lands on node 2.
+        clients = [watch(sockets, watcher, "cs", 0, 0)[0] for _ in range(4)]
+        for _ in range(4):
+            assert api.get("/health").status_code == 200
+        submit(api, submitter, "cs", score)
+        for client in clients:
+            receive_until(client, tops(submitter, score), timeout=5)
+
+
+# --- a Redis restart -----------------------------------------------------------------
+#
+# After Redis restarts, each pooled Redis connection of the api pools fails the first request that
+# uses it (503 "retry later", or 202 for a submission; RedisConnection notices a dead connection only
+# by failing a command on it), so this test asks REST again until it answers; the stack fixture
+# restarts the daemons after it, for the tests that follow.
+
+
+def test_connected_clients_keep_getting_updates_across_a_redis_restart(api: Api, sockets: Sockets, stack: Stack) -> None:
+    watcher, submitter = new_player(api), new_player(api)
+    board, _ = watch(sockets, watcher, "rl", 0, 9)
+    standing = sockets.open("/ws/v1/my-score", submitter.token)
+    receive_json(standing)
+
+    with stack.stopped("redis"):
+        pass
+
+    def score_above_the_rebuilt_top() -> int | None:
+        # Redis came back empty: 503 until the api has rebuilt the index from PostgreSQL.
+        response = api.get("/leaderboards/rl", params={"start": 0, "end": 0}, headers=watcher.auth)
+        if response.status_code != 200:
+            return None
+        rows = response.json()["data"]["result"]
+        return (rows[0]["score"] if rows else 0) + 1
+
+    score = wait_until(score_above_the_rebuilt_top, timeout=30, message="the rl board readable again")
+    assert score <= MAX_SCORE
+    response = api.post("/scores", json={"game": "rl", "score": score}, headers=submitter.auth)
+    # 202: stored, and applied (and announced) by the reconciler within a second or so.
+    assert response.status_code in (200, 202), response.text
+
+    # The same sockets, no reconnect: the daemon resubscribed on its own.
+    receive_until(board, tops(submitter, score), timeout=15)
+    receive_until(standing, standing_of(submitter, score), timeout=15)
