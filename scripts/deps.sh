@@ -5,9 +5,11 @@
 # what the end-to-end tests import, from PyPI if need be.
 set -euo pipefail
 
-# The C libraries the Swift targets link, the stores and tools of the stack.
+# The C libraries the Swift targets link, the stores and tools of the stack,
+# and what scripts/test-deploy.sh checks the production files with (systemd
+# for systemd-analyze, openssl, python3-seccomp for the units' syscall filter).
 PACKAGES=(libfcgi-dev libpq-dev libhiredis-dev libssl-dev libcrypt-dev
-    redis-server postgresql-15 curl)
+    redis-server postgresql-15 curl systemd openssl python3-seccomp)
 # The end-to-end tests' python packages, as pip names them. passlib 1.7.4
 # (the last release) breaks with bcrypt 4.1 and later, hence the pin.
 PYTHON_PACKAGES=(pytest requests websockets pyjwt passlib bcrypt==4.0.1)
