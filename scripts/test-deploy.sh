@@ -321,48 +321,92 @@ EOF
 SYSTEM_PYTHON=/usr/bin/python3
 "$SYSTEM_PYTHON" -c 'import seccomp' 2>/dev/null || die "$SYSTEM_PYTHON cannot import seccomp: run make deps (python3-seccomp)"
 
-NOTIFY_LOG=$WORK/log/notify.log
-: >"$NOTIFY_LOG"
-python3 "$WORK/notify.py" "$WORK/run/notify.sock" "$NOTIFY_LOG" &
-pids+=($!)
-wait_for 5 test -S "$WORK/run/notify.sock" || die "the notify listener did not start"
+unit_setting() { sed -n "s/^$2=//p" "$ROOT$UNITDIR/$1" | tail -n 1; }
+
+# Starts daemon NAME as UNIT would (the rest of the arguments are launch.py's
+# socket argument and the command). A Type=notify unit gets a NOTIFY_SOCKET
+# with systemd's end in $WORK/log/NAME-notify.log, and with WatchdogSec= a
+# watchdog of 1 s, so the daemon must ping twice a second.
+start_daemon() {
+    local name=$1 unit=$2 listen=$3 notify=- watchdog=0
+    shift 3
+    if [[ $(unit_setting "$unit" Type) == notify ]]; then
+        notify=$WORK/run/$name-notify.sock
+        : >"$WORK/log/$name-notify.log"
+        python3 "$WORK/notify.py" "$notify" "$WORK/log/$name-notify.log" &
+        pids+=($!)
+        wait_for 5 test -S "$notify" || die "the notify listener for $name did not start"
+        [[ -z $(unit_setting "$unit" WatchdogSec) ]] || watchdog=1000000
+    fi
+    "$SYSTEM_PYTHON" "$WORK/launch.py" "$ROOT$ENV_FILE" "$listen" "$notify" "$watchdog" "$@" >"$WORK/log/$name.log" 2>&1 &
+    pids+=($!)
+    daemon_pid=$!
+}
+
+notified() { grep -qx "$2" "$WORK/log/$1-notify.log" 2>/dev/null; }
+pinged_thrice() { (($(grep -c '^WATCHDOG=1$' "$WORK/log/$1-notify.log") >= 3)); }
+
+# The confinement of daemon NAME, and the readiness protocol of UNIT if it has one.
+running_daemon() { [[ $(readlink "/proc/$1/exe") == */leaderboard-* ]]; }
+check_started() {
+    local name=$1 unit=$2 pid=$3
+    # launch.py confines itself, then execs (the ws unit's env execs once more).
+    wait_for 10 running_daemon "$pid" || die "$name did not start (log: $(tail -n 3 "$WORK/log/$name.log" | tr '\n' ' '))"
+    if grep -q '^NoNewPrivs:[[:space:]]*1' "/proc/$pid/status" && grep -q '^Seccomp:[[:space:]]*2' "/proc/$pid/status"; then
+        pass "$name runs with no new privileges and the units' system call filter"
+    else
+        fail "$name is not confined as its unit would be: $(grep -E '^(NoNewPrivs|Seccomp):' "/proc/$pid/status" | tr '\n' ' ')"
+    fi
+    [[ $(unit_setting "$unit" Type) == notify ]] || return 0
+    if wait_for "$READY_TIMEOUT" grep -q '^READY=1' "$WORK/log/$name-notify.log"; then
+        pass "$name told systemd READY=1 ($(grep -m1 '^READY=1' "$WORK/log/$name-notify.log"))"
+    else
+        tail -n 20 "$WORK/log/$name.log" >&2
+        die "$name sent no READY=1 in $READY_TIMEOUT s, and $unit has Type=notify"
+    fi
+    if [[ -n $(unit_setting "$unit" WatchdogSec) ]]; then
+        if wait_for 5 pinged_thrice "$name"; then
+            pass "$name pings the watchdog (WATCHDOG=1 at half of WATCHDOG_USEC)"
+        else
+            fail "$name sent $(grep -c '^WATCHDOG=1$' "$WORK/log/$name-notify.log") WATCHDOG=1 in 5 s with WATCHDOG_USEC=1000000"
+        fi
+    fi
+}
+
+# A graceful stop, as systemctl stop does it: exit 0 and, under Type=notify, STOPPING=1 first.
+check_stop() {
+    local name=$1 unit=$2 pid=$3 status
+    kill -TERM "$pid"
+    wait "$pid" && status=0 || status=$?
+    if ((status != 0)); then
+        fail "on SIGTERM $name exited $status (log: $(tail -n 3 "$WORK/log/$name.log" | tr '\n' ' '))"
+    elif [[ $(unit_setting "$unit" Type) == notify ]] && ! grep -q '^STOPPING=1' "$WORK/log/$name-notify.log"; then
+        fail "on SIGTERM $name exited 0 without STOPPING=1 (notifications: $(tail -n 3 "$WORK/log/$name-notify.log" | tr '\n' ' '))"
+    else
+        pass "on SIGTERM $name exited 0$([[ $(unit_setting "$unit" Type) == notify ]] && echo ", after STOPPING=1")"
+    fi
+    if grep -q 'cannot notify' "$WORK/log/$name.log"; then
+        fail "$name logged notification failures: $(grep -m1 'cannot notify' "$WORK/log/$name.log")"
+    fi
+}
 
 say "starting the installed leaderboard-api, leaderboard-ws and the installed nginx site"
-# The watchdog at 1 s: leaderboard-api must ping twice a second.
-"$SYSTEM_PYTHON" "$WORK/launch.py" "$ROOT$ENV_FILE" "$WORK/run/api.sock" "$WORK/run/notify.sock" 1000000 \
-    "$ROOT$BINDIR/leaderboard-api" >"$WORK/log/api.log" 2>&1 &
-api_pid=$!
-pids+=("$api_pid")
+[[ $(unit_setting leaderboard-api.service Type) == notify ]] || fail "leaderboard-api.service is not Type=notify"
+start_daemon api leaderboard-api.service "$WORK/run/api.sock" "$ROOT$BINDIR/leaderboard-api"
+api_pid=$daemon_pid
 # As leaderboard-ws@PORT.service starts it.
-"$SYSTEM_PYTHON" "$WORK/launch.py" "$ROOT$ENV_FILE" - - 0 \
-    /usr/bin/env "WS_LISTEN=127.0.0.1:$WS_PORT" "$ROOT$BINDIR/leaderboard-ws" >"$WORK/log/ws.log" 2>&1 &
-pids+=($!)
+start_daemon ws leaderboard-ws@.service - /usr/bin/env "WS_LISTEN=127.0.0.1:$WS_PORT" "$ROOT$BINDIR/leaderboard-ws"
+ws_pid=$daemon_pid
 nginx_conf "$WORK/site-run.conf" >"$WORK/nginx-run.conf"
 nginx_cmd "$WORK/nginx-run.conf" || die "nginx did not start (log: $WORK/log/error.log)"
 
-notified() { grep -qx "$1" "$NOTIFY_LOG"; }
-if wait_for "$READY_TIMEOUT" grep -q '^READY=1' "$NOTIFY_LOG"; then
-    pass "leaderboard-api told systemd READY=1 ($(grep -m1 '^READY=1' "$NOTIFY_LOG"))"
-else
-    tail -n 20 "$WORK/log/api.log" >&2
-    die "leaderboard-api sent no READY=1 in $READY_TIMEOUT s"
-fi
-if grep -q '^NoNewPrivs:[[:space:]]*1' "/proc/$api_pid/status" && grep -q '^Seccomp:[[:space:]]*2' "/proc/$api_pid/status"; then
-    pass "leaderboard-api runs with no new privileges and the units' system call filter"
-else
-    fail "leaderboard-api is not confined as its unit would be: $(grep -E '^(NoNewPrivs|Seccomp):' "/proc/$api_pid/status" | tr '\n' ' ')"
-fi
-pinged_thrice() { (($(grep -c '^WATCHDOG=1$' "$NOTIFY_LOG") >= 3)); }
-if wait_for 5 pinged_thrice; then
-    pass "leaderboard-api pings the watchdog (WATCHDOG=1 at half of WATCHDOG_USEC)"
-else
-    fail "leaderboard-api sent $(grep -c '^WATCHDOG=1$' "$NOTIFY_LOG") WATCHDOG=1 in 5 s with WATCHDOG_USEC=1000000"
-fi
+check_started api leaderboard-api.service "$api_pid"
 ws_listening() { (: <"/dev/tcp/127.0.0.1/$WS_PORT") 2>/dev/null; }
 wait_for "$READY_TIMEOUT" ws_listening || {
     tail -n 20 "$WORK/log/ws.log" >&2
     die "leaderboard-ws is not listening on 127.0.0.1:$WS_PORT"
 }
+check_started ws leaderboard-ws@.service "$ws_pid"
 
 BASE=https://127.0.0.1:$HTTPS_PORT
 CURL=(curl -sS --max-time 5 --cacert "$WORK/tls/fullchain.pem")
@@ -476,14 +520,7 @@ else
     fail "GET /ws/v1/health: $(status): nginx cannot reach leaderboard-ws"
 fi
 
-# A graceful stop, as systemctl stop does it: STOPPING=1, then exit 0.
-kill -TERM "$api_pid"
-wait "$api_pid" && api_status=0 || api_status=$?
-if ((api_status == 0)) && notified 'STOPPING=1|STATUS=finishing queued and in-flight requests'; then
-    pass "on SIGTERM leaderboard-api told systemd STOPPING=1 and exited 0"
-else
-    fail "on SIGTERM leaderboard-api exited $api_status; notifications: $(tr '\n' ' ' <"$NOTIFY_LOG" | tail -c 300)"
-fi
+check_stop api leaderboard-api.service "$api_pid"
 fetch "$BASE/api/v1/health"
 if [[ $(status) == 503 && $(header X-Upstream-Unavailable) == 1 && $(header Retry-After) == 1 ]] && envelope_is 503 &&
     [[ -n $(header Strict-Transport-Security) ]]; then
@@ -492,9 +529,7 @@ else
     fail "no api: $(status), X-Upstream-Unavailable '$(header X-Upstream-Unavailable)', $(head -c 200 "$WORK/body")"
 fi
 [[ ! -e $WORK/run/not-activated.sock ]] || fail "leaderboard-api opened API_LISTEN instead of taking the socket on fd 3"
-if grep -q 'cannot notify' "$WORK/log/api.log"; then
-    fail "leaderboard-api logged notification failures: $(grep -m1 'cannot notify' "$WORK/log/api.log")"
-fi
+check_stop ws leaderboard-ws@.service "$ws_pid"
 
 # --- 5. make uninstall ------------------------------------------------------------
 
