@@ -5,17 +5,48 @@
 #   make test    every test, against a test stack (var/test) it starts and stops
 #                (two nodes unless NODES=1)
 #   make stop / status / logs    the dev stack
+#   make install / uninstall     the production files (README: "Deploy on a server")
 # The stack itself is scripts/stack.sh; its settings are documented there.
 
+# Where make install puts things. The units and the nginx site name the
+# installed paths, so set these on the command line of make install, not by
+# editing the installed files.
 PREFIX ?= /usr/local
 BINDIR ?= $(PREFIX)/bin
+# The web UI: nginx's root.
+HTMLDIR ?= $(PREFIX)/share/leaderboard/html
+# systemd searches /usr/local/lib/systemd/system for local units and
+# /lib/systemd/system for packaged ones; with another PREFIX, set
+# UNITDIR=/etc/systemd/system.
+UNITDIR ?= $(PREFIX)/lib/systemd/system
+SYSCONFDIR ?= /etc
+# Debian's nginx includes every file in sites-enabled; the site is installed
+# to sites-available and enabled by hand (a symlink) once its certificate exists.
+NGINX_SITES_AVAILABLE ?= $(SYSCONFDIR)/nginx/sites-available
+NGINX_SITES_ENABLED ?= $(SYSCONFDIR)/nginx/sites-enabled
+# The site's host name(s), and its certificate and key. "_" (no name) serves
+# any host once the site is the only one on ports 80 and 443.
+SERVER_NAME ?= _
+TLS_CERT ?= $(SYSCONFDIR)/leaderboard/tls/fullchain.pem
+TLS_KEY ?= $(SYSCONFDIR)/leaderboard/tls/privkey.pem
+# The group that may connect to the api socket: nginx's (www-data on Debian).
+SOCKET_GROUP ?= www-data
 DESTDIR ?=
 SWIFT ?= swift
 INSTALL ?= install
 
 RELEASE_BIN := .build/release
 EXECUTABLES := leaderboard-api leaderboard-ws leaderboardctl
+UNITS := leaderboard.target leaderboard-api.socket leaderboard-api.service leaderboard-ws@.service leaderboard-migrate.service
+CONFDIR := $(SYSCONFDIR)/leaderboard
+ENV_FILE := $(CONFDIR)/leaderboard.env
+SITE := leaderboard.conf
 SWIFT_SOURCES := Sources Tests Package.swift
+
+# Fills in the placeholders (@NAME@) of the units and of the nginx site.
+RENDER = sed -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
+	-e 's|@SOCKET_GROUP@|$(SOCKET_GROUP)|g' -e 's|@SERVER_NAME@|$(SERVER_NAME)|g' \
+	-e 's|@HTML_ROOT@|$(HTMLDIR)|g' -e 's|@TLS_CERT@|$(TLS_CERT)|g' -e 's|@TLS_KEY@|$(TLS_KEY)|g'
 
 # Prerequisites run in order (deps before build); SwiftPM parallelises itself.
 .NOTPARALLEL:
@@ -27,8 +58,10 @@ all: build
 deps:
 	scripts/deps.sh
 
+# Release binaries with the Swift runtime linked in, so a server needs no
+# Swift toolchain; the dev stack runs these same binaries.
 build:
-	$(SWIFT) build -c release
+	$(SWIFT) build -c release --static-swift-stdlib
 
 build-debug:
 	$(SWIFT) build
@@ -54,12 +87,46 @@ format:
 lint:
 	$(SWIFT) format lint --strict --recursive $(SWIFT_SOURCES)
 
+# Installs the binaries, the systemd units, the nginx site (not enabled), the
+# web UI, and a sample env file unless one exists (it holds the secrets:
+# never overwritten, mode 0640). Runs no systemctl: see the README.
 install: build
-	$(INSTALL) -d $(DESTDIR)$(BINDIR)
+	$(INSTALL) -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(UNITDIR) $(DESTDIR)$(NGINX_SITES_AVAILABLE) $(DESTDIR)$(HTMLDIR)
 	$(INSTALL) -m 0755 $(addprefix $(RELEASE_BIN)/,$(EXECUTABLES)) $(DESTDIR)$(BINDIR)/
+	set -e; for unit in $(UNITS); do \
+		$(RENDER) systemd/$$unit >$(DESTDIR)$(UNITDIR)/$$unit.new; \
+		$(INSTALL) -m 0644 $(DESTDIR)$(UNITDIR)/$$unit.new $(DESTDIR)$(UNITDIR)/$$unit; \
+		rm -f $(DESTDIR)$(UNITDIR)/$$unit.new; \
+	done
+	$(RENDER) nginx/$(SITE) >$(DESTDIR)$(NGINX_SITES_AVAILABLE)/$(SITE).new
+	$(INSTALL) -m 0644 $(DESTDIR)$(NGINX_SITES_AVAILABLE)/$(SITE).new $(DESTDIR)$(NGINX_SITES_AVAILABLE)/$(SITE)
+	rm -f $(DESTDIR)$(NGINX_SITES_AVAILABLE)/$(SITE).new
+	@if grep -n '^[^#]*@[A-Z_]*@' $(addprefix $(DESTDIR)$(UNITDIR)/,$(UNITS)) $(DESTDIR)$(NGINX_SITES_AVAILABLE)/$(SITE); then \
+		echo "install: placeholders left (above)" >&2; exit 1; fi
+	@# Exactly the checkout's web UI: no stale files of an older version.
+	rm -rf $(DESTDIR)$(HTMLDIR)
+	$(INSTALL) -d $(DESTDIR)$(HTMLDIR)
+	cp -R nginx/html/. $(DESTDIR)$(HTMLDIR)/
+	chmod -R u=rwX,go=rX $(DESTDIR)$(HTMLDIR)
+	$(INSTALL) -d -m 0750 $(DESTDIR)$(CONFDIR)
+	@if [ -e $(DESTDIR)$(ENV_FILE) ]; then \
+		echo "install: keeping $(DESTDIR)$(ENV_FILE)"; \
+	else \
+		echo "$(INSTALL) -m 0640 .env.example $(DESTDIR)$(ENV_FILE)"; \
+		$(INSTALL) -m 0640 .env.example $(DESTDIR)$(ENV_FILE); \
+	fi
 
+# Removes what make install put there, except the env file (secrets) and the
+# TLS files in $(CONFDIR): delete those by hand. Stop the service first.
 uninstall:
 	rm -f $(addprefix $(DESTDIR)$(BINDIR)/,$(EXECUTABLES))
+	rm -f $(addprefix $(DESTDIR)$(UNITDIR)/,$(UNITS))
+	@# A dangling symlink in sites-enabled would stop nginx from loading.
+	if [ -L $(DESTDIR)$(NGINX_SITES_ENABLED)/$(SITE) ]; then rm -f $(DESTDIR)$(NGINX_SITES_ENABLED)/$(SITE); fi
+	rm -f $(DESTDIR)$(NGINX_SITES_AVAILABLE)/$(SITE)
+	rm -rf $(DESTDIR)$(HTMLDIR)
+	rmdir $(DESTDIR)$(dir $(HTMLDIR)) 2>/dev/null || true
+	@echo "uninstall: kept $(DESTDIR)$(CONFDIR) (the env file holds secrets); remove it by hand"
 
 # Keeps var/dev (the dev database and its demo data); stop it and delete it
 # by hand for a fresh dev stack.

@@ -5,12 +5,13 @@
 # what the end-to-end tests import, from PyPI if need be.
 set -euo pipefail
 
-# The C libraries the Swift targets link, the stores and tools of the stack.
-# chromium and chromium-driver: the browser test of the web UI
-# (Tests/e2e/test_browser.py) drives a real headless Chromium through
-# /usr/bin/chromedriver.
+# The C libraries the Swift targets link, the stores and tools of the stack;
+# chromium and chromium-driver for the browser test of the web UI
+# (Tests/e2e/test_browser.py, through /usr/bin/chromedriver); and what
+# scripts/test-deploy.sh checks the production files with (systemd for
+# systemd-analyze, openssl, python3-seccomp for the units' syscall filter).
 PACKAGES=(libfcgi-dev libpq-dev libhiredis-dev libssl-dev libcrypt-dev
-    redis-server postgresql-15 curl chromium chromium-driver)
+    redis-server postgresql-15 curl chromium chromium-driver systemd openssl python3-seccomp)
 # The end-to-end tests' python packages, as pip names them. passlib 1.7.4
 # (the last release) breaks with bcrypt 4.1 and later, hence the pin.
 # selenium drives the system's chromedriver (never one it downloads itself).

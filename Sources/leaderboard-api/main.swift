@@ -6,6 +6,8 @@ let config = Startup.loadConfig(program: "leaderboard-api")
 Startup.bootstrapLogging(level: config.logLevel)
 Observability.bootstrap()
 let logger = Logger(label: "leaderboard-api")
+// Does nothing unless systemd runs us as a Type=notify unit.
+let systemd = SystemdNotifier(logger: logger)
 
 do {
     let server = try FastCGIServer(
@@ -21,8 +23,12 @@ do {
             logger: Logger(label: "reconciler"))
         reconciler.run { false }
     }
+    // A store outage is not a reason to restart: the api answers 503 and recovers by itself.
+    systemd.startWatchdog()
     logger.info("listening", metadata: ["address": "\(config.apiListen)", "mode": "\(config.mode.rawValue)"])
-    server.run()
+    // The socket is open, so requests queue from now on, whether or not the workers have started.
+    systemd.notify(.ready, .status("\(config.apiWorkers) workers"))
+    server.run { systemd.notify(.stopping, .status("finishing queued and in-flight requests")) }
 } catch {
     logger.critical("\(error)")
     exit(1)

@@ -68,8 +68,9 @@ public final class FastCGIServer: Sendable {
     /// On the signal, a socket of our own is unlinked (new connections fail fast, so nginx tries another
     /// upstream) and the connections already queued are still served; a socket systemd passed stays as
     /// it is, its queue kept for the next instance. Workers finish what they hold, idle ones are woken
-    /// out of accept(), and `run` returns once all have exited.
-    public func run() {
+    /// out of accept(), and `run` returns once all have exited. `onStop` runs when the signal arrives
+    /// (to tell a supervisor that shutdown has begun).
+    public func run(onStop: () -> Void = {}) {
         var stopSignals = Self.stopSignals
 
         let workers = (0..<workerCount).map { index in Self.startThread { self.workerLoop(index) } }
@@ -77,6 +78,7 @@ public final class FastCGIServer: Sendable {
         var received: Int32 = 0
         sigwait(&stopSignals, &received)
         logger.info("signal received, finishing queued and in-flight requests", metadata: ["signal": "\(received)"])
+        onStop()
         stopAccepting()
         // An idle worker sits in accept(); a signal interrupts it (FCGI_FAIL_ACCEPT_ON_INTR) and, seeing
         // `stopping`, it leaves. Repeated because a worker may be between its check and accept().
