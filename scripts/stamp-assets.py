@@ -11,10 +11,15 @@ stylesheet and the entry module are named in index.html with it; the modules'
 imports of each other get it through the import map there, which must list
 every module but the entry one. There is no build step: the files are served
 as they are, and this only edits the query strings in index.html.
+
+The import map is an inline script, which the production site's
+Content-Security-Policy (nginx/leaderboard.conf) allows by its hash only; the
+hash follows the map, so this keeps it in step there too.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import pathlib
@@ -26,6 +31,21 @@ INDEX = HTML / "index.html"
 ENTRY = "/js/app.js"
 ASSET = re.compile(r"(?P<path>/(?:js|css)/[A-Za-z0-9_.-]+\.(?:js|css))\?v=(?P<version>[0-9a-z]+)")
 IMPORT_MAP = re.compile(r'<script type="importmap">(?P<json>.*?)</script>', re.S)
+SITE = HTML.parent / "leaderboard.conf"
+SCRIPT_SRC = re.compile(r"script-src 'self'(?: 'sha256-[A-Za-z0-9+/=]+')?")
+
+
+def script_src(index_text: str) -> str:
+    """The CSP source list that allows exactly the import map's text (what the browser hashes)."""
+    found = IMPORT_MAP.search(index_text)
+    if not found:
+        return "script-src 'self'"
+    digest = base64.b64encode(hashlib.sha256(found["json"].encode("utf-8")).digest()).decode()
+    return f"script-src 'self' 'sha256-{digest}'"
+
+
+def stamped_site(index_text: str) -> str:
+    return SCRIPT_SRC.sub(script_src(index_text), SITE.read_text(encoding="utf-8"))
 
 
 def version(path: str) -> str:
@@ -47,6 +67,8 @@ def problems_and_text() -> tuple[list[str], str]:
         return f"{path}?v={current}"
 
     stamped = ASSET.sub(replace, text)
+    if stamped_site(stamped) != SITE.read_text(encoding="utf-8"):
+        problems.append("nginx/leaderboard.conf's script-src does not allow the import map's hash")
 
     # Every asset is named with a version, and every module is in the import map.
     named = {match["path"] for match in ASSET.finditer(text)}
@@ -76,6 +98,10 @@ def main() -> int:
     if stamped != INDEX.read_text(encoding="utf-8"):
         INDEX.write_text(stamped, encoding="utf-8")
         print("stamp-assets: index.html updated")
+    site = stamped_site(stamped)
+    if site != SITE.read_text(encoding="utf-8"):
+        SITE.write_text(site, encoding="utf-8")
+        print("stamp-assets: the CSP hash of the import map in nginx/leaderboard.conf updated")
     remaining, _ = problems_and_text()
     for problem in remaining:
         print(f"stamp-assets: {problem}", file=sys.stderr)

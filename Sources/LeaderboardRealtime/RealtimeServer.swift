@@ -21,6 +21,11 @@ public final class RealtimeServer: Sendable {
     private let group: MultiThreadedEventLoopGroup
     private let workers: StoreWorkers
     private let hub: Hub
+
+    /// Whether every event loop still runs work: a hung loop stops the systemd watchdog's pings.
+    public var isResponsive: Bool {
+        group.makeIterator().allSatisfy { loop in (try? loop.submit { true }.wait()) == true }
+    }
     private let connections = Mutex<[ObjectIdentifier: any Channel]>([:])
 
     public init(config: Config, logger: Logger) {
@@ -31,8 +36,9 @@ public final class RealtimeServer: Sendable {
         hub = Hub(loop: group.next(), workers: workers, logger: logger)
     }
 
-    /// Binds and serves until SIGTERM or SIGINT, then closes the clients and returns.
-    public func run() throws {
+    /// Binds and serves until SIGTERM or SIGINT, then closes the clients and returns. `onReady` runs
+    /// once the port is bound, `onStop` when the signal arrives.
+    public func run(onReady: () -> Void = {}, onStop: () -> Void = {}) throws {
         guard case .tcp(let host, let port) = config.wsListen else {
             throw RealtimeError.unsupportedListenAddress(config.wsListen.description)
         }
@@ -47,6 +53,7 @@ public final class RealtimeServer: Sendable {
             .bind(host: host, port: port)
             .wait()
         logger.info("listening", metadata: ["address": "\(config.wsListen)"])
+        onReady()
 
         let stop = DispatchSemaphore(value: 0)
         let signals = [SIGTERM, SIGINT].map { number in
@@ -58,6 +65,7 @@ public final class RealtimeServer: Sendable {
         }
         stop.wait()
         signals.forEach { $0.cancel() }
+        onStop()
         logger.info("shutting down: closing clients with 1001")
         try server.close().wait()
         let open = connections.withLock { Array($0.values) }

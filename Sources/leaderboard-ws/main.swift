@@ -7,9 +7,17 @@ let config = Startup.loadConfig(program: "leaderboard-ws")
 Startup.bootstrapLogging(level: config.logLevel)
 Observability.bootstrap()
 let logger = Logger(label: "leaderboard-ws")
+// Does nothing unless systemd runs us as a Type=notify unit.
+let systemd = SystemdNotifier(logger: logger)
 
 do {
-    try RealtimeServer(config: config, logger: logger).run()
+    let server = RealtimeServer(config: config, logger: logger)
+    try server.run(
+        onReady: {
+            systemd.startWatchdog { server.isResponsive }
+            systemd.notify(.ready, .status("listening on \(config.wsListen)"))
+        },
+        onStop: { systemd.notify(.stopping, .status("closing clients with 1001")) })
 } catch {
     logger.critical("\(error)")
     exit(1)
