@@ -234,7 +234,9 @@ final class Hub: @unchecked Sendable {
         case .board(let board):
             let page = try context.leaderboard.page(
                 game: board.game, period: board.period, date: board.date ?? today, start: board.start, end: board.end)
-            return (try Wire.encode(BoardPush(result: page.result, totalCount: page.totalCount)), nil)
+            let push = BoardPush(
+                result: page.result, totalCount: page.totalCount, game: board.game, period: board.period, start: board.start, end: board.end)
+            return (try Wire.encode(push), nil)
         case .standing(let user):
             let row = try context.index.around(userId: user, game: BoardIndex.globalGame, period: .allTime, radius: 0)?.around.first
             return (try Wire.encode(StandingPush(result: row)), row?.score)
@@ -242,9 +244,15 @@ final class Hub: @unchecked Sendable {
     }
 }
 
+/// A page of a watched board; the view's own fields come along, so a client that just switched views
+/// can tell a late push for the old one from the new.
 struct BoardPush: Encodable {
     let result: [BoardRow]
     let totalCount: Int
+    let game: String
+    let period: PeriodKind
+    let start: Int
+    let end: Int
 }
 
 struct StandingPush: Encodable {

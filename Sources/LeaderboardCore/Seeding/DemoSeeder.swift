@@ -37,27 +37,21 @@ public struct DemoSeeder {
             let games = try database.query("SELECT slug FROM games ORDER BY position").map { try $0.requiredString("slug") }
             guard !games.isEmpty else { throw PostgresError.unexpectedResult("no games to seed scores for") }
 
-            var users = 0
-            let userChunks = Self.chunks(count: plan.users) { index in
+            try copy(
+                "COPY users (id, name, email, password, created_at, updated_at) FROM STDIN", rows: plan.users, phase: "players",
+                progress: progress
+            ) { index in
                 let (first, last) = (Self.firstNames.randomElement(using: &generator)!, Self.lastNames.randomElement(using: &generator)!)
                 let id = firstID + index
                 let created = Self.timestamp(now.addingTimeInterval(-Double(plan.days) * 86_400 - Double(plan.users - index)))
                 return "\(id)\t\(first) \(last)\t\(first.lowercased()).\(last.lowercased()).\(id)@\(Self.emailDomain)\t\(passwordHash)\t\(created)\t\(created)\n"
             }
-            try database.copyIn(
-                "COPY users (id, name, email, password, created_at, updated_at) FROM STDIN",
-                lines: userChunks.lazy.map { chunk in
-                    users += chunk.count
-                    progress("players", users, plan.users)
-                    return chunk.text
-                })
             try database.query("SELECT setval(pg_get_serial_sequence('users', 'id'), (SELECT max(id) FROM users))")
 
             // Popular games get more play, and a few players play far more than the rest.
             let gameWeights = games.indices.map { 1.0 / Double($0 + 2) }
             let weightTotal = gameWeights.reduce(0, +)
-            var scores = 0
-            let scoreChunks = Self.chunks(count: plan.scores) { _ in
+            try copy("COPY scores (user_id, game, score, created_at) FROM STDIN", rows: plan.scores, phase: "scores", progress: progress) { _ in
                 let player = firstID + Int(pow(Double.random(in: 0..<1, using: &generator), 1.6) * Double(plan.users))
                 var pick = Double.random(in: 0..<weightTotal, using: &generator)
                 let game = games[games.indices.first { pick -= gameWeights[$0]; return pick < 0 } ?? 0]
@@ -66,27 +60,25 @@ public struct DemoSeeder {
                 let when = now.addingTimeInterval(-Double.random(in: 0..<(Double(plan.days) * 86_400), using: &generator))
                 return "\(player)\t\(game)\t\(score)\t\(Self.timestamp(when))\n"
             }
-            try database.copyIn(
-                "COPY scores (user_id, game, score, created_at) FROM STDIN",
-                lines: scoreChunks.lazy.map { chunk in
-                    scores += chunk.count
-                    progress("scores", scores, plan.scores)
-                    return chunk.text
-                })
         }
         try database.query("ANALYZE users")
         try database.query("ANALYZE scores")
     }
 
-    /// Lines made on demand, 10,000 at a time, so a million rows never sit in memory at once.
-    private static func chunks(count: Int, line: @escaping (Int) -> String) -> some Sequence<(text: String, count: Int)> {
-        stride(from: 0, to: count, by: 10_000).lazy.map { start in
-            let end = min(count, start + 10_000)
+    /// Streams `rows` lines made on demand into COPY, 10,000 at a time, so a million rows never sit in
+    /// memory at once; `progress` hears after each batch.
+    private func copy(
+        _ sql: String, rows: Int, phase: String, progress: @escaping (String, Int, Int) -> Void, line: @escaping (Int) -> String
+    ) throws {
+        let batches = stride(from: 0, to: rows, by: 10_000).lazy.map { start in
+            let end = min(rows, start + 10_000)
             var text = ""
             text.reserveCapacity((end - start) * 80)
             for index in start..<end { text += line(index) }
-            return (text, end - start)
+            progress(phase, end, rows)
+            return text
         }
+        try database.copyIn(sql, lines: batches)
     }
 
     /// `2026-11-29 14:30:05+00`, as COPY reads a timestamptz.
