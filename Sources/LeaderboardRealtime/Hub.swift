@@ -147,12 +147,18 @@ final class Hub: @unchecked Sendable {
         markStale(by: pendingEvents, today: today, now: .now())
         pendingEvents.removeAll(keepingCapacity: true)
         let now = NIODeadline.now()
-        for view in stale where !computing.contains(view) && (retryAt[view].map { $0 <= now } ?? true) {
-            stale.remove(view)
-            computing.insert(view)
-            workers.run(on: loop) { context in try Self.render(view, context: context, today: today) }
-                .whenComplete { result in self.finish(view, result) }
-        }
+        let due = stale.filter { view in !computing.contains(view) && (retryAt[view].map { $0 <= now } ?? true) }
+        for view in due { refresh(view, today: today) }
+    }
+
+    // Loop bodies live in functions of their own (not inlined): the optimizer's loop passes slowed a
+    // release build of this module to many minutes when they saw the whole future chain inside a loop.
+    @inline(never)
+    private func refresh(_ view: View, today: UTCDay) {
+        stale.remove(view)
+        computing.insert(view)
+        workers.run(on: loop) { context in try Self.render(view, context: context, today: today) }
+            .whenComplete { result in self.finish(view, result) }
     }
 
     /// Board views of a touched game (or of the global board) and period; standing views of players
@@ -171,19 +177,23 @@ final class Hub: @unchecked Sendable {
             if let before = event.totalBefore, let after = event.totalAfter { crossings.append((before, after)) }
         }
         for view in watchers.keys where !stale.contains(view) {
-            let isTouched: Bool
-            switch view {
-            case .board(let board):
-                isTouched = touched.contains(board.game + " " + board.boardPeriod(today: today).key)
-            case .standing(let user):
-                // Someone who went from at or below this player's total to above it moved them down a rank.
-                let total = standingTotal[user]
-                isTouched = submitters.contains(user) || total.map { mine in crossings.contains { $0.from <= mine && mine < $0.to } } == true
-            }
-            if isTouched {
+            if isTouched(view, boards: touched, submitters: submitters, crossings: crossings, today: today) {
                 stale.insert(view)
                 if staleSince[view] == nil { staleSince[view] = now }
             }
+        }
+    }
+
+    @inline(never)
+    private func isTouched(_ view: View, boards: Set<String>, submitters: Set<Int>, crossings: [(from: Int, to: Int)], today: UTCDay) -> Bool {
+        switch view {
+        case .board(let board):
+            return boards.contains(board.game + " " + board.boardPeriod(today: today).key)
+        case .standing(let user):
+            if submitters.contains(user) { return true }
+            // Someone who went from at or below this player's total to above it moved them down a rank.
+            guard let mine = standingTotal[user] else { return false }
+            return crossings.contains { $0.from <= mine && mine < $0.to }
         }
     }
 
@@ -198,7 +208,7 @@ final class Hub: @unchecked Sendable {
             let since = staleSince.removeValue(forKey: view)
             guard content[view] != text else { return }
             content[view] = text
-            for channel in watching.values { channel.pipeline.fireUserInboundEventTriggered(ViewUpdate(view: view, text: text)) }
+            Self.deliver(ViewUpdate(view: view, text: text), to: watching.values)
             Counter(label: "leaderboard_ws_pushes_total").increment(by: watching.count)
             if let since {
                 Timer(label: "leaderboard_ws_push_latency_seconds").recordNanoseconds((NIODeadline.now() - since).nanoseconds)
@@ -217,14 +227,17 @@ final class Hub: @unchecked Sendable {
         }
     }
 
+    @inline(never)
+    static func deliver(_ event: some Sendable, to channels: some Sequence<any Channel>) {
+        for channel in channels { channel.pipeline.fireUserInboundEventTriggered(event) }
+    }
+
     private func sweepRevocations() {
         let keys = Set(tokens.values.map(\.tokenKey))
         guard !keys.isEmpty else { return }
         workers.run(on: loop) { context in try Set(keys.filter { try context.revocations.isRevoked($0) }) }
             .whenSuccess { revoked in
-                for (channel, key) in self.tokens.values where revoked.contains(key) {
-                    channel.pipeline.fireUserInboundEventTriggered(SessionCommand.revoked)
-                }
+                Self.deliver(SessionCommand.revoked, to: self.tokens.values.filter { revoked.contains($0.tokenKey) }.map(\.channel))
             }
     }
 

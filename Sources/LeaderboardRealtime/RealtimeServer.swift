@@ -69,7 +69,7 @@ public final class RealtimeServer: Sendable {
         logger.info("shutting down: closing clients with 1001")
         try server.close().wait()
         let open = connections.withLock { Array($0.values) }
-        for channel in open { channel.pipeline.fireUserInboundEventTriggered(SessionCommand.goingAway) }
+        Hub.deliver(SessionCommand.goingAway, to: open)
         let closed = EventLoopFuture.andAllComplete(open.map(\.closeFuture), on: group.next())
         let deadline = group.next().scheduleTask(in: Self.shutdownGrace) { open.forEach { $0.close(promise: nil) } }
         try? closed.wait()

@@ -14,6 +14,7 @@ final class StoreContext: @unchecked Sendable {
     let leaderboard: LeaderboardService
     let index: BoardIndex
 
+    @inline(never)
     init(config: Config, logger: Logger) {
         let database = PostgresConnection(settings: config.postgres)
         let redis = RedisConnection(settings: config.redis)
