@@ -22,6 +22,7 @@ import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import NIOWebSocket
+import Synchronization
 
 // MARK: - Command line
 
@@ -429,76 +430,83 @@ func runSubmit(_ options: Options) {
 
 // MARK: - fanout: latency from a submission to its receipt by every subscriber
 
-/// What the subscribers saw, shared by all of them.
+/// What the subscribers share. Each subscriber keeps its own receipts (no lock on the hot path: the
+/// generator shares the cores with the daemon, so its cost per receipt is kept low); they are read
+/// once the run is over, after a barrier on every event loop.
 final class FanoutRecord: Sendable {
-    struct State {
-        /// Subscribers that received their first push (the board as it was when they started watching).
-        var watching = 0
-        /// The highest top score any subscriber saw before the submissions.
-        var top = 0
-        /// Submitted score → when it was written, and the samples it produced.
-        var sentAt: [Int: UInt64] = [:]
-        var measured: Set<Int> = []
-        var receipts: [Int: Int] = [:]
-        var lastReceipt: [Int: UInt64] = [:]
-        var latencies: [UInt64] = []
-        var errors: [String: Int] = [:]
-        var closes: [String: Int] = [:]
-    }
-
-    let state = NIOLockedValueBox(State())
+    /// Scores at or above this are submissions (0 until the first is sent).
+    let base = Atomic<Int>(0)
+    /// Receipts of submissions so far, to know when the last one is everywhere.
+    let received = Atomic<Int>(0)
+    let first = NIOLockedValueBox<(watching: Int, top: Int, errors: [String: Int], closes: [String: Int])>((0, 0, [:], [:]))
+    let handlers = NIOLockedValueBox<[SubscriberHandler]>([])
 }
 
-/// The top row's score in a board push, `{"result":[{... "score":N ...}, ...], ...}` (keys sorted).
+/// The top row's score in a board push, `{..."result":[{... "score":N ...}, ...], ...}` (keys sorted).
 func topScore(_ data: ByteBuffer) -> Int? {
-    let marker = Array(#""score":"#.utf8)
-    let bytes = data.readableBytesView
-    guard let range = bytes.firstRange(of: marker) else { return nil }
-    var value = 0
-    var index = range.upperBound
-    var digits = 0
-    while index < bytes.endIndex, bytes[index] >= 48, bytes[index] <= 57 {
-        value = value * 10 + Int(bytes[index] - 48)
-        index += 1
-        digits += 1
+    let marker: [UInt8] = Array(#""score":"#.utf8)
+    return data.withUnsafeReadableBytes { bytes -> Int? in
+        guard bytes.count >= marker.count else { return nil }
+        var index = 0
+        let last = bytes.count - marker.count
+        search: while index <= last {
+            for offset in 0..<marker.count where bytes[index + offset] != marker[offset] {
+                index += 1
+                continue search
+            }
+            var value = 0
+            var digits = 0
+            var cursor = index + marker.count
+            while cursor < bytes.count, bytes[cursor] >= 48, bytes[cursor] <= 57 {
+                value = value * 10 + Int(bytes[cursor] - 48)
+                cursor += 1
+                digits += 1
+            }
+            return digits > 0 ? value : nil
+        }
+        return nil
     }
-    return digits > 0 ? value : nil
 }
 
 final class SubscriberHandler: FrameHandler, @unchecked Sendable {
     private let record: FanoutRecord
     private var seenFirst = false
+    /// (score, when read): touched only on this connection's event loop until the run is over.
+    var receipts: [(score: Int, at: UInt64)] = []
 
     init(record: FanoutRecord) {
         self.record = record
+        super.init()
+        record.handlers.withLockedValue { $0.append(self) }
     }
 
     override func onText(context: ChannelHandlerContext, _ data: ByteBuffer) {
         let at = nowNanoseconds()
         let score = topScore(data)
-        let first = !seenFirst
-        seenFirst = true
-        record.state.withLockedValue { state in
-            if first {
-                state.watching += 1
-                if let score { state.top = max(state.top, score) }
+        if !seenFirst {
+            seenFirst = true
+            record.first.withLockedValue { first in
+                first.watching += 1
+                if let score { first.top = max(first.top, score) }
             }
-            guard let score, let sent = state.sentAt[score] else {
-                if score == nil, data.readableBytesView.starts(with: Array(#"{"error""#.utf8)) {
-                    state.errors[String(buffer: data).prefix(100).description, default: 0] += 1
-                }
-                return
+        }
+        guard let score else {
+            if data.readableBytesView.starts(with: Array(#"{"error""#.utf8)) {
+                record.first.withLockedValue { $0.errors[String(buffer: data).prefix(100).description, default: 0] += 1 }
             }
-            state.receipts[score, default: 0] += 1
-            state.lastReceipt[score] = max(state.lastReceipt[score] ?? 0, at)
-            if state.measured.contains(score) { state.latencies.append(at - sent) }
+            return
+        }
+        let base = record.base.load(ordering: .relaxed)
+        if base > 0 && score >= base {
+            receipts.append((score, at))
+            record.received.add(1, ordering: .relaxed)
         }
     }
 
     override func onClose(_ data: ByteBuffer) {
         var data = data
         let code = data.readInteger(as: UInt16.self).map(String.init) ?? "none"
-        record.state.withLockedValue { $0.closes[code, default: 0] += 1 }
+        record.first.withLockedValue { $0.closes[code, default: 0] += 1 }
     }
 }
 
@@ -529,9 +537,11 @@ struct FanoutResult: Encodable {
     let submitterErrors: [String]
     let expectedReceipts: Int
     let receipts: Int
-    /// Per receipt: submission → one subscriber has read it.
+    /// Per receipt: submission -> one subscriber has read it.
     let latencyMs: Distribution?
-    /// Per submission: → the last of the subscribers has read it (only submissions every subscriber got).
+    /// Per submission: -> the first subscriber has read it (the submission, the tick, the render).
+    let firstReceiptMs: Distribution?
+    /// Per submission: -> the last of the subscribers has read it (only submissions every subscriber got).
     let lastReceiptMs: Distribution?
     let completeSubmissions: Int
     let errors: [String: Int]
@@ -576,54 +586,68 @@ func runFanout(_ options: Options) {
     // Everyone watches the same page; wait until each has its first push.
     let watch = #"{"game":"\#(game)","start":0,"end":9}"#
     for channel in channels { channel.writeAndFlush(textFrame(watch), promise: nil) }
-    while record.state.withLockedValue({ $0.watching }) < channels.count && nowNanoseconds() < deadline {
+    while record.first.withLockedValue({ $0.watching }) < channels.count && nowNanoseconds() < deadline {
         Thread.sleep(forTimeInterval: 0.05)
     }
-    let watching = record.state.withLockedValue { $0.watching }
+    let watching = record.first.withLockedValue { $0.watching }
     log("fanout: \(watching) watching; submitting \(warmupSubmissions) + \(submissions), one every \(intervalMs) ms")
 
     let submitter = SubmitterHandler()
     let submitting = connect(group: group, host: host, port: port, path: "/ws/v1/add-score", token: tokens[0]) { submitter }
     guard let submitChannel = try? submitting.wait() else { fail("the submitting connection failed") }
 
-    let base = record.state.withLockedValue { $0.top } + 1
+    let base = record.first.withLockedValue { $0.top } + 1
+    record.base.store(base, ordering: .relaxed)
     let cpuBefore = ProcessProbe.ownCPUSeconds()
     let daemonCPUBefore = ProcessProbe.cpuSeconds(daemonPID)
     let started = nowNanoseconds()
     var rssUnderLoad = 0
     let total = warmupSubmissions + submissions
-    var sent = 0
+    // Score base + i was written at sentAt[i].
+    var sentAt: [UInt64] = []
     for index in 0..<total where nowNanoseconds() < deadline {
-        let score = base + index
         let due = started + UInt64(index * intervalMs) * 1_000_000
         while nowNanoseconds() < due {
             rssUnderLoad = max(rssUnderLoad, ProcessProbe.residentKiB(daemonPID) ?? 0)
             Thread.sleep(forTimeInterval: min(0.01, Double(due - min(due, nowNanoseconds())) / 1e9))
         }
-        record.state.withLockedValue { state in
-            state.sentAt[score] = nowNanoseconds()
-            if index >= warmupSubmissions { state.measured.insert(score) }
-        }
-        submitChannel.writeAndFlush(textFrame(#"{"game":"\#(game)","score":\#(score)}"#), promise: nil)
-        sent += 1
+        sentAt.append(nowNanoseconds())
+        submitChannel.writeAndFlush(textFrame(#"{"game":"\#(game)","score":\#(base + index)}"#), promise: nil)
     }
-    // Stragglers: until every receipt is in, or two seconds after the last submission.
-    let lastScore = base + total - 1
-    let waitUntil = min(deadline, nowNanoseconds() + 2_000_000_000)
-    while record.state.withLockedValue({ ($0.receipts[lastScore] ?? 0) }) < watching && nowNanoseconds() < waitUntil {
+    // Stragglers: until every subscriber has read the last one, or three seconds after it was sent.
+    let waitUntil = min(deadline, nowNanoseconds() + 3_000_000_000)
+    while nowNanoseconds() < waitUntil {
         rssUnderLoad = max(rssUnderLoad, ProcessProbe.residentKiB(daemonPID) ?? 0)
+        if record.received.load(ordering: .relaxed) >= watching * sentAt.count { break }
         Thread.sleep(forTimeInterval: 0.01)
     }
-    Thread.sleep(forTimeInterval: 0.2)
+    Thread.sleep(forTimeInterval: 0.3)
     let seconds = Double(nowNanoseconds() - started) / 1e9
     let cpu = ProcessProbe.ownCPUSeconds() - cpuBefore
     let daemonCPU = ProcessProbe.cpuSeconds(daemonPID).flatMap { after in daemonCPUBefore.map { after - $0 } }
-    let state = record.state.withLockedValue { $0 }
     let answers = submitter.answers.withLockedValue { $0 }
-    let measured = state.measured
-    let complete = measured.filter { (state.receipts[$0] ?? 0) >= watching }
-    let lastReceipts = complete.compactMap { score in state.lastReceipt[score].flatMap { last in state.sentAt[score].map { last - $0 } } }
-    let receipts = measured.reduce(0) { $0 + (state.receipts[$1] ?? 0) }
+    // A barrier on every loop: whatever the handlers recorded before it is visible here after it.
+    for loop in group.makeIterator() { try? loop.submit {}.wait() }
+    let handlers = record.handlers.withLockedValue { $0 }
+    let first = record.first.withLockedValue { $0 }
+
+    var latencies: [UInt64] = []
+    var counts = [Int](repeating: 0, count: sentAt.count)
+    var lastAt = [UInt64](repeating: 0, count: sentAt.count)
+    var firstAt = [UInt64](repeating: .max, count: sentAt.count)
+    for handler in handlers {
+        for (score, at) in handler.receipts {
+            let index = score - base
+            guard index >= 0, index < sentAt.count, at >= sentAt[index] else { continue }
+            counts[index] += 1
+            lastAt[index] = max(lastAt[index], at)
+            firstAt[index] = min(firstAt[index], at)
+            if index >= warmupSubmissions { latencies.append(at - sentAt[index]) }
+        }
+    }
+    let measured = Array(min(warmupSubmissions, sentAt.count)..<sentAt.count)
+    let complete = measured.filter { counts[$0] >= watching }
+    let receipts = measured.reduce(0) { $0 + counts[$1] }
     closeAll(channels + [submitChannel])
 
     var perConnection: Double?
@@ -632,12 +656,13 @@ func runFanout(_ options: Options) {
         FanoutResult(
             subscribers: channels.count, connectFailures: failures, connectSeconds: connectSeconds, daemonRSSBeforeKiB: rssBefore,
             daemonRSSConnectedKiB: rssConnected, rssPerConnectionKiB: perConnection, watching: watching,
-            submissions: min(submissions, max(0, sent - warmupSubmissions)), warmupSubmissions: warmupSubmissions,
-            intervalMs: intervalMs, submitterAnswers: answers.ok, submitterErrors: Array(answers.errors.prefix(5)),
-            expectedReceipts: measured.count * watching, receipts: receipts, latencyMs: Distribution(nanoseconds: state.latencies),
-            lastReceiptMs: Distribution(nanoseconds: lastReceipts), completeSubmissions: complete.count, errors: state.errors,
-            closes: state.closes, daemonRSSUnderLoadKiB: rssUnderLoad > 0 ? rssUnderLoad : nil, daemonCPUSeconds: daemonCPU,
-            clientCPUSeconds: cpu, seconds: seconds))
+            submissions: measured.count, warmupSubmissions: warmupSubmissions, intervalMs: intervalMs, submitterAnswers: answers.ok,
+            submitterErrors: Array(answers.errors.prefix(5)), expectedReceipts: measured.count * watching, receipts: receipts,
+            latencyMs: Distribution(nanoseconds: latencies),
+            firstReceiptMs: Distribution(nanoseconds: measured.filter { counts[$0] > 0 }.map { firstAt[$0] - sentAt[$0] }),
+            lastReceiptMs: Distribution(nanoseconds: complete.map { lastAt[$0] - sentAt[$0] }), completeSubmissions: complete.count,
+            errors: first.errors, closes: first.closes, daemonRSSUnderLoadKiB: rssUnderLoad > 0 ? rssUnderLoad : nil,
+            daemonCPUSeconds: daemonCPU, clientCPUSeconds: cpu, seconds: seconds))
 }
 
 // MARK: - main
