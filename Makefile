@@ -6,6 +6,7 @@
 #                (two nodes unless NODES=1)
 #   make stop / status / logs    the dev stack
 #   make install / uninstall     the production files (README: "Deploy on a server")
+#   make bench   measures the service against its ceilings (README: "Benchmarks"); QUICK=1: a small run
 # The stack itself is scripts/stack.sh; its settings are documented there.
 
 # Where make install puts things. The units and the nginx site name the
@@ -51,7 +52,7 @@ RENDER = sed -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
 # Prerequisites run in order (deps before build); SwiftPM parallelises itself.
 .NOTPARALLEL:
 
-.PHONY: all deps build build-debug run stop status logs test format lint install uninstall clean
+.PHONY: all deps build build-debug run stop status logs test format lint install uninstall clean bench bench-deps
 
 all: build
 
@@ -80,6 +81,22 @@ logs:
 
 test: deps
 	SWIFT=$(SWIFT) NODES=$(NODES) scripts/test.sh
+
+# Benchmarks never run in make test and never fail on a threshold. The bench stack lives in
+# var/bench (its own ports) and keeps its seeded data for the next run.
+QUICK ?= 0
+
+bench: bench-deps build
+	QUICK=$(QUICK) BIN_DIR=$(RELEASE_BIN) python3 Benchmarks/bench.py
+
+# What the benchmarks add to make deps: wrk (redis-benchmark comes with redis-server's redis-tools).
+bench-deps: deps
+	@if ! command -v wrk >/dev/null; then \
+		if [ "$$(id -u)" != 0 ]; then echo "bench-deps: run: sudo apt-get install -y --no-install-recommends wrk" >&2; exit 1; fi; \
+		echo "bench-deps: installing wrk"; \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends wrk || \
+			{ apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends wrk; }; \
+	fi
 
 format:
 	$(SWIFT) format --in-place --recursive $(SWIFT_SOURCES)

@@ -73,6 +73,24 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // make bench (Benchmarks/bench.py): the trivial FastCGI responder of the pool, and the WebSocket load client.
+        .executableTarget(
+            name: "leaderboard-bench-fcgi",
+            dependencies: ["LeaderboardCore", .product(name: "Logging", package: "swift-log")],
+            path: "Benchmarks/leaderboard-bench-fcgi",
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "leaderboard-bench-ws",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ],
+            path: "Benchmarks/leaderboard-bench-ws",
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "LeaderboardCoreTests", dependencies: ["LeaderboardCore"], exclude: ["Fixtures"], swiftSettings: swiftSettings),
         .testTarget(name: "IntegrationTests", dependencies: ["LeaderboardCore"], swiftSettings: swiftSettings),

@@ -24,31 +24,47 @@ final class EventSubscriber: Sendable {
 
     private func run() {
         var failures = 0
+        while true { failures = follow(failuresSoFar: failures) }
+    }
+
+    /// One connection's life: subscribes, hands every event to the hub until the connection fails, then
+    /// backs off. Returns how many attempts in a row have failed.
+    ///
+    /// A function of its own, never inlined, and so is `forward`: with the loops nested in `run`, the
+    /// release build's optimizer (loop-invariant code motion, Swift 6.3.1) never finished compiling it.
+    @inline(never)
+    private func follow(failuresSoFar: Int) -> Int {
+        var failures = failuresSoFar
+        let connection = RedisConnection(settings: settings)
+        do {
+            try connection.subscribe(to: [Self.channel])
+            if failures > 0 {
+                logger.info("event stream back; refreshing every view")
+                hub.refreshAll()
+            }
+            failures = 0
+            try forward(from: connection)
+        } catch {
+            if failures == 0 { logger.warning("event stream lost; reconnecting", metadata: ["error": "\(error)"]) }
+            failures += 1
+            connection.close()
+            // Back off up to two seconds while Redis is away.
+            Thread.sleep(forTimeInterval: min(2, 0.05 * Double(failures)))
+        }
+        return failures
+    }
+
+    /// Returns only by throwing, when the connection fails.
+    @inline(never)
+    private func forward(from connection: RedisConnection) throws {
         while true {
-            let connection = RedisConnection(settings: settings)
+            let (_, payload) = try connection.nextMessage()
             do {
-                try connection.subscribe(to: [Self.channel])
-                if failures > 0 {
-                    logger.info("event stream back; refreshing every view")
-                    hub.refreshAll()
-                }
-                failures = 0
-                while true {
-                    let (_, payload) = try connection.nextMessage()
-                    do {
-                        let event = try JSONDecoder().decode(BoardEvent.self, from: Data(payload))
-                        Hub.recordLag(of: event)
-                        hub.publish(event)
-                    } catch {
-                        logger.warning("unreadable event", metadata: ["error": "\(error)"])
-                    }
-                }
+                let event = try JSONDecoder().decode(BoardEvent.self, from: Data(payload))
+                Hub.recordLag(of: event)
+                hub.publish(event)
             } catch {
-                if failures == 0 { logger.warning("event stream lost; reconnecting", metadata: ["error": "\(error)"]) }
-                failures += 1
-                connection.close()
-                // Back off up to two seconds while Redis is away.
-                Thread.sleep(forTimeInterval: min(2, 0.05 * Double(failures)))
+                logger.warning("unreadable event", metadata: ["error": "\(error)"])
             }
         }
     }
