@@ -4,6 +4,8 @@
 #                (make run NODES=2: two api pools and two ws daemons behind nginx)
 #   make test    every test, against a test stack (var/test) it starts and stops
 #                (two nodes unless NODES=1)
+#   make test-faults    kill -9 Redis, an api pool, a ws daemon and stop PostgreSQL
+#                under load, on a stack of its own (var/faults); nothing acknowledged is lost
 #   make stop / status / logs    the dev stack
 #   make install / uninstall     the production files (README: "Deploy on a server")
 # The stack itself is scripts/stack.sh; its settings are documented there.
@@ -51,7 +53,7 @@ RENDER = sed -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
 # Prerequisites run in order (deps before build); SwiftPM parallelises itself.
 .NOTPARALLEL:
 
-.PHONY: all deps build build-debug run stop status logs test format lint install uninstall clean
+.PHONY: all deps build build-debug run stop status logs test test-faults format lint install uninstall clean
 
 all: build
 
@@ -80,6 +82,10 @@ logs:
 
 test: deps
 	SWIFT=$(SWIFT) NODES=$(NODES) scripts/test.sh
+
+# Its own stack (FAULTS_STACK_DIR, FAULTS_PORT_OFFSET): see scripts/test-faults.py.
+test-faults: deps
+	SWIFT=$(SWIFT) scripts/test-faults.py
 
 format:
 	$(SWIFT) format --in-place --recursive $(SWIFT_SOURCES)
@@ -132,5 +138,6 @@ uninstall:
 # by hand for a fresh dev stack.
 clean:
 	-STACK_DIR=var/test scripts/stack.sh stop >/dev/null 2>&1
+	-STACK_DIR=var/faults scripts/stack.sh stop >/dev/null 2>&1
 	$(SWIFT) package clean
-	rm -rf var/test
+	rm -rf var/test var/faults
