@@ -115,6 +115,7 @@ public final class RealtimeServer: Sendable {
                     let session = Session(
                         route: SocketRoute(uri: head.uri) ?? .welcome, admission: admission.withLockedValue { $0 }, hub: self.hub,
                         workers: self.workers, limits: .init(messagesPerSecond: self.config.wsMessagesPerSecond), logger: self.logger)
+                    try channel.pipeline.syncOperations.addHandler(FrameValidator())
                     try channel.pipeline.syncOperations.addHandler(
                         NIOWebSocketFrameAggregator(
                             minNonFinalFragmentSize: 0, maxAccumulatedFrameCount: 64, maxAccumulatedFrameSize: Self.maximumFrameBytes))

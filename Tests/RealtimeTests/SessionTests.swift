@@ -50,6 +50,16 @@ import Testing
         return data.readWebSocketErrorCode()
     }
 
+    @Test func aFrameThatBreaksTheProtocolIsAnsweredWith1002() throws {
+        try channel.pipeline.syncOperations.addHandler(FrameValidator())
+        try open(.welcome, .anonymous)
+        _ = try written()
+        try send("an unmasked frame")
+        let frames = try written()
+        #expect(frames.allSatisfy { $0.opcode != .text }, "nothing is echoed")
+        #expect(closeCode(frames) == .protocolError)
+    }
+
     @Test func theWelcomeRouteGreetsAndEchoesWithoutAnAccount() throws {
         try open(.welcome, .anonymous)
         try send("hello")
