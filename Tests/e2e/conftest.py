@@ -531,3 +531,13 @@ def close_code(socket: ClientConnection, timeout: float) -> int | None:
             continue
         except ConnectionClosed as closed:
             return closed.rcvd.code if closed.rcvd else None
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """After the tests: how many hostile inputs test_hostile.py tried, and how many misbehaved."""
+    import sys
+
+    hostile = sys.modules.get("test_hostile")
+    if hostile is not None:
+        for line in hostile.summary_lines():
+            terminalreporter.write_line(line)
