@@ -6,6 +6,9 @@
 #                (two nodes unless NODES=1)
 #   make test-faults    kill -9 Redis, an api pool, a ws daemon and stop PostgreSQL
 #                under load, on a stack of its own (var/faults); nothing acknowledged is lost
+#   make test-sanitize  the Swift tests under ASan and TSan, and the daemons under TSan
+#                during end-to-end tests (var/sanitize)
+#   make fuzz    libFuzzer on the JSON and JWT parsers, 60 s each (FUZZ_SECONDS)
 #   make stop / status / logs    the dev stack
 #   make install / uninstall     the production files (README: "Deploy on a server")
 # The stack itself is scripts/stack.sh; its settings are documented there.
@@ -53,7 +56,7 @@ RENDER = sed -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
 # Prerequisites run in order (deps before build); SwiftPM parallelises itself.
 .NOTPARALLEL:
 
-.PHONY: all deps build build-debug run stop status logs test test-faults format lint install uninstall clean
+.PHONY: all deps build build-debug run stop status logs test test-faults test-sanitize fuzz format lint install uninstall clean
 
 all: build
 
@@ -86,6 +89,14 @@ test: deps
 # Its own stack (FAULTS_STACK_DIR, FAULTS_PORT_OFFSET): see scripts/test-faults.py.
 test-faults: deps
 	SWIFT=$(SWIFT) scripts/test-faults.py
+
+# Its own stack too (SANITIZE_STACK_DIR, SANITIZE_PORT_OFFSET) and scratch paths .build-asan, .build-tsan.
+test-sanitize: deps
+	SWIFT=$(SWIFT) scripts/test-sanitize.sh
+
+# Release build with -sanitize=fuzzer,address in .build-fuzz; crashes go to Tests/fuzz/crashes.
+fuzz: deps
+	SWIFT=$(SWIFT) scripts/fuzz.sh
 
 format:
 	$(SWIFT) format --in-place --recursive $(SWIFT_SOURCES)
@@ -139,5 +150,6 @@ uninstall:
 clean:
 	-STACK_DIR=var/test scripts/stack.sh stop >/dev/null 2>&1
 	-STACK_DIR=var/faults scripts/stack.sh stop >/dev/null 2>&1
+	-STACK_DIR=var/sanitize scripts/stack.sh stop >/dev/null 2>&1
 	$(SWIFT) package clean
-	rm -rf var/test var/faults
+	rm -rf var/test var/faults var/sanitize var/fuzz .build-asan .build-tsan .build-fuzz
