@@ -7,7 +7,6 @@ import NIOCore
 import NIOHTTP1
 import NIOPosix
 import NIOWebSocket
-import Synchronization
 
 /// The WebSocket daemon: upgrades `/ws/v1/...` requests, admits each connection once its token is
 /// checked, and runs the hub and the event subscriber. SIGTERM or SIGINT closes every client with 1001.
@@ -26,7 +25,7 @@ public final class RealtimeServer: Sendable {
     public var isResponsive: Bool {
         group.makeIterator().allSatisfy { loop in (try? loop.submit { true }.wait()) == true }
     }
-    private let connections = Mutex<[ObjectIdentifier: any Channel]>([:])
+    private let connections = Locked<[ObjectIdentifier: any Channel]>([:])
 
     public init(config: Config, logger: Logger) {
         self.config = config
