@@ -4,6 +4,11 @@
 #                (make run NODES=2: two api pools and two ws daemons behind nginx)
 #   make test    every test, against a test stack (var/test) it starts and stops
 #                (two nodes unless NODES=1)
+#   make test-faults    kill -9 Redis, an api pool, a ws daemon and stop PostgreSQL
+#                under load, on a stack of its own (var/faults); nothing acknowledged is lost
+#   make test-sanitize  the Swift tests under ASan and TSan, and the daemons under TSan
+#                during end-to-end tests (var/sanitize)
+#   make fuzz    libFuzzer on the JSON and JWT parsers, 60 s each (FUZZ_SECONDS)
 #   make stop / status / logs    the dev stack
 #   make install / uninstall     the production files (README: "Deploy on a server")
 #   make bench   measures the service against its ceilings (README: "Benchmarks"); QUICK=1: a small run
@@ -52,7 +57,7 @@ RENDER = sed -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
 # Prerequisites run in order (deps before build); SwiftPM parallelises itself.
 .NOTPARALLEL:
 
-.PHONY: all deps build build-debug run stop status logs test format lint install uninstall clean bench bench-deps
+.PHONY: all deps build build-debug run stop status logs test test-faults test-sanitize fuzz format lint install uninstall clean bench bench-deps
 
 all: build
 
@@ -97,6 +102,17 @@ bench-deps: deps
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends wrk || \
 			{ apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends wrk; }; \
 	fi
+# Its own stack (FAULTS_STACK_DIR, FAULTS_PORT_OFFSET): see scripts/test-faults.py.
+test-faults: deps
+	SWIFT=$(SWIFT) scripts/test-faults.py
+
+# Its own stack too (SANITIZE_STACK_DIR, SANITIZE_PORT_OFFSET) and scratch paths .build-asan, .build-tsan.
+test-sanitize: deps
+	SWIFT=$(SWIFT) scripts/test-sanitize.sh
+
+# Release build with -sanitize=fuzzer,address in .build-fuzz; crashes go to Tests/fuzz/crashes.
+fuzz: deps
+	SWIFT=$(SWIFT) scripts/fuzz.sh
 
 format:
 	$(SWIFT) format --in-place --recursive $(SWIFT_SOURCES)
@@ -149,5 +165,7 @@ uninstall:
 # by hand for a fresh dev stack.
 clean:
 	-STACK_DIR=var/test scripts/stack.sh stop >/dev/null 2>&1
+	-STACK_DIR=var/faults scripts/stack.sh stop >/dev/null 2>&1
+	-STACK_DIR=var/sanitize scripts/stack.sh stop >/dev/null 2>&1
 	$(SWIFT) package clean
-	rm -rf var/test
+	rm -rf var/test var/faults var/sanitize var/fuzz .build-asan .build-tsan .build-fuzz

@@ -1,4 +1,5 @@
 // swift-tools-version: 6.0
+import Foundation
 import PackageDescription
 
 let swiftSettings: [SwiftSetting] = [
@@ -91,8 +92,14 @@ let package = Package(
             path: "Benchmarks/leaderboard-bench-ws",
             swiftSettings: swiftSettings
         ),
+        // What the libFuzzer executables below feed; built always, so the fuzz regression tests run it.
+        .target(name: "FuzzTargets", dependencies: ["LeaderboardCore", "COpenSSL"], swiftSettings: swiftSettings),
+        .systemLibrary(name: "CLibFuzzer"),
         .testTarget(
             name: "LeaderboardCoreTests", dependencies: ["LeaderboardCore"], exclude: ["Fixtures"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "FuzzRegressionTests", dependencies: ["FuzzTargets"], path: "Tests/fuzz", exclude: ["crashes", "corpus"],
+            swiftSettings: swiftSettings),
         .testTarget(name: "IntegrationTests", dependencies: ["LeaderboardCore"], swiftSettings: swiftSettings),
         .testTarget(
             name: "RealtimeTests",
@@ -106,3 +113,13 @@ let package = Package(
         ),
     ]
 )
+
+// The libFuzzer executables (make fuzz). Their main calls LLVMFuzzerRunDriver, which only a binary built
+// with -sanitize=fuzzer has, so they are declared only when LEADERBOARD_FUZZ=1: a plain build never links them.
+if ProcessInfo.processInfo.environment["LEADERBOARD_FUZZ"] == "1" {
+    for name in ["fuzz-json", "fuzz-jwt"] {
+        package.targets.append(
+            .executableTarget(name: name, dependencies: ["FuzzTargets", "CLibFuzzer"], path: "Fuzz/\(name)", swiftSettings: swiftSettings))
+        package.products.append(.executable(name: name, targets: [name]))
+    }
+}

@@ -15,10 +15,14 @@ PACKAGES=(libfcgi-dev libpq-dev libhiredis-dev libssl-dev libcrypt-dev
 # The end-to-end tests' python packages, as pip names them. passlib 1.7.4
 # (the last release) breaks with bcrypt 4.1 and later, hence the pin.
 # selenium drives the system's chromedriver (never one it downloads itself).
-PYTHON_PACKAGES=(pytest requests websockets pyjwt passlib bcrypt==4.0.1 prometheus_client selenium)
+# schemathesis and openapi-spec-validator check openapi.yaml against the
+# server (Tests/e2e/test_openapi.py).
+PYTHON_PACKAGES=(pytest requests websockets pyjwt passlib bcrypt==4.0.1 prometheus_client selenium
+    schemathesis openapi-spec-validator pyyaml)
 # Succeeds when they are all there and work together.
 PYTHON_CHECK='
 import pytest, requests, websockets, jwt, bcrypt, prometheus_client, selenium
+import schemathesis, openapi_spec_validator, yaml
 from selenium.webdriver.chrome.service import Service
 from passlib.hash import bcrypt as passlib_bcrypt
 assert hasattr(jwt, "PyJWT"), "the jwt module is not PyJWT"

@@ -25,7 +25,9 @@
 #
 # The daemons read $STACK_DIR/leaderboard.env (via LEADERBOARD_ENV_FILE) and
 # start with an otherwise clean environment, so what that file says is what
-# runs; only node 2's daemons get their own API_LISTEN or WS_LISTEN on top.
+# runs; only node 2's daemons get their own API_LISTEN or WS_LISTEN on top,
+# and TSAN_OPTIONS, ASAN_OPTIONS, UBSAN_OPTIONS, LSAN_OPTIONS when set (for a
+# sanitizer build in BIN_DIR).
 set -euo pipefail
 
 REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -356,8 +358,12 @@ check_env_file() {
 
 # The clean environment the daemons and leaderboardctl get.
 app_env() {
-    local vars=(PATH="$PATH" HOME="${HOME:-/}" LANG=C.UTF-8 LEADERBOARD_ENV_FILE="$ENV_FILE")
+    local vars=(PATH="$PATH" HOME="${HOME:-/}" LANG=C.UTF-8 LEADERBOARD_ENV_FILE="$ENV_FILE") name
     [[ -n ${TERM:-} ]] && vars+=(TERM="$TERM")
+    # A sanitizer build's runtime options (make test-sanitize runs the daemons under TSan).
+    for name in TSAN_OPTIONS ASAN_OPTIONS UBSAN_OPTIONS LSAN_OPTIONS; do
+        [[ -n ${!name:-} ]] && vars+=("$name=${!name}")
+    done
     env -i "${vars[@]}" "$@"
 }
 

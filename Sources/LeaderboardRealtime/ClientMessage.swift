@@ -20,6 +20,7 @@ enum ClientMessage: Equatable, Sendable {
     case report(from: UTCDay, to: UTCDay, limit: Int, game: String)
 
     static let maximumDepth = 4
+    static let maximumRow = Int(Int32.max)
 
     /// The message, or the `{error}` text to answer with; unknown fields are refused.
     static func parse(_ text: String, route: SocketRoute, today: UTCDay) -> Result<ClientMessage, MessageError> {
@@ -49,8 +50,9 @@ enum ClientMessage: Equatable, Sendable {
                 try fields.validate()
                 guard let period else { return .failure(MessageError("period must be all-time, daily, weekly or monthly")) }
                 if fields.contains("date") && date == nil { return .failure(MessageError("date must look like 2025-03-01")) }
-                guard start >= 0, end >= start, end - start < 100 else {
-                    return .failure(MessageError("start and end must satisfy 0 <= start <= end < start + 100"))
+                // The same bound as REST's: row numbers travel to Redis through Lua, whose numbers are doubles.
+                guard start >= 0, start <= maximumRow, end >= start, end - start < 100 else {
+                    return .failure(MessageError("start and end must satisfy 0 <= start <= end < start + 100, start <= \(maximumRow)"))
                 }
                 message = .watch(BoardView(game: game, period: period, date: date, start: start, end: end))
             case .addScore:

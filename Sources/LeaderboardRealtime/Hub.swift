@@ -219,6 +219,14 @@ final class Hub: @unchecked Sendable {
                 channel.pipeline.fireUserInboundEventTriggered(ViewFailed(view: view, message: MessageError(error).text))
             }
             watchers[view] = nil
+        case .failure(let error as IndexError) where !error.isUnavailable:
+            // Not an outage: asking again would fail the same way, each second, and the watchers would hear nothing.
+            logger.error("view cannot be computed", metadata: ["error": "\(error)"])
+            for (id, channel) in watching {
+                viewOfChannel[id] = nil
+                channel.pipeline.fireUserInboundEventTriggered(ViewFailed(view: view, message: "this view cannot be shown"))
+            }
+            watchers[view] = nil
         case .failure(let error):
             Observability.storeError("redis")
             logger.warning("view refresh failed; retrying", metadata: ["error": "\(error)"])

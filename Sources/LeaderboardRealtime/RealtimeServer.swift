@@ -7,7 +7,6 @@ import NIOCore
 import NIOHTTP1
 import NIOPosix
 import NIOWebSocket
-import Synchronization
 
 /// The WebSocket daemon: upgrades `/ws/v1/...` requests, admits each connection once its token is
 /// checked, and runs the hub and the event subscriber. SIGTERM or SIGINT closes every client with 1001.
@@ -26,7 +25,7 @@ public final class RealtimeServer: Sendable {
     public var isResponsive: Bool {
         group.makeIterator().allSatisfy { loop in (try? loop.submit { true }.wait()) == true }
     }
-    private let connections = Mutex<[ObjectIdentifier: any Channel]>([:])
+    private let connections = Locked<[ObjectIdentifier: any Channel]>([:])
 
     public init(config: Config, logger: Logger) {
         self.config = config
@@ -115,6 +114,7 @@ public final class RealtimeServer: Sendable {
                     let session = Session(
                         route: SocketRoute(uri: head.uri) ?? .welcome, admission: admission.withLockedValue { $0 }, hub: self.hub,
                         workers: self.workers, limits: .init(messagesPerSecond: self.config.wsMessagesPerSecond), logger: self.logger)
+                    try channel.pipeline.syncOperations.addHandler(FrameValidator())
                     try channel.pipeline.syncOperations.addHandler(
                         NIOWebSocketFrameAggregator(
                             minNonFinalFragmentSize: 0, maxAccumulatedFrameCount: 64, maxAccumulatedFrameSize: Self.maximumFrameBytes))

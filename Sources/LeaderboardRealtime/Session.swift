@@ -186,6 +186,8 @@ final class Session: ChannelInboundHandler, RemovableChannelHandler {
         switch error {
         case NIOWebSocketError.invalidFrameLength, NIOWebSocketFrameAggregator.Error.accumulatedFrameSizeIsTooLarge:
             close(context, code: .messageTooLarge, reason: "message too large")
+        case let violation as FrameValidator.Violation:
+            close(context, code: .protocolError, reason: violation.reason)
         case NIOWebSocketFrameAggregator.Error.tooManyFragments, NIOWebSocketFrameAggregator.Error.nonFinalFragmentSizeIsTooSmall:
             close(context, code: .policyViolation, reason: "too many fragments")
         case is NIOWebSocketError, is NIOWebSocketFrameAggregator.Error:

@@ -51,6 +51,21 @@ import Testing
         return result
     }
 
+    /// PostgreSQL rounds when it casts an epoch to bigint: a score from 23:59:59.7 would count for the next
+    /// day (and week, and month) when applied, and for its own day when rebuilt.
+    @Test func aScoreFromTheLastHalfSecondOfADayCountsForThatDay() throws {
+        try withGame { game in
+            let user = try makeUser("Late")
+            let rows = try database.query(
+                "INSERT INTO scores (user_id, game, score, created_at) VALUES ($1, $2, 7, timestamptz '2025-01-31 23:59:59.7+00') RETURNING id",
+                [user, game])
+            let id = try rows[0].requiredInt("id")
+            let stored = try PostgresScoreStore(database: database).scores(after: id - 1, limit: 1, settledSeconds: 0)
+            #expect(stored.first?.score.id == id)
+            #expect(stored.first.map { UTCDay(epochSeconds: $0.score.epochSeconds).description } == "2025-01-31")
+        }
+    }
+
     @Test func aSubmissionLandsOnEveryPeriodOfItsGameAndOnTheGlobalBoards() throws {
         try withGame { game in
             let user = try makeUser("Ann")

@@ -26,6 +26,22 @@ import Testing
         #expect(try Self.signer.verify(token) == Self.claims)
     }
 
+    /// A hand-made token signed with the signer's own key, so only its claims are at fault.
+    static func token(claims: String) -> String {
+        let signingInput = Base64URL.encode(Array(#"{"alg":"HS256","typ":"JWT"}"#.utf8)) + "." + Base64URL.encode(Array(claims.utf8))
+        return signingInput + "." + Base64URL.encode(signer.signature(of: signingInput.utf8))
+    }
+
+    @Test(arguments: [#""id": 7.5"#, #""id": "7.5""#, #""id": 1e30"#, #""id": true"#, #""sub": 8.5"#, #""sub": "7x""#, #""id": null, "sub": "7""#])
+    func refusesAUserIDThatIsNotAWholeNumber(idClaims: String) {
+        #expect(throws: TokenError.malformed("no user id")) { try Self.signer.verify(Self.token(claims: "{\(idClaims), \"exp\": 4102444800}")) }
+    }
+
+    @Test(arguments: [(#""id": 7"#, 7), (#""id": 7.0"#, 7), (#""sub": "7""#, 7), (#""id": 7, "sub": "8""#, 7)])
+    func takesAWholeUserIDFromIdOrSub(idClaims: String, userID: Int) throws {
+        #expect(try Self.signer.verify(Self.token(claims: "{\(idClaims), \"exp\": 4102444800}")).userID == userID)
+    }
+
     @Test func acceptsPyJWTTokensWithThePredecessorsClaims() throws {
         let fixtures = try PythonAuthFixtures.load()
         let claims = try JWTSigner(secret: fixtures.secret).verify(fixtures.tokens["valid"]!)

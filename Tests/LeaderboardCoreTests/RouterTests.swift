@@ -100,6 +100,23 @@ import Testing
         #expect(outcome(request(body)).status == 400)
     }
 
+    @Test(arguments: ["1e400", "-1e400", "1e-400", "-0.5e-400", "0.\(String(repeating: "0", count: 400))1", "1\(String(repeating: "0", count: 400))"])
+    func aNumberNoDoubleHoldsIsABadRequestNotInfinityOrZero(number: String) {
+        do {
+            _ = try request(#"{"game":"cod","score":"# + number + "}").jsonFields()
+            Issue.record("\(number) was read")
+        } catch {
+            #expect(error.status == 400)
+            #expect(error.message == "a number is out of range")
+        }
+    }
+
+    @Test(arguments: [("0e-400", 0), ("0.0e999", 0), ("-0", 0), ("1e2", 100), ("12.50e1", 125)])
+    func zeroesAndIntegralNumbersInAnyNotationAreWholeNumbers(number: String, value: Int) throws {
+        var fields = try request(#"{"score":"# + number + "}").jsonFields()
+        #expect(fields.integer("score") == value)
+    }
+
     @Test func nonUTF8IsABadRequest() {
         let invalid = HTTPRequest(method: "POST", path: "/", headers: ["Content-Type": "application/json"], body: [0x7B, 0xFF, 0xFE, 0x7D])
         #expect(outcome(invalid).status == 400)

@@ -50,6 +50,16 @@ import Testing
         return data.readWebSocketErrorCode()
     }
 
+    @Test func aFrameThatBreaksTheProtocolIsAnsweredWith1002() throws {
+        try channel.pipeline.syncOperations.addHandler(FrameValidator())
+        try open(.welcome, .anonymous)
+        _ = try written()
+        try send("an unmasked frame")
+        let frames = try written()
+        #expect(frames.allSatisfy { $0.opcode != .text }, "nothing is echoed")
+        #expect(closeCode(frames) == .protocolError)
+    }
+
     @Test func theWelcomeRouteGreetsAndEchoesWithoutAnAccount() throws {
         try open(.welcome, .anonymous)
         try send("hello")
@@ -258,6 +268,8 @@ import Testing
         (#"{"game":"cod","start":0,"end":100}"#, SocketRoute.scores), (#"{"game":"cod","start":0,"end":9,"period":"yearly"}"#, .scores),
         (#"{"game":"cod","start":0,"end":9,"date":"yesterday"}"#, .scores), (#"{"score":"5","game":"cod"}"#, .addScore),
         (#"{"score":5.5,"game":"cod"}"#, .addScore), (#"{"start":"nope"}"#, .reports), (#"{"start":"2026-01-01","limit":"3"}"#, .reports),
+        (#"{"game":"cod","start":2147483648,"end":2147483648}"#, .scores),
+        (#"{"game":"cod","start":9223372036854775807,"end":9223372036854775807}"#, .scores),
     ])
     func refusesBadValues(text: String, route: SocketRoute) {
         guard case .failure(let error) = ClientMessage.parse(text, route: route, today: today) else {

@@ -84,7 +84,8 @@ public struct JWTSigner: Sendable {
         guard nowSeconds < expiresAt else { throw .expired }
         let notBefore = Self.integer(payload["nbf"])
         if let notBefore, nowSeconds < notBefore { throw .notYetValid }
-        guard let userID = Self.integer(payload["id"]) ?? Self.integer(payload["sub"]), userID > 0 else {
+        // `id` when present (the predecessor's claim), else `sub`; a fractional id names nobody.
+        guard let userID = Self.identifier(payload["id"] ?? payload["sub"]), userID > 0 else {
             throw .malformed("no user id")
         }
         return AccessTokenClaims(
@@ -95,6 +96,13 @@ public struct JWTSigner: Sendable {
 
     private static func object(_ bytes: [UInt8]) -> [String: Any]? {
         try? JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any]
+    }
+
+    /// A user id: a whole number, or its decimal text (`sub` is a string in our tokens).
+    private static func identifier(_ value: Any?) -> Int? {
+        if let text = value as? String { return Int(text) }
+        guard let value else { return nil }
+        return JSONNumbers.wholeNumber(value)
     }
 
     /// NumericDate per RFC 7519 may be fractional, so it is truncated; a numeric string is accepted for `sub`.

@@ -1,7 +1,6 @@
 import CFastCGI
 import Foundation
 import Logging
-import Synchronization
 
 /// A pool of threads answering FastCGI requests on one listening socket, in the manner of fcgiwrap.
 ///
@@ -17,8 +16,8 @@ public final class FastCGIServer: Sendable {
     private let logger: Logger
     /// The unix socket path we created and must remove; nil for TCP and for a socket systemd passed.
     private let ownSocketPath: String?
-    private let stopping = Mutex(false)
-    private let states: Mutex<[WorkerState]>
+    private let stopping = Locked(false)
+    private let states: Locked<[WorkerState]>
 
     /// Opens the socket (the one systemd passed in `LISTEN_FDS`, else `address`) and blocks SIGTERM and
     /// SIGINT for every thread started from now on: create the server before any other thread.
@@ -57,7 +56,7 @@ public final class FastCGIServer: Sendable {
             listenSocket = socket
         }
         self.workerCount = workerCount
-        states = Mutex(Array(repeating: .accepting, count: workerCount))
+        states = Locked(Array(repeating: .accepting, count: workerCount))
         self.maxBodyBytes = maxBodyBytes
         self.makeResponder = makeResponder
         self.logger = logger

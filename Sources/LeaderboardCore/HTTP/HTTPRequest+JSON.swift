@@ -24,7 +24,7 @@ public struct JSONFields {
         self.object = object
     }
 
-    /// Parses a JSON object: 400 for invalid UTF-8, malformed JSON or nesting deeper than `maximumDepth`,
+    /// Parses a JSON object: 400 for invalid UTF-8, malformed JSON, a number no double holds, or nesting deeper than `maximumDepth`,
     /// 422 when the document is not an object.
     public static func parse(_ bytes: [UInt8], maximumDepth: Int) throws(APIError) -> JSONFields {
         guard String(validating: bytes, as: UTF8.self) != nil else { throw .badRequest("not valid UTF-8") }
@@ -32,6 +32,8 @@ public struct JSONFields {
             try JSONSyntax.validate(bytes, maximumDepth: maximumDepth)
         } catch .tooDeep {
             throw .badRequest("JSON nesting is deeper than \(maximumDepth) levels")
+        } catch .numberOutOfRange {
+            throw .badRequest("a number is out of range")
         } catch {
             throw .badRequest("malformed JSON")
         }

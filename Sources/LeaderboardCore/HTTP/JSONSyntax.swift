@@ -4,6 +4,8 @@ enum JSONSyntax {
     enum Problem: Error, Equatable {
         case malformed
         case tooDeep
+        /// A number a double cannot hold: `1e400` would read as infinity, `1e-400` as zero.
+        case numberOutOfRange
     }
 
     static func validate(_ bytes: [UInt8], maximumDepth: Int) throws(Problem) {
@@ -98,6 +100,7 @@ enum JSONSyntax {
         }
 
         mutating func number() throws(Problem) {
+            let start = position
             if current == UInt8(ascii: "-") { position += 1 }
             if current == UInt8(ascii: "0") {
                 position += 1
@@ -108,10 +111,20 @@ enum JSONSyntax {
                 position += 1
                 try digits()
             }
+            let mantissaEnd = position
             if current == UInt8(ascii: "e") || current == UInt8(ascii: "E") {
                 position += 1
                 if current == UInt8(ascii: "+") || current == UInt8(ascii: "-") { position += 1 }
                 try digits()
+            }
+            try checkRange(start..<position, mantissaEnd: mantissaEnd)
+        }
+
+        /// Refuses a number a double cannot hold, rather than let the parser read it as infinity or as 0.
+        func checkRange(_ token: Range<Int>, mantissaEnd: Int) throws(Problem) {
+            guard let value = Double(String(decoding: bytes[token], as: UTF8.self)), value.isFinite else { throw .numberOutOfRange }
+            if value == 0, bytes[token.lowerBound..<mantissaEnd].contains(where: { (UInt8(ascii: "1")...UInt8(ascii: "9")).contains($0) }) {
+                throw .numberOutOfRange
             }
         }
 

@@ -107,7 +107,7 @@ public struct IndexRebuilder {
         let recent = kind == .allTime ? "" : "WHERE created_at >= now() - interval '\(BoardPeriod.retentionDays + 32) days'"
         return """
             SELECT DISTINCT ON (game, p, user_id) game, extract(epoch FROM p)::bigint AS period_start, user_id, score,
-                   extract(epoch FROM created_at)::bigint AS epoch
+                   floor(extract(epoch FROM created_at))::bigint AS epoch
             FROM (SELECT game, user_id, score, created_at, id, \(periodStart(kind)) AS p FROM scores \(recent)) s
             ORDER BY game, p, user_id, score DESC, created_at, id
             """

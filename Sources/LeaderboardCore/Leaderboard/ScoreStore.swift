@@ -33,11 +33,11 @@ public struct PostgresScoreStore: ScoreStore {
             """
             INSERT INTO scores (user_id, game, score, idempotency_key) VALUES ($1, $2, $3, $4)
             ON CONFLICT (user_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
-            RETURNING id, game, score, extract(epoch FROM created_at)::bigint AS epoch
+            RETURNING id, game, score, floor(extract(epoch FROM created_at))::bigint AS epoch
             """, [userId, game, score, idempotencyKey])
         if let row = inserted.first { return try Self.stored(row, isReplay: false) }
         let earlier = try database.query(
-            "SELECT id, game, score, extract(epoch FROM created_at)::bigint AS epoch FROM scores WHERE user_id = $1 AND idempotency_key = $2",
+            "SELECT id, game, score, floor(extract(epoch FROM created_at))::bigint AS epoch FROM scores WHERE user_id = $1 AND idempotency_key = $2",
             [userId, idempotencyKey])
         guard let row = earlier.first else { throw PostgresError.unexpectedResult("idempotent insert found no row") }
         return try Self.stored(row, isReplay: true)
@@ -76,7 +76,7 @@ public struct PostgresScoreStore: ScoreStore {
                 WHERE created_at >= to_timestamp($1) AND created_at < to_timestamp($2) AND ($3::text IS NULL OR game = $3)
                 ORDER BY user_id, score DESC, created_at, id
             )
-            SELECT b.user_id, u.name, b.game, b.score, extract(epoch FROM b.created_at)::bigint AS epoch
+            SELECT b.user_id, u.name, b.game, b.score, floor(extract(epoch FROM b.created_at))::bigint AS epoch
             FROM best b JOIN users u ON u.id = b.user_id
             ORDER BY b.score DESC, b.user_id LIMIT $4
             """, [from, to, game, limit]
@@ -88,7 +88,7 @@ public struct PostgresScoreStore: ScoreStore {
     public func scores(after id: Int, limit: Int, settledSeconds: Int) throws -> [(score: BoardIndex.Score, isSettled: Bool, isRipe: Bool)] {
         try database.query(
             """
-            SELECT s.id, s.user_id, u.name, s.game, s.score, extract(epoch FROM s.created_at)::bigint AS epoch,
+            SELECT s.id, s.user_id, u.name, s.game, s.score, floor(extract(epoch FROM s.created_at))::bigint AS epoch,
                    s.created_at < now() - make_interval(secs => $3) AS settled,
                    s.created_at < now() - interval '1 second' AS ripe
             FROM scores s JOIN users u ON u.id = s.user_id
