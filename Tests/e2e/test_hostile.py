@@ -578,7 +578,7 @@ def test_hostile_websocket_messages_get_an_error_and_the_socket_keeps_working(ho
             continue
         probe.check(set(reply) == {"error"}, f"message {text[:60]!r}", reply)
     board.send(json.dumps({"game": "cod", "start": 0, "end": 2}))
-    probe.check(set(json.loads(board.recv(timeout=10))) == {"result", "totalCount"}, "the board socket stopped working", "")
+    probe.check({"result", "totalCount"} <= set(json.loads(board.recv(timeout=10))), "the board socket stopped working", "")
     probe.check(stored_scores(api, player) == before, "a hostile message stored a score", stored_scores(api, player))
     probe.done()
 
@@ -740,5 +740,5 @@ def test_frames_that_break_the_protocol_are_answered_with_a_close_code_and_crash
     # The daemons are still there and serve.
     socket_ = sockets.open("/ws/v1/scores", player.token)
     socket_.send(json.dumps({"game": "cod", "start": 0, "end": 0}))
-    probe.check(set(json.loads(socket_.recv(timeout=10))) == {"result", "totalCount"}, "a new socket is not served after the frames", "")
+    probe.check({"result", "totalCount"} <= set(json.loads(socket_.recv(timeout=10))), "a new socket is not served after the frames", "")
     probe.done()
