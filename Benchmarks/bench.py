@@ -325,12 +325,47 @@ def start_stack():
     return seeded, seed_seconds, time.monotonic() - started
 
 
-def stop_stack():
-    # Keep the index for the next run: Redis here writes nothing on its own (save "").
-    if read_pid("redis.pid"):
+SNAPSHOT = os.path.join(STACK_DIR, "redis", "bench-start.rdb")
+
+
+def take_snapshot():
+    """Remembers the dataset as the run finds it: the last score id in PostgreSQL and a copy of the
+    Redis index that matches it, once the reconciler has caught up. The run adds tens of thousands of
+    scores (POST /scores, the WebSocket figures); `stop_stack` takes them out again, so every
+    run measures the same data (a report's cost, say, depends on whose scores are on top)."""
+    last_id = int(psql("SELECT coalesce(max(id), 0) FROM scores")[0][0])
+    generation = redis_cli("GET", "lb:meta:gen")
+    deadline = time.monotonic() + 180
+    while int(redis_cli("GET", f"lb:{generation}:watermark") or 0) < last_id:
+        if time.monotonic() > deadline:
+            say("warning: the reconciler has not caught up after 180 s; the run's scores will be kept")
+            return None
+        time.sleep(0.5)
+    redis_cli("SAVE", timeout=300)
+    shutil.copyfile(os.path.join(STACK_DIR, "redis", "dump.rdb"), SNAPSHOT)
+    return last_id
+
+
+def stop_stack(last_id):
+    """Stops the stack; with a snapshot, the dataset goes back to what the run found."""
+    if last_id is not None:
+        result = subprocess.run(
+            ["psql", "-X", "-q", "-At", "-h", "127.0.0.1", "-p", str(PG_PORT), "-U", "leaderboard", "-d", "leaderboard",
+             "-v", "ON_ERROR_STOP=1", "-c",
+             f"WITH gone AS (DELETE FROM scores WHERE id > {int(last_id)} RETURNING 1) SELECT count(*) FROM gone"],
+            env=dict(os.environ, PGPASSWORD="leaderboard"), capture_output=True, text=True, timeout=300)
+        if result.returncode == 0:
+            say(f"removed the {int(result.stdout.strip() or 0):,} scores this run added")
+        else:
+            say(f"warning: could not remove this run's scores ({result.stderr.strip()[:200]}); keeping its index too")
+            last_id = None
+    if last_id is None and read_pid("redis.pid"):
+        # No snapshot: keep the index as it is for the next run (Redis here writes nothing on its own).
         subprocess.run(["redis-cli", "-h", "127.0.0.1", "-p", str(REDIS_PORT), "SAVE"], timeout=300,
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     stack("stop", timeout=180)
+    if last_id is not None:
+        shutil.copyfile(SNAPSHOT, os.path.join(STACK_DIR, "redis", "dump.rdb"))
 
 
 class BenchFastCGI:
@@ -552,6 +587,7 @@ def main():
                "wrk": {"threads": WRK_THREADS, "connections": WRK_CONNECTIONS}, "api_workers": API_WORKERS,
                "bcrypt_cost": BCRYPT_COST, "loadavg_start": loadavg(), "figures": {}}
     figures = results["figures"]
+    last_id = None
     if results["loadavg_start"][0] > 1.0:
         say(f"warning: the load average is {results['loadavg_start'][0]:.1f} before the bench starts: other work shares "
             "these cores, and the figures will show it (column 'others')")
@@ -566,6 +602,7 @@ def main():
         board_size = int(redis_cli("ZCARD", board))
         results["dataset"] = {"plan": PLAN, "users": int(users), "scores": int(scores), "global_board_players": board_size}
         say(f"dataset: {int(users):,} players, {int(scores):,} scores, {board_size:,} on the global board")
+        last_id = take_snapshot()
 
         tokens, emails = mint_tokens(max(FANOUTS[-1][1] + 1, 2000))
         processes = Processes()
@@ -651,7 +688,7 @@ def main():
             say(f"the bench stack keeps running (BENCH_KEEP_STACK=1); stop it with: STACK_DIR={STACK_DIR} "
                 f"HTTP_PORT={HTTP_PORT} PG_PORT={PG_PORT} REDIS_PORT={REDIS_PORT} WS_PORT={WS_PORT} scripts/stack.sh stop")
         else:
-            stop_stack()
+            stop_stack(last_id)
     results["loadavg_end"] = loadavg()
     results["total_seconds"] = round(time.monotonic() - run_started, 1)
 

@@ -10,7 +10,8 @@
 //       [--warmup-submissions W] [--interval-ms MS] [--game cod] [--daemon-pid PID] [--settle S]
 //     Connects N subscribers to /ws/v1/scores (each with its own token), measures the daemon's resident
 //     memory before and after (idle connections), then makes them all watch rows 0-9 of the game's
-//     all-time board, and from one more connection submits W + K scores above the board's top on
+//     all-time board, and from one more connection (the last token's player, who has few scores of
+//     their own) submits W + K scores above the board's top on
 //     /ws/v1/add-score, one every MS. Each submission changes row 1, so every subscriber must receive
 //     it: the latency is from just before the submission is written to when a subscriber has read the
 //     push that shows it (both on this process's monotonic clock).
@@ -576,7 +577,7 @@ func runFanout(_ options: Options) {
     let connectStarted = nowNanoseconds()
     let (channels, failures) = connectMany(
         count: subscribers, inFlight: 128, deadline: deadline, group: group, host: host, port: port, path: "/ws/v1/scores",
-        tokens: Array(tokens.dropFirst())
+        tokens: Array(tokens.dropLast())
     ) { _ in SubscriberHandler(record: record) }
     let connectSeconds = Double(nowNanoseconds() - connectStarted) / 1e9
     log("fanout: \(channels.count) subscribers connected in \(String(format: "%.1f", connectSeconds)) s; settling \(settle) s")
@@ -593,7 +594,7 @@ func runFanout(_ options: Options) {
     log("fanout: \(watching) watching; submitting \(warmupSubmissions) + \(submissions), one every \(intervalMs) ms")
 
     let submitter = SubmitterHandler()
-    let submitting = connect(group: group, host: host, port: port, path: "/ws/v1/add-score", token: tokens[0]) { submitter }
+    let submitting = connect(group: group, host: host, port: port, path: "/ws/v1/add-score", token: tokens[tokens.count - 1]) { submitter }
     guard let submitChannel = try? submitting.wait() else { fail("the submitting connection failed") }
 
     let base = record.first.withLockedValue { $0.top } + 1
