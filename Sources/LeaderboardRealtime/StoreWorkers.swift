@@ -22,12 +22,7 @@ final class StoreContext: @unchecked Sendable {
         let games = PostgresGameCatalog(database: database)
         index = BoardIndex(redis: redis)
         revocations = RevocationList(database: database, redis: redis)
-        auth = AuthService(
-            users: PostgresUserStore(database: database), ephemeral: ephemeral, revocations: revocations, signer: JWTSigner(secret: config.secretKey),
-            hasher: PasswordHasher(cost: config.bcryptCost),
-            policy: .init(
-                tokenLifetime: config.accessTokenLifetime, maxLoginFailures: config.loginMaxFailures,
-                failureWindowSeconds: config.loginFailureWindowSeconds))
+        auth = AuthService(config: config, users: PostgresUserStore(database: database), ephemeral: ephemeral, revocations: revocations)
         leaderboard = LeaderboardService(scores: PostgresScoreStore(database: database), index: index, games: games, ephemeral: ephemeral)
     }
 }

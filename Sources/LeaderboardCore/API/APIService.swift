@@ -52,12 +52,7 @@ public final class APIService {
         self.config = config
         self.stores = stores
         self.logger = logger
-        auth = AuthService(
-            users: stores.users, ephemeral: stores.ephemeral, revocations: stores.revocations, signer: JWTSigner(secret: config.secretKey),
-            hasher: PasswordHasher(cost: config.bcryptCost),
-            policy: .init(
-                tokenLifetime: config.accessTokenLifetime, maxLoginFailures: config.loginMaxFailures,
-                failureWindowSeconds: config.loginFailureWindowSeconds))
+        auth = AuthService(config: config, users: stores.users, ephemeral: stores.ephemeral, revocations: stores.revocations)
         leaderboard = LeaderboardService(scores: stores.scores, index: stores.index, games: stores.games, ephemeral: stores.ephemeral)
         router = Self.makeRouter()
     }

@@ -48,6 +48,16 @@ public final class AuthService {
         return user
     }
 
+    /// The service as the daemons run it: secret, bcrypt cost and throttle limits from `config`.
+    public convenience init(config: Config, users: any UserStore, ephemeral: any EphemeralStore, revocations: any TokenRevocations) {
+        self.init(
+            users: users, ephemeral: ephemeral, revocations: revocations, signer: JWTSigner(secret: config.secretKey),
+            hasher: PasswordHasher(cost: config.bcryptCost),
+            policy: .init(
+                tokenLifetime: config.accessTokenLifetime, maxLoginFailures: config.loginMaxFailures,
+                failureWindowSeconds: config.loginFailureWindowSeconds))
+    }
+
     /// Checks the password and issues a token. Unknown e-mail and wrong password cost the same bcrypt
     /// work and give the same answer; repeated failures per e-mail and per address are throttled.
     public func login(email: String, password: String, clientAddress: String) throws -> (token: String, user: User) {
