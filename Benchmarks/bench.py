@@ -10,7 +10,8 @@ threshold: the goals of issue 8 are printed next to the figures. Everything it s
 and every step has a time limit.
 
 Environment: QUICK=1 (small dataset, short runs), BENCH_DURATION / BENCH_WARMUP (seconds, override),
-BENCH_KEEP_STACK=1 (leave the stack running afterwards), BIN_DIR (.build/release).
+BENCH_KEEP_STACK=1 (leave the stack running afterwards), BIN_DIR (.build/release), BENCH_PORT_OFFSET
+(added to every port, for a second bench stack on the machine).
 README.md, "Benchmarks", explains each figure.
 """
 
@@ -37,8 +38,9 @@ STACK_DIR = os.path.join(OUT_DIR, "quick" if QUICK else "stack")
 BIN_DIR = os.path.abspath(os.path.join(REPO, os.environ.get("BIN_DIR", ".build/release")))
 
 # Below 32768 (the ephemeral range) and apart from the dev (8080, 15432, 16379, 18081) and test
-# (28080 and up) stacks'.
-HTTP_PORT, PG_PORT, REDIS_PORT, WS_PORT = 27080, 27432, 27379, 27081
+# (28080 and up) stacks'. BENCH_PORT_OFFSET moves them all, for two bench stacks on one machine.
+PORT_OFFSET = int(os.environ.get("BENCH_PORT_OFFSET", "0"))
+HTTP_PORT, PG_PORT, REDIS_PORT, WS_PORT = (port + PORT_OFFSET for port in (27080, 27432, 27379, 27081))
 API_WORKERS = 8
 BCRYPT_COST = 12
 GAMES = ["cod", "valrnt", "mcft", "fnite", "apxleg", "lol", "ow", "cs", "rl", "pubg"]
