@@ -109,6 +109,14 @@ public final class AuthService {
         return claims
     }
 
+    /// For public routes: nil without a token; a token that is sent is still checked (401 if it is
+    /// forged, expired or revoked), so a client learns its session is gone.
+    @discardableResult
+    public func authenticateIfPresent(_ token: String?) throws -> AccessTokenClaims? {
+        guard let token, !token.isEmpty else { return nil }
+        return try authenticate(token)
+    }
+
     /// Revokes the token until it would have expired anyway.
     public func logout(token: String, claims: AccessTokenClaims) throws {
         try revocations.revoke(Self.revocationKey(token: token, claims: claims), until: claims.expiresAt)
