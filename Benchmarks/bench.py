@@ -772,7 +772,7 @@ def make_table(results):
                 None, complete if field == "p50" else "", source=figure)
         first = figure.get("firstReceiptMs")
         add(f"{key}.first", f"fan-out to {n:,}: submission -> first receipt", first and round(first["p50"], 2), "ms (p50)",
-            None, "the submission, the tick (50 ms) and the render; the rest is the fan-out itself", source=figure)
+            None, "the submission and the render; the rest is the fan-out itself", source=figure)
         add(f"{key}.last", f"fan-out to {n:,}: submission -> last receipt", last and round(last["p99"], 2), "ms (p99)",
             None, (f"p50 {last['p50']:.1f}, max {last['max']:.1f} ms over {last['count']} submissions" if last else "none complete"),
             source=figure)

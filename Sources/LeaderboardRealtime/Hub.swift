@@ -17,10 +17,35 @@ struct BoardEvent: Decodable, Sendable, Equatable {
     let at: Int?
 }
 
-/// New content of the view a session watches; delivered through the session's pipeline.
+/// New content of the view a session watches, as the text frame its watchers get: header and payload in
+/// one buffer, built once per push and written as is to every socket (no encoding, one iovec per write).
 struct ViewUpdate: Sendable {
     let view: Hub.View
-    let text: ByteBuffer
+    let frame: ByteBuffer
+
+    init(view: Hub.View, text: some Collection<UInt8>) {
+        self.view = view
+        frame = Self.makeTextFrame(text)
+    }
+
+    /// An unmasked, final text frame (RFC 6455 §5.2), as a server sends it.
+    static func makeTextFrame(_ text: some Collection<UInt8>) -> ByteBuffer {
+        var frame = ByteBuffer()
+        frame.reserveCapacity(text.count + 10)
+        frame.writeInteger(UInt8(0x81))
+        switch text.count {
+        case 0...125:
+            frame.writeInteger(UInt8(text.count))
+        case 126...Int(UInt16.max):
+            frame.writeInteger(UInt8(126))
+            frame.writeInteger(UInt16(text.count))
+        default:
+            frame.writeInteger(UInt8(127))
+            frame.writeInteger(UInt64(text.count))
+        }
+        frame.writeBytes(text)
+        return frame
+    }
 }
 
 /// The view a session watched can never be shown (an unknown game, say).
@@ -36,8 +61,10 @@ enum SessionCommand: Sendable {
 }
 
 /// The fan-out point of one daemon: which sessions watch which view, what each view showed last, and
-/// which views a burst of events made stale. Per short tick it recomputes each stale view once, on the
-/// store workers, and sends the result to the view's watchers only when the content changed.
+/// which views events made stale. Events are applied as they arrive (at most every `applyInterval`); a
+/// view they make stale is recomputed on the store workers at once, and once more however many events
+/// arrive while it is computed. Its watchers get the result only when the content changed: one task per
+/// event loop, which writes the same frame to each of its sessions.
 ///
 /// `@unchecked Sendable`: every stored property is touched only on `loop`; the public entry points hop there.
 final class Hub: @unchecked Sendable {
@@ -47,19 +74,33 @@ final class Hub: @unchecked Sendable {
         case standing(userId: Int)
     }
 
-    static let tick = TimeAmount.milliseconds(50)
+    /// Computes a view's JSON (and for a standing view the player's total) off the loop; the future
+    /// completes on the hub's loop.
+    typealias Renderer = @Sendable (View, UTCDay) -> EventLoopFuture<(text: [UInt8], total: Int?)>
+
+    /// How often the hub looks for a new day (views of the current period show another board then) and
+    /// for failed views due for another try; events are handled as they arrive.
+    static let tick = TimeAmount.milliseconds(250)
+    /// Events are applied as they arrive, but at most this often: under a stream of them, each pass over
+    /// the watched views takes in all that came meanwhile, and a view changes at most this often, so a
+    /// client that reads a little slower than that does not fall seconds behind in its socket's buffers.
+    static let applyInterval = TimeAmount.milliseconds(50)
     static let revocationSweep = TimeAmount.seconds(15)
     static let retryDelay = TimeAmount.seconds(1)
 
     let loop: any EventLoop
     private let workers: StoreWorkers
+    private let render: Renderer
     private let logger: Logger
-    private var watchers: [View: [ObjectIdentifier: any Channel]] = [:]
+    private var watchers: [View: Audience] = [:]
     private var viewOfChannel: [ObjectIdentifier: View] = [:]
-    private var content: [View: ByteBuffer] = [:]
+    private var content: [View: ViewUpdate] = [:]
     /// Each watched player's last known global total, to tell whose rank an event moved.
     private var standingTotal: [Int: Int] = [:]
     private var pendingEvents: [BoardEvent] = []
+    /// Whether a task that applies `pendingEvents` is queued on `loop`: a burst of events shares one.
+    private var isApplyQueued = false
+    private var lastApply = NIODeadline.distantPast
     private var stale: Set<View> = []
     /// When the oldest event not yet shown in a stale view arrived, for the push-latency histogram.
     private var staleSince: [View: NIODeadline] = [:]
@@ -68,9 +109,14 @@ final class Hub: @unchecked Sendable {
     private var tokens: [ObjectIdentifier: (channel: any Channel, tokenKey: String)] = [:]
     private var lastDay = UTCDay.today
 
-    init(loop: any EventLoop, workers: StoreWorkers, logger: Logger) {
+    /// `render` stands in for the stores in tests; by default a view is rendered on the store workers.
+    init(loop: any EventLoop, workers: StoreWorkers, logger: Logger, render: Renderer? = nil) {
         self.loop = loop
         self.workers = workers
+        self.render =
+            render ?? { view, today in
+                workers.run(on: loop) { context in try Hub.render(view, context: context, today: today) }
+            }
         self.logger = logger
     }
 
@@ -79,16 +125,20 @@ final class Hub: @unchecked Sendable {
         loop.scheduleRepeatedTask(initialDelay: Self.revocationSweep, delay: Self.revocationSweep) { _ in self.sweepRevocations() }
     }
 
-    /// Makes `channel` watch `view` (and only it), sending what the view shows now.
-    func watch(_ view: View, channel: any Channel) {
+    /// Makes the session of `channel` watch `view` (and only it), sending what the view shows now.
+    func watch(_ view: View, session: NIOLoopBound<Session>, channel: any Channel) {
+        let id = ObjectIdentifier(channel)
+        let channelLoop = channel.eventLoop
         loop.execute {
-            self.removeWatcher(ObjectIdentifier(channel))
-            self.watchers[view, default: [:]][ObjectIdentifier(channel)] = channel
-            self.viewOfChannel[ObjectIdentifier(channel)] = view
+            self.removeWatcher(id, loop: channelLoop)
+            self.watchers[view, default: Audience()].insert(session, channel: id, loop: channelLoop)
+            self.viewOfChannel[id] = view
             if let current = self.content[view] {
-                channel.pipeline.fireUserInboundEventTriggered(ViewUpdate(view: view, text: current))
-            } else {
+                channelLoop.execute { session.value.receive(current) }
+            } else if !self.computing.contains(view) {
+                // While it is computed, the result goes to every watcher anyway: it is new content.
                 self.stale.insert(view)
+                self.refreshDueViews()
             }
         }
     }
@@ -99,9 +149,11 @@ final class Hub: @unchecked Sendable {
     }
 
     func forget(channel: any Channel) {
+        let id = ObjectIdentifier(channel)
+        let channelLoop = channel.eventLoop
         loop.execute {
-            self.removeWatcher(ObjectIdentifier(channel))
-            self.tokens[ObjectIdentifier(channel)] = nil
+            self.removeWatcher(id, loop: channelLoop)
+            self.tokens[id] = nil
         }
     }
 
@@ -113,28 +165,51 @@ final class Hub: @unchecked Sendable {
     }
 
     func publish(_ event: BoardEvent) {
-        loop.execute { self.pendingEvents.append(event) }
+        loop.execute {
+            self.pendingEvents.append(event)
+            guard !self.isApplyQueued else { return }
+            self.isApplyQueued = true
+            let wait = self.lastApply + Self.applyInterval - .now()
+            if wait > .zero {
+                self.loop.scheduleTask(in: wait) { self.applyPendingEvents() }
+            } else {
+                // Queued behind the events already on their way to the loop, which it applies too.
+                self.loop.execute { self.applyPendingEvents() }
+            }
+        }
     }
 
     /// After a gap in the event stream nothing can be trusted: every view is recomputed.
     func refreshAll() {
-        loop.execute { self.stale.formUnion(self.watchers.keys) }
+        loop.execute {
+            self.stale.formUnion(self.watchers.keys)
+            self.refreshDueViews()
+        }
     }
 
     var watcherCount: EventLoopFuture<Int> {
         loop.submit { self.viewOfChannel.count }
     }
 
-    private func removeWatcher(_ id: ObjectIdentifier) {
+    private func removeWatcher(_ id: ObjectIdentifier, loop channelLoop: any EventLoop) {
         guard let view = viewOfChannel.removeValue(forKey: id) else { return }
-        watchers[view]?[id] = nil
+        watchers[view]?.remove(channel: id, loop: channelLoop)
         if watchers[view]?.isEmpty == true {
             watchers[view] = nil
             content[view] = nil
             stale.remove(view)
+            staleSince[view] = nil
             retryAt[view] = nil
             if case .standing(let user) = view { standingTotal[user] = nil }
         }
+    }
+
+    private func applyPendingEvents() {
+        isApplyQueued = false
+        lastApply = .now()
+        markStale(by: pendingEvents, today: .today, now: .now())
+        pendingEvents.removeAll(keepingCapacity: true)
+        refreshDueViews()
     }
 
     private func runTick() {
@@ -144,9 +219,14 @@ final class Hub: @unchecked Sendable {
             lastDay = today
             stale.formUnion(watchers.keys)
         }
-        markStale(by: pendingEvents, today: today, now: .now())
-        pendingEvents.removeAll(keepingCapacity: true)
+        refreshDueViews()
+    }
+
+    /// Starts computing each stale view that is not being computed already nor waiting to be retried.
+    private func refreshDueViews() {
+        guard !stale.isEmpty else { return }
         let now = NIODeadline.now()
+        let today = UTCDay.today
         let due = stale.filter { view in !computing.contains(view) && (retryAt[view].map { $0 <= now } ?? true) }
         for view in due { refresh(view, today: today) }
     }
@@ -157,8 +237,7 @@ final class Hub: @unchecked Sendable {
     private func refresh(_ view: View, today: UTCDay) {
         stale.remove(view)
         computing.insert(view)
-        workers.run(on: loop) { context in try Self.render(view, context: context, today: today) }
-            .whenComplete { result in self.finish(view, result) }
+        render(view, today).whenComplete { result in self.finish(view, result) }
     }
 
     /// Board views of a touched game (or of the global board) and period; standing views of players
@@ -199,34 +278,28 @@ final class Hub: @unchecked Sendable {
 
     private func finish(_ view: View, _ result: Result<(text: [UInt8], total: Int?), any Error>) {
         computing.remove(view)
-        guard let watching = watchers[view] else { return }
+        // Events that arrived while it was computed: once more, at once.
+        defer { if stale.contains(view) && retryAt[view] == nil { refresh(view, today: .today) } }
+        guard let audience = watchers[view] else { return }
         switch result {
         case .success(let rendered):
             retryAt[view] = nil
             if case .standing(let user) = view { standingTotal[user] = rendered.total }
-            let text = ByteBuffer(bytes: rendered.text)
+            let update = ViewUpdate(view: view, text: rendered.text)
             let since = staleSince.removeValue(forKey: view)
-            guard content[view] != text else { return }
-            content[view] = text
-            Self.deliver(ViewUpdate(view: view, text: text), to: watching.values)
-            Counter(label: "leaderboard_ws_pushes_total").increment(by: watching.count)
+            guard content[view]?.frame != update.frame else { return }
+            content[view] = update
+            Self.deliver(to: audience) { $0.receive(update) }
+            Counter(label: "leaderboard_ws_pushes_total").increment(by: audience.count)
             if let since {
                 Timer(label: "leaderboard_ws_push_latency_seconds").recordNanoseconds((NIODeadline.now() - since).nanoseconds)
             }
         case .failure(let error as APIError) where error.status < 500 && error.status != 401:
-            for (id, channel) in watching {
-                viewOfChannel[id] = nil
-                channel.pipeline.fireUserInboundEventTriggered(ViewFailed(view: view, message: MessageError(error).text))
-            }
-            watchers[view] = nil
+            drop(view, telling: ViewFailed(view: view, message: MessageError(error).text))
         case .failure(let error as IndexError) where !error.isUnavailable:
             // Not an outage: asking again would fail the same way, each second, and the watchers would hear nothing.
             logger.error("view cannot be computed", metadata: ["error": "\(error)"])
-            for (id, channel) in watching {
-                viewOfChannel[id] = nil
-                channel.pipeline.fireUserInboundEventTriggered(ViewFailed(view: view, message: "this view cannot be shown"))
-            }
-            watchers[view] = nil
+            drop(view, telling: ViewFailed(view: view, message: "this view cannot be shown"))
         case .failure(let error):
             Observability.storeError("redis")
             logger.warning("view refresh failed; retrying", metadata: ["error": "\(error)"])
@@ -235,6 +308,30 @@ final class Hub: @unchecked Sendable {
         }
     }
 
+    /// Stops the watching of a view that can never be shown, and tells its watchers.
+    private func drop(_ view: View, telling failure: ViewFailed) {
+        guard let audience = watchers.removeValue(forKey: view) else { return }
+        stale.remove(view)
+        staleSince[view] = nil
+        for channel in audience.channels { viewOfChannel[channel] = nil }
+        Self.deliver(to: audience) { $0.receive(failure) }
+    }
+
+    /// One task per event loop, which hands each of that loop's sessions to `body`.
+    @inline(never)
+    private static func deliver(to audience: Audience, _ body: @escaping @Sendable (Session) -> Void) {
+        for group in audience.groups.values {
+            let sessions = group.sessions
+            group.loop.execute { Self.hand(sessions, to: body) }
+        }
+    }
+
+    @inline(never)
+    private static func hand(_ sessions: [ObjectIdentifier: NIOLoopBound<Session>], to body: (Session) -> Void) {
+        for session in sessions.values { body(session.value) }
+    }
+
+    /// Sends `event` through the pipeline of each channel, from any thread.
     @inline(never)
     static func deliver(_ event: some Sendable, to channels: some Sequence<any Channel>) {
         for channel in channels { channel.pipeline.fireUserInboundEventTriggered(event) }

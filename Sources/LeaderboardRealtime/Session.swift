@@ -39,6 +39,10 @@ final class Session: ChannelInboundHandler, RemovableChannelHandler {
     private let limits: Limits
     private let logger: Logger
 
+    /// This handler's context, and that of NIO's frame encoder in front of it, while the handler is in the
+    /// pipeline: the hub's ready frames are written at the encoder's, from where they go to the socket as is.
+    private var context: ChannelHandlerContext?
+    private var encoderContext: ChannelHandlerContext?
     private var watching: Hub.View?
     /// The newest view update not yet written because the client is behind; older ones are dropped.
     private var pendingUpdate: ByteBuffer?
@@ -69,6 +73,11 @@ final class Session: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
+        guard let encoderContext = try? context.pipeline.syncOperations.context(handlerType: WebSocketFrameEncoder.self) else {
+            preconditionFailure("a session needs NIO's WebSocket frame encoder in front of it, as the upgrader puts it")
+        }
+        self.context = context
+        self.encoderContext = encoderContext
         let channel = context.channel
         switch admission {
         case .refused(let code, let reason):
@@ -94,6 +103,11 @@ final class Session: ChannelInboundHandler, RemovableChannelHandler {
         case .myScore: watch(.standing(userId: claims!.userID), context: context)
         default: break
         }
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        self.context = nil
+        encoderContext = nil
     }
 
     func channelInactive(context: ChannelHandlerContext) {
@@ -131,15 +145,6 @@ final class Session: ChannelInboundHandler, RemovableChannelHandler {
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         switch event {
-        case let update as ViewUpdate where update.view == watching:
-            if context.channel.isWritable {
-                send(context, buffer: update.text)
-            } else {
-                pendingUpdate = update.text
-            }
-        case let failure as ViewFailed where failure.view == watching:
-            watching = nil
-            sendError(context, failure.message)
         case let reply as Reply:
             send(context, buffer: reply.text)
         case let command as SessionCommand:
@@ -164,9 +169,9 @@ final class Session: ChannelInboundHandler, RemovableChannelHandler {
             // Caught up: the clock starts anew the next time it falls behind.
             slowClientTimer?.cancel()
             slowClientTimer = nil
-            if let update = pendingUpdate {
+            if let frame = pendingUpdate {
                 pendingUpdate = nil
-                send(context, buffer: update)
+                write(frame: frame)
             }
         } else if slowClientTimer == nil && !isClosing {
             // A client that stays behind for long is cut off; it must never hold up the others.
@@ -174,6 +179,23 @@ final class Session: ChannelInboundHandler, RemovableChannelHandler {
             slowClientTimer = context.eventLoop.scheduleTask(in: limits.slowClientTimeout) { channel.close(promise: nil) }
         }
         context.fireChannelWritabilityChanged()
+    }
+
+    /// New content of the watched view, from the hub, on this session's loop.
+    func receive(_ update: ViewUpdate) {
+        guard update.view == watching else { return }
+        if encoderContext?.channel.isWritable == true {
+            write(frame: update.frame)
+        } else {
+            pendingUpdate = update.frame
+        }
+    }
+
+    /// The watched view can never be shown, from the hub, on this session's loop.
+    func receive(_ failure: ViewFailed) {
+        guard failure.view == watching, let context else { return }
+        watching = nil
+        sendError(context, failure.message)
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
@@ -228,7 +250,7 @@ final class Session: ChannelInboundHandler, RemovableChannelHandler {
     private func watch(_ view: Hub.View, context: ChannelHandlerContext) {
         watching = view
         pendingUpdate = nil
-        hub.watch(view, channel: context.channel)
+        hub.watch(view, session: NIOLoopBound(self, eventLoop: context.eventLoop), channel: context.channel)
     }
 
     /// Runs a store call for a reply and sends its JSON, or `{error}`; the socket stays open either way.
@@ -275,6 +297,12 @@ final class Session: ChannelInboundHandler, RemovableChannelHandler {
     private func send(_ context: ChannelHandlerContext, buffer: ByteBuffer) {
         guard !isClosing else { return }
         context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .text, data: buffer)), promise: nil)
+    }
+
+    /// Writes a ready frame below the frame encoder: nothing copies or encodes it again.
+    private func write(frame: ByteBuffer) {
+        guard !isClosing, let encoderContext else { return }
+        encoderContext.writeAndFlush(NIOAny(frame), promise: nil)
     }
 
     private func sendError(_ context: ChannelHandlerContext, _ message: String) {

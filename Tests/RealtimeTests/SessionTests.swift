@@ -18,15 +18,21 @@ import Testing
 
     let channel = EmbeddedChannel()
 
-    func open(_ route: SocketRoute, _ admission: Admission, messagesPerSecond: Int = 20) throws {
+    @discardableResult
+    func open(_ route: SocketRoute, _ admission: Admission, messagesPerSecond: Int = 20) throws -> Session {
         let logger = Logger(label: "test")
         let workers = StoreWorkers(count: 1, config: Self.config, logger: logger)
-        let hub = Hub(loop: channel.embeddedEventLoop, workers: workers, logger: logger)
+        // No stores: every view fails to compute, and would be tried again by the tick, which never runs here.
+        let loop = channel.embeddedEventLoop
+        let hub = Hub(loop: loop, workers: workers, logger: logger) { _, _ in loop.makeFailedFuture(NoStores()) }
         let session = Session(
             route: route, admission: admission, hub: hub, workers: workers, limits: .init(messagesPerSecond: messagesPerSecond), logger: logger)
         try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 9)).wait()
+        // As the upgrader puts it in front of the session.
+        try channel.pipeline.syncOperations.addHandler(WebSocketFrameEncoder(), position: .first)
         try channel.pipeline.syncOperations.addHandler(session)
         channel.embeddedEventLoop.run()
+        return session
     }
 
     func send(_ text: String) throws {
@@ -34,10 +40,12 @@ import Testing
         channel.embeddedEventLoop.run()
     }
 
-    /// The frames the session wrote, oldest first.
+    /// The frames the session wrote, oldest first, read back from the bytes that went to the socket.
     func written() throws -> [WebSocketFrame] {
+        let client = EmbeddedChannel(handler: ByteToMessageHandler(WebSocketFrameDecoder()))
+        while let bytes = try channel.readOutbound(as: ByteBuffer.self) { try client.writeInbound(bytes) }
         var frames: [WebSocketFrame] = []
-        while let frame = try channel.readOutbound(as: WebSocketFrame.self) { frames.append(frame) }
+        while let frame = try client.readInbound(as: WebSocketFrame.self) { frames.append(frame) }
         return frames
     }
 
@@ -169,12 +177,12 @@ import Testing
     }
 
     @Test func aClientThatFallsBehindGetsOnlyTheLatestViewUpdate() throws {
-        try open(.scores, .account(Self.claims, tokenKey: "t"))
+        let session = try open(.scores, .account(Self.claims, tokenKey: "t"))
         try send(#"{"game":"cod","start":0,"end":9}"#)
         let view = Hub.View.board(BoardView(game: "cod", period: .allTime, date: nil, start: 0, end: 9))
         channel.isWritable = false
         channel.pipeline.fireChannelWritabilityChanged()
-        for version in 1...5 { channel.pipeline.fireUserInboundEventTriggered(ViewUpdate(view: view, text: ByteBuffer(string: "v\(version)"))) }
+        for version in 1...5 { session.receive(ViewUpdate(view: view, text: "v\(version)".utf8)) }
         #expect(try texts().isEmpty, "nothing is written while the client is behind")
         channel.isWritable = true
         channel.pipeline.fireChannelWritabilityChanged()
@@ -199,13 +207,13 @@ import Testing
     }
 
     @Test func updatesOfAViewNoLongerWatchedAreDropped() throws {
-        try open(.scores, .account(Self.claims, tokenKey: "t"))
+        let session = try open(.scores, .account(Self.claims, tokenKey: "t"))
         try send(#"{"game":"cod","start":0,"end":9}"#)
         try send(#"{"game":"ow","start":0,"end":9,"period":"daily"}"#)
         let old = Hub.View.board(BoardView(game: "cod", period: .allTime, date: nil, start: 0, end: 9))
         let current = Hub.View.board(BoardView(game: "ow", period: .daily, date: nil, start: 0, end: 9))
-        channel.pipeline.fireUserInboundEventTriggered(ViewUpdate(view: old, text: ByteBuffer(string: "old")))
-        channel.pipeline.fireUserInboundEventTriggered(ViewUpdate(view: current, text: ByteBuffer(string: "new")))
+        session.receive(ViewUpdate(view: old, text: "old".utf8))
+        session.receive(ViewUpdate(view: current, text: "new".utf8))
         #expect(try texts() == ["new"])
     }
 
@@ -244,6 +252,8 @@ import Testing
         #expect(!channel.isActive)
     }
 }
+
+struct NoStores: Error {}
 
 @Suite struct ClientMessageTests {
     let today = UTCDay(iso: "2026-11-29")!

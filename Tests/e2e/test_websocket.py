@@ -641,7 +641,7 @@ def test_a_client_that_never_reads_is_closed_and_never_holds_up_the_others(
     normal.send(view)
     assert len(receive_json(normal)["result"]) == 100
 
-    # Every submission improves a best on the page, so every tick has a new page to push.
+    # Every submission improves a best on the page, so every pass of the hub has a new page to push.
     stop = threading.Event()
     scores = itertools.count(base + 1_000)
     submitted: dict[int, float] = {}
