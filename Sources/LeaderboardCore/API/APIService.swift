@@ -48,11 +48,13 @@ public final class APIService {
     let logger: Logger
     private let router: Router<APIService>
 
-    public init(config: Config, stores: Stores, logger: Logger) {
+    /// `verifiedTokens`: one for all the workers of the process (see `VerifiedTokens`).
+    public init(config: Config, stores: Stores, logger: Logger, verifiedTokens: VerifiedTokens = VerifiedTokens()) {
         self.config = config
         self.stores = stores
         self.logger = logger
-        auth = AuthService(config: config, users: stores.users, ephemeral: stores.ephemeral, revocations: stores.revocations)
+        auth = AuthService(
+            config: config, users: stores.users, ephemeral: stores.ephemeral, revocations: stores.revocations, verifiedTokens: verifiedTokens)
         leaderboard = LeaderboardService(scores: stores.scores, index: stores.index, games: stores.games, ephemeral: stores.ephemeral)
         router = Self.makeRouter()
     }

@@ -66,12 +66,18 @@ enum BoardScripts {
         return {tonumber(best or 0), rank, globalRank, improved}
         """)
 
-    /// ARGV: game, period, mode ("page" or "around"), then start and stop (page) or user id and radius (around).
-    /// Returns {total, firstRank, members-with-scores, names, whens}, or {} when around a user not on the board.
+    /// ARGV: game, period, mode ("page" or "around"), then start and stop (page) or user id and radius (around),
+    /// and optionally the revocation key of the caller's token.
+    /// Returns {total, firstRank, members-with-scores, names, whens}, or {} when around a user not on the board;
+    /// a REVOKED error when the token's revocation is cached: the cache is complete while the generation exists
+    /// (see `RevocationList`), so the caller needs no round trip of its own for that check.
     static let page = RedisScript(
         """
         local gen = redis.call('GET', 'lb:meta:gen')
         if not gen then return redis.error_reply('NOINDEX the leaderboard index is being rebuilt') end
+        if ARGV[6] and redis.call('EXISTS', '\(RevocationList.cachePrefix)' .. ARGV[6]) == 1 then
+          return redis.error_reply('REVOKED the token was revoked')
+        end
         local p = 'lb:' .. gen .. ':'
         local board = p .. 'b:' .. ARGV[1] .. ':' .. ARGV[2]
         local start, stop
