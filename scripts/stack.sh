@@ -737,6 +737,12 @@ cmd_start() {
         fi
     fi
     say "ready: http://127.0.0.1:$HTTP_PORT"
+    if [[ $SEED_DEMO == 1 ]]; then
+        local email
+        email=$("$PG_BIN/psql" -X -q -At -h "$PG_SOCKET_DIR" -p "$PG_PORT" -U postgres -d leaderboard \
+            -c "SELECT email FROM users WHERE email LIKE '%@demo.example.com' ORDER BY id LIMIT 1") || true
+        if [[ -n $email ]]; then say "demo login: $email, password 123456"; fi
+    fi
 }
 
 cmd_stop() {

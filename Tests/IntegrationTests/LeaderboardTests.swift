@@ -71,7 +71,8 @@ import Testing
             let token = one.auth.issueToken(for: User(id: user, name: "Rev", email: "rev@example.com"))
             func read() throws -> [Int] {
                 try other.auth.whileNotRevoked(try other.auth.verify(token)) { tokenKey in
-                    try other.leaderboard.page(game: game, period: .allTime, date: today, start: 0, end: 9, unlessRevoked: tokenKey).result.map(\.userId)
+                    try other.leaderboard.page(game: game, period: .allTime, date: today, start: 0, end: 9, unlessRevoked: tokenKey)
+                        .result.map(\.userId)
                 }
             }
             func submit(key: String?) throws {

@@ -29,7 +29,9 @@ import Testing
 
     @Test func anEmptyPageAndAPositionAreWrittenAsTheEncoderWroteThem() throws {
         let empty = BoardPage(result: [], totalCount: 0, period: .weekly, game: "cod")
-        #expect(HTTPResponse.envelope(data: empty).body == (try Self.encoded(Envelope(success: true, statusCode: 200, message: "done", data: empty, errors: nil))))
+        #expect(
+            HTTPResponse.envelope(data: empty).body
+                == (try Self.encoded(Envelope(success: true, statusCode: 200, message: "done", data: empty, errors: nil))))
         let row = BoardRow(rank: 3, userId: 9, player: "Zoë \"Z\"", game: "cod", score: 12, date: "2026-11-29")
         let position = PlayerPosition(rank: 3, score: 12, date: "2026-11-29", around: [row, row])
         #expect(

@@ -244,7 +244,7 @@ def sign_up_in_browser(page: Page, name: str) -> str:
     page.fill("#signup-email", email)
     page.fill("#signup-password", PASSWORD)
     page.find("#signup-form button[type=submit]").click()
-    page.visible("#app-view")
+    page.visible("#member-view")
     page.wait_text("#account-name", re.escape(name))
     return email
 
@@ -386,6 +386,50 @@ def test_a_score_submitted_elsewhere_appears_on_the_open_board_without_a_reload(
     page.assert_no_script_errors()
 
 
+def test_a_visitor_sees_the_boards_before_logging_in_and_they_keep_up_without_a_reload(page: Page, api: Api) -> None:
+    game, label = "rl", "Rocket League"
+    rival_id, rival_auth = new_player(api, "Showman")
+    base = max(999_000_000, top_score(api, rival_auth, game) + 100)
+    assert base + 10 <= MAX_SCORE, "the board's top is too close to the maximum for this test"
+    answer = api.post("/scores", json={"game": game, "score": base}, headers=rival_auth)
+    assert answer.status_code == 200, answer.text
+
+    page.open()
+    page.visible("#login-form")
+    page.visible("#login-link")
+    assert not page.find("#member-view").is_displayed()
+    # The global board first, with rows, and no session.
+    page.wait_board("all")
+    page.wait(lambda _: len(page.board_rows()) > 0, "the global board shows no rows to a visitor")
+    page.select_tab(label)
+    page.wait_row(rival_id, base, "the visitor does not see the top score of the board")
+    assert page.driver.get_cookie("ath") is None
+
+    # Another client scores while the visitor looks: the board catches up by itself.
+    page.driver.execute_script("window.__sameDocument = 'yes'")
+    answer = api.post("/scores", json={"game": game, "score": base + 10}, headers=rival_auth)
+    assert answer.status_code == 200, answer.text
+    page.wait_row(rival_id, base + 10, "the visitor's board did not catch up without a reload")
+    assert page.driver.execute_script("return window.__sameDocument") == "yes", "the page was reloaded"
+
+    # The report is public too.
+    page.find("#report-game option[value='rl']").click()
+    page.find("#report-form button[type=submit]").click()
+    page.wait(
+        lambda driver: str(rival_id) in driver.execute_script(
+            "return Array.from(document.querySelectorAll('#report-rows tr'), (row) => row.dataset.userId)"),
+        "the visitor's report does not list the board's top player",
+    )
+    page.driver.execute_script("window.scrollTo(0, 0)")
+    page.settle()
+    page.save("visitor")
+
+    # The header's button leads to the login form (below the board on a phone).
+    page.find("#login-link").click()
+    assert page.driver.switch_to.active_element == page.find("#login-email")
+    page.assert_no_script_errors()
+
+
 def test_a_wrong_password_shows_the_error_and_logout_returns_to_the_login_form(page: Page, api: Api) -> None:
     email = unique_email("browser")
     signup = api.post("/auth/signup", json={"email": email, "name": "Logan", "password": PASSWORD})
@@ -397,12 +441,12 @@ def test_a_wrong_password_shows_the_error_and_logout_returns_to_the_login_form(p
     page.fill("#login-password", "not-the-password")
     page.find("#login-form button[type=submit]").click()
     page.wait_text("#login-form .form-message", "incorrect e-mail or password")
-    assert not page.find("#app-view").is_displayed()
+    assert not page.find("#member-view").is_displayed()
     page.save("login-error")
 
     page.fill("#login-password", PASSWORD)
     page.find("#login-password").send_keys(Keys.ENTER)
-    page.visible("#app-view")
+    page.visible("#member-view")
     page.wait_text("#account-name", "Logan")
     assert page.text_of("#login-form .form-message") == ""
     page.wait_live()
@@ -410,12 +454,12 @@ def test_a_wrong_password_shows_the_error_and_logout_returns_to_the_login_form(p
     page.find("#logout").click()
     page.visible("#login-form")
     page.wait_text("#notice", "logged out")
-    assert not page.find("#app-view").is_displayed()
+    assert not page.find("#member-view").is_displayed()
     assert page.driver.get_cookie("ath") is None, "logout left the cookie"
     # Reloading stays logged out: the server forgot the session, not just the page.
     page.open()
     page.visible("#login-form")
-    assert not page.find("#app-view").is_displayed()
+    assert not page.find("#member-view").is_displayed()
     page.assert_no_script_errors()
 
 
@@ -468,7 +512,9 @@ def test_the_page_reconnects_after_a_ws_restart_and_a_revoked_session_returns_to
     stack.start_service("ws")
     page.visible("#login-form")
     page.wait_text("#notice", "session has ended")
-    assert not page.find("#app-view").is_displayed()
+    assert not page.find("#member-view").is_displayed()
+    # The board stays, now as a visitor's (the cookie of the revoked session is not sent).
+    page.wait_row(rival_id, base + 1, "the board is gone after the session ended")
     page.assert_no_script_errors()
 
 

@@ -122,10 +122,29 @@ def test_bad_scores_are_refused_and_nothing_is_stored(api: Api, body: dict, stat
     assert api.get("/me/scores", headers=auth).json()["data"]["result"] == []
 
 
-def test_boards_and_scores_need_a_valid_token(api: Api) -> None:
-    for path in ("/leaderboards/all", "/leaderboards/cod/me", "/me/standing", "/me/scores", "/reports/top?start=2025-01-01"):
+def test_a_players_own_routes_and_submissions_need_a_valid_token(api: Api) -> None:
+    for path in ("/leaderboards/cod/me", "/me/standing", "/me/scores"):
         assert api.get(path).status_code == 401, path
     assert api.post("/scores", json={"game": "cod", "score": 1}).status_code == 401
+
+
+def test_anyone_may_read_boards_and_reports_but_a_bad_token_is_still_refused(api: Api) -> None:
+    user_id, auth = player(api)
+    submit(api, auth, "rl", 777_000)
+    rank = rank_of(api, auth, "rl", "all-time", user_id)["rank"]
+    anonymous = api.new_session()
+    board = api.get("/leaderboards/rl", params={"start": rank - 1, "end": rank + 20}, session=anonymous)
+    assert board.status_code == 200, board.text
+    assert user_id in [row["userId"] for row in board.json()["data"]["result"]]
+    # The same answers a logged-in player gets.
+    for path, params in (("/leaderboards/rl", {"period": "daily"}), ("/reports/top", {"start": today(), "game": "rl"})):
+        seen = api.get(path, params=params, session=anonymous)
+        assert seen.status_code == 200, seen.text
+        assert seen.json() == api.get(path, params=params, headers=auth).json()
+    for path in ("/leaderboards/rl", f"/reports/top?start={today()}"):
+        response = api.get(path, session=anonymous, headers={"Authorization": "Bearer not.a.token"})
+        assert response.status_code == 401, path
+        assert response.json()["statusCode"] == 401
 
 
 @pytest.mark.parametrize(
@@ -138,6 +157,8 @@ def test_boards_and_scores_need_a_valid_token(api: Api) -> None:
         ("/leaderboards/cod?start=0&end=1000", 422),
         ("/leaderboards/cod?size=101", 422),
         ("/leaderboards/cod?page=0", 422),
+        ("/leaderboards/cod?start=0&page=abc", 422),
+        ("/leaderboards/cod?end=9&size=1000", 422),
         ("/leaderboards/cod?start=-1", 422),
         ("/leaderboards/cod?start=99999999999999999999", 422),
         ("/leaderboards/cod/me?around=51", 422),

@@ -39,23 +39,26 @@ extension APIService {
     }
 
     /// A page by `start`/`end` (inclusive, 0-based, as the predecessor) or `page`/`size` (1-based).
+    /// Public, like the boards themselves: anyone may look before signing up.
     func board(_ request: HTTPRequest, game: String) throws -> HTTPResponse {
-        let caller = try auth.verify(request.accessToken)
+        let caller = try auth.verifyIfPresent(request.accessToken)
         return try auth.whileNotRevoked(caller) { tokenKey in
             let period = try request.queryPeriod()
             let date = try request.queryDay("date", default: UTCDay.today)
+            // `page`/`size` are checked even when `start`/`end` take precedence: a bad parameter is never ignored.
+            let page = try request.queryInt("page", default: 1, in: 1...1_000_000)!
+            let size = try request.queryInt("size", default: 10, in: 1...LeaderboardService.maximumPageRows)!
             let start: Int
             let end: Int
             if request.query["start"] != nil || request.query["end"] != nil {
                 start = try request.queryInt("start", default: 0, in: 0...Int(Int32.max))!
                 end = try request.queryInt("end", default: start + 9, in: 0...Int(Int32.max))!
             } else {
-                let page = try request.queryInt("page", default: 1, in: 1...1_000_000)!
-                let size = try request.queryInt("size", default: 10, in: 1...LeaderboardService.maximumPageRows)!
                 start = (page - 1) * size
                 end = start + size - 1
             }
-            return .envelope(data: try leaderboard.page(game: game, period: period, date: date, start: start, end: end, unlessRevoked: tokenKey))
+            return .envelope(
+                data: try leaderboard.page(game: game, period: period, date: date, start: start, end: end, unlessRevoked: tokenKey))
         }
     }
 
@@ -63,7 +66,8 @@ extension APIService {
         let caller = try auth.verify(request.accessToken)
         return try auth.whileNotRevoked(caller) { tokenKey in
             let position = try leaderboard.position(
-                userId: caller.claims.userID, game: game, period: try request.queryPeriod(), date: try request.queryDay("date", default: UTCDay.today),
+                userId: caller.claims.userID, game: game, period: try request.queryPeriod(),
+                date: try request.queryDay("date", default: UTCDay.today),
                 around: try request.queryInt("around", default: 5, in: 0...LeaderboardService.maximumAround)!, unlessRevoked: tokenKey)
             return .envelope(data: position)
         }
@@ -84,8 +88,9 @@ extension APIService {
         return .envelope(data: HistoryData(result: entries, next: next))
     }
 
+    /// Public, as the boards it summarizes.
     func report(_ request: HTTPRequest) throws -> HTTPResponse {
-        _ = try auth.authenticate(request.accessToken)
+        try auth.authenticateIfPresent(request.accessToken)
         let today = UTCDay.today
         let rows = try leaderboard.report(
             from: try request.queryDay("start", default: nil), to: try request.queryDay("end", default: today),

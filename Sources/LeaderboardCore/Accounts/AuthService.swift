@@ -150,6 +150,21 @@ public final class AuthService {
         }
     }
 
+    /// For public routes: nil without a token; a token that is sent is still checked (401 if it is
+    /// forged, expired or revoked), so a client learns its session is gone.
+    @discardableResult
+    public func authenticateIfPresent(_ token: String?) throws -> AccessTokenClaims? {
+        guard let token, !token.isEmpty else { return nil }
+        return try authenticate(token)
+    }
+
+    /// `verify` for public routes: nil without a token; a token that is sent must hold (401 if not), and
+    /// `whileNotRevoked` checks its revocation.
+    public func verifyIfPresent(_ token: String?) throws(APIError) -> VerifiedToken? {
+        guard let token, !token.isEmpty else { return nil }
+        return try verify(token)
+    }
+
     /// Revokes the token until it would have expired anyway.
     public func logout(token: String, claims: AccessTokenClaims) throws {
         try revocations.revoke(Self.revocationKey(token: token, claims: claims), until: claims.expiresAt)

@@ -64,11 +64,12 @@ public final class FastCGIServer: Sendable {
 
     /// Serves until SIGTERM or SIGINT, then stops gracefully: no request that reached us is dropped.
     ///
-    /// On the signal, a socket of our own is unlinked (new connections fail fast, so nginx tries another
-    /// upstream) and the connections already queued are still served; a socket systemd passed stays as
-    /// it is, its queue kept for the next instance. Workers finish what they hold, idle ones are woken
-    /// out of accept(), and `run` returns once all have exited. `onStop` runs when the signal arrives
-    /// (to tell a supervisor that shutdown has begun).
+    /// On the signal, a unix socket of our own is unlinked (new connections fail fast, so nginx tries
+    /// another upstream) and shut down: accept() still hands out the connections already queued, then
+    /// fails, so the workers serve the queue and leave. A socket systemd passed stays as it is, its queue
+    /// kept for the next instance: workers finish what they hold and idle ones are woken out of accept()
+    /// by a signal (as on a TCP socket). `run` returns once all have exited. `onStop` runs when the
+    /// signal arrives (to tell a supervisor that shutdown has begun).
     public func run(onStop: () -> Void = {}) {
         var stopSignals = Self.stopSignals
 
@@ -78,10 +79,16 @@ public final class FastCGIServer: Sendable {
         sigwait(&stopSignals, &received)
         logger.info("signal received, finishing queued and in-flight requests", metadata: ["signal": "\(received)"])
         onStop()
-        stopAccepting()
+        stopping.withLock { $0 = true }
+        if let ownPath = ownSocketPath {
+            unlink(ownPath)
+            // No signal here: one that lands while a worker reads a request it has just accepted makes
+            // libfcgi drop that connection (nginx then logs a broken pipe for an accepted request).
+            shutdown(listenSocket, Int32(SHUT_RD))
+        }
         // An idle worker sits in accept(); a signal interrupts it (FCGI_FAIL_ACCEPT_ON_INTR) and, seeing
         // `stopping`, it leaves. Repeated because a worker may be between its check and accept().
-        while true {
+        while ownSocketPath == nil {
             let idle = states.withLock { states in states.indices.filter { states[$0] == .accepting } }
             if states.withLock({ $0.allSatisfy { $0 == .exited } }) { break }
             for index in idle { pthread_kill(workers[index], Self.wakeUpSignal) }
@@ -112,26 +119,18 @@ public final class FastCGIServer: Sendable {
         sigaction(wakeUpSignal, &action, nil)
     }
 
-    private func stopAccepting() {
-        if let ownPath = ownSocketPath {
-            unlink(ownPath)
-            // Workers keep accepting until nothing is queued; no new connection can arrive once unlinked.
-            var pending = pollfd(fd: listenSocket, events: Int16(POLLIN), revents: 0)
-            while poll(&pending, 1, 0) > 0 && pending.revents & Int16(POLLIN) != 0 {
-                usleep(5_000)
-            }
-        }
-        stopping.withLock { $0 = true }
-    }
-
     private func workerLoop(_ index: Int) {
         let respond = makeResponder()
         var request = FCGX_Request()
         FCGX_InitRequest(&request, listenSocket, FCGI_FAIL_ACCEPT_ON_INTR)
+        // On our own socket a worker accepts until accept() fails (the queue is served after the stop);
+        // on another it leaves once `stopping` is set.
+        let drainsQueue = ownSocketPath != nil
         while true {
             let accepting = stopping.withLock { stopping in
-                states.withLock { $0[index] = stopping ? .exited : .accepting }
-                return !stopping
+                let accepting = drainsQueue || !stopping
+                states.withLock { $0[index] = accepting ? .accepting : .exited }
+                return accepting
             }
             guard accepting, FCGX_Accept_r(&request) >= 0 else { break }
             states.withLock { $0[index] = .busy }

@@ -83,7 +83,9 @@ public final class LeaderboardService {
     }
 
     /// Rows `start...end` (inclusive, 0-based) of a board; `tokenKey`: see `BoardIndex.page`.
-    public func page(game: String, period: PeriodKind, date: UTCDay, start: Int, end: Int, unlessRevoked tokenKey: String? = nil) throws -> BoardPage {
+    public func page(game: String, period: PeriodKind, date: UTCDay, start: Int, end: Int, unlessRevoked tokenKey: String? = nil) throws
+        -> BoardPage
+    {
         try requireBoard(game)
         guard start >= 0, end >= start else { throw APIError.validation(field: "end", "must be at least start, and start at least 0") }
         guard end - start < Self.maximumPageRows else {

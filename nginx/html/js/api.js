@@ -2,7 +2,9 @@
 // {success, statusCode, message, data} (+ errors: [{field, message}] on a 422).
 // Authentication rides on the HttpOnly `ath` cookie that login sets: every
 // request here is same-origin, so the browser sends it; this module never
-// sees or keeps the token.
+// sees or keeps the token. The public reads (boards, report) of a visitor who
+// is logged out go without it: a cookie left from a session that ended would
+// make them 401.
 
 const PREFIX = "/api/v1";
 
@@ -64,9 +66,9 @@ function sentence(text) {
  * anything but a 2xx envelope.
  * @param {string} method
  * @param {string} path under /api/v1, e.g. "/auth/login"
- * @param {{query?: Record<string, any>, body?: any, headers?: Record<string, string>, signal?: AbortSignal}} options
+ * @param {{query?: Record<string, any>, body?: any, headers?: Record<string, string>, anonymous?: boolean, signal?: AbortSignal}} options
  */
-export async function request(method, path, { query, body, headers = {}, signal } = {}) {
+export async function request(method, path, { query, body, headers = {}, anonymous = false, signal } = {}) {
   let url = PREFIX + path;
   if (query) {
     const params = new URLSearchParams();
@@ -76,7 +78,7 @@ export async function request(method, path, { query, body, headers = {}, signal 
     const text = params.toString();
     if (text) url += `?${text}`;
   }
-  const init = { method, headers: { Accept: "application/json", ...headers }, credentials: "same-origin", signal };
+  const init = { method, headers: { Accept: "application/json", ...headers }, credentials: anonymous ? "omit" : "same-origin", signal };
   if (body !== undefined) {
     init.headers["Content-Type"] = "application/json";
     init.body = JSON.stringify(body);
@@ -122,10 +124,11 @@ export const api = {
   signup: (name, email, password) => request("POST", "/auth/signup", { body: { name, email, password } }),
   logout: () => request("POST", "/auth/logout"),
   games: () => request("GET", "/games"),
-  board: (game, period, start, end) =>
-    request("GET", `/leaderboards/${encodeURIComponent(game)}`, { query: { period, start, end } }),
+  board: (game, period, start, end, { anonymous = false } = {}) =>
+    request("GET", `/leaderboards/${encodeURIComponent(game)}`, { query: { period, start, end }, anonymous }),
   standing: (period) => request("GET", "/me/standing", { query: { period } }),
   submitScore: (game, score, key) =>
     request("POST", "/scores", { body: { game, score }, headers: { "Idempotency-Key": key } }),
-  report: (start, end, limit, game) => request("GET", "/reports/top", { query: { start, end, limit, game } }),
+  report: (start, end, limit, game, { anonymous = false } = {}) =>
+    request("GET", "/reports/top", { query: { start, end, limit, game }, anonymous }),
 };

@@ -1,6 +1,7 @@
-// The leaderboard page: log in or sign up, then a live board per game and
-// period (over /ws/v1/scores), the player's standing (over /ws/v1/my-score and
-// GET /me/standing), score submission and a top-players report.
+// The leaderboard page: the boards per game and period and a top-players
+// report, for everyone (logged out, the board is reloaded over REST every few
+// seconds); logged in, the board is live over /ws/v1/scores, with the player's
+// standing (over /ws/v1/my-score and GET /me/standing) and score submission.
 
 import { api, ApiError, randomKey } from "/js/api.js";
 import { $, el, say, formatNumber, clearFormErrors, showFormError, showFormSuccess, busy } from "/js/dom.js";
@@ -27,7 +28,9 @@ const state = {
 // --- elements ------------------------------------------------------------------
 
 const authView = $("auth-view");
-const appView = $("app-view");
+const boardsView = $("boards");
+const memberView = $("member-view");
+const loginLink = $("login-link");
 const notice = $("notice");
 const account = $("account");
 const connection = $("connection");
@@ -189,11 +192,11 @@ function sendViewNow() {
 let restGeneration = 0;
 
 async function loadBoardOnce() {
-  if (!state.user) return;
   const view = currentView();
   const generation = ++restGeneration;
+  const anonymous = state.user === null;
   try {
-    const { data } = await api.board(view.game, view.period, view.start, view.end);
+    const { data } = await api.board(view.game, view.period, view.start, view.end, { anonymous });
     // A later view change, or the socket, got there first.
     if (generation !== restGeneration || scoresSocket.isOpen) return;
     renderBoard(data.result, data.totalCount);
@@ -201,7 +204,23 @@ async function loadBoardOnce() {
     if (generation !== restGeneration || handleSessionError(error)) return;
     say(boardError, error.message, "error");
   }
+  if (anonymous) pollSoon();
 }
+
+// Logged out there is no socket (the sockets need a session): the board is
+// reloaded every POLL_INTERVAL ms while the page is in sight.
+const POLL_INTERVAL = 5000;
+let pollTimer = null;
+
+function pollSoon() {
+  clearTimeout(pollTimer);
+  pollTimer = null;
+  if (state.user === null && document.visibilityState === "visible") pollTimer = setTimeout(loadBoardOnce, POLL_INTERVAL);
+}
+
+document.addEventListener("visibilitychange", () => {
+  if (state.user === null && document.visibilityState === "visible" && !boardsView.hidden) loadBoardOnce();
+});
 
 function onBoardMessage(message) {
   if (!message || typeof message !== "object") return;
@@ -366,7 +385,7 @@ function renderBoard(rows, totalCount) {
   // Which board the rows are of (the tests wait for it, too).
   Object.assign(boardTable.dataset, { game: state.game, period: state.period, page: String(state.page + 1) });
   boardTable.removeAttribute("aria-busy");
-  boardTable.classList.toggle("stale", !scoresSocket.isOpen);
+  boardTable.classList.toggle("stale", state.user !== null && !scoresSocket.isOpen);
   boardEmpty.hidden = rows.length > 0;
   boardTable.hidden = rows.length === 0;
 
@@ -501,7 +520,7 @@ reportForm.addEventListener("submit", async (event) => {
   let answer;
   let failure;
   try {
-    answer = await api.report(form.start.value, form.end.value, limit, form.game.value);
+    answer = await api.report(form.start.value, form.end.value, limit, form.game.value, { anonymous: state.user === null });
   } catch (error) {
     failure = error;
   } finally {
@@ -555,25 +574,12 @@ async function loadGames() {
 
 // --- sessions ----------------------------------------------------------------------
 
-function showAuth() {
-  state.user = null;
-  appView.hidden = true;
-  account.hidden = true;
-  connection.hidden = true;
-  authView.hidden = false;
-}
-
-function showApp(user) {
-  state.user = user;
+/** The boards, the report and, logged in, the player's own cards. */
+function showBoards() {
   state.board = null;
-  state.myRow = undefined;
-  authView.hidden = true;
-  appView.hidden = false;
-  account.hidden = false;
-  $("account-name").textContent = user.name;
+  boardsView.hidden = false;
   renderTabs();
   renderHeading();
-  renderMyRow();
   boardRows.replaceChildren();
   boardSummary.textContent = "Loading…";
   if (state.game !== "all") $("score-game").value = state.game;
@@ -581,6 +587,30 @@ function showApp(user) {
   if (!form.start.value) form.start.value = utcDay(-6);
   if (!form.end.value) form.end.value = utcDay(0);
   writeLocation();
+}
+
+function showAuth() {
+  state.user = null;
+  memberView.hidden = true;
+  account.hidden = true;
+  connection.hidden = true;
+  authView.hidden = false;
+  loginLink.hidden = false;
+  showBoards();
+  loadBoardOnce();
+}
+
+function showApp(user) {
+  state.user = user;
+  state.myRow = undefined;
+  clearTimeout(pollTimer);
+  authView.hidden = true;
+  loginLink.hidden = true;
+  memberView.hidden = false;
+  account.hidden = false;
+  $("account-name").textContent = user.name;
+  showBoards();
+  renderMyRow();
   scoresSocket.start();
   myScoreSocket.start();
   refreshStanding();
@@ -647,6 +677,8 @@ signupForm.addEventListener("submit", async (event) => {
   }
   loggedIn(answer.data.user, signupForm);
 });
+
+loginLink.addEventListener("click", () => $("login-email").focus());
 
 function loggedIn(user, form) {
   clearFormErrors(form);
