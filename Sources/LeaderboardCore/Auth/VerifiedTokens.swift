@@ -12,7 +12,7 @@ public final class VerifiedTokens: Sendable {
         var older: [String: VerifiedToken] = [:]
     }
 
-    /// 2 × 8,192 tokens: about 10 MiB at most (measured: 6 MiB for 10,000).
+    /// 2 × 8,192 tokens: some 10 MiB at most.
     public static let defaultGenerationSize = 8_192
 
     let generationSize: Int
