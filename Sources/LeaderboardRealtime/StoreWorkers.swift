@@ -15,14 +15,16 @@ final class StoreContext: @unchecked Sendable {
     let index: BoardIndex
 
     @inline(never)
-    init(config: Config, logger: Logger) {
+    init(config: Config, logger: Logger, verifiedTokens: VerifiedTokens) {
         let database = PostgresConnection(settings: config.postgres)
         let redis = RedisConnection(settings: config.redis)
         let ephemeral = RedisEphemeralStore(redis: redis)
         let games = PostgresGameCatalog(database: database)
         index = BoardIndex(redis: redis)
         revocations = RevocationList(database: database, redis: redis)
-        auth = AuthService(config: config, users: PostgresUserStore(database: database), ephemeral: ephemeral, revocations: revocations)
+        auth = AuthService(
+            config: config, users: PostgresUserStore(database: database), ephemeral: ephemeral, revocations: revocations,
+            verifiedTokens: verifiedTokens)
         leaderboard = LeaderboardService(scores: PostgresScoreStore(database: database), index: index, games: games, ephemeral: ephemeral)
     }
 }
@@ -35,7 +37,8 @@ final class StoreWorkers: Sendable {
 
     init(count: Int, config: Config, logger: Logger) {
         queues = (0..<count).map { DispatchQueue(label: "leaderboard.store.\($0)") }
-        contexts = (0..<count).map { _ in StoreContext(config: config, logger: logger) }
+        let verifiedTokens = VerifiedTokens()
+        contexts = (0..<count).map { _ in StoreContext(config: config, logger: logger, verifiedTokens: verifiedTokens) }
     }
 
     /// Runs `body` on the next worker; the future completes on `loop`.

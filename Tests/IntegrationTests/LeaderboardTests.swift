@@ -51,6 +51,53 @@ import Testing
         return result
     }
 
+    /// Two workers with connections and token caches of their own, as two FastCGI threads or two nodes have:
+    /// a token logged out on one is refused by the other's very next read or submission, whose revocation
+    /// check travels in the board script (the Redis cache) or in the score insert (PostgreSQL).
+    @Test func aTokenLoggedOutOnOneWorkerIsRefusedByAnotherAtOnce() throws {
+        try withGame { game in
+            let user = try makeUser("Rev")
+            func worker() -> (auth: AuthService, leaderboard: LeaderboardService) {
+                let (database, redis) = (TestStack.database(), TestStack.redis())
+                let auth = AuthService(
+                    config: TestStack.config, users: PostgresUserStore(database: database), ephemeral: RedisEphemeralStore(redis: redis),
+                    revocations: RevocationList(database: database, redis: redis))
+                let leaderboard = LeaderboardService(
+                    scores: PostgresScoreStore(database: database), index: BoardIndex(redis: redis), games: PostgresGameCatalog(database: database),
+                    ephemeral: RedisEphemeralStore(redis: redis))
+                return (auth, leaderboard)
+            }
+            let (one, other) = (worker(), worker())
+            let token = one.auth.issueToken(for: User(id: user, name: "Rev", email: "rev@example.com"))
+            func read() throws -> [Int] {
+                try other.auth.whileNotRevoked(try other.auth.verify(token)) { tokenKey in
+                    try other.leaderboard.page(game: game, period: .allTime, date: today, start: 0, end: 9, unlessRevoked: tokenKey)
+                        .result.map(\.userId)
+                }
+            }
+            func submit(key: String?) throws {
+                _ = try other.auth.whileNotRevoked(try other.auth.verify(token)) { tokenKey in
+                    try other.leaderboard.submit(userId: user, name: "Rev", game: game, score: 10, idempotencyKey: key, unlessRevoked: tokenKey)
+                }
+            }
+            try submit(key: "first")
+            #expect(try read() == [user])
+
+            try one.auth.logout(token: token, claims: try one.auth.authenticate(token))
+            let attempts: [() throws -> Void] = [{ _ = try read() }, { try submit(key: nil) }, { try submit(key: "first") }]
+            for attempt in attempts {
+                do {
+                    try attempt()
+                    Issue.record("a revoked token was accepted")
+                } catch let error as APIError {
+                    #expect(error.status == 401 && error.message == "token revoked")
+                }
+            }
+            let stored = try database.query("SELECT count(*) AS n FROM scores WHERE user_id = $1", [user])
+            #expect(try stored[0].requiredInt("n") == 1, "nothing stored for the revoked token")
+        }
+    }
+
     /// PostgreSQL rounds when it casts an epoch to bigint: a score from 23:59:59.7 would count for the next
     /// day (and week, and month) when applied, and for its own day when rebuilt.
     @Test func aScoreFromTheLastHalfSecondOfADayCountsForThatDay() throws {

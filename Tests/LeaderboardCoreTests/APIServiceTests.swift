@@ -99,6 +99,28 @@ import Testing
         #expect(call("POST", "/auth/signout").0.status == 200, "signing out without a token still clears the cookie")
     }
 
+    /// A board read carries the revocation check to Redis; when the index cannot answer (here: no Redis at
+    /// all) or the request is refused first, the check is made on its own, so a revoked token still gets 401.
+    @Test(arguments: ["/leaderboards/all?start=0&end=9", "/leaderboards/all?period=yearly", "/leaderboards/nope", "/leaderboards/all/me"])
+    func aRevokedTokenIs401OnBoardRoutesWhateverElseFails(path: String) {
+        let token = signupAndLogin()
+        #expect(call("GET", path, headers: ["Authorization": "Bearer \(token)"]).0.status != 401)
+        _ = call("POST", "/auth/logout", headers: ["Authorization": "Bearer \(token)"])
+        let (response, body) = call("GET", path, headers: ["Authorization": "Bearer \(token)"])
+        #expect(response.status == 401)
+        #expect(body["message"] as? String == "token revoked")
+    }
+
+    @Test func aRevokedTokenCannotSubmitEvenWhenTheStoresCannotAnswer() {
+        let token = signupAndLogin()
+        _ = call("POST", "/auth/logout", headers: ["Authorization": "Bearer \(token)"])
+        for json in [#"{"game":"cod","score":5}"#, #"{"game":"nope"}"#, "not json"] {
+            let (response, body) = call("POST", "/scores", json: json, headers: ["Authorization": "Bearer \(token)"])
+            #expect(response.status == 401)
+            #expect(body["message"] as? String == "token revoked")
+        }
+    }
+
     @Test func wrongPasswordAndUnknownEmailGetTheSame401() {
         _ = signupAndLogin()
         let (wrong, wrongBody) = call("POST", "/auth/login", json: #"{"email":"ann@example.com","password":"wrong-pass"}"#)

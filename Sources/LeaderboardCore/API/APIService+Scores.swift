@@ -21,47 +21,56 @@ extension APIService {
 
     /// 200 with the new standing, or 202 when stored but queued for the index.
     func submitScore(_ request: HTTPRequest) throws -> HTTPResponse {
-        let claims = try auth.authenticate(request.accessToken)
-        var body = try request.jsonFields()
-        let (game, score) = (body.string("game", "gameChannel"), body.integer("score"))
-        try body.validate()
-        switch try leaderboard.submit(
-            userId: claims.userID, name: claims.name, game: game, score: score, idempotencyKey: request.header("idempotency-key"))
-        {
-        case .applied(let result):
-            return .envelope(message: result.improved ? "new personal best" : "score recorded", data: result)
-        case .queued(let queued):
-            return .envelope(status: 202, message: "score stored; the leaderboard will show it shortly", data: queued)
+        let caller = try auth.verify(request.accessToken)
+        return try auth.whileNotRevoked(caller) { tokenKey in
+            var body = try request.jsonFields()
+            let (game, score) = (body.string("game", "gameChannel"), body.integer("score"))
+            try body.validate()
+            switch try leaderboard.submit(
+                userId: caller.claims.userID, name: caller.claims.name, game: game, score: score,
+                idempotencyKey: request.header("idempotency-key"), unlessRevoked: tokenKey)
+            {
+            case .applied(let result):
+                return .envelope(message: result.improved ? "new personal best" : "score recorded", data: result)
+            case .queued(let queued):
+                return .envelope(status: 202, message: "score stored; the leaderboard will show it shortly", data: queued)
+            }
         }
     }
 
     /// A page by `start`/`end` (inclusive, 0-based, as the predecessor) or `page`/`size` (1-based).
     /// Public, like the boards themselves: anyone may look before signing up.
     func board(_ request: HTTPRequest, game: String) throws -> HTTPResponse {
-        try auth.authenticateIfPresent(request.accessToken)
-        let period = try request.queryPeriod()
-        let date = try request.queryDay("date", default: UTCDay.today)
-        // `page`/`size` are checked even when `start`/`end` take precedence: a bad parameter is never ignored.
-        let page = try request.queryInt("page", default: 1, in: 1...1_000_000)!
-        let size = try request.queryInt("size", default: 10, in: 1...LeaderboardService.maximumPageRows)!
-        let start: Int
-        let end: Int
-        if request.query["start"] != nil || request.query["end"] != nil {
-            start = try request.queryInt("start", default: 0, in: 0...Int(Int32.max))!
-            end = try request.queryInt("end", default: start + 9, in: 0...Int(Int32.max))!
-        } else {
-            start = (page - 1) * size
-            end = start + size - 1
+        let caller = try auth.verifyIfPresent(request.accessToken)
+        return try auth.whileNotRevoked(caller) { tokenKey in
+            let period = try request.queryPeriod()
+            let date = try request.queryDay("date", default: UTCDay.today)
+            // `page`/`size` are checked even when `start`/`end` take precedence: a bad parameter is never ignored.
+            let page = try request.queryInt("page", default: 1, in: 1...1_000_000)!
+            let size = try request.queryInt("size", default: 10, in: 1...LeaderboardService.maximumPageRows)!
+            let start: Int
+            let end: Int
+            if request.query["start"] != nil || request.query["end"] != nil {
+                start = try request.queryInt("start", default: 0, in: 0...Int(Int32.max))!
+                end = try request.queryInt("end", default: start + 9, in: 0...Int(Int32.max))!
+            } else {
+                start = (page - 1) * size
+                end = start + size - 1
+            }
+            return .envelope(
+                data: try leaderboard.page(game: game, period: period, date: date, start: start, end: end, unlessRevoked: tokenKey))
         }
-        return .envelope(data: try leaderboard.page(game: game, period: period, date: date, start: start, end: end))
     }
 
     func boardPosition(_ request: HTTPRequest, game: String) throws -> HTTPResponse {
-        let claims = try auth.authenticate(request.accessToken)
-        let position = try leaderboard.position(
-            userId: claims.userID, game: game, period: try request.queryPeriod(), date: try request.queryDay("date", default: UTCDay.today),
-            around: try request.queryInt("around", default: 5, in: 0...LeaderboardService.maximumAround)!)
-        return .envelope(data: position)
+        let caller = try auth.verify(request.accessToken)
+        return try auth.whileNotRevoked(caller) { tokenKey in
+            let position = try leaderboard.position(
+                userId: caller.claims.userID, game: game, period: try request.queryPeriod(),
+                date: try request.queryDay("date", default: UTCDay.today),
+                around: try request.queryInt("around", default: 5, in: 0...LeaderboardService.maximumAround)!, unlessRevoked: tokenKey)
+            return .envelope(data: position)
+        }
     }
 
     func standing(_ request: HTTPRequest) throws -> HTTPResponse {

@@ -40,6 +40,7 @@ public final class APIService {
     }
 
     static let prefix = "/api/v1"
+    static let unmatchedRoute = "unmatched"
 
     let config: Config
     let stores: Stores
@@ -47,12 +48,22 @@ public final class APIService {
     let leaderboard: LeaderboardService
     let logger: Logger
     private let router: Router<APIService>
+    private var requestCounters: [RequestCounterKey: Counter] = [:]
+    private var requestTimers: [String: Timer] = [:]
 
-    public init(config: Config, stores: Stores, logger: Logger) {
+    private struct RequestCounterKey: Hashable {
+        let route: String
+        let method: String
+        let status: Int
+    }
+
+    /// `verifiedTokens`: one for all the workers of the process (see `VerifiedTokens`).
+    public init(config: Config, stores: Stores, logger: Logger, verifiedTokens: VerifiedTokens = VerifiedTokens()) {
         self.config = config
         self.stores = stores
         self.logger = logger
-        auth = AuthService(config: config, users: stores.users, ephemeral: stores.ephemeral, revocations: stores.revocations)
+        auth = AuthService(
+            config: config, users: stores.users, ephemeral: stores.ephemeral, revocations: stores.revocations, verifiedTokens: verifiedTokens)
         leaderboard = LeaderboardService(scores: stores.scores, index: stores.index, games: stores.games, ephemeral: stores.ephemeral)
         router = Self.makeRouter()
     }
@@ -81,7 +92,7 @@ public final class APIService {
     public func respond(to request: HTTPRequest) -> HTTPResponse {
         let started = ContinuousClock.now
         var response: HTTPResponse
-        var route = "unmatched"
+        var route = Self.unmatchedRoute
         if request.method == "OPTIONS" {
             response = preflight(request)
         } else if request.body.count > config.maxBodyBytes {
@@ -104,20 +115,40 @@ public final class APIService {
         response.headers += corsHeaders(for: request)
         response.headers.append(("X-Request-ID", request.requestID))
         let elapsed = ContinuousClock.now - started
-        Counter(
-            label: "leaderboard_http_requests_total",
-            dimensions: [("route", route), ("method", request.method), ("status", String(response.status))]
-        ).increment()
-        Timer(label: "leaderboard_http_request_duration_seconds", dimensions: [("route", route)]).recordNanoseconds(
-            elapsed.components.seconds * 1_000_000_000 + elapsed.components.attoseconds / 1_000_000_000)
+        let nanoseconds = elapsed.components.seconds * 1_000_000_000 + elapsed.components.attoseconds / 1_000_000_000
+        record(route: route, method: request.method, status: response.status, nanoseconds: nanoseconds)
         logger.info(
             "request",
             metadata: [
-                "request_id": "\(request.requestID)", "method": "\(request.method)", "path": "\(request.path)",
-                "status": "\(response.status)",
-                "ms": "\(String(format: "%.2f", Double(elapsed.components.attoseconds) / 1e15 + Double(elapsed.components.seconds) * 1000))",
+                "request_id": .string(request.requestID), "method": .string(request.method), "path": .string(request.path),
+                "status": .string(String(response.status)), "ms": .string(Self.milliseconds(nanoseconds)),
             ])
         return response
+    }
+
+    /// Counts the request and times it. The metrics of a matched route are kept per worker, so the factory
+    /// (a lookup under a lock every worker shares) is asked once; an unmatched request's method can be
+    /// anything a client sends, so those are not kept.
+    private func record(route: String, method: String, status: Int, nanoseconds: Int64) {
+        let isKept = route != Self.unmatchedRoute
+        let counterKey = RequestCounterKey(route: route, method: method, status: status)
+        let counter =
+            requestCounters[counterKey]
+            ?? Counter(label: "leaderboard_http_requests_total", dimensions: [("route", route), ("method", method), ("status", String(status))])
+        let timer = requestTimers[route] ?? Timer(label: "leaderboard_http_request_duration_seconds", dimensions: [("route", route)])
+        if isKept {
+            requestCounters[counterKey] = counter
+            requestTimers[route] = timer
+        }
+        counter.increment()
+        timer.recordNanoseconds(nanoseconds)
+    }
+
+    /// `1.25`: milliseconds with two decimals, for the request log line.
+    static func milliseconds(_ nanoseconds: Int64) -> String {
+        let hundredths = (nanoseconds + 5_000) / 10_000
+        let fraction = hundredths % 100
+        return "\(hundredths / 100)." + (fraction < 10 ? "0" : "") + String(fraction)
     }
 
     private func apiError(for error: any Error, request: HTTPRequest) -> APIError {

@@ -23,11 +23,14 @@ public final class AuthService {
     private let signer: JWTSigner
     private let hasher: PasswordHasher
     private let policy: Policy
+    private let verifiedTokens: VerifiedTokens
     private lazy var decoyHash = hasher.makeDecoyHash()
 
+    /// `verifiedTokens`: pass one cache to every service of the process (they share the secret), so a token
+    /// is verified once whichever worker it reaches first.
     public init(
         users: any UserStore, ephemeral: any EphemeralStore, revocations: any TokenRevocations, signer: JWTSigner, hasher: PasswordHasher,
-        policy: Policy
+        policy: Policy, verifiedTokens: VerifiedTokens = VerifiedTokens()
     ) {
         self.users = users
         self.ephemeral = ephemeral
@@ -35,6 +38,7 @@ public final class AuthService {
         self.signer = signer
         self.hasher = hasher
         self.policy = policy
+        self.verifiedTokens = verifiedTokens
     }
 
     public func signup(name: String, email: String, password: String) throws -> User {
@@ -49,13 +53,17 @@ public final class AuthService {
     }
 
     /// The service as the daemons run it: secret, bcrypt cost and throttle limits from `config`.
-    public convenience init(config: Config, users: any UserStore, ephemeral: any EphemeralStore, revocations: any TokenRevocations) {
+    public convenience init(
+        config: Config, users: any UserStore, ephemeral: any EphemeralStore, revocations: any TokenRevocations,
+        verifiedTokens: VerifiedTokens = VerifiedTokens()
+    ) {
         self.init(
             users: users, ephemeral: ephemeral, revocations: revocations, signer: JWTSigner(secret: config.secretKey),
             hasher: PasswordHasher(cost: config.bcryptCost),
             policy: .init(
                 tokenLifetime: config.accessTokenLifetime, maxLoginFailures: config.loginMaxFailures,
-                failureWindowSeconds: config.loginFailureWindowSeconds))
+                failureWindowSeconds: config.loginFailureWindowSeconds),
+            verifiedTokens: verifiedTokens)
     }
 
     /// Checks the password and issues a token. Unknown e-mail and wrong password cost the same bcrypt
@@ -94,19 +102,52 @@ public final class AuthService {
 
     /// The claims of a valid, unrevoked token, or 401.
     public func authenticate(_ token: String?) throws -> AccessTokenClaims {
-        guard let token, !token.isEmpty else { throw APIError.unauthorized() }
-        let claims: AccessTokenClaims
-        do {
-            claims = try signer.verify(token)
-        } catch .expired {
-            throw APIError.unauthorized("token expired")
-        } catch {
-            throw APIError.unauthorized("invalid token")
-        }
-        if try revocations.isRevoked(Self.revocationKey(token: token, claims: claims)) {
+        let verified = try verify(token)
+        if try revocations.isRevoked(verified.revocationKey) {
             throw APIError.unauthorized("token revoked")
         }
-        return claims
+        return verified.claims
+    }
+
+    /// A token whose signature and expiry hold, or 401; whether it was revoked is not checked yet (see
+    /// `whileNotRevoked`). The signature and claims are checked once per token (`VerifiedTokens`), the
+    /// expiry on every call.
+    public func verify(_ token: String?, now: Date = Date()) throws(APIError) -> VerifiedToken {
+        guard let token, !token.isEmpty else { throw .unauthorized() }
+        if let verified = verifiedTokens.entry(for: token) {
+            guard Int(now.timeIntervalSince1970) < verified.claims.expiresAt else { throw .unauthorized("token expired") }
+            return verified
+        }
+        let claims: AccessTokenClaims
+        do {
+            claims = try signer.verify(token, now: now)
+        } catch .expired {
+            throw .unauthorized("token expired")
+        } catch {
+            throw .unauthorized("invalid token")
+        }
+        let verified = VerifiedToken(claims: claims, revocationKey: Self.revocationKey(token: token, claims: claims))
+        verifiedTokens.insert(verified, for: token)
+        return verified
+    }
+
+    /// Answers a request whose token (if any) was only verified, in `read`, which checks the revocation itself
+    /// in the round trip that does its work: the board scripts take the revocation key and refuse a revoked
+    /// one (`IndexError.tokenRevoked`), trusting the Redis cache only while the index generation exists, as
+    /// `RevocationList` does; a score's insert asks PostgreSQL in the same statement.
+    ///
+    /// When `read` fails otherwise (a bad parameter, the index being rebuilt, a store down), its check may
+    /// not have run, so `revocations` answers before the error is passed on: a revoked token gets its 401
+    /// whatever else is wrong, as with `authenticate`.
+    public func whileNotRevoked<Result>(_ token: VerifiedToken?, _ read: (_ revocationKey: String?) throws -> Result) throws -> Result {
+        do {
+            return try read(token?.revocationKey)
+        } catch IndexError.tokenRevoked {
+            throw APIError.unauthorized("token revoked")
+        } catch {
+            if let token, try revocations.isRevoked(token.revocationKey) { throw APIError.unauthorized("token revoked") }
+            throw error
+        }
     }
 
     /// For public routes: nil without a token; a token that is sent is still checked (401 if it is
@@ -115,6 +156,13 @@ public final class AuthService {
     public func authenticateIfPresent(_ token: String?) throws -> AccessTokenClaims? {
         guard let token, !token.isEmpty else { return nil }
         return try authenticate(token)
+    }
+
+    /// `verify` for public routes: nil without a token; a token that is sent must hold (401 if not), and
+    /// `whileNotRevoked` checks its revocation.
+    public func verifyIfPresent(_ token: String?) throws(APIError) -> VerifiedToken? {
+        guard let token, !token.isEmpty else { return nil }
+        return try verify(token)
     }
 
     /// Revokes the token until it would have expired anyway.
@@ -126,4 +174,10 @@ public final class AuthService {
     public static func revocationKey(token: String, claims: AccessTokenClaims) -> String {
         claims.tokenID ?? "sha256:" + Crypto.hex(Crypto.sha256(Array(token.utf8)))
     }
+}
+
+/// A token whose signature and expiry were checked, with the key its revocation would be recorded under.
+public struct VerifiedToken: Sendable {
+    public let claims: AccessTokenClaims
+    public let revocationKey: String
 }

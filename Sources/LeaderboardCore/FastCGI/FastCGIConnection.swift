@@ -9,11 +9,12 @@ struct FastCGIConnection {
 
     init(request: inout FCGX_Request, maxBodyBytes: Int) {
         var parameters: [String: String] = [:]
+        parameters.reserveCapacity(48)
         var cursor = request.envp
         while let entry = cursor?.pointee {
-            let pair = String(cString: entry)
-            if let equals = pair.firstIndex(of: "=") {
-                parameters[String(pair[..<equals])] = String(pair[pair.index(after: equals)...])
+            let pair = UnsafeRawBufferPointer(start: entry, count: strlen(entry))
+            if let equals = pair.firstIndex(of: UInt8(ascii: "=")) {
+                parameters[String(decoding: pair[..<equals], as: UTF8.self)] = String(decoding: pair[(equals + 1)...], as: UTF8.self)
             }
             cursor = cursor?.advanced(by: 1)
         }
@@ -41,7 +42,7 @@ struct FastCGIConnection {
 
         var headers: [String: String] = [:]
         for (name, value) in parameters where name.hasPrefix("HTTP_") {
-            headers[name.dropFirst(5).replacingOccurrences(of: "_", with: "-").lowercased()] = value
+            headers[Self.headerName(parameter: name)] = value
         }
         if let contentType = parameters["CONTENT_TYPE"], !contentType.isEmpty { headers["content-type"] = contentType }
 
@@ -51,11 +52,23 @@ struct FastCGIConnection {
             method: parameters["REQUEST_METHOD"] ?? "GET",
             path: path,
             query: HTTPRequest.parseQuery(parameters["QUERY_STRING"] ?? ""),
-            headers: headers,
+            lowercasedHeaders: headers,
             body: body,
             remoteAddress: parameters["REMOTE_ADDR"] ?? "",
             requestID: parameters["REQUEST_ID"] ?? headers["x-request-id"] ?? UUID().uuidString
         )
+    }
+
+    /// `HTTP_X_REQUEST_ID` -> `x-request-id`. nginx passes only ASCII header names (it drops the others).
+    static func headerName(parameter: String) -> String {
+        String(
+            decoding: parameter.utf8.dropFirst(5).map { byte in
+                switch byte {
+                case UInt8(ascii: "_"): UInt8(ascii: "-")
+                case UInt8(ascii: "A")...UInt8(ascii: "Z"): byte + 32
+                default: byte
+                }
+            }, as: UTF8.self)
     }
 
     func send(_ response: HTTPResponse, to request: inout FCGX_Request) {

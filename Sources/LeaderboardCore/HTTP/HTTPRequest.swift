@@ -23,6 +23,20 @@ public struct HTTPRequest: Sendable {
         self.requestID = requestID
     }
 
+    /// For a transport whose header names are lower-case already.
+    init(
+        method: String, path: String, query: [String: String], lowercasedHeaders: [String: String], body: [UInt8], remoteAddress: String,
+        requestID: String
+    ) {
+        self.method = method
+        self.path = path
+        self.query = query
+        headers = lowercasedHeaders
+        self.body = body
+        self.remoteAddress = remoteAddress
+        self.requestID = requestID
+    }
+
     public func header(_ name: String) -> String? { headers[name.lowercased()] }
 
     /// Parses `a=1&b=two+words` with percent-decoding, as browsers encode forms and links.

@@ -64,15 +64,21 @@ public struct BoardIndex {
         }
     }
 
-    /// Rows `start...stop` (0-based, inclusive) of a board, with standard competition ranks.
-    public func page(game: String, period: BoardPeriod, start: Int, stop: Int) throws(IndexError) -> (rows: [BoardRow], total: Int) {
-        let reply = try run(BoardScripts.page, [game, period.key, "page", String(start), String(stop)])
+    /// Rows `start...stop` (0-based, inclusive) of a board, with standard competition ranks. With `tokenKey`,
+    /// throws `.tokenRevoked` instead when that token's revocation is cached, in the same round trip.
+    public func page(game: String, period: BoardPeriod, start: Int, stop: Int, unlessRevoked tokenKey: String? = nil) throws(IndexError) -> (
+        rows: [BoardRow], total: Int
+    ) {
+        let reply = try run(BoardScripts.page, [game, period.key, "page", String(start), String(stop)] + (tokenKey.map { [$0] } ?? []))
         return try Self.rows(from: reply, game: game) ?? ([], 0)
     }
 
-    /// The rows within `radius` of a player, or nil when the player is not on the board.
-    public func around(userId: Int, game: String, period: BoardPeriod, radius: Int) throws(IndexError) -> PlayerPosition? {
-        let reply = try run(BoardScripts.page, [game, period.key, "around", String(userId), String(radius)])
+    /// The rows within `radius` of a player, or nil when the player is not on the board; `tokenKey` as for `page`.
+    public func around(userId: Int, game: String, period: BoardPeriod, radius: Int, unlessRevoked tokenKey: String? = nil) throws(IndexError)
+        -> PlayerPosition?
+    {
+        let reply = try run(
+            BoardScripts.page, [game, period.key, "around", String(userId), String(radius)] + (tokenKey.map { [$0] } ?? []))
         guard let (rows, _) = try Self.rows(from: reply, game: game), let own = rows.first(where: { $0.userId == userId }) else {
             return nil
         }
@@ -150,6 +156,8 @@ public struct BoardIndex {
             return try redis.run(script, keys: [], arguments: arguments)
         } catch .server(let message) where message.hasPrefix("NOINDEX") {
             throw .notBuilt
+        } catch .server(let message) where message.hasPrefix("REVOKED") {
+            throw .tokenRevoked
         } catch {
             throw .redis(error)
         }
@@ -186,12 +194,15 @@ public struct BoardIndex {
 public enum IndexError: Error, CustomStringConvertible {
     /// No generation is built (Redis was flushed or restarted empty); the reconciler rebuilds it.
     case notBuilt
+    /// The token whose revocation key the read carried is revoked.
+    case tokenRevoked
     case redis(RedisError)
     case unexpected(String)
 
     public var description: String {
         switch self {
         case .notBuilt: "leaderboard index: not built"
+        case .tokenRevoked: "leaderboard index: the token was revoked"
         case .redis(let error): "leaderboard index: \(error)"
         case .unexpected(let detail): "leaderboard index: unexpected reply: \(detail)"
         }
@@ -201,6 +212,7 @@ public enum IndexError: Error, CustomStringConvertible {
     public var isUnavailable: Bool {
         switch self {
         case .notBuilt: true
+        case .tokenRevoked: false
         case .redis(let error): error.isUnavailable
         case .unexpected: false
         }

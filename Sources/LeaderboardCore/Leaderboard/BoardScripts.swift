@@ -34,16 +34,22 @@ enum BoardScripts {
           local old = tonumber(redis.call('ZSCORE', board, user))
           if old == nil or score > old then
             local global = p .. 'b:all:' .. period
+            local gameWhens, globalWhens = p .. 'w:' .. game .. ':' .. period, p .. 'w:all:' .. period
             redis.call('ZADD', board, score, user)
-            redis.call('HSET', p .. 'w:' .. game .. ':' .. period, user, when)
+            redis.call('HSET', gameWhens, user, when)
             local before = tonumber(redis.call('ZSCORE', global, user))
             local after = tonumber(redis.call('ZINCRBY', global, score - (old or 0), user))
             if period == 'all' then totalBefore, totalAfter = before or -1, after end
-            redis.call('HSET', p .. 'w:all:' .. period, user, when)
-            if expireAt ~= '' then
-              for _, key in ipairs({board, global, p .. 'w:' .. game .. ':' .. period, p .. 'w:all:' .. period}) do
-                redis.call('EXPIREAT', key, expireAt)
-              end
+            redis.call('HSET', globalWhens, user, when)
+            -- A board and its times come into being with their first player and get their expiry then
+            -- (here or in the rebuild); only a player new to them can have just created them.
+            if expireAt ~= '' and old == nil then
+              redis.call('EXPIREAT', board, expireAt)
+              redis.call('EXPIREAT', gameWhens, expireAt)
+            end
+            if expireAt ~= '' and before == nil then
+              redis.call('EXPIREAT', global, expireAt)
+              redis.call('EXPIREAT', globalWhens, expireAt)
             end
             changed[#changed + 1] = period
           end
@@ -66,12 +72,18 @@ enum BoardScripts {
         return {tonumber(best or 0), rank, globalRank, improved}
         """)
 
-    /// ARGV: game, period, mode ("page" or "around"), then start and stop (page) or user id and radius (around).
-    /// Returns {total, firstRank, members-with-scores, names, whens}, or {} when around a user not on the board.
+    /// ARGV: game, period, mode ("page" or "around"), then start and stop (page) or user id and radius (around),
+    /// and optionally the revocation key of the caller's token.
+    /// Returns {total, firstRank, members-with-scores, names, whens}, or {} when around a user not on the board;
+    /// a REVOKED error when the token's revocation is cached: the cache is complete while the generation exists
+    /// (see `RevocationList`), so the caller needs no round trip of its own for that check.
     static let page = RedisScript(
         """
         local gen = redis.call('GET', 'lb:meta:gen')
         if not gen then return redis.error_reply('NOINDEX the leaderboard index is being rebuilt') end
+        if ARGV[6] and redis.call('EXISTS', '\(RevocationList.cachePrefix)' .. ARGV[6]) == 1 then
+          return redis.error_reply('REVOKED the token was revoked')
+        end
         local p = 'lb:' .. gen .. ':'
         local board = p .. 'b:' .. ARGV[1] .. ':' .. ARGV[2]
         local start, stop

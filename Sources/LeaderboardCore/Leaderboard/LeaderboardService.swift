@@ -27,8 +27,11 @@ public final class LeaderboardService {
     }
 
     /// Validates, stores in PostgreSQL, then applies to the index. A retry with the same idempotency key
-    /// gets the first answer and stores nothing twice.
-    public func submit(userId: Int, name: String, game: String, score: Int, idempotencyKey: String?, now: Date = Date()) throws -> Submission {
+    /// gets the first answer and stores nothing twice. With `tokenKey`, a revoked token is refused (401) by the
+    /// statement that stores the score.
+    public func submit(
+        userId: Int, name: String, game: String, score: Int, idempotencyKey: String?, unlessRevoked tokenKey: String? = nil, now: Date = Date()
+    ) throws -> Submission {
         let catalog = try games.games()
         guard let known = catalog.first(where: { $0.slug == game }) else {
             throw APIError.validation(field: "game", "unknown game '\(game)'; one of: \(catalog.map(\.slug).joined(separator: ", "))")
@@ -39,18 +42,20 @@ public final class LeaderboardService {
         if let key = idempotencyKey, key.isEmpty || key.utf8.count > 200 {
             throw APIError.validation(field: "Idempotency-Key", "must be 1 to 200 bytes")
         }
-        let answerKey = idempotencyKey.map { "idem:\(userId):" + Crypto.hex(Crypto.sha256(Array($0.utf8))) }
-        if let answerKey, let remembered = try? ephemeral.recall(answerKey),
-            let result = try? JSONDecoder().decode(SubmissionResult.self, from: Data(remembered.utf8))
-        {
-            return .applied(result)
-        }
 
         let stored: StoredScore
         do {
-            stored = try scores.insert(userId: userId, game: game, score: score, idempotencyKey: idempotencyKey)
+            guard let inserted = try scores.insert(userId: userId, game: game, score: score, idempotencyKey: idempotencyKey, unlessRevoked: tokenKey)
+            else { throw APIError.unauthorized("token revoked") }
+            stored = inserted
         } catch let error as PostgresError where error.sqlState == "23503" {
             throw APIError.unauthorized("account no longer exists")
+        }
+        let answerKey = idempotencyKey.map { "idem:\(userId):" + Crypto.hex(Crypto.sha256(Array($0.utf8))) }
+        if stored.isReplay, let answerKey, let remembered = try? ephemeral.recall(answerKey),
+            let result = try? JSONDecoder().decode(SubmissionResult.self, from: Data(remembered.utf8))
+        {
+            return .applied(result)
         }
         let entry = BoardIndex.Score(
             id: stored.id, userId: userId, name: name, game: stored.game, score: stored.score, epochSeconds: stored.epochSeconds)
@@ -77,25 +82,32 @@ public final class LeaderboardService {
         }
     }
 
-    /// Rows `start...end` (inclusive, 0-based) of a board.
-    public func page(game: String, period: PeriodKind, date: UTCDay, start: Int, end: Int) throws -> BoardPage {
+    /// Rows `start...end` (inclusive, 0-based) of a board; `tokenKey`: see `BoardIndex.page`.
+    public func page(game: String, period: PeriodKind, date: UTCDay, start: Int, end: Int, unlessRevoked tokenKey: String? = nil) throws
+        -> BoardPage
+    {
         try requireBoard(game)
         guard start >= 0, end >= start else { throw APIError.validation(field: "end", "must be at least start, and start at least 0") }
         guard end - start < Self.maximumPageRows else {
             throw APIError.validation(field: "end", "a page holds at most \(Self.maximumPageRows) rows")
         }
         let board = try retainedPeriod(period, date: date)
-        let (rows, total) = try index.page(game: game, period: board, start: start, stop: end)
+        let (rows, total) = try index.page(game: game, period: board, start: start, stop: end, unlessRevoked: tokenKey)
         return BoardPage(result: rows, totalCount: total, period: period, game: game)
     }
 
-    /// The player's rank on a board and the `around` rows either side; 404 when not on it.
-    public func position(userId: Int, game: String, period: PeriodKind, date: UTCDay, around: Int) throws -> PlayerPosition {
+    /// The player's rank on a board and the `around` rows either side; 404 when not on it. `tokenKey`: see `BoardIndex.page`.
+    public func position(userId: Int, game: String, period: PeriodKind, date: UTCDay, around: Int, unlessRevoked tokenKey: String? = nil) throws
+        -> PlayerPosition
+    {
         try requireBoard(game)
         guard (0...Self.maximumAround).contains(around) else {
             throw APIError.validation(field: "around", "must be between 0 and \(Self.maximumAround)")
         }
-        guard let position = try index.around(userId: userId, game: game, period: retainedPeriod(period, date: date), radius: around) else {
+        guard
+            let position = try index.around(
+                userId: userId, game: game, period: retainedPeriod(period, date: date), radius: around, unlessRevoked: tokenKey)
+        else {
             throw APIError.notFound("you are not ranked on this board yet")
         }
         return position

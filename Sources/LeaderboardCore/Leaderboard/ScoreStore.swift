@@ -1,7 +1,8 @@
 /// Where submitted scores are kept for good: the source of truth the index is rebuilt from.
 public protocol ScoreStore {
-    /// Stores a submission, or finds the one stored earlier under the same idempotency key.
-    func insert(userId: Int, game: String, score: Int, idempotencyKey: String?) throws -> StoredScore
+    /// Stores a submission, or finds the one stored earlier under the same idempotency key; nil, storing
+    /// nothing, when `tokenKey` names a revoked token.
+    func insert(userId: Int, game: String, score: Int, idempotencyKey: String?, unlessRevoked tokenKey: String?) throws -> StoredScore?
     /// The player's submissions, newest first, before the cursor id.
     func history(userId: Int, game: String?, before: Int?, limit: Int) throws -> [ScoreEntry]
     /// Per player, how many different games they played in `[from, to)` (epoch seconds).
@@ -28,14 +29,32 @@ public struct PostgresScoreStore: ScoreStore {
         self.database = database
     }
 
-    public func insert(userId: Int, game: String, score: Int, idempotencyKey: String?) throws -> StoredScore {
-        let inserted = try database.query(
+    /// One statement, one round trip: the revocation check (PostgreSQL holds every revocation), the insert,
+    /// and on an idempotency conflict the earlier row.
+    public func insert(userId: Int, game: String, score: Int, idempotencyKey: String?, unlessRevoked tokenKey: String?) throws -> StoredScore? {
+        let rows = try database.query(
             """
-            INSERT INTO scores (user_id, game, score, idempotency_key) VALUES ($1, $2, $3, $4)
-            ON CONFLICT (user_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
-            RETURNING id, game, score, floor(extract(epoch FROM created_at))::bigint AS epoch
-            """, [userId, game, score, idempotencyKey])
-        if let row = inserted.first { return try Self.stored(row, isReplay: false) }
+            WITH revoked AS (
+                SELECT EXISTS (SELECT 1 FROM revoked_tokens WHERE token_key = $5::text AND expires_at > now()) AS yes
+            ), inserted AS (
+                INSERT INTO scores (user_id, game, score, idempotency_key)
+                SELECT $1::bigint, $2::text, $3::bigint, $4::text FROM revoked WHERE NOT revoked.yes
+                ON CONFLICT (user_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+                RETURNING id, game, score, created_at
+            )
+            SELECT revoked.yes AS revoked, s.id, s.game, s.score, floor(extract(epoch FROM s.created_at))::bigint AS epoch, s.replay
+            FROM revoked LEFT JOIN (
+                SELECT id, game, score, created_at, false AS replay FROM inserted
+                UNION ALL
+                SELECT id, game, score, created_at, true FROM scores
+                WHERE user_id = $1::bigint AND idempotency_key = $4::text AND NOT EXISTS (SELECT 1 FROM inserted)
+            ) s ON true
+            """, [userId, game, score, idempotencyKey, tokenKey], prepared: true)
+        guard let row = rows.first else { throw PostgresError.unexpectedResult("score insert returned no row") }
+        if try row.bool("revoked") == true { return nil }
+        if try row.int("id") != nil { return try Self.stored(row, isReplay: try row.bool("replay") ?? false) }
+        // The conflicting row was committed after this statement's snapshot was taken (a concurrent retry):
+        // a new statement sees it.
         let earlier = try database.query(
             "SELECT id, game, score, floor(extract(epoch FROM created_at))::bigint AS epoch FROM scores WHERE user_id = $1 AND idempotency_key = $2",
             [userId, idempotencyKey])

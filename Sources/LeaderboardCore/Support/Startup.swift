@@ -19,7 +19,7 @@ public enum Startup {
     public static func bootstrapLogging(level: String) -> Void {
         let level = Logger.Level(rawValue: level) ?? .info
         LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
+            var handler = LineLogHandler(label: label)
             handler.logLevel = level
             return handler
         }

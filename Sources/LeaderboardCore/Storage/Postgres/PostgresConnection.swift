@@ -8,6 +8,8 @@ import Foundation
 public final class PostgresConnection: @unchecked Sendable {
     private let connectionString: String
     private var handle: OpaquePointer?
+    /// The statements prepared on `handle`, by their SQL text.
+    private var preparedStatements: [String: String] = [:]
 
     public init(settings: PostgresSettings) {
         connectionString = settings.connectionString
@@ -19,22 +21,40 @@ public final class PostgresConnection: @unchecked Sendable {
     public func close() {
         if let handle { PQfinish(handle) }
         handle = nil
+        preparedStatements = [:]
     }
 
     /// Runs one statement; values travel separately from the SQL text, never spliced into it.
+    /// `prepared`: parse and plan `sql` once per connection, for the statements of every request.
     @discardableResult
-    public func query(_ sql: String, _ parameters: [(any PostgresBindable)?] = []) throws(PostgresError) -> PostgresRows {
+    public func query(_ sql: String, _ parameters: [(any PostgresBindable)?] = [], prepared: Bool = false) throws(PostgresError) -> PostgresRows {
         let connection = try openConnection()
+        let statement = prepared ? try preparedStatement(sql, parameterCount: parameters.count, on: connection) : nil
         let texts = parameters.map { $0?.postgresText }
         let cStrings: [UnsafeMutablePointer<CChar>?] = texts.map { text in text.flatMap { strdup($0) } }
         defer { cStrings.forEach { free($0) } }
         let result: OpaquePointer? = cStrings.withUnsafeBufferPointer { buffer in
             buffer.withMemoryRebound(to: UnsafePointer<CChar>?.self) { values in
-                PQexecParams(connection, sql, Int32(values.count), nil, values.baseAddress, nil, nil, 0)
+                if let statement {
+                    PQexecPrepared(connection, statement, Int32(values.count), values.baseAddress, nil, nil, 0)
+                } else {
+                    PQexecParams(connection, sql, Int32(values.count), nil, values.baseAddress, nil, nil, 0)
+                }
             }
         }
         defer { PQclear(result) }
         return try rows(of: result, on: connection)
+    }
+
+    /// The name of `sql` prepared on `connection`, preparing it the first time.
+    private func preparedStatement(_ sql: String, parameterCount: Int, on connection: OpaquePointer) throws(PostgresError) -> String {
+        if let name = preparedStatements[sql] { return name }
+        let name = "lb_\(preparedStatements.count + 1)"
+        let result = PQprepare(connection, name, sql, Int32(parameterCount), nil)
+        defer { PQclear(result) }
+        _ = try rows(of: result, on: connection)
+        preparedStatements[sql] = name
+        return name
     }
 
     /// Runs `body` inside BEGIN/COMMIT; any error rolls back and is rethrown.
