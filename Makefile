@@ -47,7 +47,7 @@ UNITS := leaderboard.target leaderboard-api.socket leaderboard-api.service leade
 CONFDIR := $(SYSCONFDIR)/leaderboard
 ENV_FILE := $(CONFDIR)/leaderboard.env
 SITE := leaderboard.conf
-SWIFT_SOURCES := Sources Tests Package.swift
+SWIFT_SOURCES := Sources Tests Benchmarks Fuzz Package.swift
 
 # Fills in the placeholders (@NAME@) of the units and of the nginx site.
 RENDER = sed -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \

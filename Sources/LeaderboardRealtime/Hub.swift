@@ -393,4 +393,3 @@ enum Wire {
         return Array(try encoder.encode(value))
     }
 }
-

@@ -63,14 +63,14 @@ public final class RealtimeServer: Sendable {
             return source
         }
         stop.wait()
-        signals.forEach { $0.cancel() }
+        for source in signals { source.cancel() }
         onStop()
         logger.info("shutting down: closing clients with 1001")
         try server.close().wait()
         let open = connections.withLock { Array($0.values) }
         Hub.deliver(SessionCommand.goingAway, to: open)
         let closed = EventLoopFuture.andAllComplete(open.map(\.closeFuture), on: group.next())
-        let deadline = group.next().scheduleTask(in: Self.shutdownGrace) { open.forEach { $0.close(promise: nil) } }
+        let deadline = group.next().scheduleTask(in: Self.shutdownGrace) { for channel in open { channel.close(promise: nil) } }
         try? closed.wait()
         deadline.cancel()
         try group.syncShutdownGracefully()

@@ -157,7 +157,8 @@ final class Session: ChannelInboundHandler, RemovableChannelHandler {
             if silentBeats > limits.unansweredPingLimit {
                 context.close(promise: nil)
             } else {
-                context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .ping, data: context.channel.allocator.buffer(capacity: 0))), promise: nil)
+                context.writeAndFlush(
+                    wrapOutboundOut(WebSocketFrame(fin: true, opcode: .ping, data: context.channel.allocator.buffer(capacity: 0))), promise: nil)
             }
         default:
             context.fireUserInboundEventTriggered(event)
@@ -335,7 +336,7 @@ final class Session: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     private func stopTimers() {
-        timers.forEach { $0.cancel() }
+        for timer in timers { timer.cancel() }
         timers.removeAll()
         slowClientTimer?.cancel()
         slowClientTimer = nil

@@ -88,8 +88,9 @@ struct Seed: ParsableCommand {
         }
         let rebuilder = IndexRebuilder(database: database, redis: RedisConnection(settings: config.redis), logger: Logger(label: "leaderboardctl"))
         let summary = try rebuilder.rebuild(wait: true) { print($0) }
-        print("seeded \(plan.users) players and \(plan.scores) scores over \(plan.days) days in \(ContinuousClock.now - started)"
-            + (summary.map { "; index generation \($0.generation)" } ?? ""))
+        print(
+            "seeded \(plan.users) players and \(plan.scores) scores over \(plan.days) days in \(ContinuousClock.now - started)"
+                + (summary.map { "; index generation \($0.generation)" } ?? ""))
     }
 }
 

@@ -227,7 +227,9 @@ import Testing
             #expect(try database.query("SELECT 1 FROM scores WHERE user_id = $1", [user]).count == 1, "stored before answering")
 
             // The reconciler (the stack's api runs one too) applies it once it has settled.
-            try waitUntil { try service.page(game: game, period: .allTime, date: today, start: 0, end: 0).result.first?.userId == user } do: {
+            try waitUntil {
+                try service.page(game: game, period: .allTime, date: today, start: 0, end: 0).result.first?.userId == user
+            } do: {
                 try IndexReconciler(database: database, redis: redis, logger: logger).reconcile()
             }
             #expect(try service.page(game: game, period: .daily, date: today, start: 0, end: 0).result.first?.score == 321)
@@ -258,7 +260,9 @@ import Testing
             _ = try submit(user, "Hal", game, 42)
             try redis.command(["DEL", "lb:meta:gen"])
             #expect(throws: IndexError.self) { try BoardIndex(redis: redis).page(game: game, period: .allTime, start: 0, stop: 9) }
-            try waitUntil { try BoardIndex(redis: redis).generation() != nil } do: {
+            try waitUntil {
+                try BoardIndex(redis: redis).generation() != nil
+            } do: {
                 try IndexReconciler(database: database, redis: redis, logger: logger).reconcile()
             }
             #expect(try service.page(game: game, period: .allTime, date: today, start: 0, end: 0).result.first?.score == 42)

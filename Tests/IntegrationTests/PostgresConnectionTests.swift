@@ -100,7 +100,8 @@ import Testing
             for index in 0..<8 {
                 group.addTask {
                     let store = PostgresUserStore(database: TestStack.database())
-                    return try store.createUser(name: "racer \(index)", email: index.isMultiple(of: 2) ? email : email.uppercased(), passwordHash: "x") != nil
+                    return try store.createUser(
+                        name: "racer \(index)", email: index.isMultiple(of: 2) ? email : email.uppercased(), passwordHash: "x") != nil
                 }
             }
             return try await group.reduce(into: [Bool]()) { $0.append($1) }

@@ -11,8 +11,9 @@ import Testing
         #expect(try redis.command(["INCRBY", key + ":n", "-5"]) == .integer(-5))
         try redis.command(["RPUSH", key + ":list", "a", "b"])
         #expect(try redis.command(["LRANGE", key + ":list", "0", "-1"]) == .array([.bulkString([97]), .bulkString([98])]))
-        #expect(try redis.command(["EVAL", "return {1, {'x', false}, redis.status_reply('fine')}", "0"])
-            == .array([.integer(1), .array([.bulkString([120]), .null]), .status("fine")]))
+        #expect(
+            try redis.command(["EVAL", "return {1, {'x', false}, redis.status_reply('fine')}", "0"])
+                == .array([.integer(1), .array([.bulkString([120]), .null]), .status("fine")]))
         #expect {
             try redis.command(["INCR", key])
         } throws: { error in

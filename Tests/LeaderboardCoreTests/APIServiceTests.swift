@@ -12,7 +12,9 @@ import Testing
     ])
 
     /// Stores the auth tests never reach; a board route would answer 503 from them.
-    static let unreachable = try! Config(values: ["PG_USER": "x", "PG_DB": "x", "PG_PORT": "1", "REDIS_URL": "redis://127.0.0.1:1", "LEADERBOARD_MODE": "development"])
+    static let unreachable = try! Config(values: [
+        "PG_USER": "x", "PG_DB": "x", "PG_PORT": "1", "REDIS_URL": "redis://127.0.0.1:1", "LEADERBOARD_MODE": "development",
+    ])
 
     let api: APIService
 
@@ -184,7 +186,10 @@ import Testing
 
     @Test func aDownDatabaseIs503NotA500() {
         let api = Self.makeAPI(users: UnreachableUserStore(), health: FixedHealthProbe(postgres: false))
-        let login = api.respond(to: HTTPRequest(method: "POST", path: "/api/v1/auth/login", headers: ["Content-Type": "application/json"], body: Array(#"{"email":"a@b.co","password":"x"}"#.utf8)))
+        let login = api.respond(
+            to: HTTPRequest(
+                method: "POST", path: "/api/v1/auth/login", headers: ["Content-Type": "application/json"],
+                body: Array(#"{"email":"a@b.co","password":"x"}"#.utf8)))
         #expect(login.status == 503)
         let health = api.respond(to: HTTPRequest(method: "GET", path: "/api/v1/health"))
         #expect(health.status == 503)

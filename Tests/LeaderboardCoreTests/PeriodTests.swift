@@ -53,19 +53,26 @@ import Testing
         #expect(year.map(\.key) == (1...12).map { "m:2025-" + ($0 < 10 ? "0\($0)" : "\($0)") })
         let span = LeaderboardService.covering(from: try #require(UTCDay(iso: "2026-10-29")), to: try #require(UTCDay(iso: "2026-11-29")))
         // November is not whole (it ends on the 30th), so its Monday-started weeks cover it.
-        #expect(span.map(\.key) == ["d:2026-10-29", "d:2026-10-30", "d:2026-10-31", "d:2026-11-01", "w:2026-W45", "w:2026-W46", "w:2026-W47", "w:2026-W48"])
+        #expect(
+            span.map(\.key) == [
+                "d:2026-10-29", "d:2026-10-30", "d:2026-10-31", "d:2026-11-01", "w:2026-W45", "w:2026-W46", "w:2026-W47", "w:2026-W48",
+            ])
         let weeks = LeaderboardService.covering(from: try #require(UTCDay(iso: "2026-11-02")), to: try #require(UTCDay(iso: "2026-11-17")))
         #expect(weeks.map(\.key) == ["w:2026-W45", "w:2026-W46", "d:2026-11-16", "d:2026-11-17"])
         // Every day of the range is covered exactly once.
-        let days = span.flatMap { period in period.days.map { Array(stride(from: $0.lowerBound.daysSinceEpoch, through: $0.upperBound.daysSinceEpoch, by: 1)) } ?? [] }
+        let days = span.flatMap { period in
+            period.days.map { Array(stride(from: $0.lowerBound.daysSinceEpoch, through: $0.upperBound.daysSinceEpoch, by: 1)) } ?? []
+        }
         #expect(days == Array(try #require(UTCDay(iso: "2026-10-29")).daysSinceEpoch...(try #require(UTCDay(iso: "2026-11-29")).daysSinceEpoch)))
     }
 
     @Test func pageRanksAreCompetitionRanksFromTheFirstRowsRank() throws {
         let reply = RedisReply.array([
             .integer(9), .integer(3), .integer(2),
-            .array([.bulkString(Array("7".utf8)), .bulkString(Array("90".utf8)), .bulkString(Array("8".utf8)), .bulkString(Array("80".utf8)),
-                .bulkString(Array("9".utf8)), .bulkString(Array("80".utf8))]),
+            .array([
+                .bulkString(Array("7".utf8)), .bulkString(Array("90".utf8)), .bulkString(Array("8".utf8)), .bulkString(Array("80".utf8)),
+                .bulkString(Array("9".utf8)), .bulkString(Array("80".utf8)),
+            ]),
             .array([.bulkString(Array("Gi".utf8)), .null, .bulkString(Array("Ivo".utf8))]),
             .array([.bulkString(Array("1764374400".utf8)), .null, .bulkString(Array("0".utf8))]),
         ])

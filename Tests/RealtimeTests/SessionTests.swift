@@ -111,7 +111,10 @@ import Testing
 
     @Test func badMessagesGetAnErrorAndTheSocketStaysOpen() throws {
         try open(.scores, .account(Self.claims, tokenKey: "t"))
-        for message in ["{bad", "[]", #"{"game":"cod","start":0,"end":9,"color":"red"}"#, #"{"game":"cod","start":5,"end":1}"#, #"{"game":"cod","start":"0","end":9}"#] {
+        for message in [
+            "{bad", "[]", #"{"game":"cod","start":0,"end":9,"color":"red"}"#, #"{"game":"cod","start":5,"end":1}"#,
+            #"{"game":"cod","start":"0","end":9}"#,
+        ] {
             try send(message)
         }
         let errors = try texts().map { try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: String] }
@@ -262,7 +265,8 @@ struct NoStores: Error {}
         #expect(
             ClientMessage.parse(#"{"channel":"all","start":0,"end":4}"#, route: .scores, today: today)
                 == .success(.watch(BoardView(game: "all", period: .allTime, date: nil, start: 0, end: 4))))
-        #expect(ClientMessage.parse(#"{"score":50,"gameChannel":"cod"}"#, route: .addScore, today: today) == .success(.submit(game: "cod", score: 50)))
+        #expect(
+            ClientMessage.parse(#"{"score":50,"gameChannel":"cod"}"#, route: .addScore, today: today) == .success(.submit(game: "cod", score: 50)))
         #expect(
             ClientMessage.parse(#"{"start":"2026-11-01T00:00:00Z","end":"2026-11-29","limit":4}"#, route: .reports, today: today)
                 == .success(.report(from: UTCDay(iso: "2026-11-01")!, to: today, limit: 4, game: "all")))

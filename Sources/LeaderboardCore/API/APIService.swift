@@ -34,7 +34,8 @@ public final class APIService {
             let redis = RedisConnection(settings: config.redis)
             return Stores(
                 users: PostgresUserStore(database: database), games: PostgresGameCatalog(database: database),
-                ephemeral: RedisEphemeralStore(redis: redis), revocations: RevocationList(database: database, redis: redis), health: ConnectionHealthProbe(database: database, redis: redis),
+                ephemeral: RedisEphemeralStore(redis: redis), revocations: RevocationList(database: database, redis: redis),
+                health: ConnectionHealthProbe(database: database, redis: redis),
                 scores: PostgresScoreStore(database: database), index: BoardIndex(redis: redis))
         }
     }

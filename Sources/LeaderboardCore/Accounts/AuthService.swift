@@ -72,8 +72,10 @@ public final class AuthService {
         let email = email.trimmingWhitespace()
         if email.isEmpty || password.isEmpty {
             throw APIError.validation(
-                [email.isEmpty ? FieldError(field: "email", message: "must not be empty") : nil,
-                 password.isEmpty ? FieldError(field: "password", message: "must not be empty") : nil].compactMap { $0 })
+                [
+                    email.isEmpty ? FieldError(field: "email", message: "must not be empty") : nil,
+                    password.isEmpty ? FieldError(field: "password", message: "must not be empty") : nil,
+                ].compactMap { $0 })
         }
         let emailKey = "login-fail:email:" + Crypto.hex(Crypto.sha256(Array(email.lowercased().utf8)))
         let addressKey = "login-fail:addr:" + clientAddress

@@ -52,7 +52,7 @@ public final class PostgresGameCatalog: GameCatalog {
         let rows: PostgresRows
         do {
             rows = try database.query("SELECT slug, label, max_score FROM games ORDER BY position, slug")
-        } catch where error.isUnavailable {
+        } catch  where error.isUnavailable {
             guard let cached else { throw error }
             return cached.games
         }

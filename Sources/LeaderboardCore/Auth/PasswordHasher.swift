@@ -19,7 +19,9 @@ public struct PasswordHasher: Sendable {
         guard crypt_gensalt_rn("$2b$", UInt(cost), nil, 0, &setting, Int32(setting.count)) != nil else {
             fatalError("crypt_gensalt_rn failed for cost \(cost), errno \(errno)")
         }
-        guard let hashed = Self.crypt(password, setting: String(decoding: setting.prefix { $0 != 0 }.map(UInt8.init), as: UTF8.self)), hashed.hasPrefix("$2b$") else {
+        guard let hashed = Self.crypt(password, setting: String(decoding: setting.prefix { $0 != 0 }.map(UInt8.init), as: UTF8.self)),
+            hashed.hasPrefix("$2b$")
+        else {
             fatalError("bcrypt is unavailable in libcrypt")
         }
         return hashed

@@ -160,10 +160,12 @@ public final class FastCGIServer: Sendable {
     private static func startThread(_ body: @escaping () -> Void) -> pthread_t {
         var thread = pthread_t()
         let context = Unmanaged.passRetained(ThreadBody(body)).toOpaque()
-        let status = pthread_create(&thread, nil, { context in
-            Unmanaged<ThreadBody>.fromOpaque(context!).takeRetainedValue().run()
-            return nil
-        }, context)
+        let status = pthread_create(
+            &thread, nil,
+            { context in
+                Unmanaged<ThreadBody>.fromOpaque(context!).takeRetainedValue().run()
+                return nil
+            }, context)
         precondition(status == 0, "pthread_create failed: \(status)")
         return thread
     }

@@ -43,7 +43,9 @@ public struct Router<Context>: Sendable {
         }
         if allowed.isEmpty { return .notFound }
         // HEAD is served wherever GET is, by the transport dropping the body.
-        if method == "HEAD", allowed.contains("GET"), let found = routes.first(where: { $0.method == "GET" && Self.bind($0.segments, to: parts) != nil }) {
+        if method == "HEAD", allowed.contains("GET"),
+            let found = routes.first(where: { $0.method == "GET" && Self.bind($0.segments, to: parts) != nil })
+        {
             return .found(found.handler, Self.bind(found.segments, to: parts)!, pattern: found.pattern)
         }
         return .methodNotAllowed(allowed: allowed.contains("GET") ? allowed + ["HEAD"] : allowed)

@@ -102,7 +102,9 @@ public struct BoardIndex {
     }
 
     /// The best `limit` players across `boards` (`(game, period)` pairs): see `BoardScripts.topOfBoards`.
-    public func top(limit: Int, of boards: [(game: String, period: BoardPeriod)]) throws(IndexError) -> [(userId: Int, name: String, score: Int, game: String, epochSeconds: Int)] {
+    public func top(limit: Int, of boards: [(game: String, period: BoardPeriod)]) throws(IndexError) -> [(
+        userId: Int, name: String, score: Int, game: String, epochSeconds: Int
+    )] {
         let reply = try run(BoardScripts.topOfBoards, [String(limit)] + boards.map { "\($0.game):\($0.period.key)" })
         guard let values = reply.array else { throw .unexpected("top: \(reply)") }
         return try stride(from: 0, to: values.count - 4, by: 5).map { (index) throws(IndexError) in

@@ -8,7 +8,9 @@ public protocol ScoreStore {
     /// Per player, how many different games they played in `[from, to)` (epoch seconds).
     func gamesPlayed(userIds: [Int], from: Int, to: Int) throws -> [Int: Int]
     /// The report computed from every score in the range; for ranges older than the index keeps.
-    func topPlayers(from: Int, to: Int, game: String?, limit: Int) throws -> [(userId: Int, name: String, score: Int, game: String, epochSeconds: Int)]
+    func topPlayers(from: Int, to: Int, game: String?, limit: Int) throws -> [(
+        userId: Int, name: String, score: Int, game: String, epochSeconds: Int
+    )]
     /// Scores with ids above `id`, oldest first, with whether they are older than `settledSeconds`.
     func scores(after id: Int, limit: Int, settledSeconds: Int) throws -> [(score: BoardIndex.Score, isSettled: Bool, isRipe: Bool)]
 }
@@ -70,7 +72,9 @@ public struct PostgresScoreStore: ScoreStore {
             ORDER BY id DESC LIMIT $4
             """, [userId, game, before, limit]
         ).map { row in
-            ScoreEntry(id: try row.requiredInt("id"), game: try row.requiredString("game"), score: try row.requiredInt("score"), createdAt: try row.requiredString("created"))
+            ScoreEntry(
+                id: try row.requiredInt("id"), game: try row.requiredString("game"), score: try row.requiredInt("score"),
+                createdAt: try row.requiredString("created"))
         }
     }
 
@@ -87,7 +91,9 @@ public struct PostgresScoreStore: ScoreStore {
         return games
     }
 
-    public func topPlayers(from: Int, to: Int, game: String?, limit: Int) throws -> [(userId: Int, name: String, score: Int, game: String, epochSeconds: Int)] {
+    public func topPlayers(from: Int, to: Int, game: String?, limit: Int) throws -> [(
+        userId: Int, name: String, score: Int, game: String, epochSeconds: Int
+    )] {
         try database.query(
             """
             WITH best AS (
@@ -100,7 +106,10 @@ public struct PostgresScoreStore: ScoreStore {
             ORDER BY b.score DESC, b.user_id LIMIT $4
             """, [from, to, game, limit]
         ).map { row in
-            (try row.requiredInt("user_id"), try row.requiredString("name"), try row.requiredInt("score"), try row.requiredString("game"), try row.requiredInt("epoch"))
+            (
+                try row.requiredInt("user_id"), try row.requiredString("name"), try row.requiredInt("score"), try row.requiredString("game"),
+                try row.requiredInt("epoch")
+            )
         }
     }
 

@@ -44,7 +44,8 @@ public struct DemoSeeder {
                 let (first, last) = (Self.firstNames.randomElement(using: &generator)!, Self.lastNames.randomElement(using: &generator)!)
                 let id = firstID + index
                 let created = Self.timestamp(now.addingTimeInterval(-Double(plan.days) * 86_400 - Double(plan.users - index)))
-                return "\(id)\t\(first) \(last)\t\(first.lowercased()).\(last.lowercased()).\(id)@\(Self.emailDomain)\t\(passwordHash)\t\(created)\t\(created)\n"
+                return
+                    "\(id)\t\(first) \(last)\t\(first.lowercased()).\(last.lowercased()).\(id)@\(Self.emailDomain)\t\(passwordHash)\t\(created)\t\(created)\n"
             }
             try database.query("SELECT setval(pg_get_serial_sequence('users', 'id'), (SELECT max(id) FROM users))")
 
@@ -54,7 +55,11 @@ public struct DemoSeeder {
             try copy("COPY scores (user_id, game, score, created_at) FROM STDIN", rows: plan.scores, phase: "scores", progress: progress) { _ in
                 let player = firstID + Int(pow(Double.random(in: 0..<1, using: &generator), 1.6) * Double(plan.users))
                 var pick = Double.random(in: 0..<weightTotal, using: &generator)
-                let game = games[games.indices.first { pick -= gameWeights[$0]; return pick < 0 } ?? 0]
+                let game = games[
+                    games.indices.first {
+                        pick -= gameWeights[$0]
+                        return pick < 0
+                    } ?? 0]
                 let skill = Double((player * 7919) % 1000) / 1000
                 let score = Int((100 + 900 * skill) * Double.random(in: 0.5...1.5, using: &generator) * 10)
                 let when = now.addingTimeInterval(-Double.random(in: 0..<(Double(plan.days) * 86_400), using: &generator))

@@ -16,7 +16,7 @@ public enum Startup {
     }
 
     /// Logs go to stderr, one line each, for journald or the dev stack's log files.
-    public static func bootstrapLogging(level: String) -> Void {
+    public static func bootstrapLogging(level: String) {
         let level = Logger.Level(rawValue: level) ?? .info
         LoggingSystem.bootstrap { label in
             var handler = LineLogHandler(label: label)

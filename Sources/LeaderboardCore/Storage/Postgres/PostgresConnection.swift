@@ -32,7 +32,7 @@ public final class PostgresConnection: @unchecked Sendable {
         let statement = prepared ? try preparedStatement(sql, parameterCount: parameters.count, on: connection) : nil
         let texts = parameters.map { $0?.postgresText }
         let cStrings: [UnsafeMutablePointer<CChar>?] = texts.map { text in text.flatMap { strdup($0) } }
-        defer { cStrings.forEach { free($0) } }
+        defer { for cString in cStrings { free(cString) } }
         let result: OpaquePointer? = cStrings.withUnsafeBufferPointer { buffer in
             buffer.withMemoryRebound(to: UnsafePointer<CChar>?.self) { values in
                 if let statement {

@@ -163,7 +163,7 @@ public final class RedisConnection: @unchecked Sendable {
             }
             return buffer
         }
-        defer { buffers.forEach { $0.deallocate() } }
+        defer { for buffer in buffers { buffer.deallocate() } }
         var pointers = buffers.map { UnsafePointer<CChar>?(UnsafePointer($0.baseAddress!)) }
         let lengths = arguments.map { $0.utf8.count }
         return pointers.withUnsafeMutableBufferPointer { argv in
