@@ -19,8 +19,14 @@ public struct RevocationList: TokenRevocations {
         try database.query(
             "INSERT INTO revoked_tokens (token_key, expires_at) VALUES ($1, to_timestamp($2)) ON CONFLICT (token_key) DO NOTHING",
             [tokenKey, expiresAt])
-        // Best effort: while Redis is away, checks fall back to PostgreSQL anyway.
-        _ = try? redis.command(["SET", Self.cachePrefix + tokenKey, "1", "EXAT", String(expiresAt)])
+        do {
+            try redis.command(["SET", Self.cachePrefix + tokenKey, "1", "EXAT", String(expiresAt)])
+        } catch {
+            // While Redis is away, checks fall back to PostgreSQL (and a restarted Redis has no generation
+            // until the rebuild has reloaded the revocations). But a Redis that answers and refuses the
+            // write (out of memory, a read-only replica) would go on vouching for the token: fail instead.
+            if (try? redis.command(["EXISTS", BoardIndex.generationKey])) == .integer(1) { throw error }
+        }
     }
 
     public func isRevoked(_ tokenKey: String) throws -> Bool {

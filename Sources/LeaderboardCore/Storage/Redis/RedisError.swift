@@ -12,8 +12,10 @@ public enum RedisError: Error, CustomStringConvertible, Sendable {
     public var isUnavailable: Bool {
         switch self {
         case .connectionFailed, .connectionLost: true
-        // A server still loading its dataset or failing to persist is unavailable, not wrong.
-        case .server(let message): message.hasPrefix("LOADING") || message.hasPrefix("MISCONF") || message.hasPrefix("BUSY")
+        // A server still loading its dataset, failing to persist or refusing writes (out of memory, a
+        // read-only replica) is unavailable, not wrong.
+        case .server(let message):
+            ["LOADING", "MISCONF", "BUSY", "OOM", "READONLY"].contains { message.hasPrefix($0) }
         case .unexpectedReply: false
         }
     }

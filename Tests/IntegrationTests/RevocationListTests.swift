@@ -1,0 +1,59 @@
+import Foundation
+import LeaderboardCore
+import Testing
+
+@Suite struct RevocationListTests {
+    /// A Redis that answers but refuses writes would keep vouching for a token its cache never heard was
+    /// revoked: the revocation must fail (503) rather than report success.
+    @Test func aRevocationFailsWhenRedisAnswersButRefusesTheWrite() throws {
+        let redisServer = try PrivateRedis()
+        defer { redisServer.stop() }
+        let redis = RedisConnection(settings: try RedisSettings(url: "unix://\(redisServer.socketPath)"))
+        try redis.command(["SET", "lb:meta:gen", "1"])
+        let revocations = RevocationList(database: TestStack.database(), redis: redis)
+        let expiresAt = Int(Date().timeIntervalSince1970) + 600
+
+        try revocations.revoke(TestStack.unique("accepted"), until: expiresAt)
+        // Every write is now over the memory limit (the default policy evicts nothing).
+        try redis.command(["CONFIG", "SET", "maxmemory", "1"])
+        let refused = TestStack.unique("refused")
+        #expect {
+            try revocations.revoke(refused, until: expiresAt)
+        } throws: { error in
+            (error as? RedisError)?.isUnavailable == true
+        }
+        // Without the generation (a restarted Redis, until the rebuild reloads the revocations) checks ask
+        // PostgreSQL, where the revocation is kept: revoking succeeds, and the token is refused.
+        try redis.command(["DEL", "lb:meta:gen"])
+        let whileRebuilding = TestStack.unique("rebuilding")
+        try revocations.revoke(whileRebuilding, until: expiresAt)
+        #expect(try revocations.isRevoked(whileRebuilding))
+    }
+}
+
+/// A redis-server of the test's own on a unix socket, for what must not touch the shared one.
+private final class PrivateRedis {
+    let socketPath = NSTemporaryDirectory() + "lb-redis-\(UUID().uuidString.prefix(8)).sock"
+    private let process = Process()
+
+    init() throws {
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/redis-server")
+        process.arguments = ["--port", "0", "--unixsocket", socketPath, "--save", "", "--appendonly", "no"]
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        // Ready once it answers PING (a condition, polled, with a deadline).
+        let deadline = Date().addingTimeInterval(10)
+        let probe = RedisConnection(settings: try RedisSettings(url: "unix://\(socketPath)"))
+        while (try? probe.command(["PING"])) != .status("PONG") {
+            guard Date() < deadline, process.isRunning else { throw RedisError.connectionFailed(message: "private redis-server did not start") }
+            usleep(10_000)
+        }
+    }
+
+    func stop() {
+        // SIGKILL: the child inherits the test process's signal mask, where SIGTERM may be blocked.
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+        unlink(socketPath)
+    }
+}
