@@ -146,6 +146,10 @@ public final class AuthService {
             return try read(token?.revocationKey)
         } catch IndexError.tokenRevoked {
             throw APIError.unauthorized("token revoked")
+        } catch let error as APIError where error.status == 401 {
+            // The read's own check refused the caller (a score's insert found the token revoked): asking
+            // again would only repeat it.
+            throw error
         } catch {
             if let token, try revocations.isRevoked(token.revocationKey) { throw APIError.unauthorized("token revoked") }
             throw error

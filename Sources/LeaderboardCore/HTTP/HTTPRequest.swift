@@ -14,13 +14,10 @@ public struct HTTPRequest: Sendable {
         method: String, path: String, query: [String: String] = [:], headers: [String: String] = [:],
         body: [UInt8] = [], remoteAddress: String = "127.0.0.1", requestID: String = "-"
     ) {
-        self.method = method
-        self.path = path
-        self.query = query
-        self.headers = Dictionary(headers.map { ($0.key.lowercased(), $0.value) }, uniquingKeysWith: { _, last in last })
-        self.body = body
-        self.remoteAddress = remoteAddress
-        self.requestID = requestID
+        self.init(
+            method: method, path: path, query: query,
+            lowercasedHeaders: Dictionary(headers.map { ($0.key.lowercased(), $0.value) }, uniquingKeysWith: { _, last in last }),
+            body: body, remoteAddress: remoteAddress, requestID: requestID)
     }
 
     /// For a transport whose header names are lower-case already.
