@@ -161,13 +161,31 @@ pg_pid() { live_pid "$PG_DATA/postmaster.pid" postgres; }
 
 pg_ready() { "$PG_BIN/pg_isready" -q -h 127.0.0.1 -p "$PG_PORT"; }
 
+# As root the cluster runs as 'postgres', which must reach the stack directory.
+# A checkout under a private directory (/root, a mktemp -d) is not reachable:
+# grant search permission (not listing) on each directory above it that needs
+# it, and say so.
+pg_grant_search() {
+    local dir=$1 ancestors=()
+    while [[ $dir != / ]]; do
+        ancestors=("$dir" "${ancestors[@]}")
+        dir=$(dirname "$dir")
+    done
+    for dir in "${ancestors[@]}"; do
+        if ! as_pg test -x "$dir"; then
+            say "chmod o+x $dir (for the postgres user)"
+            chmod o+x "$dir"
+        fi
+    done
+    as_pg test -x "$1" || die "user postgres cannot reach $1, even after chmod o+x on the directories above it"
+}
+
 pg_prepare() {
     if ((EUID == 0)); then
         getent passwd postgres >/dev/null ||
             die "as root, PostgreSQL runs as the 'postgres' system user, which does not exist: install postgresql-15 (make deps)"
         mkdir -p "$STACK_DIR"
-        as_pg test -x "$STACK_DIR" ||
-            die "user postgres cannot reach $STACK_DIR: give it search permission (chmod o+x) on every parent directory, or use another STACK_DIR"
+        pg_grant_search "$STACK_DIR"
     fi
     mkdir -p "$PG_DATA" "$PG_SOCKET_DIR" "$LOG"
     touch "$LOG/postgres.log"
