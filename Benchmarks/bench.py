@@ -11,7 +11,8 @@ and every step has a time limit.
 
 Environment: QUICK=1 (small dataset, short runs), BENCH_DURATION / BENCH_WARMUP (seconds, override),
 BENCH_KEEP_STACK=1 (leave the stack running afterwards), BIN_DIR (.build/release), BENCH_PORT_OFFSET
-(added to every port, for a second bench stack on the machine).
+(added to every port, for a second bench stack on the machine), BENCH_ONLY (a comma-separated list of
+figure keys, such as ceiling.fastcgi,rest.top10: only those).
 README.md, "Benchmarks", explains each figure.
 """
 
@@ -59,6 +60,14 @@ else:
     FANOUTS = (("ws.fanout_small", 1000, 40, 250), ("ws.fanout_large", 10_000, 20, 1000))
 WARMUP = float(os.environ.get("BENCH_WARMUP", WARMUP))
 DURATION = float(os.environ.get("BENCH_DURATION", DURATION))
+# BENCH_ONLY=rest.top10,ceiling.fastcgi measures only those figures (and any whose key starts with one of
+# them and a dot), for a quick before/after; such a run writes results-only.json, not results.json.
+ONLY = [key for key in os.environ.get("BENCH_ONLY", "").split(",") if key]
+
+
+def wanted(key):
+    return not ONLY or any(key == only or key.startswith(only + ".") for only in ONLY)
+
 # wrk: the same threads and connections for every REST figure and its ceilings.
 WRK_THREADS, WRK_CONNECTIONS = 2, 32
 # A seeded stack is reused while it is younger than this; older, its days no longer end today.
@@ -611,18 +620,22 @@ def main():
         results["rss_idle_kib"] = {"api": rss_kib(processes.api), "ws": rss_kib(processes.ws)}
 
         # Ceilings.
-        figures["ceiling.nginx"] = measure_rest("nginx return 200", processes, BENCH_PATH="/bench/nginx", BENCH_TOKENS="-")
-        with BenchFastCGI() as fcgi:
-            processes.fcgi = fcgi.process.pid
-            figures["ceiling.fastcgi"] = measure_rest("trivial FastCGI response", processes, BENCH_PATH="/bench/fastcgi",
-                                                      BENCH_TOKENS="-")
-            processes.fcgi = None
+        if wanted("ceiling.nginx"):
+            figures["ceiling.nginx"] = measure_rest("nginx return 200", processes, BENCH_PATH="/bench/nginx", BENCH_TOKENS="-")
+        if wanted("ceiling.fastcgi"):
+            with BenchFastCGI() as fcgi:
+                processes.fcgi = fcgi.process.pid
+                figures["ceiling.fastcgi"] = measure_rest("trivial FastCGI response", processes, BENCH_PATH="/bench/fastcgi",
+                                                          BENCH_TOKENS="-")
+                processes.fcgi = None
         redis_requests = 100_000 if QUICK else 400_000
-        figures["ceiling.redis_zadd"] = redis_benchmark("redis ZADD", ["ZADD", "bench:zadd", "__rand_int__", "__rand_int__"],
-                                                        redis_requests)
-        redis_cli("DEL", "bench:zadd")
-        figures["ceiling.redis_zrevrange"] = redis_benchmark(
-            "redis ZREVRANGE 0 9", ["ZREVRANGE", board, "0", "9", "WITHSCORES"], redis_requests)
+        if wanted("ceiling.redis_zadd"):
+            figures["ceiling.redis_zadd"] = redis_benchmark(
+                "redis ZADD", ["ZADD", "bench:zadd", "__rand_int__", "__rand_int__"], redis_requests)
+            redis_cli("DEL", "bench:zadd")
+        if wanted("ceiling.redis_zrevrange"):
+            figures["ceiling.redis_zrevrange"] = redis_benchmark(
+                "redis ZREVRANGE 0 9", ["ZREVRANGE", board, "0", "9", "WITHSCORES"], redis_requests)
 
         # REST.
         deep = 50_000 if board_size > 50_010 else board_size // 2
@@ -639,40 +652,49 @@ def main():
             rest.append((f"rest.report{days}", f"GET /reports/top {days} days",
                          f"/api/v1/reports/top?start={start}&end={today}", "/api/v1/reports/top"))
         for key, label, path, logged in rest:
+            if not wanted(key):
+                continue
             figures[key] = measure_rest(label, processes, BENCH_PATH=path, BENCH_TOKENS=tokens, server_path=logged)
         # The reports' time at the server with no other request in flight.
         for days in (30, 365):
             key = f"rest.report{days}"
+            if not wanted(key + ".server"):
+                continue
             start = today - datetime.timedelta(days=days - 1)
             figures[key + ".server"] = measure_rest(
                 f"GET /reports/top {days} days, one connection", processes, connections=1,
                 duration=max(2.0, DURATION / 2), BENCH_PATH=f"/api/v1/reports/top?start={start}&end={today}",
                 BENCH_TOKENS=tokens, server_path="/api/v1/reports/top")
-        figures["rest.scores"] = measure_rest("POST /scores", processes, script="scores.lua", BENCH_TOKENS=tokens,
-                                              server_path="/api/v1/scores")
+        if wanted("rest.scores"):
+            figures["rest.scores"] = measure_rest("POST /scores", processes, script="scores.lua", BENCH_TOKENS=tokens,
+                                                  server_path="/api/v1/scores")
         # bcrypt-bound: as many connections as workers keeps every worker busy. No warm-up (bcrypt has
         # nothing to warm, and a warm-up's logins would still be hashing when the measured run starts);
         # a longer run, as a login takes a good part of a second.
-        figures["rest.login"] = measure_rest("POST /auth/login", processes, script="login.lua", connections=API_WORKERS,
-                                             duration=max(8.0, DURATION * 1.5), warmup=False, BENCH_EMAILS=emails,
-                                             server_path="/api/v1/auth/login")
-        login = figures["rest.login"]
-        login["per_cpu_second"] = round(login["per_second"] * login["seconds"] / max(login["cpu_seconds"]["api"], 0.01), 2)
-        # Let the logins still in flight finish before the next figure.
-        time.sleep(3)
-        say("bcrypt ceiling: Python's bcrypt (C), one core")
-        ceiling = bcrypt_ceiling()
-        figures["ceiling.bcrypt"] = {"per_second": ceiling and round(ceiling, 2)}
+        if wanted("rest.login"):
+            figures["rest.login"] = measure_rest("POST /auth/login", processes, script="login.lua", connections=API_WORKERS,
+                                                 duration=max(8.0, DURATION * 1.5), warmup=False, BENCH_EMAILS=emails,
+                                                 server_path="/api/v1/auth/login")
+            login = figures["rest.login"]
+            login["per_cpu_second"] = round(login["per_second"] * login["seconds"] / max(login["cpu_seconds"]["api"], 0.01), 2)
+            # Let the logins still in flight finish before the next figure.
+            time.sleep(3)
+            say("bcrypt ceiling: Python's bcrypt (C), one core")
+            ceiling = bcrypt_ceiling()
+            figures["ceiling.bcrypt"] = {"per_second": ceiling and round(ceiling, 2)}
 
         # WebSocket.
-        say(f"WebSocket submissions: 64 connections through nginx, warm-up {WARMUP:g} s, then {DURATION:g} s")
-        with CPUWindow(processes) as window:
-            submit = bench_ws("submit", "--port", str(HTTP_PORT), "--tokens", tokens, "--connections", "64",
-                              "--warmup", str(WARMUP), "--duration", str(DURATION), "--daemon-pid", str(processes.ws or 0),
-                              timeout=DURATION + WARMUP + 120)
-        window.record(submit)
-        figures["ws.submit"] = submit
+        if wanted("ws.submit"):
+            say(f"WebSocket submissions: 64 connections through nginx, warm-up {WARMUP:g} s, then {DURATION:g} s")
+            with CPUWindow(processes) as window:
+                submit = bench_ws("submit", "--port", str(HTTP_PORT), "--tokens", tokens, "--connections", "64",
+                                  "--warmup", str(WARMUP), "--duration", str(DURATION), "--daemon-pid", str(processes.ws or 0),
+                                  timeout=DURATION + WARMUP + 120)
+            window.record(submit)
+            figures["ws.submit"] = submit
         for key, subscribers, submissions, interval in FANOUTS:
+            if not wanted(key) and not (key == "ws.fanout_large" and wanted("ws.idle_memory")):
+                continue
             say(f"fan-out to {subscribers:,} subscribers (straight to leaderboard-ws on :{WS_PORT}, not through nginx), "
                 f"{submissions} submissions, one every {interval} ms")
             with CPUWindow(processes) as window:
@@ -696,10 +718,10 @@ def main():
 
     table = make_table(results)
     results["table"] = table
-    name = "results-quick.json" if QUICK else "results.json"
+    name = ("results-only.json" if ONLY else "results-quick.json" if QUICK else "results.json")
     os.makedirs(os.path.join(OUT_DIR, "runs"), exist_ok=True)
     for path in (os.path.join(OUT_DIR, name),
-                 os.path.join(OUT_DIR, "runs", results["started"].replace(":", "") + ("-quick" if QUICK else "") + ".json")):
+                 os.path.join(OUT_DIR, "runs", results["started"].replace(":", "") + ("-quick" if QUICK else "") + ("-only" if ONLY else "") + ".json")):
         with open(path, "w") as file:
             json.dump(results, file, indent=2, sort_keys=True)
             file.write("\n")
@@ -728,12 +750,15 @@ def make_table(results):
     def ms(figure, field="p50"):
         return figure["latency_ms"][field] if figure else None
 
-    nginx, fcgi = f["ceiling.nginx"], f["ceiling.fastcgi"]
-    add("ceiling.nginx", "ceiling: nginx return 200", nginx["per_second"], "req/s", source=nginx)
-    add("ceiling.fastcgi", "ceiling: trivial FastCGI response (our pool)", fcgi["per_second"], "req/s", nginx,
-        "ratio: to nginx return 200", source=fcgi)
-    add("ceiling.redis_zadd", "ceiling: redis ZADD", f["ceiling.redis_zadd"]["per_second"], "ops/s")
-    add("ceiling.redis_zrevrange", "ceiling: redis ZREVRANGE 10 rows", f["ceiling.redis_zrevrange"]["per_second"], "ops/s")
+    nginx, fcgi = f.get("ceiling.nginx"), f.get("ceiling.fastcgi")
+    if nginx:
+        add("ceiling.nginx", "ceiling: nginx return 200", nginx["per_second"], "req/s", source=nginx)
+    if fcgi:
+        add("ceiling.fastcgi", "ceiling: trivial FastCGI response (our pool)", fcgi["per_second"], "req/s", nginx,
+            "ratio: to nginx return 200", source=fcgi)
+    for key, label in (("ceiling.redis_zadd", "ceiling: redis ZADD"), ("ceiling.redis_zrevrange", "ceiling: redis ZREVRANGE 10 rows")):
+        if key in f:
+            add(key, label, f[key]["per_second"], "ops/s")
     deep = results.get("deep_page_rows", [0, 0])
     for key, label in (("rest.top10", "GET /leaderboards/all top 10"),
                        ("rest.deep", f"GET /leaderboards/all rows {deep[0]:,}-{deep[1]:,}"),
@@ -741,28 +766,33 @@ def make_table(results):
                        ("rest.report30", "GET /reports/top 30 days"),
                        ("rest.report365", "GET /reports/top 365 days"),
                        ("rest.scores", "POST /scores")):
-        figure = f[key]
-        add(key, label, figure["per_second"], "req/s", fcgi,
-            f"p50 {ms(figure)} ms, p99 {ms(figure, 'p99')} ms at c{results['wrk']['connections']}"
-            + (f"; errors {figure['errors']['status']}" if figure["errors"]["status"] else ""), source=figure)
-        if key.startswith("rest.report"):
-            server = f[key + ".server"]
+        figure = f.get(key)
+        if figure:
+            add(key, label, figure["per_second"], "req/s", fcgi,
+                f"p50 {ms(figure)} ms, p99 {ms(figure, 'p99')} ms at c{results['wrk']['connections']}"
+                + (f"; errors {figure['errors']['status']}" if figure["errors"]["status"] else ""), source=figure)
+        server = f.get(key + ".server")
+        if server:
             add(key + ".server", label + ": p50 at the server", server["server_ms"]["p50"], "ms", None,
                 f"one connection; p99 {server['server_ms']['p99']} ms; client p50 {ms(server)} ms", source=server)
-    login = f["rest.login"]
-    bcrypt = f.get("ceiling.bcrypt", {}).get("per_second")
-    add("rest.login", "POST /auth/login", login["per_second"], "req/s", None,
-        f"bcrypt cost {results['bcrypt_cost']}; c{results['api_workers']}; server p50 {login['server_ms']['p50']} ms",
-        source=login)
-    add("rest.login.per_core", "POST /auth/login per core (logins per CPU-second of the pool)", login.get("per_cpu_second"),
-        "hashes/s/core", {"per_second": bcrypt} if bcrypt else None,
-        f"ratio: to C bcrypt on one core ({bcrypt:.2f}/s)" if bcrypt else "", source=login)
-    submit = f["ws.submit"]
-    add("ws.submit", "WebSocket /ws/v1/add-score submissions", round(submit["perSecond"], 1), "msg/s", None,
-        f"{submit['connections']} connections through nginx; p50 {submit['latencyMs']['p50']:.2f} ms" if submit.get("latencyMs") else "",
-        source=submit)
+    login = f.get("rest.login")
+    if login:
+        bcrypt = f.get("ceiling.bcrypt", {}).get("per_second")
+        add("rest.login", "POST /auth/login", login["per_second"], "req/s", None,
+            f"bcrypt cost {results['bcrypt_cost']}; c{results['api_workers']}; server p50 {login['server_ms']['p50']} ms",
+            source=login)
+        add("rest.login.per_core", "POST /auth/login per core (logins per CPU-second of the pool)", login.get("per_cpu_second"),
+            "hashes/s/core", {"per_second": bcrypt} if bcrypt else None,
+            f"ratio: to C bcrypt on one core ({bcrypt:.2f}/s)" if bcrypt else "", source=login)
+    submit = f.get("ws.submit", {})
+    if submit:
+        add("ws.submit", "WebSocket /ws/v1/add-score submissions", round(submit["perSecond"], 1), "msg/s", None,
+            f"{submit['connections']} connections through nginx; p50 {submit['latencyMs']['p50']:.2f} ms" if submit.get("latencyMs") else "",
+            source=submit)
     for key in ("ws.fanout_small", "ws.fanout_large"):
-        figure = f[key]
+        figure = f.get(key)
+        if not figure:
+            continue
         n = figure["subscribers"]
         latency, last = figure.get("latencyMs"), figure.get("lastReceiptMs")
         complete = (f"{figure['receipts']:,} of {figure['expectedReceipts']:,} receipts; one submission every "
@@ -776,19 +806,21 @@ def make_table(results):
         add(f"{key}.last", f"fan-out to {n:,}: submission -> last receipt", last and round(last["p99"], 2), "ms (p99)",
             None, (f"p50 {last['p50']:.1f}, max {last['max']:.1f} ms over {last['count']} submissions" if last else "none complete"),
             source=figure)
-    large = f["ws.fanout_large"]
-    add("ws.idle_memory", f"leaderboard-ws resident memory per idle connection ({large['subscribers']:,})",
-        large.get("rssPerConnectionKiB") and round(large["rssPerConnectionKiB"], 2), "KiB",
-        None, f"{large.get('daemonRSSBeforeKiB')} -> {large.get('daemonRSSConnectedKiB')} KiB")
+    large = f.get("ws.fanout_large", {})
+    if large:
+        add("ws.idle_memory", f"leaderboard-ws resident memory per idle connection ({large['subscribers']:,})",
+            large.get("rssPerConnectionKiB") and round(large["rssPerConnectionKiB"], 2), "KiB",
+            None, f"{large.get('daemonRSSBeforeKiB')} -> {large.get('daemonRSSConnectedKiB')} KiB")
     idle = results.get("rss_idle_kib", {})
-    api_peak = max((f[k]["rss_peak_kib"].get("api", 0) for k in f if k.startswith("rest.")), default=None)
-    ws_peak = max([large.get("daemonRSSUnderLoadKiB") or 0, f["ws.fanout_small"].get("daemonRSSUnderLoadKiB") or 0,
+    api_peak = max((f[k]["rss_peak_kib"].get("api", 0) for k in f if k.startswith("rest.") and "rss_peak_kib" in f[k]), default=None)
+    ws_peak = max([large.get("daemonRSSUnderLoadKiB") or 0, f.get("ws.fanout_small", {}).get("daemonRSSUnderLoadKiB") or 0,
                    submit.get("daemonRSSKiB") or 0])
     add("rss.api.idle", "leaderboard-api resident memory, idle", idle.get("api") and round(idle["api"] / 1024, 1), "MiB")
     add("rss.api.load", "leaderboard-api resident memory, under load (peak)", api_peak and round(api_peak / 1024, 1), "MiB")
     add("rss.ws.idle", "leaderboard-ws resident memory, idle", idle.get("ws") and round(idle["ws"] / 1024, 1), "MiB")
-    add("rss.ws.load", f"leaderboard-ws resident memory, under load (peak, {large['subscribers']:,} clients)",
-        ws_peak and round(ws_peak / 1024, 1), "MiB")
+    if large:
+        add("rss.ws.load", f"leaderboard-ws resident memory, under load (peak, {large['subscribers']:,} clients)",
+            ws_peak and round(ws_peak / 1024, 1), "MiB")
     return rows
 
 
