@@ -15,7 +15,7 @@ final class StoreContext: @unchecked Sendable {
     let index: BoardIndex
 
     @inline(never)
-    init(config: Config, logger: Logger, verifiedTokens: VerifiedTokens) {
+    init(config: Config, logger: Logger, verifiedTokens: VerifiedTokens, submissionBatches: LeaderboardService.SubmissionBatches) {
         let database = PostgresConnection(settings: config.postgres)
         let redis = RedisConnection(settings: config.redis)
         let ephemeral = RedisEphemeralStore(redis: redis)
@@ -25,7 +25,8 @@ final class StoreContext: @unchecked Sendable {
         auth = AuthService(
             config: config, users: PostgresUserStore(database: database), ephemeral: ephemeral, revocations: revocations,
             verifiedTokens: verifiedTokens)
-        leaderboard = LeaderboardService(scores: PostgresScoreStore(database: database), index: index, games: games, ephemeral: ephemeral)
+        leaderboard = LeaderboardService(
+            scores: PostgresScoreStore(database: database), index: index, games: games, ephemeral: ephemeral, batches: submissionBatches)
     }
 }
 
@@ -38,7 +39,10 @@ final class StoreWorkers: Sendable {
     init(count: Int, config: Config, logger: Logger) {
         queues = (0..<count).map { DispatchQueue(label: "leaderboard.store.\($0)") }
         let verifiedTokens = VerifiedTokens()
-        contexts = (0..<count).map { _ in StoreContext(config: config, logger: logger, verifiedTokens: verifiedTokens) }
+        let submissionBatches = LeaderboardService.SubmissionBatches()
+        contexts = (0..<count).map { _ in
+            StoreContext(config: config, logger: logger, verifiedTokens: verifiedTokens, submissionBatches: submissionBatches)
+        }
     }
 
     /// Runs `body` on the next worker; the future completes on `loop`.

@@ -1,7 +1,8 @@
 import Foundation
-import LeaderboardCore
 import Logging
 import Testing
+
+@testable import LeaderboardCore
 
 /// The engine against the real PostgreSQL and Redis: submission, boards for every period, ranks,
 /// reports, idempotency, queueing while Redis is away, reconciliation and rebuild.
@@ -194,6 +195,94 @@ import Testing
             let retry = try submit(user, "Di", game, 400, key: key)
             #expect(retry == first, "the first answer, though Ed has since passed Di")
             #expect(try database.query("SELECT 1 FROM scores WHERE user_id = $1", [user]).count == 1)
+        }
+    }
+
+    /// One batch, one statement: each submission gets its own answer, a revoked token or a deleted account
+    /// costs only its own submission, and a retry in the same batch finds the row of the first.
+    @Test func aBatchOfSubmissionsLandsEachWithItsOwnAnswer() throws {
+        try withGame { game in
+            let (ann, bea, cid) = (try makeUser("Ann"), try makeUser("Bea"), try makeUser("Cid"))
+            let gone = try makeUser("Gone")
+            try database.query("DELETE FROM users WHERE id = $1", [gone])
+            let revokedKey = TestStack.unique("revoked")
+            try database.query("INSERT INTO revoked_tokens (token_key, expires_at) VALUES ($1, now() + interval '1 hour')", [revokedKey])
+            let retryKey = TestStack.unique("retry")
+            func pending(_ user: Int, _ name: String, _ score: Int, key: String? = nil, token: String? = nil) -> LeaderboardService.PendingScore {
+                LeaderboardService.PendingScore(
+                    score: NewScore(userId: user, game: game, score: score, idempotencyKey: key, tokenKey: token), name: name, today: today)
+            }
+            let outcomes = service.land([
+                pending(ann, "Ann", 500), pending(gone, "Gone", 900), pending(bea, "Bea", 800, token: revokedKey),
+                pending(cid, "Cid", 700, key: retryKey), pending(cid, "Cid", 700, key: retryKey),
+            ])
+            #expect(outcomes.count == 5)
+            guard case .success(.applied(let annRow, let annApplied)) = outcomes[0] else {
+                Issue.record("Ann's score: \(outcomes[0])")
+                return
+            }
+            #expect(annRow.score == 500 && !annRow.isReplay && annApplied.best == 500)
+            #expect(throws: PostgresError.self) { try outcomes[1].get() }
+            guard case .success(.revoked) = outcomes[2] else {
+                Issue.record("Bea's revoked token: \(outcomes[2])")
+                return
+            }
+            guard case .success(.applied(let first, _)) = outcomes[3], case .success(.applied(let retry, _)) = outcomes[4] else {
+                Issue.record("Cid's submission and retry: \(outcomes[3]), \(outcomes[4])")
+                return
+            }
+            #expect(!first.isReplay && retry.isReplay && retry.id == first.id)
+
+            let stored = try database.query("SELECT user_id, score FROM scores WHERE game = $1 ORDER BY score DESC", [game])
+            #expect(try stored.map { try $0.requiredInt("user_id") } == [cid, ann], "one row each for Cid and Ann, none for Bea or Gone")
+            let board = try service.page(game: game, period: .allTime, date: today, start: 0, end: 9)
+            #expect(board.result.map(\.userId) == [cid, ann])
+            #expect(board.result.map(\.rank) == [1, 2])
+            #expect(annApplied.rank == 1, "ranked when its batch applied, before Cid's row")
+        }
+    }
+
+    /// Workers sharing one group commit, as a process's FastCGI threads do: every concurrent submission is
+    /// stored once and its answer is its own.
+    @Test func concurrentSubmissionsThroughOneGroupCommitAreAllStoredAndAnswered() throws {
+        try withGame { game in
+            let batches = LeaderboardService.SubmissionBatches()
+            let players = try (0..<6).map { try makeUser("Con\($0)") }
+            let answers = Locked<[Int: SubmissionResult]>([:])
+            let failures = Locked<[String]>([])
+            let done = DispatchGroup()
+            for (index, player) in players.enumerated() {
+                done.enter()
+                Thread.detachNewThread {
+                    // Each worker its own connections, as in the api.
+                    let database = TestStack.database()
+                    let redis = TestStack.redis()
+                    let worker = LeaderboardService(
+                        scores: PostgresScoreStore(database: database), index: BoardIndex(redis: redis),
+                        games: PostgresGameCatalog(database: database), ephemeral: RedisEphemeralStore(redis: redis), batches: batches)
+                    for round in 0..<5 {
+                        do {
+                            let score = 1000 * (index + 1) + round
+                            guard case .applied(let result) = try worker.submit(
+                                userId: player, name: "Con\(index)", game: game, score: score, idempotencyKey: nil)
+                            else { throw APIError.unavailable("index") }
+                            if result.score != score { failures.withLock { $0.append("\(player) sent \(score), got \(result.score)") } }
+                            answers.withLock { $0[player] = result }
+                        } catch {
+                            failures.withLock { $0.append("\(error)") }
+                        }
+                    }
+                    done.leave()
+                }
+            }
+            done.wait()
+            #expect(failures.withLock { $0 } == [])
+            let counts = try database.query("SELECT user_id, count(*) AS n, max(score) AS best FROM scores WHERE game = $1 GROUP BY user_id", [game])
+            #expect(counts.count == players.count)
+            #expect(try counts.allSatisfy { try $0.requiredInt("n") == 5 })
+            let board = try service.page(game: game, period: .allTime, date: today, start: 0, end: 9)
+            #expect(board.result.map(\.userId) == players.reversed())
+            #expect(board.result.map(\.score) == (0..<6).reversed().map { 1000 * ($0 + 1) + 4 })
         }
     }
 

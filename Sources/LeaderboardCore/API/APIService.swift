@@ -58,14 +58,18 @@ public final class APIService {
         let status: Int
     }
 
-    /// `verifiedTokens`: one for all the workers of the process (see `VerifiedTokens`).
-    public init(config: Config, stores: Stores, logger: Logger, verifiedTokens: VerifiedTokens = VerifiedTokens()) {
+    /// `verifiedTokens` and `submissionBatches`: one each for all the workers of the process.
+    public init(
+        config: Config, stores: Stores, logger: Logger, verifiedTokens: VerifiedTokens = VerifiedTokens(),
+        submissionBatches: LeaderboardService.SubmissionBatches = LeaderboardService.SubmissionBatches()
+    ) {
         self.config = config
         self.stores = stores
         self.logger = logger
         auth = AuthService(
             config: config, users: stores.users, ephemeral: stores.ephemeral, revocations: stores.revocations, verifiedTokens: verifiedTokens)
-        leaderboard = LeaderboardService(scores: stores.scores, index: stores.index, games: stores.games, ephemeral: stores.ephemeral)
+        leaderboard = LeaderboardService(
+            scores: stores.scores, index: stores.index, games: stores.games, ephemeral: stores.ephemeral, batches: submissionBatches)
         router = Self.makeRouter()
     }
 

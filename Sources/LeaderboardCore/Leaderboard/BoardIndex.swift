@@ -41,26 +41,40 @@ public struct BoardIndex {
         }
     }
 
-    /// Applies a score (idempotent: best-of) and returns the all-time best and ranks after it.
-    public func apply(_ score: Score, today: UTCDay) throws(IndexError) -> (best: Int, rank: Int, globalRank: Int, improved: Bool) {
-        let reply = try run(BoardScripts.apply, score.arguments(today: today))
-        guard let values = reply.array?.compactMap(\.int), values.count == 4 else { throw .unexpected("apply: \(reply)") }
-        return (values[0], values[1], values[2], values[3] == 1)
+    /// A score's all-time best and ranks once applied; `improved` when it raised the all-time best.
+    public struct Applied: Sendable, Equatable {
+        public let best: Int
+        public let rank: Int
+        public let globalRank: Int
+        public let improved: Bool
     }
 
-    /// Applies many scores in one pipelined round trip; for the reconciler.
-    public func apply(_ scores: [Score], today: UTCDay) throws(IndexError) {
-        guard !scores.isEmpty else { return }
-        let commands = scores.map { ["EVALSHA", BoardScripts.apply.sha1, "0"] + $0.arguments(today: today) }
+    /// Applies a score (idempotent: best-of) and returns the all-time best and ranks after it.
+    public func apply(_ score: Score, today: UTCDay) throws(IndexError) -> Applied {
+        try apply([score], today: today)[0].get()
+    }
+
+    /// Applies scores in one pipelined round trip, each atomically; one outcome per score, in order.
+    /// Throws when the round trip itself fails (nothing is known about any of them).
+    public func apply(_ scores: [Score], today: UTCDay) throws(IndexError) -> [Result<Applied, IndexError>] {
+        guard !scores.isEmpty else { return [] }
         let replies: [RedisReply]
         do {
-            try redis.command(["SCRIPT", "LOAD", BoardScripts.apply.source])
-            replies = try redis.pipeline(commands)
+            replies = try redis.run(BoardScripts.apply, argumentLists: scores.map { $0.arguments(today: today) })
         } catch {
             throw .redis(error)
         }
-        if let failure = replies.first(where: { if case .error = $0 { true } else { false } }), case .error(let message) = failure {
-            throw message.hasPrefix("NOINDEX") ? .notBuilt : .redis(.server(message: message))
+        return replies.map { reply in
+            switch reply {
+            case .error(let message) where message.hasPrefix("NOINDEX"): .failure(.notBuilt)
+            case .error(let message): .failure(.redis(.server(message: message)))
+            default:
+                if let values = reply.array?.compactMap(\.int), values.count == 4 {
+                    .success(Applied(best: values[0], rank: values[1], globalRank: values[2], improved: values[3] == 1))
+                } else {
+                    .failure(.unexpected("apply: \(reply)"))
+                }
+            }
         }
     }
 

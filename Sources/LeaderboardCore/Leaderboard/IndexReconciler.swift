@@ -83,7 +83,7 @@ public final class IndexReconciler {
             if batch.isEmpty { break }
             let applied = try index.applied(batch.map(\.score.id), generation: generation)
             let missing = zip(batch, applied).filter { entry, isApplied in !isApplied && entry.isRipe }.map(\.0.score)
-            try index.apply(missing, today: today)
+            for outcome in try index.apply(missing, today: today) { _ = try outcome.get() }
             pass.applied += missing.count
             var advanced = watermark
             for (entry, isApplied) in zip(batch, applied) {

@@ -9,6 +9,27 @@ public final class LeaderboardService {
         case queued(QueuedSubmission)
     }
 
+    /// A validated submission waiting for its batch; see `SubmissionBatches`.
+    public struct PendingScore: Sendable {
+        let score: NewScore
+        let name: String
+        let today: UTCDay
+    }
+
+    /// What became of a submission in its batch.
+    public enum Landed: Sendable {
+        case applied(StoredScore, BoardIndex.Applied)
+        /// Stored; the index was unavailable, so the reconciler will apply it.
+        case queued(StoredScore)
+        /// Refused: the token that sent it is revoked. Nothing was stored.
+        case revoked
+    }
+
+    /// Group commit for a process's submissions: one PostgreSQL statement and commit, and one Redis round
+    /// trip, for all the submissions that arrive while the previous batch runs. Share one between the
+    /// services of a process's workers.
+    public typealias SubmissionBatches = GroupCommit<PendingScore, Landed>
+
     static let maximumPageRows = 100
     static let maximumAround = 50
     static let maximumReportDays = 3660
@@ -18,17 +39,22 @@ public final class LeaderboardService {
     let index: BoardIndex
     let games: any GameCatalog
     let ephemeral: any EphemeralStore
+    let batches: SubmissionBatches
 
-    public init(scores: any ScoreStore, index: BoardIndex, games: any GameCatalog, ephemeral: any EphemeralStore) {
+    public init(
+        scores: any ScoreStore, index: BoardIndex, games: any GameCatalog, ephemeral: any EphemeralStore,
+        batches: SubmissionBatches = SubmissionBatches()
+    ) {
         self.scores = scores
         self.index = index
         self.games = games
         self.ephemeral = ephemeral
+        self.batches = batches
     }
 
-    /// Validates, stores in PostgreSQL, then applies to the index. A retry with the same idempotency key
-    /// gets the first answer and stores nothing twice. With `tokenKey`, a revoked token is refused (401) by the
-    /// statement that stores the score.
+    /// Validates, stores in PostgreSQL, then applies to the index, in a batch with the submissions other
+    /// workers make meanwhile. A retry with the same idempotency key gets the first answer and stores
+    /// nothing twice. With `tokenKey`, a revoked token is refused (401) by the statement that stores the score.
     public func submit(
         userId: Int, name: String, game: String, score: Int, idempotencyKey: String?, unlessRevoked tokenKey: String? = nil, now: Date = Date()
     ) throws -> Submission {
@@ -43,13 +69,20 @@ public final class LeaderboardService {
             throw APIError.validation(field: "Idempotency-Key", "must be 1 to 200 bytes")
         }
 
-        let stored: StoredScore
+        let pending = PendingScore(
+            score: NewScore(userId: userId, game: game, score: score, idempotencyKey: idempotencyKey, tokenKey: tokenKey), name: name,
+            today: UTCDay(epochSeconds: Int(now.timeIntervalSince1970)))
+        let landed: Landed
         do {
-            guard let inserted = try scores.insert(userId: userId, game: game, score: score, idempotencyKey: idempotencyKey, unlessRevoked: tokenKey)
-            else { throw APIError.unauthorized("token revoked") }
-            stored = inserted
+            landed = try batches.submit(pending, run: land)
         } catch let error as PostgresError where error.sqlState == "23503" {
             throw APIError.unauthorized("account no longer exists")
+        }
+        let (stored, applied): (StoredScore, BoardIndex.Applied?)
+        switch landed {
+        case .revoked: throw APIError.unauthorized("token revoked")
+        case .queued(let queued): (stored, applied) = (queued, nil)
+        case .applied(let done, let outcome): (stored, applied) = (done, outcome)
         }
         let answerKey = idempotencyKey.map { "idem:\(userId):" + Crypto.hex(Crypto.sha256(Array($0.utf8))) }
         if stored.isReplay, let answerKey, let remembered = try? ephemeral.recall(answerKey),
@@ -57,11 +90,7 @@ public final class LeaderboardService {
         {
             return .applied(result)
         }
-        let entry = BoardIndex.Score(
-            id: stored.id, userId: userId, name: name, game: stored.game, score: stored.score, epochSeconds: stored.epochSeconds)
-        guard let applied = try applyOrQueue(entry, today: UTCDay(epochSeconds: Int(now.timeIntervalSince1970))) else {
-            return .queued(QueuedSubmission(game: stored.game, score: stored.score, queued: true))
-        }
+        guard let applied else { return .queued(QueuedSubmission(game: stored.game, score: stored.score, queued: true)) }
         let result = SubmissionResult(
             game: stored.game, score: stored.score, best: applied.best, improved: applied.improved && !stored.isReplay,
             rank: applied.rank, globalRank: applied.globalRank)
@@ -71,14 +100,52 @@ public final class LeaderboardService {
         return .applied(result)
     }
 
-    /// The all-time best and ranks after applying, or nil when the index is unavailable: the score is safe
-    /// in PostgreSQL and the reconciler applies it once the index is back.
-    private func applyOrQueue(_ entry: BoardIndex.Score, today: UTCDay) throws -> (best: Int, rank: Int, globalRank: Int, improved: Bool)? {
+    /// Stores a batch in PostgreSQL, then applies what was stored to the index, on this service's
+    /// connections. A replay is applied again, harmlessly (best-of), so its answer can be rebuilt when
+    /// the remembered one is gone.
+    func land(_ batch: [PendingScore]) -> [Result<Landed, any Error>] {
+        let stored = store(batch)
+        let toApply = batch.indices.compactMap { position -> (position: Int, row: StoredScore)? in
+            guard case .success(let row?) = stored[position] else { return nil }
+            return (position, row)
+        }
+        // Failures and revocations as they are; every stored row's outcome is set below.
+        var outcomes: [Result<Landed, any Error>] = stored.map { result in result.map { _ in .revoked } }
+        // One round trip per day in the batch (almost always one): `today` decides which period boards are kept.
+        for (today, group) in Dictionary(grouping: toApply, by: { batch[$0.position].today }) {
+            let scores = group.map { position, row in
+                BoardIndex.Score(
+                    id: row.id, userId: batch[position].score.userId, name: batch[position].name, game: row.game, score: row.score,
+                    epochSeconds: row.epochSeconds)
+            }
+            let applied: [Result<BoardIndex.Applied, IndexError>]
+            do {
+                applied = try index.apply(scores, today: today)
+            } catch {
+                applied = group.map { _ in .failure(error) }
+            }
+            for ((position, row), outcome) in zip(group, applied) {
+                outcomes[position] =
+                    switch outcome {
+                    case .success(let done): .success(.applied(row, done))
+                    // Safe in PostgreSQL: the reconciler applies it once the index is back.
+                    case .failure(let error) where error.isUnavailable: .success(.queued(row))
+                    case .failure(let error): .failure(error)
+                    }
+            }
+        }
+        return outcomes
+    }
+
+    /// The batch in one statement; when it fails for a reason of one submission's (a deleted account, a
+    /// deadlock with another batch over idempotency keys), each alone, so only that one fails.
+    private func store(_ batch: [PendingScore]) -> [Result<StoredScore?, any Error>] {
         do {
-            return try index.apply(entry, today: today)
+            return try scores.insert(batch.map(\.score)).map { .success($0) }
+        } catch let error as PostgresError where batch.count > 1 && !error.isUnavailable {
+            return batch.map { pending in Result { try scores.insert([pending.score])[0] } }
         } catch {
-            if error.isUnavailable { return nil }
-            throw error
+            return batch.map { _ in .failure(error) }
         }
     }
 

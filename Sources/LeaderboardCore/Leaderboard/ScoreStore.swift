@@ -1,8 +1,9 @@
 /// Where submitted scores are kept for good: the source of truth the index is rebuilt from.
 public protocol ScoreStore {
-    /// Stores a submission, or finds the one stored earlier under the same idempotency key; nil, storing
-    /// nothing, when `tokenKey` names a revoked token.
-    func insert(userId: Int, game: String, score: Int, idempotencyKey: String?, unlessRevoked tokenKey: String?) throws -> StoredScore?
+    /// Stores submissions in one transaction, each one, or finds the one stored earlier under the same
+    /// idempotency key; nil for one whose token is revoked (nothing stored for it). All or nothing: when
+    /// one fails (a deleted account), nothing is stored.
+    func insert(_ submissions: [NewScore]) throws -> [StoredScore?]
     /// The player's submissions, newest first, before the cursor id.
     func history(userId: Int, game: String?, before: Int?, limit: Int) throws -> [ScoreEntry]
     /// Per player, how many different games they played in `[from, to)` (epoch seconds).
@@ -13,6 +14,23 @@ public protocol ScoreStore {
     )]
     /// Scores with ids above `id`, oldest first, with whether they are older than `settledSeconds`.
     func scores(after id: Int, limit: Int, settledSeconds: Int) throws -> [(score: BoardIndex.Score, isSettled: Bool, isRipe: Bool)]
+}
+
+/// A submission to store; `tokenKey` is the revocation key of the token that sent it, if any.
+public struct NewScore: Sendable {
+    public let userId: Int
+    public let game: String
+    public let score: Int
+    public let idempotencyKey: String?
+    public let tokenKey: String?
+
+    public init(userId: Int, game: String, score: Int, idempotencyKey: String?, tokenKey: String?) {
+        self.userId = userId
+        self.game = game
+        self.score = score
+        self.idempotencyKey = idempotencyKey
+        self.tokenKey = tokenKey
+    }
 }
 
 /// A stored submission; `isReplay` when an earlier request with the same idempotency key stored it.
@@ -31,37 +49,59 @@ public struct PostgresScoreStore: ScoreStore {
         self.database = database
     }
 
-    /// One statement, one round trip: the revocation check (PostgreSQL holds every revocation), the insert,
-    /// and on an idempotency conflict the earlier row.
-    public func insert(userId: Int, game: String, score: Int, idempotencyKey: String?, unlessRevoked tokenKey: String?) throws -> StoredScore? {
+    /// One statement, one round trip, one commit for the whole batch: the revocation checks (PostgreSQL
+    /// holds every revocation), the inserts (ids drawn first, so each row is matched to its submission),
+    /// and for an idempotency conflict the earlier row.
+    public func insert(_ submissions: [NewScore]) throws -> [StoredScore?] {
+        guard !submissions.isEmpty else { return [] }
         let rows = try database.query(
-            """
-            WITH revoked AS (
-                SELECT EXISTS (SELECT 1 FROM revoked_tokens WHERE token_key = $5::text AND expires_at > now()) AS yes
+            Self.insertStatement(count: submissions.count),
+            submissions.flatMap { submission -> [(any PostgresBindable)?] in
+                [submission.userId, submission.game, submission.score, submission.idempotencyKey, submission.tokenKey]
+            }, prepared: true)
+        guard rows.count == submissions.count else { throw PostgresError.unexpectedResult("score insert returned \(rows.count) rows") }
+        return try zip(submissions, rows).map { submission, row in
+            if try row.bool("revoked") == true { return nil }
+            if try row.int("id") != nil { return try Self.stored(row, isReplay: try row.bool("replay") ?? false) }
+            // The conflicting row was committed after this statement's snapshot was taken (a concurrent
+            // retry, or a retry in the same batch): a new statement sees it.
+            let earlier = try database.query(
+                "SELECT id, game, score, floor(extract(epoch FROM created_at))::bigint AS epoch FROM scores WHERE user_id = $1 AND idempotency_key = $2",
+                [submission.userId, submission.idempotencyKey])
+            guard let row = earlier.first else { throw PostgresError.unexpectedResult("idempotent insert found no row") }
+            return try Self.stored(row, isReplay: true)
+        }
+    }
+
+    /// The batch insert for `count` submissions, five parameters each; a prepared statement per count.
+    static func insertStatement(count: Int) -> String {
+        let values = (0..<count).map { index in
+            let first = index * 5 + 1
+            return "(\(index + 1), $\(first)::bigint, $\(first + 1)::text, $\(first + 2)::bigint, $\(first + 3)::text, $\(first + 4)::text)"
+        }
+        return """
+            WITH input (position, user_id, game, score, idempotency_key, token_key) AS (
+                VALUES \(values.joined(separator: ", "))
+            ), accepted AS (
+                SELECT input.*, nextval('scores_id_seq') AS id FROM input
+                WHERE NOT EXISTS (SELECT 1 FROM revoked_tokens r WHERE r.token_key = input.token_key AND r.expires_at > now())
             ), inserted AS (
-                INSERT INTO scores (user_id, game, score, idempotency_key)
-                SELECT $1::bigint, $2::text, $3::bigint, $4::text FROM revoked WHERE NOT revoked.yes
+                INSERT INTO scores (id, user_id, game, score, idempotency_key)
+                SELECT id, user_id, game, score, idempotency_key FROM accepted
                 ON CONFLICT (user_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
                 RETURNING id, game, score, created_at
             )
-            SELECT revoked.yes AS revoked, s.id, s.game, s.score, floor(extract(epoch FROM s.created_at))::bigint AS epoch, s.replay
-            FROM revoked LEFT JOIN (
-                SELECT id, game, score, created_at, false AS replay FROM inserted
-                UNION ALL
-                SELECT id, game, score, created_at, true FROM scores
-                WHERE user_id = $1::bigint AND idempotency_key = $4::text AND NOT EXISTS (SELECT 1 FROM inserted)
-            ) s ON true
-            """, [userId, game, score, idempotencyKey, tokenKey], prepared: true)
-        guard let row = rows.first else { throw PostgresError.unexpectedResult("score insert returned no row") }
-        if try row.bool("revoked") == true { return nil }
-        if try row.int("id") != nil { return try Self.stored(row, isReplay: try row.bool("replay") ?? false) }
-        // The conflicting row was committed after this statement's snapshot was taken (a concurrent retry):
-        // a new statement sees it.
-        let earlier = try database.query(
-            "SELECT id, game, score, floor(extract(epoch FROM created_at))::bigint AS epoch FROM scores WHERE user_id = $1 AND idempotency_key = $2",
-            [userId, idempotencyKey])
-        guard let row = earlier.first else { throw PostgresError.unexpectedResult("idempotent insert found no row") }
-        return try Self.stored(row, isReplay: true)
+            SELECT accepted.id IS NULL AS revoked, coalesce(inserted.id, earlier.id) AS id,
+                   coalesce(inserted.game, earlier.game) AS game, coalesce(inserted.score, earlier.score) AS score,
+                   floor(extract(epoch FROM coalesce(inserted.created_at, earlier.created_at)))::bigint AS epoch,
+                   inserted.id IS NULL AS replay
+            FROM input
+            LEFT JOIN accepted ON accepted.position = input.position
+            LEFT JOIN inserted ON inserted.id = accepted.id
+            LEFT JOIN scores earlier ON inserted.id IS NULL AND earlier.user_id = accepted.user_id
+                AND earlier.idempotency_key = accepted.idempotency_key
+            ORDER BY input.position
+            """
     }
 
     public func history(userId: Int, game: String?, before: Int?, limit: Int) throws -> [ScoreEntry] {

@@ -65,6 +65,20 @@ public final class RedisConnection: @unchecked Sendable {
         }
     }
 
+    /// Runs a Lua script once per argument list, pipelined in one round trip; replies in order, error
+    /// replies as `.error`. Loads the script when the server answers NOSCRIPT and reruns just those calls
+    /// (a NOSCRIPT call did not run).
+    public func run(_ script: RedisScript, argumentLists: [[String]]) throws(RedisError) -> [RedisReply] {
+        let calls = argumentLists.map { ["EVALSHA", script.sha1, "0"] + $0 }
+        var replies = try pipeline(calls)
+        let unknown = replies.indices.filter { if case .error(let message) = replies[$0] { message.hasPrefix("NOSCRIPT") } else { false } }
+        if !unknown.isEmpty {
+            try command(["SCRIPT", "LOAD", script.source])
+            for (index, reply) in zip(unknown, try pipeline(unknown.map { calls[$0] })) { replies[index] = reply }
+        }
+        return replies
+    }
+
     /// Turns this connection into a subscriber: after this, only `nextMessage` may be called. Reads then
     /// wait without a timeout (an idle channel is normal); TCP keepalive finds a peer that vanished.
     public func subscribe(to channels: [String]) throws(RedisError) {

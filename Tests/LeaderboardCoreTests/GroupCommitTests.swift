@@ -1,0 +1,108 @@
+import Foundation
+import Testing
+
+@testable import LeaderboardCore
+
+struct GroupCommitTests {
+    struct Failed: Error, Equatable { let item: Int }
+
+    /// Doubles each item; odd items above 100 fail, to check that a failure reaches only its caller.
+    static func double(_ batch: [Int]) -> [Result<Int, any Error>] {
+        batch.map { $0 > 100 && !$0.isMultiple(of: 2) ? .failure(Failed(item: $0)) : .success($0 * 2) }
+    }
+
+    @Test func aCallerAloneRunsItsOwnBatchAtOnce() throws {
+        let group = GroupCommit<Int, Int>()
+        var batches: [[Int]] = []
+        let outcome = try group.submit(21) { batch in
+            batches.append(batch)
+            return Self.double(batch)
+        }
+        #expect(outcome == 42)
+        #expect(batches == [[21]])
+        #expect(group.queuedCount == 0)
+    }
+
+    /// While one batch runs, the callers that arrive queue; the first of them then leads one batch for
+    /// all of them, and each gets its own outcome or its own error.
+    @Test func callersArrivingDuringABatchShareTheNextAndGetTheirOwnOutcomes() throws {
+        let group = GroupCommit<Int, Int>(maximumBatch: 64)
+        let batches = Locked<[[Int]]>([])
+        let firstBatchMayFinish = DispatchSemaphore(value: 0)
+        let firstBatchStarted = DispatchSemaphore(value: 0)
+        let run: @Sendable ([Int]) -> [Result<Int, any Error>] = { batch in
+            batches.withLock { $0.append(batch) }
+            if batch == [1] {
+                firstBatchStarted.signal()
+                firstBatchMayFinish.wait()
+            }
+            return Self.double(batch)
+        }
+        let outcomes = Locked<[Int: Result<Int, Failed>]>([:])
+        let done = DispatchGroup()
+        func submitInBackground(_ item: Int) {
+            done.enter()
+            Thread.detachNewThread {
+                let outcome: Result<Int, Failed>
+                do {
+                    outcome = .success(try group.submit(item, run: run))
+                } catch {
+                    outcome = .failure(error as? Failed ?? Failed(item: -1))
+                }
+                outcomes.withLock { $0[item] = outcome }
+                done.leave()
+            }
+        }
+
+        submitInBackground(1)
+        firstBatchStarted.wait()
+        let later = [102, 103, 104, 105, 106]
+        for item in later { submitInBackground(item) }
+        // Every later caller is queued behind the running batch before it may finish.
+        while group.queuedCount < later.count { sched_yield() }
+        firstBatchMayFinish.signal()
+        done.wait()
+
+        let recorded = batches.withLock { $0 }
+        #expect(recorded.count == 2)
+        #expect(recorded.first == [1])
+        #expect(recorded.last?.sorted() == later)
+        let results = outcomes.withLock { $0 }
+        #expect(results[1] == .success(2))
+        for item in later {
+            #expect(results[item] == (item.isMultiple(of: 2) ? .success(item * 2) : .failure(Failed(item: item))))
+        }
+        #expect(group.queuedCount == 0)
+    }
+
+    /// A batch takes at most `maximumBatch` items; the rest go in the next.
+    @Test func aBatchIsCappedAndTheRestFollow() throws {
+        let group = GroupCommit<Int, Int>(maximumBatch: 2)
+        let batches = Locked<[[Int]]>([])
+        let firstBatchMayFinish = DispatchSemaphore(value: 0)
+        let firstBatchStarted = DispatchSemaphore(value: 0)
+        let done = DispatchGroup()
+        for item in 0..<6 {
+            done.enter()
+            Thread.detachNewThread {
+                _ = try? group.submit(item) { batch in
+                    batches.withLock { $0.append(batch) }
+                    if batch == [0] {
+                        firstBatchStarted.signal()
+                        firstBatchMayFinish.wait()
+                    }
+                    return Self.double(batch)
+                }
+                done.leave()
+            }
+            if item == 0 { firstBatchStarted.wait() }
+        }
+        while group.queuedCount < 5 { sched_yield() }
+        firstBatchMayFinish.signal()
+        done.wait()
+        let recorded = batches.withLock { $0 }
+        #expect(recorded.first == [0])
+        #expect(recorded.dropFirst().map(\.count) == [2, 2, 1])
+        #expect(recorded.flatMap { $0 }.sorted() == Array(0..<6))
+    }
+}
