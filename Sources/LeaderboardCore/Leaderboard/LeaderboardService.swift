@@ -9,26 +9,22 @@ public final class LeaderboardService {
         case queued(QueuedSubmission)
     }
 
-    /// A validated submission waiting for its batch; see `SubmissionBatches`.
-    public struct PendingScore: Sendable {
-        let score: NewScore
-        let name: String
+    /// Group commit for a process's submissions, in two stages that overlap: one PostgreSQL statement
+    /// (one commit) for the submissions that arrive while the previous batch is stored, and one pipelined
+    /// Redis round trip for those stored while the previous batch is applied. Share one between the
+    /// services of a process's workers.
+    public final class SubmissionBatches: Sendable {
+        let stores = GroupCommit<NewScore, StoredScore?>()
+        let applies = GroupCommit<DatedScore, BoardIndex.Applied>()
+
+        public init() {}
+    }
+
+    /// A score to apply and the day it is applied on (which period boards are still kept).
+    struct DatedScore {
+        let score: BoardIndex.Score
         let today: UTCDay
     }
-
-    /// What became of a submission in its batch.
-    public enum Landed: Sendable {
-        case applied(StoredScore, BoardIndex.Applied)
-        /// Stored; the index was unavailable, so the reconciler will apply it.
-        case queued(StoredScore)
-        /// Refused: the token that sent it is revoked. Nothing was stored.
-        case revoked
-    }
-
-    /// Group commit for a process's submissions: one PostgreSQL statement and commit, and one Redis round
-    /// trip, for all the submissions that arrive while the previous batch runs. Share one between the
-    /// services of a process's workers.
-    public typealias SubmissionBatches = GroupCommit<PendingScore, Landed>
 
     static let maximumPageRows = 100
     static let maximumAround = 50
@@ -69,20 +65,13 @@ public final class LeaderboardService {
             throw APIError.validation(field: "Idempotency-Key", "must be 1 to 200 bytes")
         }
 
-        let pending = PendingScore(
-            score: NewScore(userId: userId, game: game, score: score, idempotencyKey: idempotencyKey, tokenKey: tokenKey), name: name,
-            today: UTCDay(epochSeconds: Int(now.timeIntervalSince1970)))
-        let landed: Landed
+        let stored: StoredScore
         do {
-            landed = try batches.submit(pending, run: land)
+            let insert = NewScore(userId: userId, game: game, score: score, idempotencyKey: idempotencyKey, tokenKey: tokenKey)
+            guard let inserted = try batches.stores.submit(insert, run: store) else { throw APIError.unauthorized("token revoked") }
+            stored = inserted
         } catch let error as PostgresError where error.sqlState == "23503" {
             throw APIError.unauthorized("account no longer exists")
-        }
-        let (stored, applied): (StoredScore, BoardIndex.Applied?)
-        switch landed {
-        case .revoked: throw APIError.unauthorized("token revoked")
-        case .queued(let queued): (stored, applied) = (queued, nil)
-        case .applied(let done, let outcome): (stored, applied) = (done, outcome)
         }
         let answerKey = idempotencyKey.map { "idem:\(userId):" + Crypto.hex(Crypto.sha256(Array($0.utf8))) }
         if stored.isReplay, let answerKey, let remembered = try? ephemeral.recall(answerKey),
@@ -90,7 +79,15 @@ public final class LeaderboardService {
         {
             return .applied(result)
         }
-        guard let applied else { return .queued(QueuedSubmission(game: stored.game, score: stored.score, queued: true)) }
+        let entry = BoardIndex.Score(
+            id: stored.id, userId: userId, name: name, game: stored.game, score: stored.score, epochSeconds: stored.epochSeconds)
+        let applied: BoardIndex.Applied
+        do {
+            applied = try batches.applies.submit(DatedScore(score: entry, today: UTCDay(epochSeconds: Int(now.timeIntervalSince1970))), run: apply)
+        } catch let error as IndexError where error.isUnavailable {
+            // Safe in PostgreSQL: the reconciler applies it once the index is back.
+            return .queued(QueuedSubmission(game: stored.game, score: stored.score, queued: true))
+        }
         let result = SubmissionResult(
             game: stored.game, score: stored.score, best: applied.best, improved: applied.improved && !stored.isReplay,
             rank: applied.rank, globalRank: applied.globalRank)
@@ -100,53 +97,30 @@ public final class LeaderboardService {
         return .applied(result)
     }
 
-    /// Stores a batch in PostgreSQL, then applies what was stored to the index, on this service's
-    /// connections. A replay is applied again, harmlessly (best-of), so its answer can be rebuilt when
-    /// the remembered one is gone.
-    func land(_ batch: [PendingScore]) -> [Result<Landed, any Error>] {
-        let stored = store(batch)
-        let toApply = batch.indices.compactMap { position -> (position: Int, row: StoredScore)? in
-            guard case .success(let row?) = stored[position] else { return nil }
-            return (position, row)
-        }
-        // Failures and revocations as they are; every stored row's outcome is set below.
-        var outcomes: [Result<Landed, any Error>] = stored.map { result in result.map { _ in .revoked } }
-        // One round trip per day in the batch (almost always one): `today` decides which period boards are kept.
-        for (today, group) in Dictionary(grouping: toApply, by: { batch[$0.position].today }) {
-            let scores = group.map { position, row in
-                BoardIndex.Score(
-                    id: row.id, userId: batch[position].score.userId, name: batch[position].name, game: row.game, score: row.score,
-                    epochSeconds: row.epochSeconds)
-            }
-            let applied: [Result<BoardIndex.Applied, IndexError>]
-            do {
-                applied = try index.apply(scores, today: today)
-            } catch {
-                applied = group.map { _ in .failure(error) }
-            }
-            for ((position, row), outcome) in zip(group, applied) {
-                outcomes[position] =
-                    switch outcome {
-                    case .success(let done): .success(.applied(row, done))
-                    // Safe in PostgreSQL: the reconciler applies it once the index is back.
-                    case .failure(let error) where error.isUnavailable: .success(.queued(row))
-                    case .failure(let error): .failure(error)
-                    }
-            }
-        }
-        return outcomes
-    }
-
-    /// The batch in one statement; when it fails for a reason of one submission's (a deleted account, a
+    /// A batch in one statement; when it fails for a reason of one submission's (a deleted account, a
     /// deadlock with another batch over idempotency keys), each alone, so only that one fails.
-    private func store(_ batch: [PendingScore]) -> [Result<StoredScore?, any Error>] {
+    func store(_ batch: [NewScore]) -> [Result<StoredScore?, any Error>] {
         do {
-            return try scores.insert(batch.map(\.score)).map { .success($0) }
+            return try scores.insert(batch).map { .success($0) }
         } catch let error as PostgresError where batch.count > 1 && !error.isUnavailable {
-            return batch.map { pending in Result { try scores.insert([pending.score])[0] } }
+            return batch.map { submission in Result { try scores.insert([submission])[0] } }
         } catch {
             return batch.map { _ in .failure(error) }
         }
+    }
+
+    /// A batch in one round trip per day in it (almost always one).
+    func apply(_ batch: [DatedScore]) -> [Result<BoardIndex.Applied, any Error>] {
+        var outcomes: [Result<BoardIndex.Applied, any Error>?] = Array(repeating: nil, count: batch.count)
+        for (today, positions) in Dictionary(grouping: batch.indices, by: { batch[$0].today }) {
+            do {
+                let applied = try index.apply(positions.map { batch[$0].score }, today: today)
+                for (position, outcome) in zip(positions, applied) { outcomes[position] = outcome.mapError { $0 } }
+            } catch {
+                for position in positions { outcomes[position] = .failure(error) }
+            }
+        }
+        return outcomes.map { $0! }
     }
 
     /// Rows `start...end` (inclusive, 0-based) of a board; `tokenKey`: see `BoardIndex.page`.
