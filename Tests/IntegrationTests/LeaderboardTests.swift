@@ -108,9 +108,9 @@ import Testing
                 "INSERT INTO scores (user_id, game, score, created_at) VALUES ($1, $2, 7, timestamptz '2025-01-31 23:59:59.7+00') RETURNING id",
                 [user, game])
             let id = try rows[0].requiredInt("id")
-            let stored = try PostgresScoreStore(database: database).scores(after: id - 1, limit: 1, settledSeconds: 0)
-            #expect(stored.first?.score.id == id)
-            #expect(stored.first.map { UTCDay(epochSeconds: $0.score.epochSeconds).description } == "2025-01-31")
+            let stored = try PostgresScoreStore(database: database).scores(ids: [id])
+            #expect(stored.first?.id == id)
+            #expect(stored.first.map { UTCDay(epochSeconds: $0.epochSeconds).description } == "2025-01-31")
         }
     }
 

@@ -79,18 +79,18 @@ public final class IndexReconciler {
         try database.query("DELETE FROM revoked_tokens WHERE expires_at < now()")
         var watermark = try index.watermark(generation: generation)
         while true {
-            let batch = try scores.scores(after: watermark, limit: Self.batchSize, settledSeconds: Self.settleSeconds)
+            let batch = try scores.pending(after: watermark, limit: Self.batchSize, settledSeconds: Self.settleSeconds)
             if batch.isEmpty { break }
-            let applied = try index.applied(batch.map(\.score.id), generation: generation)
-            let missing = zip(batch, applied).filter { entry, isApplied in !isApplied && entry.isRipe }.map(\.0.score)
+            let applied = try index.applied(batch.map(\.id), generation: generation)
+            let missing = try scores.scores(ids: zip(batch, applied).filter { entry, isApplied in !isApplied && entry.isRipe }.map(\.0.id))
             for outcome in try index.apply(missing, today: today) { _ = try outcome.get() }
             pass.applied += missing.count
             var advanced = watermark
             for (entry, isApplied) in zip(batch, applied) {
                 guard entry.isSettled, isApplied || entry.isRipe else { break }
-                advanced = entry.score.id
+                advanced = entry.id
             }
-            pass.pending = batch.count - batch.prefix { $0.score.id <= advanced }.count
+            pass.pending = batch.count - batch.prefix { $0.id <= advanced }.count
             if advanced > watermark { try index.setWatermark(advanced, generation: generation) }
             Gauge(label: "leaderboard_reconciler_backlog").record(pass.pending)
             Counter(label: "leaderboard_reconciler_applied_total").increment(by: missing.count)

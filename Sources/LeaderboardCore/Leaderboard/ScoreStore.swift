@@ -12,8 +12,11 @@ public protocol ScoreStore {
     func topPlayers(from: Int, to: Int, game: String?, limit: Int) throws -> [(
         userId: Int, name: String, score: Int, game: String, epochSeconds: Int
     )]
-    /// Scores with ids above `id`, oldest first, with whether they are older than `settledSeconds`.
-    func scores(after id: Int, limit: Int, settledSeconds: Int) throws -> [(score: BoardIndex.Score, isSettled: Bool, isRipe: Bool)]
+    /// The ids of scores above `id`, oldest first, with whether they are older than `settledSeconds` and
+    /// than one second: what the reconciler checks every second, so no more than that.
+    func pending(after id: Int, limit: Int, settledSeconds: Int) throws -> [(id: Int, isSettled: Bool, isRipe: Bool)]
+    /// The scores with these ids, as the index needs them, in id order.
+    func scores(ids: [Int]) throws -> [BoardIndex.Score]
 }
 
 /// A submission to store; `tokenKey` is the revocation key of the token that sent it, if any.
@@ -153,20 +156,26 @@ public struct PostgresScoreStore: ScoreStore {
         }
     }
 
-    public func scores(after id: Int, limit: Int, settledSeconds: Int) throws -> [(score: BoardIndex.Score, isSettled: Bool, isRipe: Bool)] {
+    public func pending(after id: Int, limit: Int, settledSeconds: Int) throws -> [(id: Int, isSettled: Bool, isRipe: Bool)] {
         try database.query(
             """
-            SELECT s.id, s.user_id, u.name, s.game, s.score, floor(extract(epoch FROM s.created_at))::bigint AS epoch,
-                   s.created_at < now() - make_interval(secs => $3) AS settled,
-                   s.created_at < now() - interval '1 second' AS ripe
-            FROM scores s JOIN users u ON u.id = s.user_id
-            WHERE s.id > $1 ORDER BY s.id LIMIT $2
-            """, [id, limit, settledSeconds]
+            SELECT id, created_at < now() - make_interval(secs => $3) AS settled, created_at < now() - interval '1 second' AS ripe
+            FROM scores WHERE id > $1 ORDER BY id LIMIT $2
+            """, [id, limit, settledSeconds], prepared: true
+        ).map { row in (try row.requiredInt("id"), try row.bool("settled") ?? false, try row.bool("ripe") ?? false) }
+    }
+
+    public func scores(ids: [Int]) throws -> [BoardIndex.Score] {
+        guard !ids.isEmpty else { return [] }
+        return try database.query(
+            """
+            SELECT s.id, s.user_id, u.name, s.game, s.score, floor(extract(epoch FROM s.created_at))::bigint AS epoch
+            FROM scores s JOIN users u ON u.id = s.user_id WHERE s.id = ANY($1::bigint[]) ORDER BY s.id
+            """, ["{" + ids.map(String.init).joined(separator: ",") + "}"]
         ).map { row in
-            let score = BoardIndex.Score(
+            BoardIndex.Score(
                 id: try row.requiredInt("id"), userId: try row.requiredInt("user_id"), name: try row.requiredString("name"),
                 game: try row.requiredString("game"), score: try row.requiredInt("score"), epochSeconds: try row.requiredInt("epoch"))
-            return (score, try row.bool("settled") ?? false, try row.bool("ripe") ?? false)
         }
     }
 
