@@ -5,20 +5,46 @@ import Foundation
 /// lead to the first caller that queued meanwhile. Nothing waits for a batch to fill: a caller alone
 /// runs alone, and under load the batch is whatever queued during the previous one.
 ///
-/// Shared by the worker threads of a process. `@unchecked Sendable`: `queue` and `leading`, and each
-/// slot's fields, are only touched with `condition` locked (an NSCondition, a pthread mutex and condition
-/// variable, which ThreadSanitizer understands).
+/// Shared by the worker threads of a process. Each caller waits on a condition of its own, so finishing
+/// a batch wakes exactly its callers and the next leader, not every waiting thread.
+///
+/// `@unchecked Sendable`: `queue` and `leading` are only touched under `lock`, a slot's `outcome` and
+/// `leads` only under its own `wake` (NSLock and NSCondition: pthread mutexes and condition variables,
+/// which ThreadSanitizer understands).
 public final class GroupCommit<Item, Outcome>: @unchecked Sendable {
     private final class Slot {
         let item: Item
+        let wake = NSCondition()
         var outcome: Result<Outcome, any Error>?
         var leads = false
 
         init(_ item: Item) { self.item = item }
+
+        /// Blocks until the slot has its outcome or has to lead.
+        func waitForTurn() -> Result<Outcome, any Error>? {
+            wake.lock()
+            defer { wake.unlock() }
+            while outcome == nil && !leads { wake.wait() }
+            return outcome
+        }
+
+        func finish(_ result: Result<Outcome, any Error>) {
+            wake.lock()
+            outcome = result
+            wake.signal()
+            wake.unlock()
+        }
+
+        func lead() {
+            wake.lock()
+            leads = true
+            wake.signal()
+            wake.unlock()
+        }
     }
 
     public let maximumBatch: Int
-    private let condition = NSCondition()
+    private let lock = NSLock()
     private var queue: [Slot] = []
     /// A batch is running, or its next leader has been named: a new caller waits.
     private var leading = false
@@ -32,38 +58,35 @@ public final class GroupCommit<Item, Outcome>: @unchecked Sendable {
     /// returns one outcome per item, in order; it runs only in the caller that leads.
     public func submit(_ item: Item, run: ([Item]) -> [Result<Outcome, any Error>]) throws -> Outcome {
         let slot = Slot(item)
-        condition.lock()
+        lock.lock()
         queue.append(slot)
-        if leading {
-            while slot.outcome == nil && !slot.leads { condition.wait() }
-        } else {
-            leading = true
-            slot.leads = true
-        }
-        if let outcome = slot.outcome {
-            condition.unlock()
-            return try outcome.get()
-        }
+        let waits = leading
+        leading = true
+        lock.unlock()
+        if waits, let outcome = slot.waitForTurn() { return try outcome.get() }
+
         // This caller leads and is first in the queue, so its item is in the batch.
+        lock.lock()
         let batch = Array(queue.prefix(maximumBatch))
         queue.removeFirst(batch.count)
-        condition.unlock()
+        lock.unlock()
 
         let outcomes = run(batch.map(\.item))
         precondition(outcomes.count == batch.count, "a batch needs one outcome per item")
 
-        condition.lock()
-        for (waiting, outcome) in zip(batch, outcomes) { waiting.outcome = outcome }
-        if let next = queue.first { next.leads = true } else { leading = false }
-        condition.broadcast()
-        condition.unlock()
+        lock.lock()
+        let next = queue.first
+        if next == nil { leading = false }
+        lock.unlock()
+        for (waiting, outcome) in zip(batch, outcomes).dropFirst() { waiting.finish(outcome) }
+        next?.lead()
         return try outcomes[0].get()
     }
 
     /// How many callers wait for a batch to take them; for tests.
     var queuedCount: Int {
-        condition.lock()
-        defer { condition.unlock() }
+        lock.lock()
+        defer { lock.unlock() }
         return queue.count
     }
 }
