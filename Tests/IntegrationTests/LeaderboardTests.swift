@@ -209,33 +209,39 @@ import Testing
             let revokedKey = TestStack.unique("revoked")
             try database.query("INSERT INTO revoked_tokens (token_key, expires_at) VALUES ($1, now() + interval '1 hour')", [revokedKey])
             let retryKey = TestStack.unique("retry")
-            func submission(_ user: Int, _ score: Int, key: String? = nil, token: String? = nil) -> NewScore {
-                NewScore(userId: user, game: game, score: score, idempotencyKey: key, tokenKey: token)
+            func pending(_ user: Int, _ name: String, _ score: Int, key: String? = nil, token: String? = nil) -> LeaderboardService.PendingScore {
+                LeaderboardService.PendingScore(
+                    score: NewScore(userId: user, game: game, score: score, idempotencyKey: key, tokenKey: token), name: name, today: today)
             }
-            let outcomes = service.store([
-                submission(ann, 500), submission(gone, 900), submission(bea, 800, token: revokedKey),
-                submission(cid, 700, key: retryKey), submission(cid, 700, key: retryKey),
-            ])
-            #expect(outcomes.count == 5)
-            let annRow = try #require(try outcomes[0].get())
+            let batch = [
+                pending(ann, "Ann", 500), pending(gone, "Gone", 900), pending(bea, "Bea", 800, token: revokedKey),
+                pending(cid, "Cid", 700, key: retryKey), pending(cid, "Cid", 700, key: retryKey),
+            ]
+            let stored = service.store(batch)
+            #expect(stored.count == 5)
+            let annRow = try #require(try stored[0].get())
             #expect(annRow.score == 500 && !annRow.isReplay)
-            #expect(throws: PostgresError.self) { try outcomes[1].get() }
-            #expect(try outcomes[2].get() == nil, "Bea's token is revoked")
-            let first = try #require(try outcomes[3].get())
-            let retry = try #require(try outcomes[4].get())
+            #expect(throws: PostgresError.self) { try stored[1].get() }
+            #expect(try stored[2].get() == nil, "Bea's token is revoked")
+            let first = try #require(try stored[3].get())
+            let retry = try #require(try stored[4].get())
             #expect(!first.isReplay && retry.isReplay && retry.id == first.id)
 
-            let applied = service.apply(
-                [(ann, "Ann", annRow), (cid, "Cid", first)].map { user, name, row in
-                    LeaderboardService.DatedScore(
-                        score: BoardIndex.Score(
-                            id: row.id, userId: user, name: name, game: row.game, score: row.score, epochSeconds: row.epochSeconds),
-                        today: today)
-                })
-            #expect(try applied.map { try $0.get().best } == [500, 700])
-            #expect(try applied.map { try $0.get().rank } == [1, 1], "each ranked as its own script ran, in order")
-            let stored = try database.query("SELECT user_id, score FROM scores WHERE game = $1 ORDER BY score DESC", [game])
-            #expect(try stored.map { try $0.requiredInt("user_id") } == [cid, ann], "one row each for Cid and Ann, none for Bea or Gone")
+            let landed = service.apply(batch, stored: stored)
+            guard case .success(.applied(_, let annApplied)) = landed[0], case .success(.revoked) = landed[2],
+                case .success(.applied(_, let cidApplied)) = landed[3], case .success(.applied(_, let retryApplied)) = landed[4]
+            else {
+                Issue.record("outcomes: \(landed)")
+                return
+            }
+            #expect(throws: PostgresError.self) { try landed[1].get() }
+            let bests: [Int] = [annApplied.best, cidApplied.best, retryApplied.best]
+            #expect(bests == [500, 700, 700])
+            #expect(annApplied.rank == 1 && cidApplied.rank == 1, "each ranked as its own script ran, in order")
+            #expect(cidApplied.improved && !retryApplied.improved, "the replay changes nothing")
+
+            let rows = try database.query("SELECT user_id, score FROM scores WHERE game = $1 ORDER BY score DESC", [game])
+            #expect(try rows.map { try $0.requiredInt("user_id") } == [cid, ann], "one row each for Cid and Ann, none for Bea or Gone")
             let board = try service.page(game: game, period: .allTime, date: today, start: 0, end: 9)
             #expect(board.result.map(\.userId) == [cid, ann])
             #expect(board.result.map(\.rank) == [1, 2])

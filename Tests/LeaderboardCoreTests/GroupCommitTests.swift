@@ -11,13 +11,18 @@ struct GroupCommitTests {
         batch.map { $0 > 100 && !$0.isMultiple(of: 2) ? .failure(Failed(item: $0)) : .success($0 * 2) }
     }
 
+    /// The second step: passes results on as outcomes.
+    static func passOn(_ batch: [Int], _ results: [Result<Int, any Error>]) -> [Result<Int, any Error>] { results }
+
     @Test func aCallerAloneRunsItsOwnBatchAtOnce() throws {
         let group = GroupCommit<Int, Int>()
         var batches: [[Int]] = []
-        let outcome = try group.submit(21) { batch in
-            batches.append(batch)
-            return Self.double(batch)
-        }
+        let outcome = try group.submit(
+            21,
+            run: { batch in
+                batches.append(batch)
+                return Self.double(batch)
+            }, then: Self.passOn)
         #expect(outcome == 42)
         #expect(batches == [[21]])
         #expect(group.queuedCount == 0)
@@ -45,7 +50,7 @@ struct GroupCommitTests {
             Thread.detachNewThread {
                 let outcome: Result<Int, Failed>
                 do {
-                    outcome = .success(try group.submit(item, run: run))
+                    outcome = .success(try group.submit(item, run: run, then: Self.passOn))
                 } catch {
                     outcome = .failure(error as? Failed ?? Failed(item: -1))
                 }
@@ -85,14 +90,16 @@ struct GroupCommitTests {
         for item in 0..<6 {
             done.enter()
             Thread.detachNewThread {
-                _ = try? group.submit(item) { batch in
-                    batches.withLock { $0.append(batch) }
-                    if batch == [0] {
-                        firstBatchStarted.signal()
-                        firstBatchMayFinish.wait()
-                    }
-                    return Self.double(batch)
-                }
+                _ = try? group.submit(
+                    item,
+                    run: { batch in
+                        batches.withLock { $0.append(batch) }
+                        if batch == [0] {
+                            firstBatchStarted.signal()
+                            firstBatchMayFinish.wait()
+                        }
+                        return Self.double(batch)
+                    }, then: Self.passOn)
                 done.leave()
             }
             if item == 0 { firstBatchStarted.wait() }
@@ -104,5 +111,42 @@ struct GroupCommitTests {
         #expect(recorded.first == [0])
         #expect(recorded.dropFirst().map(\.count) == [2, 2, 1])
         #expect(recorded.flatMap { $0 }.sorted() == Array(0..<6))
+    }
+
+    /// The lead passes on before `then`: the next batch's `run` starts while the previous batch is being
+    /// finished (here, before it may finish at all).
+    @Test func theNextBatchRunsWhileThePreviousOneIsFinished() throws {
+        let group = GroupCommit<Int, Int>()
+        let firstRunMayEnd = DispatchSemaphore(value: 0)
+        let firstRunStarted = DispatchSemaphore(value: 0)
+        let secondRunStarted = DispatchSemaphore(value: 0)
+        let overlapped = Locked(false)
+        let done = DispatchGroup()
+        let run: @Sendable ([Int]) -> [Result<Int, any Error>] = { batch in
+            if batch == [1] {
+                firstRunStarted.signal()
+                firstRunMayEnd.wait()
+            } else {
+                secondRunStarted.signal()
+            }
+            return Self.double(batch)
+        }
+        let then: @Sendable ([Int], [Result<Int, any Error>]) -> [Result<Int, any Error>] = { batch, results in
+            // A deadline only so that a broken lead hand-over fails the test instead of hanging it.
+            if batch == [1] { overlapped.withLock { $0 = secondRunStarted.wait(timeout: .now() + 30) == .success } }
+            return results
+        }
+        for item in [1, 2] {
+            done.enter()
+            Thread.detachNewThread {
+                _ = try? group.submit(item, run: run, then: then)
+                done.leave()
+            }
+            if item == 1 { firstRunStarted.wait() }
+        }
+        while group.queuedCount < 1 { sched_yield() }
+        firstRunMayEnd.signal()
+        done.wait()
+        #expect(overlapped.withLock { $0 })
     }
 }

@@ -9,22 +9,26 @@ public final class LeaderboardService {
         case queued(QueuedSubmission)
     }
 
-    /// Group commit for a process's submissions, in two stages that overlap: one PostgreSQL statement
-    /// (one commit) for the submissions that arrive while the previous batch is stored, and one pipelined
-    /// Redis round trip for those stored while the previous batch is applied. Share one between the
-    /// services of a process's workers.
-    public final class SubmissionBatches: Sendable {
-        let stores = GroupCommit<NewScore, StoredScore?>()
-        let applies = GroupCommit<DatedScore, BoardIndex.Applied>()
-
-        public init() {}
-    }
-
-    /// A score to apply and the day it is applied on (which period boards are still kept).
-    struct DatedScore {
-        let score: BoardIndex.Score
+    /// A validated submission waiting for its batch.
+    public struct PendingScore: Sendable {
+        let score: NewScore
+        let name: String
         let today: UTCDay
     }
+
+    /// What became of a submission in its batch.
+    public enum Landed: Sendable {
+        case applied(StoredScore, BoardIndex.Applied)
+        /// Stored; the index was unavailable, so the reconciler will apply it.
+        case queued(StoredScore)
+        /// Refused: the token that sent it is revoked. Nothing was stored.
+        case revoked
+    }
+
+    /// Group commit for a process's submissions: one PostgreSQL statement (one commit) for those that
+    /// arrive while the previous batch is stored, then one pipelined Redis round trip for the batch, which
+    /// overlaps the next batch's statement. Share one between the services of a process's workers.
+    public typealias SubmissionBatches = GroupCommit<PendingScore, Landed>
 
     static let maximumPageRows = 100
     static let maximumAround = 50
@@ -65,11 +69,16 @@ public final class LeaderboardService {
             throw APIError.validation(field: "Idempotency-Key", "must be 1 to 200 bytes")
         }
 
-        let stored: StoredScore
+        let pending = PendingScore(
+            score: NewScore(userId: userId, game: game, score: score, idempotencyKey: idempotencyKey, tokenKey: tokenKey), name: name,
+            today: UTCDay(epochSeconds: Int(now.timeIntervalSince1970)))
+        let (stored, applied): (StoredScore, BoardIndex.Applied?)
         do {
-            let insert = NewScore(userId: userId, game: game, score: score, idempotencyKey: idempotencyKey, tokenKey: tokenKey)
-            guard let inserted = try batches.stores.submit(insert, run: store) else { throw APIError.unauthorized("token revoked") }
-            stored = inserted
+            switch try batches.submit(pending, run: store, then: apply) {
+            case .revoked: throw APIError.unauthorized("token revoked")
+            case .queued(let queued): (stored, applied) = (queued, nil)
+            case .applied(let done, let outcome): (stored, applied) = (done, outcome)
+            }
         } catch let error as PostgresError where error.sqlState == "23503" {
             throw APIError.unauthorized("account no longer exists")
         }
@@ -79,15 +88,7 @@ public final class LeaderboardService {
         {
             return .applied(result)
         }
-        let entry = BoardIndex.Score(
-            id: stored.id, userId: userId, name: name, game: stored.game, score: stored.score, epochSeconds: stored.epochSeconds)
-        let applied: BoardIndex.Applied
-        do {
-            applied = try batches.applies.submit(DatedScore(score: entry, today: UTCDay(epochSeconds: Int(now.timeIntervalSince1970))), run: apply)
-        } catch let error as IndexError where error.isUnavailable {
-            // Safe in PostgreSQL: the reconciler applies it once the index is back.
-            return .queued(QueuedSubmission(game: stored.game, score: stored.score, queued: true))
-        }
+        guard let applied else { return .queued(QueuedSubmission(game: stored.game, score: stored.score, queued: true)) }
         let result = SubmissionResult(
             game: stored.game, score: stored.score, best: applied.best, improved: applied.improved && !stored.isReplay,
             rank: applied.rank, globalRank: applied.globalRank)
@@ -99,28 +100,48 @@ public final class LeaderboardService {
 
     /// A batch in one statement; when it fails for a reason of one submission's (a deleted account, a
     /// deadlock with another batch over idempotency keys), each alone, so only that one fails.
-    func store(_ batch: [NewScore]) -> [Result<StoredScore?, any Error>] {
+    func store(_ batch: [PendingScore]) -> [Result<StoredScore?, any Error>] {
         do {
-            return try scores.insert(batch).map { .success($0) }
+            return try scores.insert(batch.map(\.score)).map { .success($0) }
         } catch let error as PostgresError where batch.count > 1 && !error.isUnavailable {
-            return batch.map { submission in Result { try scores.insert([submission])[0] } }
+            return batch.map { pending in Result { try scores.insert([pending.score])[0] } }
         } catch {
             return batch.map { _ in .failure(error) }
         }
     }
 
-    /// A batch in one round trip per day in it (almost always one).
-    func apply(_ batch: [DatedScore]) -> [Result<BoardIndex.Applied, any Error>] {
-        var outcomes: [Result<BoardIndex.Applied, any Error>?] = Array(repeating: nil, count: batch.count)
-        for (today, positions) in Dictionary(grouping: batch.indices, by: { batch[$0].today }) {
+    /// Applies what `store` stored, in one round trip per day in the batch (almost always one). A replay
+    /// is applied again, harmlessly (best-of), so its answer can be rebuilt when the remembered one is gone.
+    func apply(_ batch: [PendingScore], stored: [Result<StoredScore?, any Error>]) -> [Result<Landed, any Error>] {
+        // Failures and revocations as they are; each stored row's outcome is set below.
+        var outcomes: [Result<Landed, any Error>] = stored.map { result in result.map { _ in .revoked } }
+        let rows = batch.indices.compactMap { position -> (position: Int, row: StoredScore)? in
+            guard case .success(let row?) = stored[position] else { return nil }
+            return (position, row)
+        }
+        for (today, group) in Dictionary(grouping: rows, by: { batch[$0.position].today }) {
+            let scores = group.map { position, row in
+                BoardIndex.Score(
+                    id: row.id, userId: batch[position].score.userId, name: batch[position].name, game: row.game, score: row.score,
+                    epochSeconds: row.epochSeconds)
+            }
+            let applied: [Result<BoardIndex.Applied, IndexError>]
             do {
-                let applied = try index.apply(positions.map { batch[$0].score }, today: today)
-                for (position, outcome) in zip(positions, applied) { outcomes[position] = outcome.mapError { $0 } }
+                applied = try index.apply(scores, today: today)
             } catch {
-                for position in positions { outcomes[position] = .failure(error) }
+                applied = group.map { _ in .failure(error) }
+            }
+            for ((position, row), outcome) in zip(group, applied) {
+                outcomes[position] =
+                    switch outcome {
+                    case .success(let done): .success(.applied(row, done))
+                    // Safe in PostgreSQL: the reconciler applies it once the index is back.
+                    case .failure(let error) where error.isUnavailable: .success(.queued(row))
+                    case .failure(let error): .failure(error)
+                    }
             }
         }
-        return outcomes.map { $0! }
+        return outcomes
     }
 
     /// Rows `start...end` (inclusive, 0-based) of a board; `tokenKey`: see `BoardIndex.page`.

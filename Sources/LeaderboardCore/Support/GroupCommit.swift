@@ -1,9 +1,10 @@
 import Foundation
 
 /// Lets concurrent callers share one round trip: whoever arrives while no batch is running leads, runs
-/// the queued items together with its own connections, hands every caller its outcome, and passes the
-/// lead to the first caller that queued meanwhile. Nothing waits for a batch to fill: a caller alone
-/// runs alone, and under load the batch is whatever queued during the previous one.
+/// the queued items together with its own connections, passes the lead to the first caller that queued
+/// meanwhile, finishes the batch (while the next one runs) and hands every caller its outcome. Nothing
+/// waits for a batch to fill: a caller alone runs alone, and under load the batch is whatever queued
+/// during the previous one.
 ///
 /// Shared by the worker threads of a process. Each caller waits on a condition of its own, so finishing
 /// a batch wakes exactly its callers and the next leader, not every waiting thread.
@@ -55,8 +56,12 @@ public final class GroupCommit<Item, Outcome>: @unchecked Sendable {
     }
 
     /// `item`'s outcome. `run` gets a batch (this caller's item among them when this caller leads) and
-    /// returns one outcome per item, in order; it runs only in the caller that leads.
-    public func submit(_ item: Item, run: ([Item]) -> [Result<Outcome, any Error>]) throws -> Outcome {
+    /// returns one result per item, in order; one batch runs at a time. `then` turns a batch's results
+    /// into its outcomes after the lead has passed on, so it overlaps the next batch's `run`. Both run
+    /// only in the caller that leads.
+    public func submit<Middle>(
+        _ item: Item, run: ([Item]) -> [Result<Middle, any Error>], then: ([Item], [Result<Middle, any Error>]) -> [Result<Outcome, any Error>]
+    ) throws -> Outcome {
         let slot = Slot(item)
         lock.lock()
         queue.append(slot)
@@ -70,16 +75,19 @@ public final class GroupCommit<Item, Outcome>: @unchecked Sendable {
         let batch = Array(queue.prefix(maximumBatch))
         queue.removeFirst(batch.count)
         lock.unlock()
-
-        let outcomes = run(batch.map(\.item))
-        precondition(outcomes.count == batch.count, "a batch needs one outcome per item")
+        let items = batch.map(\.item)
+        let results = run(items)
+        precondition(results.count == batch.count, "a batch needs one result per item")
 
         lock.lock()
         let next = queue.first
         if next == nil { leading = false }
         lock.unlock()
-        for (waiting, outcome) in zip(batch, outcomes).dropFirst() { waiting.finish(outcome) }
         next?.lead()
+
+        let outcomes = then(items, results)
+        precondition(outcomes.count == batch.count, "a batch needs one outcome per item")
+        for (waiting, outcome) in zip(batch, outcomes).dropFirst() { waiting.finish(outcome) }
         return try outcomes[0].get()
     }
 
