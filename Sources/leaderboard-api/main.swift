@@ -15,7 +15,8 @@ do {
     let server = try FastCGIServer(
         address: config.apiListen, workerCount: config.apiWorkers, maxBodyBytes: config.maxBodyBytes, logger: logger
     ) {
-        let api = APIService(config: config, stores: .live(config: config), logger: logger, verifiedTokens: verifiedTokens, submissionBatches: submissionBatches)
+        let api = APIService(
+            config: config, stores: .live(config: config), logger: logger, verifiedTokens: verifiedTokens, submissionBatches: submissionBatches)
         return api.respond(to:)
     }
     // The reconciler applies scores answered 202 and rebuilds an emptied index; it ends with the process.

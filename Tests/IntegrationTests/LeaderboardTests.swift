@@ -269,8 +269,9 @@ import Testing
                     for round in 0..<5 {
                         do {
                             let score = 1000 * (index + 1) + round
-                            guard case .applied(let result) = try worker.submit(
-                                userId: player, name: "Con\(index)", game: game, score: score, idempotencyKey: nil)
+                            guard
+                                case .applied(let result) = try worker.submit(
+                                    userId: player, name: "Con\(index)", game: game, score: score, idempotencyKey: nil)
                             else { throw APIError.unavailable("index") }
                             if result.score != score { failures.withLock { $0.append("\(player) sent \(score), got \(result.score)") } }
                             answers.withLock { $0[player] = result }
