@@ -248,10 +248,10 @@ def write_env_file():
 LEADERBOARD_MODE=production
 PG_USER=leaderboard
 PG_PW=leaderboard
-PG_SERVER=127.0.0.1
+PG_SERVER={STACK_DIR}/run/pg
 PG_PORT={PG_PORT}
 PG_DB=leaderboard
-REDIS_URL=redis://127.0.0.1:{REDIS_PORT}/0
+REDIS_URL=unix://{STACK_DIR}/run/redis.sock
 SECRET_KEY={secrets.token_hex(32)}
 ALGORITHM=HS256
 ACCESS_TOKEN_EXPIRE_MINUTES=1440

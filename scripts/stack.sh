@@ -60,6 +60,9 @@ PG_DATA="$STACK_DIR/pg"
 PG_SOCKET_DIR="$RUN/pg"
 ENV_FILE="$STACK_DIR/leaderboard.env"
 API_SOCKET="$RUN/api.sock"
+# Redis listens on this unix socket too (and PostgreSQL in PG_SOCKET_DIR): new env files point the
+# daemons there, which costs less than loopback TCP; tools and tests can use either.
+REDIS_SOCKET="$RUN/redis.sock"
 API2_SOCKET="$RUN/api2.sock"
 WS2_PORT='' # WS_PORT + 1, once check_settings has seen a number
 NGINX=${NGINX:-/usr/sbin/nginx}
@@ -297,6 +300,8 @@ logfile $LOG/redis.log
 dir $STACK_DIR/redis
 save ""
 appendonly no
+unixsocket $REDIS_SOCKET
+unixsocketperm 700
 EOF
         say "starting redis on 127.0.0.1:$REDIS_PORT"
         redis-server "$STACK_DIR/redis.conf" || die "redis-server failed (log: $LOG/redis.log)"
@@ -344,10 +349,10 @@ write_env_file() {
 LEADERBOARD_MODE=development
 PG_USER=leaderboard
 PG_PW=leaderboard
-PG_SERVER=127.0.0.1
+PG_SERVER=$PG_SOCKET_DIR
 PG_PORT=$PG_PORT
 PG_DB=leaderboard
-REDIS_URL=redis://127.0.0.1:$REDIS_PORT/0
+REDIS_URL=unix://$REDIS_SOCKET
 SECRET_KEY=$secret
 ALGORITHM=HS256
 ACCESS_TOKEN_EXPIRE_MINUTES=60
@@ -365,11 +370,12 @@ EOF
 # environment: refuse to start if they disagree on where things are.
 check_env_file() {
     local line
-    for line in "PG_PORT=$PG_PORT" "REDIS_URL=redis://127.0.0.1:$REDIS_PORT/0" \
-        "API_LISTEN=unix:$API_SOCKET" "WS_LISTEN=127.0.0.1:$WS_PORT"; do
+    for line in "PG_PORT=$PG_PORT" "API_LISTEN=unix:$API_SOCKET" "WS_LISTEN=127.0.0.1:$WS_PORT"; do
         grep -qxF "$line" "$ENV_FILE" ||
             die "$ENV_FILE does not say $line: edit it, or delete it to regenerate"
     done
+    grep -qxF -e "REDIS_URL=redis://127.0.0.1:$REDIS_PORT/0" -e "REDIS_URL=unix://$REDIS_SOCKET" "$ENV_FILE" ||
+        die "$ENV_FILE does not say REDIS_URL=redis://127.0.0.1:$REDIS_PORT/0 (or unix://$REDIS_SOCKET): edit it, or delete it to regenerate"
 }
 
 # --- leaderboard-api, leaderboard-ws ---------------------------------------

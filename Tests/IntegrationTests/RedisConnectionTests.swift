@@ -1,3 +1,4 @@
+import Foundation
 import LeaderboardCore
 import Testing
 
@@ -63,6 +64,42 @@ import Testing
         try TestStack.redis().command(["CLIENT", "KILL", "ID", String(id)])
         #expect(try redis.command(["PING"]) == .status("PONG"), "no command fails on the dropped connection")
         #expect(try redis.command(["CLIENT", "ID"]).int != id)
+    }
+
+    /// Over TCP and over the unix socket (the stack's Redis listens on both; they ask it where): a
+    /// subscriber gets what is published. Over a unix socket, asking hiredis for TCP keepalive used to
+    /// fail the subscription, so leaderboard-ws got no events at all.
+    @Test(arguments: ["tcp", "unix"]) func aSubscriberReceivesWhatIsPublished(over transport: String) throws {
+        let publisher = TestStack.redis()
+        let url: String
+        if transport == "unix" {
+            let path = try #require(try publisher.command(["CONFIG", "GET", "unixsocket"]).array?.last?.string)
+            try #require(!path.isEmpty, "the test stack's Redis has a unix socket")
+            url = "unix://" + path
+        } else {
+            let port = try #require(try publisher.command(["CONFIG", "GET", "port"]).array?.last?.string)
+            url = "redis://127.0.0.1:\(port)/0"
+        }
+        let subscriber = RedisConnection(settings: try RedisSettings(url: url))
+        let channel = TestStack.unique("channel")
+        try subscriber.subscribe(to: [channel])
+        let received = Locked<Result<[UInt8], RedisError>?>(nil)
+        Thread.detachNewThread {
+            let outcome: Result<[UInt8], RedisError>
+            do throws(RedisError) {
+                outcome = .success(try subscriber.nextMessage().payload)
+            } catch {
+                outcome = .failure(error)
+            }
+            received.withLock { $0 = outcome }
+        }
+        // The subscription starts once the reading thread has sent it: publish until the message is
+        // read or the read fails (the deadline only stops a broken build from hanging the run).
+        let deadline = Date().addingTimeInterval(30)
+        while received.withLock({ $0 == nil }) && Date() < deadline {
+            try publisher.command(["PUBLISH", channel, "hello"])
+        }
+        #expect(try received.withLock { $0 }?.get() == Array("hello".utf8))
     }
 
     @Test func aRefusedConnectionIsConnectionFailed() throws {

@@ -80,14 +80,15 @@ public final class RedisConnection: @unchecked Sendable {
     }
 
     /// Turns this connection into a subscriber: after this, only `nextMessage` may be called. Reads then
-    /// wait without a timeout (an idle channel is normal); TCP keepalive finds a peer that vanished.
+    /// wait without a timeout (an idle channel is normal); over TCP, keepalive finds a peer that vanished
+    /// (a unix socket has none, and hiredis fails the connection if asked: a vanished server closes it).
     public func subscribe(to channels: [String]) throws(RedisError) {
         let connection = try openContext()
         let status = Self.withArgv(["SUBSCRIBE"] + channels) { argc, argv, lengths in
             redisAppendCommandArgv(connection, argc, argv, lengths)
         }
         if status != REDIS_OK { throw lost(connection) }
-        redisEnableKeepAlive(connection)
+        if case .tcp = settings.endpoint { redisEnableKeepAlive(connection) }
         redisSetTimeout(connection, timeval(tv_sec: 0, tv_usec: 0))
     }
 
