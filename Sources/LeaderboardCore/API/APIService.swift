@@ -58,14 +58,15 @@ public final class APIService {
         let status: Int
     }
 
-    /// `verifiedTokens`: one for all the workers of the process (see `VerifiedTokens`).
-    public init(config: Config, stores: Stores, logger: Logger, verifiedTokens: VerifiedTokens = VerifiedTokens()) {
+    /// `verifiedTokens`, `pages`: one for all the workers of the process (see `VerifiedTokens`, `PageCache`).
+    public init(config: Config, stores: Stores, logger: Logger, verifiedTokens: VerifiedTokens = VerifiedTokens(), pages: PageCache? = nil) {
         self.config = config
         self.stores = stores
         self.logger = logger
         auth = AuthService(
             config: config, users: stores.users, ephemeral: stores.ephemeral, revocations: stores.revocations, verifiedTokens: verifiedTokens)
-        leaderboard = LeaderboardService(scores: stores.scores, index: stores.index, games: stores.games, ephemeral: stores.ephemeral)
+        leaderboard = LeaderboardService(
+            scores: stores.scores, index: stores.index, games: stores.games, ephemeral: stores.ephemeral, pages: pages)
         router = Self.makeRouter()
     }
 
