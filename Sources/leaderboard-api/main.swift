@@ -12,11 +12,13 @@ let systemd = SystemdNotifier(logger: logger)
 do {
     let verifiedTokens = VerifiedTokens()
     let submissionBatches = LeaderboardService.SubmissionBatches()
+    let pages = PageCache()
     let server = try FastCGIServer(
         address: config.apiListen, workerCount: config.apiWorkers, maxBodyBytes: config.maxBodyBytes, logger: logger
     ) {
         let api = APIService(
-            config: config, stores: .live(config: config), logger: logger, verifiedTokens: verifiedTokens, submissionBatches: submissionBatches)
+            config: config, stores: .live(config: config), logger: logger, verifiedTokens: verifiedTokens,
+            submissionBatches: submissionBatches, pages: pages)
         return api.respond(to:)
     }
     // The reconciler applies scores answered 202 and rebuilds an emptied index; it ends with the process.

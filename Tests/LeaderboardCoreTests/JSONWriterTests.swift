@@ -27,6 +27,17 @@ import Testing
         #expect(response.body == (try Self.encoded(Envelope(success: true, statusCode: 200, message: name, data: page, errors: nil))))
     }
 
+    /// A kept page's JSON, copied into the envelope, gives the bytes the page itself would.
+    @Test(arguments: trickyStrings)
+    func aRenderedPageIsWrittenAsThePageItself(name: String) throws {
+        let page = BoardPage(
+            result: [BoardRow(rank: 1, userId: 3, player: name, game: "cod", score: 5, date: "2026-11-29")], totalCount: 1, period: .daily,
+            game: "cod")
+        let rendered = RenderedPage(page)
+        #expect(HTTPResponse.envelope(data: rendered).body == HTTPResponse.envelope(data: page).body)
+        #expect(try Self.encoded(rendered) == (try Self.encoded(page)))
+    }
+
     @Test func anEmptyPageAndAPositionAreWrittenAsTheEncoderWroteThem() throws {
         let empty = BoardPage(result: [], totalCount: 0, period: .weekly, game: "cod")
         #expect(

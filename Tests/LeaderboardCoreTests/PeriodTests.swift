@@ -75,8 +75,10 @@ import Testing
             ]),
             .array([.bulkString(Array("Gi".utf8)), .null, .bulkString(Array("Ivo".utf8))]),
             .array([.bulkString(Array("1764374400".utf8)), .null, .bulkString(Array("0".utf8))]),
+            .bulkString(Array("4".utf8)), .bulkString(Array("1764374400000001-7".utf8)), .null,
         ])
-        let (rows, total) = try #require(try BoardIndex.rows(from: reply, game: "cod"))
+        let (rows, total, stamp) = try #require(try BoardIndex.rows(from: reply, game: "cod"))
+        #expect(stamp == PageStamp(generation: "4", board: "1764374400000001-7", names: nil))
         #expect(total == 9)
         #expect(rows.map(\.rank) == [3, 4, 4])
         #expect(rows.map(\.player) == ["Gi", "", "Ivo"])

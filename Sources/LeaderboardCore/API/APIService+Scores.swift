@@ -58,7 +58,7 @@ extension APIService {
                 end = start + size - 1
             }
             return .envelope(
-                data: try leaderboard.page(game: game, period: period, date: date, start: start, end: end, unlessRevoked: tokenKey))
+                data: try leaderboard.renderedPage(game: game, period: period, date: date, start: start, end: end, unlessRevoked: tokenKey))
         }
     }
 

@@ -58,10 +58,11 @@ public final class APIService {
         let status: Int
     }
 
-    /// `verifiedTokens` and `submissionBatches`: one each for all the workers of the process.
+    /// `verifiedTokens`, `submissionBatches` and `pages`: one each for all the workers of the process (see
+    /// `VerifiedTokens`, `GroupCommit`, `PageCache`).
     public init(
         config: Config, stores: Stores, logger: Logger, verifiedTokens: VerifiedTokens = VerifiedTokens(),
-        submissionBatches: LeaderboardService.SubmissionBatches = LeaderboardService.SubmissionBatches()
+        submissionBatches: LeaderboardService.SubmissionBatches = LeaderboardService.SubmissionBatches(), pages: PageCache? = nil
     ) {
         self.config = config
         self.stores = stores
@@ -69,7 +70,8 @@ public final class APIService {
         auth = AuthService(
             config: config, users: stores.users, ephemeral: stores.ephemeral, revocations: stores.revocations, verifiedTokens: verifiedTokens)
         leaderboard = LeaderboardService(
-            scores: stores.scores, index: stores.index, games: stores.games, ephemeral: stores.ephemeral, batches: submissionBatches)
+            scores: stores.scores, index: stores.index, games: stores.games, ephemeral: stores.ephemeral, batches: submissionBatches,
+            pages: pages)
         router = Self.makeRouter()
     }
 

@@ -49,6 +49,11 @@ struct JSONWriter {
         bytes.append(contentsOf: "\":".utf8)
     }
 
+    /// A value written before by another `JSONWriter` (see `RenderedPage`), copied as it is.
+    mutating func append(written json: [UInt8]) {
+        bytes.append(contentsOf: json)
+    }
+
     mutating func write(_ value: Int) {
         bytes.append(contentsOf: String(value).utf8)
     }

@@ -78,22 +78,47 @@ public struct BoardIndex {
         }
     }
 
-    /// Rows `start...stop` (0-based, inclusive) of a board, with standard competition ranks. With `tokenKey`,
-    /// throws `.tokenRevoked` instead when that token's revocation is cached, in the same round trip.
+    /// Rows `start...stop` (0-based, inclusive) of a board, with standard competition ranks, and the stamp of the
+    /// content they come from (see `PageStamp`). With `tokenKey`, throws `.tokenRevoked` instead when that token's
+    /// revocation is cached, in the same round trip.
     public func page(game: String, period: BoardPeriod, start: Int, stop: Int, unlessRevoked tokenKey: String? = nil) throws(IndexError) -> (
-        rows: [BoardRow], total: Int
+        rows: [BoardRow], total: Int, stamp: PageStamp
     ) {
-        let reply = try run(BoardScripts.page, [game, period.key, "page", String(start), String(stop)] + (tokenKey.map { [$0] } ?? []))
-        return try Self.rows(from: reply, game: game) ?? ([], 0)
+        let reply = try run(BoardScripts.page, Self.pageArguments(game: game, period: period, tokenKey: tokenKey, "page", start, stop))
+        guard let (rows, total, stamp) = try Self.rows(from: reply, game: game) else { throw .unexpected("page: \(reply)") }
+        return (rows, total, stamp)
+    }
+
+    /// The board's stamp as it is now, in one plain command (no script): nil when no generation is built.
+    /// With `tokenKey`, throws `.tokenRevoked` when that token's revocation is cached, as `page` would.
+    public func stamp(game: String, period: BoardPeriod, unlessRevoked tokenKey: String? = nil) throws(IndexError) -> PageStamp? {
+        var keys = [Self.generationKey, BoardScripts.versionPrefix + game + ":" + period.key, BoardScripts.namesVersionKey]
+        if let tokenKey { keys.append(RevocationList.cachePrefix + tokenKey) }
+        let reply: RedisReply
+        do {
+            reply = try redis.command(["MGET"] + keys)
+        } catch {
+            throw .redis(error)
+        }
+        guard let values = reply.array, values.count == keys.count else { throw .unexpected("stamp: \(reply)") }
+        // The page script's order: no generation (the script's NOINDEX), then a cached revocation.
+        guard let generation = values[0].string else { return nil }
+        if tokenKey != nil, !values[3].isNull { throw .tokenRevoked }
+        return PageStamp(generation: generation, board: values[1].string, names: values[2].string)
+    }
+
+    private static func pageArguments(game: String, period: BoardPeriod, tokenKey: String?, _ mode: String, _ first: Int, _ second: Int)
+        -> [String]
+    {
+        [game, period.key, period.expiresAt.map(String.init) ?? "", mode, String(first), String(second)] + (tokenKey.map { [$0] } ?? [])
     }
 
     /// The rows within `radius` of a player, or nil when the player is not on the board; `tokenKey` as for `page`.
     public func around(userId: Int, game: String, period: BoardPeriod, radius: Int, unlessRevoked tokenKey: String? = nil) throws(IndexError)
         -> PlayerPosition?
     {
-        let reply = try run(
-            BoardScripts.page, [game, period.key, "around", String(userId), String(radius)] + (tokenKey.map { [$0] } ?? []))
-        guard let (rows, _) = try Self.rows(from: reply, game: game), let own = rows.first(where: { $0.userId == userId }) else {
+        let reply = try run(BoardScripts.page, Self.pageArguments(game: game, period: period, tokenKey: tokenKey, "around", userId, radius))
+        guard let (rows, _, _) = try Self.rows(from: reply, game: game), let own = rows.first(where: { $0.userId == userId }) else {
             return nil
         }
         return PlayerPosition(rank: own.rank, score: own.score, date: own.date, around: rows)
@@ -180,12 +205,13 @@ public struct BoardIndex {
     }
 
     /// Turns the page script's reply into rows with standard competition ranks ("1224").
-    static func rows(from reply: RedisReply, game: String) throws(IndexError) -> (rows: [BoardRow], total: Int)? {
+    static func rows(from reply: RedisReply, game: String) throws(IndexError) -> (rows: [BoardRow], total: Int, stamp: PageStamp)? {
         guard let values = reply.array else { throw .unexpected("page: \(reply)") }
         if values.isEmpty { return nil }
-        guard values.count == 6, let total = values[0].int, let firstRank = values[1].int, let start = values[2].int,
-            let flat = values[3].array, let names = values[4].array, let whens = values[5].array
+        guard values.count == 9, let total = values[0].int, let firstRank = values[1].int, let start = values[2].int,
+            let flat = values[3].array, let names = values[4].array, let whens = values[5].array, let generation = values[6].string
         else { throw .unexpected("page: \(reply)") }
+        let stamp = PageStamp(generation: generation, board: values[7].string, names: values[8].string)
         var rows: [BoardRow] = []
         rows.reserveCapacity(flat.count / 2)
         for index in 0..<(flat.count / 2) {
@@ -196,7 +222,7 @@ public struct BoardIndex {
             let date = whens[index].int.map { UTCDay(epochSeconds: $0).description } ?? ""
             rows.append(BoardRow(rank: rank, userId: user, player: names[index].string ?? "", game: game, score: score, date: date))
         }
-        return (rows, total)
+        return (rows, total, stamp)
     }
 
     /// Sorted-set scores come back as text such as "1500"; sums stay whole numbers.
@@ -204,6 +230,14 @@ public struct BoardIndex {
         guard let text = reply.string else { return reply.int }
         return Int(text) ?? Double(text).flatMap { Int(exactly: $0) }
     }
+}
+
+/// What a board's content is as of a read: the index generation and the values the board's version key and the
+/// names' version key held (see `BoardScripts`). Two reads with equal stamps read the same page.
+public struct PageStamp: Sendable, Hashable {
+    public let generation: String
+    public let board: String?
+    public let names: String?
 }
 
 /// Why the index could not answer.

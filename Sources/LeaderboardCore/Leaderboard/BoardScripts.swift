@@ -11,7 +11,38 @@
 /// - `names`: hash, user id -> display name;
 /// - `applied:<id / 2^20>`: bitmap of applied score ids, so the reconciler can find what is missing;
 /// - `watermark`: every score id at or below it is applied.
+///
+/// Outside the generations, for readers that keep pages (`PageCache`): `lb:ver:<game>:<period>` holds a
+/// value that names the board's current content, and `lb:ver:names` one for the display names. Every change
+/// to a board's members or scores sets its version to a new value in the same script; a period board's version
+/// expires a second before the board does. Values are never reused (Redis's clock and a counter, see
+/// `versionFunctions`), so a flushed and refilled Redis cannot repeat one. With the generation, which every rebuild
+/// changes, a version therefore names one content of a board: equal stamps, equal pages.
 enum BoardScripts {
+    /// Lua: `setVersion` gives a key a value never handed out before: Redis's clock in microseconds and a counter
+    /// (the counter alone would start over after a flush; the clock alone could repeat within a microsecond).
+    /// One value serves every key a script run sets: each key still never sees a value twice.
+    static let versionFunctions = """
+        local newVersion = nil
+        local function setVersion(key, expireAt)
+          if not newVersion then
+            local time = redis.call('TIME')
+            newVersion = time[1] .. string.format('%06d', tonumber(time[2])) .. '-' .. redis.call('INCR', '\(versionCounterKey)')
+          end
+          local value = newVersion
+          if expireAt ~= '' then
+            redis.call('SET', key, value, 'EXAT', tonumber(expireAt) - 1)
+          else
+            redis.call('SET', key, value)
+          end
+          return value
+        end
+        """
+
+    static let versionPrefix = "lb:ver:"
+    static let namesVersionKey = "lb:ver:names"
+    static let versionCounterKey = "lb:meta:version-counter"
+
     /// ARGV: userId, name, game, score, epochSeconds, scoreId, then (period, expireAt or "") pairs.
     /// Returns {best, rank, globalRank, improved (0/1)} for the all-time boards, or a NOINDEX error.
     /// When a board changed, publishes `{game, userId, score, periods, totalBefore, totalAfter, at}` on
@@ -25,7 +56,13 @@ enum BoardScripts {
         local p = 'lb:' .. gen .. ':'
         local user, game, when, scoreId = ARGV[1], ARGV[3], ARGV[5], tonumber(ARGV[6])
         local score = tonumber(ARGV[4])
-        redis.call('HSET', p .. 'names', user, ARGV[2])
+        \(versionFunctions)
+        -- A name already on the boards that changes changes every page showing it.
+        local oldName = redis.call('HGET', p .. 'names', user)
+        if oldName ~= ARGV[2] then
+          redis.call('HSET', p .. 'names', user, ARGV[2])
+          if oldName then setVersion('\(namesVersionKey)', '') end
+        end
         local changed = {}
         local totalBefore, totalAfter = nil, nil
         for i = 7, #ARGV, 2 do
@@ -51,6 +88,8 @@ enum BoardScripts {
               redis.call('EXPIREAT', global, expireAt)
               redis.call('EXPIREAT', globalWhens, expireAt)
             end
+            setVersion('\(versionPrefix)' .. game .. ':' .. period, expireAt)
+            setVersion('\(versionPrefix)all:' .. period, expireAt)
             changed[#changed + 1] = period
           end
         end
@@ -72,38 +111,45 @@ enum BoardScripts {
         return {tonumber(best or 0), rank, globalRank, improved}
         """)
 
-    /// ARGV: game, period, mode ("page" or "around"), then start and stop (page) or user id and radius (around),
-    /// and optionally the revocation key of the caller's token.
-    /// Returns {total, firstRank, members-with-scores, names, whens}, or {} when around a user not on the board;
-    /// a REVOKED error when the token's revocation is cached: the cache is complete while the generation exists
-    /// (see `RevocationList`), so the caller needs no round trip of its own for that check.
+    /// ARGV: game, period, the period's expiry (epoch seconds, or "" for all-time), mode ("page" or "around"),
+    /// then start and stop (page) or user id and radius (around), and optionally the revocation key of the
+    /// caller's token.
+    /// Returns {total, firstRank, start, members-with-scores, names, whens, generation, board version, names
+    /// version}, or {} when around a user not on the board; the stamp (the last three) names the content the
+    /// rows come from, read in the same atomic step (a board without a version gets one here). A REVOKED error
+    /// when the token's revocation is cached: the cache is complete while the generation exists (see
+    /// `RevocationList`), so the caller needs no round trip of its own for that check.
     static let page = RedisScript(
         """
         local gen = redis.call('GET', 'lb:meta:gen')
         if not gen then return redis.error_reply('NOINDEX the leaderboard index is being rebuilt') end
-        if ARGV[6] and redis.call('EXISTS', '\(RevocationList.cachePrefix)' .. ARGV[6]) == 1 then
+        if ARGV[7] and redis.call('EXISTS', '\(RevocationList.cachePrefix)' .. ARGV[7]) == 1 then
           return redis.error_reply('REVOKED the token was revoked')
         end
+        \(versionFunctions)
+        local versionKey = '\(versionPrefix)' .. ARGV[1] .. ':' .. ARGV[2]
+        local version = redis.call('GET', versionKey) or setVersion(versionKey, ARGV[3])
+        local namesVersion = redis.call('GET', '\(namesVersionKey)')
         local p = 'lb:' .. gen .. ':'
         local board = p .. 'b:' .. ARGV[1] .. ':' .. ARGV[2]
         local start, stop
-        if ARGV[3] == 'around' then
-          local index = redis.call('ZREVRANK', board, ARGV[4])
+        if ARGV[4] == 'around' then
+          local index = redis.call('ZREVRANK', board, ARGV[5])
           if not index then return {} end
-          local radius = tonumber(ARGV[5])
+          local radius = tonumber(ARGV[6])
           start, stop = math.max(0, index - radius), index + radius
         else
-          start, stop = tonumber(ARGV[4]), tonumber(ARGV[5])
+          start, stop = tonumber(ARGV[5]), tonumber(ARGV[6])
         end
         local total = redis.call('ZCARD', board)
         local rows = redis.call('ZREVRANGE', board, start, stop, 'WITHSCORES')
-        if #rows == 0 then return {total, 0, start, {}, {}, {}} end
+        if #rows == 0 then return {total, 0, start, {}, {}, {}, gen, version, namesVersion} end
         local firstRank = redis.call('ZCOUNT', board, '(' .. rows[2], '+inf') + 1
         local members = {}
         for i = 1, #rows, 2 do members[#members + 1] = rows[i] end
         local names = redis.call('HMGET', p .. 'names', unpack(members))
         local whens = redis.call('HMGET', p .. 'w:' .. ARGV[1] .. ':' .. ARGV[2], unpack(members))
-        return {total, firstRank, start, rows, names, whens}
+        return {total, firstRank, start, rows, names, whens, gen, version, namesVersion}
         """)
 
     /// ARGV: user id, period, then the games (including `all`). Returns {game, score, rank, when} per board

@@ -40,16 +40,20 @@ public final class LeaderboardService {
     let games: any GameCatalog
     let ephemeral: any EphemeralStore
     let batches: SubmissionBatches
+    let pages: PageCache?
 
+    /// `batches` and `pages`: one each for all the workers of the process; with no `pages`, every page is
+    /// read with the page script.
     public init(
         scores: any ScoreStore, index: BoardIndex, games: any GameCatalog, ephemeral: any EphemeralStore,
-        batches: SubmissionBatches = SubmissionBatches()
+        batches: SubmissionBatches = SubmissionBatches(), pages: PageCache? = nil
     ) {
         self.scores = scores
         self.index = index
         self.games = games
         self.ephemeral = ephemeral
         self.batches = batches
+        self.pages = pages
     }
 
     /// Validates, stores in PostgreSQL, then applies to the index, in a batch with the submissions other
@@ -148,14 +152,38 @@ public final class LeaderboardService {
     public func page(game: String, period: PeriodKind, date: UTCDay, start: Int, end: Int, unlessRevoked tokenKey: String? = nil) throws
         -> BoardPage
     {
+        let board = try boardToRead(game: game, period: period, date: date, start: start, end: end)
+        let (rows, total, _) = try index.page(game: game, period: board, start: start, stop: end, unlessRevoked: tokenKey)
+        return BoardPage(result: rows, totalCount: total, period: period, game: game)
+    }
+
+    /// `page` with its JSON, for responses. With `pages`, a page kept there is served when the board's stamp (one
+    /// `MGET`, which also carries the revocation check) is the one it was read at; otherwise the page script
+    /// reads it, and the page is kept with the stamp the script read along with the rows.
+    public func renderedPage(game: String, period: PeriodKind, date: UTCDay, start: Int, end: Int, unlessRevoked tokenKey: String? = nil)
+        throws -> RenderedPage
+    {
+        let board = try boardToRead(game: game, period: period, date: date, start: start, end: end)
+        let key = PageCache.Key(game: game, period: board.key, start: start, stop: end)
+        if let pages, let stamp = try index.stamp(game: game, period: board, unlessRevoked: tokenKey),
+            let kept = pages.page(for: key, at: stamp)
+        {
+            return kept
+        }
+        let (rows, total, stamp) = try index.page(game: game, period: board, start: start, stop: end, unlessRevoked: tokenKey)
+        let page = RenderedPage(BoardPage(result: rows, totalCount: total, period: period, game: game))
+        pages?.insert(page, at: stamp, for: key)
+        return page
+    }
+
+    /// The board a page request reads, once its parameters are checked.
+    private func boardToRead(game: String, period: PeriodKind, date: UTCDay, start: Int, end: Int) throws -> BoardPeriod {
         try requireBoard(game)
         guard start >= 0, end >= start else { throw APIError.validation(field: "end", "must be at least start, and start at least 0") }
         guard end - start < Self.maximumPageRows else {
             throw APIError.validation(field: "end", "a page holds at most \(Self.maximumPageRows) rows")
         }
-        let board = try retainedPeriod(period, date: date)
-        let (rows, total) = try index.page(game: game, period: board, start: start, stop: end, unlessRevoked: tokenKey)
-        return BoardPage(result: rows, totalCount: total, period: period, game: game)
+        return try retainedPeriod(period, date: date)
     }
 
     /// The player's rank on a board and the `around` rows either side; 404 when not on it. `tokenKey`: see `BoardIndex.page`.

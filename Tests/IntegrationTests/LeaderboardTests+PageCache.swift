@@ -1,0 +1,155 @@
+import Foundation
+import Logging
+import Testing
+
+@testable import LeaderboardCore
+
+/// Pages kept in a process's `PageCache` against the real Redis: served while the board's stamp holds, and never
+/// once anything that changes the page (a submission on any connection, a rebuild, a renamed player, a
+/// revocation) has been answered. In `LeaderboardTests`, serialized, since a rebuild swaps the whole index.
+extension LeaderboardTests {
+    /// A worker of a process: connections of its own, the process's caches.
+    struct Worker {
+        let auth: AuthService
+        let leaderboard: LeaderboardService
+
+        init(pages: PageCache?, verifiedTokens: VerifiedTokens = VerifiedTokens()) {
+            let (database, redis) = (TestStack.database(), TestStack.redis())
+            auth = AuthService(
+                config: TestStack.config, users: PostgresUserStore(database: database), ephemeral: RedisEphemeralStore(redis: redis),
+                revocations: RevocationList(database: database, redis: redis), verifiedTokens: verifiedTokens)
+            leaderboard = LeaderboardService(
+                scores: PostgresScoreStore(database: database), index: BoardIndex(redis: redis), games: PostgresGameCatalog(database: database),
+                ephemeral: RedisEphemeralStore(redis: redis), pages: pages)
+        }
+
+        func submit(_ user: Int, _ name: String, _ game: String, _ score: Int) throws {
+            guard case .applied = try leaderboard.submit(userId: user, name: name, game: game, score: score, idempotencyKey: nil) else {
+                throw APIError.unavailable("index")
+            }
+        }
+
+        func top(_ game: String, _ period: PeriodKind = .allTime, token: String? = nil) throws -> [BoardRow] {
+            try auth.whileNotRevoked(try auth.verifyIfPresent(token)) { tokenKey in
+                try leaderboard.renderedPage(game: game, period: period, date: UTCDay.today, start: 0, end: 9, unlessRevoked: tokenKey).page.result
+            }
+        }
+    }
+
+    func isKept(_ pages: PageCache, _ game: String, _ period: PeriodKind = .allTime) throws -> Bool {
+        let board = BoardPeriod(period, containing: UTCDay.today)
+        let stamp = try #require(try BoardIndex(redis: redis).stamp(game: game, period: board))
+        return pages.page(for: PageCache.Key(game: game, period: board.key, start: 0, stop: 9), at: stamp) != nil
+    }
+
+    @Test func aKeptPageIsServedUntilTheBoardChangesAndShowsASubmissionFromAnotherProcessAtOnce() throws {
+        try withGame { game in
+            let pages = PageCache()
+            let (reader, elsewhere) = (Worker(pages: pages), Worker(pages: PageCache()))
+            let (ann, bo) = (try makeUser("Ann"), try makeUser("Bo"))
+            try elsewhere.submit(ann, "Ann", game, 100)
+            for period in PeriodKind.allCases {
+                #expect(try reader.top(game, period).map(\.userId) == [ann])
+                #expect(try isKept(pages, game, period))
+            }
+            // Written behind the index's back (no version change): the kept page is what is served.
+            let board = "lb:\(try #require(try BoardIndex(redis: redis).generation())):b:\(game):all"
+            try redis.command(["ZADD", board, "5", "999999999"])
+            #expect(try reader.top(game).map(\.userId) == [ann], "served from the cache")
+            try redis.command(["ZREM", board, "999999999"])
+
+            // A submission on another connection (another process, its own cache): the very next read shows it,
+            // on every period of the game and on the global boards.
+            try elsewhere.submit(bo, "Bo", game, 200)
+            for period in PeriodKind.allCases {
+                #expect(try reader.top(game, period).map(\.userId) == [bo, ann])
+                let global = try reader.top(BoardIndex.globalGame, period)
+                #expect(try reader.leaderboard.page(game: "all", period: period, date: UTCDay.today, start: 0, end: 9).result == global)
+            }
+            // A score that changes nothing (not a best) keeps the pages.
+            try elsewhere.submit(bo, "Bo", game, 150)
+            #expect(try isKept(pages, game))
+        }
+    }
+
+    @Test func aRebuildIsNeverAnsweredWithAPageOfTheGenerationBefore() throws {
+        try withGame { game in
+            let pages = PageCache()
+            let reader = Worker(pages: pages)
+            let (ann, cy) = (try makeUser("Ann"), try makeUser("Cy"))
+            try reader.submit(ann, "Ann", game, 100)
+            #expect(try reader.top(game).map(\.userId) == [ann])
+            #expect(try isKept(pages, game))
+            // In PostgreSQL only (settled, so the rebuild takes it): no script ran, no version changed.
+            try database.query(
+                "INSERT INTO scores (user_id, game, score, created_at) VALUES ($1, $2, 300, now() - interval '1 minute')", [cy, game])
+            _ = try #require(try IndexRebuilder(database: database, redis: redis, logger: logger).rebuild(wait: true))
+            #expect(try reader.top(game).map(\.userId) == [cy, ann])
+        }
+    }
+
+    @Test func aBoardWhoseVersionIsLostIsReadAgain() throws {
+        try withGame { game in
+            let pages = PageCache()
+            let reader = Worker(pages: pages)
+            let ann = try makeUser("Ann")
+            try reader.submit(ann, "Ann", game, 100)
+            #expect(try reader.top(game).map(\.score) == [100])
+            // As after a flush and a refill: the version key is gone, so the stamp no longer matches.
+            try redis.command(["DEL", "lb:ver:\(game):all"])
+            #expect(try !isKept(pages, game))
+            #expect(try reader.top(game).map(\.score) == [100])
+            #expect(try isKept(pages, game), "kept again under a new version")
+        }
+    }
+
+    @Test func aPeriodBoardsVersionExpiresBeforeTheBoard() throws {
+        try withGame { game in
+            let reader = Worker(pages: PageCache())
+            try reader.submit(try makeUser("Ann"), "Ann", game, 100)
+            let generation = try #require(try BoardIndex(redis: redis).generation())
+            for period in [PeriodKind.daily, .weekly, .monthly] {
+                let key = BoardPeriod(period, containing: UTCDay.today).key
+                let board = try redis.command(["EXPIRETIME", "lb:\(generation):b:\(game):\(key)"]).int
+                #expect(try redis.command(["EXPIRETIME", "lb:ver:\(game):\(key)"]).int == board.map { $0 - 1 })
+                #expect(try redis.command(["EXPIRETIME", "lb:ver:all:\(key)"]).int ?? 0 < (board ?? 0))
+            }
+        }
+    }
+
+    @Test func aRenamedPlayerIsShownByTheirNewNameOnKeptPages() throws {
+        try withGame { game in
+            let reader = Worker(pages: PageCache())
+            let ann = try makeUser("Ann")
+            try reader.submit(ann, "Ann", game, 100)
+            #expect(try reader.top(game).map(\.player) == ["Ann"])
+            try Worker(pages: nil).submit(ann, "Anne", game, 50)
+            #expect(try reader.top(game).map(\.player) == ["Anne"])
+        }
+    }
+
+    /// The cache keeps pages, never a caller's standing: a token logged out anywhere gets its 401 on the next read of
+    /// a kept page, while anonymous readers and other tokens are still served.
+    @Test func aTokenLoggedOutElsewhereIsRefusedAKeptPage() throws {
+        try withGame { game in
+            let pages = PageCache()
+            let (reader, elsewhere) = (Worker(pages: pages), Worker(pages: nil))
+            let user = try makeUser("Rev")
+            try reader.submit(user, "Rev", game, 10)
+            let token = elsewhere.auth.issueToken(for: User(id: user, name: "Rev", email: "rev@example.com"))
+            let other = elsewhere.auth.issueToken(for: User(id: user, name: "Rev", email: "rev@example.com"))
+            #expect(try reader.top(game, token: token).map(\.userId) == [user])
+            #expect(try isKept(pages, game))
+
+            try elsewhere.auth.logout(token: token, claims: try elsewhere.auth.authenticate(token))
+            #expect {
+                try reader.top(game, token: token)
+            } throws: { error in
+                (error as? APIError)?.status == 401 && (error as? APIError)?.message == "token revoked"
+            }
+            #expect(try reader.top(game).map(\.userId) == [user])
+            #expect(try reader.top(game, token: other).map(\.userId) == [user])
+            #expect(try isKept(pages, game))
+        }
+    }
+}

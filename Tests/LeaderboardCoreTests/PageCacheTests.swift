@@ -1,0 +1,39 @@
+import Testing
+
+@testable import LeaderboardCore
+
+@Suite struct PageCacheTests {
+    static func page(_ game: String) -> RenderedPage {
+        RenderedPage(BoardPage(result: [], totalCount: 0, period: .allTime, game: game))
+    }
+
+    static func key(_ start: Int) -> PageCache.Key { PageCache.Key(game: "all", period: "all", start: start, stop: start + 9) }
+
+    @Test func aPageIsServedOnlyAtTheStampItWasReadAt() {
+        let cache = PageCache()
+        let read = PageStamp(generation: "3", board: "1764374400000001-7", names: nil)
+        cache.insert(Self.page("all"), at: read, for: Self.key(0))
+        #expect(cache.page(for: Self.key(0), at: read)?.page.game == "all")
+        for later in [
+            PageStamp(generation: "4", board: "1764374400000001-7", names: nil),
+            PageStamp(generation: "3", board: "1764374400000002-8", names: nil),
+            PageStamp(generation: "3", board: nil, names: nil),
+            PageStamp(generation: "3", board: "1764374400000001-7", names: "1764374400000003-9"),
+        ] {
+            #expect(cache.page(for: Self.key(0), at: later) == nil)
+        }
+        #expect(cache.page(for: Self.key(10), at: read) == nil)
+    }
+
+    @Test func pagesInDemandStayAndTheCacheStaysBounded() {
+        let cache = PageCache(generationSize: 4)
+        let stamp = PageStamp(generation: "1", board: "v", names: nil)
+        cache.insert(Self.page("all"), at: stamp, for: Self.key(0))
+        for start in 1...20 {
+            cache.insert(Self.page("all"), at: stamp, for: Self.key(start * 10))
+            #expect(cache.page(for: Self.key(0), at: stamp) != nil, "the page read all along stays")
+        }
+        let kept = (0...20).filter { cache.page(for: Self.key($0 * 10), at: stamp) != nil }
+        #expect(kept.count <= 8)
+    }
+}
