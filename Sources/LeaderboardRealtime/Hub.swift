@@ -340,7 +340,7 @@ final class Hub: @unchecked Sendable {
     private func sweepRevocations() {
         let keys = Set(tokens.values.map(\.tokenKey))
         guard !keys.isEmpty else { return }
-        workers.run(on: loop) { context in try Set(keys.filter { try context.revocations.isRevoked($0) }) }
+        workers.run(on: loop) { context in try context.revocations.revoked(among: Array(keys)) }
             .whenSuccess { revoked in
                 Self.deliver(SessionCommand.revoked, to: self.tokens.values.filter { revoked.contains($0.tokenKey) }.map(\.channel))
             }
