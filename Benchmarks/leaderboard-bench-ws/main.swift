@@ -495,6 +495,8 @@ struct FanoutResult: Encodable {
     /// Per submission: -> the last of the subscribers has read it (only submissions every subscriber got).
     let lastReceiptMs: Distribution?
     let completeSubmissions: Int
+    /// Each measured submission's time to its last receipt, in order (nil: not every subscriber got it).
+    let lastReceiptEachMs: [Double?]
     let errors: [String: Int]
     let closes: [String: Int]
     let daemonRSSUnderLoadKiB: Int?
@@ -624,6 +626,7 @@ func runFanout(_ options: Options) {
             repeatedReceipts: repeats, latencyMs: Distribution(nanoseconds: latencies),
             firstReceiptMs: Distribution(nanoseconds: measured.filter { counts[$0] > 0 }.map { firstAt[$0] - sentAt[$0] }),
             lastReceiptMs: Distribution(nanoseconds: complete.map { lastAt[$0] - sentAt[$0] }), completeSubmissions: complete.count,
+            lastReceiptEachMs: measured.map { counts[$0] >= watching ? Double(lastAt[$0] - sentAt[$0]) / 1e6 : nil },
             errors: errors, closes: closes, daemonRSSUnderLoadKiB: rssUnderLoad > 0 ? rssUnderLoad : nil,
             daemonCPUSeconds: daemonCPU, clientCPUSeconds: cpu, seconds: seconds))
 }
