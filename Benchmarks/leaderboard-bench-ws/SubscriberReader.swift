@@ -3,6 +3,7 @@
 // is taken from the daemon; here a receipt costs one read() and a scan of the frame for its top score,
 // with no allocation. What is measured is the same: each subscriber reads every push whole and checks
 // the score it shows, and the time is taken when that read returns.
+#if os(Linux)
 import CEpoll
 import Foundation
 import Synchronization
@@ -364,3 +365,4 @@ final class SubscriberReader: @unchecked Sendable {
         }
     }
 }
+#endif

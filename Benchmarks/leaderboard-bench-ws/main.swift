@@ -505,6 +505,7 @@ struct FanoutResult: Encodable {
     let seconds: Double
 }
 
+#if os(Linux)
 func runFanout(_ options: Options) {
     let host = options.string("host", "127.0.0.1")
     let port = options.int("port")
@@ -664,12 +665,19 @@ func openSubscribers(
     return results.withLockedValue { $0 }
 }
 
+#endif
+
 // MARK: - main
 
 let options = Options(CommandLine.arguments)
 signal(SIGPIPE, SIG_IGN)
 switch options.command {
 case "submit": runSubmit(options)
-case "fanout": runFanout(options)
+case "fanout":
+    #if os(Linux)
+    runFanout(options)
+    #else
+    fail("fanout reads its subscribers with epoll: Linux only")
+    #endif
 default: Options.usage()
 }
