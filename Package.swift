@@ -81,9 +81,12 @@ let package = Package(
             path: "Benchmarks/leaderboard-bench-fcgi",
             swiftSettings: swiftSettings
         ),
+        // epoll for leaderboard-bench-ws's subscribers (Swift's Glibc module does not include it).
+        .systemLibrary(name: "CEpoll", path: "Benchmarks/CEpoll"),
         .executableTarget(
             name: "leaderboard-bench-ws",
             dependencies: [
+                "CEpoll",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOWebSocket", package: "swift-nio"),

@@ -1,5 +1,5 @@
-// The WebSocket load client of `make bench` (Benchmarks/bench.py runs it): SwiftNIO, one process, its
-// event loops on every core, so it can hold 10,000 sockets and still time what they receive.
+// The WebSocket load client of `make bench` (Benchmarks/bench.py runs it): one process that can hold
+// 10,000 sockets and still time what they receive; SwiftNIO for `submit` and the submitting connection.
 //
 //   leaderboard-bench-ws submit --host H --port P --path /ws/v1/add-score --tokens FILE
 //       --connections N --warmup S --duration S [--games cod,lol] [--max-score N]
@@ -8,6 +8,7 @@
 //
 //   leaderboard-bench-ws fanout --host H --port P --tokens FILE --subscribers N --submissions K
 //       [--warmup-submissions W] [--interval-ms MS] [--game cod] [--daemon-pid PID] [--settle S]
+//       [--readers R] [--read-pause-us U]
 //     Connects N subscribers to /ws/v1/scores (each with its own token), measures the daemon's resident
 //     memory before and after (idle connections), then makes them all watch rows 0-9 of the game's
 //     all-time board, and from one more connection (the last token's player, who has few scores of
@@ -15,6 +16,11 @@
 //     /ws/v1/add-score, one every MS. Each submission changes row 1, so every subscriber must receive
 //     it: the latency is from just before the submission is written to when a subscriber has read the
 //     push that shows it (both on this process's monotonic clock).
+//     The subscribers are plain sockets after the handshake, read by R threads (one per core) on epoll
+//     (SubscriberReader.swift): a SwiftNIO pipeline per connection cost about as much CPU per push as the
+//     daemon's, on the same cores. After reading the sockets that were ready, a reader pauses U µs (500)
+//     so that the next ones are read in one batch rather than each write waking it; that can only add to
+//     the latencies measured.
 //
 // Prints one JSON object on stdout; progress goes to stderr. Every phase has a deadline, so a stuck
 // daemon ends the run with what was measured, never a hang.
@@ -109,13 +115,35 @@ struct Distribution: Encodable {
 
 /// Resident memory and CPU time of another process, from /proc.
 enum ProcessProbe {
+    /// VmRSS, from /proc/PID/statm (its second field, in pages): the fan-out reads it every 10 ms while
+    /// it times pushes, and statm costs both processes far less than the text of /proc/PID/status.
     static func residentKiB(_ pid: Int) -> Int? {
-        guard pid > 0, let text = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { return nil }
-        for line in text.split(separator: "\n") where line.hasPrefix("VmRSS:") {
-            return Int(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "")
+        guard pid > 0 else { return nil }
+        let fd = open("/proc/\(pid)/statm", O_RDONLY)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var bytes = (UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0))
+        return withUnsafeMutableBytes(of: &bytes) { buffer -> Int? in
+            let count = read(fd, buffer.baseAddress, buffer.count)
+            guard count > 0 else { return nil }
+            var field = 0
+            var value = 0
+            for byte in buffer[0..<count] {
+                if byte == 0x20 {
+                    if field == 1 { break }
+                    field += 1
+                    value = 0
+                } else if byte >= 0x30 && byte <= 0x39 {
+                    value = value * 10 + Int(byte - 0x30)
+                } else {
+                    break
+                }
+            }
+            return field == 1 ? value * pageKiB : nil
         }
-        return nil
     }
+
+    static let pageKiB = sysconf(Int32(_SC_PAGESIZE)) / 1024
 
     /// User + system CPU seconds.
     static func cpuSeconds(_ pid: Int) -> Double? {
@@ -431,86 +459,6 @@ func runSubmit(_ options: Options) {
 
 // MARK: - fanout: latency from a submission to its receipt by every subscriber
 
-/// What the subscribers share. Each subscriber keeps its own receipts (no lock on the hot path: the
-/// generator shares the cores with the daemon, so its cost per receipt is kept low); they are read
-/// once the run is over, after a barrier on every event loop.
-final class FanoutRecord: Sendable {
-    /// Scores at or above this are submissions (0 until the first is sent).
-    let base = Atomic<Int>(0)
-    /// Receipts of submissions so far, to know when the last one is everywhere.
-    let received = Atomic<Int>(0)
-    let first = NIOLockedValueBox<(watching: Int, top: Int, errors: [String: Int], closes: [String: Int])>((0, 0, [:], [:]))
-    let handlers = NIOLockedValueBox<[SubscriberHandler]>([])
-}
-
-/// The top row's score in a board push, `{..."result":[{... "score":N ...}, ...], ...}` (keys sorted).
-func topScore(_ data: ByteBuffer) -> Int? {
-    let marker: [UInt8] = Array(#""score":"#.utf8)
-    return data.withUnsafeReadableBytes { bytes -> Int? in
-        guard bytes.count >= marker.count else { return nil }
-        var index = 0
-        let last = bytes.count - marker.count
-        search: while index <= last {
-            for offset in 0..<marker.count where bytes[index + offset] != marker[offset] {
-                index += 1
-                continue search
-            }
-            var value = 0
-            var digits = 0
-            var cursor = index + marker.count
-            while cursor < bytes.count, bytes[cursor] >= 48, bytes[cursor] <= 57 {
-                value = value * 10 + Int(bytes[cursor] - 48)
-                cursor += 1
-                digits += 1
-            }
-            return digits > 0 ? value : nil
-        }
-        return nil
-    }
-}
-
-final class SubscriberHandler: FrameHandler, @unchecked Sendable {
-    private let record: FanoutRecord
-    private var seenFirst = false
-    /// (score, when read): touched only on this connection's event loop until the run is over.
-    var receipts: [(score: Int, at: UInt64)] = []
-
-    init(record: FanoutRecord) {
-        self.record = record
-        super.init()
-        record.handlers.withLockedValue { $0.append(self) }
-    }
-
-    override func onText(context: ChannelHandlerContext, _ data: ByteBuffer) {
-        let at = nowNanoseconds()
-        let score = topScore(data)
-        if !seenFirst {
-            seenFirst = true
-            record.first.withLockedValue { first in
-                first.watching += 1
-                if let score { first.top = max(first.top, score) }
-            }
-        }
-        guard let score else {
-            if data.readableBytesView.starts(with: Array(#"{"error""#.utf8)) {
-                record.first.withLockedValue { $0.errors[String(buffer: data).prefix(100).description, default: 0] += 1 }
-            }
-            return
-        }
-        let base = record.base.load(ordering: .relaxed)
-        if base > 0 && score >= base {
-            receipts.append((score, at))
-            record.received.add(1, ordering: .relaxed)
-        }
-    }
-
-    override func onClose(_ data: ByteBuffer) {
-        var data = data
-        let code = data.readInteger(as: UInt16.self).map(String.init) ?? "none"
-        record.first.withLockedValue { $0.closes[code, default: 0] += 1 }
-    }
-}
-
 /// The submitting connection: counts its answers.
 final class SubmitterHandler: FrameHandler, @unchecked Sendable {
     let answers = NIOLockedValueBox<(ok: Int, errors: [String])>((0, []))
@@ -538,6 +486,8 @@ struct FanoutResult: Encodable {
     let submitterErrors: [String]
     let expectedReceipts: Int
     let receipts: Int
+    /// Pushes that showed a submission the subscriber had already read (not timed again).
+    let repeatedReceipts: Int
     /// Per receipt: submission -> one subscriber has read it.
     let latencyMs: Distribution?
     /// Per submission: -> the first subscriber has read it (the submission, the tick, the render).
@@ -545,6 +495,8 @@ struct FanoutResult: Encodable {
     /// Per submission: -> the last of the subscribers has read it (only submissions every subscriber got).
     let lastReceiptMs: Distribution?
     let completeSubmissions: Int
+    /// Each measured submission's time to its last receipt, in order (nil: not every subscriber got it).
+    let lastReceiptEachMs: [Double?]
     let errors: [String: Int]
     let closes: [String: Int]
     let daemonRSSUnderLoadKiB: Int?
@@ -553,6 +505,7 @@ struct FanoutResult: Encodable {
     let seconds: Double
 }
 
+#if os(Linux)
 func runFanout(_ options: Options) {
     let host = options.string("host", "127.0.0.1")
     let port = options.int("port")
@@ -565,45 +518,50 @@ func runFanout(_ options: Options) {
     let daemonPID = options.int("daemon-pid", 0)
     let settle = options.double("settle", 3)
     let timeLimit = options.double("time-limit", 240)
+    let readerCount = options.int("readers", System.coreCount)
+    let pause = UInt32(options.int("read-pause-us", 500))
     let deadline = nowNanoseconds() + UInt64(timeLimit * 1e9)
     guard tokens.count > subscribers else { fail("need more tokens than subscribers (one submits)") }
 
-    let group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
+    // Only the submitting connection uses NIO.
+    let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
     defer { try? group.syncShutdownGracefully() }
-    let record = FanoutRecord()
 
     Thread.sleep(forTimeInterval: 1)
     let rssBefore = ProcessProbe.residentKiB(daemonPID)
     let connectStarted = nowNanoseconds()
-    let (channels, failures) = connectMany(
-        count: subscribers, inFlight: 128, deadline: deadline, group: group, host: host, port: port, path: "/ws/v1/scores",
-        tokens: Array(tokens.dropLast())
-    ) { _ in SubscriberHandler(record: record) }
+    let opened = openSubscribers(
+        count: subscribers, inFlight: 128, deadline: deadline, host: host, port: port, path: "/ws/v1/scores", tokens: Array(tokens.dropLast()))
+    let readers = (0..<max(1, readerCount)).map { _ in SubscriberReader(pauseMicroseconds: pause) }
+    for (index, socket) in opened.sockets.enumerated() { readers[index % readers.count].add(fd: socket.fd, leftover: socket.leftover) }
+    let connected = opened.sockets.count
+    let total = warmupSubmissions + submissions
+    let watch = Array(#"{"game":"\#(game)","start":0,"end":9}"#.utf8)
+    for reader in readers { reader.start(watch: watch, submissions: total) }
     let connectSeconds = Double(nowNanoseconds() - connectStarted) / 1e9
-    log("fanout: \(channels.count) subscribers connected in \(String(format: "%.1f", connectSeconds)) s; settling \(settle) s")
+    log("fanout: \(connected) subscribers connected in \(String(format: "%.1f", connectSeconds)) s; settling \(settle) s")
     Thread.sleep(forTimeInterval: settle)
     let rssConnected = ProcessProbe.residentKiB(daemonPID)
 
     // Everyone watches the same page; wait until each has its first push.
-    let watch = #"{"game":"\#(game)","start":0,"end":9}"#
-    for channel in channels { channel.writeAndFlush(textFrame(watch), promise: nil) }
-    while record.first.withLockedValue({ $0.watching }) < channels.count && nowNanoseconds() < deadline {
+    for reader in readers { reader.watchAll() }
+    func watchingNow() -> Int { readers.reduce(0) { $0 + $1.watching.load(ordering: .acquiring) } }
+    while watchingNow() < connected && nowNanoseconds() < deadline {
         Thread.sleep(forTimeInterval: 0.05)
     }
-    let watching = record.first.withLockedValue { $0.watching }
+    let watching = watchingNow()
     log("fanout: \(watching) watching; submitting \(warmupSubmissions) + \(submissions), one every \(intervalMs) ms")
 
     let submitter = SubmitterHandler()
     let submitting = connect(group: group, host: host, port: port, path: "/ws/v1/add-score", token: tokens[tokens.count - 1]) { submitter }
     guard let submitChannel = try? submitting.wait() else { fail("the submitting connection failed") }
 
-    let base = record.first.withLockedValue { $0.top } + 1
-    record.base.store(base, ordering: .relaxed)
+    let base = (readers.map { $0.firstTop.load(ordering: .relaxed) }.max() ?? 0) + 1
+    for reader in readers { reader.base.store(base, ordering: .relaxed) }
     let cpuBefore = ProcessProbe.ownCPUSeconds()
     let daemonCPUBefore = ProcessProbe.cpuSeconds(daemonPID)
     let started = nowNanoseconds()
     var rssUnderLoad = 0
-    let total = warmupSubmissions + submissions
     // Score base + i was written at sentAt[i].
     var sentAt: [UInt64] = []
     for index in 0..<total where nowNanoseconds() < deadline {
@@ -619,7 +577,7 @@ func runFanout(_ options: Options) {
     let waitUntil = min(deadline, nowNanoseconds() + 3_000_000_000)
     while nowNanoseconds() < waitUntil {
         rssUnderLoad = max(rssUnderLoad, ProcessProbe.residentKiB(daemonPID) ?? 0)
-        if record.received.load(ordering: .relaxed) >= watching * sentAt.count { break }
+        if readers.reduce(0, { $0 + $1.received.load(ordering: .relaxed) }) >= watching * sentAt.count { break }
         Thread.sleep(forTimeInterval: 0.01)
     }
     Thread.sleep(forTimeInterval: 0.3)
@@ -627,44 +585,87 @@ func runFanout(_ options: Options) {
     let cpu = ProcessProbe.ownCPUSeconds() - cpuBefore
     let daemonCPU = ProcessProbe.cpuSeconds(daemonPID).flatMap { after in daemonCPUBefore.map { after - $0 } }
     let answers = submitter.answers.withLockedValue { $0 }
-    // A barrier on every loop: whatever the handlers recorded before it is visible here after it.
-    for loop in group.makeIterator() { try? loop.submit {}.wait() }
-    let handlers = record.handlers.withLockedValue { $0 }
-    let first = record.first.withLockedValue { $0 }
+    // Each reader sends its close frames and ends its thread: what it recorded is visible here after.
+    for reader in readers { reader.stop() }
+    _ = try? submitChannel.writeAndFlush(
+        WebSocketFrame(fin: true, opcode: .connectionClose, maskKey: .random(), data: ByteBuffer(bytes: [0x03, 0xE8]))
+    ).flatMap { submitChannel.close() }.wait()
 
     var latencies: [UInt64] = []
     var counts = [Int](repeating: 0, count: sentAt.count)
     var lastAt = [UInt64](repeating: 0, count: sentAt.count)
     var firstAt = [UInt64](repeating: .max, count: sentAt.count)
-    for handler in handlers {
-        for (score, at) in handler.receipts {
-            let index = score - base
-            guard index >= 0, index < sentAt.count, at >= sentAt[index] else { continue }
-            counts[index] += 1
-            lastAt[index] = max(lastAt[index], at)
-            firstAt[index] = min(firstAt[index], at)
-            if index >= warmupSubmissions { latencies.append(at - sentAt[index]) }
+    var errors: [String: Int] = [:]
+    var closes: [String: Int] = [:]
+    var repeats = 0
+    for reader in readers {
+        for subscriber in 0..<reader.count {
+            for index in sentAt.indices {
+                guard let at = reader.readAt(subscriber: subscriber, submission: index), at >= sentAt[index] else { continue }
+                counts[index] += 1
+                lastAt[index] = max(lastAt[index], at)
+                firstAt[index] = min(firstAt[index], at)
+                if index >= warmupSubmissions { latencies.append(at - sentAt[index]) }
+            }
         }
+        errors.merge(reader.errors, uniquingKeysWith: +)
+        closes.merge(reader.closes, uniquingKeysWith: +)
+        repeats += reader.repeats
     }
     let measured = Array(min(warmupSubmissions, sentAt.count)..<sentAt.count)
     let complete = measured.filter { counts[$0] >= watching }
     let receipts = measured.reduce(0) { $0 + counts[$1] }
-    closeAll(channels + [submitChannel])
 
     var perConnection: Double?
-    if let rssBefore, let rssConnected, !channels.isEmpty { perConnection = Double(rssConnected - rssBefore) / Double(channels.count) }
+    if let rssBefore, let rssConnected, connected > 0 { perConnection = Double(rssConnected - rssBefore) / Double(connected) }
     emit(
         FanoutResult(
-            subscribers: channels.count, connectFailures: failures, connectSeconds: connectSeconds, daemonRSSBeforeKiB: rssBefore,
+            subscribers: connected, connectFailures: opened.failures, connectSeconds: connectSeconds, daemonRSSBeforeKiB: rssBefore,
             daemonRSSConnectedKiB: rssConnected, rssPerConnectionKiB: perConnection, watching: watching,
             submissions: measured.count, warmupSubmissions: warmupSubmissions, intervalMs: intervalMs, submitterAnswers: answers.ok,
             submitterErrors: Array(answers.errors.prefix(5)), expectedReceipts: measured.count * watching, receipts: receipts,
-            latencyMs: Distribution(nanoseconds: latencies),
+            repeatedReceipts: repeats, latencyMs: Distribution(nanoseconds: latencies),
             firstReceiptMs: Distribution(nanoseconds: measured.filter { counts[$0] > 0 }.map { firstAt[$0] - sentAt[$0] }),
             lastReceiptMs: Distribution(nanoseconds: complete.map { lastAt[$0] - sentAt[$0] }), completeSubmissions: complete.count,
-            errors: first.errors, closes: first.closes, daemonRSSUnderLoadKiB: rssUnderLoad > 0 ? rssUnderLoad : nil,
+            lastReceiptEachMs: measured.map { counts[$0] >= watching ? Double(lastAt[$0] - sentAt[$0]) / 1e6 : nil },
+            errors: errors, closes: closes, daemonRSSUnderLoadKiB: rssUnderLoad > 0 ? rssUnderLoad : nil,
             daemonCPUSeconds: daemonCPU, clientCPUSeconds: cpu, seconds: seconds))
 }
+
+/// Opens `count` subscriber sockets, `inFlight` handshakes at a time (blocking, one thread each).
+func openSubscribers(
+    count: Int, inFlight: Int, deadline: UInt64, host: String, port: Int, path: String, tokens: [String]
+) -> (sockets: [(fd: Int32, leftover: [UInt8])], failures: [String: Int]) {
+    let next = Atomic<Int>(0)
+    let results = NIOLockedValueBox<(sockets: [(fd: Int32, leftover: [UInt8])], failures: [String: Int])>(([], [:]))
+    let all = DispatchGroup()
+    for _ in 0..<min(inFlight, count) {
+        all.enter()
+        Thread {
+            while true {
+                let index = next.add(1, ordering: .relaxed).oldValue
+                guard index < count else { break }
+                if nowNanoseconds() > deadline {
+                    results.withLockedValue { $0.failures["deadline", default: 0] += 1 }
+                    continue
+                }
+                var leftover: [UInt8] = []
+                do {
+                    let fd = try openSubscriberSocket(host: host, port: port, path: path, token: tokens[index % tokens.count], leftover: &leftover)
+                    results.withLockedValue { $0.sockets.append((fd, leftover)) }
+                } catch {
+                    results.withLockedValue { $0.failures[String(describing: error).prefix(80).description, default: 0] += 1 }
+                }
+                if (index + 1) % 2000 == 0 { log("\(index + 1) of \(count) connecting") }
+            }
+            all.leave()
+        }.start()
+    }
+    all.wait()
+    return results.withLockedValue { $0 }
+}
+
+#endif
 
 // MARK: - main
 
@@ -672,6 +673,11 @@ let options = Options(CommandLine.arguments)
 signal(SIGPIPE, SIG_IGN)
 switch options.command {
 case "submit": runSubmit(options)
-case "fanout": runFanout(options)
+case "fanout":
+    #if os(Linux)
+    runFanout(options)
+    #else
+    fail("fanout reads its subscribers with epoll: Linux only")
+    #endif
 default: Options.usage()
 }

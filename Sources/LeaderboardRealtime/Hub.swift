@@ -28,6 +28,19 @@ struct ViewUpdate: Sendable {
         frame = Self.makeTextFrame(text)
     }
 
+    private init(view: Hub.View, frame: ByteBuffer) {
+        self.view = view
+        self.frame = frame
+    }
+
+    /// The same update in a buffer of its own, for one event loop's sessions: were the loops to share one,
+    /// each write's retain and release of its storage would move the count's cache line between cores.
+    func copied() -> ViewUpdate {
+        var copy = ByteBufferAllocator().buffer(capacity: frame.readableBytes)
+        copy.writeImmutableBuffer(frame)
+        return ViewUpdate(view: view, frame: copy)
+    }
+
     /// An unmasked, final text frame (RFC 6455 §5.2), as a server sends it.
     static func makeTextFrame(_ text: some Collection<UInt8>) -> ByteBuffer {
         var frame = ByteBuffer()
@@ -289,7 +302,7 @@ final class Hub: @unchecked Sendable {
             let since = staleSince.removeValue(forKey: view)
             guard content[view]?.frame != update.frame else { return }
             content[view] = update
-            Self.deliver(to: audience) { $0.receive(update) }
+            Self.deliver(update, to: audience)
             Counter(label: "leaderboard_ws_pushes_total").increment(by: audience.count)
             if let since {
                 Timer(label: "leaderboard_ws_push_latency_seconds").recordNanoseconds((NIODeadline.now() - since).nanoseconds)
@@ -317,6 +330,16 @@ final class Hub: @unchecked Sendable {
         Self.deliver(to: audience) { $0.receive(failure) }
     }
 
+    /// One task per event loop, which gives `update` (a copy of its own) to each of that loop's sessions.
+    @inline(never)
+    private static func deliver(_ update: ViewUpdate, to audience: Audience) {
+        for group in audience.groups.values {
+            let sessions = group.sessions
+            let local = update.copied()
+            group.loop.execute { Self.hand(sessions) { $0.receive(local) } }
+        }
+    }
+
     /// One task per event loop, which hands each of that loop's sessions to `body`.
     @inline(never)
     private static func deliver(to audience: Audience, _ body: @escaping @Sendable (Session) -> Void) {
@@ -340,7 +363,7 @@ final class Hub: @unchecked Sendable {
     private func sweepRevocations() {
         let keys = Set(tokens.values.map(\.tokenKey))
         guard !keys.isEmpty else { return }
-        workers.run(on: loop) { context in try Set(keys.filter { try context.revocations.isRevoked($0) }) }
+        workers.run(on: loop) { context in try context.revocations.revoked(among: Array(keys)) }
             .whenSuccess { revoked in
                 Self.deliver(SessionCommand.revoked, to: self.tokens.values.filter { revoked.contains($0.tokenKey) }.map(\.channel))
             }

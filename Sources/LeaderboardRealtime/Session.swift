@@ -46,6 +46,9 @@ final class Session: ChannelInboundHandler, RemovableChannelHandler {
     private var watching: Hub.View?
     /// The newest view update not yet written because the client is behind; older ones are dropped.
     private var pendingUpdate: ByteBuffer?
+    /// Whether the channel takes writes, as `channelWritabilityChanged` last said: a push reads this flag
+    /// instead of going through the context to the channel's atomic, for each of thousands of sessions.
+    private var isWritable = true
     /// Heartbeats since the client last sent anything.
     private var silentBeats = 0
     private var allowance: Double
@@ -79,6 +82,7 @@ final class Session: ChannelInboundHandler, RemovableChannelHandler {
         self.context = context
         self.encoderContext = encoderContext
         let channel = context.channel
+        isWritable = channel.isWritable
         switch admission {
         case .refused(let code, let reason):
             return close(context, code: code, reason: reason)
@@ -166,7 +170,8 @@ final class Session: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
-        if context.channel.isWritable {
+        isWritable = context.channel.isWritable
+        if isWritable {
             // Caught up: the clock starts anew the next time it falls behind.
             slowClientTimer?.cancel()
             slowClientTimer = nil
@@ -185,7 +190,7 @@ final class Session: ChannelInboundHandler, RemovableChannelHandler {
     /// New content of the watched view, from the hub, on this session's loop.
     func receive(_ update: ViewUpdate) {
         guard update.view == watching else { return }
-        if encoderContext?.channel.isWritable == true {
+        if isWritable && encoderContext != nil {
             write(frame: update.frame)
         } else {
             pendingUpdate = update.frame

@@ -29,6 +29,31 @@ import Testing
         try revocations.revoke(whileRebuilding, until: expiresAt)
         #expect(try revocations.isRevoked(whileRebuilding))
     }
+
+    /// The ws daemon's sweep asks about every connection's token at once: the answer must be the one
+    /// `isRevoked` gives for each, from the cache while the generation exists and from PostgreSQL without it.
+    @Test func aSweepFindsExactlyTheRevokedTokensAmongManyFromTheCacheOrFromPostgreSQL() throws {
+        let redisServer = try PrivateRedis()
+        defer { redisServer.stop() }
+        let redis = RedisConnection(settings: try RedisSettings(url: "unix://\(redisServer.socketPath)"))
+        try redis.command(["SET", "lb:meta:gen", "1"])
+        let revocations = RevocationList(database: TestStack.database(), redis: redis)
+        let expiresAt = Int(Date().timeIntervalSince1970) + 600
+        // Keys as a token's jti may be: quotes, a backslash and a comma must not break the lookup.
+        let revoked = [TestStack.unique("sweep-a"), TestStack.unique(#"sweep "quoted", back\slash"#), TestStack.unique("sweep-c")]
+        for key in revoked { try revocations.revoke(key, until: expiresAt) }
+        let kept = (0..<5).map { TestStack.unique("sweep-kept-\($0)") }
+        let all = (kept + revoked).shuffled()
+
+        // Batches of two: several round trips, and a batch may hold no revoked key.
+        #expect(try revocations.revoked(among: all, batchSize: 2) == Set(revoked))
+        for key in all { #expect(try revocations.isRevoked(key) == revoked.contains(key)) }
+
+        // Without the generation the cache is not trusted: PostgreSQL answers, even for keys the cache lost.
+        try redis.command(["DEL", "lb:meta:gen", "lb:revoked:" + revoked[0]])
+        #expect(try revocations.revoked(among: all, batchSize: 2) == Set(revoked))
+        #expect(try revocations.revoked(among: []).isEmpty)
+    }
 }
 
 /// A redis-server of the test's own on a unix socket, for what must not touch the shared one.

@@ -87,6 +87,20 @@ import Testing
         #expect(pushed.allSatisfy { $0.bytes == pushed[0].bytes }, "one frame, written as is to every socket")
     }
 
+    /// Sessions of one loop share the loop's buffer; two loops never share one, so the writes on two cores
+    /// do not both retain and release the same storage.
+    @Test func eachLoopWritesThePushFromABufferOfItsOwn() throws {
+        let channels = try (0..<4).map { try makeWatcher(on: sessionLoops[$0 % 2]) }
+        complete(1, with: #"{"n":1}"#)
+        func storage(_ channel: EmbeddedChannel) throws -> UnsafeRawPointer? {
+            try pushes(channel).bytes.first?.withUnsafeReadableBytes { UnsafeRawPointer($0.baseAddress) }
+        }
+        let addresses = try channels.map { try storage($0) }
+        #expect(addresses.allSatisfy { $0 != nil })
+        #expect(addresses[0] == addresses[2] && addresses[1] == addresses[3], "one buffer per loop")
+        #expect(addresses[0] != addresses[1], "not one for both loops")
+    }
+
     @Test func eventsThatArriveWhileAViewIsComputedMakeOneMoreComputation() throws {
         let channel = try makeWatcher(on: sessionLoops[0])
         complete(1, with: #"{"n":1}"#)

@@ -40,6 +40,28 @@ public struct RevocationList: TokenRevocations {
         ).isEmpty
     }
 
+    /// Which of `tokenKeys` are revoked, in one round trip per `batchSize` keys rather than one per key:
+    /// the ws daemon's periodic sweep asks this for the token of every connection it holds. The cache is
+    /// trusted as in `isRevoked`: a batch whose answer comes without the generation asks PostgreSQL.
+    public func revoked(among tokenKeys: [String], batchSize: Int = 1_000) throws -> Set<String> {
+        var revoked: Set<String> = []
+        for start in stride(from: 0, to: tokenKeys.count, by: batchSize) {
+            let batch = tokenKeys[start..<min(start + batchSize, tokenKeys.count)]
+            let commands = batch.map { ["EXISTS", Self.cachePrefix + $0] } + [["EXISTS", BoardIndex.generationKey]]
+            if let replies = try? redis.pipeline(commands), replies.last == .integer(1) {
+                for (key, reply) in zip(batch, replies) where reply == .integer(1) { revoked.insert(key) }
+                continue
+            }
+            // A text[] literal: each element quoted, with its backslashes and quotes escaped.
+            let keys = batch.map { "\"" + $0.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\"" }
+            let rows = try database.query(
+                "SELECT token_key FROM revoked_tokens WHERE token_key = ANY($1::text[]) AND expires_at > now()",
+                ["{" + keys.joined(separator: ",") + "}"])
+            for row in rows { revoked.insert(try row.requiredString("token_key")) }
+        }
+        return revoked
+    }
+
     /// Copies the unexpired revocations into Redis; the rebuild calls it before swapping in a generation.
     static func reload(from database: PostgresConnection, into redis: RedisConnection) throws -> Int {
         let rows = try database.query(
