@@ -74,7 +74,7 @@ public struct Config: Sendable {
         accessTokenLifetime = .seconds(Int64((minutes * 60).rounded()))
 
         apiListen = try reader.listenAddress("API_LISTEN", default: "unix:var/run/api.sock")
-        apiWorkers = try reader.integer("API_WORKERS", default: 8, in: 1...1024)
+        apiWorkers = try reader.integer("API_WORKERS", default: 32, in: 1...1024)
         wsListen = try reader.listenAddress("WS_LISTEN", default: "127.0.0.1:8081")
         wsWorkers = try reader.integer("WS_WORKERS", default: 4, in: 1...256)
         wsMaxConnections = try reader.integer("WS_MAX_CONNECTIONS", default: 20_000, in: 1...1_000_000)
