@@ -21,12 +21,16 @@ do {
             submissionBatches: submissionBatches, pages: pages)
         return api.respond(to:)
     }
-    // The reconciler applies scores answered 202 and rebuilds an emptied index; it ends with the process.
+    // The reconciler applies scores answered 202 and rebuilds an emptied index. It is stopped, and waited
+    // for, before the process exits: exit would tear down OpenSSL under a pass still running.
+    let stopReconciler = StopSignal()
+    let reconcilerStopped = DispatchSemaphore(value: 0)
     Thread.detachNewThread {
         let reconciler = IndexReconciler(
             database: PostgresConnection(settings: config.postgres), redis: RedisConnection(settings: config.redis),
             logger: Logger(label: "reconciler"))
-        reconciler.run { false }
+        reconciler.run(until: stopReconciler)
+        reconcilerStopped.signal()
     }
     // A store outage is not a reason to restart: the api answers 503 and recovers by itself.
     systemd.startWatchdog()
@@ -34,6 +38,8 @@ do {
     // The socket is open, so requests queue from now on, whether or not the workers have started.
     systemd.notify(.ready, .status("\(config.apiWorkers) workers"))
     server.run { systemd.notify(.stopping, .status("finishing queued and in-flight requests")) }
+    stopReconciler.stop()
+    reconcilerStopped.wait()
 } catch {
     logger.critical("\(error)")
     exit(1)

@@ -44,10 +44,10 @@ public final class IndexReconciler {
         self.logger = logger
     }
 
-    /// Reconciles every `interval` until `shouldStop` says so; errors are logged once per kind and retried.
-    public func run(every interval: Duration = .seconds(1), shouldStop: () -> Bool) {
+    /// Reconciles every `interval` until `stop` is signalled; errors are logged once per kind and retried.
+    public func run(every interval: Duration = .seconds(1), until stop: StopSignal) {
         var lastFailure: String?
-        while !shouldStop() {
+        repeat {
             do {
                 let pass = try reconcile()
                 if pass.applied > 0 || pass.rebuilt {
@@ -60,8 +60,7 @@ public final class IndexReconciler {
                 if failure != lastFailure { logger.warning("reconciler failed, retrying", metadata: ["error": "\(failure)"]) }
                 lastFailure = failure
             }
-            Thread.sleep(forTimeInterval: Double(interval.components.seconds) + Double(interval.components.attoseconds) / 1e18)
-        }
+        } while !stop.wait(seconds: Double(interval.components.seconds) + Double(interval.components.attoseconds) / 1e18)
     }
 
     /// One pass: rebuild if the index is gone, else apply what is missing above the watermark.
