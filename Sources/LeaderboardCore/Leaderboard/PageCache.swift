@@ -3,9 +3,8 @@
 /// A stamp names one content of a board for good (see `BoardScripts`), so a page served from here is exactly
 /// what the script would read at that moment, whichever process or connection changed the board.
 ///
-/// Shared by the worker threads of a process, behind a lock held only for a dictionary lookup. Bounded like
-/// `VerifiedTokens`: two generations of at most `generationSize` pages; when the newer is full the older is
-/// dropped, so the pages in demand (the top of the busy boards) stay and the rest age out.
+/// Shared by the worker threads of a process and bounded (see `GenerationalCache`): the pages in demand, the
+/// top of the busy boards, stay and the rest age out.
 public final class PageCache: Sendable {
     struct Key: Hashable, Sendable {
         let game: String
@@ -19,43 +18,24 @@ public final class PageCache: Sendable {
         let page: RenderedPage
     }
 
-    private struct Generations {
-        var newer: [Key: Entry] = [:]
-        var older: [Key: Entry] = [:]
-    }
-
     /// 2 × 128 pages of at most 100 rows: a few MiB at most.
     public static let defaultGenerationSize = 128
 
-    let generationSize: Int
-    private let generations = Locked(Generations())
+    private let cache: GenerationalCache<Key, Entry>
 
     public init(generationSize: Int = PageCache.defaultGenerationSize) {
-        self.generationSize = generationSize
+        cache = GenerationalCache(generationSize: generationSize)
     }
 
     /// The page kept for `key`, if it was read at `stamp`.
     func page(for key: Key, at stamp: PageStamp) -> RenderedPage? {
-        generations.withLock { generations in
-            if let entry = generations.newer[key] { return entry.stamp == stamp ? entry.page : nil }
-            guard let entry = generations.older.removeValue(forKey: key) else { return nil }
-            Self.insert(entry, for: key, into: &generations, generationSize: generationSize)
-            return entry.stamp == stamp ? entry.page : nil
-        }
+        guard let entry = cache.value(for: key), entry.stamp == stamp else { return nil }
+        return entry.page
     }
 
     /// Keeps `page`, read at `stamp`, in place of what `key` held. Two readers may race and leave the older
     /// page: the next read's stamp then differs from it and it is read again, never served.
     func insert(_ page: RenderedPage, at stamp: PageStamp, for key: Key) {
-        generations.withLock { Self.insert(Entry(stamp: stamp, page: page), for: key, into: &$0, generationSize: generationSize) }
-    }
-
-    private static func insert(_ entry: Entry, for key: Key, into generations: inout Generations, generationSize: Int) {
-        if generations.newer[key] == nil, generations.newer.count >= generationSize {
-            generations.older = generations.newer
-            generations.newer = [:]
-            generations.newer.reserveCapacity(generationSize)
-        }
-        generations.newer[key] = entry
+        cache.insert(Entry(stamp: stamp, page: page), for: key)
     }
 }
