@@ -56,20 +56,16 @@ public final class RedisConnection: @unchecked Sendable {
     /// Runs a Lua script by SHA, loading it once when the server answers NOSCRIPT (a new or flushed server).
     @discardableResult
     public func run(_ script: RedisScript, keys: [String], arguments: [String]) throws(RedisError) -> RedisReply {
-        let call = [script.sha1, String(keys.count)] + keys + arguments
-        do {
-            return try command(["EVALSHA"] + call)
-        } catch .server(let message) where message.hasPrefix("NOSCRIPT") {
-            try command(["SCRIPT", "LOAD", script.source])
-            return try command(["EVALSHA"] + call)
-        }
+        let reply = try run(script, keys: keys, argumentLists: [arguments])[0]
+        if case .error(let message) = reply { throw .server(message: message) }
+        return reply
     }
 
-    /// Runs a Lua script once per argument list, pipelined in one round trip; replies in order, error
-    /// replies as `.error`. Loads the script when the server answers NOSCRIPT and reruns just those calls
-    /// (a NOSCRIPT call did not run).
-    public func run(_ script: RedisScript, argumentLists: [[String]]) throws(RedisError) -> [RedisReply] {
-        let calls = argumentLists.map { ["EVALSHA", script.sha1, "0"] + $0 }
+    /// Runs a Lua script once per argument list (each with `keys`), pipelined in one round trip; replies in
+    /// order, error replies as `.error`. Loads the script when the server answers NOSCRIPT and reruns just
+    /// those calls (a NOSCRIPT call did not run).
+    public func run(_ script: RedisScript, keys: [String] = [], argumentLists: [[String]]) throws(RedisError) -> [RedisReply] {
+        let calls = argumentLists.map { ["EVALSHA", script.sha1, String(keys.count)] + keys + $0 }
         var replies = try pipeline(calls)
         let unknown = replies.indices.filter { if case .error(let message) = replies[$0] { message.hasPrefix("NOSCRIPT") } else { false } }
         if !unknown.isEmpty {
