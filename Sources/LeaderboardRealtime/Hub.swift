@@ -302,7 +302,10 @@ final class Hub: @unchecked Sendable {
             let since = staleSince.removeValue(forKey: view)
             guard content[view]?.frame != update.frame else { return }
             content[view] = update
-            Self.deliver(update, to: audience)
+            Self.deliver(to: audience) {
+                let local = update.copied()
+                return { $0.receive(local) }
+            }
             Counter(label: "leaderboard_ws_pushes_total").increment(by: audience.count)
             if let since {
                 Timer(label: "leaderboard_ws_push_latency_seconds").recordNanoseconds((NIODeadline.now() - since).nanoseconds)
@@ -327,24 +330,16 @@ final class Hub: @unchecked Sendable {
         stale.remove(view)
         staleSince[view] = nil
         for channel in audience.channels { viewOfChannel[channel] = nil }
-        Self.deliver(to: audience) { $0.receive(failure) }
+        Self.deliver(to: audience) { { $0.receive(failure) } }
     }
 
-    /// One task per event loop, which gives `update` (a copy of its own) to each of that loop's sessions.
+    /// One task per event loop, which hands each of that loop's sessions to the body `bodyForLoop` makes for
+    /// that loop (once per loop, so the body can hold what the loop's sessions share, such as a frame).
     @inline(never)
-    private static func deliver(_ update: ViewUpdate, to audience: Audience) {
+    private static func deliver(to audience: Audience, _ bodyForLoop: () -> @Sendable (Session) -> Void) {
         for group in audience.groups.values {
             let sessions = group.sessions
-            let local = update.copied()
-            group.loop.execute { Self.hand(sessions) { $0.receive(local) } }
-        }
-    }
-
-    /// One task per event loop, which hands each of that loop's sessions to `body`.
-    @inline(never)
-    private static func deliver(to audience: Audience, _ body: @escaping @Sendable (Session) -> Void) {
-        for group in audience.groups.values {
-            let sessions = group.sessions
+            let body = bodyForLoop()
             group.loop.execute { Self.hand(sessions, to: body) }
         }
     }
