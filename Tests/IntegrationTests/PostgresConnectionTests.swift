@@ -13,6 +13,16 @@ import Testing
         #expect(try database.query("SELECT count(*) AS n FROM users").count == 1, "users still exists")
     }
 
+    /// An array parameter keeps each element whole, whatever text it holds.
+    @Test func arraysArriveElementByElement() throws {
+        let database = TestStack.database()
+        let texts = [#"a "quoted", back\slash"#, "{braces}", "NULL", "", "plain"]
+        let rows = try database.query("SELECT t FROM unnest($1::text[]) WITH ORDINALITY AS u(t, n) ORDER BY n", [texts])
+        #expect(try rows.map { try $0.requiredString("t") } == texts)
+        let numbers = try database.query("SELECT sum(n) AS total, count(*) AS count FROM unnest($1::bigint[]) AS u(n)", [[7, -2, 40]])
+        #expect(try numbers[0].int("total") == 45 && numbers[0].int("count") == 3)
+    }
+
     @Test func aBadQueryIsAServerErrorWithItsSQLState() throws {
         let database = TestStack.database()
         #expect {

@@ -52,11 +52,8 @@ public struct RevocationList: TokenRevocations {
                 for (key, reply) in zip(batch, replies) where reply == .integer(1) { revoked.insert(key) }
                 continue
             }
-            // A text[] literal: each element quoted, with its backslashes and quotes escaped.
-            let keys = batch.map { "\"" + $0.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\"" }
             let rows = try database.query(
-                "SELECT token_key FROM revoked_tokens WHERE token_key = ANY($1::text[]) AND expires_at > now()",
-                ["{" + keys.joined(separator: ",") + "}"])
+                "SELECT token_key FROM revoked_tokens WHERE token_key = ANY($1::text[]) AND expires_at > now()", [Array(batch)])
             for row in rows { revoked.insert(try row.requiredString("token_key")) }
         }
         return revoked

@@ -128,7 +128,7 @@ public struct PostgresScoreStore: ScoreStore {
             SELECT user_id, count(DISTINCT game) AS games FROM scores
             WHERE user_id = ANY($1::bigint[]) AND created_at >= to_timestamp($2) AND created_at < to_timestamp($3)
             GROUP BY user_id
-            """, ["{" + userIds.map(String.init).joined(separator: ",") + "}", from, to])
+            """, [userIds, from, to])
         var games: [Int: Int] = [:]
         for row in rows { games[try row.requiredInt("user_id")] = try row.requiredInt("games") }
         return games
@@ -171,7 +171,7 @@ public struct PostgresScoreStore: ScoreStore {
             """
             SELECT s.id, s.user_id, u.name, s.game, s.score, floor(extract(epoch FROM s.created_at))::bigint AS epoch
             FROM scores s JOIN users u ON u.id = s.user_id WHERE s.id = ANY($1::bigint[]) ORDER BY s.id
-            """, ["{" + ids.map(String.init).joined(separator: ",") + "}"]
+            """, [ids]
         ).map { row in
             BoardIndex.Score(
                 id: try row.requiredInt("id"), userId: try row.requiredInt("user_id"), name: try row.requiredString("name"),

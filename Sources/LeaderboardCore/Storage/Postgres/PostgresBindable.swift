@@ -18,3 +18,14 @@ extension Int64: PostgresBindable {
 extension Bool: PostgresBindable {
     public var postgresText: String { self ? "t" : "f" }
 }
+
+/// An array literal (`$1::bigint[]`, `$1::text[]`): each element quoted, with its backslashes and quotes
+/// escaped, so any text (commas, braces, quotes) stays one element.
+extension Array: PostgresBindable where Element: PostgresBindable {
+    public var postgresText: String {
+        let elements = map { element in
+            "\"" + element.postgresText.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\""
+        }
+        return "{" + elements.joined(separator: ",") + "}"
+    }
+}
