@@ -498,15 +498,19 @@ if [[ $(status) == 413 ]] && envelope_is 413 && [[ $(header X-Content-Type-Optio
 else
     fail "a 2 MB body: $(status), $(head -c 200 "$WORK/body")"
 fi
+# The 30 go at once, and the 429 checked is one of theirs: a request sent after them could come when
+# the limit has let up again (5 r/s), on a slow machine.
 urls=()
-for _ in $(seq 30); do urls+=(-o /dev/null "$BASE/api/v1/auth/me"); done
-codes=$("${CURL[@]}" -w '%{http_code}\n' "${urls[@]}" | sort | uniq -c | tr -s ' \n' ' ')
-if [[ $codes == *" 429"* ]]; then
-    fetch "$BASE/api/v1/auth/me"
-    if [[ $(status) == 429 ]] && envelope_is 429 && [[ $(header Retry-After) == 1 ]]; then
+for index in $(seq 30); do urls+=(-o "$WORK/limited.$index" "$BASE/api/v1/auth/me"); done
+"${CURL[@]}" --no-progress-meter --parallel --parallel-max 30 -w '%{http_code} %header{retry-after} %{filename_effective}\n' "${urls[@]}" >"$WORK/limited" || true
+codes=$(cut -d' ' -f1 "$WORK/limited" | sort | uniq -c | tr -s ' \n' ' ')
+read -r _ retry_after limited_body < <(grep '^429 ' "$WORK/limited" | head -n 1) || true
+if [[ -n ${limited_body:-} ]]; then
+    cp "$limited_body" "$WORK/body"
+    if envelope_is 429 && [[ $retry_after == 1 ]]; then
         pass "auth routes are rate-limited with a 429 in the envelope and Retry-After (30 at once:$codes)"
     else
-        fail "rate-limited auth route: $(status), Retry-After '$(header Retry-After)', $(head -c 200 "$WORK/body")"
+        fail "rate-limited auth route: Retry-After '$retry_after', $(head -c 200 "$WORK/body")"
     fi
 else
     fail "30 requests at once to /api/v1/auth/me were never limited:$codes"

@@ -117,6 +117,21 @@ extension LeaderboardTests {
         }
     }
 
+    /// A period's boards and times (the game's and the global ones) go when the period stops being kept,
+    /// whoever created them.
+    @Test func aPeriodsBoardsAndTimesExpireWithThePeriod() throws {
+        try withGame { game in
+            try Worker(pages: nil).submit(try makeUser("Ann"), "Ann", game, 100)
+            let generation = try #require(try BoardIndex(redis: redis).generation())
+            for period in [PeriodKind.daily, .weekly, .monthly] {
+                let board = BoardPeriod(period, containing: UTCDay.today)
+                for key in ["b:\(game)", "w:\(game)", "b:all", "w:all"].map({ "lb:\(generation):\($0):\(board.key)" }) {
+                    #expect(try redis.command(["EXPIRETIME", key]).int == board.expiresAt, "\(key)")
+                }
+            }
+        }
+    }
+
     @Test func aRenamedPlayerIsShownByTheirNewNameOnKeptPages() throws {
         try withGame { game in
             let reader = Worker(pages: PageCache())

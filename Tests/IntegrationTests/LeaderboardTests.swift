@@ -248,6 +248,27 @@ import Testing
         }
     }
 
+    /// A batch travels as column arrays: keys a client chose, with the characters of an array literal in them,
+    /// must be stored as sent, and a retry with one must find its row.
+    @Test func idempotencyKeysWithArraySyntaxAreStoredExactly() throws {
+        try withGame { game in
+            let user = try makeUser("Flo")
+            let keys = [#"a","b"#, #"back\slash"#, "{braces}", "NULL", " spaced ", "comma,separated", "'quote'"].map {
+                TestStack.unique("key") + $0
+            }
+            let batch = keys.enumerated().map { index, key in
+                LeaderboardService.PendingScore(
+                    score: NewScore(userId: user, game: game, score: 100 + index, idempotencyKey: key, tokenKey: nil), name: "Flo", today: today)
+            }
+            let stored = try service.store(batch).map { try #require(try $0.get()) }
+            #expect(stored.map(\.score) == Array(100..<(100 + keys.count)))
+            let rows = try database.query("SELECT idempotency_key FROM scores WHERE user_id = $1 ORDER BY score", [user])
+            #expect(try rows.map { try $0.requiredString("idempotency_key") } == keys)
+            let retries = try service.store(batch).map { try #require(try $0.get()) }
+            #expect(retries.allSatisfy(\.isReplay) && retries.map(\.id) == stored.map(\.id))
+        }
+    }
+
     /// Workers sharing one group commit, as a process's FastCGI threads do: every concurrent submission is
     /// stored once and its answer is its own.
     @Test func concurrentSubmissionsThroughOneGroupCommitAreAllStoredAndAnswered() throws {

@@ -67,7 +67,7 @@ public struct RevocationList: TokenRevocations {
             ["SET", cachePrefix + (try row.requiredString("token_key")), "1", "EXAT", String(try row.requiredInt("expires"))]
         }
         for batch in stride(from: 0, to: commands.count, by: 1_000) {
-            try redis.pipeline(Array(commands[batch..<min(batch + 1_000, commands.count)]))
+            try redis.pipelineOrThrow(Array(commands[batch..<min(batch + 1_000, commands.count)]))
         }
         return commands.count
     }

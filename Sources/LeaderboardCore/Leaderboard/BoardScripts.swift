@@ -43,12 +43,16 @@ enum BoardScripts {
     static let namesVersionKey = "lb:ver:names"
     static let versionCounterKey = "lb:meta:version-counter"
 
-    /// ARGV: userId, name, game, score, epochSeconds, scoreId, then (period, expireAt or "") pairs.
+    /// ARGV: userId, name, game, score, epochSeconds, scoreId, then (period, expireAt or "") pairs, the
+    /// all-time period (`all`) always among them.
     /// Returns {best, rank, globalRank, improved (0/1)} for the all-time boards, or a NOINDEX error.
     /// When a board changed, publishes `{game, userId, score, periods, totalBefore, totalAfter, at}` on
-    /// `lb:events`; the totals are the player's global all-time sum before and after (-1: absent), set
-    /// when that board changed, so listeners can tell whose rank the submission moved; `at` is Redis's
-    /// clock in milliseconds, for measuring how late events arrive.
+    /// `lb:events`; the totals are the player's global all-time sum before and after (0 before: they had
+    /// none), set when that board changed, so listeners can tell whose rank the submission moved; `at` is
+    /// Redis's clock in milliseconds, for measuring how late events arrive.
+    ///
+    /// This runs for every submission, so it makes as few calls as it can: what a call returned is not
+    /// asked again, and values Redis only stores are passed on as the strings they came as.
     static let apply = RedisScript(
         """
         local gen = redis.call('GET', 'lb:meta:gen')
@@ -64,33 +68,36 @@ enum BoardScripts {
           if oldName then setVersion('\(namesVersionKey)', '') end
         end
         local changed = {}
-        local totalBefore, totalAfter = nil, nil
+        local best, total, totalBefore, improved = nil, nil, nil, 0
         for i = 7, #ARGV, 2 do
           local period, expireAt = ARGV[i], ARGV[i + 1]
           local board = p .. 'b:' .. game .. ':' .. period
           local old = tonumber(redis.call('ZSCORE', board, user))
+          local global = p .. 'b:all:' .. period
           if old == nil or score > old then
-            local global = p .. 'b:all:' .. period
             local gameWhens, globalWhens = p .. 'w:' .. game .. ':' .. period, p .. 'w:all:' .. period
-            redis.call('ZADD', board, score, user)
+            local increment = score - (old or 0)
+            redis.call('ZADD', board, ARGV[4], user)
             redis.call('HSET', gameWhens, user, when)
-            local before = tonumber(redis.call('ZSCORE', global, user))
-            local after = tonumber(redis.call('ZINCRBY', global, score - (old or 0), user))
-            if period == 'all' then totalBefore, totalAfter = before or -1, after end
+            local after = tonumber(redis.call('ZINCRBY', global, string.format('%d', increment), user))
             redis.call('HSET', globalWhens, user, when)
             -- A board and its times come into being with their first player and get their expiry then
-            -- (here or in the rebuild); only a player new to them can have just created them.
+            -- (here or in the rebuild); only a player new to them can have just created them. A total
+            -- that is all this increment may be a new one (setting the same expiry again is harmless).
             if expireAt ~= '' and old == nil then
               redis.call('EXPIREAT', board, expireAt)
               redis.call('EXPIREAT', gameWhens, expireAt)
             end
-            if expireAt ~= '' and before == nil then
+            if expireAt ~= '' and after == increment then
               redis.call('EXPIREAT', global, expireAt)
               redis.call('EXPIREAT', globalWhens, expireAt)
             end
             setVersion('\(versionPrefix)' .. game .. ':' .. period, expireAt)
             setVersion('\(versionPrefix)all:' .. period, expireAt)
             changed[#changed + 1] = period
+            if period == 'all' then best, total, totalBefore, improved = score, after, after - increment, 1 end
+          elseif period == 'all' then
+            best, total = old, tonumber(redis.call('ZSCORE', global, user))
           end
         end
         redis.call('SETBIT', p .. 'applied:' .. math.floor(scoreId / 1048576), scoreId % 1048576, 1)
@@ -98,17 +105,13 @@ enum BoardScripts {
           local time = redis.call('TIME')
           redis.call('PUBLISH', 'lb:events', cjson.encode({
             game = game, userId = tonumber(user), score = score, periods = changed,
-            totalBefore = totalBefore, totalAfter = totalAfter,
+            totalBefore = totalBefore, totalAfter = totalBefore and total,
             at = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)}))
         end
         local board, global = p .. 'b:' .. game .. ':all', p .. 'b:all:all'
-        local best = redis.call('ZSCORE', board, user)
-        local total = redis.call('ZSCORE', global, user)
         local rank = best and redis.call('ZCOUNT', board, '(' .. best, '+inf') + 1 or 0
         local globalRank = total and redis.call('ZCOUNT', global, '(' .. total, '+inf') + 1 or 0
-        local improved = 0
-        for _, period in ipairs(changed) do if period == 'all' then improved = 1 end end
-        return {tonumber(best or 0), rank, globalRank, improved}
+        return {best or 0, rank, globalRank, improved}
         """)
 
     /// ARGV: game, period, the period's expiry (epoch seconds, or "" for all-time), mode ("page" or "around"),

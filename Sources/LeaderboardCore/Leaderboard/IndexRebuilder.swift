@@ -67,7 +67,7 @@ public struct IndexRebuilder {
             let revoked = try RevocationList.reload(from: database, into: redis)
             progress("revoked tokens: \(revoked)")
             let previous = try redis.command(["GET", BoardIndex.generationKey]).int
-            try redis.pipeline([
+            try redis.pipelineOrThrow([
                 ["SET", "lb:\(generation):watermark", String(watermark)],
                 ["SET", BoardIndex.generationKey, String(generation)],
             ])
@@ -181,10 +181,7 @@ private final class BoardWriter {
 
     private func send() throws {
         guard !commands.isEmpty else { return }
-        let replies = try redis.pipeline(commands)
+        try redis.pipelineOrThrow(commands)
         commands.removeAll(keepingCapacity: true)
-        if let failure = replies.first(where: { if case .error = $0 { true } else { false } }) {
-            throw RedisError.unexpectedReply("rebuild write failed: \(failure)")
-        }
     }
 }

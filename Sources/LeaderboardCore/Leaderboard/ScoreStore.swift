@@ -57,11 +57,14 @@ public struct PostgresScoreStore: ScoreStore {
     /// and for an idempotency conflict the earlier row.
     public func insert(_ submissions: [NewScore]) throws -> [StoredScore?] {
         guard !submissions.isEmpty else { return [] }
+        // Columns as arrays, so every batch size is one prepared statement (which PostgreSQL soon plans once
+        // for all); an absent key is '' (never a real one: keys are 1 to 200 bytes, tokens are never empty).
         let rows = try database.query(
-            Self.insertStatement(count: submissions.count),
-            submissions.flatMap { submission -> [(any PostgresBindable)?] in
-                [submission.userId, submission.game, submission.score, submission.idempotencyKey, submission.tokenKey]
-            }, prepared: true)
+            Self.insertStatement,
+            [
+                submissions.map(\.userId), submissions.map(\.game), submissions.map(\.score),
+                submissions.map { $0.idempotencyKey ?? "" }, submissions.map { $0.tokenKey ?? "" },
+            ], prepared: true)
         guard rows.count == submissions.count else { throw PostgresError.unexpectedResult("score insert returned \(rows.count) rows") }
         return try zip(submissions, rows).map { submission, row in
             if try row.bool("revoked") == true { return nil }
@@ -76,36 +79,32 @@ public struct PostgresScoreStore: ScoreStore {
         }
     }
 
-    /// The batch insert for `count` submissions, five parameters each; a prepared statement per count.
-    static func insertStatement(count: Int) -> String {
-        let values = (0..<count).map { index in
-            let first = index * 5 + 1
-            return "(\(index + 1), $\(first)::bigint, $\(first + 1)::text, $\(first + 2)::bigint, $\(first + 3)::text, $\(first + 4)::text)"
-        }
-        return """
-            WITH input (position, user_id, game, score, idempotency_key, token_key) AS (
-                VALUES \(values.joined(separator: ", "))
-            ), accepted AS (
-                SELECT input.*, nextval('scores_id_seq') AS id FROM input
-                WHERE NOT EXISTS (SELECT 1 FROM revoked_tokens r WHERE r.token_key = input.token_key AND r.expires_at > now())
-            ), inserted AS (
-                INSERT INTO scores (id, user_id, game, score, idempotency_key)
-                SELECT id, user_id, game, score, idempotency_key FROM accepted
-                ON CONFLICT (user_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
-                RETURNING id, game, score, created_at
-            )
-            SELECT accepted.id IS NULL AS revoked, coalesce(inserted.id, earlier.id) AS id,
-                   coalesce(inserted.game, earlier.game) AS game, coalesce(inserted.score, earlier.score) AS score,
-                   floor(extract(epoch FROM coalesce(inserted.created_at, earlier.created_at)))::bigint AS epoch,
-                   inserted.id IS NULL AS replay
-            FROM input
-            LEFT JOIN accepted ON accepted.position = input.position
-            LEFT JOIN inserted ON inserted.id = accepted.id
-            LEFT JOIN scores earlier ON inserted.id IS NULL AND earlier.user_id = accepted.user_id
-                AND earlier.idempotency_key = accepted.idempotency_key
-            ORDER BY input.position
-            """
-    }
+    /// The batch insert: $1 to $5 are the columns user id, game, score, idempotency key and token key.
+    static let insertStatement = """
+        WITH input AS (
+            SELECT position, user_id, game, score, nullif(idempotency_key, '') AS idempotency_key, nullif(token_key, '') AS token_key
+            FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::text[], $5::text[])
+                WITH ORDINALITY AS columns (user_id, game, score, idempotency_key, token_key, position)
+        ), accepted AS (
+            SELECT input.*, nextval('scores_id_seq') AS id FROM input
+            WHERE NOT EXISTS (SELECT 1 FROM revoked_tokens r WHERE r.token_key = input.token_key AND r.expires_at > now())
+        ), inserted AS (
+            INSERT INTO scores (id, user_id, game, score, idempotency_key)
+            SELECT id, user_id, game, score, idempotency_key FROM accepted
+            ON CONFLICT (user_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+            RETURNING id, game, score, created_at
+        )
+        SELECT accepted.id IS NULL AS revoked, coalesce(inserted.id, earlier.id) AS id,
+               coalesce(inserted.game, earlier.game) AS game, coalesce(inserted.score, earlier.score) AS score,
+               floor(extract(epoch FROM coalesce(inserted.created_at, earlier.created_at)))::bigint AS epoch,
+               inserted.id IS NULL AS replay
+        FROM input
+        LEFT JOIN accepted ON accepted.position = input.position
+        LEFT JOIN inserted ON inserted.id = accepted.id
+        LEFT JOIN scores earlier ON inserted.id IS NULL AND earlier.user_id = accepted.user_id
+            AND earlier.idempotency_key = accepted.idempotency_key
+        ORDER BY input.position
+        """
 
     public func history(userId: Int, game: String?, before: Int?, limit: Int) throws -> [ScoreEntry] {
         try database.query(

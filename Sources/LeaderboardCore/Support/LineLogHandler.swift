@@ -64,8 +64,8 @@ final class SecondClock: Sendable {
         var local = tm()
         guard localtime_r(&now, &local) != nil else { return "<unknown>" }
         var buffer = [CChar](repeating: 0, count: 64)
-        strftime(&buffer, buffer.count, "%Y-%m-%dT%H:%M:%S%z", &local)
-        let text = String(cString: buffer)
+        let length = strftime(&buffer, buffer.count, "%Y-%m-%dT%H:%M:%S%z", &local)
+        let text = String(decoding: buffer[..<length].map { UInt8(bitPattern: $0) }, as: UTF8.self)
         formatted.withLock { $0 = (now, text) }
         return text
     }

@@ -53,6 +53,14 @@ public final class RedisConnection: @unchecked Sendable {
         return replies
     }
 
+    /// Sends several commands in one round trip, for callers that need every one to succeed: the first
+    /// error reply throws `.server`.
+    public func pipelineOrThrow(_ commands: [[String]]) throws(RedisError) {
+        for reply in try pipeline(commands) {
+            if case .error(let message) = reply { throw .server(message: message) }
+        }
+    }
+
     /// Runs a Lua script by SHA, loading it once when the server answers NOSCRIPT (a new or flushed server).
     @discardableResult
     public func run(_ script: RedisScript, keys: [String], arguments: [String]) throws(RedisError) -> RedisReply {
