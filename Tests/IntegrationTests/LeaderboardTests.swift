@@ -353,6 +353,23 @@ import Testing
         }
     }
 
+    /// The reconciler's question, read as byte ranges of the applied bitmaps: across a shard boundary, at
+    /// both ends of a byte, in a shard no score has reached, and in any order.
+    @Test func appliedTellsEachScoreFromItsNeighbours() throws {
+        // A generation of its own, far above the stack's, so no other test's scores are in it.
+        let generation = 1_000_000_000 + Int.random(in: 0..<1_000_000)
+        let shard = 1 << 20
+        let applied = [7, 8, 15, shard - 1, shard, 3 * shard + 12_345]
+        let notApplied = [0, 6, 9, 14, 16, shard - 2, shard + 1, 2 * shard + 5]
+        defer { _ = try? redis.command(["DEL"] + (0...3).map { "lb:\(generation):applied:\($0)" }) }
+        for id in applied {
+            try redis.command(["SETBIT", "lb:\(generation):applied:\(id / shard)", String(id % shard), "1"])
+        }
+        let ids = (applied + notApplied).shuffled()
+        let answers = try BoardIndex(redis: redis).applied(ids, generation: generation)
+        #expect(Dictionary(uniqueKeysWithValues: zip(ids, answers)) == Dictionary(uniqueKeysWithValues: ids.map { ($0, applied.contains($0)) }))
+    }
+
     @Test func aRebuildReproducesTheLiveBoardsAndSwapsAtomically() throws {
         try withGame { game in
             for (index, score) in [300, 200, 200, 100].enumerated() {
