@@ -353,6 +353,36 @@ import Testing
         }
     }
 
+    /// Under a steady stream of submissions most scores above the watermark are still settling. A pass
+    /// applies what is missing and moves the watermark past what settled, then rests: it must not read the
+    /// unsettled rest again and again (it once did, dozens of times a second, at a few thousand a second).
+    @Test func aReconcilerPassReadsPastTheSettledScoresOnce() throws {
+        // A private Redis: its own lease and watermark, so the stack's reconciler is not in the way.
+        let redisServer = try PrivateRedis()
+        defer { redisServer.stop() }
+        let privateRedis = RedisConnection(settings: try RedisSettings(url: "unix://\(redisServer.socketPath)"))
+        try privateRedis.command(["SET", BoardIndex.generationKey, "1"])
+        try withGame { game in
+            let user = try makeUser("Ivy")
+            let settled = try database.query(
+                """
+                INSERT INTO scores (user_id, game, score, created_at)
+                SELECT $1, $2, score, now() - interval '10 seconds' FROM generate_series(1, 3) AS score RETURNING id
+                """, [user, game]
+            ).map { try $0.requiredInt("id") }.sorted()
+            for score in 4...30 {
+                try database.query("INSERT INTO scores (user_id, game, score) VALUES ($1, $2, $3)", [user, game, score])
+            }
+            // Just below them: other tests' scores (from the shared PostgreSQL) come after, or between.
+            try privateRedis.command(["SET", "lb:1:watermark", String(settled[0] - 1)])
+            let pass = try IndexReconciler(database: database, redis: privateRedis, logger: logger, batchSize: 10).reconcile()
+            #expect(pass.batchesRead == 1, "the first batch ends in scores still settling")
+            #expect(pass.applied >= 3)
+            #expect(try BoardIndex(redis: privateRedis).applied(settled, generation: 1) == [true, true, true])
+            #expect(try BoardIndex(redis: privateRedis).watermark(generation: 1) >= settled[0])
+        }
+    }
+
     /// The reconciler's question, read as byte ranges of the applied bitmaps: across a shard boundary, at
     /// both ends of a byte, in a shard no score has reached, and in any order.
     @Test func appliedTellsEachScoreFromItsNeighbours() throws {

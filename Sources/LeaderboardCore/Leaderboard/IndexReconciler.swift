@@ -10,7 +10,6 @@ import Metrics
 public final class IndexReconciler {
     /// A score is re-checked until it is this old; by then its insert has long committed or failed.
     static let settleSeconds = 2
-    static let batchSize = 5_000
     static let leaseKey = "lb:meta:reconciler"
     static let leaseScript = RedisScript(
         """
@@ -25,6 +24,8 @@ public final class IndexReconciler {
         /// Scores above the watermark still waiting to settle.
         public var pending = 0
         public var rebuilt = false
+        /// Batches of scores read above the watermark.
+        public var batchesRead = 0
     }
 
     private let database: PostgresConnection
@@ -33,9 +34,11 @@ public final class IndexReconciler {
     private let redis: RedisConnection
     private let rebuilder: IndexRebuilder
     private let logger: Logger
+    private let batchSize: Int
     private let leaseToken = Crypto.hex(Crypto.randomBytes(8))
 
-    public init(database: PostgresConnection, redis: RedisConnection, logger: Logger) {
+    public init(database: PostgresConnection, redis: RedisConnection, logger: Logger, batchSize: Int = 5_000) {
+        self.batchSize = batchSize
         self.database = database
         scores = PostgresScoreStore(database: database)
         index = BoardIndex(redis: redis)
@@ -78,8 +81,9 @@ public final class IndexReconciler {
         try database.query("DELETE FROM revoked_tokens WHERE expires_at < now()")
         var watermark = try index.watermark(generation: generation)
         while true {
-            let batch = try scores.pending(after: watermark, limit: Self.batchSize, settledSeconds: Self.settleSeconds)
+            let batch = try scores.pending(after: watermark, limit: batchSize, settledSeconds: Self.settleSeconds)
             if batch.isEmpty { break }
+            pass.batchesRead += 1
             let applied = try index.applied(batch.map(\.id), generation: generation)
             let missing = try scores.scores(ids: zip(batch, applied).filter { entry, isApplied in !isApplied && entry.isRipe }.map(\.0.id))
             for outcome in try index.apply(missing, today: today) { _ = try outcome.get() }
@@ -93,7 +97,10 @@ public final class IndexReconciler {
             if advanced > watermark { try index.setWatermark(advanced, generation: generation) }
             Gauge(label: "leaderboard_reconciler_backlog").record(pass.pending)
             Counter(label: "leaderboard_reconciler_applied_total").increment(by: missing.count)
-            guard batch.count == Self.batchSize, advanced > watermark else { break }
+            // Another batch only when this one was all done: past a score still settling come newer ones,
+            // and reading on would read this batch's unsettled rest again (under a steady stream of
+            // submissions, again and again, a few settling in between).
+            guard batch.count == batchSize, advanced == batch.last?.id else { break }
             watermark = advanced
         }
         return pass
