@@ -28,9 +28,7 @@ public final class RedisConnection: @unchecked Sendable {
     /// Sends one command as argv (binary-safe, never parsed from a string). An error reply throws `.server`.
     @discardableResult
     public func command(_ arguments: [String]) throws(RedisError) -> RedisReply {
-        let reply = try pipeline([arguments])[0]
-        if case .error(let message) = reply { throw .server(message: message) }
-        return reply
+        try Self.succeeded(pipeline([arguments])[0])
     }
 
     /// Sends several commands in one round trip; replies come back in order, error replies as `.error`.
@@ -56,17 +54,19 @@ public final class RedisConnection: @unchecked Sendable {
     /// Sends several commands in one round trip, for callers that need every one to succeed: the first
     /// error reply throws `.server`.
     public func pipelineOrThrow(_ commands: [[String]]) throws(RedisError) {
-        for reply in try pipeline(commands) {
-            if case .error(let message) = reply { throw .server(message: message) }
-        }
+        for reply in try pipeline(commands) { _ = try Self.succeeded(reply) }
+    }
+
+    /// `reply`, unless it is an error reply: that throws `.server`.
+    private static func succeeded(_ reply: RedisReply) throws(RedisError) -> RedisReply {
+        if case .error(let message) = reply { throw .server(message: message) }
+        return reply
     }
 
     /// Runs a Lua script by SHA, loading it once when the server answers NOSCRIPT (a new or flushed server).
     @discardableResult
     public func run(_ script: RedisScript, keys: [String], arguments: [String]) throws(RedisError) -> RedisReply {
-        let reply = try run(script, keys: keys, argumentLists: [arguments])[0]
-        if case .error(let message) = reply { throw .server(message: message) }
-        return reply
+        try Self.succeeded(run(script, keys: keys, argumentLists: [arguments])[0])
     }
 
     /// Runs a Lua script once per argument list (each with `keys`), pipelined in one round trip; replies in
