@@ -14,6 +14,29 @@ struct GroupCommitTests {
     /// The second step: passes results on as outcomes.
     static func passOn(_ batch: [Int], _ results: [Result<Int, any Error>]) -> [Result<Int, any Error>] { results }
 
+    /// A `run` step that records the batches it gets and holds the batch `held` until `release()`, so that
+    /// callers queue behind it.
+    final class HoldingRun: Sendable {
+        let held: [Int]
+        let batches = Locked<[[Int]]>([])
+        private let heldStarted = DispatchSemaphore(value: 0)
+        private let heldMayFinish = DispatchSemaphore(value: 0)
+
+        init(holding held: [Int]) { self.held = held }
+
+        func run(_ batch: [Int]) -> [Result<Int, any Error>] {
+            batches.withLock { $0.append(batch) }
+            if batch == held {
+                heldStarted.signal()
+                heldMayFinish.wait()
+            }
+            return GroupCommitTests.double(batch)
+        }
+
+        func waitUntilHeld() { heldStarted.wait() }
+        func release() { heldMayFinish.signal() }
+    }
+
     @Test func aCallerAloneRunsItsOwnBatchAtOnce() throws {
         let group = GroupCommit<Int, Int>()
         var batches: [[Int]] = []
@@ -32,17 +55,7 @@ struct GroupCommitTests {
     /// all of them, and each gets its own outcome or its own error.
     @Test func callersArrivingDuringABatchShareTheNextAndGetTheirOwnOutcomes() throws {
         let group = GroupCommit<Int, Int>(maximumBatch: 64)
-        let batches = Locked<[[Int]]>([])
-        let firstBatchMayFinish = DispatchSemaphore(value: 0)
-        let firstBatchStarted = DispatchSemaphore(value: 0)
-        let run: @Sendable ([Int]) -> [Result<Int, any Error>] = { batch in
-            batches.withLock { $0.append(batch) }
-            if batch == [1] {
-                firstBatchStarted.signal()
-                firstBatchMayFinish.wait()
-            }
-            return Self.double(batch)
-        }
+        let first = HoldingRun(holding: [1])
         let outcomes = Locked<[Int: Result<Int, Failed>]>([:])
         let done = DispatchGroup()
         func submitInBackground(_ item: Int) {
@@ -50,7 +63,7 @@ struct GroupCommitTests {
             Thread.detachNewThread {
                 let outcome: Result<Int, Failed>
                 do {
-                    outcome = .success(try group.submit(item, run: run, then: Self.passOn))
+                    outcome = .success(try group.submit(item, run: first.run, then: Self.passOn))
                 } catch {
                     outcome = .failure(error as? Failed ?? Failed(item: -1))
                 }
@@ -60,15 +73,15 @@ struct GroupCommitTests {
         }
 
         submitInBackground(1)
-        firstBatchStarted.wait()
+        first.waitUntilHeld()
         let later = [102, 103, 104, 105, 106]
         for item in later { submitInBackground(item) }
         // Every later caller is queued behind the running batch before it may finish.
         while group.queuedCount < later.count { sched_yield() }
-        firstBatchMayFinish.signal()
+        first.release()
         done.wait()
 
-        let recorded = batches.withLock { $0 }
+        let recorded = first.batches.withLock { $0 }
         #expect(recorded.count == 2)
         #expect(recorded.first == [1])
         #expect(recorded.last?.sorted() == later)
@@ -83,31 +96,20 @@ struct GroupCommitTests {
     /// A batch takes at most `maximumBatch` items; the rest go in the next.
     @Test func aBatchIsCappedAndTheRestFollow() throws {
         let group = GroupCommit<Int, Int>(maximumBatch: 2)
-        let batches = Locked<[[Int]]>([])
-        let firstBatchMayFinish = DispatchSemaphore(value: 0)
-        let firstBatchStarted = DispatchSemaphore(value: 0)
+        let first = HoldingRun(holding: [0])
         let done = DispatchGroup()
         for item in 0..<6 {
             done.enter()
             Thread.detachNewThread {
-                _ = try? group.submit(
-                    item,
-                    run: { batch in
-                        batches.withLock { $0.append(batch) }
-                        if batch == [0] {
-                            firstBatchStarted.signal()
-                            firstBatchMayFinish.wait()
-                        }
-                        return Self.double(batch)
-                    }, then: Self.passOn)
+                _ = try? group.submit(item, run: first.run, then: Self.passOn)
                 done.leave()
             }
-            if item == 0 { firstBatchStarted.wait() }
+            if item == 0 { first.waitUntilHeld() }
         }
         while group.queuedCount < 5 { sched_yield() }
-        firstBatchMayFinish.signal()
+        first.release()
         done.wait()
-        let recorded = batches.withLock { $0 }
+        let recorded = first.batches.withLock { $0 }
         #expect(recorded.first == [0])
         #expect(recorded.dropFirst().map(\.count) == [2, 2, 1])
         #expect(recorded.flatMap { $0 }.sorted() == Array(0..<6))
