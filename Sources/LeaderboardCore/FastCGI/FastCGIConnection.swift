@@ -23,8 +23,9 @@ struct FastCGIConnection {
         self.maxBodyBytes = maxBodyBytes
     }
 
-    /// The request, or nil when its body is larger than allowed.
-    func read() -> HTTPRequest? {
+    /// The request, or nil when its body is larger than allowed; `isWhole`: all of it was read, the end of
+    /// its body included.
+    func read() -> (request: HTTPRequest, isWhole: Bool)? {
         let length = parameters["CONTENT_LENGTH"].flatMap(Int.init) ?? 0
         guard length <= maxBodyBytes else { return nil }
         var body = [UInt8](repeating: 0, count: length)
@@ -38,6 +39,8 @@ struct FastCGIConnection {
             if count <= 0 { break }
             received += Int(count)
         }
+        // The end of the body too (nginx's empty stdin record), so that nothing nginx sent is left unread.
+        let isWhole = received == length && FCGX_GetChar(input) == EOF
         body.removeLast(length - received)
 
         var headers: [String: String] = [:]
@@ -48,7 +51,7 @@ struct FastCGIConnection {
 
         let requestURI = parameters["REQUEST_URI"] ?? "/"
         let path = parameters["DOCUMENT_URI"] ?? String(requestURI.prefix { $0 != "?" })
-        return HTTPRequest(
+        let request = HTTPRequest(
             method: parameters["REQUEST_METHOD"] ?? "GET",
             path: path,
             query: HTTPRequest.parseQuery(parameters["QUERY_STRING"] ?? ""),
@@ -57,6 +60,7 @@ struct FastCGIConnection {
             remoteAddress: parameters["REMOTE_ADDR"] ?? "",
             requestID: parameters["REQUEST_ID"] ?? headers["x-request-id"] ?? UUID().uuidString
         )
+        return (request, isWhole)
     }
 
     /// `HTTP_X_REQUEST_ID` -> `x-request-id`. nginx passes only ASCII header names (it drops the others).

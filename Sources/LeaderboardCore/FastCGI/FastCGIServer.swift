@@ -135,7 +135,13 @@ public final class FastCGIServer: Sendable {
             guard accepting, FCGX_Accept_r(&request) >= 0 else { break }
             states.withLock { $0[index] = .busy }
             let connection = FastCGIConnection(request: &request, maxBodyBytes: maxBodyBytes)
-            connection.send(connection.read().map(respond) ?? .failure(.payloadTooLarge(limit: maxBodyBytes)), to: &request)
+            let read = connection.read()
+            connection.send(read.map { respond($0.request) } ?? .failure(.payloadTooLarge(limit: maxBodyBytes)), to: &request)
+            // libfcgi closes gracefully: it shuts down its sending side and waits (up to 2 s) for nginx to
+            // close first, reading what nginx still sends, so that the answer to a request not sent whole
+            // (a body over the limit) is not lost. After a request read whole there is nothing to wait for,
+            // and the wait held the worker until nginx got round to closing: detached, it closes at once.
+            if read?.isWhole == true { FCGX_Detach(&request) }
             FCGX_Finish_r(&request)
         }
         FCGX_Free(&request, 1)
