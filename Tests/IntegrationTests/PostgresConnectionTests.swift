@@ -80,7 +80,7 @@ import Testing
             }
         }
         #expect(try database.query("SELECT 1 FROM users WHERE email = $1", [email]).isEmpty)
-        try database.transaction { try database.query("INSERT INTO users (name, email, password) VALUES ('t', $1, 'x')", [email]) }
+        try database.transaction { _ = try database.query("INSERT INTO users (name, email, password) VALUES ('t', $1, 'x')", [email]) }
         #expect(try database.query("SELECT 1 FROM users WHERE email = $1", [email]).count == 1)
     }
 
