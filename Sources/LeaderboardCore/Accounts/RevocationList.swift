@@ -30,19 +30,12 @@ public struct RevocationList: TokenRevocations {
     }
 
     public func isRevoked(_ tokenKey: String) throws -> Bool {
-        if let replies = try? redis.pipeline([["EXISTS", Self.cachePrefix + tokenKey], ["EXISTS", BoardIndex.generationKey]]),
-            replies[1] == .integer(1)
-        {
-            return replies[0] == .integer(1)
-        }
-        return try !database.query(
-            "SELECT 1 FROM revoked_tokens WHERE token_key = $1 AND expires_at > now()", [tokenKey]
-        ).isEmpty
+        try revoked(among: [tokenKey]).contains(tokenKey)
     }
 
     /// Which of `tokenKeys` are revoked, in one round trip per `batchSize` keys rather than one per key:
-    /// the ws daemon's periodic sweep asks this for the token of every connection it holds. The cache is
-    /// trusted as in `isRevoked`: a batch whose answer comes without the generation asks PostgreSQL.
+    /// the ws daemon's periodic sweep asks this for the token of every connection it holds. A batch whose
+    /// answer from the cache comes without the generation (see above) asks PostgreSQL.
     public func revoked(among tokenKeys: [String], batchSize: Int = 1_000) throws -> Set<String> {
         var revoked: Set<String> = []
         for start in stride(from: 0, to: tokenKeys.count, by: batchSize) {
