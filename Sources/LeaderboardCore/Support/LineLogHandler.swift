@@ -3,8 +3,9 @@ import Logging
 
 /// Writes each log event as one line on stderr, in `StreamLogHandler`'s format
 /// (`<time> <level> <label>: <key=value ...> [<source>] <message>`), at less cost: at debug the API logs a
-/// line per request. The time is formatted once a second rather than per line (`localtime` re-reads the time zone
-/// each call), and a line goes out in one `write(2)`, which keeps lines whole when threads log at once.
+/// line per request. The time is formatted once a second rather than per line (`localtime` re-reads the
+/// time zone each call), and a line goes out in one `write(2)`, which keeps lines whole when threads log
+/// at once.
 public struct LineLogHandler: LogHandler {
     public var logLevel: Logger.Level = .info
     public var metadata: Logger.Metadata = [:]
