@@ -237,7 +237,7 @@ import Testing
             #expect(throws: PostgresError.self) { try landed[1].get() }
             let bests: [Int] = [annApplied.best, cidApplied.best, retryApplied.best]
             #expect(bests == [500, 700, 700])
-            #expect(annApplied.rank == 1 && cidApplied.rank == 1, "each ranked as its own script ran, in order")
+            #expect(annApplied.rank == 1 && cidApplied.rank == 1, "each ranked as it was applied, in order")
             #expect(cidApplied.improved && !retryApplied.improved, "the replay changes nothing")
 
             let rows = try database.query("SELECT user_id, score FROM scores WHERE game = $1 ORDER BY score DESC", [game])
@@ -245,6 +245,31 @@ import Testing
             let board = try service.page(game: game, period: .allTime, date: today, start: 0, end: 9)
             #expect(board.result.map(\.userId) == [cid, ann])
             #expect(board.result.map(\.rank) == [1, 2])
+        }
+    }
+
+    /// More scores than one run of the apply script takes: the runs share one round trip, keep the order,
+    /// and each score gets its own answer.
+    @Test func aBatchLongerThanOneScriptRunIsAppliedInOrder() throws {
+        try withGame { game in
+            let players = [(id: try makeUser("Ann"), name: "Ann"), (id: try makeUser("Bea"), name: "Bea")]
+            let count = 2 * BoardIndex.applyChunk + 5
+            // Each score tops the board, so one applied out of order would rank second.
+            let batch = (1...count).map { score in
+                let player = players[score % 2]
+                return LeaderboardService.PendingScore(
+                    score: NewScore(userId: player.id, game: game, score: score, idempotencyKey: nil, tokenKey: nil), name: player.name,
+                    today: today)
+            }
+            let answers = try service.apply(batch, stored: service.store(batch)).map { outcome -> BoardIndex.Applied in
+                guard case .applied(_, let applied) = try outcome.get() else { throw APIError.unavailable("index") }
+                return applied
+            }
+            #expect(answers.map(\.best) == Array(1...count))
+            #expect(answers.allSatisfy { $0.rank == 1 && $0.improved })
+            let board = try service.page(game: game, period: .allTime, date: today, start: 0, end: 9)
+            #expect(board.result.map(\.userId) == [players[count % 2].id, players[(count - 1) % 2].id])
+            #expect(board.result.map(\.score) == [count, count - 1])
         }
     }
 

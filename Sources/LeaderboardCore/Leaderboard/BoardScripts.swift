@@ -43,75 +43,95 @@ enum BoardScripts {
     static let namesVersionKey = "lb:ver:names"
     static let versionCounterKey = "lb:meta:version-counter"
 
-    /// ARGV: userId, name, game, score, epochSeconds, scoreId, then (period, expireAt or "") pairs, the
-    /// all-time period (`all`) always among them.
-    /// Returns {best, rank, globalRank, improved (0/1)} for the all-time boards, or a NOINDEX error.
-    /// When a board changed, publishes `{game, userId, score, periods, totalBefore, totalAfter, at}` on
-    /// `lb:events`; the totals are the player's global all-time sum before and after (0 before: they had
+    /// ARGV: scores one after the other, each as its argument count, then userId, name, game, score,
+    /// epochSeconds, scoreId and (period, expireAt or "") pairs, the all-time period (`all`) always among them.
+    /// Applies them in order, as one atomic step; returns, per score, {best, rank, globalRank, improved (0/1)}
+    /// for the all-time boards, or a NOINDEX error (then none was applied).
+    /// For each score that changed a board, publishes `{game, userId, score, periods, totalBefore, totalAfter,
+    /// at}` on `lb:events`; the totals are the player's global all-time sum before and after (0 before: they had
     /// none), set when that board changed, so listeners can tell whose rank the submission moved; `at` is
     /// Redis's clock in milliseconds, for measuring how late events arrive.
     ///
-    /// This runs for every submission, so it makes as few calls as it can: what a call returned is not
-    /// asked again, and values Redis only stores are passed on as the strings they came as.
+    /// This runs for every batch of submissions, so it makes as few calls as it can: what a call returned is
+    /// not asked again, values Redis only stores are passed on as the strings they came as, and a version
+    /// many scores of the batch change is set once, at the end.
     static let apply = RedisScript(
         """
         local gen = redis.call('GET', 'lb:meta:gen')
         if not gen then return redis.error_reply('NOINDEX the leaderboard index is being rebuilt') end
         local p = 'lb:' .. gen .. ':'
-        local user, game, when, scoreId = ARGV[1], ARGV[3], ARGV[5], tonumber(ARGV[6])
-        local score = tonumber(ARGV[4])
         \(versionFunctions)
-        -- A name already on the boards that changes changes every page showing it.
-        local oldName = redis.call('HGET', p .. 'names', user)
-        if oldName ~= ARGV[2] then
-          redis.call('HSET', p .. 'names', user, ARGV[2])
-          if oldName then setVersion('\(namesVersionKey)', '') end
-        end
-        local changed = {}
-        local best, total, totalBefore, improved = nil, nil, nil, 0
-        for i = 7, #ARGV, 2 do
-          local period, expireAt = ARGV[i], ARGV[i + 1]
-          local board = p .. 'b:' .. game .. ':' .. period
-          local old = tonumber(redis.call('ZSCORE', board, user))
-          local global = p .. 'b:all:' .. period
-          if old == nil or score > old then
-            local gameWhens, globalWhens = p .. 'w:' .. game .. ':' .. period, p .. 'w:all:' .. period
-            local increment = score - (old or 0)
-            redis.call('ZADD', board, ARGV[4], user)
-            redis.call('HSET', gameWhens, user, when)
-            local after = tonumber(redis.call('ZINCRBY', global, string.format('%d', increment), user))
-            redis.call('HSET', globalWhens, user, when)
-            -- A board and its times come into being with their first player and get their expiry then
-            -- (here or in the rebuild); only a player new to them can have just created them. A total
-            -- that is all this increment may be a new one (setting the same expiry again is harmless).
-            if expireAt ~= '' and old == nil then
-              redis.call('EXPIREAT', board, expireAt)
-              redis.call('EXPIREAT', gameWhens, expireAt)
-            end
-            if expireAt ~= '' and after == increment then
-              redis.call('EXPIREAT', global, expireAt)
-              redis.call('EXPIREAT', globalWhens, expireAt)
-            end
-            setVersion('\(versionPrefix)' .. game .. ':' .. period, expireAt)
-            setVersion('\(versionPrefix)all:' .. period, expireAt)
-            changed[#changed + 1] = period
-            if period == 'all' then best, total, totalBefore, improved = score, after, after - increment, 1 end
-          elseif period == 'all' then
-            best, total = old, tonumber(redis.call('ZSCORE', global, user))
+        local versionExpiries, versionKeys = {}, {}
+        local function changeVersion(key, expireAt)
+          if not versionExpiries[key] then
+            versionExpiries[key] = expireAt
+            versionKeys[#versionKeys + 1] = key
           end
         end
-        redis.call('SETBIT', p .. 'applied:' .. math.floor(scoreId / 1048576), scoreId % 1048576, 1)
-        if #changed > 0 then
-          local time = redis.call('TIME')
-          redis.call('PUBLISH', 'lb:events', cjson.encode({
-            game = game, userId = tonumber(user), score = score, periods = changed,
-            totalBefore = totalBefore, totalAfter = totalBefore and total,
-            at = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)}))
+        local publishedAt = nil
+        local results = {}
+        local first = 1
+        while first <= #ARGV do
+          local last = first + tonumber(ARGV[first])
+          local user, name, game, when = ARGV[first + 1], ARGV[first + 2], ARGV[first + 3], ARGV[first + 5]
+          local score, scoreId = tonumber(ARGV[first + 4]), tonumber(ARGV[first + 6])
+          -- A name already on the boards that changes changes every page showing it.
+          local oldName = redis.call('HGET', p .. 'names', user)
+          if oldName ~= name then
+            redis.call('HSET', p .. 'names', user, name)
+            if oldName then changeVersion('\(namesVersionKey)', '') end
+          end
+          local changed = {}
+          local best, total, totalBefore, improved = nil, nil, nil, 0
+          for i = first + 7, last, 2 do
+            local period, expireAt = ARGV[i], ARGV[i + 1]
+            local board = p .. 'b:' .. game .. ':' .. period
+            local old = tonumber(redis.call('ZSCORE', board, user))
+            local global = p .. 'b:all:' .. period
+            if old == nil or score > old then
+              local gameWhens, globalWhens = p .. 'w:' .. game .. ':' .. period, p .. 'w:all:' .. period
+              local increment = score - (old or 0)
+              redis.call('ZADD', board, ARGV[first + 4], user)
+              redis.call('HSET', gameWhens, user, when)
+              local after = tonumber(redis.call('ZINCRBY', global, string.format('%d', increment), user))
+              redis.call('HSET', globalWhens, user, when)
+              -- A board and its times come into being with their first player and get their expiry then
+              -- (here or in the rebuild); only a player new to them can have just created them. A total
+              -- that is all this increment may be a new one (setting the same expiry again is harmless).
+              if expireAt ~= '' and old == nil then
+                redis.call('EXPIREAT', board, expireAt)
+                redis.call('EXPIREAT', gameWhens, expireAt)
+              end
+              if expireAt ~= '' and after == increment then
+                redis.call('EXPIREAT', global, expireAt)
+                redis.call('EXPIREAT', globalWhens, expireAt)
+              end
+              changeVersion('\(versionPrefix)' .. game .. ':' .. period, expireAt)
+              changeVersion('\(versionPrefix)all:' .. period, expireAt)
+              changed[#changed + 1] = period
+              if period == 'all' then best, total, totalBefore, improved = score, after, after - increment, 1 end
+            elseif period == 'all' then
+              best, total = old, tonumber(redis.call('ZSCORE', global, user))
+            end
+          end
+          redis.call('SETBIT', p .. 'applied:' .. math.floor(scoreId / 1048576), scoreId % 1048576, 1)
+          if #changed > 0 then
+            if not publishedAt then
+              local time = redis.call('TIME')
+              publishedAt = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+            end
+            redis.call('PUBLISH', 'lb:events', cjson.encode({
+              game = game, userId = tonumber(user), score = score, periods = changed,
+              totalBefore = totalBefore, totalAfter = totalBefore and total, at = publishedAt}))
+          end
+          local board, global = p .. 'b:' .. game .. ':all', p .. 'b:all:all'
+          local rank = best and redis.call('ZCOUNT', board, '(' .. best, '+inf') + 1 or 0
+          local globalRank = total and redis.call('ZCOUNT', global, '(' .. total, '+inf') + 1 or 0
+          results[#results + 1] = {best or 0, rank, globalRank, improved}
+          first = last + 1
         end
-        local board, global = p .. 'b:' .. game .. ':all', p .. 'b:all:all'
-        local rank = best and redis.call('ZCOUNT', board, '(' .. best, '+inf') + 1 or 0
-        local globalRank = total and redis.call('ZCOUNT', global, '(' .. total, '+inf') + 1 or 0
-        return {best or 0, rank, globalRank, improved}
+        for _, key in ipairs(versionKeys) do setVersion(key, versionExpiries[key]) end
+        return results
         """)
 
     /// ARGV: game, period, the period's expiry (epoch seconds, or "" for all-time), mode ("page" or "around"),
