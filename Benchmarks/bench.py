@@ -30,6 +30,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BENCH_DIR = os.path.join(REPO, "Benchmarks")
@@ -326,6 +327,14 @@ def start_stack():
     started = time.monotonic()
     if stack("start", timeout=900).returncode != 0:
         die(f"the bench stack did not start (logs: {STACK_DIR}/log)")
+    # Each run takes out the scores it added; a run that could not (stopped half way, or the reconciler
+    # too slow for the snapshot) left them, and they change what a submission costs: a player who already
+    # holds today's best on a board moves nothing. Figures are only comparable on the plan's dataset.
+    if seeded and int(psql("SELECT count(*) FROM scores")[0][0]) != PLAN["scores"]:
+        say(f"the seeded data in {STACK_DIR} no longer holds the plan's {PLAN['scores']:,} scores: starting afresh")
+        stack("stop", timeout=180)
+        shutil.rmtree(STACK_DIR)
+        return start_stack()
     seed_seconds = None
     if not seeded:
         say(f"seeding {PLAN['users']:,} players and {PLAN['scores']:,} scores over {PLAN['days']} days (once; kept for later runs)")
@@ -547,18 +556,38 @@ class CPUWindow:
         figure["window_seconds"] = round(self.seconds, 2)
 
 
+def api_answers(method, route):
+    """How many answers the api has given to `method route`, by status: its own count, from /metrics."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{HTTP_PORT}/metrics", timeout=10) as response:
+        text = response.read().decode()
+    answers = {}
+    for labels, value in re.findall(r'^leaderboard_http_requests_total\{([^}]*)\} (\S+)$', text, re.MULTILINE):
+        label = dict(re.findall(r'(\w+)="([^"]*)"', labels))
+        if label.get("method") == method and label.get("route") == route:
+            answers[label["status"]] = answers.get(label["status"], 0) + int(float(value))
+    return answers
+
+
 def measure_rest(name, processes, script="get.lua", duration=None, connections=WRK_CONNECTIONS, server_path=None,
-                 warmup=True, **env):
-    """A warm-up, then the measured run, with CPU per component and the pool's peak memory."""
+                 warmup=True, answers_to=None, **env):
+    """A warm-up, then the measured run, with CPU per component and the pool's peak memory. With
+    `answers_to` (method, route), the statuses are the api's count of its answers to that route during
+    the run, so wrk need not look at each answer (a Lua callback per answer costs it a good part of its
+    CPU)."""
     duration = duration or DURATION
     say(f"{name}: " + (f"warm-up {WARMUP:g} s, then " if warmup else "") +
         f"{duration:g} s (wrk -t{min(WRK_THREADS, connections)} -c{connections})")
     if warmup:
         wrk(script, WARMUP, connections=connections, **env)
     offset = api_log_offset()
+    answered_before = api_answers(*answers_to) if answers_to else None
     load_before = loadavg()
     with Sampler({"api": processes.api, "ws": processes.ws}) as sampler, CPUWindow(processes) as window:
         result = wrk(script, duration, connections=connections, **env)
+    if answers_to:
+        answered = api_answers(*answers_to)
+        result["statuses"] = {status: count - answered_before.get(status, 0) for status, count in answered.items()
+                              if count > answered_before.get(status, 0)}
     seconds = result["duration_us"] / 1e6
     ok = result["requests"] - result["errors"]["status"]
     figure = {
@@ -694,7 +723,8 @@ def main():
                         duration=max(2.0, DURATION / 2), BENCH_PATH=f"/api/v1/reports/top?start={start}&end={today}",
                         BENCH_TOKENS=tokens, server_path="/api/v1/reports/top")
         if wanted("rest.scores"):
-            figures["rest.scores"] = measure_rest("POST /scores", processes, script="scores.lua", BENCH_TOKENS=tokens)
+            figures["rest.scores"] = measure_rest("POST /scores", processes, script="scores.lua", BENCH_TOKENS=tokens,
+                                                answers_to=("POST", "/api/v1/scores"))
         # bcrypt-bound: 8 connections keep both cores busy. No warm-up (bcrypt has nothing to warm, and a
         # warm-up's logins would still be hashing when the measured run starts); a longer run, as a login
         # takes a good part of a second.
