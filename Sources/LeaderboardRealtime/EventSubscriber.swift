@@ -3,8 +3,9 @@ import LeaderboardCore
 import Logging
 
 /// The daemon's one Redis pub/sub connection: reads `lb:events` on a thread of its own and hands each
-/// event to the hub. After a broken connection it resubscribes, and since events may have been missed
-/// in between, asks the hub to refresh every view.
+/// message's events (those of one run of the apply script, which share their `at`) to the hub. After a
+/// broken connection it resubscribes, and since events may have been missed in between, asks the hub to
+/// refresh every view.
 final class EventSubscriber: Sendable {
     static let channel = "lb:events"
 
@@ -60,9 +61,9 @@ final class EventSubscriber: Sendable {
         while true {
             let (_, payload) = try connection.nextMessage()
             do {
-                let event = try JSONDecoder().decode(BoardEvent.self, from: Data(payload))
-                Hub.recordLag(of: event)
-                hub.publish(event)
+                let events = try JSONDecoder().decode([BoardEvent].self, from: Data(payload))
+                events.first.map(Hub.recordLag)
+                hub.publish(events)
             } catch {
                 logger.warning("unreadable event", metadata: ["error": "\(error)"])
             }

@@ -4,7 +4,7 @@ import Logging
 import Metrics
 import NIOCore
 
-/// A submission as the apply script announced it on `lb:events`.
+/// A submission as the apply script announced it on `lb:events` (each message an array of them).
 struct BoardEvent: Decodable, Sendable, Equatable {
     let game: String
     let userId: Int
@@ -177,9 +177,9 @@ final class Hub: @unchecked Sendable {
         Timer(label: "leaderboard_pubsub_lag_seconds").recordMilliseconds(lagMilliseconds)
     }
 
-    func publish(_ event: BoardEvent) {
+    func publish(_ events: [BoardEvent]) {
         loop.execute {
-            self.pendingEvents.append(event)
+            self.pendingEvents.append(contentsOf: events)
             guard !self.isApplyQueued else { return }
             self.isApplyQueued = true
             let wait = self.lastApply + Self.applyInterval - .now()

@@ -79,7 +79,7 @@ import Testing
         complete(1, with: #"{"n":1}"#)
         for channel in channels { #expect(try pushes(channel).texts == [#"{"n":1}"#]) }
 
-        hub.publish(Self.event)
+        hub.publish([Self.event])
         runLoops()
         complete(2, with: #"{"n":2}"#)
         let pushed = try channels.map { try pushes($0) }
@@ -105,10 +105,10 @@ import Testing
         let channel = try makeWatcher(on: sessionLoops[0])
         complete(1, with: #"{"n":1}"#)
 
-        hub.publish(Self.event)
+        hub.publish([Self.event])
         runLoops()
         #expect(computationCount == 2, "computed as soon as the event arrived")
-        for _ in 0..<5 { hub.publish(Self.event) }
+        for _ in 0..<5 { hub.publish([Self.event]) }
         runLoops()
         #expect(computationCount == 2, "not again while it is computed")
         complete(2, with: #"{"n":2}"#)
@@ -121,7 +121,7 @@ import Testing
     @Test func unchangedContentIsNotPushedAgain() throws {
         let channel = try makeWatcher(on: sessionLoops[1])
         complete(1, with: #"{"n":1}"#)
-        hub.publish(Self.event)
+        hub.publish([Self.event])
         runLoops()
         complete(2, with: #"{"n":1}"#)
         #expect(try pushes(channel).texts == [#"{"n":1}"#])

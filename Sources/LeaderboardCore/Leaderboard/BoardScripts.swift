@@ -47,10 +47,11 @@ enum BoardScripts {
     /// epochSeconds, scoreId and (period, expireAt or "") pairs, the all-time period (`all`) always among them.
     /// Applies them in order, as one atomic step; returns, per score, {best, rank, globalRank, improved (0/1)}
     /// for the all-time boards, or a NOINDEX error (then none was applied).
-    /// For each score that changed a board, publishes `{game, userId, score, periods, totalBefore, totalAfter,
-    /// at}` on `lb:events`; the totals are the player's global all-time sum before and after (0 before: they had
-    /// none), set when that board changed, so listeners can tell whose rank the submission moved; `at` is
-    /// Redis's clock in milliseconds, for measuring how late events arrive.
+    /// Publishes one message on `lb:events`, when any board changed: a JSON array with, for each score that
+    /// changed one, `{game, userId, score, periods, totalBefore, totalAfter, at}`; the totals are the player's
+    /// global all-time sum before and after (0 before: they had none), set when that board changed, so
+    /// listeners can tell whose rank the submission moved; `at` is Redis's clock in milliseconds, for measuring
+    /// how late events arrive.
     ///
     /// This runs for every batch of submissions, so it makes as few calls as it can: what a call returned is
     /// not asked again, values Redis only stores are passed on as the strings they came as, and a version
@@ -68,7 +69,7 @@ enum BoardScripts {
             versionKeys[#versionKeys + 1] = key
           end
         end
-        local publishedAt = nil
+        local events, publishedAt = {}, nil
         local results = {}
         local first = 1
         while first <= #ARGV do
@@ -120,9 +121,9 @@ enum BoardScripts {
               local time = redis.call('TIME')
               publishedAt = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
             end
-            redis.call('PUBLISH', 'lb:events', cjson.encode({
+            events[#events + 1] = {
               game = game, userId = tonumber(user), score = score, periods = changed,
-              totalBefore = totalBefore, totalAfter = totalBefore and total, at = publishedAt}))
+              totalBefore = totalBefore, totalAfter = totalBefore and total, at = publishedAt}
           end
           local board, global = p .. 'b:' .. game .. ':all', p .. 'b:all:all'
           local rank = best and redis.call('ZCOUNT', board, '(' .. best, '+inf') + 1 or 0
@@ -131,6 +132,7 @@ enum BoardScripts {
           first = last + 1
         end
         for _, key in ipairs(versionKeys) do setVersion(key, versionExpiries[key]) end
+        if #events > 0 then redis.call('PUBLISH', 'lb:events', cjson.encode(events)) end
         return results
         """)
 
