@@ -167,4 +167,72 @@ extension LeaderboardTests {
             #expect(try isKept(pages, game))
         }
     }
+
+    /// The stamps of several readers in one round trip: each gets its own, and a revoked token fails only its reader.
+    @Test func stampsReadTogetherAreEachReadersOwn() throws {
+        try withGame { game in
+            let worker = Worker(pages: nil)
+            let user = try makeUser("Sta")
+            try worker.submit(user, "Sta", game, 10)
+            let revoked = worker.auth.issueToken(for: User(id: user, name: "Sta", email: "sta@example.com"))
+            let claims = try worker.auth.authenticate(revoked)
+            try worker.auth.logout(token: revoked, claims: claims)
+            let revokedKey = AuthService.revocationKey(token: revoked, claims: claims)
+            let index = BoardIndex(redis: redis)
+            let (allTime, today) = (BoardPeriod(.allTime, containing: UTCDay.today), BoardPeriod(.daily, containing: UTCDay.today))
+            let queries = [
+                BoardIndex.StampQuery(game: game, period: allTime, tokenKey: nil),
+                BoardIndex.StampQuery(game: game, period: allTime, tokenKey: revokedKey),
+                BoardIndex.StampQuery(game: BoardIndex.globalGame, period: today, tokenKey: TestStack.unique("valid")),
+            ]
+            let stamps = try index.stamps(queries)
+            #expect(try stamps[0].get() == index.stamp(game: game, period: allTime))
+            #expect(try stamps[0].get()?.board != nil)
+            #expect {
+                try stamps[1].get()
+            } throws: { error in
+                if case IndexError.tokenRevoked = error { true } else { false }
+            }
+            #expect(try stamps[2].get() == index.stamp(game: BoardIndex.globalGame, period: today))
+        }
+    }
+
+    /// Workers of one process reading at once share their stamp round trips; each still gets its own answer.
+    @Test func readersOfOneProcessAtOnceEachGetTheirOwnAnswer() throws {
+        try withGame { game in
+            let pages = PageCache()
+            let author = Worker(pages: nil)
+            let user = try makeUser("Con")
+            try author.submit(user, "Con", game, 10)
+            let revoked = author.auth.issueToken(for: User(id: user, name: "Con", email: "con@example.com"))
+            try author.auth.logout(token: revoked, claims: try author.auth.authenticate(revoked))
+            let valid = author.auth.issueToken(for: User(id: user, name: "Con", email: "con@example.com"))
+
+            // Eight workers, each on a thread of its own, read 50 times at once: the even ones with the valid
+            // token, the odd ones with the revoked one.
+            let wrong = Locked<[String]>([])
+            let reads = Locked(0)
+            let done = DispatchGroup()
+            for number in 0..<8 {
+                done.enter()
+                Thread.detachNewThread {
+                    defer { done.leave() }
+                    let worker = Worker(pages: pages)
+                    let token = number.isMultiple(of: 2) ? valid : revoked
+                    for _ in 0..<50 {
+                        let answer = Result { try worker.top(game, token: token).map(\.userId) }
+                        reads.withLock { $0 += 1 }
+                        switch (number.isMultiple(of: 2), answer) {
+                        case (true, .success(let rows)) where rows == [user]: continue
+                        case (false, .failure(let error as APIError)) where error.status == 401: continue
+                        default: wrong.withLock { $0.append("worker \(number): \(answer)") }
+                        }
+                    }
+                }
+            }
+            done.wait()
+            #expect(reads.withLock { $0 } == 400)
+            #expect(wrong.withLock { $0 } == [])
+        }
+    }
 }

@@ -59,7 +59,7 @@ public final class APIService {
     }
 
     /// `verifiedTokens`, `submissionBatches` and `pages`: one each for all the workers of the process (see
-    /// `VerifiedTokens`, `GroupCommit`, `PageCache`).
+    /// `VerifiedTokens`, `SharedRoundTrip`, `PageCache`).
     public init(
         config: Config, stores: Stores, logger: Logger, verifiedTokens: VerifiedTokens = VerifiedTokens(),
         submissionBatches: LeaderboardService.SubmissionBatches = LeaderboardService.SubmissionBatches(), pages: PageCache? = nil

@@ -108,22 +108,41 @@ public struct BoardIndex {
         return (rows, total, stamp)
     }
 
+    /// A board whose stamp a reader asks for; `tokenKey`: see `page`.
+    public struct StampQuery: Sendable {
+        let game: String
+        let period: BoardPeriod
+        let tokenKey: String?
+
+        /// The `MGET`'s keys: generation, board version, names version, and the token's cached revocation.
+        var keys: [String] {
+            var keys = [BoardIndex.generationKey, BoardScripts.versionPrefix + game + ":" + period.key, BoardScripts.namesVersionKey]
+            if let tokenKey { keys.append(RevocationList.cachePrefix + tokenKey) }
+            return keys
+        }
+    }
+
     /// The board's stamp as it is now, in one plain command (no script): nil when no generation is built.
     /// With `tokenKey`, throws `.tokenRevoked` when that token's revocation is cached, as `page` would.
     public func stamp(game: String, period: BoardPeriod, unlessRevoked tokenKey: String? = nil) throws(IndexError) -> PageStamp? {
-        var keys = [Self.generationKey, BoardScripts.versionPrefix + game + ":" + period.key, BoardScripts.namesVersionKey]
-        if let tokenKey { keys.append(RevocationList.cachePrefix + tokenKey) }
-        let reply: RedisReply
+        try stamps([StampQuery(game: game, period: period, tokenKey: tokenKey)])[0].get()
+    }
+
+    /// `stamp` of several boards, an `MGET` each, pipelined in one round trip; one outcome per query, in order.
+    public func stamps(_ queries: [StampQuery]) throws(IndexError) -> [Result<PageStamp?, IndexError>] {
+        let replies: [RedisReply]
         do {
-            reply = try redis.command(["MGET"] + keys)
+            replies = try redis.pipeline(queries.map { ["MGET"] + $0.keys })
         } catch {
             throw .redis(error)
         }
-        guard let values = reply.array, values.count == keys.count else { throw .unexpected("stamp: \(reply)") }
-        // The page script's order: no generation (the script's NOINDEX), then a cached revocation.
-        guard let generation = values[0].string else { return nil }
-        if tokenKey != nil, !values[3].isNull { throw .tokenRevoked }
-        return PageStamp(generation: generation, board: values[1].string, names: values[2].string)
+        return zip(queries, replies).map { query, reply in
+            guard let values = reply.array, values.count == query.keys.count else { return .failure(.unexpected("stamp: \(reply)")) }
+            // The page script's order: no generation (the script's NOINDEX), then a cached revocation.
+            guard let generation = values[0].string else { return .success(nil) }
+            if query.tokenKey != nil, !values[3].isNull { return .failure(.tokenRevoked) }
+            return .success(PageStamp(generation: generation, board: values[1].string, names: values[2].string))
+        }
     }
 
     private static func pageArguments(game: String, period: BoardPeriod, tokenKey: String?, _ mode: String, _ first: Int, _ second: Int)

@@ -28,7 +28,7 @@ public final class LeaderboardService {
     /// Group commit for a process's submissions: one PostgreSQL statement (one commit) for those that
     /// arrive while the previous batch is stored, then one pipelined Redis round trip for the batch, which
     /// overlaps the next batch's statement. Share one between the services of a process's workers.
-    public typealias SubmissionBatches = GroupCommit<PendingScore, Landed>
+    public typealias SubmissionBatches = SharedRoundTrip<PendingScore, Landed>
 
     static let maximumPageRows = 100
     static let maximumAround = 50
@@ -158,14 +158,17 @@ public final class LeaderboardService {
     }
 
     /// `page` with its JSON, for responses. With `pages`, a page kept there is served when the board's stamp (one
-    /// `MGET`, which also carries the revocation check) is the one it was read at; otherwise the page script
-    /// reads it, and the page is kept with the stamp the script read along with the rows.
+    /// `MGET`, which also carries the revocation check, in a round trip shared with the process's other readers)
+    /// is the one it was read at; otherwise the page script reads it, and the page is kept with the stamp the
+    /// script read along with the rows.
     public func renderedPage(game: String, period: PeriodKind, date: UTCDay, start: Int, end: Int, unlessRevoked tokenKey: String? = nil)
         throws -> RenderedPage
     {
         let board = try boardToRead(game: game, period: period, date: date, start: start, end: end)
         let key = PageCache.Key(game: game, period: board.key, start: start, stop: end)
-        if let pages, let stamp = try index.stamp(game: game, period: board, unlessRevoked: tokenKey),
+        if let pages,
+            let stamp = try pages.stampReads.submit(
+                BoardIndex.StampQuery(game: game, period: board, tokenKey: tokenKey), run: readStamps, then: { _, stamps in stamps }),
             let kept = pages.page(for: key, at: stamp)
         {
             return kept
@@ -174,6 +177,15 @@ public final class LeaderboardService {
         let page = RenderedPage(BoardPage(result: rows, totalCount: total, period: period, game: game))
         pages?.insert(page, at: stamp, for: key)
         return page
+    }
+
+    /// A batch of readers' stamps, read on this worker's connection (it leads the batch).
+    private func readStamps(_ queries: [BoardIndex.StampQuery]) -> [Result<PageStamp?, any Error>] {
+        do {
+            return try index.stamps(queries).map { $0.mapError { $0 } }
+        } catch {
+            return queries.map { _ in .failure(error) }
+        }
     }
 
     /// The board a page request reads, once its parameters are checked.

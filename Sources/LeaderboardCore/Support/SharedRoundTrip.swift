@@ -4,7 +4,11 @@ import Foundation
 /// the queued items together with its own connections, passes the lead to the first caller that queued
 /// meanwhile, finishes the batch (while the next one runs) and hands every caller its outcome. Nothing
 /// waits for a batch to fill: a caller alone runs alone, and under load the batch is whatever queued
-/// during the previous one.
+/// during the previous one. A batch starts after each of its callers arrived, so what it reads is never
+/// older than the call.
+///
+/// Submissions use it for their group commit (`LeaderboardService.SubmissionBatches`), page reads for
+/// their stamp check (`PageCache`).
 ///
 /// Shared by the worker threads of a process. Each caller waits on a condition of its own, so finishing
 /// a batch wakes exactly its callers and the next leader, not every waiting thread.
@@ -12,7 +16,7 @@ import Foundation
 /// `@unchecked Sendable`: `queue` and `leading` are only touched under `lock`, a slot's `outcome` and
 /// `leads` only under its own `wake` (NSLock and NSCondition: pthread mutexes and condition variables,
 /// which ThreadSanitizer understands).
-public final class GroupCommit<Item, Outcome>: @unchecked Sendable {
+public final class SharedRoundTrip<Item, Outcome>: @unchecked Sendable {
     private final class Slot {
         let item: Item
         let wake = NSCondition()

@@ -3,7 +3,7 @@ import Testing
 
 @testable import LeaderboardCore
 
-struct GroupCommitTests {
+struct SharedRoundTripTests {
     struct Failed: Error, Equatable { let item: Int }
 
     /// Doubles each item; odd items above 100 fail, to check that a failure reaches only its caller.
@@ -30,7 +30,7 @@ struct GroupCommitTests {
                 heldStarted.signal()
                 heldMayFinish.wait()
             }
-            return GroupCommitTests.double(batch)
+            return SharedRoundTripTests.double(batch)
         }
 
         func waitUntilHeld() { heldStarted.wait() }
@@ -38,7 +38,7 @@ struct GroupCommitTests {
     }
 
     @Test func aCallerAloneRunsItsOwnBatchAtOnce() throws {
-        let group = GroupCommit<Int, Int>()
+        let group = SharedRoundTrip<Int, Int>()
         var batches: [[Int]] = []
         let outcome = try group.submit(
             21,
@@ -54,7 +54,7 @@ struct GroupCommitTests {
     /// While one batch runs, the callers that arrive queue; the first of them then leads one batch for
     /// all of them, and each gets its own outcome or its own error.
     @Test func callersArrivingDuringABatchShareTheNextAndGetTheirOwnOutcomes() throws {
-        let group = GroupCommit<Int, Int>(maximumBatch: 64)
+        let group = SharedRoundTrip<Int, Int>(maximumBatch: 64)
         let first = HoldingRun(holding: [1])
         let outcomes = Locked<[Int: Result<Int, Failed>]>([:])
         let done = DispatchGroup()
@@ -95,7 +95,7 @@ struct GroupCommitTests {
 
     /// A batch takes at most `maximumBatch` items; the rest go in the next.
     @Test func aBatchIsCappedAndTheRestFollow() throws {
-        let group = GroupCommit<Int, Int>(maximumBatch: 2)
+        let group = SharedRoundTrip<Int, Int>(maximumBatch: 2)
         let first = HoldingRun(holding: [0])
         let done = DispatchGroup()
         for item in 0..<6 {
@@ -118,7 +118,7 @@ struct GroupCommitTests {
     /// The lead passes on before `then`: the next batch's `run` starts while the previous batch is being
     /// finished (here, before it may finish at all).
     @Test func theNextBatchRunsWhileThePreviousOneIsFinished() throws {
-        let group = GroupCommit<Int, Int>()
+        let group = SharedRoundTrip<Int, Int>()
         let firstRunMayEnd = DispatchSemaphore(value: 0)
         let firstRunStarted = DispatchSemaphore(value: 0)
         let secondRunStarted = DispatchSemaphore(value: 0)
