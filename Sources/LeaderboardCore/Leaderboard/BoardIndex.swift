@@ -109,7 +109,7 @@ public struct BoardIndex {
     }
 
     /// A board whose stamp a reader asks for; `tokenKey`: see `page`.
-    public struct StampQuery: Sendable {
+    struct StampQuery: Sendable {
         let game: String
         let period: BoardPeriod
         let tokenKey: String?
@@ -129,7 +129,7 @@ public struct BoardIndex {
     }
 
     /// `stamp` of several boards, an `MGET` each, pipelined in one round trip; one outcome per query, in order.
-    public func stamps(_ queries: [StampQuery]) throws(IndexError) -> [Result<PageStamp?, IndexError>] {
+    func stamps(_ queries: [StampQuery]) throws(IndexError) -> [Result<PageStamp?, IndexError>] {
         let replies: [RedisReply]
         do {
             replies = try redis.pipeline(queries.map { ["MGET"] + $0.keys })
