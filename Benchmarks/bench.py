@@ -579,7 +579,7 @@ def measure_rest(name, processes, script="get.lua", duration=None, connections=W
         f"{duration:g} s (wrk -t{min(WRK_THREADS, connections)} -c{connections})")
     if warmup:
         wrk(script, WARMUP, connections=connections, **env)
-    offset = api_log_offset()
+    offset = api_log_offset() if server_path else None
     answered_before = api_answers(*answers_to) if answers_to else None
     load_before = loadavg()
     with Sampler({"api": processes.api, "ws": processes.ws}) as sampler, CPUWindow(processes) as window:

@@ -29,6 +29,14 @@ extension LeaderboardTests {
             }
         }
 
+        /// A token of the player's, logged out here, and its revocation key.
+        func loggedOutToken(_ user: Int, _ name: String) throws -> (token: String, key: String) {
+            let token = auth.issueToken(for: User(id: user, name: name, email: "\(name.lowercased())@example.com"))
+            let claims = try auth.authenticate(token)
+            try auth.logout(token: token, claims: claims)
+            return (token, AuthService.revocationKey(token: token, claims: claims))
+        }
+
         func top(_ game: String, _ period: PeriodKind = .allTime, token: String? = nil) throws -> [BoardRow] {
             try auth.whileNotRevoked(try auth.verifyIfPresent(token)) { tokenKey in
                 try leaderboard.renderedPage(game: game, period: period, date: UTCDay.today, start: 0, end: 9, unlessRevoked: tokenKey).page.result
@@ -38,7 +46,7 @@ extension LeaderboardTests {
 
     func isKept(_ pages: PageCache, _ game: String, _ period: PeriodKind = .allTime) throws -> Bool {
         let board = BoardPeriod(period, containing: UTCDay.today)
-        let stamp = try #require(try BoardIndex(redis: redis).stamp(game: game, period: board))
+        let stamp = try #require(try BoardIndex(redis: redis).stamps([BoardIndex.StampQuery(game: game, period: board, tokenKey: nil)])[0].get())
         return pages.page(for: PageCache.Key(game: game, period: board.key, start: 0, stop: 9), at: stamp) != nil
     }
 
@@ -174,10 +182,7 @@ extension LeaderboardTests {
             let worker = Worker(pages: nil)
             let user = try makeUser("Sta")
             try worker.submit(user, "Sta", game, 10)
-            let revoked = worker.auth.issueToken(for: User(id: user, name: "Sta", email: "sta@example.com"))
-            let claims = try worker.auth.authenticate(revoked)
-            try worker.auth.logout(token: revoked, claims: claims)
-            let revokedKey = AuthService.revocationKey(token: revoked, claims: claims)
+            let revokedKey = try worker.loggedOutToken(user, "Sta").key
             let index = BoardIndex(redis: redis)
             let (allTime, today) = (BoardPeriod(.allTime, containing: UTCDay.today), BoardPeriod(.daily, containing: UTCDay.today))
             let queries = [
@@ -186,14 +191,15 @@ extension LeaderboardTests {
                 BoardIndex.StampQuery(game: BoardIndex.globalGame, period: today, tokenKey: TestStack.unique("valid")),
             ]
             let stamps = try index.stamps(queries)
-            #expect(try stamps[0].get() == index.stamp(game: game, period: allTime))
+            // Each the stamp the page script reads along with that board's rows.
+            #expect(try stamps[0].get() == index.page(game: game, period: allTime, start: 0, stop: 0).stamp)
             #expect(try stamps[0].get()?.board != nil)
             #expect {
                 try stamps[1].get()
             } throws: { error in
                 if case IndexError.tokenRevoked = error { true } else { false }
             }
-            #expect(try stamps[2].get() == index.stamp(game: BoardIndex.globalGame, period: today))
+            #expect(try stamps[2].get() == index.page(game: BoardIndex.globalGame, period: today, start: 0, stop: 0).stamp)
         }
     }
 
@@ -204,8 +210,7 @@ extension LeaderboardTests {
             let author = Worker(pages: nil)
             let user = try makeUser("Con")
             try author.submit(user, "Con", game, 10)
-            let revoked = author.auth.issueToken(for: User(id: user, name: "Con", email: "con@example.com"))
-            try author.auth.logout(token: revoked, claims: try author.auth.authenticate(revoked))
+            let revoked = try author.loggedOutToken(user, "Con").token
             let valid = author.auth.issueToken(for: User(id: user, name: "Con", email: "con@example.com"))
 
             // Eight workers, each on a thread of its own, read 50 times at once: the even ones with the valid

@@ -122,22 +122,20 @@ public struct BoardIndex {
         }
     }
 
-    /// The board's stamp as it is now, in one plain command (no script): nil when no generation is built.
-    /// With `tokenKey`, throws `.tokenRevoked` when that token's revocation is cached, as `page` would.
-    public func stamp(game: String, period: BoardPeriod, unlessRevoked tokenKey: String? = nil) throws(IndexError) -> PageStamp? {
-        try stamps([StampQuery(game: game, period: period, tokenKey: tokenKey)])[0].get()
-    }
-
-    /// `stamp` of several boards, an `MGET` each, pipelined in one round trip; one outcome per query, in order.
+    /// The boards' stamps as they are now, a plain `MGET` each (no script), pipelined in one round trip; one
+    /// outcome per query, in order. A stamp is nil when no generation is built; a query with a `tokenKey` fails
+    /// with `.tokenRevoked` when that token's revocation is cached, as `page` would.
     func stamps(_ queries: [StampQuery]) throws(IndexError) -> [Result<PageStamp?, IndexError>] {
+        let keyLists = queries.map(\.keys)
         let replies: [RedisReply]
         do {
-            replies = try redis.pipeline(queries.map { ["MGET"] + $0.keys })
+            replies = try redis.pipeline(keyLists.map { ["MGET"] + $0 })
         } catch {
             throw .redis(error)
         }
-        return zip(queries, replies).map { query, reply in
-            guard let values = reply.array, values.count == query.keys.count else { return .failure(.unexpected("stamp: \(reply)")) }
+        return zip(zip(queries, keyLists), replies).map { queryAndKeys, reply in
+            let (query, keys) = queryAndKeys
+            guard let values = reply.array, values.count == keys.count else { return .failure(.unexpected("stamp: \(reply)")) }
             // The page script's order: no generation (the script's NOINDEX), then a cached revocation.
             guard let generation = values[0].string else { return .success(nil) }
             if query.tokenKey != nil, !values[3].isNull { return .failure(.tokenRevoked) }
