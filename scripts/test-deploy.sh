@@ -498,6 +498,16 @@ if [[ $(status) == 413 ]] && envelope_is 413 && [[ $(header X-Content-Type-Optio
 else
     fail "a 2 MB body: $(status), $(head -c 200 "$WORK/body")"
 fi
+# What nginx refuses before any location: an encoded NUL in the path, TRACE.
+fetch "$BASE/api/v1/leaderboards/cod%00"
+nul_status=$(status)
+envelope_is 400 && nul_enveloped=1 || nul_enveloped=0
+fetch -X TRACE "$BASE/api/v1/games"
+if [[ $nul_status == 400 && $nul_enveloped == 1 && $(status) == 405 ]] && envelope_is 405 && [[ -n $(header X-Request-ID) ]]; then
+    pass "a path with an encoded NUL (400) and TRACE (405) get nginx's answer in the envelope"
+else
+    fail "encoded NUL: $nul_status (envelope: $nul_enveloped); TRACE: $(status), $(head -c 200 "$WORK/body")"
+fi
 # The 30 go at once, and the 429 checked is one of theirs: a request sent after them could come when
 # the limit has let up again (5 r/s), on a slow machine.
 urls=()

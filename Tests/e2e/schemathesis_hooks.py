@@ -3,9 +3,9 @@
 - Every connection is made from ST_SOURCE_ADDRESS, a loopback address of the run's own, as the
   conftest Api client does: nginx rate-limits /api/v1/auth/ per address and the api throttles failed
   logins per address, so the run neither trips over other tests' allowance nor uses up theirs.
-- TRACE is left out: nginx refuses it itself, before any location is chosen, with its fixed HTML 405
-  (no envelope, no Allow); openapi.yaml says so. Every other undeclared method reaches the api,
-  which answers 405 with Allow.
+- TRACE is left out: nginx refuses it itself, before any location is chosen, with a 405 in the
+  envelope but no Allow (it cannot know the route's methods); openapi.yaml says so. Every other
+  undeclared method reaches the api, which answers 405 with Allow.
 """
 
 from __future__ import annotations

@@ -1,7 +1,9 @@
-"""The errors nginx answers itself under /api/v1/: in the API's JSON envelope, not as HTML pages."""
+"""The errors nginx answers itself: in the API's JSON envelope, not as HTML pages."""
 
 from __future__ import annotations
 
+import json
+import socket
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -101,3 +103,62 @@ def test_without_the_api_nginx_answers_a_json_503_with_retry_after(
     back = api.get("/health")
     assert back.status_code == 200
     assert answered_by_the_api(back)
+
+
+# What nginx refuses before it chooses a location: with no URI to go by, its answer is the envelope too.
+REFUSED_PATHS = [
+    ("/leaderboards/cod%00", 400, "malformed request"),
+    ("/..%2F..%2F..%2F..%2Fetc/passwd", 400, "malformed request"),
+    ("/games?padding=" + "x" * 9000, 414, "request URI is too long"),  # over large_client_header_buffers (8k)
+]
+
+
+@pytest.mark.parametrize(("path", "status", "message"), REFUSED_PATHS, ids=["encoded NUL", "above the root", "URI too long"])
+def test_a_path_nginx_refuses_is_answered_in_the_envelope(api: Api, path: str, status: int, message: str) -> None:
+    response = api.get(path)
+
+    assert response.status_code == status
+    assert response.json() == {"success": False, "statusCode": status, "message": message, "data": None}
+    assert response.headers.get("X-Request-ID")
+
+
+def test_headers_over_nginxs_buffers_are_a_json_400(api: Api) -> None:
+    response = api.get("/games", headers={"X-Padding": "x" * 9000})
+
+    assert response.status_code == 400
+    assert response.json() == {"success": False, "statusCode": 400, "message": "request headers are too large", "data": None}
+
+
+def test_trace_is_a_json_405(api: Api) -> None:
+    response = api.request("TRACE", "/games")
+
+    assert response.status_code == 405
+    assert response.json() == {"success": False, "statusCode": 405, "message": "method not allowed", "data": None}
+
+
+def raw_exchange(base_url: str, request: bytes) -> tuple[str, bytes]:
+    """Sends bytes no HTTP library would write; returns the status line and the body nginx answered."""
+    host, port = base_url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as connection:
+        connection.sendall(request)
+        answer = b""
+        while chunk := connection.recv(65536):  # nginx closes after an error answer
+            answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    return head.split(b"\r\n")[0].decode(), body
+
+
+@pytest.mark.parametrize(
+    ("request_bytes", "status", "message"),
+    [
+        (b"GARBAGE\r\n\r\n", 400, "malformed request"),
+        (b"GET /api/v1/games HTTP/1.1\r\n\r\n", 400, "malformed request"),  # HTTP/1.1 without Host
+        (b"GET /api/v1/games HTTP/3.0\r\nHost: localhost\r\n\r\n", 505, "HTTP version not supported"),
+    ],
+    ids=["no request line", "no Host", "HTTP/3.0 over TCP"],
+)
+def test_a_malformed_request_is_answered_in_the_envelope(base_url: str, request_bytes: bytes, status: int, message: str) -> None:
+    status_line, body = raw_exchange(base_url, request_bytes)
+
+    assert status_line.startswith(f"HTTP/1.1 {status} ")
+    assert json.loads(body) == {"success": False, "statusCode": status, "message": message, "data": None}
