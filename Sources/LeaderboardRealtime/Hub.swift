@@ -372,10 +372,10 @@ final class Hub: @unchecked Sendable {
                 game: board.game, period: board.period, date: board.date ?? today, start: board.start, end: board.end)
             let push = BoardPush(
                 result: page.result, totalCount: page.totalCount, game: board.game, period: board.period, start: board.start, end: board.end)
-            return (try Wire.encode(push), nil)
+            return (try JSONCoding.encode(push), nil)
         case .standing(let user):
             let row = try context.index.around(userId: user, game: BoardIndex.globalGame, period: .allTime, radius: 0)?.around.first
-            return (try Wire.encode(StandingPush(result: row)), row?.score)
+            return (try JSONCoding.encode(StandingPush(result: row)), row?.score)
         }
     }
 }
@@ -400,14 +400,5 @@ struct StandingPush: Encodable {
     func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)
         try container.encode(result, forKey: .result)
-    }
-}
-
-/// JSON for the wire: sorted keys, so equal content is equal bytes and "changed" is a byte compare.
-enum Wire {
-    static func encode(_ value: some Encodable) throws -> [UInt8] {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return Array(try encoder.encode(value))
     }
 }

@@ -242,13 +242,13 @@ final class Session: ChannelInboundHandler, RemovableChannelHandler {
             let claims = claims!
             answer(context) { store in
                 switch try store.leaderboard.submit(userId: claims.userID, name: claims.name, game: game, score: score, idempotencyKey: nil) {
-                case .applied(let result): try Wire.encode(SubmissionPush(result))
-                case .queued(let queued): try Wire.encode(QueuedPush(game: queued.game, score: queued.score))
+                case .applied(let result): try JSONCoding.encode(SubmissionPush(result))
+                case .queued(let queued): try JSONCoding.encode(QueuedPush(game: queued.game, score: queued.score))
                 }
             }
         case .success(.report(let from, let to, let limit, let game)):
             answer(context) { store in
-                try Wire.encode(ReportPush(result: try store.leaderboard.report(from: from, to: to, game: game, limit: limit, today: .today)))
+                try JSONCoding.encode(ReportPush(result: try store.leaderboard.report(from: from, to: to, game: game, limit: limit, today: .today)))
             }
         }
     }
@@ -316,7 +316,7 @@ final class Session: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     static func errorJSON(_ message: String) -> [UInt8] {
-        (try? Wire.encode(["error": message])) ?? Array(#"{"error":"error"}"#.utf8)
+        (try? JSONCoding.encode(["error": message])) ?? Array(#"{"error":"error"}"#.utf8)
     }
 
     /// Sends a close frame with `code`, then closes the connection when the client answers with its own,

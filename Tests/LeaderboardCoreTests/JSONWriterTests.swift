@@ -12,10 +12,6 @@ import Testing
         "\u{2028} line and paragraph \u{2029} separators", "\u{FEFF} byte order mark", "\u{FFFD} replacement", "</script>",
     ]
 
-    static func encoded(_ value: some Encodable) throws -> [UInt8] {
-        try JSONCoding.encoder.encode(value)
-    }
-
     @Test(arguments: trickyStrings)
     func aBoardPageIsWrittenAsTheEncoderWroteIt(name: String) throws {
         let rows = [
@@ -24,7 +20,7 @@ import Testing
         ]
         let page = BoardPage(result: rows, totalCount: 99_943, period: .allTime, game: "all")
         let response = HTTPResponse.envelope(message: name, data: page)
-        #expect(response.body == (try Self.encoded(Envelope(success: true, statusCode: 200, message: name, data: page, errors: nil))))
+        #expect(response.body == (try JSONCoding.encode(Envelope(success: true, statusCode: 200, message: name, data: page, errors: nil))))
     }
 
     /// A kept page's JSON, copied into the envelope, gives the bytes the page itself would.
@@ -35,19 +31,19 @@ import Testing
             game: "cod")
         let rendered = RenderedPage(page)
         #expect(HTTPResponse.envelope(data: rendered).body == HTTPResponse.envelope(data: page).body)
-        #expect(try Self.encoded(rendered) == (try Self.encoded(page)))
+        #expect(try JSONCoding.encode(rendered) == (try JSONCoding.encode(page)))
     }
 
     @Test func anEmptyPageAndAPositionAreWrittenAsTheEncoderWroteThem() throws {
         let empty = BoardPage(result: [], totalCount: 0, period: .weekly, game: "cod")
         #expect(
             HTTPResponse.envelope(data: empty).body
-                == (try Self.encoded(Envelope(success: true, statusCode: 200, message: "done", data: empty, errors: nil))))
+                == (try JSONCoding.encode(Envelope(success: true, statusCode: 200, message: "done", data: empty, errors: nil))))
         let row = BoardRow(rank: 3, userId: 9, player: "Zoë \"Z\"", game: "cod", score: 12, date: "2026-11-29")
         let position = PlayerPosition(rank: 3, score: 12, date: "2026-11-29", around: [row, row])
         #expect(
             HTTPResponse.envelope(data: position).body
-                == (try Self.encoded(Envelope(success: true, statusCode: 200, message: "done", data: position, errors: nil))))
+                == (try JSONCoding.encode(Envelope(success: true, statusCode: 200, message: "done", data: position, errors: nil))))
     }
 
     @Test(arguments: [false, true])
@@ -55,11 +51,11 @@ import Testing
         let result = SubmissionResult(game: "valrnt", score: -1, best: Int.max, improved: improved, rank: Int.min, globalRank: 0)
         #expect(
             HTTPResponse.envelope(status: 200, message: "new personal best", data: result).body
-                == (try Self.encoded(Envelope(success: true, statusCode: 200, message: "new personal best", data: result, errors: nil))))
+                == (try JSONCoding.encode(Envelope(success: true, statusCode: 200, message: "new personal best", data: result, errors: nil))))
         let queued = QueuedSubmission(game: "cod", score: 5, queued: true)
         #expect(
             HTTPResponse.envelope(status: 202, message: "stored", data: queued).body
-                == (try Self.encoded(Envelope(success: true, statusCode: 202, message: "stored", data: queued, errors: nil))))
+                == (try JSONCoding.encode(Envelope(success: true, statusCode: 202, message: "stored", data: queued, errors: nil))))
     }
 
     @Test(arguments: trickyStrings)
@@ -68,7 +64,7 @@ import Testing
             APIError.unauthorized(message), .notFound(message),
             .validation([FieldError(field: "game", message: message), FieldError(field: message, message: "must be a string")]),
         ] {
-            let expected = try Self.encoded(
+            let expected = try JSONCoding.encode(
                 Envelope<Never?>(
                     success: false, statusCode: error.status, message: error.message, data: nil,
                     errors: error.fieldErrors.isEmpty ? nil : error.fieldErrors))

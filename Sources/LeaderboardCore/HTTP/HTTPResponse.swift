@@ -47,7 +47,7 @@ public struct HTTPResponse: Sendable {
     }
 
     static func json(status: Int, _ value: some Encodable) -> HTTPResponse {
-        let body = (try? JSONCoding.encoder.encode(value)) ?? Array(#"{"success":false}"#.utf8)
+        let body = (try? JSONCoding.encode(value)) ?? Array(#"{"success":false}"#.utf8)
         return HTTPResponse(status: status, headers: [("Content-Type", "application/json")], body: body)
     }
 
@@ -81,14 +81,14 @@ struct Envelope<Payload: Encodable>: Encodable {
     }
 }
 
-enum JSONCoding {
-    static let encoder: JSONEncoder = {
+/// JSON as the service writes it, in REST answers and WebSocket pushes alike: sorted keys, so equal
+/// content is equal bytes (the ws daemon's "changed" is a byte compare).
+public enum JSONCoding {
+    private static let encoder: JSONEncoder = {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         return encoder
     }()
-}
 
-extension JSONEncoder {
-    func encode(_ value: some Encodable) throws -> [UInt8] { Array(try encode(value) as Data) }
+    public static func encode(_ value: some Encodable) throws -> [UInt8] { Array(try encoder.encode(value)) }
 }

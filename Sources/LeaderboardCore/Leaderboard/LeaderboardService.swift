@@ -96,7 +96,7 @@ public final class LeaderboardService {
         let result = SubmissionResult(
             game: stored.game, score: stored.score, best: applied.best, improved: applied.improved && !stored.isReplay,
             rank: applied.rank, globalRank: applied.globalRank)
-        if let answerKey, let encoded: [UInt8] = try? JSONCoding.encoder.encode(result) {
+        if let answerKey, let encoded = try? JSONCoding.encode(result) {
             try? ephemeral.remember(String(decoding: encoded, as: UTF8.self), as: answerKey, seconds: Self.idempotencyAnswerSeconds)
         }
         return .applied(result)
