@@ -5,6 +5,8 @@ public struct BoardIndex {
     public static let globalGame = "all"
     static let generationKey = "lb:meta:gen"
     static let eventsChannel = "lb:events"
+    /// Applied score ids, as bitmaps of `appliedShardBits` ids each: `lb:<gen>:applied:<id / appliedShardBits>`.
+    static let appliedPrefix = "applied:"
     static let appliedShardBits = 1 << 20
     /// Scores per run of the apply script: a run holds Redis up (~0.1 ms per score), so a reconciler pass
     /// of thousands runs as many short scripts, and other clients get in between.
@@ -214,7 +216,7 @@ public struct BoardIndex {
         do {
             replies = try redis.pipeline(
                 shards.map { shard, bytes in
-                    ["GETRANGE", "lb:\(generation):applied:\(shard)", String(bytes.lowerBound), String(bytes.upperBound)]
+                    ["GETRANGE", "lb:\(generation):\(Self.appliedPrefix)\(shard)", String(bytes.lowerBound), String(bytes.upperBound)]
                 })
         } catch {
             throw .redis(error)

@@ -58,7 +58,7 @@ enum BoardScripts {
     /// many scores of the batch change is set once, at the end.
     static let apply = RedisScript(
         """
-        local gen = redis.call('GET', 'lb:meta:gen')
+        local gen = redis.call('GET', '\(BoardIndex.generationKey)')
         if not gen then return redis.error_reply('NOINDEX the leaderboard index is being rebuilt') end
         local p = 'lb:' .. gen .. ':'
         \(versionFunctions)
@@ -115,7 +115,7 @@ enum BoardScripts {
               best, total = old, tonumber(redis.call('ZSCORE', global, user))
             end
           end
-          redis.call('SETBIT', p .. 'applied:' .. math.floor(scoreId / 1048576), scoreId % 1048576, 1)
+          redis.call('SETBIT', p .. '\(BoardIndex.appliedPrefix)' .. math.floor(scoreId / \(BoardIndex.appliedShardBits)), scoreId % \(BoardIndex.appliedShardBits), 1)
           if #changed > 0 then
             if not publishedAt then
               local time = redis.call('TIME')
@@ -132,7 +132,7 @@ enum BoardScripts {
           first = last + 1
         end
         for _, key in ipairs(versionKeys) do setVersion(key, versionExpiries[key]) end
-        if #events > 0 then redis.call('PUBLISH', 'lb:events', cjson.encode(events)) end
+        if #events > 0 then redis.call('PUBLISH', '\(BoardIndex.eventsChannel)', cjson.encode(events)) end
         return results
         """)
 
@@ -146,7 +146,7 @@ enum BoardScripts {
     /// `RevocationList`), so the caller needs no round trip of its own for that check.
     static let page = RedisScript(
         """
-        local gen = redis.call('GET', 'lb:meta:gen')
+        local gen = redis.call('GET', '\(BoardIndex.generationKey)')
         if not gen then return redis.error_reply('NOINDEX the leaderboard index is being rebuilt') end
         if ARGV[7] and redis.call('EXISTS', '\(RevocationList.cachePrefix)' .. ARGV[7]) == 1 then
           return redis.error_reply('REVOKED the token was revoked')
@@ -181,7 +181,7 @@ enum BoardScripts {
     /// the user is on, flattened, and the user's name first.
     static let standing = RedisScript(
         """
-        local gen = redis.call('GET', 'lb:meta:gen')
+        local gen = redis.call('GET', '\(BoardIndex.generationKey)')
         if not gen then return redis.error_reply('NOINDEX the leaderboard index is being rebuilt') end
         local p = 'lb:' .. gen .. ':'
         local user, period = ARGV[1], ARGV[2]
@@ -204,7 +204,7 @@ enum BoardScripts {
     /// Returns {user, score, game, when, name} per row, best first, flattened.
     static let topOfBoards = RedisScript(
         """
-        local gen = redis.call('GET', 'lb:meta:gen')
+        local gen = redis.call('GET', '\(BoardIndex.generationKey)')
         if not gen then return redis.error_reply('NOINDEX the leaderboard index is being rebuilt') end
         local p = 'lb:' .. gen .. ':'
         local limit = tonumber(ARGV[1])
