@@ -77,13 +77,9 @@ die() {
 
 # --- processes -------------------------------------------------------------
 
-# True if PID exists and is not a zombie (PID 1 here may be slow to reap).
-alive() {
-    local state
-    kill -0 "$1" 2>/dev/null || return 1
-    state=$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null) || return 1
-    [[ $state != Z ]]
-}
+# alive, gone, wait_for
+# shellcheck source=scripts/processes.sh
+source "$REPO_ROOT/scripts/processes.sh"
 
 # Prints the pid in FILE if that process is alive and its command line
 # contains PATTERN; a stale pid file (say, after a reboot) must not count.
@@ -96,19 +92,6 @@ live_pid() {
     [[ $cmdline == *"$pattern"* ]] || return 1
     printf '%s\n' "$pid"
 }
-
-# Runs "$@" until it succeeds, for at most TIMEOUT seconds.
-wait_for() {
-    local timeout=$1
-    shift
-    local deadline=$((SECONDS + timeout))
-    until "$@"; do
-        ((SECONDS < deadline)) || return 1
-        sleep 0.2
-    done
-}
-
-gone() { ! alive "$1"; }
 
 # Waits up to TIMEOUT seconds for PID to exit.
 wait_gone() { wait_for "$2" gone "$1"; }

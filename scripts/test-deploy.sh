@@ -52,19 +52,9 @@ die() {
     exit 1
 }
 
-# Runs "$@" until it succeeds, for at most TIMEOUT seconds.
-wait_for() {
-    local timeout=$1
-    shift
-    local deadline=$((SECONDS + timeout))
-    until "$@"; do
-        ((SECONDS < deadline)) || return 1
-        sleep 0.2
-    done
-}
-
-alive() { kill -0 "$1" 2>/dev/null; }
-gone() { ! alive "$1"; }
+# alive, gone, wait_for
+# shellcheck source=scripts/processes.sh
+source scripts/processes.sh
 
 # shellcheck disable=SC2317 # called by the trap
 cleanup() {
