@@ -7,8 +7,6 @@ import Logging
 /// broken connection it resubscribes, and since events may have been missed in between, asks the hub to
 /// refresh every view.
 final class EventSubscriber: Sendable {
-    static let channel = "lb:events"
-
     private let settings: RedisSettings
     private let hub: Hub
     private let logger: Logger
@@ -38,7 +36,7 @@ final class EventSubscriber: Sendable {
         var failures = failuresSoFar
         let connection = RedisConnection(settings: settings)
         do {
-            try connection.subscribe(to: [Self.channel])
+            try connection.subscribe(to: [BoardIndex.eventsChannel])
             if failures > 0 {
                 logger.info("event stream back; refreshing every view")
                 hub.refreshAll()

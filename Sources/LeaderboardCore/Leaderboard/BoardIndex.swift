@@ -4,7 +4,8 @@ public struct BoardIndex {
     /// The global board's pseudo-game.
     public static let globalGame = "all"
     static let generationKey = "lb:meta:gen"
-    static let eventsChannel = "lb:events"
+    /// Where the apply script publishes its events; leaderboard-ws subscribes to it.
+    public static let eventsChannel = "lb:events"
     /// Applied score ids, as bitmaps of `appliedShardBits` ids each: `lb:<gen>:applied:<id / appliedShardBits>`.
     static let appliedPrefix = "applied:"
     static let appliedShardBits = 1 << 20
