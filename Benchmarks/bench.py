@@ -523,14 +523,27 @@ def percentile(values, quantile):
     return ordered[rank]
 
 
+def redis_command_costs():
+    """Redis's own count of the commands it ran since its last `CONFIG RESETSTAT`, and the microseconds
+    each took, commands a script runs included (the script's own figure holds theirs too), leaving out
+    the bench's own INFO and CONFIG."""
+    costs = {}
+    for name, calls, usec in re.findall(r"^cmdstat_([^:]+):calls=(\d+),usec=(\d+),", redis_cli("INFO", "commandstats"), re.MULTILINE):
+        if name != "info" and not name.startswith("config"):
+            costs[name] = {"calls": int(calls), "usec": int(usec)}
+    return costs
+
+
 class CPUWindow:
     """CPU seconds per stack component over a figure's measured window, and what the rest of the machine
-    (other people's builds and tests, which share these cores) took meanwhile."""
+    (other people's builds and tests, which share these cores) took meanwhile; and Redis's time per
+    command over it, to tell which of a figure's Redis commands cost what."""
 
     def __init__(self, processes):
         self.processes = processes
 
     def __enter__(self):
+        redis_cli("CONFIG", "RESETSTAT")
         self.before = self.processes.cpu()
         self.children = resource.getrusage(resource.RUSAGE_CHILDREN)
         self.own = resource.getrusage(resource.RUSAGE_SELF)
@@ -548,12 +561,14 @@ class CPUWindow:
                                + (own.ru_utime + own.ru_stime) - (self.own.ru_utime + self.own.ru_stime), 2)
         busy = busy_cpu_seconds() - self.busy
         self.other = round(max(0.0, busy - sum(self.cpu.values()) - self.generator), 2)
+        self.redis_commands = redis_command_costs()
 
     def record(self, figure):
         figure["cpu_seconds"] = self.cpu
         figure["generator_cpu_seconds"] = self.generator
         figure["other_cpu_seconds"] = self.other
         figure["window_seconds"] = round(self.seconds, 2)
+        figure["redis_commands"] = self.redis_commands
 
 
 def api_answers(method, route):
@@ -919,6 +934,31 @@ def print_table(results, rows):
           "outside the bench (other builds and tests) kept busy during that figure, of the machine's "
           f"{results['cores']}. Fan-out clients connect to leaderboard-ws directly (nginx's dev worker_connections is 1024); "
           "submissions go through nginx.")
+    print_costs(results)
+
+
+def print_costs(results):
+    """Per request of each REST figure: each component's CPU and Redis's costliest commands, in µs."""
+    figures = [(key, figure) for key, figure in results["figures"].items()
+               if key.startswith(("rest.", "ceiling.fastcgi")) and figure.get("requests") and figure.get("cpu_seconds")]
+    if not figures:
+        return
+    components = [name for name in ("api", "bench_fcgi", "nginx", "redis", "postgres", "ws")
+                  if any(figure["cpu_seconds"].get(name, 0) >= 0.05 for _, figure in figures)]
+    headers = ("µs per request", *components, "generator", "Redis's costliest commands: µs (calls) per request; evalsha's time includes its script's commands")
+    table = []
+    for key, figure in figures:
+        requests = figure["requests"]
+        commands = sorted(((name, cost) for name, cost in figure.get("redis_commands", {}).items() if cost["usec"] / requests >= 0.05),
+                          key=lambda item: -item[1]["usec"])[:4]
+        table.append((key, *(f"{figure['cpu_seconds'].get(name, 0) / requests * 1e6:.1f}" for name in components),
+                      f"{figure['generator_cpu_seconds'] / requests * 1e6:.1f}",
+                      ", ".join(f"{name} {cost['usec'] / requests:.1f} ({cost['calls'] / requests:.2g}×)" for name, cost in commands)))
+    widths = [max(len(headers[i]), *(len(row[i]) for row in table)) for i in range(len(headers))]
+    print()
+    print("  ".join(h.ljust(widths[i]) if i in (0, len(headers) - 1) else h.rjust(widths[i]) for i, h in enumerate(headers)).rstrip())
+    for row in table:
+        print("  ".join(c.ljust(widths[i]) if i in (0, len(headers) - 1) else c.rjust(widths[i]) for i, c in enumerate(row)).rstrip())
 
 
 if __name__ == "__main__":
