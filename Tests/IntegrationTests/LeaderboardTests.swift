@@ -487,6 +487,32 @@ import Testing
         }
     }
 
+    /// Once a board has given `limit` rows, the report reads the others only down to its last score: a player
+    /// tied with that floor on a later board still counts (and takes the tie with a lower id).
+    @Test func aReportCountsAPlayerTiedWithAnEarlierBoardsLastScore() throws {
+        try withGame { game in
+            // Created first, so the lowest id of the test's players: it ranks first among equal scores.
+            let tied = try makeUser("Tied")
+            let (first, second, third, below) = (try makeUser("First"), try makeUser("Second"), try makeUser("Third"), try makeUser("Below"))
+            // Yesterday's board: three players, the floor 100. Today's: a better score of `second`, a tie, one below.
+            for (user, score, daysAgo) in [(first, 300, 1), (second, 200, 1), (third, 100, 1), (second, 250, 0), (tied, 100, 0), (below, 99, 0)] {
+                try database.query(
+                    "INSERT INTO scores (user_id, game, score, created_at) VALUES ($1, $2, $3, now() - make_interval(days => $4))",
+                    [user, game, score, daysAgo])
+            }
+            _ = try IndexRebuilder(database: database, redis: redis, logger: logger).rebuild(wait: true)
+            let yesterday = today.adding(days: -1)
+            #expect(LeaderboardService.covering(from: yesterday, to: today).count == 2, "a board per day, yesterday's read first")
+            let report = try service.report(from: yesterday, to: today, game: game, limit: 3, today: today)
+            let expected = try PostgresScoreStore(database: database).topPlayers(
+                from: yesterday.epochSeconds, to: today.adding(days: 1).epochSeconds, game: game, limit: 3)
+            #expect(report.map(\.userId) == [first, second, tied])
+            #expect(report.map(\.score) == [300, 250, 100])
+            #expect(report.map(\.rank) == [1, 2, 3])
+            #expect(expected.map(\.userId) == report.map(\.userId), "PostgreSQL's answer for the same range")
+        }
+    }
+
     @Test func aReportOlderThanTheIndexKeepsIsAnsweredFromPostgreSQL() throws {
         try withGame { game in
             let user = try makeUser("Old")

@@ -201,6 +201,9 @@ enum BoardScripts {
     /// ARGV: limit, then board names `<game>:<period>`. The top `limit` players by their best single score
     /// on any of the boards: only each board's top `limit` can hold them (a MAX-union's top N lies in the
     /// union of the parts' top N), so a year is a few dozen small range reads, never every member.
+    /// A board that gives `limit` rows shows `limit` players at or above its last score, so no one below
+    /// that floor can make the answer: later boards are read only down to it, ties included (most of a long
+    /// report's time in Redis went into rows that could not count).
     /// Returns {user, score, game, when, name} per row, best first, flattened.
     static let topOfBoards = RedisScript(
         """
@@ -209,12 +212,16 @@ enum BoardScripts {
         local p = 'lb:' .. gen .. ':'
         local limit = tonumber(ARGV[1])
         local best = {}
+        local floor, floorText = nil, '-inf'
         for i = 2, #ARGV do
-          local rows = redis.call('ZREVRANGE', p .. 'b:' .. ARGV[i], 0, limit - 1, 'WITHSCORES')
+          local rows = redis.call('ZRANGE', p .. 'b:' .. ARGV[i], '+inf', floorText, 'BYSCORE', 'REV', 'LIMIT', 0, limit, 'WITHSCORES')
           for j = 1, #rows, 2 do
             local user, score = rows[j], tonumber(rows[j + 1])
             local current = best[user]
             if current == nil or score > current[1] then best[user] = {score, ARGV[i]} end
+          end
+          if #rows == 2 * limit and (floor == nil or tonumber(rows[#rows]) > floor) then
+            floor, floorText = tonumber(rows[#rows]), rows[#rows]
           end
         end
         local list = {}
