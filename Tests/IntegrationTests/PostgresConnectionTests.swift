@@ -63,8 +63,12 @@ import Testing
         let pid = try database.query("SELECT pg_backend_pid() AS pid")[0].requiredInt("pid")
         try TestStack.database().query("SELECT pg_terminate_backend($1)", [pid])
         // The server's goodbye reaches the idle socket; wait for it, as a restart between requests would.
-        let deadline = ContinuousClock.now + .seconds(5)
-        while try TestStack.database().query("SELECT 1 FROM pg_stat_activity WHERE pid = $1", [pid]).count > 0, ContinuousClock.now < deadline {}
+        let observer = TestStack.database()
+        let deadline = ContinuousClock.now + .seconds(10)
+        while try observer.query("SELECT 1 FROM pg_stat_activity WHERE pid = $1", [pid]).count > 0 {
+            try #require(ContinuousClock.now < deadline, "backend \(pid) is still in pg_stat_activity 10 s after pg_terminate_backend")
+            Thread.sleep(forTimeInterval: 0.01)  // a pause between polls, so that they do not hammer PostgreSQL
+        }
         let newPID = try database.query("SELECT pg_backend_pid() AS pid")[0].requiredInt("pid")
         #expect(newPID != pid)
     }

@@ -14,6 +14,22 @@ struct SharedRoundTripTests {
     /// The second step: passes results on as outcomes.
     static func passOn(_ batch: [Int], _ results: [Result<Int, any Error>]) -> [Result<Int, any Error>] { results }
 
+    /// How long any wait of these tests may take: a broken hand-over fails the test instead of hanging it.
+    static let bound = DispatchTimeInterval.seconds(10)
+
+    /// Spins until `condition` holds; false if it still does not after `bound`.
+    static func eventually(_ condition: () -> Bool) -> Bool {
+        let deadline = DispatchTime.now() + bound
+        while !condition() {
+            guard DispatchTime.now() < deadline else { return false }
+            sched_yield()
+        }
+        return true
+    }
+
+    /// Whether every thread of `group` has left within `bound`.
+    static func finished(_ group: DispatchGroup) -> Bool { group.wait(timeout: .now() + bound) == .success }
+
     /// A `run` step that records the batches it gets and holds the batch `held` until `release()`, so that
     /// callers queue behind it.
     final class HoldingRun: Sendable {
@@ -33,7 +49,8 @@ struct SharedRoundTripTests {
             return SharedRoundTripTests.double(batch)
         }
 
-        func waitUntilHeld() { heldStarted.wait() }
+        /// Whether the held batch started within the bound.
+        func waitUntilHeld() -> Bool { heldStarted.wait(timeout: .now() + SharedRoundTripTests.bound) == .success }
         func release() { heldMayFinish.signal() }
     }
 
@@ -73,13 +90,14 @@ struct SharedRoundTripTests {
         }
 
         submitInBackground(1)
-        first.waitUntilHeld()
+        try #require(first.waitUntilHeld(), "the first batch never ran")
         let later = [102, 103, 104, 105, 106]
         for item in later { submitInBackground(item) }
         // Every later caller is queued behind the running batch before it may finish.
-        while group.queuedCount < later.count { sched_yield() }
+        let queued = Self.eventually { group.queuedCount >= later.count }
         first.release()
-        done.wait()
+        try #require(queued, "only \(group.queuedCount) of \(later.count) callers queued behind the running batch")
+        try #require(Self.finished(done), "a caller never returned")
 
         let recorded = first.batches.withLock { $0 }
         #expect(recorded.count == 2)
@@ -104,11 +122,12 @@ struct SharedRoundTripTests {
                 _ = try? group.submit(item, run: first.run, then: Self.passOn)
                 done.leave()
             }
-            if item == 0 { first.waitUntilHeld() }
+            if item == 0 { try #require(first.waitUntilHeld(), "the first batch never ran") }
         }
-        while group.queuedCount < 5 { sched_yield() }
+        let queued = Self.eventually { group.queuedCount >= 5 }
         first.release()
-        done.wait()
+        try #require(queued, "only \(group.queuedCount) of 5 callers queued behind the running batch")
+        try #require(Self.finished(done), "a caller never returned")
         let recorded = first.batches.withLock { $0 }
         #expect(recorded.first == [0])
         #expect(recorded.dropFirst().map(\.count) == [2, 2, 1])
@@ -134,8 +153,7 @@ struct SharedRoundTripTests {
             return Self.double(batch)
         }
         let then: @Sendable ([Int], [Result<Int, any Error>]) -> [Result<Int, any Error>] = { batch, results in
-            // A deadline only so that a broken lead hand-over fails the test instead of hanging it.
-            if batch == [1] { overlapped.withLock { $0 = secondRunStarted.wait(timeout: .now() + 30) == .success } }
+            if batch == [1] { overlapped.withLock { $0 = secondRunStarted.wait(timeout: .now() + Self.bound) == .success } }
             return results
         }
         for item in [1, 2] {
@@ -144,11 +162,12 @@ struct SharedRoundTripTests {
                 _ = try? group.submit(item, run: run, then: then)
                 done.leave()
             }
-            if item == 1 { firstRunStarted.wait() }
+            if item == 1 { try #require(firstRunStarted.wait(timeout: .now() + Self.bound) == .success, "the first batch never ran") }
         }
-        while group.queuedCount < 1 { sched_yield() }
+        let queued = Self.eventually { group.queuedCount >= 1 }
         firstRunMayEnd.signal()
-        done.wait()
+        try #require(queued, "the second caller never queued behind the running batch")
+        try #require(Self.finished(done), "a caller never returned")
         #expect(overlapped.withLock { $0 })
     }
 }

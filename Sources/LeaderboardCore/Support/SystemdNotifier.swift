@@ -58,6 +58,9 @@ public struct SystemdNotifier: Sendable {
     /// Whether the process runs under a unit that listens for notifications.
     public var isEnabled: Bool { socketAddress != nil }
 
+    /// How often the watchdog thread pings: half the timeout, as systemd recommends, so one late ping is not fatal.
+    public var watchdogInterval: Duration? { watchdogTimeout.map { $0 / 2 } }
+
     /// Sends `states` as one message; does nothing outside systemd. A failure is logged and returned.
     @discardableResult
     public func notify(_ states: State...) -> Bool {
@@ -81,8 +84,7 @@ public struct SystemdNotifier: Sendable {
     /// holds; once it does not, systemd's watchdog ends the process and the unit's `Restart=` applies.
     /// Does nothing when the unit has no watchdog. Start it after anything that must precede threads.
     public func startWatchdog(isHealthy: @escaping @Sendable () -> Bool = { true }) {
-        guard isEnabled, let timeout = watchdogTimeout else { return }
-        let interval = timeout / 2
+        guard isEnabled, let interval = watchdogInterval else { return }
         let seconds = Double(interval.components.seconds) + Double(interval.components.attoseconds) / 1e18
         logger.debug("systemd watchdog on", metadata: ["interval": "\(interval)"])
         Thread.detachNewThread { [self] in
