@@ -117,6 +117,26 @@ import Testing
         #expect(fields.integer("score") == value)
     }
 
+    /// RFC 8259's grammar lets a `\u` escape be half a surrogate pair (section 8.2), but such text is no
+    /// Unicode string: refused as that code unit sent as UTF-8 bytes is, in a value or a key alike.
+    @Test(arguments: [#"\ud800"#, #"\uDBFF"#, #"\udc00"#, #"\uDFFF"#, #"\udc00\ud800"#, #"\ud800x"#, #"\ud800\u0041"#, #"\ud800\ud800"#])
+    func aLoneSurrogateEscapeIsABadRequestSayingSo(escape: String) {
+        for body in [#"{"game":"cod\#(escape)","score":1}"#, #"{"game":"cod","score":1,"x\#(escape)":0}"#] {
+            do {
+                _ = try request(body).jsonFields()
+                Issue.record("\(body) was read")
+            } catch {
+                #expect(error.status == 400)
+                #expect(error.message == #"not Unicode: a \u escape is half a UTF-16 surrogate pair"#)
+            }
+        }
+    }
+
+    @Test func aSurrogatePairEscapeIsOneCharacter() throws {
+        var fields = try request(#"{"game":"\ud83d\ude00\uD83D\uDE00","score":1}"#).jsonFields()
+        #expect(fields.string("game") == "😀😀")
+    }
+
     @Test func nonUTF8IsABadRequest() {
         let invalid = HTTPRequest(method: "POST", path: "/", headers: ["Content-Type": "application/json"], body: [0x7B, 0xFF, 0xFE, 0x7D])
         #expect(outcome(invalid).status == 400)

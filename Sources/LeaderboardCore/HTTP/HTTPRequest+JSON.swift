@@ -4,8 +4,8 @@ extension HTTPRequest {
     /// Deepest object/array nesting a request body may have; real requests use 1.
     static let maximumJSONDepth = 16
 
-    /// Parses a JSON object body: 415 unless the content type is JSON, 400 for malformed JSON, invalid
-    /// UTF-8 or nesting too deep, 422 when the body is JSON but not an object.
+    /// Parses a JSON object body: 415 unless the content type is JSON, 400 for malformed JSON, text that
+    /// is not Unicode or nesting too deep, 422 when the body is JSON but not an object.
     public func jsonFields() throws(APIError) -> JSONFields {
         let contentType = header("content-type")?.split(separator: ";").first?.trimmingWhitespace().lowercased()
         guard contentType == "application/json" else { throw .unsupportedMediaType }
@@ -24,8 +24,8 @@ public struct JSONFields {
         self.object = object
     }
 
-    /// Parses a JSON object: 400 for invalid UTF-8, malformed JSON, a number no double holds, or nesting deeper than `maximumDepth`,
-    /// 422 when the document is not an object.
+    /// Parses a JSON object: 400 for invalid UTF-8 or a `\u` escape that is not Unicode (a lone surrogate), malformed JSON,
+    /// a number no double holds, or nesting deeper than `maximumDepth`; 422 when the document is not an object.
     public static func parse(_ bytes: [UInt8], maximumDepth: Int) throws(APIError) -> JSONFields {
         guard String(validating: bytes, as: UTF8.self) != nil else { throw .badRequest("not valid UTF-8") }
         do {
@@ -34,6 +34,8 @@ public struct JSONFields {
             throw .badRequest("JSON nesting is deeper than \(maximumDepth) levels")
         } catch .numberOutOfRange {
             throw .badRequest("a number is out of range")
+        } catch .loneSurrogate {
+            throw .badRequest("not Unicode: a \\u escape is half a UTF-16 surrogate pair")
         } catch {
             throw .badRequest("malformed JSON")
         }

@@ -6,6 +6,9 @@ enum JSONSyntax {
         case tooDeep
         /// A number a double cannot hold: `1e400` would read as infinity, `1e-400` as zero.
         case numberOutOfRange
+        /// A `\u` escape of half a UTF-16 surrogate pair: RFC 8259's grammar allows it (section 8.2), but
+        /// the text is no Unicode string, as surely as the same code unit sent as UTF-8 bytes is not UTF-8.
+        case loneSurrogate
     }
 
     static func validate(_ bytes: [UInt8], maximumDepth: Int) throws(Problem) {
@@ -81,9 +84,14 @@ enum JSONSyntax {
                     guard let escaped = current else { throw .malformed }
                     position += 1
                     if escaped == UInt8(ascii: "u") {
-                        for _ in 0..<4 {
-                            guard let hex = current, Self.isHexDigit(hex) else { throw .malformed }
-                            position += 1
+                        let unit = try codeUnit()
+                        if (0xDC00...0xDFFF).contains(unit) { throw .loneSurrogate }
+                        if (0xD800...0xDBFF).contains(unit) {
+                            guard current == UInt8(ascii: "\\"), position + 1 < bytes.count, bytes[position + 1] == UInt8(ascii: "u") else {
+                                throw .loneSurrogate
+                            }
+                            position += 2
+                            guard (0xDC00...0xDFFF).contains(try codeUnit()) else { throw .loneSurrogate }
                         }
                     } else if !Array("\"\\/bfnrt".utf8).contains(escaped) {
                         throw .malformed
@@ -93,6 +101,17 @@ enum JSONSyntax {
                 }
             }
             throw .malformed
+        }
+
+        /// The four hex digits of a `\u` escape, as a UTF-16 code unit.
+        mutating func codeUnit() throws(Problem) -> Int {
+            var unit = 0
+            for _ in 0..<4 {
+                guard let hex = current, let digit = Self.hexValue(hex) else { throw .malformed }
+                unit = unit * 16 + digit
+                position += 1
+            }
+            return unit
         }
 
         mutating func literal(_ word: String) throws(Problem) {
@@ -134,9 +153,13 @@ enum JSONSyntax {
             guard position > start else { throw .malformed }
         }
 
-        static func isHexDigit(_ byte: UInt8) -> Bool {
-            (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) || (UInt8(ascii: "a")...UInt8(ascii: "f")).contains(byte)
-                || (UInt8(ascii: "A")...UInt8(ascii: "F")).contains(byte)
+        static func hexValue(_ byte: UInt8) -> Int? {
+            switch byte {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): Int(byte - UInt8(ascii: "0"))
+            case UInt8(ascii: "a")...UInt8(ascii: "f"): Int(byte - UInt8(ascii: "a")) + 10
+            case UInt8(ascii: "A")...UInt8(ascii: "F"): Int(byte - UInt8(ascii: "A")) + 10
+            default: nil
+            }
         }
     }
 }
