@@ -239,6 +239,23 @@ def stack(_stack_session: Stack, base_url: str) -> Iterator[Stack]:
         _stack_session.restart_app_daemons()
 
 
+def run_sql(stack_env: dict[str, str], sql: str, **variables: str) -> list[list[str]]:
+    """Runs sql on the stack's PostgreSQL with psql, values passed as variables (`:'name'` in sql, never
+    formatted into it); the rows it prints, as lists of fields."""
+    completed = subprocess.run(
+        ["psql", "-X", "-q", "-t", "-A", "-F", "\t", "-v", "ON_ERROR_STOP=1",
+         "-h", stack_env["PG_SERVER"], "-p", stack_env["PG_PORT"], "-U", stack_env["PG_USER"], "-d", stack_env["PG_DB"],
+         *(argument for name, value in variables.items() for argument in ("-v", f"{name}={value}"))],
+        input=sql + "\n",
+        env={**os.environ, "PGPASSWORD": stack_env["PG_PW"], "PGTZ": "UTC"},
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert completed.returncode == 0, completed.stderr
+    return [line.split("\t") for line in completed.stdout.splitlines() if line]
+
+
 # --- clients of the REST API ---------------------------------------------------
 
 

@@ -12,8 +12,6 @@ import base64
 import hashlib
 import hmac
 import json
-import os
-import subprocess
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -23,7 +21,7 @@ import jwt
 import pytest
 import requests
 
-from conftest import Api, unique_email
+from conftest import Api, run_sql, unique_email
 
 pytestmark = pytest.mark.usefixtures("envelope_audit")
 
@@ -119,18 +117,8 @@ def predecessor_claims(user: dict[str, Any], expires_in: int = 600) -> dict[str,
 
 def insert_user(stack_env: dict[str, str], name: str, email: str, password_hash: str) -> int:
     """Inserts a users row straight into PostgreSQL, as the predecessor's data would be; returns its id."""
-    completed = subprocess.run(
-        ["psql", "-X", "-q", "-t", "-A", "-v", "ON_ERROR_STOP=1",
-         "-h", stack_env["PG_SERVER"], "-p", stack_env["PG_PORT"], "-U", stack_env["PG_USER"], "-d", stack_env["PG_DB"],
-         "-v", f"name={name}", "-v", f"email={email}", "-v", f"hash={password_hash}"],
-        input="INSERT INTO users (name, email, password) VALUES (:'name', :'email', :'hash') RETURNING id;\n",
-        env={**os.environ, "PGPASSWORD": stack_env["PG_PW"]},
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
-    assert completed.returncode == 0, completed.stderr
-    return int(completed.stdout.strip())
+    sql = "INSERT INTO users (name, email, password) VALUES (:'name', :'email', :'hash') RETURNING id;"
+    return int(run_sql(stack_env, sql, name=name, email=email, hash=password_hash)[0][0])
 
 
 # --- signup ----------------------------------------------------------------------
