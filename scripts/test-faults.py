@@ -13,13 +13,15 @@ clients watch a board and a reader polls one, this injects, one after the other:
                     keep answering 200; when PostgreSQL returns, submissions succeed again without
                     any restart.
 
-Afterwards every acknowledged score (200 or 202) must be in PostgreSQL and on its boards, and the
-all-time per-game and global boards and today's daily boards must equal their recomputation from
-PostgreSQL (read as GET /leaderboards pages, ranks included). It prints a table (fault, submissions
-sent, acknowledged, found afterwards, errors by status) and exits non-zero if an acknowledged score
-is missing, a board differs, any answer was a 500, or an expectation above failed. The stack (under
-FAULTS_STACK_DIR, default var/faults, ports offset by FAULTS_PORT_OFFSET, default 100) is stopped at
-the end, whatever happens.
+Each phase lasts until the load has met its fault (acknowledged submissions, 202s while Redis is
+down, reads after the game-catalog cache expired), within a bound, never for a fixed time.
+Afterwards every acknowledged score (200 or 202) must be in PostgreSQL and on its boards, and every
+board of the day the run started (all-time, daily, weekly and monthly, per game and global) must
+equal its recomputation from PostgreSQL (read as GET /leaderboards pages, ranks included). It prints
+a table (fault, submissions sent, acknowledged, found afterwards, errors by status) and exits
+non-zero if an acknowledged score is missing, a board differs, any answer was a 500, or an
+expectation above failed. The stack (under FAULTS_STACK_DIR, default var/faults, ports offset by
+FAULTS_PORT_OFFSET, default 100) is stopped at the end, whatever happens.
 
 Environment: BIN_DIR (default: the debug build, `swift build` first unless FAULTS_NO_BUILD=1),
 FAULTS_CLIENTS (4), FAULTS_MAX_SUBMISSIONS (6000), FAULTS_KEEP_STACK=1 to leave the stack up.
@@ -50,9 +52,14 @@ from websockets.sync.client import connect  # noqa: E402
 from conftest import Api, Player, new_player, ws_url  # noqa: E402
 
 GAMES = ["cod", "valrnt", "mcft", "fnite", "apxleg", "lol", "ow", "cs", "rl", "pubg"]
+PERIODS = ["all-time", "daily", "weekly", "monthly"]
 WATCHED_GAME = "cod"
 PLAYERS = 24
 ACKNOWLEDGED = (200, 202)
+# The api keeps the game catalog this long: reads during a PostgreSQL outage must outlast it.
+CATALOG_CACHE_SECONDS = 10
+# Submissions a phase waits for, to show the service working before and after each fault.
+PHASE_SUBMISSIONS = 50
 
 
 def log(message: str) -> None:
@@ -157,6 +164,15 @@ def wait_until(predicate: Callable[[], Any], timeout: float, what: str, interval
         time.sleep(interval)
 
 
+def expect_within(failures: Failures, predicate: Callable[[], Any], timeout: float, what: str) -> bool:
+    """wait_until, recording a failure instead of ending the run when the condition is not met."""
+    try:
+        wait_until(predicate, timeout, what)
+    except TimeoutError as error:
+        return failures.check(False, str(error))
+    return True
+
+
 # --- clients --------------------------------------------------------------------------------------
 
 
@@ -177,7 +193,8 @@ class Load:
         self.scores = iter(random.sample(range(1, 10**9), budget))
         self.phase = "steady"
         self.records: list[Record] = []
-        self.reads: list[tuple[str, int | str]] = []
+        # (phase, status, time.monotonic() when answered)
+        self.reads: list[tuple[str, int | str, float]] = []
         self.lock = threading.Lock()
         self.stop = threading.Event()
         self.threads = [threading.Thread(target=self.submitter, daemon=True) for _ in range(clients)]
@@ -229,7 +246,7 @@ class Load:
             except requests.RequestException as error:
                 status = f"no answer ({type(error).__name__})"
             with self.lock:
-                self.reads.append((phase, status))
+                self.reads.append((phase, status, time.monotonic()))
             time.sleep(0.1)
 
     def last_status(self, phase: str) -> int | str | None:
@@ -279,12 +296,26 @@ class Watcher(threading.Thread):
 # --- the boards against PostgreSQL ------------------------------------------------------------------
 
 
-def board_from_api(api: Api, player: Player, game: str, period: str) -> dict[int, tuple[int, int]]:
-    """userId -> (rank, score), every page of a board."""
+def period_days(period: str, day: datetime.date) -> tuple[datetime.date, datetime.date] | None:
+    """The UTC days [first, after) of the period that contains day (ISO weeks start on Monday); None for all-time."""
+    if period == "daily":
+        return day, day + datetime.timedelta(days=1)
+    if period == "weekly":
+        monday = day - datetime.timedelta(days=day.weekday())
+        return monday, monday + datetime.timedelta(days=7)
+    if period == "monthly":
+        first = day.replace(day=1)
+        return first, (first + datetime.timedelta(days=32)).replace(day=1)
+    return None
+
+
+def board_from_api(api: Api, player: Player, game: str, period: str, day: datetime.date) -> dict[int, tuple[int, int]]:
+    """userId -> (rank, score), every page of the board of the period that contains day."""
     rows: dict[int, tuple[int, int]] = {}
     page = 1
     while True:
-        response = api.get(f"/leaderboards/{game}", params={"period": period, "page": page, "size": 100}, headers=player.auth, timeout=15)
+        params = {"period": period, "date": day.isoformat(), "page": page, "size": 100}
+        response = api.get(f"/leaderboards/{game}", params=params, headers=player.auth, timeout=15)
         response.raise_for_status()
         data = response.json()["data"]
         for row in data["result"]:
@@ -294,9 +325,10 @@ def board_from_api(api: Api, player: Player, game: str, period: str) -> dict[int
         page += 1
 
 
-def board_from_sql(stack: Stack, game: str, daily: bool) -> dict[int, tuple[int, int]]:
-    """userId -> (rank, score) recomputed from the scores table: per-game bests, or their sums for `all`."""
-    where = "WHERE created_at >= date_trunc('day', now(), 'UTC')" if daily else ""
+def board_from_sql(stack: Stack, game: str, period: str, day: datetime.date) -> dict[int, tuple[int, int]]:
+    """userId -> (rank, score) recomputed from the scores table: per-game bests within the period, or their sums for `all`."""
+    days = period_days(period, day)
+    where = f"WHERE created_at >= '{days[0]} 00:00:00+00' AND created_at < '{days[1]} 00:00:00+00'" if days else ""
     best = f"SELECT game, user_id, max(score) AS best FROM scores {where} GROUP BY game, user_id"
     if game == "all":
         query = f"SELECT user_id, sum(best) FROM ({best}) b GROUP BY user_id"
@@ -308,13 +340,16 @@ def board_from_sql(stack: Stack, game: str, daily: bool) -> dict[int, tuple[int,
     return {user: (1 + sum(1 for other in ordered if other > score), score) for user, score in scores.items()}
 
 
-def boards_differences(stack: Stack, api: Api, player: Player, today: str) -> list[str]:
+def boards_differences(stack: Stack, api: Api, player: Player, day: datetime.date) -> list[str]:
+    """Every board of every period containing day, per game and global, against PostgreSQL.
+
+    Naming the day (rather than today) keeps the comparison right for a run that crosses midnight.
+    """
     differences = []
-    daily = datetime.datetime.now(datetime.timezone.utc).date().isoformat() == today
     for game in ["all", *GAMES]:
-        for period in ["all-time", "daily"] if daily else ["all-time"]:
-            served = board_from_api(api, player, game, period)
-            expected = board_from_sql(stack, game, period == "daily")
+        for period in PERIODS:
+            served = board_from_api(api, player, game, period, day)
+            expected = board_from_sql(stack, game, period, day)
             if served != expected:
                 wrong = sorted(set(served.items()) ^ set(expected.items()))[:5]
                 differences.append(f"{game} {period}: {len(served)} rows served, {len(expected)} expected; differing (user, (rank, score)): {wrong}")
@@ -333,23 +368,25 @@ def inject_faults(stack: Stack, load: Load, watchers: list[Watcher], failures: F
         log(f"--- {name}")
 
     phase("steady")
-    time.sleep(4)
+    wait_until(lambda: load.count("steady", 200) >= PHASE_SUBMISSIONS and all(watcher.last_message for watcher in watchers), 60,
+               f"{PHASE_SUBMISSIONS} submissions answered 200 and a page pushed to every WebSocket client")
 
-    # Redis dies with everything in it, and comes back empty.
+    # Redis dies with everything in it, and comes back empty once submissions have been answered 202.
     phase("redis kill -9")
     stack.run("kill-service", "redis")
-    time.sleep(3)
+    expect_within(failures, lambda: load.count("redis kill -9", 202) >= PHASE_SUBMISSIONS, 30,
+                  f"{PHASE_SUBMISSIONS} submissions answered 202 while Redis was down")
     stack.run("start-service", "redis")
     wait_until(lambda: load.last_status("redis kill -9") == 200, 90, "submissions answered 200 again after Redis came back")
-    failures.check(load.count("redis kill -9", 202) > 0, "no submission was answered 202 while Redis was down")
 
     phase("api kill -9")
     old = stack.pid("api")
     stack.run("kill-service", "api")
     wait_until(lambda: stack.pid("api") not in (None, old), 30, "the supervisor restarts the api")
     wait_until(lambda: stack.run("status", check=False).returncode == 0, 30, "every service running again")
-    time.sleep(2)
-    failures.check(load.last_status("api kill -9") == 200, f"submissions after the api restart: {load.last_status('api kill -9')}")
+    before = load.count("api kill -9", 200)
+    expect_within(failures, lambda: load.count("api kill -9", 200) >= before + PHASE_SUBMISSIONS, 30,
+                  f"{PHASE_SUBMISSIONS} submissions answered 200 after the api restart")
 
     phase("ws kill -9")
     old = stack.pid("ws")
@@ -366,20 +403,26 @@ def inject_faults(stack: Stack, load: Load, watchers: list[Watcher], failures: F
     phase("postgres stop")
     api_pids = (stack.pid("api"), stack.pid("api2"))
     stack.run("stop-service", "postgres")
-    stopped_at = len(load.reads)
-    # Longer than the api's 10 s game-catalog cache: reads must not depend on PostgreSQL.
-    time.sleep(14)
-    outage_reads = [status for _, status in load.reads[stopped_at:]]
+    # The outage lasts until reads made after the api's game-catalog cache expired have been answered:
+    # reads must not depend on PostgreSQL.
+    cache_expired = time.monotonic() + CATALOG_CACHE_SECONDS + 1
+
+    def reads_after_the_cache() -> list[int | str]:
+        return [status for name, status, answered in list(load.reads) if name == "postgres stop" and answered > cache_expired]
+
+    expect_within(failures, lambda: len(reads_after_the_cache()) >= 5 and load.count("postgres stop", 503) > 0, CATALOG_CACHE_SECONDS + 30,
+                  "board reads after the game-catalog cache expired, and a submission answered 503, while PostgreSQL was down")
+    outage_reads = [status for name, status, _ in list(load.reads) if name == "postgres stop"]
     failures.check(bool(outage_reads) and all(status == 200 for status in outage_reads),
                    f"board reads while PostgreSQL was down: {dict(collections.Counter(outage_reads))}")
-    failures.check(load.count("postgres stop", 503) > 0, "no submission was answered 503 while PostgreSQL was down")
     phase("postgres back")
     stack.run("start-service", "postgres")
     wait_until(lambda: load.last_status("postgres back") == 200, 60, "submissions answered 200 again after PostgreSQL came back")
     failures.check((stack.pid("api"), stack.pid("api2")) == api_pids, "an api process was restarted to recover from PostgreSQL")
 
     phase("steady after")
-    time.sleep(4)
+    expect_within(failures, lambda: load.count("steady after", 200) >= PHASE_SUBMISSIONS, 30,
+                  f"{PHASE_SUBMISSIONS} submissions answered 200 after the faults")
     return phases
 
 
@@ -416,7 +459,7 @@ def main() -> int:
 def run(stack: Stack, failures: Failures, started: float) -> int:
     admin = Api(stack.base_url)
     players = [new_player(admin, f"Fault {index}") for index in range(PLAYERS)]
-    today = datetime.datetime.now(datetime.timezone.utc).date().isoformat()
+    first_day = datetime.datetime.now(datetime.timezone.utc).date()
     load = Load(stack.base_url, players, int(os.environ.get("FAULTS_CLIENTS", "4")), int(os.environ.get("FAULTS_MAX_SUBMISSIONS", "6000")))
     watchers = [Watcher(stack.base_url, players[index], load.stop) for index in range(4)]
     for watcher in watchers:
@@ -432,15 +475,17 @@ def run(stack: Stack, failures: Failures, started: float) -> int:
     differences: list[str] = []
     deadline = time.monotonic() + 60
     while True:
-        differences = boards_differences(stack, admin, players[0], today)
+        differences = boards_differences(stack, admin, players[0], first_day)
         if not differences or time.monotonic() > deadline:
             break
         time.sleep(1)
     for difference in differences:
         failures.check(False, f"board differs from PostgreSQL: {difference}")
+    if not differences:
+        log(f"{len(GAMES) + 1} boards x {len(PERIODS)} periods of {first_day} equal their recomputation from PostgreSQL")
 
     stored = {(int(user), game, int(score)) for user, game, score in stack.sql("SELECT user_id, game, score FROM scores")}
-    boards = {game: board_from_api(admin, players[0], game, "all-time") for game in GAMES}
+    boards = {game: board_from_api(admin, players[0], game, "all-time", first_day) for game in GAMES}
     found: collections.Counter[str] = collections.Counter()
     acknowledged: collections.Counter[str] = collections.Counter()
     for record in load.records:
@@ -456,7 +501,7 @@ def run(stack: Stack, failures: Failures, started: float) -> int:
             failures.check(False, f"acknowledged score missing: player {record.player} {record.game} {record.score} ({record.phase}, {record.status})")
 
     print_table(phases, load, acknowledged, found, watchers)
-    statuses = collections.Counter(str(record.status) for record in load.records) + collections.Counter(str(status) for _, status in load.reads)
+    statuses = collections.Counter(str(record.status) for record in load.records) + collections.Counter(str(status) for _, status, _ in load.reads)
     failures.check("500" not in statuses, f"{statuses['500']} answers were 500")
     unexpected = {status: count for status, count in statuses.items() if status not in ("200", "202", "503")}
     failures.check(not unexpected, f"unexpected answers: {unexpected}")
@@ -472,7 +517,7 @@ def print_table(phases: list[str], load: Load, acknowledged: collections.Counter
         errors = collections.Counter(
             f"{record.status}{' (nginx)' if record.upstream else ''}" for record in records if record.status not in ACKNOWLEDGED
         )
-        reads = collections.Counter(str(status) for name, status in load.reads if name == phase)
+        reads = collections.Counter(str(status) for name, status, _ in load.reads if name == phase)
         row = {"sent": len(records), "acked": acknowledged[phase], "202": sum(1 for r in records if r.status == 202), "found": found[phase]}
         totals.update(row)
         print(f"{phase:<16} {row['sent']:>6} {row['acked']:>6} {row['202']:>6} {row['found']:>6}  "
