@@ -516,11 +516,9 @@ def test_a_token_revoked_by_logout_closes_its_open_socket_with_1008(api: Api, so
     receive_json(unaffected)
 
     assert api.post("/auth/logout", headers=player.auth).status_code == 200
-    revoked_at = time.monotonic()
 
     # The daemon checks the open sockets' tokens every 15 s.
     assert close_code(standing, timeout=25) == POLICY_VIOLATION
-    assert time.monotonic() - revoked_at <= 25
     assert_silent(unaffected, 0.1)
     unaffected.send("refresh")
     assert receive_json(unaffected) == {"result": None}, "another player's socket stays open"
@@ -534,10 +532,8 @@ def test_a_token_that_expires_while_connected_closes_its_socket_with_1008(
     board = sockets.open("/ws/v1/scores", token)
     board.send(json.dumps({"game": "cod", "start": 0, "end": 0}))
     assert {"result", "totalCount"} <= set(receive_json(board)), "the token is valid for now"
-    connected_at = time.monotonic()
 
     assert close_code(board, timeout=10) == POLICY_VIOLATION
-    assert time.monotonic() - connected_at <= 10
 
 
 # --- a client that stops reading -------------------------------------------------
@@ -644,7 +640,7 @@ def test_a_client_that_never_reads_is_closed_and_never_holds_up_the_others(
     # Every submission improves a best on the page, so every pass of the hub has a new page to push.
     stop = threading.Event()
     scores = itertools.count(base + 1_000)
-    submitted: dict[int, float] = {}
+    submitted: set[int] = set()
     failures: list[str] = []
 
     def flood(client: Api) -> None:
@@ -656,23 +652,23 @@ def test_a_client_that_never_reads_is_closed_and_never_holds_up_the_others(
             if response.status_code != 200:
                 failures.append(f"{response.status_code} {response.text[:200]}")
                 return
-            submitted[score] = time.monotonic()
+            submitted.add(score)
 
     clients = [Api(base_url) for _ in range(4)]
     threads = [threading.Thread(target=flood, args=(client,), daemon=True) for client in clients]
     for thread in threads:
         thread.start()
-    lags: list[float] = []
+    fresh_pages = 0
     try:
         deadline = time.monotonic() + 40
         while tcp_state(address[1], slow.port) == "ESTABLISHED":
             assert time.monotonic() < deadline, "the client that reads nothing is still connected after 40 s"
             assert not failures, failures[:3]
-            # The normal client keeps getting fresh pages all along.
+            # The normal client keeps getting fresh pages all along (how soon after each submission is
+            # make bench's figure, "fan-out: submission -> receipt", not this test's).
             page = receive_json(normal, timeout=3)
-            top = page["result"][0]["score"]
-            if top in submitted:
-                lags.append(time.monotonic() - submitted[top])
+            if page["result"][0]["score"] in submitted:
+                fresh_pages += 1
     finally:
         stop.set()
         for thread in threads:
@@ -680,8 +676,7 @@ def test_a_client_that_never_reads_is_closed_and_never_holds_up_the_others(
         for client in clients:
             client.session.close()
     assert not failures, failures[:3]
-    assert len(lags) >= 10, f"the normal client saw only {len(lags)} fresh pages"
-    assert max(lags) < 3, f"the normal client lagged up to {max(lags):.1f} s behind"
+    assert fresh_pages >= 10, f"the normal client saw only {fresh_pages} fresh pages while the other read nothing"
 
     # What the slow client finally reads ends with the end of the stream: the server closed it.
     assert slow.drain(timeout=10) > 0
