@@ -498,6 +498,29 @@ if [[ $nul_status == 400 && $nul_enveloped == 1 && $(status) == 405 ]] && envelo
 else
     fail "encoded NUL: $nul_status (envelope: $nul_enveloped); TRACE: $(status), $(head -c 200 "$WORK/body")"
 fi
+# Bodies no HTTP client would send, over TLS: the status line and the body nginx answered.
+raw_exchange() {
+    python3 - "$HTTPS_PORT" "$WORK/tls/fullchain.pem" "$1" >"$WORK/head" 2>&1 <<'EOF' && sed '1,/^\r$/d' "$WORK/head" >"$WORK/body"
+import socket, ssl, sys
+port, ca, request = int(sys.argv[1]), sys.argv[2], sys.argv[3].encode().decode("unicode_escape").encode("latin-1")
+context = ssl.create_default_context(cafile=ca)
+with socket.create_connection(("127.0.0.1", port), timeout=5) as plain, context.wrap_socket(plain, server_hostname="127.0.0.1") as tls:
+    tls.sendall(request)
+    answer = b""
+    while chunk := tls.recv(65536):  # nginx closes after an error answer
+        answer += chunk
+sys.stdout.write(answer.decode("latin-1"))
+EOF
+}
+raw_exchange 'POST /api/v1/scores HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n'
+chunked_status=$(status)
+envelope_is 400 && chunked_enveloped=1 || chunked_enveloped=0
+raw_exchange 'POST /api/v1/scores HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: gzip\r\n\r\n'
+if [[ $chunked_status == 400 && $chunked_enveloped == 1 && $(status) == 501 ]] && envelope_is 501; then
+    pass "a malformed chunked body (400) and an unknown Transfer-Encoding (501) get nginx's answer in the envelope"
+else
+    fail "malformed chunked body: $chunked_status (envelope: $chunked_enveloped); unknown Transfer-Encoding: $(status), $(head -c 200 "$WORK/body")"
+fi
 # The 30 go at once, and the 429 checked is one of theirs: a request sent after them could come when
 # the limit has let up again (5 r/s), on a slow machine.
 urls=()

@@ -154,8 +154,21 @@ def raw_exchange(base_url: str, request: bytes) -> tuple[str, bytes]:
         (b"GARBAGE\r\n\r\n", 400, "malformed request"),
         (b"GET /api/v1/games HTTP/1.1\r\n\r\n", 400, "malformed request"),  # HTTP/1.1 without Host
         (b"GET /api/v1/games HTTP/3.0\r\nHost: localhost\r\n\r\n", 505, "HTTP version not supported"),
+        # nginx reads the body for the api and finds a chunk size that is not hex.
+        (
+            b"POST /api/v1/scores HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+            b"Transfer-Encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n",
+            400,
+            "malformed request",
+        ),
+        (
+            b"POST /api/v1/scores HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+            b"Transfer-Encoding: gzip\r\n\r\n",
+            501,
+            "Transfer-Encoding not implemented",
+        ),
     ],
-    ids=["no request line", "no Host", "HTTP/3.0 over TCP"],
+    ids=["no request line", "no Host", "HTTP/3.0 over TCP", "malformed chunked body", "unknown Transfer-Encoding"],
 )
 def test_a_malformed_request_is_answered_in_the_envelope(base_url: str, request_bytes: bytes, status: int, message: str) -> None:
     status_line, body = raw_exchange(base_url, request_bytes)
