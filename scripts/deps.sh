@@ -67,3 +67,14 @@ if ! python_ready; then
     # Again, showing why if it still fails.
     python3 -W ignore -c "$PYTHON_CHECK"
 fi
+
+# sslyze, which scripts/test-deploy.sh scans the installed site's TLS with, in a venv of its own
+# (var/tools/sslyze): it pins cryptography and pydantic, which the test packages need not share.
+SSLYZE_VERSION=6.3.1
+SSLYZE_VENV="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/var/tools/sslyze"
+if [[ $("$SSLYZE_VENV/bin/python" -c 'import importlib.metadata as m; print(m.version("sslyze"))' 2>/dev/null) != "$SSLYZE_VERSION" ]]; then
+    echo "deps: installing sslyze $SSLYZE_VERSION in $SSLYZE_VENV"
+    rm -rf "$SSLYZE_VENV"
+    python3 -m venv "$SSLYZE_VENV"
+    PIP_DISABLE_PIP_VERSION_CHECK=1 "$SSLYZE_VENV/bin/pip" install -q "sslyze==$SSLYZE_VERSION"
+fi

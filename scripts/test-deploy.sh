@@ -4,14 +4,15 @@
 #   1. make install DESTDIR=<a temporary root> (builds the static release binaries)
 #   2. systemd-analyze verify prints nothing for any installed unit, and
 #      systemd-analyze security --offline=true rates every service OK or better
-#   3. nginx -t passes on the installed site, with a self-signed certificate
+#   3. nginx -t passes on the installed site, with a throwaway certificate
 #   4. the installed binaries run as their units would run them (the env file,
 #      socket activation, NOTIFY_SOCKET and the watchdog, no new privileges,
 #      no writable and executable memory) against the test stack's PostgreSQL
 #      and Redis, behind the installed site on test ports: health, headers,
-#      error envelopes, the JSON access log, a graceful stop
+#      TLS (sslyze against Mozilla's intermediate profile), error envelopes,
+#      the JSON access log, a graceful stop
 #   5. make uninstall removes all of it but the env file
-# Settings: STACK_DIR (the running test stack), TEST_PORT_OFFSET, SWIFT;
+# Settings: STACK_DIR (the running test stack), TEST_PORT_OFFSET, SWIFT, SSLYZE;
 # TEST_KEEP_DEPLOY=1 keeps the temporary directory to look at.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -20,6 +21,8 @@ STACK_DIR=${STACK_DIR:?STACK_DIR (the running test stack) is required}
 TEST_PORT_OFFSET=${TEST_PORT_OFFSET:-0}
 SWIFT=${SWIFT:-swift}
 NGINX=${NGINX:-/usr/sbin/nginx}
+# make deps installs it (scripts/deps.sh).
+SSLYZE=${SSLYZE:-var/tools/sslyze/bin/sslyze}
 # Below 32768 (the ephemeral range) and clear of the test stack's ports.
 HTTP_PORT=$((28090 + TEST_PORT_OFFSET))
 WS_PORT=$((28091 + TEST_PORT_OFFSET))
@@ -152,10 +155,19 @@ done
 # --- 3. nginx -t ----------------------------------------------------------------
 
 mkdir -p "$WORK"/{tls,log,run} "$WORK"/nginx/{client_body,proxy,fastcgi,uwsgi,scgi}
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
-    -subj /CN=localhost -addext subjectAltName=DNS:localhost,IP:127.0.0.1 \
-    -keyout "$WORK/tls/privkey.pem" -out "$WORK/tls/fullchain.pem" >"$WORK/openssl.log" 2>&1 ||
-    { cat "$WORK/openssl.log" >&2; die "openssl could not make a test certificate"; }
+# A throwaway CA and a server certificate it signed, shaped as a public CA's are (sslyze's path
+# validation refuses a self-signed server certificate, and a CA without keyUsage).
+{
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 -subj "/CN=leaderboard test CA" \
+        -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign \
+        -keyout "$WORK/tls/ca.key" -out "$WORK/tls/ca.pem" &&
+        openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj /CN=localhost \
+            -keyout "$WORK/tls/privkey.pem" -out "$WORK/tls/server.csr" &&
+        printf '%s\n' basicConstraints=critical,CA:FALSE keyUsage=critical,digitalSignature extendedKeyUsage=serverAuth \
+            subjectAltName=DNS:localhost,IP:127.0.0.1 authorityKeyIdentifier=keyid subjectKeyIdentifier=hash >"$WORK/tls/server.ext" &&
+        openssl x509 -req -in "$WORK/tls/server.csr" -CA "$WORK/tls/ca.pem" -CAkey "$WORK/tls/ca.key" -CAcreateserial -days 2 \
+            -extfile "$WORK/tls/server.ext" -out "$WORK/tls/fullchain.pem"
+} >"$WORK/openssl.log" 2>&1 || { cat "$WORK/openssl.log" >&2; die "openssl could not make a test certificate"; }
 
 # The installed site, with the certificate, logs and web root of this test.
 sed -e "s|/etc/leaderboard/tls/|$WORK/tls/|g" -e "s|/var/log/nginx/|$WORK/log/|g" \
@@ -399,7 +411,7 @@ wait_for "$READY_TIMEOUT" ws_listening || {
 check_started ws leaderboard-ws@.service "$ws_pid"
 
 BASE=https://127.0.0.1:$HTTPS_PORT
-CURL=(curl -sS --max-time 5 --cacert "$WORK/tls/fullchain.pem")
+CURL=(curl -sS --max-time 5 --cacert "$WORK/tls/ca.pem")
 # Prints the status, headers and body of one request, for the checks below.
 fetch() { "${CURL[@]}" -D - -o "$WORK/body" "$@" >"$WORK/head" || echo "HTTP/0 000" >"$WORK/head"; }
 status() { sed -n '1s/^HTTP\/[0-9.]* \([0-9]*\).*/\1/p' "$WORK/head"; }
@@ -469,6 +481,16 @@ else
     fail "plain HTTP: $(status), Location '$(header Location)'"
 fi
 
+# The TLS the site offers, as sslyze scans it against Mozilla's "intermediate" profile (protocols, cipher
+# suites, curves, certificate): any deviation fails. It takes 1 to 7 s here (2 cores, busy or not).
+[[ -x $SSLYZE ]] || die "$SSLYZE is missing: run make deps"
+scan_started=$SECONDS
+if "$SSLYZE" --mozilla_config=intermediate --certinfo_ca_file "$WORK/tls/ca.pem" "127.0.0.1:$HTTPS_PORT" >"$WORK/sslyze.log" 2>&1; then
+    pass "sslyze: the site's TLS is compliant with Mozilla's intermediate profile (scanned in $((SECONDS - scan_started)) s)"
+else
+    fail "sslyze against Mozilla's intermediate profile (whole scan: $WORK/sslyze.log):"$'\n'"$(sed -n '/COMPLIANCE AGAINST/,$p' "$WORK/sslyze.log" | tail -n 20)"
+fi
+
 # /metrics is for this machine: reachable from 127.0.0.1 (the api answers it).
 fetch "$BASE/metrics"
 if [[ $(status) != 403 && $(status) != 5* ]]; then
@@ -500,7 +522,7 @@ else
 fi
 # Bodies no HTTP client would send, over TLS: the status line and the body nginx answered.
 raw_exchange() {
-    python3 - "$HTTPS_PORT" "$WORK/tls/fullchain.pem" "$1" >"$WORK/head" 2>&1 <<'EOF' && sed '1,/^\r$/d' "$WORK/head" >"$WORK/body"
+    python3 - "$HTTPS_PORT" "$WORK/tls/ca.pem" "$1" >"$WORK/head" 2>&1 <<'EOF' && sed '1,/^\r$/d' "$WORK/head" >"$WORK/body"
 import socket, ssl, sys
 port, ca, request = int(sys.argv[1]), sys.argv[2], sys.argv[3].encode().decode("unicode_escape").encode("latin-1")
 context = ssl.create_default_context(cafile=ca)
