@@ -4,7 +4,8 @@
 #   1. make install DESTDIR=<a temporary root> (builds the static release binaries)
 #   2. systemd-analyze verify prints nothing for any installed unit, and
 #      systemd-analyze security --offline=true rates every service OK or better
-#   3. nginx -t passes on the installed site, with a throwaway certificate
+#   3. nginx -t passes on the installed site, with a throwaway certificate; logrotate -d
+#      rotates its logs by day and by size, and logrotate runs hourly
 #   4. the installed binaries run as their units would run them (the env file,
 #      socket activation, NOTIFY_SOCKET and the watchdog, no new privileges,
 #      no writable and executable memory) against the test stack's PostgreSQL
@@ -27,6 +28,8 @@ SSLYZE=${SSLYZE:-var/tools/sslyze/bin/sslyze}
 HTTP_PORT=$((28090 + TEST_PORT_OFFSET))
 WS_PORT=$((28091 + TEST_PORT_OFFSET))
 HTTPS_PORT=$((28443 + TEST_PORT_OFFSET))
+# UDP: where nginx sends its refusals for the api to count (8089 in production).
+REFUSALS_PORT=$((28089 + TEST_PORT_OFFSET))
 READY_TIMEOUT=30
 
 # make install's defaults: the paths the installed files name.
@@ -154,7 +157,7 @@ done
 
 # --- 3. nginx -t ----------------------------------------------------------------
 
-mkdir -p "$WORK"/{tls,log,run} "$WORK"/nginx/{client_body,proxy,fastcgi,uwsgi,scgi}
+mkdir -p "$WORK"/{tls,log/leaderboard,run} "$WORK"/nginx/{client_body,proxy,fastcgi,uwsgi,scgi}
 # A throwaway CA and a server certificate it signed, shaped as a public CA's are (sslyze's path
 # validation refuses a self-signed server certificate, and a CA without keyUsage).
 {
@@ -176,8 +179,9 @@ sed -e "s|/etc/leaderboard/tls/|$WORK/tls/|g" -e "s|/var/log/nginx/|$WORK/log/|g
 # api socket and the ws port of this test.
 sed -e "s|^\( *listen\) 80;|\1 127.0.0.1:$HTTP_PORT;|" -e "s|^\( *listen\) 443 |\1 127.0.0.1:$HTTPS_PORT |" \
     -e '/^ *listen \[::\]/d' -e "s|unix:/run/leaderboard/api.sock|unix:$WORK/run/api.sock|" \
-    -e "s|server 127.0.0.1:8081;|server 127.0.0.1:$WS_PORT;|" "$WORK/site-check.conf" >"$WORK/site-run.conf"
-if grep -nE '^[^#]*(/run/leaderboard|/var/log|/etc/leaderboard|127\.0\.0\.1:8081|listen (80|443)\b|\[::\])' "$WORK/site-run.conf" >&2; then
+    -e "s|server 127.0.0.1:8081;|server 127.0.0.1:$WS_PORT;|" -e "s|server=127.0.0.1:8089,|server=127.0.0.1:$REFUSALS_PORT,|" \
+    "$WORK/site-check.conf" >"$WORK/site-run.conf"
+if grep -nE '^[^#]*(/run/leaderboard|/var/log|/etc/leaderboard|127\.0\.0\.1:(8081|8089)|listen (80|443)\b|\[::\])' "$WORK/site-run.conf" >&2; then
     die "the site for this test still names production paths or ports (above): update the sed lines here"
 fi
 
@@ -225,6 +229,31 @@ else
     fail "nginx -t on the installed site:"$'\n'"$output"
 fi
 
+# The rotation of the site's logs, by day and by size, as logrotate -d (nothing done) sees it: of two
+# logs rotated less than a day ago, the one over maxsize needs rotating, the small one does not.
+LOGROTATE_CONF=/etc/logrotate.d/leaderboard-nginx
+TIMER_DROPIN=$UNITDIR/logrotate.timer.d/leaderboard-hourly.conf
+mkdir -p "$WORK/logrotate/leaderboard"
+sed "s|/var/log/nginx/|$WORK/logrotate/|g" "$ROOT$LOGROTATE_CONF" >"$WORK/logrotate/conf"
+truncate -s 101M "$WORK/logrotate/leaderboard/access.log"
+echo '{}' >"$WORK/logrotate/leaderboard/error.log"
+output=$(logrotate -d -s "$WORK/logrotate/state" "$WORK/logrotate/conf" 2>&1) || true
+# "considering log PATH", then its verdict ("  log needs rotating", ...) a few lines on.
+verdicts=$(awk '/^considering log/ { name = $3 } /^  log / && name { print name ":" $0; name = "" }' <<<"$output")
+if [[ $verdicts == *"leaderboard/access.log:  log needs rotating"* && $verdicts == *"leaderboard/error.log:  log does not need rotating"* ]] &&
+    ! grep -q '^error:' <<<"$output"; then
+    pass "logrotate -d: the site's logs rotate daily and, over 100 MB, at logrotate's next run"
+else
+    fail "logrotate -d on $LOGROTATE_CONF:"$'\n'"$output"
+fi
+# logrotate runs hourly, so that next run is within the hour (Debian's timer is daily).
+if grep -qx 'OnCalendar=hourly' "$ROOT$TIMER_DROPIN" &&
+    output=$(systemd-analyze verify --man=no --root="$ROOT" logrotate.timer 2>&1) && [[ -z $output ]]; then
+    pass "the logrotate.timer drop-in makes logrotate run hourly"
+else
+    fail "the logrotate.timer drop-in $TIMER_DROPIN: ${output:-no OnCalendar=hourly}"
+fi
+
 # --- 4. the installed binaries behind the installed site ------------------------
 
 # The installed env file, pointed at the test stack's stores as an admin would.
@@ -245,7 +274,8 @@ set_value API_LISTEN "unix:$WORK/run/not-activated.sock"
 set_value API_WORKERS 4
 
 # What systemd does for the units, done by hand: a clean environment from the
-# env file (EnvironmentFile=), the api's socket on fd 3 (LISTEN_FDS, LISTEN_PID),
+# env file (EnvironmentFile=), the api's socket on fd 3 and its UDP socket on
+# fd 4 (LISTEN_FDS, LISTEN_PID),
 # NOTIFY_SOCKET and WATCHDOG_USEC, NoNewPrivileges=, MemoryDenyWriteExecute=
 # (prctl PR_SET_MDWE, Linux 6.3 and later) and the units' SystemCallFilter=
 # (libseccomp, from Debian's python3-seccomp); then exec, so the pid systemd
@@ -255,7 +285,8 @@ import ctypes, os, socket, subprocess, sys
 
 import seccomp
 
-env_file, listen_path, notify_socket, watchdog_usec, *command = sys.argv[1:]
+env_file, listen, notify_socket, watchdog_usec, *command = sys.argv[1:]
+listen_path, _, udp_port = listen.partition(",")
 environment = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8"}
 for line in open(env_file, encoding="utf-8"):
     line = line.strip()
@@ -271,6 +302,12 @@ if listen_path != "-":
         os.dup2(listener.fileno(), 3)
     os.set_inheritable(3, True)
     environment.update(LISTEN_FDS="1", LISTEN_PID=str(os.getpid()))
+if udp_port:
+    datagrams = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    datagrams.bind(("127.0.0.1", int(udp_port)))
+    os.dup2(datagrams.fileno(), 4)
+    os.set_inheritable(4, True)
+    environment.update(LISTEN_FDS="2")
 if notify_socket != "-":
     environment.update(NOTIFY_SOCKET=notify_socket, WATCHDOG_USEC=watchdog_usec, WATCHDOG_PID=str(os.getpid()))
 
@@ -394,7 +431,11 @@ check_stop() {
 
 say "starting the installed leaderboard-api, leaderboard-ws and the installed nginx site"
 [[ $(unit_setting leaderboard-api.service Type) == notify ]] || fail "leaderboard-api.service is not Type=notify"
-start_daemon api leaderboard-api.service "$WORK/run/api.sock" "$ROOT$BINDIR/leaderboard-api"
+# The socket unit's two sockets: the FastCGI one, and the UDP port nginx sends its refusals to.
+[[ $(sed -n 's/^ListenDatagram=//p' "$ROOT$UNITDIR/leaderboard-api.socket") == 127.0.0.1:8089 ]] &&
+    grep -q '^ *access_log syslog:server=127.0.0.1:8089,' "$ROOT$SITE" ||
+    fail "leaderboard-api.socket does not hold UDP 127.0.0.1:8089, or the site sends its refusals elsewhere"
+start_daemon api leaderboard-api.service "$WORK/run/api.sock,$REFUSALS_PORT" "$ROOT$BINDIR/leaderboard-api"
 api_pid=$daemon_pid
 # As leaderboard-ws@PORT.service starts it.
 start_daemon ws leaderboard-ws@.service - /usr/bin/env "WS_LISTEN=127.0.0.1:$WS_PORT" "$ROOT$BINDIR/leaderboard-ws"
@@ -442,7 +483,7 @@ done
     fail "health answer: Content-Security-Policy is '$(header Content-Security-Policy)'"
 # The api's own X-Request-ID, which nginx passed it as REQUEST_ID and logged.
 if [[ $request_id =~ ^[0-9a-f]{32}$ ]] &&
-    python3 - "$WORK/log/leaderboard.access.log" "$request_id" <<'EOF'; then
+    python3 - "$WORK/log/leaderboard/access.log" "$request_id" <<'EOF'; then
 import json, sys
 entries = [json.loads(line) for line in open(sys.argv[1], encoding="utf-8")]
 sys.exit(not any(e["request_id"] == sys.argv[2] and e["uri"] == "/api/v1/health" and e["status"] == 200 for e in entries))
@@ -560,6 +601,17 @@ if [[ -n ${limited_body:-} ]]; then
 else
     fail "30 requests at once to /api/v1/auth/me were never limited:$codes"
 fi
+# Those refusals were counted by the api (nginx sends each over UDP), and not logged line by line.
+refused=$(grep -c '^429 ' "$WORK/limited" || true)
+refusals_counted() {
+    "${CURL[@]}" "$BASE/metrics" | sed -n 's/^leaderboard_nginx_refused_total{limit="limit_req"} \([0-9.]*\)$/\1/p'
+}
+all_refusals_counted() { [[ $(refusals_counted) == "$refused" ]]; }
+if ((refused > 0)) && wait_for 10 all_refusals_counted && ! grep -q 'limiting requests' "$WORK/log/leaderboard/error.log"; then
+    pass "the $refused refusals are counted in the api's /metrics, not written to the error log"
+else
+    fail "$refused refusals, leaderboard_nginx_refused_total{limit=\"limit_req\"} '$(refusals_counted)', $(grep -c 'limiting requests' "$WORK/log/leaderboard/error.log") 'limiting requests' lines in the error log"
+fi
 
 # /ws/v1 reaches leaderboard-ws (whatever it answers, it is not nginx's 502).
 fetch "$BASE/ws/v1/health"
@@ -584,7 +636,7 @@ check_stop ws leaderboard-ws@.service "$ws_pid"
 
 make --no-print-directory -s uninstall DESTDIR="$ROOT" >"$WORK/uninstall.log" 2>&1 ||
     { cat "$WORK/uninstall.log" >&2; die "make uninstall failed"; }
-left=$(find "$ROOT$BINDIR" "$ROOT$UNITDIR" "$ROOT/etc/nginx" "$ROOT$HTMLDIR" -type f 2>/dev/null || true)
+left=$(find "$ROOT$BINDIR" "$ROOT$UNITDIR" "$ROOT/etc/nginx" "$ROOT$HTMLDIR" "$ROOT$LOGROTATE_CONF" -type f 2>/dev/null || true)
 if [[ -z $left && -f $ROOT$ENV_FILE ]]; then
     pass "make uninstall removed everything but the env file"
 else
