@@ -14,7 +14,9 @@ public final class NginxRefusalCounter: Sendable {
     static let limits = ["limit_req", "limit_conn"]
 
     private let socket: Int32
-    private let counters: [String: Counter]
+    /// Each limit's datagram ending (`: limit_req`) and its counter: matched on bytes, as a datagram comes
+    /// per refusal.
+    private let counters: [(ending: [UInt8], counter: Counter)]
     private let other: Counter
 
     /// Takes the datagram socket systemd passed after the FastCGI one (`ListenDatagram=` in
@@ -27,7 +29,7 @@ public final class NginxRefusalCounter: Sendable {
 
     init(socket: Int32) {
         self.socket = socket
-        counters = Dictionary(uniqueKeysWithValues: Self.limits.map { ($0, Self.counter($0)) })
+        counters = Self.limits.map { (Array(": \($0)".utf8), Self.counter($0)) }
         other = Self.counter("other")
     }
 
@@ -46,9 +48,7 @@ public final class NginxRefusalCounter: Sendable {
 
     /// nginx's datagram is `<PRI>Mmm dd hh:mm:ss TAG: MESSAGE`; the message is the limit's name.
     func counter(for datagram: ArraySlice<UInt8>) -> Counter {
-        let text = String(decoding: datagram, as: UTF8.self)
-        guard let separator = text.range(of: ": ", options: .backwards) else { return other }
-        return counters[String(text[separator.upperBound...])] ?? other
+        counters.first { datagram.count >= $0.ending.count && datagram.suffix($0.ending.count).elementsEqual($0.ending) }?.counter ?? other
     }
 
     private static func counter(_ limit: String) -> Counter {
