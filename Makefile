@@ -47,6 +47,11 @@ UNITS := leaderboard.target leaderboard-api.socket leaderboard-api.service leade
 CONFDIR := $(SYSCONFDIR)/leaderboard
 ENV_FILE := $(CONFDIR)/leaderboard.env
 SITE := leaderboard.conf
+# The site's logs, where the site names them, and their rotation (nginx/leaderboard.logrotate), which
+# a drop-in makes hourly.
+NGINX_LOG_DIR := /var/log/nginx/leaderboard
+LOGROTATE_CONF := $(SYSCONFDIR)/logrotate.d/leaderboard-nginx
+LOGROTATE_TIMER_DROPIN := logrotate.timer.d/leaderboard-hourly.conf
 SWIFT_SOURCES := Sources Tests Benchmarks Fuzz Package.swift
 
 # Fills in the placeholders (@NAME@) of the units and of the nginx site.
@@ -121,7 +126,7 @@ lint:
 	$(SWIFT) format lint --strict --recursive $(SWIFT_SOURCES)
 
 # Installs the binaries, the systemd units, the nginx site (not enabled), the
-# web UI, and a sample env file unless one exists (it holds the secrets:
+# rotation of its logs, the web UI, and a sample env file unless one exists (it holds the secrets:
 # never overwritten, mode 0640). Runs no systemctl: see the README.
 install: build
 	$(INSTALL) -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(UNITDIR) $(DESTDIR)$(NGINX_SITES_AVAILABLE) $(DESTDIR)$(HTMLDIR)
@@ -134,6 +139,9 @@ install: build
 	$(RENDER) nginx/$(SITE) >$(DESTDIR)$(NGINX_SITES_AVAILABLE)/$(SITE).new
 	$(INSTALL) -m 0644 $(DESTDIR)$(NGINX_SITES_AVAILABLE)/$(SITE).new $(DESTDIR)$(NGINX_SITES_AVAILABLE)/$(SITE)
 	rm -f $(DESTDIR)$(NGINX_SITES_AVAILABLE)/$(SITE).new
+	$(INSTALL) -d $(DESTDIR)$(NGINX_LOG_DIR) $(DESTDIR)$(dir $(LOGROTATE_CONF)) $(DESTDIR)$(UNITDIR)/$(dir $(LOGROTATE_TIMER_DROPIN))
+	$(INSTALL) -m 0644 nginx/leaderboard.logrotate $(DESTDIR)$(LOGROTATE_CONF)
+	$(INSTALL) -m 0644 systemd/$(LOGROTATE_TIMER_DROPIN) $(DESTDIR)$(UNITDIR)/$(LOGROTATE_TIMER_DROPIN)
 	@if grep -n '^[^#]*@[A-Z_]*@' $(addprefix $(DESTDIR)$(UNITDIR)/,$(UNITS)) $(DESTDIR)$(NGINX_SITES_AVAILABLE)/$(SITE); then \
 		echo "install: placeholders left (above)" >&2; exit 1; fi
 	@# Exactly the checkout's web UI: no stale files of an older version.
@@ -157,9 +165,11 @@ uninstall:
 	@# A dangling symlink in sites-enabled would stop nginx from loading.
 	if [ -L $(DESTDIR)$(NGINX_SITES_ENABLED)/$(SITE) ]; then rm -f $(DESTDIR)$(NGINX_SITES_ENABLED)/$(SITE); fi
 	rm -f $(DESTDIR)$(NGINX_SITES_AVAILABLE)/$(SITE)
+	rm -f $(DESTDIR)$(LOGROTATE_CONF) $(DESTDIR)$(UNITDIR)/$(LOGROTATE_TIMER_DROPIN)
+	rmdir $(DESTDIR)$(UNITDIR)/$(dir $(LOGROTATE_TIMER_DROPIN)) 2>/dev/null || true
 	rm -rf $(DESTDIR)$(HTMLDIR)
 	rmdir $(DESTDIR)$(dir $(HTMLDIR)) 2>/dev/null || true
-	@echo "uninstall: kept $(DESTDIR)$(CONFDIR) (the env file holds secrets); remove it by hand"
+	@echo "uninstall: kept $(DESTDIR)$(CONFDIR) (the env file holds secrets) and the logs in $(DESTDIR)$(NGINX_LOG_DIR); remove them by hand"
 
 # Keeps var/dev (the dev database and its demo data); stop it and delete it
 # by hand for a fresh dev stack.

@@ -11,7 +11,7 @@ set -euo pipefail
 # scripts/test-deploy.sh checks the production files with (systemd for
 # systemd-analyze, openssl, python3-seccomp for the units' syscall filter).
 PACKAGES=(libfcgi-dev libpq-dev libhiredis-dev libssl-dev libcrypt-dev
-    redis-server postgresql-15 curl chromium chromium-driver systemd openssl python3-seccomp)
+    redis-server postgresql-15 curl chromium chromium-driver systemd openssl python3-seccomp logrotate)
 # The end-to-end tests' python packages, as pip names them. passlib 1.7.4
 # (the last release) breaks with bcrypt 4.1 and later, hence the pin.
 # selenium drives the system's chromedriver (never one it downloads itself).
@@ -66,4 +66,15 @@ if ! python_ready; then
         { ((EUID != 0)) && python3 -m pip install -q --user "${PYTHON_PACKAGES[@]}"; }
     # Again, showing why if it still fails.
     python3 -W ignore -c "$PYTHON_CHECK"
+fi
+
+# sslyze, which scripts/test-deploy.sh scans the installed site's TLS with, in a venv of its own
+# (var/tools/sslyze): it pins cryptography and pydantic, which the test packages need not share.
+SSLYZE_VERSION=6.3.1
+SSLYZE_VENV="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/var/tools/sslyze"
+if [[ $("$SSLYZE_VENV/bin/python" -c 'import importlib.metadata as m; print(m.version("sslyze"))' 2>/dev/null) != "$SSLYZE_VERSION" ]]; then
+    echo "deps: installing sslyze $SSLYZE_VERSION in $SSLYZE_VENV"
+    rm -rf "$SSLYZE_VENV"
+    python3 -m venv "$SSLYZE_VENV"
+    PIP_DISABLE_PIP_VERSION_CHECK=1 "$SSLYZE_VENV/bin/pip" install -q "sslyze==$SSLYZE_VERSION"
 fi

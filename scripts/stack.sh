@@ -20,14 +20,15 @@
 #               and a second ws daemon, ws2, on WS_PORT+1, both supervised;
 #               nginx balances over both nodes and routes around a dead one)
 #   NO_APP      0 (1: only postgres, redis and nginx, e.g. to run the api from a debugger)
+# node 1's api also takes UDP on WS_PORT+2, where nginx sends its refusals to be counted.
 #   READY_TIMEOUT 30 (seconds to wait for each component to become ready)
 # Ports stay below 32768, the ephemeral range (see PITFALLS.md).
 #
 # The daemons read $STACK_DIR/leaderboard.env (via LEADERBOARD_ENV_FILE) and
 # start with an otherwise clean environment, so what that file says is what
 # runs; only node 2's daemons get their own API_LISTEN or WS_LISTEN on top,
-# and TSAN_OPTIONS, ASAN_OPTIONS, UBSAN_OPTIONS, LSAN_OPTIONS when set (for a
-# sanitizer build in BIN_DIR).
+# node 1's api NGINX_REFUSALS_LISTEN, and TSAN_OPTIONS, ASAN_OPTIONS,
+# UBSAN_OPTIONS, LSAN_OPTIONS when set (for a sanitizer build in BIN_DIR).
 set -euo pipefail
 
 REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -65,6 +66,7 @@ API_SOCKET="$RUN/api.sock"
 REDIS_SOCKET="$RUN/redis.sock"
 API2_SOCKET="$RUN/api2.sock"
 WS2_PORT='' # WS_PORT + 1, once check_settings has seen a number
+REFUSALS_PORT='' # WS_PORT + 2 (UDP): node 1's api counts nginx's refusals there
 NGINX=${NGINX:-/usr/sbin/nginx}
 SERVICES=(postgres redis api api2 ws ws2 nginx)
 
@@ -105,6 +107,7 @@ check_settings() {
     done
     [[ $NODES == [12] ]] || die "NODES must be 1 or 2, got '$NODES'"
     WS2_PORT=$((WS_PORT + 1))
+    REFUSALS_PORT=$((WS_PORT + 2))
     # The paths go unquoted into pg_ctl -o and the generated configs.
     [[ $STACK_DIR =~ ^[A-Za-z0-9_./+-]+$ ]] || die "STACK_DIR must not contain spaces or quotes: $STACK_DIR"
     # sun_path holds 107 bytes plus the NUL.
@@ -408,9 +411,11 @@ node2_in_use() {
         daemon_pid api2 >/dev/null || daemon_pid ws2 >/dev/null
 }
 
-# What node 2's daemons get on top of the env file: their own address.
+# What a daemon gets on top of the env file: node 2's their own address; node 1's api the UDP port
+# where it counts nginx's refusals (nginx/dev.conf.template sends them there).
 node_env() {
     case $1 in
+    api) printf '%s\n' "NGINX_REFUSALS_LISTEN=127.0.0.1:$REFUSALS_PORT" ;;
     api2) printf '%s\n' "API_LISTEN=unix:$API2_SOCKET" ;;
     ws2) printf '%s\n' "WS_LISTEN=127.0.0.1:$WS2_PORT" ;;
     esac
@@ -612,6 +617,7 @@ nginx_render() {
         -e "s|@API_SERVERS@|$(upstream_servers api)|g" \
         -e "s|@WS_SERVERS@|$(upstream_servers ws)|g" \
         -e "s|@AUTH_RATE@|$(sed_escape "$AUTH_RATE")|g" \
+        -e "s|@REFUSALS_PORT@|$REFUSALS_PORT|g" \
         -e "s|@USER_DIRECTIVE@|$(sed_escape "$user_directive")|g" \
         "$template" >"$out"
     if grep -nE '^[^#]*@[A-Z_]+@' "$out" >&2; then

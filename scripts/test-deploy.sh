@@ -4,14 +4,16 @@
 #   1. make install DESTDIR=<a temporary root> (builds the static release binaries)
 #   2. systemd-analyze verify prints nothing for any installed unit, and
 #      systemd-analyze security --offline=true rates every service OK or better
-#   3. nginx -t passes on the installed site, with a self-signed certificate
+#   3. nginx -t passes on the installed site, with a throwaway certificate; logrotate -d
+#      rotates its logs by day and by size, and logrotate runs hourly
 #   4. the installed binaries run as their units would run them (the env file,
 #      socket activation, NOTIFY_SOCKET and the watchdog, no new privileges,
 #      no writable and executable memory) against the test stack's PostgreSQL
 #      and Redis, behind the installed site on test ports: health, headers,
-#      error envelopes, the JSON access log, a graceful stop
+#      TLS (sslyze against Mozilla's intermediate profile), error envelopes,
+#      the JSON access log, a graceful stop
 #   5. make uninstall removes all of it but the env file
-# Settings: STACK_DIR (the running test stack), TEST_PORT_OFFSET, SWIFT;
+# Settings: STACK_DIR (the running test stack), TEST_PORT_OFFSET, SWIFT, SSLYZE;
 # TEST_KEEP_DEPLOY=1 keeps the temporary directory to look at.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -20,10 +22,14 @@ STACK_DIR=${STACK_DIR:?STACK_DIR (the running test stack) is required}
 TEST_PORT_OFFSET=${TEST_PORT_OFFSET:-0}
 SWIFT=${SWIFT:-swift}
 NGINX=${NGINX:-/usr/sbin/nginx}
+# make deps installs it (scripts/deps.sh).
+SSLYZE=${SSLYZE:-var/tools/sslyze/bin/sslyze}
 # Below 32768 (the ephemeral range) and clear of the test stack's ports.
 HTTP_PORT=$((28090 + TEST_PORT_OFFSET))
 WS_PORT=$((28091 + TEST_PORT_OFFSET))
 HTTPS_PORT=$((28443 + TEST_PORT_OFFSET))
+# UDP: where nginx sends its refusals for the api to count (8089 in production).
+REFUSALS_PORT=$((28089 + TEST_PORT_OFFSET))
 READY_TIMEOUT=30
 
 # make install's defaults: the paths the installed files name.
@@ -151,11 +157,20 @@ done
 
 # --- 3. nginx -t ----------------------------------------------------------------
 
-mkdir -p "$WORK"/{tls,log,run} "$WORK"/nginx/{client_body,proxy,fastcgi,uwsgi,scgi}
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
-    -subj /CN=localhost -addext subjectAltName=DNS:localhost,IP:127.0.0.1 \
-    -keyout "$WORK/tls/privkey.pem" -out "$WORK/tls/fullchain.pem" >"$WORK/openssl.log" 2>&1 ||
-    { cat "$WORK/openssl.log" >&2; die "openssl could not make a test certificate"; }
+mkdir -p "$WORK"/{tls,log/leaderboard,run} "$WORK"/nginx/{client_body,proxy,fastcgi,uwsgi,scgi}
+# A throwaway CA and a server certificate it signed, shaped as a public CA's are (sslyze's path
+# validation refuses a self-signed server certificate, and a CA without keyUsage).
+{
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 -subj "/CN=leaderboard test CA" \
+        -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign \
+        -keyout "$WORK/tls/ca.key" -out "$WORK/tls/ca.pem" &&
+        openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj /CN=localhost \
+            -keyout "$WORK/tls/privkey.pem" -out "$WORK/tls/server.csr" &&
+        printf '%s\n' basicConstraints=critical,CA:FALSE keyUsage=critical,digitalSignature extendedKeyUsage=serverAuth \
+            subjectAltName=DNS:localhost,IP:127.0.0.1 authorityKeyIdentifier=keyid subjectKeyIdentifier=hash >"$WORK/tls/server.ext" &&
+        openssl x509 -req -in "$WORK/tls/server.csr" -CA "$WORK/tls/ca.pem" -CAkey "$WORK/tls/ca.key" -CAcreateserial -days 2 \
+            -extfile "$WORK/tls/server.ext" -out "$WORK/tls/fullchain.pem"
+} >"$WORK/openssl.log" 2>&1 || { cat "$WORK/openssl.log" >&2; die "openssl could not make a test certificate"; }
 
 # The installed site, with the certificate, logs and web root of this test.
 sed -e "s|/etc/leaderboard/tls/|$WORK/tls/|g" -e "s|/var/log/nginx/|$WORK/log/|g" \
@@ -164,8 +179,9 @@ sed -e "s|/etc/leaderboard/tls/|$WORK/tls/|g" -e "s|/var/log/nginx/|$WORK/log/|g
 # api socket and the ws port of this test.
 sed -e "s|^\( *listen\) 80;|\1 127.0.0.1:$HTTP_PORT;|" -e "s|^\( *listen\) 443 |\1 127.0.0.1:$HTTPS_PORT |" \
     -e '/^ *listen \[::\]/d' -e "s|unix:/run/leaderboard/api.sock|unix:$WORK/run/api.sock|" \
-    -e "s|server 127.0.0.1:8081;|server 127.0.0.1:$WS_PORT;|" "$WORK/site-check.conf" >"$WORK/site-run.conf"
-if grep -nE '^[^#]*(/run/leaderboard|/var/log|/etc/leaderboard|127\.0\.0\.1:8081|listen (80|443)\b|\[::\])' "$WORK/site-run.conf" >&2; then
+    -e "s|server 127.0.0.1:8081;|server 127.0.0.1:$WS_PORT;|" -e "s|server=127.0.0.1:8089,|server=127.0.0.1:$REFUSALS_PORT,|" \
+    "$WORK/site-check.conf" >"$WORK/site-run.conf"
+if grep -nE '^[^#]*(/run/leaderboard|/var/log|/etc/leaderboard|127\.0\.0\.1:(8081|8089)|listen (80|443)\b|\[::\])' "$WORK/site-run.conf" >&2; then
     die "the site for this test still names production paths or ports (above): update the sed lines here"
 fi
 
@@ -213,6 +229,31 @@ else
     fail "nginx -t on the installed site:"$'\n'"$output"
 fi
 
+# The rotation of the site's logs, by day and by size, as logrotate -d (nothing done) sees it: of two
+# logs rotated less than a day ago, the one over maxsize needs rotating, the small one does not.
+LOGROTATE_CONF=/etc/logrotate.d/leaderboard-nginx
+TIMER_DROPIN=$UNITDIR/logrotate.timer.d/leaderboard-hourly.conf
+mkdir -p "$WORK/logrotate/leaderboard"
+sed "s|/var/log/nginx/|$WORK/logrotate/|g" "$ROOT$LOGROTATE_CONF" >"$WORK/logrotate/conf"
+truncate -s 101M "$WORK/logrotate/leaderboard/access.log"
+echo '{}' >"$WORK/logrotate/leaderboard/error.log"
+output=$(logrotate -d -s "$WORK/logrotate/state" "$WORK/logrotate/conf" 2>&1) || true
+# "considering log PATH", then its verdict ("  log needs rotating", ...) a few lines on.
+verdicts=$(awk '/^considering log/ { name = $3 } /^  log / && name { print name ":" $0; name = "" }' <<<"$output")
+if [[ $verdicts == *"leaderboard/access.log:  log needs rotating"* && $verdicts == *"leaderboard/error.log:  log does not need rotating"* ]] &&
+    ! grep -q '^error:' <<<"$output"; then
+    pass "logrotate -d: the site's logs rotate daily and, over 100 MB, at logrotate's next run"
+else
+    fail "logrotate -d on $LOGROTATE_CONF:"$'\n'"$output"
+fi
+# logrotate runs hourly, so that next run is within the hour (Debian's timer is daily).
+if grep -qx 'OnCalendar=hourly' "$ROOT$TIMER_DROPIN" &&
+    output=$(systemd-analyze verify --man=no --root="$ROOT" logrotate.timer 2>&1) && [[ -z $output ]]; then
+    pass "the logrotate.timer drop-in makes logrotate run hourly"
+else
+    fail "the logrotate.timer drop-in $TIMER_DROPIN: ${output:-no OnCalendar=hourly}"
+fi
+
 # --- 4. the installed binaries behind the installed site ------------------------
 
 # The installed env file, pointed at the test stack's stores as an admin would.
@@ -233,7 +274,8 @@ set_value API_LISTEN "unix:$WORK/run/not-activated.sock"
 set_value API_WORKERS 4
 
 # What systemd does for the units, done by hand: a clean environment from the
-# env file (EnvironmentFile=), the api's socket on fd 3 (LISTEN_FDS, LISTEN_PID),
+# env file (EnvironmentFile=), the api's socket on fd 3 and its UDP socket on
+# fd 4 (LISTEN_FDS, LISTEN_PID),
 # NOTIFY_SOCKET and WATCHDOG_USEC, NoNewPrivileges=, MemoryDenyWriteExecute=
 # (prctl PR_SET_MDWE, Linux 6.3 and later) and the units' SystemCallFilter=
 # (libseccomp, from Debian's python3-seccomp); then exec, so the pid systemd
@@ -243,7 +285,8 @@ import ctypes, os, socket, subprocess, sys
 
 import seccomp
 
-env_file, listen_path, notify_socket, watchdog_usec, *command = sys.argv[1:]
+env_file, listen, notify_socket, watchdog_usec, *command = sys.argv[1:]
+listen_path, _, udp_port = listen.partition(",")
 environment = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8"}
 for line in open(env_file, encoding="utf-8"):
     line = line.strip()
@@ -259,6 +302,12 @@ if listen_path != "-":
         os.dup2(listener.fileno(), 3)
     os.set_inheritable(3, True)
     environment.update(LISTEN_FDS="1", LISTEN_PID=str(os.getpid()))
+if udp_port:
+    datagrams = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    datagrams.bind(("127.0.0.1", int(udp_port)))
+    os.dup2(datagrams.fileno(), 4)
+    os.set_inheritable(4, True)
+    environment.update(LISTEN_FDS="2")
 if notify_socket != "-":
     environment.update(NOTIFY_SOCKET=notify_socket, WATCHDOG_USEC=watchdog_usec, WATCHDOG_PID=str(os.getpid()))
 
@@ -382,7 +431,11 @@ check_stop() {
 
 say "starting the installed leaderboard-api, leaderboard-ws and the installed nginx site"
 [[ $(unit_setting leaderboard-api.service Type) == notify ]] || fail "leaderboard-api.service is not Type=notify"
-start_daemon api leaderboard-api.service "$WORK/run/api.sock" "$ROOT$BINDIR/leaderboard-api"
+# The socket unit's two sockets: the FastCGI one, and the UDP port nginx sends its refusals to.
+[[ $(sed -n 's/^ListenDatagram=//p' "$ROOT$UNITDIR/leaderboard-api.socket") == 127.0.0.1:8089 ]] &&
+    grep -q '^ *access_log syslog:server=127.0.0.1:8089,' "$ROOT$SITE" ||
+    fail "leaderboard-api.socket does not hold UDP 127.0.0.1:8089, or the site sends its refusals elsewhere"
+start_daemon api leaderboard-api.service "$WORK/run/api.sock,$REFUSALS_PORT" "$ROOT$BINDIR/leaderboard-api"
 api_pid=$daemon_pid
 # As leaderboard-ws@PORT.service starts it.
 start_daemon ws leaderboard-ws@.service - /usr/bin/env "WS_LISTEN=127.0.0.1:$WS_PORT" "$ROOT$BINDIR/leaderboard-ws"
@@ -399,7 +452,7 @@ wait_for "$READY_TIMEOUT" ws_listening || {
 check_started ws leaderboard-ws@.service "$ws_pid"
 
 BASE=https://127.0.0.1:$HTTPS_PORT
-CURL=(curl -sS --max-time 5 --cacert "$WORK/tls/fullchain.pem")
+CURL=(curl -sS --max-time 5 --cacert "$WORK/tls/ca.pem")
 # Prints the status, headers and body of one request, for the checks below.
 fetch() { "${CURL[@]}" -D - -o "$WORK/body" "$@" >"$WORK/head" || echo "HTTP/0 000" >"$WORK/head"; }
 status() { sed -n '1s/^HTTP\/[0-9.]* \([0-9]*\).*/\1/p' "$WORK/head"; }
@@ -430,7 +483,7 @@ done
     fail "health answer: Content-Security-Policy is '$(header Content-Security-Policy)'"
 # The api's own X-Request-ID, which nginx passed it as REQUEST_ID and logged.
 if [[ $request_id =~ ^[0-9a-f]{32}$ ]] &&
-    python3 - "$WORK/log/leaderboard.access.log" "$request_id" <<'EOF'; then
+    python3 - "$WORK/log/leaderboard/access.log" "$request_id" <<'EOF'; then
 import json, sys
 entries = [json.loads(line) for line in open(sys.argv[1], encoding="utf-8")]
 sys.exit(not any(e["request_id"] == sys.argv[2] and e["uri"] == "/api/v1/health" and e["status"] == 200 for e in entries))
@@ -469,6 +522,16 @@ else
     fail "plain HTTP: $(status), Location '$(header Location)'"
 fi
 
+# The TLS the site offers, as sslyze scans it against Mozilla's "intermediate" profile (protocols, cipher
+# suites, curves, certificate): any deviation fails. It takes 1 to 7 s here (2 cores, busy or not).
+[[ -x $SSLYZE ]] || die "$SSLYZE is missing: run make deps"
+scan_started=$SECONDS
+if "$SSLYZE" --mozilla_config=intermediate --certinfo_ca_file "$WORK/tls/ca.pem" "127.0.0.1:$HTTPS_PORT" >"$WORK/sslyze.log" 2>&1; then
+    pass "sslyze: the site's TLS is compliant with Mozilla's intermediate profile (scanned in $((SECONDS - scan_started)) s)"
+else
+    fail "sslyze against Mozilla's intermediate profile (whole scan: $WORK/sslyze.log):"$'\n'"$(sed -n '/COMPLIANCE AGAINST/,$p' "$WORK/sslyze.log" | tail -n 20)"
+fi
+
 # /metrics is for this machine: reachable from 127.0.0.1 (the api answers it).
 fetch "$BASE/metrics"
 if [[ $(status) != 403 && $(status) != 5* ]]; then
@@ -498,6 +561,29 @@ if [[ $nul_status == 400 && $nul_enveloped == 1 && $(status) == 405 ]] && envelo
 else
     fail "encoded NUL: $nul_status (envelope: $nul_enveloped); TRACE: $(status), $(head -c 200 "$WORK/body")"
 fi
+# Bodies no HTTP client would send, over TLS: the status line and the body nginx answered.
+raw_exchange() {
+    python3 - "$HTTPS_PORT" "$WORK/tls/ca.pem" "$1" >"$WORK/head" 2>&1 <<'EOF' && sed '1,/^\r$/d' "$WORK/head" >"$WORK/body"
+import socket, ssl, sys
+port, ca, request = int(sys.argv[1]), sys.argv[2], sys.argv[3].encode().decode("unicode_escape").encode("latin-1")
+context = ssl.create_default_context(cafile=ca)
+with socket.create_connection(("127.0.0.1", port), timeout=5) as plain, context.wrap_socket(plain, server_hostname="127.0.0.1") as tls:
+    tls.sendall(request)
+    answer = b""
+    while chunk := tls.recv(65536):  # nginx closes after an error answer
+        answer += chunk
+sys.stdout.write(answer.decode("latin-1"))
+EOF
+}
+raw_exchange 'POST /api/v1/scores HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n'
+chunked_status=$(status)
+envelope_is 400 && chunked_enveloped=1 || chunked_enveloped=0
+raw_exchange 'POST /api/v1/scores HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: gzip\r\n\r\n'
+if [[ $chunked_status == 400 && $chunked_enveloped == 1 && $(status) == 501 ]] && envelope_is 501; then
+    pass "a malformed chunked body (400) and an unknown Transfer-Encoding (501) get nginx's answer in the envelope"
+else
+    fail "malformed chunked body: $chunked_status (envelope: $chunked_enveloped); unknown Transfer-Encoding: $(status), $(head -c 200 "$WORK/body")"
+fi
 # The 30 go at once, and the 429 checked is one of theirs: a request sent after them could come when
 # the limit has let up again (5 r/s), on a slow machine.
 urls=()
@@ -514,6 +600,17 @@ if [[ -n ${limited_body:-} ]]; then
     fi
 else
     fail "30 requests at once to /api/v1/auth/me were never limited:$codes"
+fi
+# Those refusals were counted by the api (nginx sends each over UDP), and not logged line by line.
+refused=$(grep -c '^429 ' "$WORK/limited" || true)
+refusals_counted() {
+    "${CURL[@]}" "$BASE/metrics" | sed -n 's/^leaderboard_nginx_refused_total{limit="limit_req"} \([0-9.]*\)$/\1/p'
+}
+all_refusals_counted() { [[ $(refusals_counted) == "$refused" ]]; }
+if ((refused > 0)) && wait_for 10 all_refusals_counted && ! grep -q 'limiting requests' "$WORK/log/leaderboard/error.log"; then
+    pass "the $refused refusals are counted in the api's /metrics, not written to the error log"
+else
+    fail "$refused refusals, leaderboard_nginx_refused_total{limit=\"limit_req\"} '$(refusals_counted)', $(grep -c 'limiting requests' "$WORK/log/leaderboard/error.log") 'limiting requests' lines in the error log"
 fi
 
 # /ws/v1 reaches leaderboard-ws (whatever it answers, it is not nginx's 502).
@@ -539,7 +636,7 @@ check_stop ws leaderboard-ws@.service "$ws_pid"
 
 make --no-print-directory -s uninstall DESTDIR="$ROOT" >"$WORK/uninstall.log" 2>&1 ||
     { cat "$WORK/uninstall.log" >&2; die "make uninstall failed"; }
-left=$(find "$ROOT$BINDIR" "$ROOT$UNITDIR" "$ROOT/etc/nginx" "$ROOT$HTMLDIR" -type f 2>/dev/null || true)
+left=$(find "$ROOT$BINDIR" "$ROOT$UNITDIR" "$ROOT/etc/nginx" "$ROOT$HTMLDIR" "$ROOT$LOGROTATE_CONF" -type f 2>/dev/null || true)
 if [[ -z $left && -f $ROOT$ENV_FILE ]]; then
     pass "make uninstall removed everything but the env file"
 else

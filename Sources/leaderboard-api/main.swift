@@ -21,6 +21,9 @@ do {
             submissionBatches: submissionBatches, pages: pages)
         return api.respond(to:)
     }
+    if let refusals = try NginxRefusalCounter.open(address: config.nginxRefusalsListen) {
+        Thread.detachNewThread { refusals.run() }
+    }
     // The reconciler applies scores answered 202 and rebuilds an emptied index. It is stopped, and waited
     // for, before the process exits: exit would tear down OpenSSL under a pass still running.
     let stopReconciler = StopSignal()

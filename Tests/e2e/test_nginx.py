@@ -11,7 +11,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
-from conftest import Api, EnvelopeAudit, Stack, answered_by_the_api, unique_email
+from conftest import Api, EnvelopeAudit, LogWatch, Stack, answered_by_the_api, unique_email, wait_until
+from test_metrics import scrape
 
 pytestmark = pytest.mark.usefixtures("envelope_audit")
 
@@ -79,6 +80,44 @@ def test_a_burst_over_the_auth_rate_is_a_json_429_with_retry_after(base_url: str
     # The limit is per address and only on /api/v1/auth/.
     assert burst.get("/games").status_code == 200
     assert Api(base_url).get("/auth/me").status_code == 401
+
+
+def refusals_counted(base_url: str) -> float:
+    """nginx's limit_req refusals as node 1's api counts them (nginx sends them to it, not to its logs)."""
+    key = ("leaderboard_nginx_refused_total", (("limit", "limit_req"),))
+    return scrape(f"{base_url}/metrics").get(key, 0)
+
+
+def test_a_flood_over_the_auth_rate_is_counted_in_metrics_not_logged(base_url: str, stack: Stack) -> None:
+    error_log = LogWatch(stack.log_path("nginx-error"))
+    access_log = LogWatch(stack.log_path("nginx-access"))
+    counted_before = refusals_counted(base_url)
+    flood = Api(base_url)
+    statuses: list[int] = []
+    lock = threading.Lock()
+
+    def client() -> None:
+        session = flood.new_session()
+        for _ in range(150):
+            status = flood.get("/auth/me", session=session).status_code
+            with lock:
+                statuses.append(status)
+
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        for future in [pool.submit(client) for _ in range(16)]:
+            future.result()
+
+    refused = statuses.count(429)
+    assert refused >= 100, f"only {refused} of {len(statuses)} requests were over AUTH_RATE"
+    assert set(statuses) == {401, 429}
+    # Each refusal is a datagram the api counts as it comes: wait for the last ones.
+    wait_until(lambda: refusals_counted(base_url) - counted_before >= refused, timeout=10, message=f"{refused} refusals counted")
+    assert refusals_counted(base_url) - counted_before == refused
+    # Not a line per refusal: nothing in the error log, and about one in 256 in the access log.
+    assert "limiting requests" not in error_log.new_text()
+    assert len(error_log.new_text()) < 1000, error_log.new_text()[:1000]
+    logged_refusals = [line for line in access_log.new_text().splitlines() if f'"GET /api/v1/auth/me HTTP/1.1" 429 ' in line]
+    assert len(logged_refusals) <= refused // 32
 
 
 def test_without_the_api_nginx_answers_a_json_503_with_retry_after(
@@ -154,8 +193,21 @@ def raw_exchange(base_url: str, request: bytes) -> tuple[str, bytes]:
         (b"GARBAGE\r\n\r\n", 400, "malformed request"),
         (b"GET /api/v1/games HTTP/1.1\r\n\r\n", 400, "malformed request"),  # HTTP/1.1 without Host
         (b"GET /api/v1/games HTTP/3.0\r\nHost: localhost\r\n\r\n", 505, "HTTP version not supported"),
+        # nginx reads the body for the api and finds a chunk size that is not hex.
+        (
+            b"POST /api/v1/scores HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+            b"Transfer-Encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n",
+            400,
+            "malformed request",
+        ),
+        (
+            b"POST /api/v1/scores HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+            b"Transfer-Encoding: gzip\r\n\r\n",
+            501,
+            "Transfer-Encoding not implemented",
+        ),
     ],
-    ids=["no request line", "no Host", "HTTP/3.0 over TCP"],
+    ids=["no request line", "no Host", "HTTP/3.0 over TCP", "malformed chunked body", "unknown Transfer-Encoding"],
 )
 def test_a_malformed_request_is_answered_in_the_envelope(base_url: str, request_bytes: bytes, status: int, message: str) -> None:
     status_line, body = raw_exchange(base_url, request_bytes)

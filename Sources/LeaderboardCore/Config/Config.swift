@@ -14,6 +14,9 @@ public struct Config: Sendable {
     public var accessTokenLifetime: Duration
     public var apiListen: ListenAddress
     public var apiWorkers: Int
+    /// The UDP address (IPv4 host:port) where leaderboard-api counts nginx's refusals (`NginxRefusalCounter`);
+    /// nil: not counted, unless systemd passed the socket.
+    public var nginxRefusalsListen: (host: String, port: Int)?
     public var wsListen: ListenAddress
     public var wsWorkers: Int
     public var wsMaxConnections: Int
@@ -75,6 +78,12 @@ public struct Config: Sendable {
 
         apiListen = try reader.listenAddress("API_LISTEN", default: "unix:var/run/api.sock")
         apiWorkers = try reader.integer("API_WORKERS", default: 32, in: 1...1024)
+        nginxRefusalsListen = try reader.optional("NGINX_REFUSALS_LISTEN").map { text throws(ConfigError) in
+            guard case .tcp(let host, let port) = ListenAddress(text), inet_addr(host) != INADDR_NONE else {
+                throw .malformed(variable: "NGINX_REFUSALS_LISTEN", value: text, expected: "an IPv4 host:port (UDP)")
+            }
+            return (host, port)
+        }
         wsListen = try reader.listenAddress("WS_LISTEN", default: "127.0.0.1:8081")
         wsWorkers = try reader.integer("WS_WORKERS", default: 4, in: 1...256)
         wsMaxConnections = try reader.integer("WS_MAX_CONNECTIONS", default: 20_000, in: 1...1_000_000)
