@@ -46,17 +46,20 @@ public final class AuthService {
         self.verifiedTokens = verifiedTokens
     }
 
-    /// Creates an account; an address may sign up `maxSignupsPerAddress` times per window (each costs a hash).
+    /// Creates an account; an address may sign up `maxSignupsPerAddress` times per window (each costs a hash;
+    /// signups hashing at the same moment may pass the limit by the few the hashing bound lets run).
     public func signup(name: String, email: String, password: String, clientAddress: String) throws -> User {
         let email = AccountValidation.email(email)
         let name = AccountValidation.name(name)
         let errors = [email.error, name.error, AccountValidation.newPassword(password)].compactMap { $0 }
         guard errors.isEmpty else { throw APIError.validation(errors) }
         let addressKey = "signup:addr:" + clientAddress
-        if try ephemeral.increment(addressKey, windowSeconds: policy.signupWindowSeconds) > policy.maxSignupsPerAddress {
-            throw APIError.tooManyRequests(retryAfterSeconds: try ephemeral.counter(addressKey).secondsLeft)
-        }
-        guard let user = try users.createUser(name: name.value, email: email.value, passwordHash: passwords.hash(password)) else {
+        let signups = try ephemeral.counter(addressKey)
+        if signups.value >= policy.maxSignupsPerAddress { throw APIError.tooManyRequests(retryAfterSeconds: signups.secondsLeft) }
+        let passwordHash = try passwords.hash(password)
+        // Counted once hashed: a signup refused for want of a hashing slot (503) costs its address nothing.
+        _ = try ephemeral.increment(addressKey, windowSeconds: policy.signupWindowSeconds)
+        guard let user = try users.createUser(name: name.value, email: email.value, passwordHash: passwordHash) else {
             throw APIError.conflict("an account with this e-mail already exists")
         }
         return user
