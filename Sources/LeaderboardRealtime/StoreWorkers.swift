@@ -15,7 +15,10 @@ final class StoreContext: @unchecked Sendable {
     let index: BoardIndex
 
     @inline(never)
-    init(config: Config, logger: Logger, verifiedTokens: VerifiedTokens, submissionBatches: LeaderboardService.SubmissionBatches) {
+    init(
+        config: Config, logger: Logger, passwords: PasswordWork, verifiedTokens: VerifiedTokens,
+        submissionBatches: LeaderboardService.SubmissionBatches
+    ) {
         let database = PostgresConnection(settings: config.postgres)
         let redis = RedisConnection(settings: config.redis)
         let ephemeral = RedisEphemeralStore(redis: redis)
@@ -24,7 +27,7 @@ final class StoreContext: @unchecked Sendable {
         revocations = RevocationList(database: database, redis: redis)
         auth = AuthService(
             config: config, users: PostgresUserStore(database: database), ephemeral: ephemeral, revocations: revocations,
-            verifiedTokens: verifiedTokens)
+            passwords: passwords, verifiedTokens: verifiedTokens)
         leaderboard = LeaderboardService(
             scores: PostgresScoreStore(database: database), index: index, games: games, ephemeral: ephemeral, batches: submissionBatches)
     }
@@ -38,10 +41,13 @@ final class StoreWorkers: Sendable {
 
     init(count: Int, config: Config, logger: Logger) {
         queues = (0..<count).map { DispatchQueue(label: "leaderboard.store.\($0)") }
+        // The daemon hashes no passwords; AuthService needs one, and it is made once.
+        let passwords = PasswordWork(config: config)
         let verifiedTokens = VerifiedTokens()
         let submissionBatches = LeaderboardService.SubmissionBatches()
         contexts = (0..<count).map { _ in
-            StoreContext(config: config, logger: logger, verifiedTokens: verifiedTokens, submissionBatches: submissionBatches)
+            StoreContext(
+                config: config, logger: logger, passwords: passwords, verifiedTokens: verifiedTokens, submissionBatches: submissionBatches)
         }
     }
 

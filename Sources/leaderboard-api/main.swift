@@ -10,6 +10,8 @@ let logger = Logger(label: "leaderboard-api")
 let systemd = SystemdNotifier(logger: logger)
 
 do {
+    // Made before the socket opens: the decoy hash is made here, once, not by the first logins.
+    let passwords = PasswordWork(config: config)
     let verifiedTokens = VerifiedTokens()
     let submissionBatches = LeaderboardService.SubmissionBatches()
     let pages = PageCache()
@@ -17,7 +19,7 @@ do {
         address: config.apiListen, workerCount: config.apiWorkers, maxBodyBytes: config.maxBodyBytes, logger: logger
     ) {
         let api = APIService(
-            config: config, stores: .live(config: config), logger: logger, verifiedTokens: verifiedTokens,
+            config: config, stores: .live(config: config), logger: logger, passwords: passwords, verifiedTokens: verifiedTokens,
             submissionBatches: submissionBatches, pages: pages)
         return api.respond(to:)
     }

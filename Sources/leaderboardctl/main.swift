@@ -23,17 +23,17 @@ struct Migrate: ParsableCommand {
 }
 
 struct Health: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Check both stores; exit 1 if either is down.")
+    static let configuration = CommandConfiguration(abstract: "Check both stores; exit 1 if either is down (or Redis refuses writes).")
 
     func run() throws {
         let config = Startup.loadConfig(program: "leaderboardctl")
         let probe = ConnectionHealthProbe(
             database: PostgresConnection(settings: config.postgres), redis: RedisConnection(settings: config.redis))
         let postgres = probe.isPostgresUp()
-        let redis = probe.isRedisUp()
+        let redis = probe.redisHealth()
         print("postgres: \(postgres ? "ok" : "down")")
-        print("redis: \(redis ? "ok" : "down")")
-        if !(postgres && redis) { throw ExitCode(1) }
+        print("redis: \(redis.rawValue)")
+        if !(postgres && redis == .ok) { throw ExitCode(1) }
     }
 }
 

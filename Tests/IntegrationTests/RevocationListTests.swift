@@ -1,38 +1,61 @@
 import Foundation
 import LeaderboardCore
+import Logging
 import Testing
 
 @Suite struct RevocationListTests {
-    /// A revocation list over the test stack's PostgreSQL and a private Redis whose index is built (so its
-    /// revocation cache is trusted), with an expiry ten minutes ahead for the tokens revoked.
+    /// A revocation list over the test stack's PostgreSQL and a private Redis whose index is built and whose
+    /// revocation cache is marked complete (so it is trusted), with an expiry ten minutes ahead for the tokens revoked.
     func withPrivateRedis(_ body: (_ redis: RedisConnection, _ revocations: RevocationList, _ expiresAt: Int) throws -> Void) throws {
         let redisServer = try PrivateRedis()
         defer { redisServer.stop() }
         let redis = RedisConnection(settings: try RedisSettings(url: "unix://\(redisServer.socketPath)"))
-        try redis.command(["SET", "lb:meta:gen", "1"])
+        try redis.command(["MSET", "lb:meta:gen", "1", "lb:meta:revocations-cached", "1"])
         try body(redis, RevocationList(database: TestStack.database(), redis: redis), Int(Date().timeIntervalSince1970) + 600)
     }
 
-    /// A Redis that answers but refuses writes would keep vouching for a token its cache never heard was
-    /// revoked: the revocation must fail (503) rather than report success.
-    @Test func aRevocationFailsWhenRedisAnswersButRefusesTheWrite() throws {
+    /// A Redis that answers but refuses writes cannot cache a revocation: the revocation still succeeds (it is
+    /// in PostgreSQL), and the cache stops vouching for tokens, while Redis refuses writes and after it takes
+    /// them again, until the reconciler has reloaded it. (Before, revoking threw a 503 after storing the
+    /// revocation, and once Redis took writes again its cache said the token was not revoked.)
+    @Test func aRevocationRedisRefusesToCacheStillWinsAfterRedisRecovers() throws {
         try withPrivateRedis { redis, revocations, expiresAt in
-            try revocations.revoke(TestStack.unique("accepted"), until: expiresAt)
+            let cached = TestStack.unique("cached")
+            try revocations.revoke(cached, until: expiresAt)
             // Every write is now over the memory limit (the default policy evicts nothing).
             try redis.command(["CONFIG", "SET", "maxmemory", "1"])
             let refused = TestStack.unique("refused")
+            try revocations.revoke(refused, until: expiresAt)
+            #expect(try revocations.isRevoked(refused))
+            try redis.command(["CONFIG", "SET", "maxmemory", "0"])
+            #expect(try revocations.isRevoked(refused))
+            #expect(try revocations.revoked(among: [cached, refused, TestStack.unique("kept")]) == [cached, refused])
+            // A board read carrying the token's key is told to ask PostgreSQL instead of being served.
             #expect {
-                try revocations.revoke(refused, until: expiresAt)
+                try BoardIndex(redis: redis).page(game: "all", period: .allTime, start: 0, stop: 9, unlessRevoked: refused)
             } throws: { error in
-                (error as? RedisError)?.isUnavailable == true
+                "\(error)" == IndexError.revocationsNotCached.description
             }
-            // Without the generation (a restarted Redis, until the rebuild reloads the revocations) checks ask
-            // PostgreSQL, where the revocation is kept: revoking succeeds, and the token is refused.
-            try redis.command(["DEL", "lb:meta:gen"])
-            let whileRebuilding = TestStack.unique("rebuilding")
-            try revocations.revoke(whileRebuilding, until: expiresAt)
-            #expect(try revocations.isRevoked(whileRebuilding))
+            #expect(try redis.command(["EXISTS", "lb:revoked:" + refused]) == .integer(0))
+
+            // The reconciler reloads the cache from PostgreSQL and marks it complete again.
+            try redis.command(["SET", "lb:1:watermark", String(Int.max)])
+            try IndexReconciler(database: TestStack.database(), redis: redis, logger: Logger(label: "test")).reconcile()
+            #expect(try redis.command(["EXISTS", "lb:revoked:" + refused, "lb:meta:revocations-cached"]) == .integer(2))
+            #expect(try revocations.isRevoked(refused))
         }
+    }
+
+    /// A revocation PostgreSQL did not store is an error (a 503), never a silent success.
+    @Test func aRevocationFailsWhenPostgreSQLCannotStoreIt() throws {
+        let redisServer = try PrivateRedis()
+        defer { redisServer.stop() }
+        var settings = TestStack.config.postgres
+        settings.port = 1
+        let revocations = RevocationList(
+            database: PostgresConnection(settings: settings),
+            redis: RedisConnection(settings: try RedisSettings(url: "unix://\(redisServer.socketPath)")))
+        #expect(throws: PostgresError.self) { try revocations.revoke(TestStack.unique("lost"), until: Int(Date().timeIntervalSince1970) + 600) }
     }
 
     /// The ws daemon's sweep asks about every connection's token at once: the answer must be the one

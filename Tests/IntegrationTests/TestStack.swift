@@ -14,6 +14,8 @@ enum TestStack {
         }
     }()
 
+    /// The bcrypt work of the test process, as a daemon has one.
+    static let passwords = PasswordWork(config: config)
     static func database() -> PostgresConnection { PostgresConnection(settings: config.postgres) }
     static func redis() -> RedisConnection { RedisConnection(settings: config.redis) }
 

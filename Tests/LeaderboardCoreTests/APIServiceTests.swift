@@ -9,6 +9,7 @@ import Testing
     static let config = try! Config(values: [
         "PG_USER": "lb", "PG_DB": "lb", "SECRET_KEY": String(repeating: "s", count: 40), "BCRYPT_COST": "10",
         "LEADERBOARD_MODE": "development", "CORS_ORIGINS": "https://app.example.com", "LOGIN_MAX_FAILURES": "3",
+        "SIGNUP_MAX_PER_ADDRESS": "3",
     ])
 
     /// Stores the auth tests never reach; a board route would answer 503 from them.
@@ -31,13 +32,16 @@ import Testing
                 users: users, games: FixedGameCatalog(), ephemeral: InMemoryEphemeralStore(), revocations: InMemoryRevocations(), health: health,
                 scores: PostgresScoreStore(database: PostgresConnection(settings: unreachable.postgres)),
                 index: BoardIndex(redis: RedisConnection(settings: unreachable.redis))),
-            logger: Logger(label: "test"))
+            logger: Logger(label: "test"), passwords: PasswordWork(config: config))
     }
 
-    func call(_ method: String, _ path: String, json: String? = nil, headers: [String: String] = [:]) -> (HTTPResponse, [String: Any]) {
+    func call(
+        _ method: String, _ path: String, json: String? = nil, headers: [String: String] = [:], from address: String = "127.0.0.1"
+    ) -> (HTTPResponse, [String: Any]) {
         var allHeaders = headers
         if json != nil { allHeaders["Content-Type"] = "application/json" }
-        let response = api.respond(to: HTTPRequest(method: method, path: "/api/v1" + path, headers: allHeaders, body: Array((json ?? "").utf8)))
+        let response = api.respond(
+            to: HTTPRequest(method: method, path: "/api/v1" + path, headers: allHeaders, body: Array((json ?? "").utf8), remoteAddress: address))
         let body = (try? JSONSerialization.jsonObject(with: Data(response.body))) as? [String: Any] ?? [:]
         return (response, body)
     }
@@ -145,6 +149,77 @@ import Testing
         #expect(call("POST", "/auth/login", json: #"{"email":"ann@example.com","password":"s3cret-pass"}"#).0.status == 200)
         for _ in 0..<2 { _ = call("POST", "/auth/login", json: #"{"email":"ann@example.com","password":"wrong-pass"}"#) }
         #expect(call("POST", "/auth/login", json: #"{"email":"ann@example.com","password":"s3cret-pass"}"#).0.status == 200)
+    }
+
+    /// Failures from one address cannot lock the owner out: their correct password from another address
+    /// logs in while the guessing address is refused.
+    @Test func failuresFromOneAddressDoNotLockOutTheOwnerElsewhere() {
+        _ = signupAndLogin()
+        for _ in 0..<3 { _ = call("POST", "/auth/login", json: #"{"email":"ann@example.com","password":"wrong-pass"}"#, from: "10.0.0.66") }
+        let guesser = call("POST", "/auth/login", json: #"{"email":"ann@example.com","password":"s3cret-pass"}"#, from: "10.0.0.66").0
+        #expect(guesser.status == 429)
+        let owner = call("POST", "/auth/login", json: #"{"email":"ann@example.com","password":"s3cret-pass"}"#, from: "10.0.0.7").0
+        #expect(owner.status == 200)
+    }
+
+    /// Guesses spread over many addresses: once the e-mail has failed its limit, an address that failed for it
+    /// gets no more guesses, and one that has not (the owner's) still logs in.
+    @Test func anEmailUnderSpreadOutGuessingIsSlowedNotLocked() {
+        _ = signupAndLogin()
+        let wrong = #"{"email":"ann@example.com","password":"wrong-pass"}"#
+        for address in ["10.0.1.1", "10.0.1.2", "10.0.1.3"] { #expect(call("POST", "/auth/login", json: wrong, from: address).0.status == 401) }
+        let again = call("POST", "/auth/login", json: wrong, from: "10.0.1.1").0
+        #expect(again.status == 429)
+        #expect(Int(again.header("Retry-After") ?? "") ?? 0 >= 1)
+        #expect(call("POST", "/auth/login", json: wrong, from: "10.0.1.4").0.status == 401, "a new address gets one guess")
+        #expect(call("POST", "/auth/login", json: wrong, from: "10.0.1.4").0.status == 429)
+        let owner = call("POST", "/auth/login", json: #"{"email":"ann@example.com","password":"s3cret-pass"}"#, from: "10.0.1.9").0
+        #expect(owner.status == 200)
+    }
+
+    /// bcrypt reads 72 bytes: a login must not accept the account's 72-byte password with a tail added.
+    @Test func loginComparesThePasswordExactly() {
+        let password = String(repeating: "p", count: 72)
+        _ = signupAndLogin(password: password)
+        let (tail, body) = call("POST", "/auth/login", json: #"{"email":"ann@example.com","password":"\#(password)tail"}"#)
+        #expect(tail.status == 401)
+        #expect(body["message"] as? String == "incorrect e-mail or password")
+        #expect(call("POST", "/auth/login", json: #"{"email":"ann@example.com","password":"\#(password)"}"#).0.status == 200)
+    }
+
+    @Test func signupsPerAddressAreLimitedWithRetryAfter() {
+        for index in 0..<3 {
+            let json = #"{"email":"p\#(index)@example.com","name":"P","password":"s3cret-pass"}"#
+            #expect(call("POST", "/auth/signup", json: json, from: "10.0.2.1").0.status == 201)
+        }
+        let (refused, body) = call("POST", "/auth/signup", json: #"{"email":"p9@example.com","name":"P","password":"s3cret-pass"}"#, from: "10.0.2.1")
+        #expect(refused.status == 429)
+        #expect(body["success"] as? Bool == false)
+        #expect(Int(refused.header("Retry-After") ?? "") ?? 0 >= 1)
+        #expect(
+            call("POST", "/auth/signup", json: #"{"email":"p9@example.com","name":"P","password":"s3cret-pass"}"#, from: "10.0.2.2").0.status == 201)
+    }
+
+    @Test func answersWithATokenOrAnAccountAreNotStored() {
+        let (signup, _) = call("POST", "/auth/signup", json: #"{"email":"ann@example.com","name":"Ann","password":"s3cret-pass"}"#)
+        let (login, body) = call("POST", "/auth/login", json: #"{"email":"ann@example.com","password":"s3cret-pass"}"#)
+        let token = (body["data"] as? [String: Any])?["token"] as? String ?? ""
+        let (me, _) = call("GET", "/auth/me", headers: ["Authorization": "Bearer \(token)"])
+        for response in [signup, login, me] { #expect(response.header("Cache-Control") == "no-store") }
+        let (failed, _) = call("POST", "/auth/login", json: #"{"email":"ann@example.com","password":"wrong-pass"}"#)
+        #expect(failed.header("Cache-Control") == nil, "an error carries nothing to keep")
+    }
+
+    /// A valid token whose account is gone (deleted) names nobody: every route about the caller is 401.
+    @Test(arguments: ["/auth/me", "/me/standing", "/me/scores"])
+    func aTokenOfADeletedAccountIs401(path: String) {
+        let signer = JWTSigner(secret: Self.config.secretKey)
+        let now = Int(Date().timeIntervalSince1970)
+        let token = signer.sign(
+            AccessTokenClaims(userID: 99, name: "Gone", email: "gone@example.com", issuedAt: now, expiresAt: now + 60, tokenID: "g"))
+        let (response, body) = call("GET", path, headers: ["Authorization": "Bearer \(token)"])
+        #expect(response.status == 401)
+        #expect(body["message"] as? String == "account no longer exists")
     }
 
     @Test(arguments: ["", "Bearer", "Bearer not.a.token", "Bearer a.b"])

@@ -44,7 +44,7 @@ struct FixedHealthProbe: HealthProbe {
     var postgres = true
     var redis = true
     func isPostgresUp() -> Bool { postgres }
-    func isRedisUp() -> Bool { redis }
+    func redisHealth() -> RedisHealth { redis ? .ok : .down }
 }
 
 /// Stores that fail as if the server were gone.

@@ -42,6 +42,33 @@ import Testing
         #expect(try Self.signer.verify(Self.token(claims: "{\(idClaims), \"exp\": 4102444800}")).userID == userID)
     }
 
+    /// RFC 7519: NumericDates are JSON numbers, `sub` a string; the predecessor's `id` is a number.
+    @Test(arguments: [
+        #""id": 7, "exp": "4102444800""#, #""id": 7, "exp": 4102444800, "nbf": "1""#, #""id": 7, "exp": 4102444800, "iat": "1""#,
+        #""id": 7, "exp": true"#, #""id": 7, "exp": 4102444800, "nbf": null"#, #""id": "7", "exp": 4102444800"#,
+        #""sub": 7, "exp": 4102444800"#,
+    ])
+    func refusesClaimsOfTheWrongType(claims: String) {
+        #expect(throws: TokenError.self) { try Self.signer.verify(Self.token(claims: "{\(claims)}")) }
+    }
+
+    @Test func refusesATokenIssuedMoreThanTheAllowedSkewAhead() throws {
+        let now = Date(timeIntervalSince1970: 1_800_000_000)
+        let ahead = { (seconds: Int) in Self.token(claims: #"{"id": 7, "exp": 4102444800, "iat": \#(1_800_000_000 + seconds)}"#) }
+        #expect(throws: TokenError.malformed("iat is in the future")) { try Self.signer.verify(ahead(5 * 365 * 86_400), now: now) }
+        #expect(throws: TokenError.malformed("iat is in the future")) {
+            try Self.signer.verify(ahead(JWTSigner.allowedClockSkewSeconds + 1), now: now)
+        }
+        #expect(try Self.signer.verify(ahead(JWTSigner.allowedClockSkewSeconds), now: now).issuedAt == 1_800_000_300)
+    }
+
+    @Test func takesFractionalNumericDates() throws {
+        let claims = try Self.signer.verify(Self.token(claims: #"{"id": 7, "exp": 4102444800.5, "nbf": 1.5, "iat": 1700000000.25}"#))
+        #expect(claims.expiresAt == 4_102_444_800)
+        #expect(claims.notBefore == 1)
+        #expect(claims.issuedAt == 1_700_000_000)
+    }
+
     @Test func acceptsPyJWTTokensWithThePredecessorsClaims() throws {
         let fixtures = try PythonAuthFixtures.load()
         let claims = try JWTSigner(secret: fixtures.secret).verify(fixtures.tokens["valid"]!)

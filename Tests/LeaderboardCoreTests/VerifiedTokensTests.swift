@@ -10,8 +10,10 @@ import Testing
     static func makeAuth(verifiedTokens: VerifiedTokens, secret: String = String(repeating: "k", count: 40)) -> AuthService {
         AuthService(
             users: InMemoryUserStore(), ephemeral: InMemoryEphemeralStore(), revocations: InMemoryRevocations(),
-            signer: JWTSigner(secret: secret), hasher: PasswordHasher(cost: 4),
-            policy: .init(tokenLifetime: .seconds(60), maxLoginFailures: 3, failureWindowSeconds: 60), verifiedTokens: verifiedTokens)
+            signer: JWTSigner(secret: secret), passwords: PasswordWork(hasher: PasswordHasher(cost: 4), concurrency: 1, maxWait: .seconds(1)),
+            policy: .init(
+                tokenLifetime: .seconds(60), maxLoginFailures: 3, failureWindowSeconds: 60, maxSignupsPerAddress: 3, signupWindowSeconds: 60),
+            verifiedTokens: verifiedTokens)
     }
 
     static func message(of body: () throws -> Any) -> String? {

@@ -239,8 +239,10 @@ def test_forged_expired_and_revoked_tokens_are_refused_by_every_protected_route_
             for method, path, body in PROTECTED:
                 response = api.request(method, path, session=session, json=body, headers=headers)
                 # A token signed with our secret for an account that does not exist (deleted, say) still reads
-                # public boards until it expires; only what needs the account (me, a submission) refuses it.
-                allowed = [401] if name != "an account that does not exist" or path in ("/auth/me", "/scores") else [200, 404]
+                # public boards until it expires; what is about the account (me, standing, history, a
+                # submission) refuses it.
+                about_the_account = ("/auth/me", "/scores", "/me/standing", "/me/scores")
+                allowed = [401] if name != "an account that does not exist" or path in about_the_account else [200, 404]
                 probe.status(response, allowed, f"{name} ({transport}) on {method} {path}")
         for path in ACCOUNT_SOCKETS:
             try:

@@ -18,9 +18,9 @@ extension APIService {
 
     func health() -> HTTPResponse {
         let postgres = stores.health.isPostgresUp()
-        let redis = stores.health.isRedisUp()
-        let data = HealthData(postgres: postgres ? "ok" : "down", redis: redis ? "ok" : "down")
-        let healthy = postgres && redis
-        return .envelope(status: healthy ? 200 : 503, message: healthy ? "done" : "a backing store is down", data: data)
+        let redis = stores.health.redisHealth()
+        let data = HealthData(postgres: postgres ? "ok" : "down", redis: redis.rawValue)
+        let healthy = postgres && redis == .ok
+        return .envelope(status: healthy ? 200 : 503, message: healthy ? "done" : "a backing store is down or refuses writes", data: data)
     }
 }

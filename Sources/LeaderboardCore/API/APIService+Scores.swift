@@ -74,14 +74,14 @@ extension APIService {
     }
 
     func standing(_ request: HTTPRequest) throws -> HTTPResponse {
-        let claims = try auth.authenticate(request.accessToken)
+        let claims = try account(request).claims
         return .envelope(
             data: try leaderboard.standing(
                 userId: claims.userID, period: try request.queryPeriod(), date: try request.queryDay("date", default: UTCDay.today)))
     }
 
     func history(_ request: HTTPRequest) throws -> HTTPResponse {
-        let claims = try auth.authenticate(request.accessToken)
+        let claims = try account(request).claims
         let (entries, next) = try leaderboard.history(
             userId: claims.userID, game: request.query["game"].flatMap { $0.isEmpty ? nil : $0 },
             before: try request.queryInt("before", in: 1...Int.max), limit: try request.queryInt("limit", default: 20, in: 1...100)!)

@@ -58,17 +58,18 @@ public final class APIService {
         let status: Int
     }
 
-    /// `verifiedTokens`, `submissionBatches` and `pages`: one each for all the workers of the process (see
-    /// `VerifiedTokens`, `SharedRoundTrip`, `PageCache`).
+    /// `passwords`, `verifiedTokens`, `submissionBatches` and `pages`: one each for all the workers of the
+    /// process (see `PasswordWork`, `VerifiedTokens`, `SharedRoundTrip`, `PageCache`).
     public init(
-        config: Config, stores: Stores, logger: Logger, verifiedTokens: VerifiedTokens = VerifiedTokens(),
+        config: Config, stores: Stores, logger: Logger, passwords: PasswordWork, verifiedTokens: VerifiedTokens = VerifiedTokens(),
         submissionBatches: LeaderboardService.SubmissionBatches = LeaderboardService.SubmissionBatches(), pages: PageCache? = nil
     ) {
         self.config = config
         self.stores = stores
         self.logger = logger
         auth = AuthService(
-            config: config, users: stores.users, ephemeral: stores.ephemeral, revocations: stores.revocations, verifiedTokens: verifiedTokens)
+            config: config, users: stores.users, ephemeral: stores.ephemeral, revocations: stores.revocations, passwords: passwords,
+            verifiedTokens: verifiedTokens)
         leaderboard = LeaderboardService(
             scores: stores.scores, index: stores.index, games: stores.games, ephemeral: stores.ephemeral, batches: submissionBatches,
             pages: pages)

@@ -6,11 +6,17 @@ public final class AuthService {
         public var tokenLifetime: Duration
         public var maxLoginFailures: Int
         public var failureWindowSeconds: Int
+        public var maxSignupsPerAddress: Int
+        public var signupWindowSeconds: Int
 
-        public init(tokenLifetime: Duration, maxLoginFailures: Int, failureWindowSeconds: Int) {
+        public init(
+            tokenLifetime: Duration, maxLoginFailures: Int, failureWindowSeconds: Int, maxSignupsPerAddress: Int, signupWindowSeconds: Int
+        ) {
             self.tokenLifetime = tokenLifetime
             self.maxLoginFailures = maxLoginFailures
             self.failureWindowSeconds = failureWindowSeconds
+            self.maxSignupsPerAddress = maxSignupsPerAddress
+            self.signupWindowSeconds = signupWindowSeconds
         }
     }
 
@@ -21,32 +27,39 @@ public final class AuthService {
     private let ephemeral: any EphemeralStore
     private let revocations: any TokenRevocations
     private let signer: JWTSigner
-    private let hasher: PasswordHasher
+    private let passwords: PasswordWork
     private let policy: Policy
     private let verifiedTokens: VerifiedTokens
-    private lazy var decoyHash = hasher.makeDecoyHash()
 
-    /// `verifiedTokens`: pass one cache to every service of the process (they share the secret), so a token
-    /// is verified once whichever worker it reaches first.
+    /// `passwords` and `verifiedTokens`: one each for every service of the process (they share the secret), so
+    /// hashing is bounded process-wide and a token is verified once whichever worker it reaches first.
     public init(
-        users: any UserStore, ephemeral: any EphemeralStore, revocations: any TokenRevocations, signer: JWTSigner, hasher: PasswordHasher,
+        users: any UserStore, ephemeral: any EphemeralStore, revocations: any TokenRevocations, signer: JWTSigner, passwords: PasswordWork,
         policy: Policy, verifiedTokens: VerifiedTokens = VerifiedTokens()
     ) {
         self.users = users
         self.ephemeral = ephemeral
         self.revocations = revocations
         self.signer = signer
-        self.hasher = hasher
+        self.passwords = passwords
         self.policy = policy
         self.verifiedTokens = verifiedTokens
     }
 
-    public func signup(name: String, email: String, password: String) throws -> User {
+    /// Creates an account; an address may sign up `maxSignupsPerAddress` times per window (each costs a hash;
+    /// signups hashing at the same moment may pass the limit by the few the hashing bound lets run).
+    public func signup(name: String, email: String, password: String, clientAddress: String) throws -> User {
         let email = AccountValidation.email(email)
         let name = AccountValidation.name(name)
         let errors = [email.error, name.error, AccountValidation.newPassword(password)].compactMap { $0 }
         guard errors.isEmpty else { throw APIError.validation(errors) }
-        guard let user = try users.createUser(name: name.value, email: email.value, passwordHash: hasher.hash(password)) else {
+        let addressKey = "signup:addr:" + clientAddress
+        let signups = try ephemeral.counter(addressKey)
+        if signups.value >= policy.maxSignupsPerAddress { throw APIError.tooManyRequests(retryAfterSeconds: signups.secondsLeft) }
+        let passwordHash = try passwords.hash(password)
+        // Counted once hashed: a signup refused for want of a hashing slot (503) costs its address nothing.
+        _ = try ephemeral.increment(addressKey, windowSeconds: policy.signupWindowSeconds)
+        guard let user = try users.createUser(name: name.value, email: email.value, passwordHash: passwordHash) else {
             throw APIError.conflict("an account with this e-mail already exists")
         }
         return user
@@ -54,20 +67,27 @@ public final class AuthService {
 
     /// The service as the daemons run it: secret, bcrypt cost and throttle limits from `config`.
     public convenience init(
-        config: Config, users: any UserStore, ephemeral: any EphemeralStore, revocations: any TokenRevocations,
+        config: Config, users: any UserStore, ephemeral: any EphemeralStore, revocations: any TokenRevocations, passwords: PasswordWork,
         verifiedTokens: VerifiedTokens = VerifiedTokens()
     ) {
         self.init(
-            users: users, ephemeral: ephemeral, revocations: revocations, signer: JWTSigner(secret: config.secretKey),
-            hasher: PasswordHasher(cost: config.bcryptCost),
+            users: users, ephemeral: ephemeral, revocations: revocations, signer: JWTSigner(secret: config.secretKey), passwords: passwords,
             policy: .init(
                 tokenLifetime: config.accessTokenLifetime, maxLoginFailures: config.loginMaxFailures,
-                failureWindowSeconds: config.loginFailureWindowSeconds),
+                failureWindowSeconds: config.loginFailureWindowSeconds, maxSignupsPerAddress: config.signupMaxPerAddress,
+                signupWindowSeconds: config.signupWindowSeconds),
             verifiedTokens: verifiedTokens)
     }
 
     /// Checks the password and issues a token. Unknown e-mail and wrong password cost the same bcrypt
-    /// work and give the same answer; repeated failures per e-mail and per address are throttled.
+    /// work and give the same answer; so does a password signup would refuse (over bcrypt's 72 bytes, or
+    /// with a NUL), which bcrypt would otherwise compare cut short.
+    ///
+    /// Guessing is throttled without letting anyone lock out the owner: an address that failed
+    /// `maxLoginFailures` times for an e-mail is refused for it; once an e-mail has failed that often from
+    /// any addresses, an address that has failed for it at all is refused too (a spread-out guesser gets one
+    /// guess per address and window), while one that has not still logs in; and an address that failed five
+    /// times as often for any e-mails is refused. A success clears its address's and the e-mail's count.
     public func login(email: String, password: String, clientAddress: String) throws -> (token: String, user: User) {
         let email = email.trimmingWhitespace()
         if email.isEmpty || password.isEmpty {
@@ -77,18 +97,27 @@ public final class AuthService {
                     password.isEmpty ? FieldError(field: "password", message: "must not be empty") : nil,
                 ].compactMap { $0 })
         }
-        let emailKey = "login-fail:email:" + Crypto.hex(Crypto.sha256(Array(email.lowercased().utf8)))
+        let emailHash = Crypto.hex(Crypto.sha256(Array(email.lowercased().utf8)))
+        let emailKey = "login-fail:email:" + emailHash
+        let pairKey = "login-fail:pair:" + emailHash + ":" + clientAddress
         let addressKey = "login-fail:addr:" + clientAddress
-        for (key, limit) in [(emailKey, policy.maxLoginFailures), (addressKey, policy.maxLoginFailures * Self.addressFailureFactor)] {
-            let (failures, secondsLeft) = try ephemeral.counter(key)
-            if failures >= limit { throw APIError.tooManyRequests(retryAfterSeconds: secondsLeft) }
+        let pair = try ephemeral.counter(pairKey)
+        let address = try ephemeral.counter(addressKey)
+        if pair.value >= policy.maxLoginFailures { throw APIError.tooManyRequests(retryAfterSeconds: pair.secondsLeft) }
+        if address.value >= policy.maxLoginFailures * Self.addressFailureFactor {
+            throw APIError.tooManyRequests(retryAfterSeconds: address.secondsLeft)
+        }
+        if pair.value > 0, try ephemeral.counter(emailKey).value >= policy.maxLoginFailures {
+            throw APIError.tooManyRequests(retryAfterSeconds: pair.secondsLeft)
         }
         let credentials = try users.credentials(email: email)
-        let matches = hasher.verify(password, against: credentials?.passwordHash ?? decoyHash)
-        guard let credentials, matches else {
-            for key in [emailKey, addressKey] { _ = try ephemeral.increment(key, windowSeconds: policy.failureWindowSeconds) }
+        let comparable = password.utf8.count <= PasswordHasher.maximumBytes && !password.utf8.contains(0)
+        let matches = try passwords.verify(password, against: credentials?.passwordHash)
+        guard let credentials, matches, comparable else {
+            for key in [pairKey, emailKey, addressKey] { _ = try ephemeral.increment(key, windowSeconds: policy.failureWindowSeconds) }
             throw APIError.unauthorized("incorrect e-mail or password")
         }
+        try ephemeral.remove(pairKey)
         try ephemeral.remove(emailKey)
         return (issueToken(for: credentials.user), credentials.user)
     }
@@ -135,8 +164,8 @@ public final class AuthService {
 
     /// Answers a request whose token (if any) was only verified, in `read`, which checks the revocation itself
     /// in the round trip that does its work: the board scripts take the revocation key and refuse a revoked
-    /// one (`IndexError.tokenRevoked`), trusting the Redis cache only while the index generation exists, as
-    /// `RevocationList` does; a score's insert asks PostgreSQL in the same statement.
+    /// one (`IndexError.tokenRevoked`), trusting the Redis cache only while it is complete, as `RevocationList`
+    /// does (`IndexError.revocationsNotCached` otherwise, and PostgreSQL answers); a score's insert asks PostgreSQL in the same statement.
     ///
     /// When `read` fails otherwise (a bad parameter, the index being rebuilt, a store down), its check may
     /// not have run, so `revocations` answers before the error is passed on: a revoked token gets its 401
@@ -146,6 +175,10 @@ public final class AuthService {
             return try read(token?.revocationKey)
         } catch IndexError.tokenRevoked {
             throw APIError.unauthorized("token revoked")
+        } catch IndexError.revocationsNotCached {
+            // The cache could not vouch for the token: PostgreSQL does, and the read goes on without the check.
+            if let token, try revocations.isRevoked(token.revocationKey) { throw APIError.unauthorized("token revoked") }
+            return try read(nil)
         } catch let error as APIError where error.status == 401 {
             // The read's own check refused the caller (a score's insert found the token revoked): asking
             // again would only repeat it.

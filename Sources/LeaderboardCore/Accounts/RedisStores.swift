@@ -9,6 +9,8 @@ public struct RedisEphemeralStore: EphemeralStore {
 
     public func increment(_ key: String, windowSeconds: Int) throws -> Int {
         let replies = try redis.pipeline([["INCR", prefix + key], ["EXPIRE", prefix + key, String(windowSeconds), "NX"]])
+        // An error reply is Redis refusing the write (out of memory): unavailable, a 503, not a bad reply.
+        for case .error(let message) in replies { throw RedisError.server(message: message) }
         guard let count = replies[0].int else { throw RedisError.unexpectedReply("INCR: \(replies[0])") }
         return count
     }
@@ -45,7 +47,15 @@ public struct ConnectionHealthProbe: HealthProbe {
         (try? database.query("SELECT 1")) != nil
     }
 
-    public func isRedisUp() -> Bool {
-        (try? redis.command(["PING"])) == .status("PONG")
+    /// A write that expires by itself tells whether Redis takes writes.
+    public func redisHealth() -> RedisHealth {
+        do {
+            try redis.command(["SET", "lb:tmp:health", "1", "PX", "10000"])
+            return .ok
+        } catch .server {
+            return .readOnly
+        } catch {
+            return .down
+        }
     }
 }

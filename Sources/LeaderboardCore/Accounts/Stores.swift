@@ -32,5 +32,13 @@ public protocol EphemeralStore {
 /// Reports whether each backing store answers.
 public protocol HealthProbe {
     func isPostgresUp() -> Bool
-    func isRedisUp() -> Bool
+    func redisHealth() -> RedisHealth
+}
+
+/// Redis as `/health` reports it: a Redis that answers but refuses writes (out of memory, a read-only
+/// replica, failing to persist) cannot take scores, logins' failure counts or revocations.
+public enum RedisHealth: String, Sendable {
+    case ok
+    case readOnly = "read-only"
+    case down
 }

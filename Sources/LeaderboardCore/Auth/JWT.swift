@@ -79,38 +79,36 @@ public struct JWTSigner: Sendable {
         guard let payloadBytes = Base64URL.decode(parts[1]), let payload = Self.object(payloadBytes) else {
             throw .malformed("payload is not base64url JSON")
         }
-        guard let expiresAt = Self.integer(payload["exp"]) else { throw .malformed("exp is missing") }
         let nowSeconds = Int(now.timeIntervalSince1970)
+        // RFC 7519 §2: a NumericDate is a JSON number; a claim present in another shape is refused, not ignored.
+        guard let expiresAt = try Self.numericDate(payload, "exp") else { throw .malformed("exp is missing") }
         guard nowSeconds < expiresAt else { throw .expired }
-        let notBefore = Self.integer(payload["nbf"])
+        let notBefore = try Self.numericDate(payload, "nbf")
         if let notBefore, nowSeconds < notBefore { throw .notYetValid }
-        // `id` when present (the predecessor's claim), else `sub`; a fractional id names nobody.
-        guard let userID = Self.identifier(payload["id"] ?? payload["sub"]), userID > 0 else {
-            throw .malformed("no user id")
-        }
+        let issuedAt = try Self.numericDate(payload, "iat")
+        if let issuedAt, issuedAt > nowSeconds + Self.allowedClockSkewSeconds { throw .malformed("iat is in the future") }
+        // `id` when present (the predecessor's claim, a JSON number), else `sub` (a string, RFC 7519 §4.1.2).
+        let userID = payload["id"].map { JSONNumbers.wholeNumber($0) } ?? (payload["sub"] as? String).flatMap { Int($0) }
+        guard let userID, userID > 0 else { throw .malformed("no user id") }
         return AccessTokenClaims(
-            userID: userID, name: payload["name"] as? String ?? "", email: payload["email"] as? String ?? "",
-            issuedAt: Self.integer(payload["iat"]), expiresAt: expiresAt, notBefore: notBefore,
-            tokenID: payload["jti"] as? String)
+            userID: userID, name: payload["name"] as? String ?? "", email: payload["email"] as? String ?? "", issuedAt: issuedAt,
+            expiresAt: expiresAt, notBefore: notBefore, tokenID: payload["jti"] as? String)
     }
+
+    /// How far ahead of our clock a token's `iat` may be: another host's clock may run a little fast.
+    static let allowedClockSkewSeconds = 300
 
     private static func object(_ bytes: [UInt8]) -> [String: Any]? {
         try? JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any]
     }
 
-    /// A user id: a whole number, or its decimal text (`sub` is a string in our tokens).
-    private static func identifier(_ value: Any?) -> Int? {
-        if let text = value as? String { return Int(text) }
-        guard let value else { return nil }
-        return JSONNumbers.wholeNumber(value)
-    }
-
-    /// NumericDate per RFC 7519 may be fractional, so it is truncated; a numeric string is accepted for `sub`.
-    private static func integer(_ value: Any?) -> Int? {
-        if let text = value as? String { return Int(text) }
-        guard let number = value as? NSNumber, type(of: number) == NSNumber.self else { return nil }
-        let double = number.doubleValue
-        guard double.isFinite, abs(double) < 1e15 else { return nil }
-        return Int(double)
+    /// The claim as whole seconds (RFC 7519 allows fractions; they are truncated), nil when absent, and
+    /// malformed when it is anything but a JSON number (a string, a Boolean, null).
+    private static func numericDate(_ payload: [String: Any], _ claim: String) throws(TokenError) -> Int? {
+        guard let value = payload[claim] else { return nil }
+        guard let number = value as? NSNumber, type(of: number) == NSNumber.self, number.doubleValue.isFinite,
+            abs(number.doubleValue) < 1e15
+        else { throw .malformed("\(claim) is not a NumericDate") }
+        return Int(number.doubleValue)
     }
 }

@@ -22,11 +22,15 @@ public struct Config: Sendable {
     public var wsMaxConnections: Int
     public var wsMessagesPerSecond: Int
     public var bcryptCost: Int
+    public var bcryptConcurrency: Int
+    public var bcryptMaxWaitMilliseconds: Int
     public var corsOrigins: [String]
     public var cookieSecure: Bool
     public var maxBodyBytes: Int
     public var loginMaxFailures: Int
     public var loginFailureWindowSeconds: Int
+    public var signupMaxPerAddress: Int
+    public var signupWindowSeconds: Int
     public var logLevel: String
 
     /// Used only in development mode when `SECRET_KEY` is unset, so `swift run` works out of the box.
@@ -92,11 +96,17 @@ public struct Config: Sendable {
         if mode == .production && bcryptCost < 10 {
             throw .insecure(variable: "BCRYPT_COST", reason: "use 10 or more in production")
         }
+        // One core is left to reads: hashing is what a flood of logins or signups costs.
+        bcryptConcurrency = try reader.integer(
+            "BCRYPT_CONCURRENCY", default: max(1, ProcessInfo.processInfo.activeProcessorCount - 1), in: 1...1024)
+        bcryptMaxWaitMilliseconds = try reader.integer("BCRYPT_MAX_WAIT_MS", default: 500, in: 0...60_000)
         corsOrigins = reader.list("CORS_ORIGINS")
         cookieSecure = try reader.boolean("COOKIE_SECURE", default: mode == .production)
         maxBodyBytes = try reader.integer("MAX_BODY_BYTES", default: 64 * 1024, in: 1024...(16 << 20))
         loginMaxFailures = try reader.integer("LOGIN_MAX_FAILURES", default: 10, in: 1...10_000)
         loginFailureWindowSeconds = try reader.integer("LOGIN_FAILURE_WINDOW_SECONDS", default: 900, in: 1...86_400)
+        signupMaxPerAddress = try reader.integer("SIGNUP_MAX_PER_ADDRESS", default: 20, in: 1...1_000_000)
+        signupWindowSeconds = try reader.integer("SIGNUP_WINDOW_SECONDS", default: 3600, in: 1...86_400)
         logLevel = try reader.oneOf("LOG_LEVEL", default: "info", allowed: ["trace", "debug", "info", "notice", "warning", "error", "critical"])
     }
 }

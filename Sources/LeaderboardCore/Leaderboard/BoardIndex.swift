@@ -117,10 +117,11 @@ public struct BoardIndex {
         let period: BoardPeriod
         let tokenKey: String?
 
-        /// The `MGET`'s keys: generation, board version, names version, and the token's cached revocation.
+        /// The `MGET`'s keys: generation, board version, names version, and the token's cached revocation with
+        /// the mark of a complete cache.
         var keys: [String] {
             var keys = [BoardIndex.generationKey, BoardScripts.versionPrefix + game + ":" + period.key, BoardScripts.namesVersionKey]
-            if let tokenKey { keys.append(RevocationList.cachePrefix + tokenKey) }
+            if let tokenKey { keys += [RevocationList.cachePrefix + tokenKey, RevocationList.cachedKey] }
             return keys
         }
     }
@@ -139,8 +140,9 @@ public struct BoardIndex {
         return zip(zip(queries, keyLists), replies).map { queryAndKeys, reply in
             let (query, keys) = queryAndKeys
             guard let values = reply.array, values.count == keys.count else { return .failure(.unexpected("stamp: \(reply)")) }
-            // The page script's order: no generation (the script's NOINDEX), then a cached revocation.
+            // The page script's order: no generation (the script's NOINDEX), an incomplete cache, then a cached revocation.
             guard let generation = values[0].string else { return .success(nil) }
+            if query.tokenKey != nil, values[4].isNull { return .failure(.revocationsNotCached) }
             if query.tokenKey != nil, !values[3].isNull { return .failure(.tokenRevoked) }
             return .success(PageStamp(generation: generation, board: values[1].string, names: values[2].string))
         }
@@ -260,6 +262,8 @@ public struct BoardIndex {
             throw .notBuilt
         } catch .server(let message) where message.hasPrefix("REVOKED") {
             throw .tokenRevoked
+        } catch .server(let message) where message.hasPrefix("NOREVOCATIONS") {
+            throw .revocationsNotCached
         } catch {
             throw .redis(error)
         }
@@ -307,6 +311,8 @@ public enum IndexError: Error, CustomStringConvertible {
     case notBuilt
     /// The token whose revocation key the read carried is revoked.
     case tokenRevoked
+    /// The read carried a revocation key, and the cache of revocations is incomplete: PostgreSQL must answer.
+    case revocationsNotCached
     case redis(RedisError)
     case unexpected(String)
 
@@ -314,6 +320,7 @@ public enum IndexError: Error, CustomStringConvertible {
         switch self {
         case .notBuilt: "leaderboard index: not built"
         case .tokenRevoked: "leaderboard index: the token was revoked"
+        case .revocationsNotCached: "leaderboard index: the revocation cache is incomplete"
         case .redis(let error): "leaderboard index: \(error)"
         case .unexpected(let detail): "leaderboard index: unexpected reply: \(detail)"
         }
@@ -324,6 +331,7 @@ public enum IndexError: Error, CustomStringConvertible {
         switch self {
         case .notBuilt: true
         case .tokenRevoked: false
+        case .revocationsNotCached: true
         case .redis(let error): error.isUnavailable
         case .unexpected: false
         }

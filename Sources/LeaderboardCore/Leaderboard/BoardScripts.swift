@@ -142,14 +142,20 @@ enum BoardScripts {
     /// Returns {total, firstRank, start, members-with-scores, names, whens, generation, board version, names
     /// version}, or {} when around a user not on the board; the stamp (the last three) names the content the
     /// rows come from, read in the same atomic step (a board without a version gets one here). A REVOKED error
-    /// when the token's revocation is cached: the cache is complete while the generation exists (see
-    /// `RevocationList`), so the caller needs no round trip of its own for that check.
+    /// when the token's revocation is cached: the cache is complete while the generation and its mark exist
+    /// (see `RevocationList`; NOREVOCATIONS without the mark), so the caller needs no round trip of its own
+    /// for that check.
     static let page = RedisScript(
         """
         local gen = redis.call('GET', '\(BoardIndex.generationKey)')
         if not gen then return redis.error_reply('NOINDEX the leaderboard index is being rebuilt') end
-        if ARGV[7] and redis.call('EXISTS', '\(RevocationList.cachePrefix)' .. ARGV[7]) == 1 then
-          return redis.error_reply('REVOKED the token was revoked')
+        if ARGV[7] then
+          if redis.call('EXISTS', '\(RevocationList.cachedKey)') == 0 then
+            return redis.error_reply('NOREVOCATIONS the revocation cache is incomplete')
+          end
+          if redis.call('EXISTS', '\(RevocationList.cachePrefix)' .. ARGV[7]) == 1 then
+            return redis.error_reply('REVOKED the token was revoked')
+          end
         end
         \(versionFunctions)
         local versionKey = '\(versionPrefix)' .. ARGV[1] .. ':' .. ARGV[2]

@@ -79,6 +79,11 @@ public final class IndexReconciler {
         }
         // Revocations past their token's expiry protect nothing any more.
         try database.query("DELETE FROM revoked_tokens WHERE expires_at < now()")
+        // A revocation Redis refused to cache left it incomplete: reload it now that Redis takes writes.
+        if try !RevocationList.isCacheComplete(in: redis) {
+            let revoked = try RevocationList.reload(from: database, into: redis)
+            logger.info("revocation cache reloaded", metadata: ["revoked": "\(revoked)"])
+        }
         var watermark = try index.watermark(generation: generation)
         while true {
             let batch = try scores.pending(after: watermark, limit: batchSize, settledSeconds: Self.settleSeconds)

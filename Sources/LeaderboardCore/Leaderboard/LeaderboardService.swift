@@ -58,7 +58,7 @@ public final class LeaderboardService {
 
     /// Validates, stores in PostgreSQL, then applies to the index, in a batch with the submissions other
     /// workers make meanwhile. A retry with the same idempotency key gets the first answer and stores
-    /// nothing twice. With `tokenKey`, a revoked token is refused (401) by the statement that stores the score.
+    /// nothing twice; the same key with another game or score is 422. With `tokenKey`, a revoked token is refused (401) by the statement that stores the score.
     public func submit(
         userId: Int, name: String, game: String, score: Int, idempotencyKey: String?, unlessRevoked tokenKey: String? = nil, now: Date = Date()
     ) throws -> Submission {
@@ -85,6 +85,11 @@ public final class LeaderboardService {
             }
         } catch let error as PostgresError where error.sqlState == "23503" {
             throw APIError.unauthorized("account no longer exists")
+        }
+        // A key names one request: reused with another body, it is a client's mistake, not a retry (as the
+        // IETF Idempotency-Key draft answers it).
+        if stored.isReplay, let idempotencyKey, stored.game != game || stored.score != score {
+            throw APIError.validation(field: "Idempotency-Key", "'\(idempotencyKey)' was already used for another submission")
         }
         let answerKey = idempotencyKey.map { "idem:\(userId):" + Crypto.hex(Crypto.sha256(Array($0.utf8))) }
         if stored.isReplay, let answerKey, let remembered = try? ephemeral.recall(answerKey),
