@@ -78,22 +78,21 @@ def test_websockets_are_capped_per_address_and_in_all_and_rest_keeps_answering(b
             client.session.close()
 
     try:
-        crowd = random_loopback_address()
-        attempts = open_from(crowd, WS_PER_ADDRESS + 10)
+        address = random_loopback_address()
+        attempts = open_from(address, WS_PER_ADDRESS + 10)
         assert [attempt.status for attempt in attempts] == [101] * WS_PER_ADDRESS + [429] * 10
         refused = attempts[-1]
         assert "retry-after: 10" in refused.head.lower(), refused.head
         body = json.loads(refused.read_until(b"}"))
         assert body == {"success": False, "statusCode": 429, "message": "too many open WebSockets, retry later", "data": None}
-        assert rest_answers(crowd) and rest_answers(random_loopback_address()), "REST answers while the sockets are held"
+        assert rest_answers(address) and rest_answers(random_loopback_address()), "REST answers while the sockets are held"
         another = open_from(random_loopback_address(), 1)[0]
         assert another.status == 101 and WELCOME in another.read_until(WELCOME), "another address still connects"
 
         # Up to the total: every address within its own cap, until nginx has WS_TOTAL open (other tests'
         # sockets still closing count too, so the refusals may start a little early).
-        crowd_statuses = [
-            attempt.status for _ in range(WS_TOTAL // WS_PER_ADDRESS) for attempt in open_from(random_loopback_address(), WS_PER_ADDRESS)
-        ]
+        crowd = [open_from(random_loopback_address(), WS_PER_ADDRESS) for _ in range(WS_TOTAL // WS_PER_ADDRESS)]
+        crowd_statuses = [attempt.status for attempts in crowd for attempt in attempts]
         open_sockets = sum(attempt.status == 101 for attempt in held)
         assert WS_TOTAL - 20 <= open_sockets <= WS_TOTAL, f"{open_sockets} open"
         assert set(crowd_statuses) == {101, 429} and crowd_statuses[-1] == 429
