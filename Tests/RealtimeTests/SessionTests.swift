@@ -169,14 +169,18 @@ import Testing
         #expect(pong.map { String(buffer: $0.data) } == "beat")
     }
 
-    @Test func aFloodIsToldOnceThenClosed() throws {
+    @Test func everyMessageOverTheRateIsAnsweredWithWhenToRetryAndASustainedFloodIsClosed() throws {
         try open(.welcome, .anonymous, messagesPerSecond: 2)
-        for index in 0..<30 { try send("m\(index)") }
+        _ = try written()
+        // The bucket holds two seconds' worth (4); then 5 s worth of refusals (10) are answered, one by one.
+        for index in 0..<15 { try send("m\(index)") }
         let frames = try written()
         let texts = frames.filter { $0.opcode == .text }.map { String(buffer: $0.data) }
-        #expect(texts.filter { $0.contains("too many messages") }.count == 1)
-        #expect(texts.contains("m0") && !texts.contains("m29"))
-        #expect(closeCode(frames) == .policyViolation)
+        #expect(Array(texts.prefix(4)) == ["m0", "m1", "m2", "m3"])
+        let refusals = texts.dropFirst(4).map { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+        #expect(refusals.count == 10)
+        #expect(refusals.allSatisfy { ($0?["error"] as? String)?.contains("too many messages") == true && ($0?["retryAfter"] as? Int) == 1 })
+        #expect(closeCode(frames) == .policyViolation, "closed at the 11th refusal in a row")
     }
 
     @Test func aClientThatFallsBehindGetsOnlyTheLatestViewUpdate() throws {
@@ -207,6 +211,28 @@ import Testing
         #expect(channel.isActive)
         behind(true, for: 10)
         #expect(!channel.isActive)
+    }
+
+    @Test func aPushThatFindsThePreviousOneUnwrittenIsHeldBackAndStartsTheSlowClientClock() throws {
+        let session = try open(.scores, .account(Self.claims, tokenKey: "t"))
+        try send(#"{"game":"cod","start":0,"end":9}"#)
+        let view = Hub.View.board(BoardView(game: "cod", period: .allTime, date: nil, start: 0, end: 9))
+        // The socket's send buffer is full: it takes nothing more, though the channel still says writable.
+        let socket = FullSocket()
+        try channel.pipeline.syncOperations.addHandler(socket, position: .first)
+        for version in 1...5 { session.receive(ViewUpdate(view: view, text: "v\(version)".utf8)) }
+        #expect(socket.held.count == 1, "one push waits in the socket, the newest of the rest in the session")
+        channel.embeddedEventLoop.advanceTime(by: .seconds(9))
+        socket.makeRoom()
+        #expect(try texts() == ["v1", "v5"], "once there is room, the newest update follows")
+        channel.embeddedEventLoop.advanceTime(by: .seconds(9))
+        #expect(channel.isActive, "caught up: the clock stopped")
+
+        socket.fill()
+        session.receive(ViewUpdate(view: view, text: "v6".utf8))
+        session.receive(ViewUpdate(view: view, text: "v7".utf8))
+        channel.embeddedEventLoop.advanceTime(by: .seconds(10))
+        #expect(!channel.isActive, "dropped after 10 s behind, however writable the channel says it is")
     }
 
     @Test func updatesOfAViewNoLongerWatchedAreDropped() throws {
@@ -257,6 +283,46 @@ import Testing
 }
 
 struct NoStores: Error {}
+
+/// Stands for a socket's send buffer: while full, it holds every write (its promise unfulfilled).
+final class FullSocket: ChannelOutboundHandler {
+    typealias OutboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    private(set) var held: [(ByteBuffer, EventLoopPromise<Void>?)] = []
+    private var isFull = true
+    private var context: ChannelHandlerContext?
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+    }
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        if isFull {
+            held.append((unwrapOutboundIn(data), promise))
+        } else {
+            context.write(data, promise: promise)
+        }
+    }
+
+    func flush(context: ChannelHandlerContext) {
+        if !isFull { context.flush() }
+    }
+
+    /// The client read everything: what was held goes out, and so does all that follows, until `fill`.
+    func makeRoom() {
+        guard let context else { return }
+        isFull = false
+        let writes = held
+        held.removeAll()
+        for (buffer, promise) in writes { context.write(wrapOutboundOut(buffer), promise: promise) }
+        context.flush()
+    }
+
+    func fill() {
+        isFull = true
+    }
+}
 
 @Suite struct ClientMessageTests {
     let today = UTCDay(iso: "2026-11-29")!
