@@ -111,9 +111,15 @@ public final class RealtimeServer: Sendable {
             upgradePipelineHandler: { channel, head in
                 // Frames must not reach the plain HTTP handler that sat behind the upgrade.
                 channel.pipeline.removeHandler(name: Self.healthHandlerName).flatMapThrowing {
+                    try channel.pipeline.syncOperations.context(handlerType: ByteToMessageHandler<WebSocketFrameDecoder>.self)
+                }.flatMap { nioDecoder in
+                    // It reads nothing after a frame it refuses, not even the client's close: FrameDecoder does.
+                    channel.pipeline.removeHandler(context: nioDecoder)
+                }.flatMapThrowing {
                     let session = Session(
                         route: SocketRoute(uri: head.uri) ?? .welcome, admission: admission.withLockedValue { $0 }, hub: self.hub,
                         workers: self.workers, limits: .init(messagesPerSecond: self.config.wsMessagesPerSecond), logger: self.logger)
+                    try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(FrameDecoder(maxFrameSize: Self.maximumFrameBytes)))
                     try channel.pipeline.syncOperations.addHandler(FrameValidator())
                     try channel.pipeline.syncOperations.addHandler(
                         NIOWebSocketFrameAggregator(
