@@ -3,7 +3,8 @@ import NIOWebSocket
 
 /// Reads WebSocket frames off the socket like NIO's `WebSocketFrameDecoder`, with the same refusals (a
 /// frame over `maxFrameSize`, a control frame over 125 bytes or fragmented), but goes on reading after
-/// one: it reports the refusal, skips that frame's payload and decodes the frames after it. NIO's decoder
+/// one: it reports the refusal, skips that frame's payload and decodes the frames after it (a refused close
+/// frame is passed on without its payload). NIO's decoder
 /// stops for good at its first error, so the client's close frame that answers ours was never read and
 /// the closing handshake (RFC 6455 §7.1.1) ended only at the session's timeout.
 final class FrameDecoder: ByteToMessageDecoder {
@@ -30,6 +31,12 @@ final class FrameDecoder: ByteToMessageDecoder {
             // A declared length past what memory holds can never be skipped: the session's timeout ends it.
             bytesToSkip = header.length
             context.fireErrorCaught(refusal)
+            // A refused close frame is still the client's close: its half of the closing handshake is done.
+            if header.opcode == .connectionClose {
+                let close = WebSocketFrame(
+                    fin: true, opcode: .connectionClose, maskKey: header.maskKey, data: context.channel.allocator.buffer(capacity: 0))
+                context.fireChannelRead(wrapInboundOut(close))
+            }
             return .continue
         }
         guard buffer.readableBytes >= header.size + header.length else { return .needMoreData }

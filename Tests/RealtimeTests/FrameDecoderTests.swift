@@ -42,7 +42,6 @@ import Testing
     @Test(arguments: [
         (try! wire(.ping, Array(repeating: 0x70, count: 126)), NIOWebSocketError.multiByteControlFrameLength),
         (try! wire(.ping, [0x70], fin: false), .fragmentedControlFrame),
-        (try! wire(.connectionClose, [0x03, 0xE8] + Array(repeating: 0x63, count: 124)), .multiByteControlFrameLength),
         (try! wire(.text, Array(repeating: 0x61, count: maxFrameSize + 1)), .invalidFrameLength),
         (try! wire(.binary, Array(repeating: 0x62, count: 3 * maxFrameSize)), .invalidFrameLength),
     ])
@@ -52,6 +51,16 @@ import Testing
         bytes.writeBuffer(&close)
         #expect(throws: error) { try channel.writeInbound(bytes) }
         #expect(try frames().map(\.opcode) == [.connectionClose], "only the frame after the refused one")
+    }
+
+    @Test func passesARefusedCloseFrameOnWithoutItsBodyForTheClosingHandshake() throws {
+        var bytes = try Self.wire(.connectionClose, [0x03, 0xE8] + Array(repeating: 0x63, count: 124))
+        var ping = try Self.wire(.ping, [])
+        bytes.writeBuffer(&ping)
+        #expect(throws: NIOWebSocketError.multiByteControlFrameLength) { try channel.writeInbound(bytes) }
+        let frames = try frames()
+        #expect(frames.map(\.opcode) == [.connectionClose, .ping])
+        #expect(frames.first?.data.readableBytes == 0)
     }
 
     @Test func skipsARefusedFramesPayloadAsItArrives() throws {

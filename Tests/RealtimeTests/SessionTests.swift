@@ -179,11 +179,10 @@ import Testing
     }
 
     /// RFC 6455 §7.1.1: after its close frame the server reads on, dropping all but the client's close,
-    /// and closes TCP when that arrives, not at its timeout (Autobahn's 2.5, 5.x, 7.3.6, 9.x).
+    /// and closes TCP when that arrives, not at its timeout (Autobahn's 2.5, 5.x, 9.x).
     @Test(arguments: [
         ("a ping of 126 bytes", [try! wire(.ping, Array(repeating: 0x70, count: 126), true)], WebSocketErrorCode.protocolError),
         ("a fragmented ping", [try! wire(.ping, [0x70], false)], .protocolError),
-        ("a close of 126 bytes", [try! wire(.connectionClose, [0x03, 0xE8] + Array(repeating: 0x63, count: 124), true)], .protocolError),
         ("a frame over 16 KiB", [try! wire(.text, Array(repeating: 0x61, count: 16 * 1024 + 1), true)], .messageTooLarge),
         (
             "a message over 16 KiB", (0..<17).map { try! wire($0 == 0 ? .text : .continuation, Array(repeating: 0x61, count: 1024), $0 == 16) },
@@ -203,6 +202,16 @@ import Testing
         #expect(channel.isActive)
         try sendBytes([try Self.wire(.connectionClose, [0x03, 0xE8], true)])
         #expect(!channel.isActive, "\(label): closed on the client's close, before any timeout")
+    }
+
+    /// The client's close is the one refused: the handshake is over once the 1002 is out (Autobahn's 7.3.6).
+    @Test func aCloseFrameOver125BytesIsAnsweredWith1002AndTheConnectionClosesAtOnce() throws {
+        try open(.welcome, .anonymous)
+        _ = try written()
+        try addFrameHandlers()
+        try sendBytes([try Self.wire(.connectionClose, [0x03, 0xE8] + Array(repeating: 0x63, count: 124), true)])
+        #expect(closeCode(try written()) == .protocolError)
+        #expect(!channel.isActive)
     }
 
     @Test func aTextMessageThatIsNotUTF8IsRefusedWith1007InTheFragmentThatBringsTheBadByte() throws {
