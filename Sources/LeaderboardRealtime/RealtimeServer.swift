@@ -134,7 +134,7 @@ public final class RealtimeServer: Sendable {
         }
     }
 
-    /// The token of an upgrade request (cookie `ath` or Bearer), checked like REST does, revocation included.
+    /// The token of an upgrade request (cookie `ath` or Bearer), checked like REST does, revocation and account included.
     private func admit(head: HTTPRequestHead, on loop: any EventLoop) -> EventLoopFuture<Admission> {
         let request = HTTPRequest(
             method: "GET", path: head.uri, headers: Dictionary(head.headers.map { ($0.name, $0.value) }, uniquingKeysWith: { first, _ in first }))
@@ -142,6 +142,8 @@ public final class RealtimeServer: Sendable {
         return workers.run(on: loop) { store in
             do {
                 let claims = try store.auth.authenticate(token)
+                // Signed by us for an account that is gone (or never was): refused, as /auth/me refuses it.
+                guard try store.users.user(id: claims.userID) != nil else { return .anonymous }
                 return .account(claims, tokenKey: AuthService.revocationKey(token: token, claims: claims))
             } catch let error as APIError where error.status == 401 {
                 return .anonymous
