@@ -261,21 +261,19 @@ def main() -> int:
     python = python2()
     site = install_autobahn(python)
     stack = Stack()
-    log(f"starting a stack in {stack.directory} (nginx :{stack.http_port}, leaderboard-ws :{stack.ws_port})")
-    stack.start()
     directory = stack.directory / "autobahn"
-    shutil.rmtree(directory, ignore_errors=True)
-    directory.mkdir(parents=True)
-    agents = {"leaderboard-ws direct": stack.ws_port, "leaderboard-ws via nginx": stack.http_port}
+    # Each agent is Autobahn's name for one target: the relay in front of the daemon, or of nginx.
+    agents = {"leaderboard-ws direct": stack.relay_ports["direct"], "leaderboard-ws via nginx": stack.relay_ports["nginx"]}
     try:
+        log(f"starting a stack in {stack.directory} (nginx :{stack.http_port}, leaderboard-ws :{stack.ws_port})")
+        stack.start()
+        shutil.rmtree(directory, ignore_errors=True)
+        directory.mkdir(parents=True)
         relays = {stack.relay_ports["direct"]: stack.ws_port, stack.relay_ports["nginx"]: stack.http_port}
         with Relays(relays):
             spec = {
                 "outdir": str(directory / "reports"),
-                "servers": [
-                    {"agent": "leaderboard-ws direct", "url": f"ws://127.0.0.1:{stack.relay_ports['direct']}/ws/v1/"},
-                    {"agent": "leaderboard-ws via nginx", "url": f"ws://127.0.0.1:{stack.relay_ports['nginx']}/ws/v1/"},
-                ],
+                "servers": [{"agent": agent, "url": f"ws://127.0.0.1:{port}/ws/v1/"} for agent, port in agents.items()],
                 "cases": ["*"],
                 "exclude-cases": [],
                 "exclude-agent-cases": {},
