@@ -118,9 +118,15 @@ public final class RealtimeServer: Sendable {
             upgradePipelineHandler: { channel, head in
                 // Frames must not reach the plain HTTP handler that sat behind the upgrade.
                 channel.pipeline.removeHandler(name: Self.healthHandlerName).flatMapThrowing {
+                    try channel.pipeline.syncOperations.context(handlerType: ByteToMessageHandler<WebSocketFrameDecoder>.self)
+                }.flatMap { nioDecoder in
+                    // It reads nothing after a frame it refuses, not even the client's close: FrameDecoder does.
+                    channel.pipeline.removeHandler(context: nioDecoder)
+                }.flatMapThrowing {
                     let session = Session(
                         route: SocketRoute(uri: head.uri) ?? .welcome, admission: admission.withLockedValue { $0 }, hub: self.hub,
                         workers: self.workers, limits: .init(messagesPerSecond: self.config.wsMessagesPerSecond), logger: self.logger)
+                    try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(FrameDecoder(maxFrameSize: Self.maximumFrameBytes)))
                     try channel.pipeline.syncOperations.addHandler(FrameValidator())
                     try channel.pipeline.syncOperations.addHandler(
                         NIOWebSocketFrameAggregator(
@@ -136,7 +142,7 @@ public final class RealtimeServer: Sendable {
     }
 
     /// The token of an upgrade request (Bearer, or cookie `ath` from a trusted origin), checked like REST does,
-    /// revocation included; an account's socket counts against its cap until the connection closes.
+    /// revocation and account included; an account's socket counts against its cap until the connection closes.
     private func admit(head: HTTPRequestHead, channel: any Channel) -> EventLoopFuture<Admission> {
         let request = HTTPRequest(
             method: "GET", path: head.uri, headers: Dictionary(head.headers.map { ($0.name, $0.value) }, uniquingKeysWith: { first, _ in first }))
@@ -144,6 +150,8 @@ public final class RealtimeServer: Sendable {
         return workers.run(on: channel.eventLoop) { store -> Admission in
             do {
                 let claims = try store.auth.authenticate(token)
+                // Signed by us for an account that is gone (or never was): refused, as /auth/me refuses it.
+                guard try store.users.user(id: claims.userID) != nil else { return .anonymous }
                 return .account(claims, tokenKey: AuthService.revocationKey(token: token, claims: claims))
             } catch let error as APIError where error.status == 401 {
                 return .anonymous

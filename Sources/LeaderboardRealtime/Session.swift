@@ -206,8 +206,7 @@ final class Session: ChannelInboundHandler, RemovableChannelHandler {
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         logger.debug("websocket error", metadata: ["error": "\(error)"])
-        // After our close frame the frame decoder may keep failing on what the client still sends (the rest
-        // of a frame that was too large): that is read and dropped until the close completes (see close).
+        // After our close frame, what the client still sends may break the rules again: only its close matters.
         guard !isClosing else { return }
         // Tell the client why it is closed: the frame decoder in front checks each frame, the aggregator
         // a message sent in fragments.
@@ -215,7 +214,7 @@ final class Session: ChannelInboundHandler, RemovableChannelHandler {
         case NIOWebSocketError.invalidFrameLength, NIOWebSocketFrameAggregator.Error.accumulatedFrameSizeIsTooLarge:
             close(context, code: .messageTooLarge, reason: "message too large")
         case let violation as FrameValidator.Violation:
-            close(context, code: .protocolError, reason: violation.reason)
+            close(context, code: violation.code, reason: violation.reason)
         case NIOWebSocketFrameAggregator.Error.tooManyFragments, NIOWebSocketFrameAggregator.Error.nonFinalFragmentSizeIsTooSmall:
             close(context, code: .policyViolation, reason: "too many fragments")
         case is NIOWebSocketError, is NIOWebSocketFrameAggregator.Error:

@@ -144,11 +144,29 @@ import Testing
         #expect(closeCode(try written()) == .messageTooLarge)
     }
 
+    /// The handlers RealtimeServer puts in front of the session, with its limits: bytes in, messages out.
+    func addFrameHandlers() throws {
+        let pipeline = channel.pipeline.syncOperations
+        try pipeline.addHandler(
+            NIOWebSocketFrameAggregator(minNonFinalFragmentSize: 0, maxAccumulatedFrameCount: 64, maxAccumulatedFrameSize: 16 * 1024),
+            position: .first)
+        try pipeline.addHandler(FrameValidator(), position: .first)
+        try pipeline.addHandler(ByteToMessageHandler(FrameDecoder(maxFrameSize: 16 * 1024)), position: .first)
+    }
+
+    func sendBytes(_ frames: [ByteBuffer]) throws {
+        for frame in frames { try channel.writeInbound(frame) }
+        channel.embeddedEventLoop.run()
+    }
+
+    static func wire(_ opcode: WebSocketOpcode, _ payload: [UInt8], _ fin: Bool) throws -> ByteBuffer {
+        try FrameDecoderTests.wire(opcode, payload, fin: fin)
+    }
+
     @Test func aFrameTooLargeClosesWith1009AndTheRestOfItIsReadNotReset() throws {
         try open(.welcome, .anonymous)
         _ = try written()
-        // As the upgrader puts it in front of the session, with the daemon's limit.
-        try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(WebSocketFrameDecoder(maxFrameSize: 16 * 1024)), position: .first)
+        try addFrameHandlers()
         // A masked text frame announcing 16 KiB + 1 bytes, and the first bytes of it.
         var bytes = ByteBuffer(bytes: [0x81, 0xFE, 0x40, 0x01, 1, 2, 3, 4])
         bytes.writeRepeatingByte(0x79, count: 1000)
@@ -157,6 +175,81 @@ import Testing
         try channel.writeInbound(ByteBuffer(repeating: 0x79, count: 15 * 1024))
         #expect(channel.isActive, "the rest of the frame is read while the client gets the close frame")
         channel.embeddedEventLoop.advanceTime(by: .seconds(2))
+        #expect(!channel.isActive)
+    }
+
+    /// RFC 6455 §7.1.1: after its close frame the server reads on, dropping all but the client's close,
+    /// and closes TCP when that arrives, not at its timeout (Autobahn's 2.5, 5.x, 9.x).
+    @Test(arguments: [
+        ("a ping of 126 bytes", [try! wire(.ping, Array(repeating: 0x70, count: 126), true)], WebSocketErrorCode.protocolError),
+        ("a fragmented ping", [try! wire(.ping, [0x70], false)], .protocolError),
+        ("a frame over 16 KiB", [try! wire(.text, Array(repeating: 0x61, count: 16 * 1024 + 1), true)], .messageTooLarge),
+        (
+            "a message over 16 KiB", (0..<17).map { try! wire($0 == 0 ? .text : .continuation, Array(repeating: 0x61, count: 1024), $0 == 16) },
+            .messageTooLarge
+        ),
+        ("a reserved opcode", [try! wire(WebSocketOpcode(encodedWebSocketOpcode: 0x3)!, [0x61], true)], .protocolError),
+        ("text that is not UTF-8", [try! wire(.text, [0x61, 0xFF], true)], .dataInconsistentWithMessage),
+    ])
+    func afterRefusingAFrameTheSessionClosesAsSoonAsTheClientsCloseArrives(label: String, frames: [ByteBuffer], code: WebSocketErrorCode) throws {
+        try open(.welcome, .anonymous)
+        _ = try written()
+        try addFrameHandlers()
+        try sendBytes(frames + [try Self.wire(.text, Array("ignored".utf8), true)])
+        let answer = try written()
+        #expect(closeCode(answer) == code, "\(label)")
+        #expect(answer.allSatisfy { $0.opcode == .connectionClose }, "\(label): nothing but the close frame")
+        #expect(channel.isActive)
+        try sendBytes([try Self.wire(.connectionClose, [0x03, 0xE8], true)])
+        #expect(!channel.isActive, "\(label): closed on the client's close, before any timeout")
+    }
+
+    /// The client's close is the one refused: the handshake is over once the 1002 is out (Autobahn's 7.3.6).
+    @Test func aCloseFrameOver125BytesIsAnsweredWith1002AndTheConnectionClosesAtOnce() throws {
+        try open(.welcome, .anonymous)
+        _ = try written()
+        try addFrameHandlers()
+        try sendBytes([try Self.wire(.connectionClose, [0x03, 0xE8] + Array(repeating: 0x63, count: 124), true)])
+        #expect(closeCode(try written()) == .protocolError)
+        #expect(!channel.isActive)
+    }
+
+    @Test func aTextMessageThatIsNotUTF8IsRefusedWith1007InTheFragmentThatBringsTheBadByte() throws {
+        try open(.welcome, .anonymous)
+        _ = try written()
+        try addFrameHandlers()
+        try sendBytes([try Self.wire(.text, Array("κόσμε".utf8), false), try Self.wire(.continuation, [0xED, 0xA0, 0x80], false)])
+        let answer = try written()
+        #expect(closeCode(answer) == .dataInconsistentWithMessage, "before the message's last fragment")
+        #expect(answer.allSatisfy { $0.opcode != .text }, "nothing echoed, no U+FFFD")
+    }
+
+    @Test func aTextMessageInFragmentsThatIsUTF8IsEchoedWhole() throws {
+        try open(.welcome, .anonymous)
+        _ = try written()
+        try addFrameHandlers()
+        let text = Array("κόσμε 😀".utf8)
+        try sendBytes([
+            try Self.wire(.text, Array(text[0..<2]), false), try Self.wire(.continuation, Array(text[2..<13]), false),
+            try Self.wire(.continuation, Array(text[13...]), true),
+        ])
+        #expect(try texts() == ["κόσμε 😀"])
+    }
+
+    /// A close frame that breaks the rules is answered with 1002 (1007 for its reason), never echoed, and
+    /// the connection closes at once: the client's half of the handshake is done (Autobahn's 7.3.2, 7.5.1, 7.9.x).
+    @Test(
+        arguments: [
+            ([0x03], WebSocketErrorCode.protocolError), ([0x00, 0x00], .protocolError), ([0x03, 0xE7], .protocolError),
+            ([0x03, 0xED], .protocolError), ([0x03, 0xEE], .protocolError), ([0x0B, 0xB7], .protocolError), ([0x13, 0x88], .protocolError),
+            ([0x03, 0xE8, 0xFF], .dataInconsistentWithMessage), ([0x0F, 0xA0], .init(codeNumber: 4000)), ([0x03, 0xF3], .init(codeNumber: 1011)),
+        ] as [([UInt8], WebSocketErrorCode)])
+    func aClientsCloseIsAnsweredWithItsCodeOnlyWhenThatMayBeSent(body: [UInt8], code: WebSocketErrorCode) throws {
+        try open(.welcome, .anonymous)
+        _ = try written()
+        try addFrameHandlers()
+        try sendBytes([try Self.wire(.connectionClose, body, true)])
+        #expect(closeCode(try written()) == code)
         #expect(!channel.isActive)
     }
 
