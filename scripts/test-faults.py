@@ -49,7 +49,7 @@ import requests  # noqa: E402
 from websockets.exceptions import ConnectionClosed, InvalidHandshake  # noqa: E402
 from websockets.sync.client import connect  # noqa: E402
 
-from conftest import Api, Player, new_player, ws_url  # noqa: E402
+from conftest import Api, Player, new_players, ws_url  # noqa: E402
 
 GAMES = ["cod", "valrnt", "mcft", "fnite", "apxleg", "lol", "ow", "cs", "rl", "pubg"]
 PERIODS = ["all-time", "daily", "weekly", "monthly"]
@@ -398,8 +398,7 @@ def main() -> int:
 
 def run(stack: PrivateStack, failures: Failures, started: float) -> int:
     admin = Api(stack.base_url)
-    # Each from an address of its own: the api takes at most SIGNUP_MAX_PER_ADDRESS (20) signups from one.
-    players = [new_player(Api(stack.base_url), f"Fault {index}") for index in range(PLAYERS)]
+    players = new_players(stack.base_url, PLAYERS, "Fault")
     first_day = datetime.datetime.now(datetime.timezone.utc).date()
     load = Load(stack.base_url, players, int(os.environ.get("FAULTS_CLIENTS", "4")), int(os.environ.get("FAULTS_MAX_SUBMISSIONS", "6000")))
     watchers = [Watcher(stack.base_url, players[index], load.stop) for index in range(4)]

@@ -16,7 +16,6 @@ import re
 import signal
 import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable
 
 import jwt
@@ -119,22 +118,6 @@ def assert_error(message: Any, *fragments: str) -> None:
     assert isinstance(message["error"], str) and message["error"], message
     for fragment in fragments:
         assert fragment in message["error"], message
-
-
-def players(base_url: str, count: int, name: str) -> list[Player]:
-    """Many players at once, from several client addresses (nginx limits auth requests per address)."""
-
-    def some(share: int) -> list[Player]:
-        client = Api(base_url)
-        try:
-            return [new_player(client, name) for _ in range(share)]
-        finally:
-            client.session.close()
-
-    threads = 8
-    with ThreadPoolExecutor(max_workers=threads) as pool:
-        shares = pool.map(some, [count // threads + (1 if index < count % threads else 0) for index in range(threads)])
-        return [player for share in shares for player in share]
 
 
 def token_for(secret: str, player: Player, lifetime: int) -> str:

@@ -20,9 +20,21 @@ import time
 import pytest
 from websockets.exceptions import ConnectionClosed
 
-from conftest import Api, LogWatch, Sockets, Stack, close_code, new_player, random_loopback_address, receive_json, receive_until, wait_until
+from conftest import (
+    Api,
+    LogWatch,
+    Sockets,
+    Stack,
+    close_code,
+    new_player,
+    new_players,
+    random_loopback_address,
+    receive_json,
+    receive_until,
+    wait_until,
+)
 from test_nginx import refusals_counted
-from test_websocket import POLICY_VIOLATION, players, score_above_top, submit, tops
+from test_websocket import POLICY_VIOLATION, score_above_top, submit, tops
 
 WS_PER_ADDRESS, WS_TOTAL = 100, 1000  # limit_conn in nginx/dev.conf.template
 WELCOME = b"Welcome to your websocket server"
@@ -238,7 +250,7 @@ def test_a_client_that_never_reads_is_dropped_holding_little_and_never_holds_up_
     # others near it; test_hostile, which runs last, fnite and rl).
     game = {"leaderboard-ws": "mcft", "nginx": "apxleg"}[route]
     # Long names make each page about 20 kB, so the socket's buffers fill after a few seconds of pushes.
-    crowd = players(base_url, 100, "Never Reads " + "y" * 88)
+    crowd = new_players(base_url, 100, "Never Reads " + "y" * 88)
     base = score_above_top(api, crowd[0], game, room=1_000_000)
     for index, player in enumerate(crowd):
         submit(api, player, game, base + index)
