@@ -57,9 +57,9 @@ if QUICK:
 else:
     PLAN = dict(users=100_000, scores=1_000_000, days=180)
     WARMUP, DURATION = 3.0, 10.0
-    # (subscribers, submissions, one every ms). A push to 10,000 sockets takes the daemon and the client
-    # some 180 ms of CPU, 90 on these two cores: one every 500 ms, so each is timed alone, not queued behind
-    # the previous one. 100 of them, so that the p99 of the last receipt is not simply the slowest push.
+    # (subscribers, submissions, one every ms). A push to 10,000 sockets keeps the daemon and the client
+    # busy on both cores for a good part of the interval: one every 500 ms, so each is timed alone, not
+    # queued behind the previous one. 100 of them, so that the p99 of the last receipt is not simply the slowest push.
     FANOUTS = (("ws.fanout_small", 1000, 40, 250), ("ws.fanout_large", 10_000, 100, 500))
 WARMUP = float(os.environ.get("BENCH_WARMUP", WARMUP))
 DURATION = float(os.environ.get("BENCH_DURATION", DURATION))
@@ -729,7 +729,7 @@ def main():
                 continue
             figures[key] = measure_rest(label, processes, BENCH_PATH=path, BENCH_TOKENS=tokens)
             # The ceiling once more, right after top 10: the ratio is to the mean of the runs on either side,
-            # as identical runs here differ by up to 15%.
+            # as identical runs here differ noticeably (README: "Benchmarks" gives the spread).
             if key == "rest.top10" and "ceiling.fastcgi" in figures:
                 figures["ceiling.fastcgi.again"] = fastcgi_ceiling()
         # The reports' time at the server with no other request in flight.
