@@ -126,7 +126,7 @@ public final class APIService {
         let nanoseconds = elapsed.components.seconds * 1_000_000_000 + elapsed.components.attoseconds / 1_000_000_000
         record(route: route, method: request.method, status: response.status, nanoseconds: nanoseconds)
         // At debug: nginx's access log has a line per request already (with this request id), and at
-        // thousands of requests a second a second line cost the api some 6% of its CPU (measured on top 10 reads).
+        // thousands of requests a second a second line costs the api a visible share of its CPU (make bench, top 10 reads).
         logger.debug(
             "request",
             metadata: [

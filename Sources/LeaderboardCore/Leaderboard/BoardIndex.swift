@@ -9,7 +9,7 @@ public struct BoardIndex {
     /// Applied score ids, as bitmaps of `appliedShardBits` ids each: `lb:<gen>:applied:<id / appliedShardBits>`.
     static let appliedPrefix = "applied:"
     static let appliedShardBits = 1 << 20
-    /// Scores per run of the apply script: a run holds Redis up (~0.1 ms per score), so a reconciler pass
+    /// Scores per run of the apply script: a run holds Redis up for as long as its scores take, so a reconciler pass
     /// of thousands runs as many short scripts, and other clients get in between.
     static let applyChunk = 64
 
