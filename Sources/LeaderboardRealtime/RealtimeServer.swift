@@ -137,9 +137,8 @@ public final class RealtimeServer: Sendable {
             do {
                 let claims = try store.auth.authenticate(token)
                 return .account(claims, tokenKey: AuthService.revocationKey(token: token, claims: claims))
-            } catch let error as APIError where error.status == 401 {
-                return .anonymous
             } catch {
+                if case .unauthenticated = SocketFailure(error) { return .anonymous }
                 return .refused(.init(codeNumber: 1013), reason: "cannot check the token now; retry later")
             }
         }

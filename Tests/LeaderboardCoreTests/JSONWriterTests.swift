@@ -61,8 +61,8 @@ import Testing
     @Test(arguments: trickyStrings)
     func failuresAreWrittenAsTheEncoderWroteThem(message: String) throws {
         for error in [
-            APIError.unauthorized(message), .notFound(message),
-            .validation([FieldError(field: "game", message: message), FieldError(field: message, message: "must be a string")]),
+            APIError(.unauthorized(message)), APIError(.notFound(message)),
+            APIError(.validation([FieldError(field: "game", message: message), FieldError(field: message, message: "must be a string")])),
         ] {
             let expected = try JSONCoding.encode(
                 Envelope<Never?>(

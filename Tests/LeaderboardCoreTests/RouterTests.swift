@@ -78,8 +78,11 @@ import Testing
             _ = (fields.string("game", "gameChannel"), fields.integer("score"))
             try fields.validate()
             return (200, [])
-        } catch {
+        } catch let error as APIError {
             return (error.status, error.fieldErrors.map(\.field))
+        } catch {
+            let answer = APIError(error as! ServiceError)
+            return (answer.status, answer.fieldErrors.map(\.field))
         }
     }
 

@@ -20,7 +20,7 @@ import Testing
         do {
             _ = try body()
             return nil
-        } catch let error as APIError {
+        } catch let error as ServiceError {
             return error.message
         } catch {
             return "\(error)"

@@ -1,4 +1,5 @@
-/// An error a client is meant to see: its HTTP status, a human message, and for 422 the fields at fault.
+/// An error as a REST client sees it: its HTTP status, a human message, and for 422 the fields at fault.
+/// The domain's errors become one in `init(_:)`; the kinds only HTTP has are made here.
 public struct APIError: Error, Sendable, CustomStringConvertible {
     public let status: Int
     public let message: String
@@ -12,40 +13,34 @@ public struct APIError: Error, Sendable, CustomStringConvertible {
         self.headers = headers
     }
 
+    /// The one place a domain error gets its status, message and headers.
+    public init(_ error: ServiceError) {
+        let (status, headers): (Int, [(name: String, value: String)]) =
+            switch error {
+            case .malformed: (400, [])
+            case .validation: (422, [])
+            case .unauthorized: (401, [("WWW-Authenticate", "Bearer")])
+            case .forbidden: (403, [])
+            case .notFound: (404, [])
+            case .conflict: (409, [])
+            case .rateLimited(let seconds): (429, [("Retry-After", String(max(1, seconds)))])
+            case .unavailable: (503, [("Retry-After", "1")])
+            }
+        self.init(status: status, message: error.message, fieldErrors: error.fieldErrors, headers: headers)
+    }
+
+    /// A store outage: 503, to be retried.
+    public init(unavailable store: Store) {
+        self.init(.unavailable("\(store.publicName) is unavailable, retry later"))
+    }
+
     public var description: String { "\(status) \(message)" }
 
-    public static func badRequest(_ message: String) -> APIError { APIError(status: 400, message: message) }
-    public static func unauthorized(_ message: String = "not authenticated") -> APIError {
-        APIError(status: 401, message: message, headers: [("WWW-Authenticate", "Bearer")])
-    }
-    public static func notFound(_ message: String = "not found") -> APIError { APIError(status: 404, message: message) }
     public static func methodNotAllowed(allowed: [String]) -> APIError {
         APIError(status: 405, message: "method not allowed", headers: [("Allow", allowed.joined(separator: ", "))])
     }
-    public static func conflict(_ message: String) -> APIError { APIError(status: 409, message: message) }
     public static func payloadTooLarge(limit: Int) -> APIError {
         APIError(status: 413, message: "request body is larger than \(limit) bytes")
     }
     public static let unsupportedMediaType = APIError(status: 415, message: "request body must be application/json")
-    public static func validation(_ errors: [FieldError]) -> APIError {
-        APIError(status: 422, message: "validation failed", fieldErrors: errors)
-    }
-    public static func validation(field: String, _ message: String) -> APIError { validation([FieldError(field: field, message: message)]) }
-    public static func tooManyRequests(retryAfterSeconds: Int) -> APIError {
-        APIError(status: 429, message: "too many requests, retry later", headers: [("Retry-After", String(max(1, retryAfterSeconds)))])
-    }
-    public static func unavailable(_ store: String) -> APIError {
-        APIError(status: 503, message: "\(store) is unavailable, retry later", headers: [("Retry-After", "1")])
-    }
-}
-
-/// One invalid field of a request.
-public struct FieldError: Codable, Sendable, Equatable {
-    public let field: String
-    public let message: String
-
-    public init(field: String, message: String) {
-        self.field = field
-        self.message = message
-    }
 }
