@@ -130,9 +130,8 @@ public final class RealtimeServer: Sendable {
 
     /// The token of an upgrade request (cookie `ath` or Bearer), checked like REST does, revocation included.
     private func admit(head: HTTPRequestHead, on loop: any EventLoop) -> EventLoopFuture<Admission> {
-        let request = HTTPRequest(
-            method: "GET", path: head.uri, headers: Dictionary(head.headers.map { ($0.name, $0.value) }, uniquingKeysWith: { first, _ in first }))
-        guard let token = request.accessToken else { return loop.makeSucceededFuture(.anonymous) }
+        let token = TokenTransport.token(authorization: head.headers.first(name: "authorization"), cookie: head.headers.first(name: "cookie"))
+        guard let token else { return loop.makeSucceededFuture(.anonymous) }
         return workers.run(on: loop) { store in
             do {
                 let claims = try store.auth.authenticate(token)

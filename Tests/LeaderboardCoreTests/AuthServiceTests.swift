@@ -1,5 +1,6 @@
 import Dispatch
 import Foundation
+import LeaderboardTesting
 import Testing
 
 @testable import LeaderboardCore

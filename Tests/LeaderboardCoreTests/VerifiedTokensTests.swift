@@ -1,4 +1,5 @@
 import Foundation
+import LeaderboardTesting
 import Testing
 
 @testable import LeaderboardCore

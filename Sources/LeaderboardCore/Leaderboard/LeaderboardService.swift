@@ -30,8 +30,8 @@ public final class LeaderboardService {
     /// overlaps the next batch's statement. Share one between the services of a process's workers.
     public typealias SubmissionBatches = SharedRoundTrip<PendingScore, Landed>
 
-    static let maximumPageRows = 100
-    static let maximumAround = 50
+    public static let maximumPageRows = 100
+    public static let maximumAround = 50
     static let maximumReportDays = 3660
     static let idempotencyAnswerSeconds = 86_400
 

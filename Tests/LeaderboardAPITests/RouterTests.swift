@@ -1,5 +1,7 @@
+import FastCGIPool
 import Testing
 
+@testable import LeaderboardAPI
 @testable import LeaderboardCore
 
 @Suite struct RouterTests {

@@ -1,6 +1,8 @@
+import FastCGIPool
 import Foundation
 import Testing
 
+@testable import LeaderboardAPI
 @testable import LeaderboardCore
 
 /// The hand-written JSON of the busiest responses against Foundation's encoder, which wrote them before:

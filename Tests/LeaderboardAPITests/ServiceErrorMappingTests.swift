@@ -1,5 +1,8 @@
-import LeaderboardCore
+import FastCGIPool
+import LeaderboardAPI
 import Testing
+
+@testable import LeaderboardCore
 
 /// REST's one mapping of domain errors to a status, a message and headers.
 @Suite struct ServiceErrorMappingTests {

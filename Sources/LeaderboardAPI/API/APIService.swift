@@ -1,4 +1,6 @@
+import FastCGIPool
 import Foundation
+import LeaderboardCore
 import Logging
 import Metrics
 
@@ -80,7 +82,9 @@ public final class APIService {
         var router = Router<APIService>()
         router.add("GET", prefix + "/health") { _, _, api in api.health() }
         // Outside /api/v1: nginx lets only loopback reach it.
-        router.add("GET", "/metrics") { _, _, _ in Observability.exposition() }
+        router.add("GET", "/metrics") { _, _, _ in
+            HTTPResponse(status: 200, headers: [("Content-Type", Observability.expositionContentType)], body: Observability.exposition())
+        }
         router.add("POST", prefix + "/auth/signup") { request, _, api in try api.signup(request) }
         router.add("POST", prefix + "/auth/login") { request, _, api in try api.login(request) }
         router.add("GET", prefix + "/auth/me") { request, _, api in try api.me(request) }

@@ -1,3 +1,6 @@
+import FastCGIPool
+import LeaderboardCore
+
 extension APIService {
     struct LoginData: Encodable, Sendable {
         let token: String

@@ -1,3 +1,6 @@
+import FastCGIPool
+import LeaderboardCore
+
 /// An error as a REST client sees it: its HTTP status, a human message, and for 422 the fields at fault.
 /// The domain's errors become one in `init(_:)`; the kinds only HTTP has are made here.
 public struct APIError: Error, Sendable, CustomStringConvertible {

@@ -1,3 +1,6 @@
+import FastCGIPool
+import LeaderboardCore
+
 extension HTTPRequest {
     /// A query parameter as a whole number in `range`, or `fallback` when absent; 422 naming it otherwise.
     public func queryInt(_ name: String, default fallback: Int? = nil, in range: ClosedRange<Int>) throws(ServiceError) -> Int? {
