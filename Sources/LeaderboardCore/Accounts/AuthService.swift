@@ -57,7 +57,7 @@ public final class AuthService {
         let signups = try ephemeral.counter(addressKey)
         if signups.value >= policy.maxSignupsPerAddress { throw ServiceError.rateLimited(retryAfterSeconds: signups.secondsLeft) }
         let passwordHash = try passwords.hash(password)
-        // Counted once hashed: a signup refused for want of a hashing slot (503) costs its address nothing.
+        // Counted once hashed: a signup refused for want of a hashing slot costs its address nothing.
         _ = try ephemeral.increment(addressKey, windowSeconds: policy.signupWindowSeconds)
         guard let user = try users.createUser(name: name.value, email: email.value, passwordHash: passwordHash) else {
             throw ServiceError.conflict("an account with this e-mail already exists")
@@ -131,7 +131,7 @@ public final class AuthService {
                 tokenID: Crypto.hex(Crypto.randomBytes(16))))
     }
 
-    /// The claims of a valid, unrevoked token, or 401.
+    /// The claims of a valid, unrevoked token, or unauthorized.
     public func authenticate(_ token: String?) throws -> AccessTokenClaims {
         let verified = try verify(token)
         if try revocations.isRevoked(verified.revocationKey) {
@@ -140,7 +140,7 @@ public final class AuthService {
         return verified.claims
     }
 
-    /// A token whose signature and expiry hold, or 401; whether it was revoked is not checked yet (see
+    /// A token whose signature and expiry hold, or unauthorized; whether it was revoked is not checked yet (see
     /// `whileNotRevoked`). The signature and claims are checked once per token (`VerifiedTokens`), the
     /// expiry on every call.
     public func verify(_ token: String?, now: Date = Date()) throws(ServiceError) -> VerifiedToken {
@@ -168,7 +168,7 @@ public final class AuthService {
     /// does (`IndexError.revocationsNotCached` otherwise, and PostgreSQL answers); a score's insert asks PostgreSQL in the same statement.
     ///
     /// When `read` fails otherwise (a bad parameter, the index being rebuilt, a store down), its check may
-    /// not have run, so `revocations` answers before the error is passed on: a revoked token gets its 401
+    /// not have run, so `revocations` answers before the error is passed on: a revoked token is unauthorized
     /// whatever else is wrong, as with `authenticate`.
     public func whileNotRevoked<Result>(_ token: VerifiedToken?, _ read: (_ revocationKey: String?) throws -> Result) throws -> Result {
         do {
@@ -189,7 +189,7 @@ public final class AuthService {
         }
     }
 
-    /// For public routes: nil without a token; a token that is sent is still checked (401 if it is
+    /// For public routes: nil without a token; a token that is sent is still checked (unauthorized if it is
     /// forged, expired or revoked), so a client learns its session is gone.
     @discardableResult
     public func authenticateIfPresent(_ token: String?) throws -> AccessTokenClaims? {
@@ -197,7 +197,7 @@ public final class AuthService {
         return try authenticate(token)
     }
 
-    /// `verify` for public routes: nil without a token; a token that is sent must hold (401 if not), and
+    /// `verify` for public routes: nil without a token; a token that is sent must hold (unauthorized if not), and
     /// `whileNotRevoked` checks its revocation.
     public func verifyIfPresent(_ token: String?) throws(ServiceError) -> VerifiedToken? {
         guard let token, !token.isEmpty else { return nil }

@@ -7,7 +7,7 @@ import Metrics
 /// e-mails is made once, at start, so the first logins after a start cost what the others do.
 ///
 /// A login or signup that would wait for a slot longer than `maxWait` (judged by how long recent hashes
-/// took) is refused at once with 503 and `Retry-After`; one that waits that long anyway gives up then.
+/// took) is refused at once (`ServiceError.unavailable`, to retry soon); one that waits that long anyway gives up then.
 /// Either way it holds its worker no longer than `maxWait` plus one hash.
 public final class PasswordWork: Sendable {
     public let hasher: PasswordHasher

@@ -58,7 +58,7 @@ public final class LeaderboardService {
 
     /// Validates, stores in PostgreSQL, then applies to the index, in a batch with the submissions other
     /// workers make meanwhile. A retry with the same idempotency key gets the first answer and stores
-    /// nothing twice; the same key with another game or score is 422. With `tokenKey`, a revoked token is refused (401) by the statement that stores the score.
+    /// nothing twice; the same key with another game or score is a validation error. With `tokenKey`, a revoked token is refused (unauthorized) by the statement that stores the score.
     public func submit(
         userId: Int, name: String, game: String, score: Int, idempotencyKey: String?, unlessRevoked tokenKey: String? = nil, now: Date = Date()
     ) throws -> Submission {
@@ -203,7 +203,7 @@ public final class LeaderboardService {
         return try retainedPeriod(period, date: date)
     }
 
-    /// The player's rank on a board and the `around` rows either side; 404 when not on it. `tokenKey`: see `BoardIndex.page`.
+    /// The player's rank on a board and the `around` rows either side; not found when not on it. `tokenKey`: see `BoardIndex.page`.
     public func position(userId: Int, game: String, period: PeriodKind, date: UTCDay, around: Int, unlessRevoked tokenKey: String? = nil) throws
         -> PlayerPosition
     {

@@ -22,7 +22,7 @@ public enum Observability {
 
     public static let expositionContentType = "text/plain; version=0.0.4; charset=utf-8"
 
-    /// Counts a store failure the caller survived (answered 503, retried, or queued).
+    /// Counts a store failure the caller survived (answered "retry later", retried, or queued).
     public static func storeError(_ store: String) {
         Counter(label: "leaderboard_store_errors_total", dimensions: [("store", store)]).increment()
     }
