@@ -10,6 +10,7 @@ import Synchronization
 /// from jobs on that queue, so its connections are never used by two threads at once.
 final class StoreContext: @unchecked Sendable {
     let auth: AuthService
+    let users: PostgresUserStore
     let revocations: RevocationList
     let leaderboard: LeaderboardService
     let index: BoardIndex
@@ -25,8 +26,9 @@ final class StoreContext: @unchecked Sendable {
         let games = PostgresGameCatalog(database: database)
         index = BoardIndex(redis: redis)
         revocations = RevocationList(database: database, redis: redis)
+        users = PostgresUserStore(database: database)
         auth = AuthService(
-            config: config, users: PostgresUserStore(database: database), ephemeral: ephemeral, revocations: revocations,
+            config: config, users: users, ephemeral: ephemeral, revocations: revocations,
             passwords: passwords, verifiedTokens: verifiedTokens)
         leaderboard = LeaderboardService(
             scores: PostgresScoreStore(database: database), index: index, games: games, ephemeral: ephemeral, batches: submissionBatches)
