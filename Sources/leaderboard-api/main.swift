@@ -1,4 +1,6 @@
+import FastCGIPool
 import Foundation
+import LeaderboardAPI
 import LeaderboardCore
 import Logging
 
@@ -15,9 +17,7 @@ do {
     let verifiedTokens = VerifiedTokens()
     let submissionBatches = LeaderboardService.SubmissionBatches()
     let pages = PageCache()
-    let server = try FastCGIServer(
-        address: config.apiListen, workerCount: config.apiWorkers, maxBodyBytes: config.maxBodyBytes, logger: logger
-    ) {
+    let server = try FastCGIServer(config: config, logger: logger) {
         let api = APIService(
             config: config, stores: .live(config: config), logger: logger, passwords: passwords, verifiedTokens: verifiedTokens,
             submissionBatches: submissionBatches, pages: pages)

@@ -6,7 +6,7 @@
 /// the generation; a revocation Redis refused to cache (out of memory) deletes `cachedKey`, and the
 /// reconciler reloads the cache and sets it again once Redis takes writes. Until then (or while Redis is
 /// down) the check asks PostgreSQL, on every path: the board scripts and page stamps refuse to vouch
-/// (`IndexError.revocationsNotCached`). Fail-closed: when neither answers, the error propagates (a 503).
+/// (`IndexError.revocationsNotCached`). Fail-closed: when neither answers, the error propagates (the store is unavailable).
 public struct RevocationList: TokenRevocations {
     static let cachePrefix = "lb:revoked:"
     /// Exists while the cache holds every revocation PostgreSQL has.

@@ -32,7 +32,8 @@ public enum DotEnv {
 }
 
 extension StringProtocol {
-    func trimmingWhitespace() -> String {
+    /// The text without leading and trailing whitespace.
+    public func trimmingWhitespace() -> String {
         // Nothing to trim when both ends are printable ASCII, which no whitespace is (the common case:
         // every request's token goes through here, and the Unicode walk below shows in a request's cost).
         let string = String(self)

@@ -306,7 +306,9 @@ public struct PageStamp: Sendable, Hashable {
 }
 
 /// Why the index could not answer.
-public enum IndexError: Error, CustomStringConvertible {
+public enum IndexError: StoreFailure {
+    public var store: Store { .redis }
+
     /// No generation is built (Redis was flushed or restarted empty); the reconciler rebuilds it.
     case notBuilt
     /// The token whose revocation key the read carried is revoked.

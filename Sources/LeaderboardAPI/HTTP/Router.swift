@@ -1,3 +1,6 @@
+import FastCGIPool
+import LeaderboardCore
+
 /// Matches method and path to a handler. Patterns are literal segments and `{name}` parameters;
 /// a trailing slash on either side is ignored, as the predecessor's `/games/` and `/games` both worked.
 public struct Router<Context>: Sendable {

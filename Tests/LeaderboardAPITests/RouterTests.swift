@@ -1,5 +1,7 @@
+import FastCGIPool
 import Testing
 
+@testable import LeaderboardAPI
 @testable import LeaderboardCore
 
 @Suite struct RouterTests {
@@ -78,8 +80,11 @@ import Testing
             _ = (fields.string("game", "gameChannel"), fields.integer("score"))
             try fields.validate()
             return (200, [])
-        } catch {
+        } catch let error as APIError {
             return (error.status, error.fieldErrors.map(\.field))
+        } catch {
+            let answer = APIError(error as! ServiceError)
+            return (answer.status, answer.fieldErrors.map(\.field))
         }
     }
 

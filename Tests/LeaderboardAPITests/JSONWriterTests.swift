@@ -1,6 +1,8 @@
+import FastCGIPool
 import Foundation
 import Testing
 
+@testable import LeaderboardAPI
 @testable import LeaderboardCore
 
 /// The hand-written JSON of the busiest responses against Foundation's encoder, which wrote them before:
@@ -61,8 +63,8 @@ import Testing
     @Test(arguments: trickyStrings)
     func failuresAreWrittenAsTheEncoderWroteThem(message: String) throws {
         for error in [
-            APIError.unauthorized(message), .notFound(message),
-            .validation([FieldError(field: "game", message: message), FieldError(field: message, message: "must be a string")]),
+            APIError(.unauthorized(message)), APIError(.notFound(message)),
+            APIError(.validation([FieldError(field: "game", message: message), FieldError(field: message, message: "must be a string")])),
         ] {
             let expected = try JSONCoding.encode(
                 Envelope<Never?>(

@@ -6,23 +6,28 @@ import Logging
 ///
 /// Each worker builds its own responder on its own thread (so each owns its database connections) and
 /// loops on `FCGX_Accept_r`.
-public final class FastCGIServer: Sendable {
+///
+/// `@unchecked Sendable`: `isStopping` and `states` are only read or written under `lock`; the rest is set once in `init`.
+public final class FastCGIServer: @unchecked Sendable {
     public typealias Responder = (HTTPRequest) -> HTTPResponse
 
     private let listenSocket: Int32
     private let workerCount: Int
     private let maxBodyBytes: Int
+    private let bodyTooLarge: HTTPResponse
     private let makeResponder: @Sendable () -> Responder
     private let logger: Logger
     /// The unix socket path we created and must remove; nil for TCP and for a socket systemd passed.
     private let ownSocketPath: String?
-    private let stopping = Locked(false)
-    private let states: Locked<[WorkerState]>
+    private let lock = NSLock()
+    private var isStopping = false
+    private var states: [WorkerState]
 
     /// Opens the socket (the one systemd passed in `LISTEN_FDS`, else `address`) and blocks SIGTERM and
-    /// SIGINT for every thread started from now on: create the server before any other thread.
+    /// SIGINT for every thread started from now on: create the server before any other thread. A request
+    /// whose body is over `maxBodyBytes` is answered `bodyTooLarge`, unread.
     public init(
-        address: ListenAddress, workerCount: Int, maxBodyBytes: Int, logger: Logger,
+        address: Address, workerCount: Int, maxBodyBytes: Int, bodyTooLarge: HTTPResponse, logger: Logger,
         makeResponder: @escaping @Sendable () -> Responder
     ) throws(FastCGIError) {
         guard FCGX_Init() == 0 else { throw .initializationFailed }
@@ -56,8 +61,9 @@ public final class FastCGIServer: Sendable {
             listenSocket = socket
         }
         self.workerCount = workerCount
-        states = Locked(Array(repeating: .accepting, count: workerCount))
+        states = Array(repeating: .accepting, count: workerCount)
         self.maxBodyBytes = maxBodyBytes
+        self.bodyTooLarge = bodyTooLarge
         self.makeResponder = makeResponder
         self.logger = logger
     }
@@ -79,7 +85,7 @@ public final class FastCGIServer: Sendable {
         sigwait(&stopSignals, &received)
         logger.info("signal received, finishing queued and in-flight requests", metadata: ["signal": "\(received)"])
         onStop()
-        stopping.withLock { $0 = true }
+        locked { isStopping = true }
         if let ownPath = ownSocketPath {
             unlink(ownPath)
             // No signal here: one that lands while a worker reads a request it has just accepted makes
@@ -87,10 +93,10 @@ public final class FastCGIServer: Sendable {
             shutdown(listenSocket, Int32(SHUT_RD))
         }
         // An idle worker sits in accept(); a signal interrupts it (FCGI_FAIL_ACCEPT_ON_INTR) and, seeing
-        // `stopping`, it leaves. Repeated because a worker may be between its check and accept().
+        // `isStopping`, it leaves. Repeated because a worker may be between its check and accept().
         while ownSocketPath == nil {
-            let idle = states.withLock { states in states.indices.filter { states[$0] == .accepting } }
-            if states.withLock({ $0.allSatisfy { $0 == .exited } }) { break }
+            let idle = locked { states.indices.filter { states[$0] == .accepting } }
+            if locked({ states.allSatisfy { $0 == .exited } }) { break }
             for index in idle { pthread_kill(workers[index], Self.wakeUpSignal) }
             usleep(20_000)
         }
@@ -99,6 +105,12 @@ public final class FastCGIServer: Sendable {
     }
 
     private enum WorkerState { case accepting, busy, exited }
+
+    private func locked<Result>(_ body: () -> Result) -> Result {
+        lock.lock()
+        defer { lock.unlock() }
+        return body()
+    }
 
     private static var stopSignals: sigset_t {
         var signals = sigset_t()
@@ -124,19 +136,19 @@ public final class FastCGIServer: Sendable {
         var request = FCGX_Request()
         FCGX_InitRequest(&request, listenSocket, FCGI_FAIL_ACCEPT_ON_INTR)
         // On our own socket a worker accepts until accept() fails (the queue is served after the stop);
-        // on another it leaves once `stopping` is set.
+        // on another it leaves once `isStopping` is set.
         let drainsQueue = ownSocketPath != nil
         while true {
-            let accepting = stopping.withLock { stopping in
-                let accepting = drainsQueue || !stopping
-                states.withLock { $0[index] = accepting ? .accepting : .exited }
+            let accepting = locked {
+                let accepting = drainsQueue || !isStopping
+                states[index] = accepting ? .accepting : .exited
                 return accepting
             }
             guard accepting, FCGX_Accept_r(&request) >= 0 else { break }
-            states.withLock { $0[index] = .busy }
+            locked { states[index] = .busy }
             let connection = FastCGIConnection(request: &request, maxBodyBytes: maxBodyBytes)
             let read = connection.read()
-            connection.send(read.map { respond($0.request) } ?? .failure(.payloadTooLarge(limit: maxBodyBytes)), to: &request)
+            connection.send(read.map { respond($0.request) } ?? bodyTooLarge, to: &request)
             // libfcgi closes gracefully: it shuts down its sending side and waits (up to 2 s) for nginx to
             // close first, reading what nginx still sends, so that the answer to a request not sent whole
             // (a body over the limit) is not lost. After a request read whole there is nothing to wait for,
@@ -145,7 +157,7 @@ public final class FastCGIServer: Sendable {
             FCGX_Finish_r(&request)
         }
         FCGX_Free(&request, 1)
-        states.withLock { $0[index] = .exited }
+        locked { states[index] = .exited }
     }
 
     /// The socket systemd handed over by socket activation, if it was meant for this process.
@@ -174,6 +186,21 @@ public final class FastCGIServer: Sendable {
             }, context)
         precondition(status == 0, "pthread_create failed: \(status)")
         return thread
+    }
+}
+
+extension FastCGIServer {
+    /// Where the pool listens when systemd passed it no socket: a unix socket of its own, or a TCP address.
+    public enum Address: Sendable, CustomStringConvertible {
+        case unix(path: String)
+        case tcp(host: String, port: Int)
+
+        public var description: String {
+            switch self {
+            case .unix(let path): "unix:\(path)"
+            case .tcp(let host, let port): "\(host):\(port)"
+            }
+        }
     }
 }
 

@@ -1,4 +1,6 @@
+import FastCGIPool
 import Foundation
+import LeaderboardCore
 import Logging
 import Metrics
 
@@ -80,7 +82,9 @@ public final class APIService {
         var router = Router<APIService>()
         router.add("GET", prefix + "/health") { _, _, api in api.health() }
         // Outside /api/v1: nginx lets only loopback reach it.
-        router.add("GET", "/metrics") { _, _, _ in Observability.exposition() }
+        router.add("GET", "/metrics") { _, _, _ in
+            HTTPResponse(status: 200, headers: [("Content-Type", Observability.expositionContentType)], body: Observability.exposition())
+        }
         router.add("POST", prefix + "/auth/signup") { request, _, api in try api.signup(request) }
         router.add("POST", prefix + "/auth/login") { request, _, api in try api.login(request) }
         router.add("GET", prefix + "/auth/me") { request, _, api in try api.me(request) }
@@ -117,7 +121,7 @@ public final class APIService {
             case .methodNotAllowed(let allowed):
                 response = .failure(.methodNotAllowed(allowed: allowed))
             case .notFound:
-                response = .failure(.notFound("no route for \(request.method) \(request.path)"))
+                response = .failure(APIError(.notFound("no route for \(request.method) \(request.path)")))
             }
         }
         response.headers += corsHeaders(for: request)
@@ -161,22 +165,18 @@ public final class APIService {
         return "\(hundredths / 100)." + (fraction < 10 ? "0" : "") + String(fraction)
     }
 
+    /// The one place an error thrown while handling a request becomes what the client sees.
     private func apiError(for error: any Error, request: HTTPRequest) -> APIError {
         switch error {
         case let error as APIError:
             return error
-        case let error as PostgresError where error.isUnavailable:
-            Observability.storeError("postgres")
-            logger.warning("postgres unavailable", metadata: ["request_id": "\(request.requestID)", "error": "\(error)"])
-            return .unavailable("the database")
-        case let error as RedisError where error.isUnavailable:
-            Observability.storeError("redis")
-            logger.warning("redis unavailable", metadata: ["request_id": "\(request.requestID)", "error": "\(error)"])
-            return .unavailable("the leaderboard index")
-        case let error as IndexError where error.isUnavailable:
-            Observability.storeError("redis")
-            logger.warning("index unavailable", metadata: ["request_id": "\(request.requestID)", "error": "\(error)"])
-            return .unavailable("the leaderboard index")
+        case let error as ServiceError:
+            return APIError(error)
+        case let error as any StoreFailure where error.isUnavailable:
+            Observability.storeError(error.store.rawValue)
+            logger.warning(
+                "store unavailable", metadata: ["request_id": "\(request.requestID)", "store": "\(error.store)", "error": "\(error)"])
+            return APIError(unavailable: error.store)
         default:
             logger.error("unexpected error", metadata: ["request_id": "\(request.requestID)", "error": "\(error)"])
             return APIError(status: 500, message: "internal error (request \(request.requestID))")
@@ -190,7 +190,7 @@ public final class APIService {
 
     private func preflight(_ request: HTTPRequest) -> HTTPResponse {
         guard case .methodNotAllowed(let allowed) = router.match(method: "OPTIONS", path: request.path) else {
-            return .failure(.notFound("no route for \(request.path)"))
+            return .failure(APIError(.notFound("no route for \(request.path)")))
         }
         var headers: [(name: String, value: String)] = [("Allow", (allowed + ["OPTIONS"]).joined(separator: ", "))]
         if !corsHeaders(for: request).isEmpty {

@@ -1,4 +1,6 @@
+import FastCGIPool
 import Foundation
+import LeaderboardCore
 
 extension APIService {
     struct HistoryData: Encodable, Sendable {

@@ -1,3 +1,6 @@
+import FastCGIPool
+import LeaderboardCore
+
 extension APIService {
     struct GameOption: Encodable, Sendable {
         let label: String

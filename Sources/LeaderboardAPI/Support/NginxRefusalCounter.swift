@@ -1,4 +1,6 @@
+import FastCGIPool
 import Foundation
+import LeaderboardCore
 import Metrics
 
 /// Counts the requests nginx refused by a limit, as `leaderboard_nginx_refused_total{limit}`.

@@ -1,19 +1,5 @@
 import Foundation
 
-extension HTTPRequest {
-    /// Deepest object/array nesting a request body may have; real requests use 1.
-    static let maximumJSONDepth = 16
-
-    /// Parses a JSON object body: 415 unless the content type is JSON, 400 for malformed JSON, text that
-    /// is not Unicode or nesting too deep, 422 when the body is JSON but not an object.
-    public func jsonFields() throws(APIError) -> JSONFields {
-        let contentType = header("content-type")?.split(separator: ";").first?.trimmingWhitespace().lowercased()
-        guard contentType == "application/json" else { throw .unsupportedMediaType }
-        guard !body.isEmpty else { throw .badRequest("request body is empty; expected a JSON object") }
-        return try JSONFields.parse(body, maximumDepth: Self.maximumJSONDepth)
-    }
-}
-
 /// Reads typed fields out of a JSON object, collecting one `FieldError` per missing or mistyped field,
 /// so a client learns about every bad field at once. Unknown fields are ignored.
 public struct JSONFields {
@@ -24,26 +10,26 @@ public struct JSONFields {
         self.object = object
     }
 
-    /// Parses a JSON object: 400 for invalid UTF-8 or a `\u` escape that is not Unicode (a lone surrogate), malformed JSON,
-    /// a number no double holds, or nesting deeper than `maximumDepth`; 422 when the document is not an object.
-    public static func parse(_ bytes: [UInt8], maximumDepth: Int) throws(APIError) -> JSONFields {
-        guard String(validating: bytes, as: UTF8.self) != nil else { throw .badRequest("not valid UTF-8") }
+    /// Parses a JSON object: malformed for invalid UTF-8 or a `\u` escape that is not Unicode (a lone surrogate), malformed JSON,
+    /// a number no double holds, or nesting deeper than `maximumDepth`; a validation error when the document is not an object.
+    public static func parse(_ bytes: [UInt8], maximumDepth: Int) throws(ServiceError) -> JSONFields {
+        guard String(validating: bytes, as: UTF8.self) != nil else { throw .malformed("not valid UTF-8") }
         do {
             try JSONSyntax.validate(bytes, maximumDepth: maximumDepth)
         } catch .tooDeep {
-            throw .badRequest("JSON nesting is deeper than \(maximumDepth) levels")
+            throw .malformed("JSON nesting is deeper than \(maximumDepth) levels")
         } catch .numberOutOfRange {
-            throw .badRequest("a number is out of range")
+            throw .malformed("a number is out of range")
         } catch .loneSurrogate {
-            throw .badRequest("not Unicode: a \\u escape is half a UTF-16 surrogate pair")
+            throw .malformed("not Unicode: a \\u escape is half a UTF-16 surrogate pair")
         } catch {
-            throw .badRequest("malformed JSON")
+            throw .malformed("malformed JSON")
         }
         let parsed: Any
         do {
             parsed = try JSONSerialization.jsonObject(with: Data(bytes), options: [.fragmentsAllowed])
         } catch {
-            throw .badRequest("malformed JSON")
+            throw .malformed("malformed JSON")
         }
         guard let object = parsed as? [String: Any] else { throw .validation(field: "body", "must be a JSON object") }
         return JSONFields(object)
@@ -79,8 +65,8 @@ public struct JSONFields {
         return number
     }
 
-    /// Throws a 422 listing every field error collected so far.
-    public func validate() throws(APIError) {
+    /// Throws a validation error listing every field error collected so far.
+    public func validate() throws(ServiceError) {
         if !errors.isEmpty { throw .validation(errors) }
     }
 

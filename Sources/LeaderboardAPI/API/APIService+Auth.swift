@@ -1,3 +1,6 @@
+import FastCGIPool
+import LeaderboardCore
+
 extension APIService {
     struct LoginData: Encodable, Sendable {
         let token: String
@@ -29,7 +32,7 @@ extension APIService {
     /// The caller's token claims and account, or 401 when the token is not valid or the account was deleted.
     func account(_ request: HTTPRequest) throws -> (claims: AccessTokenClaims, user: User) {
         let claims = try auth.authenticate(request.accessToken)
-        guard let user = try stores.users.user(id: claims.userID) else { throw APIError.unauthorized("account no longer exists") }
+        guard let user = try stores.users.user(id: claims.userID) else { throw ServiceError.unauthorized("account no longer exists") }
         return (claims, user)
     }
 

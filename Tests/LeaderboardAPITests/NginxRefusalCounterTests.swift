@@ -1,6 +1,8 @@
+import FastCGIPool
 import Metrics
 import Testing
 
+@testable import LeaderboardAPI
 @testable import LeaderboardCore
 
 struct NginxRefusalCounterTests {
@@ -19,16 +21,5 @@ struct NginxRefusalCounterTests {
     func anyOtherDatagramCountsAsOther(datagram: String) {
         let other = counter(for: "nginx: something")
         #expect(counter(for: datagram) === other)
-    }
-
-    @Test func refusalsListenTakesAnIPv4HostAndPortOnly() throws {
-        var values = ConfigTests.minimal
-        values["NGINX_REFUSALS_LISTEN"] = "127.0.0.1:8089"
-        let address = try #require(try Config(values: values).nginxRefusalsListen)
-        #expect(address.host == "127.0.0.1" && address.port == 8089)
-        values["NGINX_REFUSALS_LISTEN"] = "unix:/run/refusals.sock"
-        #expect(throws: ConfigError.self) { try Config(values: values) }
-        values["NGINX_REFUSALS_LISTEN"] = nil
-        #expect(try Config(values: values).nginxRefusalsListen == nil)
     }
 }

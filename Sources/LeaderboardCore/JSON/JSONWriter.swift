@@ -2,16 +2,16 @@
 /// the same string escapes), for the responses of the busiest routes: Foundation's encoder cost more than
 /// the rest of such a request. Types that have it conform to `JSONWritable`; every other `Encodable` keeps
 /// using the encoder.
-struct JSONWriter {
-    private(set) var bytes: [UInt8] = []
+public struct JSONWriter {
+    public private(set) var bytes: [UInt8] = []
     private var isFirstMember = true
 
-    init(capacity: Int = 512) {
+    public init(capacity: Int = 512) {
         bytes.reserveCapacity(capacity)
     }
 
     /// An object; `body` writes its members, in sorted order of their names.
-    mutating func object(_ body: (inout JSONWriter) -> Void) {
+    public mutating func object(_ body: (inout JSONWriter) -> Void) {
         bytes.append(UInt8(ascii: "{"))
         let outer = isFirstMember
         isFirstMember = true
@@ -20,17 +20,17 @@ struct JSONWriter {
         bytes.append(UInt8(ascii: "}"))
     }
 
-    mutating func member(_ name: StaticString, _ value: some JSONWritable) {
+    public mutating func member(_ name: StaticString, _ value: some JSONWritable) {
         writeName(name)
         value.write(to: &self)
     }
 
-    mutating func member(_ name: StaticString, _ value: (some JSONWritable)?) {
+    public mutating func member(_ name: StaticString, _ value: (some JSONWritable)?) {
         writeName(name)
         if let value { value.write(to: &self) } else { bytes.append(contentsOf: "null".utf8) }
     }
 
-    mutating func member(_ name: StaticString, _ values: [some JSONWritable]) {
+    public mutating func member(_ name: StaticString, _ values: [some JSONWritable]) {
         writeName(name)
         bytes.append(UInt8(ascii: "["))
         for (index, value) in values.enumerated() {
@@ -50,20 +50,20 @@ struct JSONWriter {
     }
 
     /// A value written before by another `JSONWriter` (see `RenderedPage`), copied as it is.
-    mutating func append(written json: [UInt8]) {
+    public mutating func append(written json: [UInt8]) {
         bytes.append(contentsOf: json)
     }
 
-    mutating func write(_ value: Int) {
+    public mutating func write(_ value: Int) {
         bytes.append(contentsOf: String(value).utf8)
     }
 
-    mutating func write(_ value: Bool) {
+    public mutating func write(_ value: Bool) {
         bytes.append(contentsOf: (value ? "true" : "false").utf8)
     }
 
     /// Escapes `"`, `\` and the control characters below U+0020, as the encoder does; the rest is copied as UTF-8.
-    mutating func write(_ value: String) {
+    public mutating func write(_ value: String) {
         bytes.append(UInt8(ascii: "\""))
         for byte in value.utf8 {
             switch byte {
@@ -88,24 +88,24 @@ struct JSONWriter {
 }
 
 /// A value `JSONWriter` can write, as the encoder would encode it.
-protocol JSONWritable {
+public protocol JSONWritable {
     func write(to json: inout JSONWriter)
 }
 
 extension Int: JSONWritable {
-    func write(to json: inout JSONWriter) { json.write(self) }
+    public func write(to json: inout JSONWriter) { json.write(self) }
 }
 
 extension Bool: JSONWritable {
-    func write(to json: inout JSONWriter) { json.write(self) }
+    public func write(to json: inout JSONWriter) { json.write(self) }
 }
 
 extension String: JSONWritable {
-    func write(to json: inout JSONWriter) { json.write(self) }
+    public func write(to json: inout JSONWriter) { json.write(self) }
 }
 
 extension BoardRow: JSONWritable {
-    func write(to json: inout JSONWriter) {
+    public func write(to json: inout JSONWriter) {
         json.object { json in
             json.member("date", date)
             json.member("game", game)
@@ -118,7 +118,7 @@ extension BoardRow: JSONWritable {
 }
 
 extension BoardPage: JSONWritable {
-    func write(to json: inout JSONWriter) {
+    public func write(to json: inout JSONWriter) {
         json.object { json in
             json.member("game", game)
             json.member("period", period.rawValue)
@@ -129,7 +129,7 @@ extension BoardPage: JSONWritable {
 }
 
 extension PlayerPosition: JSONWritable {
-    func write(to json: inout JSONWriter) {
+    public func write(to json: inout JSONWriter) {
         json.object { json in
             json.member("around", around)
             json.member("date", date)
@@ -140,7 +140,7 @@ extension PlayerPosition: JSONWritable {
 }
 
 extension SubmissionResult: JSONWritable {
-    func write(to json: inout JSONWriter) {
+    public func write(to json: inout JSONWriter) {
         json.object { json in
             json.member("best", best)
             json.member("game", game)
@@ -153,7 +153,7 @@ extension SubmissionResult: JSONWritable {
 }
 
 extension QueuedSubmission: JSONWritable {
-    func write(to json: inout JSONWriter) {
+    public func write(to json: inout JSONWriter) {
         json.object { json in
             json.member("game", game)
             json.member("queued", queued)
@@ -163,7 +163,7 @@ extension QueuedSubmission: JSONWritable {
 }
 
 extension FieldError: JSONWritable {
-    func write(to json: inout JSONWriter) {
+    public func write(to json: inout JSONWriter) {
         json.object { json in
             json.member("field", field)
             json.member("message", message)

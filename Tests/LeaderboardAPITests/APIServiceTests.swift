@@ -1,7 +1,10 @@
+import FastCGIPool
 import Foundation
+import LeaderboardTesting
 import Logging
 import Testing
 
+@testable import LeaderboardAPI
 @testable import LeaderboardCore
 
 /// The REST API over in-memory stores: routing, the envelope, auth flows and error mapping.
