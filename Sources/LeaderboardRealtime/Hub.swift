@@ -4,69 +4,6 @@ import Logging
 import Metrics
 import NIOCore
 
-/// A submission as the apply script announced it on `lb:events` (each message an array of them).
-struct BoardEvent: Decodable, Sendable, Equatable {
-    let game: String
-    let userId: Int
-    let score: Int
-    let periods: [String]
-    /// The player's global all-time total before and after (-1: not on the board), when it changed.
-    let totalBefore: Int?
-    let totalAfter: Int?
-    /// When Redis published it, in milliseconds since the epoch.
-    let at: Int?
-}
-
-/// New content of the view a session watches, as the text frame its watchers get: header and payload in
-/// one buffer, built once per push and written as is to every socket (no encoding, one iovec per write).
-struct ViewUpdate: Sendable {
-    let view: Hub.View
-    let frame: ByteBuffer
-
-    init(view: Hub.View, text: some Collection<UInt8>) {
-        self.view = view
-        frame = Self.makeTextFrame(text)
-    }
-
-    private init(view: Hub.View, frame: ByteBuffer) {
-        self.view = view
-        self.frame = frame
-    }
-
-    /// The same update in a buffer of its own, for one event loop's sessions: were the loops to share one,
-    /// each write's retain and release of its storage would move the count's cache line between cores.
-    func copied() -> ViewUpdate {
-        var copy = ByteBufferAllocator().buffer(capacity: frame.readableBytes)
-        copy.writeImmutableBuffer(frame)
-        return ViewUpdate(view: view, frame: copy)
-    }
-
-    /// An unmasked, final text frame (RFC 6455 §5.2), as a server sends it.
-    static func makeTextFrame(_ text: some Collection<UInt8>) -> ByteBuffer {
-        var frame = ByteBuffer()
-        frame.reserveCapacity(text.count + 10)
-        frame.writeInteger(UInt8(0x81))
-        switch text.count {
-        case 0...125:
-            frame.writeInteger(UInt8(text.count))
-        case 126...Int(UInt16.max):
-            frame.writeInteger(UInt8(126))
-            frame.writeInteger(UInt16(text.count))
-        default:
-            frame.writeInteger(UInt8(127))
-            frame.writeInteger(UInt64(text.count))
-        }
-        frame.writeBytes(text)
-        return frame
-    }
-}
-
-/// The view a session watched can never be shown (an unknown game, say).
-struct ViewFailed: Sendable {
-    let view: Hub.View
-    let message: String
-}
-
 /// What the daemon tells a session to do.
 enum SessionCommand: Sendable {
     case goingAway
@@ -121,6 +58,7 @@ final class Hub: @unchecked Sendable {
     private var retryAt: [View: NIODeadline] = [:]
     private var tokens: [ObjectIdentifier: (channel: any Channel, tokenKey: String)] = [:]
     private var lastDay = UTCDay.today
+    private var repeatedTasks: [RepeatedTask] = []
 
     /// `render` stands in for the stores in tests; by default a view is rendered on the store workers.
     init(loop: any EventLoop, workers: StoreWorkers, logger: Logger, render: Renderer? = nil) {
@@ -128,14 +66,31 @@ final class Hub: @unchecked Sendable {
         self.workers = workers
         self.render =
             render ?? { view, today in
-                workers.run(on: loop) { context in try Hub.render(view, context: context, today: today) }
+                workers.run(on: loop) { context in try ViewRenderer.render(view, context: context, today: today) }
             }
         self.logger = logger
     }
 
     func start() {
-        loop.scheduleRepeatedTask(initialDelay: Self.tick, delay: Self.tick) { _ in self.runTick() }
-        loop.scheduleRepeatedTask(initialDelay: Self.revocationSweep, delay: Self.revocationSweep) { _ in self.sweepRevocations() }
+        loop.execute {
+            self.repeatedTasks = [
+                self.loop.scheduleRepeatedTask(initialDelay: Self.tick, delay: Self.tick) { _ in self.runTick() },
+                self.loop.scheduleRepeatedTask(initialDelay: Self.revocationSweep, delay: Self.revocationSweep) { _ in self.sweepRevocations() },
+            ]
+        }
+    }
+
+    /// Cancels the tick and the revocation sweep; the future completes once neither runs again.
+    func stop() -> EventLoopFuture<Void> {
+        loop.flatSubmit {
+            let cancelled = self.repeatedTasks.map { task in
+                let promise = self.loop.makePromise(of: Void.self)
+                task.cancel(promise: promise)
+                return promise.futureResult
+            }
+            self.repeatedTasks = []
+            return .andAllSucceed(cancelled, on: self.loop)
+        }
     }
 
     /// Makes the session of `channel` watch `view` (and only it), sending what the view shows now.
@@ -365,43 +320,5 @@ final class Hub: @unchecked Sendable {
             .whenSuccess { revoked in
                 Self.deliver(SessionCommand.revoked, to: self.tokens.values.filter { revoked.contains($0.tokenKey) }.map(\.channel))
             }
-    }
-
-    /// A view's JSON as clients receive it, and for a standing view the player's total.
-    static func render(_ view: View, context: StoreContext, today: UTCDay) throws -> (text: [UInt8], total: Int?) {
-        switch view {
-        case .board(let board):
-            let page = try context.leaderboard.page(
-                game: board.game, period: board.period, date: board.date ?? today, start: board.start, end: board.end)
-            let push = BoardPush(
-                result: page.result, totalCount: page.totalCount, game: board.game, period: board.period, start: board.start, end: board.end)
-            return (try JSONCoding.encode(push), nil)
-        case .standing(let user):
-            let row = try context.index.around(userId: user, game: BoardIndex.globalGame, period: .allTime, radius: 0)?.around.first
-            return (try JSONCoding.encode(StandingPush(result: row)), row?.score)
-        }
-    }
-}
-
-/// A page of a watched board; the view's own fields come along, so a client that just switched views
-/// can tell a late push for the old one from the new.
-struct BoardPush: Encodable {
-    let result: [BoardRow]
-    let totalCount: Int
-    let game: String
-    let period: PeriodKind
-    let start: Int
-    let end: Int
-}
-
-struct StandingPush: Encodable {
-    let result: BoardRow?
-
-    enum CodingKeys: String, CodingKey { case result }
-
-    /// `result` is written as null for a player not on the board yet.
-    func encode(to encoder: any Encoder) throws {
-        var container = encoder.container(keyedBy: CodingKeys.self)
-        try container.encode(result, forKey: .result)
     }
 }

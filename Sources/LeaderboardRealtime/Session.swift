@@ -57,8 +57,7 @@ final class Session: ChannelInboundHandler, RemovableChannelHandler {
     private var isWritable = true
     /// Heartbeats since the client last sent anything.
     private var silentBeats = 0
-    private var allowance: Double
-    private var lastRefill = NIODeadline.now()
+    private var messageAllowance: MessageAllowance
     private var refusedInARow = 0
     private var timers: [Scheduled<Void>] = []
     /// Set while the client is behind (a push is held back, or the channel is not writable): drops it when it
@@ -74,7 +73,7 @@ final class Session: ChannelInboundHandler, RemovableChannelHandler {
         self.workers = workers
         self.limits = limits
         self.logger = logger
-        allowance = Double(limits.messagesPerSecond * 2)
+        messageAllowance = MessageAllowance(perSecond: limits.messagesPerSecond, now: .now())
     }
 
     private var claims: AccessTokenClaims? {
@@ -276,28 +275,23 @@ final class Session: ChannelInboundHandler, RemovableChannelHandler {
         }
     }
 
-    /// A token bucket per client. Every refused message is answered, with when to send again, so a client that
-    /// waits for its answers never hangs; one that keeps sending regardless is closed.
+    /// Every refused message is answered, with when to send again, so a client that waits for its answers
+    /// never hangs; one that keeps sending regardless is closed.
     private func admitMessage(_ context: ChannelHandlerContext) -> Bool {
-        let now = NIODeadline.now()
-        let rate = Double(limits.messagesPerSecond)
-        allowance = min(rate * 2, allowance + Double((now - lastRefill).nanoseconds) / 1e9 * rate)
-        lastRefill = now
-        guard allowance >= 1 else {
+        switch messageAllowance.take(at: .now()) {
+        case .admitted:
+            refusedInARow = 0
+            return true
+        case .refused(let retryAfter):
             refusedInARow += 1
             if refusedInARow > limits.refusalsBeforeClose {
                 close(context, code: .policyViolation, reason: "too many messages")
             } else {
-                // Whole seconds, as HTTP's Retry-After: never sooner than the bucket holds a message again.
-                let retryAfter = max(1, Int(((1 - allowance) / rate).rounded(.up)))
                 let refusal = RefusalPush(error: "too many messages; at most \(limits.messagesPerSecond) per second", retryAfter: retryAfter)
                 send(context, buffer: ByteBuffer(bytes: (try? JSONCoding.encode(refusal)) ?? Self.errorJSON(refusal.error)))
             }
             return false
         }
-        allowance -= 1
-        refusedInARow = 0
-        return true
     }
 
     // MARK: - Writing
@@ -388,36 +382,4 @@ struct Heartbeat: Sendable {}
 /// The answer to a client's message, computed on a store worker, for the session to send.
 struct Reply: Sendable {
     let text: ByteBuffer
-}
-
-struct SubmissionPush: Encodable {
-    let ok = true
-    let game: String
-    let score: Int
-    let best: Int
-    let improved: Bool
-    let rank: Int
-    let globalRank: Int
-
-    init(_ result: SubmissionResult) {
-        (game, score, best, improved, rank, globalRank) = (result.game, result.score, result.best, result.improved, result.rank, result.globalRank)
-    }
-}
-
-/// The answer to a message refused by the rate limit.
-struct RefusalPush: Encodable {
-    let error: String
-    /// Seconds until the client may send again.
-    let retryAfter: Int
-}
-
-struct QueuedPush: Encodable {
-    let ok = true
-    let queued = true
-    let game: String
-    let score: Int
-}
-
-struct ReportPush: Encodable {
-    let result: [ReportRow]
 }
