@@ -1,6 +1,7 @@
 import Foundation
 import LeaderboardCore
 import Logging
+import Synchronization
 
 /// The daemon's one Redis pub/sub connection: reads `lb:events` on a thread of its own and hands each
 /// message's events (those of one run of the apply script, which share their `at`) to the hub. After a
@@ -10,6 +11,13 @@ final class EventSubscriber: Sendable {
     private let settings: RedisSettings
     private let hub: Hub
     private let logger: Logger
+    private let isStopping = Atomic<Bool>(false)
+    /// Redis's id of the subscribed connection: `stop` ends its blocked read with CLIENT KILL, since a
+    /// hiredis read cannot be interrupted from another thread.
+    private let subscribedClientID = Mutex<Int?>(nil)
+    /// Cuts a back-off short when the daemon stops.
+    private let wake = DispatchSemaphore(value: 0)
+    private let finished = DispatchSemaphore(value: 0)
 
     init(settings: RedisSettings, hub: Hub, logger: Logger) {
         self.settings = settings
@@ -18,12 +26,30 @@ final class EventSubscriber: Sendable {
     }
 
     func start() {
-        Thread.detachNewThread { self.run() }
+        Thread.detachNewThread {
+            self.run()
+            self.finished.signal()
+        }
     }
+
+    /// Ends the loop and waits up to `timeout` for its thread to return; no event reaches the hub after.
+    func stop(timeout: Duration = .seconds(2)) {
+        isStopping.store(true, ordering: .sequentiallyConsistent)
+        wake.signal()
+        if let id = subscribedClientID.withLock({ $0 }) {
+            _ = try? RedisConnection(settings: settings).command(["CLIENT", "KILL", "ID", String(id)])
+        }
+        let (seconds, attoseconds) = timeout.components
+        if finished.wait(timeout: .now() + .nanoseconds(Int(seconds) * 1_000_000_000 + Int(attoseconds / 1_000_000_000))) == .timedOut {
+            logger.warning("event subscriber did not stop in time")
+        }
+    }
+
+    private var isRunning: Bool { !isStopping.load(ordering: .sequentiallyConsistent) }
 
     private func run() {
         var failures = 0
-        while true { failures = follow(failuresSoFar: failures) }
+        while isRunning { failures = follow(failuresSoFar: failures) }
     }
 
     /// One connection's life: subscribes, hands every event to the hub until the connection fails, then
@@ -35,7 +61,15 @@ final class EventSubscriber: Sendable {
     private func follow(failuresSoFar: Int) -> Int {
         var failures = failuresSoFar
         let connection = RedisConnection(settings: settings)
+        defer {
+            subscribedClientID.withLock { $0 = nil }
+            connection.close()
+        }
         do {
+            // Optional: where CLIENT is not allowed, `stop` waits out its timeout instead.
+            if case .integer(let id) = try? connection.command(["CLIENT", "ID"]) { subscribedClientID.withLock { $0 = id } }
+            // Checked after the id is published: a `stop` that saw no id is seen here.
+            guard isRunning else { return failures }
             try connection.subscribe(to: [BoardIndex.eventsChannel])
             if failures > 0 {
                 logger.info("event stream back; refreshing every view")
@@ -44,19 +78,19 @@ final class EventSubscriber: Sendable {
             failures = 0
             try forward(from: connection)
         } catch {
+            guard isRunning else { return failures }
             if failures == 0 { logger.warning("event stream lost; reconnecting", metadata: ["error": "\(error)"]) }
             failures += 1
-            connection.close()
             // Back off up to two seconds while Redis is away.
-            Thread.sleep(forTimeInterval: min(2, 0.05 * Double(failures)))
+            _ = wake.wait(timeout: .now() + .milliseconds(Int(min(2000, 50 * Double(failures)))))
         }
         return failures
     }
 
-    /// Returns only by throwing, when the connection fails.
+    /// Returns when the daemon stops, or by throwing when the connection fails.
     @inline(never)
     private func forward(from connection: RedisConnection) throws {
-        while true {
+        while isRunning {
             let (_, payload) = try connection.nextMessage()
             do {
                 let events = try JSONDecoder().decode([BoardEvent].self, from: Data(payload))

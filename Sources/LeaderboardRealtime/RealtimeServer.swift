@@ -9,7 +9,8 @@ import NIOPosix
 import NIOWebSocket
 
 /// The WebSocket daemon: upgrades `/ws/v1/...` requests, admits each connection once its token is
-/// checked, and runs the hub and the event subscriber. SIGTERM or SIGINT closes every client with 1001.
+/// checked, and runs the hub and the event subscriber. SIGTERM or SIGINT stops them, lets the store jobs
+/// in flight finish and answer, closes every client with 1001, and returns.
 public final class RealtimeServer: Sendable {
     static let maximumFrameBytes = 16 * 1024
     /// SO_SNDBUF of each client socket (the kernel doubles it for its bookkeeping). Left to itself, Linux grows
@@ -41,15 +42,16 @@ public final class RealtimeServer: Sendable {
         accountSockets = AccountSockets(limit: config.wsMaxSocketsPerAccount)
     }
 
-    /// Binds and serves until SIGTERM or SIGINT, then closes the clients and returns. `onReady` runs
-    /// once the port is bound, `onStop` when the signal arrives.
+    /// Binds and serves until SIGTERM or SIGINT, then stops in order and returns. `onReady` runs once
+    /// the port is bound, `onStop` when the signal arrives.
     public func run(onReady: () -> Void = {}, onStop: () -> Void = {}) throws {
         guard case .tcp(let host, let port) = config.wsListen else {
             throw RealtimeError.unsupportedListenAddress(config.wsListen.description)
         }
         Gauge(label: "leaderboard_ws_connections").record(0)
         hub.start()
-        EventSubscriber(settings: config.redis, hub: hub, logger: logger).start()
+        let subscriber = EventSubscriber(settings: config.redis, hub: hub, logger: logger)
+        subscriber.start()
         let server = try ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -72,8 +74,13 @@ public final class RealtimeServer: Sendable {
         stop.wait()
         for source in signals { source.cancel() }
         onStop()
-        logger.info("shutting down: closing clients with 1001")
+        logger.info("shutting down: finishing store jobs, closing clients with 1001")
+        // Each step stops a source of work for the next: no new clients, no new events, no ticks; then the
+        // jobs in flight answer their clients before those are told to go.
         try server.close().wait()
+        subscriber.stop()
+        try hub.stop().wait()
+        workers.finish()
         let open = connections.withLock { Array($0.values) }
         Hub.deliver(SessionCommand.goingAway, to: open)
         let closed = EventLoopFuture.andAllComplete(open.map(\.closeFuture), on: group.next())

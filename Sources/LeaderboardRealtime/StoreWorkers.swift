@@ -40,6 +40,8 @@ final class StoreWorkers: Sendable {
     private let queues: [DispatchQueue]
     private let contexts: [StoreContext]
     private let next = Atomic<Int>(0)
+    /// Cleared by `finish`; checked and queued under one lock, so no job slips in behind the drain.
+    private let isAccepting = Mutex(true)
 
     init(count: Int, config: Config, logger: Logger) {
         queues = (0..<count).map { DispatchQueue(label: "leaderboard.store.\($0)") }
@@ -58,9 +60,19 @@ final class StoreWorkers: Sendable {
         let index = next.add(1, ordering: .relaxed).oldValue % queues.count
         let promise = loop.makePromise(of: Value.self)
         let context = contexts[index]
-        queues[index].async {
-            promise.completeWith(Result { try body(context) })
+        isAccepting.withLock { isAccepting in
+            guard isAccepting else { return promise.fail(ServiceError.unavailable("the daemon is shutting down")) }
+            queues[index].async {
+                promise.completeWith(Result { try body(context) })
+            }
         }
         return promise.futureResult
+    }
+
+    /// Refuses new jobs (they fail as unavailable) and returns once every job already queued has finished
+    /// and completed its promise.
+    func finish() {
+        isAccepting.withLock { $0 = false }
+        for queue in queues { queue.sync {} }
     }
 }

@@ -14,6 +14,7 @@ import json
 import os
 import re
 import signal
+import subprocess
 import time
 import uuid
 from typing import Any, Callable
@@ -33,6 +34,7 @@ from conftest import (
     new_player,
     receive_json,
     receive_until,
+    run_sql,
     wait_until,
 )
 from test_auth import FORGERIES, forged_tokens
@@ -552,6 +554,64 @@ def test_sigterm_closes_the_clients_with_1001_and_the_supervisor_restarts_the_da
     for node in stack.ws_services:
         wait_until(lambda: welcomed(stack.ws_address(node)), timeout=15, ignoring=(OSError,), message=f"{node} serving again")
     assert welcomed()
+
+
+def test_sigterm_lets_a_store_job_in_flight_answer_before_1001_and_the_daemon_exits_0(
+    api: Api, sockets: Sockets, stack: Stack, stack_env: dict[str, str]
+) -> None:
+    """A submission held in PostgreSQL by a lock when SIGTERM arrives still answers, then every client gets 1001."""
+    player, watcher = new_player(api, "Stopping B"), new_player(api, "Stopping W")
+    score = score_above_top(api, player, "rl")
+    address = stack.ws_address("ws")
+    standing = sockets.open("/ws/v1/my-score", watcher.token, address=address)
+    assert receive_json(standing) == {"result": None}
+    submitter = sockets.open("/ws/v1/add-score", player.token, address=address)
+    pid = stack.pid("ws")
+    assert pid is not None, "ws is not running"
+    log = LogWatch(stack.log_path("ws"))
+
+    # Reads go on; inserts into scores wait until the locker ends its transaction.
+    locker = subprocess.Popen(
+        ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", stack_env["PG_SERVER"], "-p", stack_env["PG_PORT"],
+         "-U", stack_env["PG_USER"], "-d", stack_env["PG_DB"]],
+        stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env={**os.environ, "PGPASSWORD": stack_env["PG_PW"]},
+    )
+    try:
+        assert locker.stdin is not None
+        locker.stdin.write("BEGIN; LOCK TABLE scores IN EXCLUSIVE MODE; SELECT 'locked';\n")
+        locker.stdin.flush()
+        lock_held = (
+            "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation"
+            " WHERE c.relname = 'scores' AND l.mode = 'ExclusiveLock' AND l.granted"
+        )
+        wait_until(lambda: int(run_sql(stack_env, lock_held)[0][0]) >= 1, timeout=10, message="the lock on scores")
+        submitter.send(json.dumps({"game": "rl", "score": score}))
+        waiting_insert = "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query ILIKE '%INSERT INTO scores%'"
+        wait_until(lambda: int(run_sql(stack_env, waiting_insert)[0][0]) >= 1, timeout=10, message="the submission to wait for the lock")
+
+        os.kill(pid, signal.SIGTERM)
+        wait_until(lambda: "shutting down" in log.new_text(), timeout=10, message="ws to start shutting down")
+        locker.stdin.write("COMMIT;\n")
+        locker.stdin.close()
+        assert locker.wait(timeout=10) == 0
+    finally:
+        if locker.poll() is None:
+            locker.kill()
+            locker.wait()
+
+    answer = receive_json(submitter, timeout=10)
+    assert answer["ok"] is True and answer["score"] == score, answer
+    assert close_code(submitter, timeout=10) == GOING_AWAY
+    assert close_code(standing, timeout=10) == GOING_AWAY
+    exit_line = re.compile(rf"supervisor: leaderboard-ws exited with status (\d+) \(pid {pid}\)")
+    match = wait_until(lambda: exit_line.search(log.new_text()), timeout=15, message="ws to exit")
+    assert match.group(1) == "0", f"ws exited with status {match.group(1)} on SIGTERM"
+    assert board_top(api, player, "rl") == score, "the score was applied to the board, not only stored"
+    wait_until(lambda: stack.pid("ws") not in (None, pid), timeout=15, message="the supervisor to restart ws")
+    wait_until(
+        lambda: sockets.open("/ws/v1/", address=address).recv(timeout=5) == "Welcome to your websocket server",
+        timeout=15, ignoring=(OSError,), message="ws serving again",
+    )
 
 
 # --- two nodes -------------------------------------------------------------------
