@@ -60,4 +60,5 @@ final class InMemoryRevocations: TokenRevocations {
     private var revoked: Set<String> = []
     func revoke(_ tokenKey: String, until expiresAt: Int) throws { revoked.insert(tokenKey) }
     func isRevoked(_ tokenKey: String) throws -> Bool { revoked.contains(tokenKey) }
+    func revoked(among tokenKeys: [String]) throws -> Set<String> { revoked.intersection(tokenKeys) }
 }

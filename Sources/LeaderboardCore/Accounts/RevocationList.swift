@@ -8,12 +8,11 @@
 /// down) the check asks PostgreSQL, on every path: the board scripts and page stamps refuse to vouch
 /// (`IndexError.revocationsNotCached`). Fail-closed: when neither answers, the error propagates (a 503).
 public struct RevocationList: TokenRevocations {
-    static let cachePrefix = "lb:revoked:"
     /// Exists while the cache holds every revocation PostgreSQL has.
-    static let cachedKey = "lb:meta:revocations-cached"
+    static let cachedKey = RedisKeys.revocationsCached
     /// The mark of a reload in progress: a revocation that misses the cache meanwhile deletes it, and the
     /// reload then leaves `cachedKey` unset.
-    static let reloadKey = "lb:meta:revocations-reload"
+    static let reloadKey = RedisKeys.revocationsReload
     static let finishReloadScript = RedisScript(
         """
         if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
@@ -38,7 +37,7 @@ public struct RevocationList: TokenRevocations {
             "INSERT INTO revoked_tokens (token_key, expires_at) VALUES ($1, to_timestamp($2)) ON CONFLICT (token_key) DO NOTHING",
             [tokenKey, expiresAt])
         do {
-            try redis.command(["SET", Self.cachePrefix + tokenKey, "1", "EXAT", String(expiresAt)])
+            try redis.command(["SET", RedisKeys.revokedToken(tokenKey), "1", "EXAT", String(expiresAt)])
         } catch {
             // A Redis that refuses writes (out of memory, failing to persist) still deletes: its cache stops
             // vouching until the reconciler reloads it. A Redis that is away keeps what it had, as before:
@@ -57,14 +56,18 @@ public struct RevocationList: TokenRevocations {
         try revoked(among: [tokenKey]).contains(tokenKey)
     }
 
-    /// Which of `tokenKeys` are revoked, in one round trip per `batchSize` keys rather than one per key:
-    /// the ws daemon's periodic sweep asks this for the token of every connection it holds. A batch whose
-    /// answer from the cache comes without the generation or `cachedKey` (see above) asks PostgreSQL.
-    public func revoked(among tokenKeys: [String], batchSize: Int = 1_000) throws -> Set<String> {
+    /// Which of `tokenKeys` are revoked, in one round trip per 1,000 keys rather than one per key: the ws
+    /// daemon's periodic sweep asks this for the token of every connection it holds.
+    public func revoked(among tokenKeys: [String]) throws -> Set<String> {
+        try revoked(among: tokenKeys, batchSize: 1_000)
+    }
+
+    /// A batch whose answer from the cache comes without the generation or `cachedKey` (see above) asks PostgreSQL.
+    func revoked(among tokenKeys: [String], batchSize: Int) throws -> Set<String> {
         var revoked: Set<String> = []
         for start in stride(from: 0, to: tokenKeys.count, by: batchSize) {
             let batch = tokenKeys[start..<min(start + batchSize, tokenKeys.count)]
-            let commands = batch.map { ["EXISTS", Self.cachePrefix + $0] } + [["EXISTS", BoardIndex.generationKey, Self.cachedKey]]
+            let commands = batch.map { ["EXISTS", RedisKeys.revokedToken($0)] } + [["EXISTS", RedisKeys.generation, Self.cachedKey]]
             if let replies = try? redis.pipeline(commands), replies.last == .integer(2) {
                 for (key, reply) in zip(batch, replies) where reply == .integer(1) { revoked.insert(key) }
                 continue
@@ -85,7 +88,7 @@ public struct RevocationList: TokenRevocations {
         let rows = try database.query(
             "SELECT token_key, extract(epoch FROM expires_at)::bigint AS expires FROM revoked_tokens WHERE expires_at > now()")
         let commands = try rows.map { row in
-            ["SET", cachePrefix + (try row.requiredString("token_key")), "1", "EXAT", String(try row.requiredInt("expires"))]
+            ["SET", RedisKeys.revokedToken(try row.requiredString("token_key")), "1", "EXAT", String(try row.requiredInt("expires"))]
         }
         for batch in stride(from: 0, to: commands.count, by: 1_000) {
             try redis.pipelineOrThrow(Array(commands[batch..<min(batch + 1_000, commands.count)]))

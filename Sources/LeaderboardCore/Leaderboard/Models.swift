@@ -18,6 +18,24 @@ public struct BoardRow: Codable, Sendable, Equatable {
     }
 }
 
+/// A player's best single score over some boards or days, and where and when they reached it: a report row
+/// before it is ranked.
+public struct TopScore: Sendable, Equatable {
+    public let userId: Int
+    public let name: String
+    public let score: Int
+    public let game: String
+    public let epochSeconds: Int
+
+    public init(userId: Int, name: String, score: Int, game: String, epochSeconds: Int) {
+        self.userId = userId
+        self.name = name
+        self.score = score
+        self.game = game
+        self.epochSeconds = epochSeconds
+    }
+}
+
 /// A page of a board and the board's size.
 public struct BoardPage: Codable, Sendable, Equatable {
     public let result: [BoardRow]
