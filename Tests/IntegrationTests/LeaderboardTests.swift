@@ -400,7 +400,8 @@ import Testing
             }
             // Just below them: other tests' scores (from the shared PostgreSQL) come after, or between.
             try privateRedis.command(["SET", "lb:1:watermark", String(settled[0] - 1)])
-            let pass = try IndexReconciler(connections: StoreConnections(database: database, redis: privateRedis), logger: logger, batchSize: 10).reconcile()
+            let pass = try IndexReconciler(connections: StoreConnections(database: database, redis: privateRedis), logger: logger, batchSize: 10)
+                .reconcile()
             #expect(pass.batchesRead == 1, "the first batch ends in scores still settling")
             #expect(pass.applied >= 3)
             #expect(try BoardIndex(redis: privateRedis).applied(settled, generation: 1) == [true, true, true])
