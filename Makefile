@@ -6,6 +6,8 @@
 #                (two nodes unless NODES=1)
 #   make test-faults    kill -9 Redis, an api pool, a ws daemon and stop PostgreSQL
 #                under load, on a stack of its own (var/faults); nothing acknowledged is lost
+#   make test-conformance  Autobahn|Testsuite's every case against leaderboard-ws, direct and through
+#                nginx, on a stack of its own (var/conformance); fails on a FAILED case that is not by design
 #   make test-sanitize  the Swift tests under ASan and TSan, and the daemons under TSan
 #                during end-to-end tests (var/sanitize)
 #   make fuzz    libFuzzer on the JSON and JWT parsers, 60 s each (FUZZ_SECONDS)
@@ -62,7 +64,7 @@ RENDER = sed -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
 # Prerequisites run in order (deps before build); SwiftPM parallelises itself.
 .NOTPARALLEL:
 
-.PHONY: all deps build build-debug run stop status logs test test-faults test-sanitize fuzz format lint install uninstall clean bench bench-deps
+.PHONY: all deps build build-debug run stop status logs test test-faults test-conformance test-sanitize fuzz format lint install uninstall clean bench bench-deps
 
 all: build
 
@@ -110,6 +112,11 @@ bench-deps: deps
 # Its own stack (FAULTS_STACK_DIR, FAULTS_PORT_OFFSET): see scripts/test-faults.py.
 test-faults: deps
 	SWIFT=$(SWIFT) scripts/test-faults.py
+
+# Its own stack too (CONFORMANCE_STACK_DIR, CONFORMANCE_PORT_OFFSET), and Autobahn|Testsuite installed
+# once into var/autobahn (AUTOBAHN_DIR) with Python 2.7 (AUTOBAHN_PYTHON): see scripts/test-conformance.py.
+test-conformance: deps
+	SWIFT=$(SWIFT) scripts/test-conformance.py
 
 # Its own stack too (SANITIZE_STACK_DIR, SANITIZE_PORT_OFFSET) and scratch paths .build-asan, .build-tsan.
 test-sanitize: deps
@@ -177,5 +184,6 @@ clean:
 	-STACK_DIR=var/test scripts/stack.sh stop >/dev/null 2>&1
 	-STACK_DIR=var/faults scripts/stack.sh stop >/dev/null 2>&1
 	-STACK_DIR=var/sanitize scripts/stack.sh stop >/dev/null 2>&1
+	-STACK_DIR=var/conformance scripts/stack.sh stop >/dev/null 2>&1
 	$(SWIFT) package clean
-	rm -rf var/test var/faults var/sanitize var/fuzz .build-asan .build-tsan .build-fuzz
+	rm -rf var/test var/faults var/sanitize var/conformance var/autobahn var/fuzz .build-asan .build-tsan .build-fuzz

@@ -185,8 +185,28 @@ if grep -nE '^[^#]*(/run/leaderboard|/var/log|/etc/leaderboard|127\.0\.0\.1:(808
     die "the site for this test still names production paths or ports (above): update the sed lines here"
 fi
 
-# Debian 12's /etc/nginx/nginx.conf around the site, as sites-enabled/ has it:
-# its http-level directives are here, so a clash with them would show.
+# What README's deployment step sets in /etc/nginx/nginx.conf (Debian's
+# worker_connections 768 would let WebSockets starve REST): the same numbers
+# as the site's own comment, enough for its WebSocket cap twice (a socket
+# takes a worker's connection to the client and one to leaderboard-ws) with
+# 4,096 left for REST, and a descriptor for each.
+readme_number() { sed -n "s/.*\b$1 \([0-9]\+\);.*/\1/p" README.md | sort -u; }
+site_number() { sed -n "s/^ *$1 \([0-9]\+\);.*/\1/p" "$ROOT$SITE" | sort -u; }
+worker_connections=$(readme_number worker_connections)
+worker_rlimit_nofile=$(readme_number worker_rlimit_nofile)
+ws_total=$(site_number 'limit_conn leaderboard_ws_total')
+if [[ $worker_connections =~ ^[0-9]+$ && $worker_rlimit_nofile =~ ^[0-9]+$ && $ws_total =~ ^[0-9]+$ ]] &&
+    grep -q "worker_rlimit_nofile $worker_rlimit_nofile; (main context) and" "$ROOT$SITE" &&
+    grep -q "worker_connections $worker_connections; (events)" "$ROOT$SITE" &&
+    ((worker_connections >= 2 * ws_total + 4096 && worker_rlimit_nofile >= worker_connections)); then
+    pass "nginx.conf as README sets it (worker_connections $worker_connections, worker_rlimit_nofile $worker_rlimit_nofile) covers the site's $ws_total WebSockets and REST"
+else
+    fail "README's worker_connections '$worker_connections' and worker_rlimit_nofile '$worker_rlimit_nofile' (one of each, as the site's comment says) do not cover the site's WebSocket cap '$ws_total' twice plus 4096"
+fi
+
+# Debian 12's /etc/nginx/nginx.conf around the site, as sites-enabled/ has it,
+# with README's sizing: its http-level directives are here, so a clash with
+# them would show.
 nginx_conf() {
     local site=$1 user=''
     # As root nginx would run its workers as nobody, who cannot reach the api socket.
@@ -197,8 +217,9 @@ pid $WORK/run/nginx.pid;
 error_log $WORK/log/error.log warn;
 worker_processes 1;
 worker_shutdown_timeout 5s;
+worker_rlimit_nofile ${worker_rlimit_nofile:-1024};
 events {
-    worker_connections 256;
+    worker_connections ${worker_connections:-768};
 }
 http {
     sendfile on;

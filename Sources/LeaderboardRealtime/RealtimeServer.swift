@@ -12,6 +12,10 @@ import NIOWebSocket
 /// checked, and runs the hub and the event subscriber. SIGTERM or SIGINT closes every client with 1001.
 public final class RealtimeServer: Sendable {
     static let maximumFrameBytes = 16 * 1024
+    /// SO_SNDBUF of each client socket (the kernel doubles it for its bookkeeping). Left to itself, Linux grows
+    /// a send buffer to 4 MB (`tcp_wmem`), all of it held for a client that reads nothing; a push is at most
+    /// a 100-row page of about 25 kB, and what does not fit waits in the session (Session.receive).
+    static let socketSendBufferBytes = 64 * 1024
     static let shutdownGrace = TimeAmount.seconds(5)
     static let healthHandlerName = "health"
 
@@ -20,6 +24,7 @@ public final class RealtimeServer: Sendable {
     private let group: MultiThreadedEventLoopGroup
     private let workers: StoreWorkers
     private let hub: Hub
+    private let accountSockets: AccountSockets
 
     /// Whether every event loop still runs work: a hung loop stops the systemd watchdog's pings.
     public var isResponsive: Bool {
@@ -33,6 +38,7 @@ public final class RealtimeServer: Sendable {
         group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
         workers = StoreWorkers(count: config.wsWorkers, config: config, logger: logger)
         hub = Hub(loop: group.next(), workers: workers, logger: logger)
+        accountSockets = AccountSockets(limit: config.wsMaxSocketsPerAccount)
     }
 
     /// Binds and serves until SIGTERM or SIGINT, then closes the clients and returns. `onReady` runs
@@ -48,6 +54,7 @@ public final class RealtimeServer: Sendable {
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.writeBufferWaterMark, value: .init(low: 32 * 1024, high: 128 * 1024))
+            .childChannelOption(.socketOption(.so_sndbuf), value: SocketOptionValue(Self.socketSendBufferBytes))
             .childChannelInitializer { channel in self.initialize(channel) }
             .bind(host: host, port: port)
             .wait()
@@ -103,7 +110,7 @@ public final class RealtimeServer: Sendable {
                     admission.withLockedValue { $0 = .refused(.init(codeNumber: 1013), reason: "too many connections; retry later") }
                     return channel.eventLoop.makeSucceededFuture(HTTPHeaders())
                 }
-                return self.admit(head: head, on: channel.eventLoop).map { decided in
+                return self.admit(head: head, channel: channel).map { decided in
                     admission.withLockedValue { $0 = decided }
                     return HTTPHeaders()
                 }
@@ -111,9 +118,15 @@ public final class RealtimeServer: Sendable {
             upgradePipelineHandler: { channel, head in
                 // Frames must not reach the plain HTTP handler that sat behind the upgrade.
                 channel.pipeline.removeHandler(name: Self.healthHandlerName).flatMapThrowing {
+                    try channel.pipeline.syncOperations.context(handlerType: ByteToMessageHandler<WebSocketFrameDecoder>.self)
+                }.flatMap { nioDecoder in
+                    // It reads nothing after a frame it refuses, not even the client's close: FrameDecoder does.
+                    channel.pipeline.removeHandler(context: nioDecoder)
+                }.flatMapThrowing {
                     let session = Session(
                         route: SocketRoute(uri: head.uri) ?? .welcome, admission: admission.withLockedValue { $0 }, hub: self.hub,
                         workers: self.workers, limits: .init(messagesPerSecond: self.config.wsMessagesPerSecond), logger: self.logger)
+                    try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(FrameDecoder(maxFrameSize: Self.maximumFrameBytes)))
                     try channel.pipeline.syncOperations.addHandler(FrameValidator())
                     try channel.pipeline.syncOperations.addHandler(
                         NIOWebSocketFrameAggregator(
@@ -128,20 +141,31 @@ public final class RealtimeServer: Sendable {
         }
     }
 
-    /// The token of an upgrade request (cookie `ath` or Bearer), checked like REST does, revocation included.
-    private func admit(head: HTTPRequestHead, on loop: any EventLoop) -> EventLoopFuture<Admission> {
+    /// The token of an upgrade request (Bearer, or cookie `ath` from a trusted origin), checked like REST does,
+    /// revocation and account included; an account's socket counts against its cap until the connection closes.
+    private func admit(head: HTTPRequestHead, channel: any Channel) -> EventLoopFuture<Admission> {
         let request = HTTPRequest(
             method: "GET", path: head.uri, headers: Dictionary(head.headers.map { ($0.name, $0.value) }, uniquingKeysWith: { first, _ in first }))
-        guard let token = request.accessToken else { return loop.makeSucceededFuture(.anonymous) }
-        return workers.run(on: loop) { store in
+        guard let token = request.upgradeToken(allowedOrigins: config.corsOrigins) else { return channel.eventLoop.makeSucceededFuture(.anonymous) }
+        return workers.run(on: channel.eventLoop) { store -> Admission in
             do {
                 let claims = try store.auth.authenticate(token)
+                // Signed by us for an account that is gone (or never was): refused, as /auth/me refuses it.
+                guard try store.stores.users.user(id: claims.userID) != nil else { return .anonymous }
                 return .account(claims, tokenKey: AuthService.revocationKey(token: token, claims: claims))
             } catch let error as APIError where error.status == 401 {
                 return .anonymous
             } catch {
                 return .refused(.init(codeNumber: 1013), reason: "cannot check the token now; retry later")
             }
+        }.map { (admission: Admission) -> Admission in
+            guard case .account(let claims, _) = admission else { return admission }
+            let accountSockets = self.accountSockets
+            guard accountSockets.claim(userID: claims.userID) else {
+                return .refused(.policyViolation, reason: "too many sockets for this account; at most \(accountSockets.limit)")
+            }
+            channel.closeFuture.whenComplete { _ in accountSockets.release(userID: claims.userID) }
+            return admission
         }
     }
 }

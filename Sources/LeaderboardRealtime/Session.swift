@@ -24,8 +24,11 @@ final class Session: ChannelInboundHandler, RemovableChannelHandler {
         var pingInterval = TimeAmount.seconds(25)
         /// Drop a client that answered none of this many pings in a row.
         var unansweredPingLimit = 2
-        /// Drop a client whose socket stays full (it reads nothing) for this long.
+        /// Drop a client that takes in nothing for this long while a push waits for it: the clock starts when
+        /// a push finds the one before still unwritten (the socket's bounded send buffer is full).
         var slowClientTimeout = TimeAmount.seconds(10)
+        /// Close a client refused this many messages in a row (it ignores the `retryAfter` of each answer).
+        var refusalsBeforeClose: Int { messagesPerSecond * 5 }
         /// After our close frame, wait this long for the client's before closing the connection anyway.
         var closeReplyTimeout = TimeAmount.seconds(2)
     }
@@ -46,6 +49,9 @@ final class Session: ChannelInboundHandler, RemovableChannelHandler {
     private var watching: Hub.View?
     /// The newest view update not yet written because the client is behind; older ones are dropped.
     private var pendingUpdate: ByteBuffer?
+    /// Whether the last push written is still waiting for room in the socket: the next one is held back, so a
+    /// client that reads nothing holds at most one push in our buffers and one in `pendingUpdate`.
+    private var isPushUnwritten = false
     /// Whether the channel takes writes, as `channelWritabilityChanged` last said: a push reads this flag
     /// instead of going through the context to the channel's atomic, for each of thousands of sessions.
     private var isWritable = true
@@ -53,9 +59,10 @@ final class Session: ChannelInboundHandler, RemovableChannelHandler {
     private var silentBeats = 0
     private var allowance: Double
     private var lastRefill = NIODeadline.now()
-    private var ignoredMessages = 0
+    private var refusedInARow = 0
     private var timers: [Scheduled<Void>] = []
-    /// Set while the client is behind (the channel is not writable): drops it when it stays behind too long.
+    /// Set while the client is behind (a push is held back, or the channel is not writable): drops it when it
+    /// stays behind too long.
     private var slowClientTimer: Scheduled<Void>?
     private var pinger: RepeatedTask?
     private var isClosing = false
@@ -172,17 +179,9 @@ final class Session: ChannelInboundHandler, RemovableChannelHandler {
     func channelWritabilityChanged(context: ChannelHandlerContext) {
         isWritable = context.channel.isWritable
         if isWritable {
-            // Caught up: the clock starts anew the next time it falls behind.
-            slowClientTimer?.cancel()
-            slowClientTimer = nil
-            if let frame = pendingUpdate {
-                pendingUpdate = nil
-                write(frame: frame)
-            }
-        } else if slowClientTimer == nil && !isClosing {
-            // A client that stays behind for long is cut off; it must never hold up the others.
-            let channel = context.channel
-            slowClientTimer = context.eventLoop.scheduleTask(in: limits.slowClientTimeout) { channel.close(promise: nil) }
+            writePendingUpdate()
+        } else {
+            startSlowClientClock()
         }
         context.fireChannelWritabilityChanged()
     }
@@ -190,10 +189,11 @@ final class Session: ChannelInboundHandler, RemovableChannelHandler {
     /// New content of the watched view, from the hub, on this session's loop.
     func receive(_ update: ViewUpdate) {
         guard update.view == watching else { return }
-        if isWritable && encoderContext != nil {
+        if isWritable && !isPushUnwritten && encoderContext != nil {
             write(frame: update.frame)
         } else {
             pendingUpdate = update.frame
+            startSlowClientClock()
         }
     }
 
@@ -206,8 +206,7 @@ final class Session: ChannelInboundHandler, RemovableChannelHandler {
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         logger.debug("websocket error", metadata: ["error": "\(error)"])
-        // After our close frame the frame decoder may keep failing on what the client still sends (the rest
-        // of a frame that was too large): that is read and dropped until the close completes (see close).
+        // After our close frame, what the client still sends may break the rules again: only its close matters.
         guard !isClosing else { return }
         // Tell the client why it is closed: the frame decoder in front checks each frame, the aggregator
         // a message sent in fragments.
@@ -215,7 +214,7 @@ final class Session: ChannelInboundHandler, RemovableChannelHandler {
         case NIOWebSocketError.invalidFrameLength, NIOWebSocketFrameAggregator.Error.accumulatedFrameSizeIsTooLarge:
             close(context, code: .messageTooLarge, reason: "message too large")
         case let violation as FrameValidator.Violation:
-            close(context, code: .protocolError, reason: violation.reason)
+            close(context, code: violation.code, reason: violation.reason)
         case NIOWebSocketFrameAggregator.Error.tooManyFragments, NIOWebSocketFrameAggregator.Error.nonFinalFragmentSizeIsTooSmall:
             close(context, code: .policyViolation, reason: "too many fragments")
         case is NIOWebSocketError, is NIOWebSocketFrameAggregator.Error:
@@ -274,23 +273,27 @@ final class Session: ChannelInboundHandler, RemovableChannelHandler {
         }
     }
 
-    /// A token bucket per client; a client that keeps flooding after being told is closed.
+    /// A token bucket per client. Every refused message is answered, with when to send again, so a client that
+    /// waits for its answers never hangs; one that keeps sending regardless is closed.
     private func admitMessage(_ context: ChannelHandlerContext) -> Bool {
         let now = NIODeadline.now()
         let rate = Double(limits.messagesPerSecond)
         allowance = min(rate * 2, allowance + Double((now - lastRefill).nanoseconds) / 1e9 * rate)
         lastRefill = now
         guard allowance >= 1 else {
-            ignoredMessages += 1
-            if ignoredMessages > limits.messagesPerSecond * 5 {
+            refusedInARow += 1
+            if refusedInARow > limits.refusalsBeforeClose {
                 close(context, code: .policyViolation, reason: "too many messages")
-            } else if ignoredMessages == 1 {
-                sendError(context, "too many messages; at most \(limits.messagesPerSecond) per second")
+            } else {
+                // Whole seconds, as HTTP's Retry-After: never sooner than the bucket holds a message again.
+                let retryAfter = max(1, Int(((1 - allowance) / rate).rounded(.up)))
+                let refusal = RefusalPush(error: "too many messages; at most \(limits.messagesPerSecond) per second", retryAfter: retryAfter)
+                send(context, buffer: ByteBuffer(bytes: (try? JSONCoding.encode(refusal)) ?? Self.errorJSON(refusal.error)))
             }
             return false
         }
         allowance -= 1
-        ignoredMessages = 0
+        refusedInARow = 0
         return true
     }
 
@@ -308,7 +311,33 @@ final class Session: ChannelInboundHandler, RemovableChannelHandler {
     /// Writes a ready frame below the frame encoder: nothing copies or encodes it again.
     private func write(frame: ByteBuffer) {
         guard !isClosing, let encoderContext else { return }
-        encoderContext.writeAndFlush(NIOAny(frame), promise: nil)
+        isPushUnwritten = true
+        let written = encoderContext.eventLoop.makePromise(of: Void.self)
+        encoderContext.writeAndFlush(NIOAny(frame), promise: written)
+        // Completes at once when the socket took the frame, else once the client has read enough to make room.
+        written.futureResult.assumeIsolated().whenComplete { _ in
+            self.isPushUnwritten = false
+            self.writePendingUpdate()
+        }
+    }
+
+    /// Once the client has caught up (the last push is in the socket and the channel takes writes): stops the
+    /// slow-client clock and writes the update held back meanwhile, if any.
+    private func writePendingUpdate() {
+        guard isWritable && !isPushUnwritten else { return }
+        slowClientTimer?.cancel()
+        slowClientTimer = nil
+        if let frame = pendingUpdate {
+            pendingUpdate = nil
+            write(frame: frame)
+        }
+    }
+
+    /// A client that stays behind for long is cut off: it must never hold up the others, nor hold our memory.
+    private func startSlowClientClock() {
+        guard slowClientTimer == nil, !isClosing, let context else { return }
+        let channel = context.channel
+        slowClientTimer = context.eventLoop.scheduleTask(in: limits.slowClientTimeout) { channel.close(promise: nil) }
     }
 
     private func sendError(_ context: ChannelHandlerContext, _ message: String) {
@@ -370,6 +399,13 @@ struct SubmissionPush: Encodable {
     init(_ result: SubmissionResult) {
         (game, score, best, improved, rank, globalRank) = (result.game, result.score, result.best, result.improved, result.rank, result.globalRank)
     }
+}
+
+/// The answer to a message refused by the rate limit.
+struct RefusalPush: Encodable {
+    let error: String
+    /// Seconds until the client may send again.
+    let retryAfter: Int
 }
 
 struct QueuedPush: Encodable {

@@ -144,11 +144,29 @@ import Testing
         #expect(closeCode(try written()) == .messageTooLarge)
     }
 
+    /// The handlers RealtimeServer puts in front of the session, with its limits: bytes in, messages out.
+    func addFrameHandlers() throws {
+        let pipeline = channel.pipeline.syncOperations
+        try pipeline.addHandler(
+            NIOWebSocketFrameAggregator(minNonFinalFragmentSize: 0, maxAccumulatedFrameCount: 64, maxAccumulatedFrameSize: 16 * 1024),
+            position: .first)
+        try pipeline.addHandler(FrameValidator(), position: .first)
+        try pipeline.addHandler(ByteToMessageHandler(FrameDecoder(maxFrameSize: 16 * 1024)), position: .first)
+    }
+
+    func sendBytes(_ frames: [ByteBuffer]) throws {
+        for frame in frames { try channel.writeInbound(frame) }
+        channel.embeddedEventLoop.run()
+    }
+
+    static func wire(_ opcode: WebSocketOpcode, _ payload: [UInt8], _ fin: Bool) throws -> ByteBuffer {
+        try FrameDecoderTests.wire(opcode, payload, fin: fin)
+    }
+
     @Test func aFrameTooLargeClosesWith1009AndTheRestOfItIsReadNotReset() throws {
         try open(.welcome, .anonymous)
         _ = try written()
-        // As the upgrader puts it in front of the session, with the daemon's limit.
-        try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(WebSocketFrameDecoder(maxFrameSize: 16 * 1024)), position: .first)
+        try addFrameHandlers()
         // A masked text frame announcing 16 KiB + 1 bytes, and the first bytes of it.
         var bytes = ByteBuffer(bytes: [0x81, 0xFE, 0x40, 0x01, 1, 2, 3, 4])
         bytes.writeRepeatingByte(0x79, count: 1000)
@@ -157,6 +175,81 @@ import Testing
         try channel.writeInbound(ByteBuffer(repeating: 0x79, count: 15 * 1024))
         #expect(channel.isActive, "the rest of the frame is read while the client gets the close frame")
         channel.embeddedEventLoop.advanceTime(by: .seconds(2))
+        #expect(!channel.isActive)
+    }
+
+    /// RFC 6455 §7.1.1: after its close frame the server reads on, dropping all but the client's close,
+    /// and closes TCP when that arrives, not at its timeout (Autobahn's 2.5, 5.x, 9.x).
+    @Test(arguments: [
+        ("a ping of 126 bytes", [try! wire(.ping, Array(repeating: 0x70, count: 126), true)], WebSocketErrorCode.protocolError),
+        ("a fragmented ping", [try! wire(.ping, [0x70], false)], .protocolError),
+        ("a frame over 16 KiB", [try! wire(.text, Array(repeating: 0x61, count: 16 * 1024 + 1), true)], .messageTooLarge),
+        (
+            "a message over 16 KiB", (0..<17).map { try! wire($0 == 0 ? .text : .continuation, Array(repeating: 0x61, count: 1024), $0 == 16) },
+            .messageTooLarge
+        ),
+        ("a reserved opcode", [try! wire(WebSocketOpcode(encodedWebSocketOpcode: 0x3)!, [0x61], true)], .protocolError),
+        ("text that is not UTF-8", [try! wire(.text, [0x61, 0xFF], true)], .dataInconsistentWithMessage),
+    ])
+    func afterRefusingAFrameTheSessionClosesAsSoonAsTheClientsCloseArrives(label: String, frames: [ByteBuffer], code: WebSocketErrorCode) throws {
+        try open(.welcome, .anonymous)
+        _ = try written()
+        try addFrameHandlers()
+        try sendBytes(frames + [try Self.wire(.text, Array("ignored".utf8), true)])
+        let answer = try written()
+        #expect(closeCode(answer) == code, "\(label)")
+        #expect(answer.allSatisfy { $0.opcode == .connectionClose }, "\(label): nothing but the close frame")
+        #expect(channel.isActive)
+        try sendBytes([try Self.wire(.connectionClose, [0x03, 0xE8], true)])
+        #expect(!channel.isActive, "\(label): closed on the client's close, before any timeout")
+    }
+
+    /// The client's close is the one refused: the handshake is over once the 1002 is out (Autobahn's 7.3.6).
+    @Test func aCloseFrameOver125BytesIsAnsweredWith1002AndTheConnectionClosesAtOnce() throws {
+        try open(.welcome, .anonymous)
+        _ = try written()
+        try addFrameHandlers()
+        try sendBytes([try Self.wire(.connectionClose, [0x03, 0xE8] + Array(repeating: 0x63, count: 124), true)])
+        #expect(closeCode(try written()) == .protocolError)
+        #expect(!channel.isActive)
+    }
+
+    @Test func aTextMessageThatIsNotUTF8IsRefusedWith1007InTheFragmentThatBringsTheBadByte() throws {
+        try open(.welcome, .anonymous)
+        _ = try written()
+        try addFrameHandlers()
+        try sendBytes([try Self.wire(.text, Array("κόσμε".utf8), false), try Self.wire(.continuation, [0xED, 0xA0, 0x80], false)])
+        let answer = try written()
+        #expect(closeCode(answer) == .dataInconsistentWithMessage, "before the message's last fragment")
+        #expect(answer.allSatisfy { $0.opcode != .text }, "nothing echoed, no U+FFFD")
+    }
+
+    @Test func aTextMessageInFragmentsThatIsUTF8IsEchoedWhole() throws {
+        try open(.welcome, .anonymous)
+        _ = try written()
+        try addFrameHandlers()
+        let text = Array("κόσμε 😀".utf8)
+        try sendBytes([
+            try Self.wire(.text, Array(text[0..<2]), false), try Self.wire(.continuation, Array(text[2..<13]), false),
+            try Self.wire(.continuation, Array(text[13...]), true),
+        ])
+        #expect(try texts() == ["κόσμε 😀"])
+    }
+
+    /// A close frame that breaks the rules is answered with 1002 (1007 for its reason), never echoed, and
+    /// the connection closes at once: the client's half of the handshake is done (Autobahn's 7.3.2, 7.5.1, 7.9.x).
+    @Test(
+        arguments: [
+            ([0x03], WebSocketErrorCode.protocolError), ([0x00, 0x00], .protocolError), ([0x03, 0xE7], .protocolError),
+            ([0x03, 0xED], .protocolError), ([0x03, 0xEE], .protocolError), ([0x0B, 0xB7], .protocolError), ([0x13, 0x88], .protocolError),
+            ([0x03, 0xE8, 0xFF], .dataInconsistentWithMessage), ([0x0F, 0xA0], .init(codeNumber: 4000)), ([0x03, 0xF3], .init(codeNumber: 1011)),
+        ] as [([UInt8], WebSocketErrorCode)])
+    func aClientsCloseIsAnsweredWithItsCodeOnlyWhenThatMayBeSent(body: [UInt8], code: WebSocketErrorCode) throws {
+        try open(.welcome, .anonymous)
+        _ = try written()
+        try addFrameHandlers()
+        try sendBytes([try Self.wire(.connectionClose, body, true)])
+        #expect(closeCode(try written()) == code)
         #expect(!channel.isActive)
     }
 
@@ -169,14 +262,18 @@ import Testing
         #expect(pong.map { String(buffer: $0.data) } == "beat")
     }
 
-    @Test func aFloodIsToldOnceThenClosed() throws {
+    @Test func everyMessageOverTheRateIsAnsweredWithWhenToRetryAndASustainedFloodIsClosed() throws {
         try open(.welcome, .anonymous, messagesPerSecond: 2)
-        for index in 0..<30 { try send("m\(index)") }
+        _ = try written()
+        // The bucket holds two seconds' worth (4); then 5 s worth of refusals (10) are answered, one by one.
+        for index in 0..<15 { try send("m\(index)") }
         let frames = try written()
         let texts = frames.filter { $0.opcode == .text }.map { String(buffer: $0.data) }
-        #expect(texts.filter { $0.contains("too many messages") }.count == 1)
-        #expect(texts.contains("m0") && !texts.contains("m29"))
-        #expect(closeCode(frames) == .policyViolation)
+        #expect(Array(texts.prefix(4)) == ["m0", "m1", "m2", "m3"])
+        let refusals = texts.dropFirst(4).map { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+        #expect(refusals.count == 10)
+        #expect(refusals.allSatisfy { ($0?["error"] as? String)?.contains("too many messages") == true && ($0?["retryAfter"] as? Int) == 1 })
+        #expect(closeCode(frames) == .policyViolation, "closed at the 11th refusal in a row")
     }
 
     @Test func aClientThatFallsBehindGetsOnlyTheLatestViewUpdate() throws {
@@ -207,6 +304,28 @@ import Testing
         #expect(channel.isActive)
         behind(true, for: 10)
         #expect(!channel.isActive)
+    }
+
+    @Test func aPushThatFindsThePreviousOneUnwrittenIsHeldBackAndStartsTheSlowClientClock() throws {
+        let session = try open(.scores, .account(Self.claims, tokenKey: "t"))
+        try send(#"{"game":"cod","start":0,"end":9}"#)
+        let view = Hub.View.board(BoardView(game: "cod", period: .allTime, date: nil, start: 0, end: 9))
+        // The socket's send buffer is full: it takes nothing more, though the channel still says writable.
+        let socket = FullSocket()
+        try channel.pipeline.syncOperations.addHandler(socket, position: .first)
+        for version in 1...5 { session.receive(ViewUpdate(view: view, text: "v\(version)".utf8)) }
+        #expect(socket.held.count == 1, "one push waits in the socket, the newest of the rest in the session")
+        channel.embeddedEventLoop.advanceTime(by: .seconds(9))
+        socket.makeRoom()
+        #expect(try texts() == ["v1", "v5"], "once there is room, the newest update follows")
+        channel.embeddedEventLoop.advanceTime(by: .seconds(9))
+        #expect(channel.isActive, "caught up: the clock stopped")
+
+        socket.fill()
+        session.receive(ViewUpdate(view: view, text: "v6".utf8))
+        session.receive(ViewUpdate(view: view, text: "v7".utf8))
+        channel.embeddedEventLoop.advanceTime(by: .seconds(10))
+        #expect(!channel.isActive, "dropped after 10 s behind, however writable the channel says it is")
     }
 
     @Test func updatesOfAViewNoLongerWatchedAreDropped() throws {
@@ -257,6 +376,46 @@ import Testing
 }
 
 struct NoStores: Error {}
+
+/// Stands for a socket's send buffer: while full, it holds every write (its promise unfulfilled).
+final class FullSocket: ChannelOutboundHandler {
+    typealias OutboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    private(set) var held: [(ByteBuffer, EventLoopPromise<Void>?)] = []
+    private var isFull = true
+    private var context: ChannelHandlerContext?
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+    }
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        if isFull {
+            held.append((unwrapOutboundIn(data), promise))
+        } else {
+            context.write(data, promise: promise)
+        }
+    }
+
+    func flush(context: ChannelHandlerContext) {
+        if !isFull { context.flush() }
+    }
+
+    /// The client read everything: what was held goes out, and so does all that follows, until `fill`.
+    func makeRoom() {
+        guard let context else { return }
+        isFull = false
+        let writes = held
+        held.removeAll()
+        for (buffer, promise) in writes { context.write(wrapOutboundOut(buffer), promise: promise) }
+        context.flush()
+    }
+
+    func fill() {
+        isFull = true
+    }
+}
 
 @Suite struct ClientMessageTests {
     let today = UTCDay(iso: "2026-11-29")!

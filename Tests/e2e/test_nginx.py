@@ -82,9 +82,9 @@ def test_a_burst_over_the_auth_rate_is_a_json_429_with_retry_after(base_url: str
     assert Api(base_url).get("/auth/me").status_code == 401
 
 
-def refusals_counted(base_url: str) -> float:
-    """nginx's limit_req refusals as node 1's api counts them (nginx sends them to it, not to its logs)."""
-    key = ("leaderboard_nginx_refused_total", (("limit", "limit_req"),))
+def refusals_counted(base_url: str, limit: str = "limit_req") -> float:
+    """nginx's refusals by `limit` as node 1's api counts them (nginx sends them to it, not to its logs)."""
+    key = ("leaderboard_nginx_refused_total", (("limit", limit),))
     return scrape(f"{base_url}/metrics").get(key, 0)
 
 

@@ -21,6 +21,7 @@ public struct Config: Sendable {
     public var wsWorkers: Int
     public var wsMaxConnections: Int
     public var wsMessagesPerSecond: Int
+    public var wsMaxSocketsPerAccount: Int
     public var bcryptCost: Int
     public var bcryptConcurrency: Int
     public var bcryptMaxWaitMilliseconds: Int
@@ -92,6 +93,7 @@ public struct Config: Sendable {
         wsWorkers = try reader.integer("WS_WORKERS", default: 4, in: 1...256)
         wsMaxConnections = try reader.integer("WS_MAX_CONNECTIONS", default: 20_000, in: 1...1_000_000)
         wsMessagesPerSecond = try reader.integer("WS_MESSAGES_PER_SECOND", default: 20, in: 1...10_000)
+        wsMaxSocketsPerAccount = try reader.integer("WS_MAX_SOCKETS_PER_ACCOUNT", default: 20, in: 1...100_000)
         bcryptCost = try reader.integer("BCRYPT_COST", default: 12, in: 4...31)
         if mode == .production && bcryptCost < 10 {
             throw .insecure(variable: "BCRYPT_COST", reason: "use 10 or more in production")

@@ -12,11 +12,14 @@ extension HTTPRequest {
     }
 
     /// The bearer token of `Authorization: Bearer ...`, else the `ath` cookie the predecessor set.
-    public var accessToken: String? {
-        if let authorization = header("authorization") {
-            let parts = authorization.split(separator: " ", maxSplits: 1)
-            if parts.count == 2, parts[0].lowercased() == "bearer" { return parts[1].trimmingWhitespace() }
-        }
-        return cookies["ath"]
+    public var accessToken: String? { bearerToken ?? cookies["ath"] }
+
+    /// The token of `Authorization: Bearer ...`: one a client sends on purpose, unlike a cookie, which a
+    /// browser adds to requests that other sites' pages make.
+    public var bearerToken: String? {
+        guard let authorization = header("authorization") else { return nil }
+        let parts = authorization.split(separator: " ", maxSplits: 1)
+        guard parts.count == 2, parts[0].lowercased() == "bearer" else { return nil }
+        return parts[1].trimmingWhitespace()
     }
 }
