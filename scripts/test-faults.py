@@ -458,7 +458,9 @@ def main() -> int:
 
 def run(stack: Stack, failures: Failures, started: float) -> int:
     admin = Api(stack.base_url)
-    players = [new_player(admin, f"Fault {index}") for index in range(PLAYERS)]
+    # Each from an address of its own (Api picks one), as players sign up: one address may sign up only
+    # SIGNUP_MAX_PER_ADDRESS of them.
+    players = [new_player(Api(stack.base_url), f"Fault {index}") for index in range(PLAYERS)]
     first_day = datetime.datetime.now(datetime.timezone.utc).date()
     load = Load(stack.base_url, players, int(os.environ.get("FAULTS_CLIENTS", "4")), int(os.environ.get("FAULTS_MAX_SUBMISSIONS", "6000")))
     watchers = [Watcher(stack.base_url, players[index], load.stop) for index in range(4)]

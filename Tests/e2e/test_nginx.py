@@ -44,11 +44,18 @@ def test_a_chunked_body_over_nginxs_limit_is_a_json_413(api: Api) -> None:
     assert response.json() == TOO_LARGE
 
 
+def refusals_counted(base_url: str, limit: str = "limit_req") -> float:
+    """nginx's refusals by `limit` as node 1's api counts them (nginx sends them to it, not to its logs)."""
+    key = ("leaderboard_nginx_refused_total", (("limit", limit),))
+    return scrape(f"{base_url}/metrics").get(key, 0)
+
+
 def test_a_burst_over_the_auth_rate_is_a_json_429_with_retry_after(base_url: str) -> None:
     # nginx allows AUTH_RATE (200r/s on the test stack) plus a burst of 20 per
     # client address on /api/v1/auth/. Sixteen clients at full speed from one
     # address go over that within a few hundred requests; stop at the first 429.
     burst = Api(base_url)
+    counted_before = refusals_counted(base_url)
     limited: list[requests.Response] = []
     others: list[int] = []
     lock = threading.Lock()
@@ -80,12 +87,11 @@ def test_a_burst_over_the_auth_rate_is_a_json_429_with_retry_after(base_url: str
     # The limit is per address and only on /api/v1/auth/.
     assert burst.get("/games").status_code == 200
     assert Api(base_url).get("/auth/me").status_code == 401
-
-
-def refusals_counted(base_url: str, limit: str = "limit_req") -> float:
-    """nginx's refusals by `limit` as node 1's api counts them (nginx sends them to it, not to its logs)."""
-    key = ("leaderboard_nginx_refused_total", (("limit", limit),))
-    return scrape(f"{base_url}/metrics").get(key, 0)
+    # Every refusal reaches the api's counter (so none is left in flight for the next test's count).
+    wait_until(
+        lambda: refusals_counted(base_url) - counted_before >= len(limited), timeout=10, message=f"{len(limited)} refusals counted"
+    )
+    assert refusals_counted(base_url) - counted_before == len(limited)
 
 
 def test_a_flood_over_the_auth_rate_is_counted_in_metrics_not_logged(base_url: str, stack: Stack) -> None:
