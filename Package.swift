@@ -14,6 +14,7 @@ let package = Package(
         .executable(name: "leaderboard-ws", targets: ["leaderboard-ws"]),
         .executable(name: "leaderboardctl", targets: ["leaderboardctl"]),
         .library(name: "LeaderboardCore", targets: ["LeaderboardCore"]),
+        .library(name: "LeaderboardAPI", targets: ["LeaderboardAPI"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
@@ -29,19 +30,37 @@ let package = Package(
         .systemLibrary(name: "CHiredis", providers: [.apt(["libhiredis-dev"])]),
         .systemLibrary(name: "COpenSSL", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
         .systemLibrary(name: "CCrypt", pkgConfig: "libcrypt", providers: [.apt(["libcrypt-dev"])]),
+        // The domain both daemons share, and no transport: no HTTP, FastCGI or WebSocket here.
         .target(
             name: "LeaderboardCore",
             dependencies: [
-                "CFastCGI", "CLibPQ", "CHiredis", "COpenSSL", "CCrypt",
+                "CLibPQ", "CHiredis", "COpenSSL", "CCrypt",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ],
             swiftSettings: swiftSettings
         ),
+        // The FastCGI worker pool over libfcgi and the request and response it carries; no domain, so
+        // leaderboard-bench-fcgi measures the pool alone.
+        .target(
+            name: "FastCGIPool",
+            dependencies: ["CFastCGI", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: swiftSettings
+        ),
+        // REST: router, handlers, envelope, CORS, metrics endpoint, over the pool.
+        .target(
+            name: "LeaderboardAPI",
+            dependencies: [
+                "LeaderboardCore", "FastCGIPool",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .executableTarget(
             name: "leaderboard-api",
-            dependencies: ["LeaderboardCore", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["LeaderboardAPI", "LeaderboardCore", "FastCGIPool", .product(name: "Logging", package: "swift-log")],
             swiftSettings: swiftSettings
         ),
         .target(
@@ -77,7 +96,7 @@ let package = Package(
         // make bench (Benchmarks/bench.py): the trivial FastCGI responder of the pool, and the WebSocket load client.
         .executableTarget(
             name: "leaderboard-bench-fcgi",
-            dependencies: ["LeaderboardCore", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["FastCGIPool", .product(name: "Logging", package: "swift-log")],
             path: "Benchmarks/leaderboard-bench-fcgi",
             swiftSettings: swiftSettings
         ),
@@ -96,10 +115,17 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         // What the libFuzzer executables below feed; built always, so the fuzz regression tests run it.
-        .target(name: "FuzzTargets", dependencies: ["LeaderboardCore", "COpenSSL"], swiftSettings: swiftSettings),
+        .target(
+            name: "FuzzTargets", dependencies: ["LeaderboardCore", "LeaderboardAPI", "FastCGIPool", "COpenSSL"], swiftSettings: swiftSettings),
         .systemLibrary(name: "CLibFuzzer"),
+        // In-memory stores for the unit tests of Core and of the API.
+        .target(name: "LeaderboardTesting", dependencies: ["LeaderboardCore"], path: "Tests/LeaderboardTesting", swiftSettings: swiftSettings),
         .testTarget(
-            name: "LeaderboardCoreTests", dependencies: ["LeaderboardCore"], exclude: ["Fixtures"], swiftSettings: swiftSettings),
+            name: "LeaderboardCoreTests", dependencies: ["LeaderboardCore", "LeaderboardTesting"], exclude: ["Fixtures"],
+            swiftSettings: swiftSettings),
+        .testTarget(
+            name: "LeaderboardAPITests", dependencies: ["LeaderboardAPI", "LeaderboardCore", "FastCGIPool", "LeaderboardTesting"],
+            swiftSettings: swiftSettings),
         .testTarget(
             name: "FuzzRegressionTests", dependencies: ["FuzzTargets"], path: "Tests/fuzz", exclude: ["crashes", "corpus"],
             swiftSettings: swiftSettings),
@@ -110,6 +136,7 @@ let package = Package(
                 "LeaderboardRealtime", "LeaderboardCore",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOWebSocket", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings

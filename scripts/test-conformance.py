@@ -37,7 +37,8 @@ import sys
 import threading
 import time
 
-REPO = pathlib.Path(__file__).resolve().parent.parent
+from private_stack import REPO, PrivateStack
+
 AUTOBAHN_VERSION = os.environ.get("AUTOBAHN_VERSION", "25.10.1")
 WELCOME = b"Welcome to your websocket server"
 MESSAGE_LIMIT = 16 * 1024
@@ -51,42 +52,15 @@ def log(message: str) -> None:
 # --- the stack -----------------------------------------------------------------------------------
 
 
-class Stack:
+class ConformanceStack(PrivateStack):
     def __init__(self) -> None:
         offset = int(os.environ.get("CONFORMANCE_PORT_OFFSET", "900"))
-        directory = pathlib.Path(os.environ.get("CONFORMANCE_STACK_DIR", "var/conformance"))
-        self.directory = directory if directory.is_absolute() else REPO / directory
-        self.http_port = 28080 + offset
-        self.ws_port = 28081 + offset
+        super().__init__(os.environ.get("CONFORMANCE_STACK_DIR", "var/conformance"), port_offset=offset, nodes=1)
         # The relays: below the ephemeral range (PITFALLS.md), clear of the stack's own ports.
         self.relay_ports = {"direct": 28090 + offset, "nginx": 28091 + offset}
-        self.env = {
-            **os.environ,
-            "STACK_DIR": str(self.directory),
-            "BIN_DIR": os.environ.get("BIN_DIR") or self.debug_bin_dir(),
-            "HTTP_PORT": str(self.http_port),
-            "PG_PORT": str(25432 + offset),
-            "REDIS_PORT": str(26379 + offset),
-            "WS_PORT": str(self.ws_port),
-            "BCRYPT_COST": "4",
-            "SEED_DEMO": "0",
-            "NO_APP": "0",
-            "NODES": "1",
-        }
-
-    @staticmethod
-    def debug_bin_dir() -> str:
-        swift = os.environ.get("SWIFT", "swift")
-        subprocess.run([swift, "build"], cwd=REPO, check=True)
-        return subprocess.run([swift, "build", "--show-bin-path"], cwd=REPO, check=True, capture_output=True, text=True).stdout.strip()
-
-    def run(self, *args: str) -> None:
-        completed = subprocess.run([str(REPO / "scripts" / "stack.sh"), *args], cwd=REPO, env=self.env, capture_output=True, text=True)
-        if completed.returncode != 0:
-            raise RuntimeError(f"stack.sh {' '.join(args)} failed ({completed.returncode}):\n{completed.stdout}{completed.stderr}")
 
     def start(self) -> None:
-        self.run("start")
+        self.run("start", timeout=300)
         # The env file is the stack's own, written by the first start: the rate limit goes into it once.
         env_file = self.directory / "leaderboard.env"
         lines = env_file.read_text().splitlines()
@@ -260,7 +234,7 @@ def main() -> int:
     started = time.monotonic()
     python = python2()
     site = install_autobahn(python)
-    stack = Stack()
+    stack = ConformanceStack()
     directory = stack.directory / "autobahn"
     # Each agent is Autobahn's name for one target: the relay in front of the daemon, or of nginx.
     agents = {"leaderboard-ws direct": stack.relay_ports["direct"], "leaderboard-ws via nginx": stack.relay_ports["nginx"]}

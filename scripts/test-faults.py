@@ -33,7 +33,6 @@ import collections
 import datetime
 import json
 import os
-import pathlib
 import random
 import signal
 import subprocess
@@ -42,14 +41,15 @@ import threading
 import time
 from typing import Any, Callable
 
-REPO = pathlib.Path(__file__).resolve().parents[1]
+from private_stack import REPO, PrivateStack
+
 sys.path.insert(0, str(REPO / "Tests" / "e2e"))
 
 import requests  # noqa: E402
 from websockets.exceptions import ConnectionClosed, InvalidHandshake  # noqa: E402
 from websockets.sync.client import connect  # noqa: E402
 
-from conftest import Api, Player, new_player, ws_url  # noqa: E402
+from conftest import Api, Player, new_players, ws_url  # noqa: E402
 
 GAMES = ["cod", "valrnt", "mcft", "fnite", "apxleg", "lol", "ow", "cs", "rl", "pubg"]
 PERIODS = ["all-time", "daily", "weekly", "monthly"]
@@ -80,74 +80,14 @@ class Failures:
 # --- the stack ----------------------------------------------------------------------------------
 
 
-class Stack:
-    def __init__(self) -> None:
-        offset = int(os.environ.get("FAULTS_PORT_OFFSET", "100"))
-        directory = pathlib.Path(os.environ.get("FAULTS_STACK_DIR", "var/faults"))
-        self.directory = directory if directory.is_absolute() else REPO / directory
-        self.http_port = 28080 + offset
-        self.env = {
-            **os.environ,
-            "STACK_DIR": str(self.directory),
-            "BIN_DIR": os.environ.get("BIN_DIR") or self.debug_bin_dir(),
-            "HTTP_PORT": str(self.http_port),
-            "PG_PORT": str(25432 + offset),
-            "REDIS_PORT": str(26379 + offset),
-            "WS_PORT": str(28081 + offset),
-            "BCRYPT_COST": "4",
-            "AUTH_RATE": "200r/s",
-            "SEED_DEMO": "0",
-            "NO_APP": "0",
-            "NODES": "2",
-        }
-        self.base_url = f"http://127.0.0.1:{self.http_port}"
-
-    @staticmethod
-    def debug_bin_dir() -> str:
-        swift = os.environ.get("SWIFT", "swift")
-        if os.environ.get("FAULTS_NO_BUILD") != "1":
-            subprocess.run([swift, "build"], cwd=REPO, check=True)
-        return subprocess.run([swift, "build", "--show-bin-path"], cwd=REPO, check=True, capture_output=True, text=True).stdout.strip()
-
-    def run(self, *args: str, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess:
-        completed = subprocess.run(
-            [str(REPO / "scripts" / "stack.sh"), *args], cwd=REPO, env=self.env, capture_output=True, text=True, timeout=timeout
-        )
-        if check and completed.returncode != 0:
-            raise RuntimeError(f"stack.sh {' '.join(args)} failed ({completed.returncode}):\n{completed.stdout}{completed.stderr}")
-        return completed
-
-    def pid(self, name: str) -> int | None:
-        path = self.directory / ("pg/postmaster.pid" if name == "postgres" else f"run/{name}.pid")
-        try:
-            text = path.read_text().split()
-        except FileNotFoundError:
-            return None
-        if not text or not text[0].isdigit():
-            return None
-        pid = int(text[0])
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return None
-        return pid
-
-    def settings(self) -> dict[str, str]:
-        values = {}
-        for line in (self.directory / "leaderboard.env").read_text().splitlines():
-            if "=" in line and not line.lstrip().startswith("#"):
-                key, value = line.split("=", 1)
-                values[key.strip()] = value.strip()
-        return values
-
-    def sql(self, query: str) -> list[list[str]]:
-        settings = self.settings()
-        completed = subprocess.run(
-            ["psql", "-X", "-q", "-t", "-A", "-F", "\t", "-v", "ON_ERROR_STOP=1", "-h", settings["PG_SERVER"], "-p", settings["PG_PORT"],
-             "-U", settings["PG_USER"], "-d", settings["PG_DB"], "-c", query],
-            env={**os.environ, "PGPASSWORD": settings["PG_PW"], "PGTZ": "UTC"}, capture_output=True, text=True, timeout=60, check=True,
-        )
-        return [line.split("\t") for line in completed.stdout.splitlines() if line]
+def make_stack() -> PrivateStack:
+    return PrivateStack(
+        os.environ.get("FAULTS_STACK_DIR", "var/faults"),
+        port_offset=int(os.environ.get("FAULTS_PORT_OFFSET", "100")),
+        nodes=2,
+        settings={"AUTH_RATE": "200r/s"},
+        build=os.environ.get("FAULTS_NO_BUILD") != "1",
+    )
 
 
 def wait_until(predicate: Callable[[], Any], timeout: float, what: str, interval: float = 0.2) -> Any:
@@ -325,7 +265,7 @@ def board_from_api(api: Api, player: Player, game: str, period: str, day: dateti
         page += 1
 
 
-def board_from_sql(stack: Stack, game: str, period: str, day: datetime.date) -> dict[int, tuple[int, int]]:
+def board_from_sql(stack: PrivateStack, game: str, period: str, day: datetime.date) -> dict[int, tuple[int, int]]:
     """userId -> (rank, score) recomputed from the scores table: per-game bests within the period, or their sums for `all`."""
     days = period_days(period, day)
     where = f"WHERE created_at >= '{days[0]} 00:00:00+00' AND created_at < '{days[1]} 00:00:00+00'" if days else ""
@@ -340,7 +280,7 @@ def board_from_sql(stack: Stack, game: str, period: str, day: datetime.date) -> 
     return {user: (1 + sum(1 for other in ordered if other > score), score) for user, score in scores.items()}
 
 
-def boards_differences(stack: Stack, api: Api, player: Player, day: datetime.date) -> list[str]:
+def boards_differences(stack: PrivateStack, api: Api, player: Player, day: datetime.date) -> list[str]:
     """Every board of every period containing day, per game and global, against PostgreSQL.
 
     Naming the day (rather than today) keeps the comparison right for a run that crosses midnight.
@@ -359,7 +299,7 @@ def boards_differences(stack: Stack, api: Api, player: Player, day: datetime.dat
 # --- the run -------------------------------------------------------------------------------------------
 
 
-def inject_faults(stack: Stack, load: Load, watchers: list[Watcher], failures: Failures) -> list[str]:
+def inject_faults(stack: PrivateStack, load: Load, watchers: list[Watcher], failures: Failures) -> list[str]:
     phases = []
 
     def phase(name: str) -> None:
@@ -428,7 +368,7 @@ def inject_faults(stack: Stack, load: Load, watchers: list[Watcher], failures: F
 
 def main() -> int:
     failures = Failures()
-    stack = Stack()
+    stack = make_stack()
     keep = os.environ.get("FAULTS_KEEP_STACK") == "1"
     started = time.monotonic()
 
@@ -456,11 +396,9 @@ def main() -> int:
         print(f"test-faults: {time.monotonic() - started:.0f} s", flush=True)
 
 
-def run(stack: Stack, failures: Failures, started: float) -> int:
+def run(stack: PrivateStack, failures: Failures, started: float) -> int:
     admin = Api(stack.base_url)
-    # Each from an address of its own (Api picks one), as players sign up: one address may sign up only
-    # SIGNUP_MAX_PER_ADDRESS of them.
-    players = [new_player(Api(stack.base_url), f"Fault {index}") for index in range(PLAYERS)]
+    players = new_players(stack.base_url, PLAYERS, "Fault")
     first_day = datetime.datetime.now(datetime.timezone.utc).date()
     load = Load(stack.base_url, players, int(os.environ.get("FAULTS_CLIENTS", "4")), int(os.environ.get("FAULTS_MAX_SUBMISSIONS", "6000")))
     watchers = [Watcher(stack.base_url, players[index], load.stop) for index in range(4)]

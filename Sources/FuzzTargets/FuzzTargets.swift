@@ -1,5 +1,7 @@
 import COpenSSL
+import FastCGIPool
 import Foundation
+import LeaderboardAPI
 import LeaderboardCore
 
 /// What the fuzzers feed: the parsers that take bytes straight from a client. A crash, a trap or a

@@ -84,8 +84,8 @@ struct MessageError: Error, Equatable, Sendable {
         self.text = text
     }
 
-    /// An API error in one line: its message, or for a 422 the fields at fault.
-    init(_ error: APIError) {
+    /// A domain error in one line: its message, or for a validation error the fields at fault.
+    init(_ error: ServiceError) {
         text =
             error.fieldErrors.isEmpty ? error.message : error.fieldErrors.map { "\($0.field): \($0.message)" }.joined(separator: "; ")
     }

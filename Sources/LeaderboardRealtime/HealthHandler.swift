@@ -17,14 +17,13 @@ final class HealthHandler: ChannelInboundHandler, RemovableChannelHandler {
         case .end:
             // A refused upgrade (unknown path) arrives as `.end` alone: swift-nio issue 2632.
             let path = head?.method == .GET ? head.map { String($0.uri.prefix { $0 != "?" }) } : nil
-            let answer: HTTPResponse =
+            let answer: (status: Int, contentType: String, body: [UInt8]) =
                 switch path {
-                case "/health", "/ws/v1/health":
-                    HTTPResponse(status: 200, headers: [("Content-Type", "application/json")], body: Array(#"{"status":"ok"}"#.utf8))
-                case "/metrics": Observability.exposition()
-                default: HTTPResponse(status: 404, headers: [("Content-Type", "application/json")], body: Array(#"{"error":"not found"}"#.utf8))
+                case "/health", "/ws/v1/health": (200, "application/json", Array(#"{"status":"ok"}"#.utf8))
+                case "/metrics": (200, Observability.expositionContentType, Observability.exposition())
+                default: (404, "application/json", Array(#"{"error":"not found"}"#.utf8))
                 }
-            var headers = HTTPHeaders(answer.headers.map { ($0.name, $0.value) })
+            var headers = HTTPHeaders([("Content-Type", answer.contentType)])
             headers.add(name: "Content-Length", value: String(answer.body.count))
             if head == nil { headers.add(name: "Connection", value: "close") }
             let response = HTTPResponseHead(

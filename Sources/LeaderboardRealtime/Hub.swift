@@ -310,17 +310,20 @@ final class Hub: @unchecked Sendable {
             if let since {
                 Timer(label: "leaderboard_ws_push_latency_seconds").recordNanoseconds((NIODeadline.now() - since).nanoseconds)
             }
-        case .failure(let error as APIError) where error.status < 500 && error.status != 401:
-            drop(view, telling: ViewFailed(view: view, message: MessageError(error).text))
-        case .failure(let error as IndexError) where !error.isUnavailable:
-            // Not an outage: asking again would fail the same way, each second, and the watchers would hear nothing.
-            logger.error("view cannot be computed", metadata: ["error": "\(error)"])
-            drop(view, telling: ViewFailed(view: view, message: "this view cannot be shown"))
         case .failure(let error):
-            Observability.storeError("redis")
-            logger.warning("view refresh failed; retrying", metadata: ["error": "\(error)"])
-            retryAt[view] = .now() + Self.retryDelay
-            stale.insert(view)
+            switch (SocketFailure(error), error) {
+            case (.refused(let reason), _):
+                drop(view, telling: ViewFailed(view: view, message: reason.text))
+            case (_, let error as IndexError) where !error.isUnavailable:
+                // Not an outage: asking again would fail the same way, each second, and the watchers would hear nothing.
+                logger.error("view cannot be computed", metadata: ["error": "\(error)"])
+                drop(view, telling: ViewFailed(view: view, message: "this view cannot be shown"))
+            default:
+                Observability.storeError("redis")
+                logger.warning("view refresh failed; retrying", metadata: ["error": "\(error)"])
+                retryAt[view] = .now() + Self.retryDelay
+                stale.insert(view)
+            }
         }
     }
 

@@ -144,18 +144,15 @@ public final class RealtimeServer: Sendable {
     /// The token of an upgrade request (Bearer, or cookie `ath` from a trusted origin), checked like REST does,
     /// revocation and account included; an account's socket counts against its cap until the connection closes.
     private func admit(head: HTTPRequestHead, channel: any Channel) -> EventLoopFuture<Admission> {
-        let request = HTTPRequest(
-            method: "GET", path: head.uri, headers: Dictionary(head.headers.map { ($0.name, $0.value) }, uniquingKeysWith: { first, _ in first }))
-        guard let token = request.upgradeToken(allowedOrigins: config.corsOrigins) else { return channel.eventLoop.makeSucceededFuture(.anonymous) }
+        guard let token = head.upgradeToken(allowedOrigins: config.corsOrigins) else { return channel.eventLoop.makeSucceededFuture(.anonymous) }
         return workers.run(on: channel.eventLoop) { store -> Admission in
             do {
                 let claims = try store.auth.authenticate(token)
                 // Signed by us for an account that is gone (or never was): refused, as /auth/me refuses it.
                 guard try store.stores.users.user(id: claims.userID) != nil else { return .anonymous }
                 return .account(claims, tokenKey: AuthService.revocationKey(token: token, claims: claims))
-            } catch let error as APIError where error.status == 401 {
-                return .anonymous
             } catch {
+                if case .unauthenticated = SocketFailure(error) { return .anonymous }
                 return .refused(.init(codeNumber: 1013), reason: "cannot check the token now; retry later")
             }
         }.map { (admission: Admission) -> Admission in

@@ -266,8 +266,11 @@ final class Session: ChannelInboundHandler, RemovableChannelHandler {
             let text: [UInt8]
             switch result {
             case .success(let reply): text = reply
-            case .failure(let error as APIError) where error.status < 500: text = Self.errorJSON(MessageError(error).text)
-            case .failure: text = Self.errorJSON("the service is unavailable; retry later")
+            case .failure(let error):
+                switch SocketFailure(error) {
+                case .refused(let reason), .unauthenticated(let reason): text = Self.errorJSON(reason.text)
+                case .unavailable: text = Self.errorJSON("the service is unavailable; retry later")
+                }
             }
             channel.pipeline.fireUserInboundEventTriggered(Reply(text: ByteBuffer(bytes: text)))
         }

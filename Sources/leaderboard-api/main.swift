@@ -1,4 +1,6 @@
+import FastCGIPool
 import Foundation
+import LeaderboardAPI
 import LeaderboardCore
 import Logging
 
@@ -12,9 +14,7 @@ let systemd = SystemdNotifier(logger: logger)
 do {
     // Made before the socket opens: the decoy hash is made here, once, not by the first logins.
     let shared = SharedWork(passwords: PasswordWork(config: config), pages: PageCache())
-    let server = try FastCGIServer(
-        address: config.apiListen, workerCount: config.apiWorkers, maxBodyBytes: config.maxBodyBytes, logger: logger
-    ) {
+    let server = try FastCGIServer(config: config, logger: logger) {
         APIService(config: config, context: StoreContext(config: config, shared: shared), logger: logger).respond(to:)
     }
     if let refusals = try NginxRefusalCounter.open(address: config.nginxRefusalsListen) {

@@ -25,7 +25,7 @@ extension LeaderboardTests {
 
         func submit(_ user: Int, _ name: String, _ game: String, _ score: Int) throws {
             guard case .applied = try leaderboard.submit(userId: user, name: name, game: game, score: score, idempotencyKey: nil) else {
-                throw APIError.unavailable("index")
+                throw ServiceError.unavailable("index")
             }
         }
 
@@ -168,7 +168,7 @@ extension LeaderboardTests {
             #expect {
                 try reader.top(game, token: token)
             } throws: { error in
-                (error as? APIError)?.status == 401 && (error as? APIError)?.message == "token revoked"
+                (error as? ServiceError) == .unauthorized("token revoked")
             }
             #expect(try reader.top(game).map(\.userId) == [user])
             #expect(try reader.top(game, token: other).map(\.userId) == [user])
@@ -229,7 +229,7 @@ extension LeaderboardTests {
                         reads.withLock { $0 += 1 }
                         switch (number.isMultiple(of: 2), answer) {
                         case (true, .success(let rows)) where rows == [user]: continue
-                        case (false, .failure(let error as APIError)) where error.status == 401: continue
+                        case (false, .failure(ServiceError.unauthorized)): continue
                         default: wrong.withLock { $0.append("worker \(number): \(answer)") }
                         }
                     }

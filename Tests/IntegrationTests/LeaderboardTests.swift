@@ -47,7 +47,7 @@ import Testing
 
     func submit(_ user: Int, _ name: String, _ game: String, _ score: Int, key: String? = nil) throws -> SubmissionResult {
         guard case .applied(let result) = try service.submit(userId: user, name: name, game: game, score: score, idempotencyKey: key) else {
-            throw APIError.unavailable("index")
+            throw ServiceError.unavailable("index")
         }
         return result
     }
@@ -90,8 +90,8 @@ import Testing
                 do {
                     try attempt()
                     Issue.record("a revoked token was accepted")
-                } catch let error as APIError {
-                    #expect(error.status == 401 && error.message == "token revoked")
+                } catch let error as ServiceError {
+                    #expect(error == .unauthorized("token revoked"))
                 }
             }
             let stored = try database.query("SELECT count(*) AS n FROM scores WHERE user_id = $1", [user])
@@ -262,7 +262,7 @@ import Testing
                     today: today)
             }
             let answers = try service.apply(batch, stored: service.store(batch)).map { outcome -> BoardIndex.Applied in
-                guard case .applied(_, let applied) = try outcome.get() else { throw APIError.unavailable("index") }
+                guard case .applied(_, let applied) = try outcome.get() else { throw ServiceError.unavailable("index") }
                 return applied
             }
             #expect(answers.map(\.best) == Array(1...count))
@@ -318,7 +318,7 @@ import Testing
                             guard
                                 case .applied(let result) = try worker.submit(
                                     userId: player, name: "Con\(index)", game: game, score: score, idempotencyKey: nil)
-                            else { throw APIError.unavailable("index") }
+                            else { throw ServiceError.unavailable("index") }
                             if result.score != score { failures.withLock { $0.append("\(player) sent \(score), got \(result.score)") } }
                             answers.withLock { $0[player] = result }
                         } catch {
@@ -346,11 +346,11 @@ import Testing
                 #expect {
                     try service.submit(userId: user, name: "Fa", game: badGame, score: score, idempotencyKey: nil)
                 } throws: { error in
-                    (error as? APIError)?.status == 422 && (error as? APIError)?.fieldErrors.first?.field == field
+                    (error as? ServiceError)?.fieldErrors.first?.field == field
                 }
             }
             #expect(try database.query("SELECT 1 FROM scores WHERE user_id = $1", [user]).isEmpty)
-            #expect(throws: APIError.self) { try service.page(game: "nope", period: .allTime, date: today, start: 0, end: 9) }
+            #expect(throws: ServiceError.self) { try service.page(game: "nope", period: .allTime, date: today, start: 0, end: 9) }
         }
     }
 

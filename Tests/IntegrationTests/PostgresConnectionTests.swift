@@ -61,14 +61,8 @@ import Testing
     @Test func replacesAConnectionTheServerDroppedBeforeSendingOnIt() throws {
         let database = TestStack.database()
         let pid = try database.query("SELECT pg_backend_pid() AS pid")[0].requiredInt("pid")
-        try TestStack.database().query("SELECT pg_terminate_backend($1)", [pid])
         // The server's goodbye reaches the idle socket; wait for it, as a restart between requests would.
-        let observer = TestStack.database()
-        let deadline = ContinuousClock.now + .seconds(10)
-        while try observer.query("SELECT 1 FROM pg_stat_activity WHERE pid = $1", [pid]).count > 0 {
-            try #require(ContinuousClock.now < deadline, "backend \(pid) is still in pg_stat_activity 10 s after pg_terminate_backend")
-            Thread.sleep(forTimeInterval: 0.01)  // a pause between polls, so that they do not hammer PostgreSQL
-        }
+        try terminateBackend(pid)
         let newPID = try database.query("SELECT pg_backend_pid() AS pid")[0].requiredInt("pid")
         #expect(newPID != pid)
     }
@@ -86,6 +80,27 @@ import Testing
         #expect(try database.query("SELECT 1 FROM users WHERE email = $1", [email]).isEmpty)
         try database.transaction { _ = try database.query("INSERT INTO users (name, email, password) VALUES ('t', $1, 'x')", [email]) }
         #expect(try database.query("SELECT 1 FROM users WHERE email = $1", [email]).count == 1)
+    }
+
+    /// The statement after the loss must not run on a new connection, outside the transaction, and be committed
+    /// alone: the transaction fails as the store being unavailable, and the next call reconnects.
+    @Test func aConnectionLostInsideATransactionFailsItAndCommitsNothing() throws {
+        let database = TestStack.database()
+        let before = TestStack.unique("lost-before") + "@example.com"
+        let after = TestStack.unique("lost-after") + "@example.com"
+        #expect {
+            try database.transaction {
+                try database.query("INSERT INTO users (name, email, password) VALUES ('t', $1, 'x')", [before])
+                try terminateBackend(database.query("SELECT pg_backend_pid() AS pid")[0].requiredInt("pid"))
+                try database.query("INSERT INTO users (name, email, password) VALUES ('t', $1, 'x')", [after])
+            }
+        } throws: { error in
+            guard let error = error as? PostgresError, case .connectionLost = error else { return false }
+            return error.isUnavailable
+        }
+        let emails = try TestStack.database().query("SELECT email FROM users WHERE email IN ($1, $2)", [before, after])
+        #expect(emails.isEmpty, "nothing of the failed transaction is stored")
+        #expect(try database.query("SELECT 1 AS one")[0].int("one") == 1, "the next call opens a new connection")
     }
 
     @Test func copiesRowsInBulk() throws {
@@ -122,5 +137,16 @@ import Testing
             return try await group.reduce(into: [Bool]()) { $0.append($1) }
         }
         #expect(outcomes.filter { $0 }.count == 1)
+    }
+
+    /// Ends backend `pid` from another connection and waits until it is gone, so its goodbye is on its socket.
+    private func terminateBackend(_ pid: Int) throws {
+        let observer = TestStack.database()
+        try observer.query("SELECT pg_terminate_backend($1)", [pid])
+        let deadline = ContinuousClock.now + .seconds(10)
+        while try observer.query("SELECT 1 FROM pg_stat_activity WHERE pid = $1", [pid]).count > 0 {
+            try #require(ContinuousClock.now < deadline, "backend \(pid) is still in pg_stat_activity 10 s after pg_terminate_backend")
+            Thread.sleep(forTimeInterval: 0.01)  // a pause between polls, so that they do not hammer PostgreSQL
+        }
     }
 }

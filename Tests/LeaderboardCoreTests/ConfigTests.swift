@@ -89,4 +89,15 @@ import Testing
         let settings = PostgresSettings(host: "db", port: 5432, user: "u", password: "it's \\ odd", database: "d")
         #expect(settings.connectionString.contains(#"password='it\'s \\ odd'"#))
     }
+
+    @Test func refusalsListenTakesAnIPv4HostAndPortOnly() throws {
+        var values = Self.minimal
+        values["NGINX_REFUSALS_LISTEN"] = "127.0.0.1:8089"
+        let address = try #require(try Config(values: values).nginxRefusalsListen)
+        #expect(address.host == "127.0.0.1" && address.port == 8089)
+        values["NGINX_REFUSALS_LISTEN"] = "unix:/run/refusals.sock"
+        #expect(throws: ConfigError.self) { try Config(values: values) }
+        values["NGINX_REFUSALS_LISTEN"] = nil
+        #expect(try Config(values: values).nginxRefusalsListen == nil)
+    }
 }

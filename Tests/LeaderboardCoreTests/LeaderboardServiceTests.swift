@@ -1,4 +1,5 @@
 import Foundation
+import LeaderboardTesting
 import Testing
 
 @testable import LeaderboardCore
@@ -36,7 +37,7 @@ import Testing
         do {
             try body()
             return nil
-        } catch let error as APIError {
+        } catch let error as ServiceError {
             return error.fieldErrors.first?.field
         } catch {
             return nil
@@ -196,7 +197,9 @@ import Testing
 
     @Test func aPlayerNotOnABoardHasNoPosition() throws {
         try submit(1, "cod", 30)
-        #expect(throws: APIError.self) { try service.position(userId: 2, game: "cod", period: .allTime, date: today, around: 2) }
+        #expect(throws: ServiceError.notFound("you are not ranked on this board yet")) {
+            try service.position(userId: 2, game: "cod", period: .allTime, date: today, around: 2)
+        }
         #expect(refusedField { _ = try service.position(userId: 1, game: "cod", period: .allTime, date: today, around: 51) } == "around")
     }
 

@@ -1,3 +1,4 @@
+import LeaderboardTesting
 import Testing
 
 @testable import LeaderboardCore
@@ -11,8 +12,10 @@ import Testing
     }
 
     @Test func eachContextsServicesUseItsOwnStores() throws {
-        var config = APIServiceTests.config
-        config.bcryptCost = 4
+        let config = try Config(values: [
+            "PG_USER": "lb", "PG_DB": "lb", "SECRET_KEY": String(repeating: "s", count: 40), "BCRYPT_COST": "4",
+            "LEADERBOARD_MODE": "development",
+        ])
         let shared = SharedWork(passwords: PasswordWork(config: config))
         let (firstIndex, secondIndex) = (InMemoryRankingIndex(), InMemoryRankingIndex())
         let (firstUsers, secondUsers) = (InMemoryUserStore(), InMemoryUserStore())

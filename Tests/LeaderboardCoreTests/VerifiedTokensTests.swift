@@ -1,4 +1,5 @@
 import Foundation
+import LeaderboardTesting
 import Testing
 
 @testable import LeaderboardCore
@@ -20,7 +21,7 @@ import Testing
         do {
             _ = try body()
             return nil
-        } catch let error as APIError {
+        } catch let error as ServiceError {
             return error.message
         } catch {
             return "\(error)"

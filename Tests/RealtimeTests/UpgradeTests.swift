@@ -1,4 +1,5 @@
 import LeaderboardCore
+import NIOHTTP1
 import Testing
 
 @testable import LeaderboardRealtime
@@ -7,8 +8,9 @@ import Testing
 @Suite struct UpgradeTests {
     static let allowed = ["https://partner.example"]
 
-    func upgrade(_ headers: [String: String]) -> HTTPRequest {
-        HTTPRequest(method: "GET", path: "/ws/v1/scores", headers: ["Host": "scores.example.org"].merging(headers) { _, new in new })
+    func upgrade(_ headers: [String: String]) -> HTTPRequestHead {
+        let merged = ["Host": "scores.example.org"].merging(headers) { _, new in new }
+        return HTTPRequestHead(version: .http1_1, method: .GET, uri: "/ws/v1/scores", headers: HTTPHeaders(Array(merged)))
     }
 
     @Test(arguments: [

@@ -25,6 +25,7 @@ import subprocess
 import threading
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, Iterator, TypeVar
 
 import pytest
@@ -450,6 +451,23 @@ def new_player(api: Api, name: str = "Player") -> Player:
     data = login.json()["data"]
     assert data["user"]["id"] == signup.json()["data"]["id"]
     return Player(id=data["user"]["id"], name=data["user"]["name"], email=email, token=data["token"])
+
+
+def new_players(base_url: str, count: int, name: str) -> list[Player]:
+    """Many players at once, from several client addresses (nginx limits auth requests per address, and the
+    api signups, SIGNUP_MAX_PER_ADDRESS)."""
+
+    def some(share: int) -> list[Player]:
+        client = Api(base_url)
+        try:
+            return [new_player(client, name) for _ in range(share)]
+        finally:
+            client.session.close()
+
+    threads = 8
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        shares = pool.map(some, [count // threads + (1 if index < count % threads else 0) for index in range(threads)])
+        return [player for share in shares for player in share]
 
 
 def ws_url(base_url: str, path: str) -> str:

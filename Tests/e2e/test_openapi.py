@@ -26,7 +26,7 @@ from openapi_spec_validator import validate
 from conftest import REPO, Api, new_player, random_loopback_address
 
 SPEC = REPO / "openapi.yaml"
-ROUTER = REPO / "Sources" / "LeaderboardCore" / "API" / "APIService.swift"
+ROUTER = REPO / "Sources" / "LeaderboardAPI" / "API" / "APIService.swift"
 EXAMPLES = int(os.environ.get("OPENAPI_EXAMPLES", "50"))
 RUN_TIMEOUT = 150
 

@@ -1,28 +1,21 @@
 """The WebSocket API (/ws/v1) end to end, as a client sees it (issue 5: real time).
 
 Clients connect through nginx, as a browser would, except where a test is about
-one ws daemon in particular (the two-node tests, the slow client): those
-connect to a daemon's own port. Every test has its own players, watches boards
-whose current top it reads first and submits scores above it, and waits for
-what it expects with a bounded receive, never a sleep.
+one ws daemon in particular (the two-node tests): those connect to a daemon's
+own port. Every test has its own players, watches boards whose current top it
+reads first and submits scores above it, and waits for what it expects with a
+bounded receive, never a sleep. A client that reads nothing is test_ws_limits'.
 """
 
 from __future__ import annotations
 
-import base64
 import datetime
-import hashlib
-import itertools
 import json
 import os
 import re
 import signal
-import socket
-import struct
-import threading
 import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable
 
 import jwt
@@ -125,22 +118,6 @@ def assert_error(message: Any, *fragments: str) -> None:
     assert isinstance(message["error"], str) and message["error"], message
     for fragment in fragments:
         assert fragment in message["error"], message
-
-
-def players(base_url: str, count: int, name: str) -> list[Player]:
-    """Many players at once, from several client addresses (nginx limits auth requests per address)."""
-
-    def some(share: int) -> list[Player]:
-        client = Api(base_url)
-        try:
-            return [new_player(client, name) for _ in range(share)]
-        finally:
-            client.session.close()
-
-    threads = 8
-    with ThreadPoolExecutor(max_workers=threads) as pool:
-        shares = pool.map(some, [count // threads + (1 if index < count % threads else 0) for index in range(threads)])
-        return [player for share in shares for player in share]
 
 
 def token_for(secret: str, player: Player, lifetime: int) -> str:
@@ -540,157 +517,6 @@ def test_a_token_that_expires_while_connected_closes_its_socket_with_1008(
     assert {"result", "totalCount"} <= set(receive_json(board)), "the token is valid for now"
 
     assert close_code(board, timeout=10) == POLICY_VIOLATION
-
-
-# --- a client that stops reading -------------------------------------------------
-
-
-class RawClient:
-    """A WebSocket client on a plain socket with a small receive buffer, which can stop reading."""
-
-    GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
-
-    def __init__(self, address: tuple[str, int], path: str, token: str) -> None:
-        self.socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # before connect: a small window
-        self.socket.settimeout(10)
-        self.socket.connect(address)
-        key = base64.b64encode(os.urandom(16)).decode()
-        self.socket.sendall(
-            (
-                f"GET {path} HTTP/1.1\r\nHost: {address[0]}:{address[1]}\r\nUpgrade: websocket\r\n"
-                f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
-                f"Authorization: Bearer {token}\r\n\r\n"
-            ).encode()
-        )
-        head = b""
-        while b"\r\n\r\n" not in head:
-            chunk = self.socket.recv(1)  # byte by byte: nothing after the head is read
-            assert chunk, f"closed during the handshake: {head!r}"
-            head += chunk
-        assert head.startswith(b"HTTP/1.1 101"), head
-        accept = base64.b64encode(hashlib.sha1((key + self.GUID).encode()).digest()).decode()
-        assert f"sec-websocket-accept: {accept}".lower() in head.decode().lower(), head
-
-    @property
-    def port(self) -> int:
-        return self.socket.getsockname()[1]
-
-    def send_text(self, text: str) -> None:
-        payload = text.encode()
-        assert len(payload) < 126
-        mask = os.urandom(4)
-        masked = bytes(byte ^ mask[index % 4] for index, byte in enumerate(payload))
-        self.socket.sendall(struct.pack("!BB", 0x81, 0x80 | len(payload)) + mask + masked)
-
-    def drain(self, timeout: float) -> int:
-        """Reads everything until the server's end of the stream; the number of bytes read."""
-        total = 0
-        deadline = time.monotonic() + timeout
-        while True:
-            assert time.monotonic() < deadline, f"no end of stream after {total} bytes in {timeout} s"
-            try:
-                chunk = self.socket.recv(1 << 16)
-            except TimeoutError:
-                continue
-            except ConnectionResetError:
-                return total
-            if not chunk:
-                return total
-            total += len(chunk)
-
-    def close(self) -> None:
-        self.socket.close()
-
-
-TCP_STATES = {1: "ESTABLISHED", 4: "FIN_WAIT1", 5: "FIN_WAIT2", 6: "TIME_WAIT", 7: "CLOSE", 8: "CLOSE_WAIT", 11: "CLOSING"}
-
-
-def tcp_state(local_port: int, remote_port: int) -> str | None:
-    """The state of the loopback TCP socket local_port -> remote_port, as the kernel lists it; None if gone.
-
-    The server's side of a connection to a client that reads nothing shows whether the server
-    closed it: its FIN waits behind the data the client has not read, so the client cannot tell yet.
-    """
-    wanted = (f"0100007F:{local_port:04X}", f"0100007F:{remote_port:04X}")
-    with open("/proc/net/tcp") as table:
-        for line in table.readlines()[1:]:
-            fields = line.split()
-            if (fields[1], fields[2]) == wanted:
-                return TCP_STATES.get(int(fields[3], 16), fields[3])
-    return None
-
-
-def test_a_client_that_never_reads_is_closed_and_never_holds_up_the_others(
-    base_url: str, api: Api, sockets: Sockets, stack: Stack
-) -> None:
-    """A client subscribes to a 100-row page, then reads nothing while scores keep changing that page.
-
-    It connects to the ws daemon directly: through nginx, nginx would keep the client's side open
-    (until its send_timeout) whatever the daemon does, and the daemon's decision is what is tested.
-    """
-    game = "apxleg"
-    # Long names make each page about 20 kB, so the socket's buffers fill after a few seconds of pushes.
-    crowd = players(base_url, 100, "Slow Reader " + "x" * 88)
-    base = score_above_top(api, crowd[0], game, room=1_000_000)
-    for index, player in enumerate(crowd):
-        submit(api, player, game, base + index)
-    address = stack.ws_address("ws")
-    slow = RawClient(address, "/ws/v1/scores", crowd[0].token)
-    view = json.dumps({"game": game, "start": 0, "end": 99})
-    slow.send_text(view)
-    normal = sockets.open("/ws/v1/scores", crowd[1].token)
-    normal.send(view)
-    assert len(receive_json(normal)["result"]) == 100
-
-    # Every submission improves a best on the page, so every pass of the hub has a new page to push.
-    stop = threading.Event()
-    scores = itertools.count(base + 1_000)
-    submitted: set[int] = set()
-    failures: list[str] = []
-
-    def flood(client: Api) -> None:
-        for index in itertools.count():
-            if stop.is_set():
-                return
-            score = next(scores)
-            response = client.post("/scores", json={"game": game, "score": score}, headers=crowd[index % 100].auth)
-            if response.status_code != 200:
-                failures.append(f"{response.status_code} {response.text[:200]}")
-                return
-            submitted.add(score)
-
-    clients = [Api(base_url) for _ in range(4)]
-    threads = [threading.Thread(target=flood, args=(client,), daemon=True) for client in clients]
-    for thread in threads:
-        thread.start()
-    fresh_pages = 0
-    try:
-        deadline = time.monotonic() + 40
-        while tcp_state(address[1], slow.port) == "ESTABLISHED":
-            assert time.monotonic() < deadline, "the client that reads nothing is still connected after 40 s"
-            assert not failures, failures[:3]
-            # The normal client keeps getting fresh pages all along (how soon after each submission is
-            # make bench's figure, "fan-out: submission -> receipt", not this test's).
-            page = receive_json(normal, timeout=3)
-            if page["result"][0]["score"] in submitted:
-                fresh_pages += 1
-    finally:
-        stop.set()
-        for thread in threads:
-            thread.join(timeout=15)
-        for client in clients:
-            client.session.close()
-    assert not failures, failures[:3]
-    assert fresh_pages >= 10, f"the normal client saw only {fresh_pages} fresh pages while the other read nothing"
-
-    # What the slow client finally reads ends with the end of the stream: the server closed it.
-    assert slow.drain(timeout=10) > 0
-    slow.close()
-    # And the normal client is still served promptly.
-    marker = next(scores) + 1
-    submit(api, crowd[2], game, marker)
-    receive_until(normal, tops(crowd[2], marker), timeout=5)
 
 
 # --- a daemon going away -----------------------------------------------------------

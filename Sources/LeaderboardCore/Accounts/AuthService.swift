@@ -52,15 +52,15 @@ public final class AuthService {
         let email = AccountValidation.email(email)
         let name = AccountValidation.name(name)
         let errors = [email.error, name.error, AccountValidation.newPassword(password)].compactMap { $0 }
-        guard errors.isEmpty else { throw APIError.validation(errors) }
+        guard errors.isEmpty else { throw ServiceError.validation(errors) }
         let addressKey = RedisKeys.signups(fromAddress: clientAddress)
         let signups = try ephemeral.counter(addressKey)
-        if signups.value >= policy.maxSignupsPerAddress { throw APIError.tooManyRequests(retryAfterSeconds: signups.secondsLeft) }
+        if signups.value >= policy.maxSignupsPerAddress { throw ServiceError.rateLimited(retryAfterSeconds: signups.secondsLeft) }
         let passwordHash = try passwords.hash(password)
-        // Counted once hashed: a signup refused for want of a hashing slot (503) costs its address nothing.
+        // Counted once hashed: a signup refused for want of a hashing slot costs its address nothing.
         _ = try ephemeral.increment(addressKey, windowSeconds: policy.signupWindowSeconds)
         guard let user = try users.createUser(name: name.value, email: email.value, passwordHash: passwordHash) else {
-            throw APIError.conflict("an account with this e-mail already exists")
+            throw ServiceError.conflict("an account with this e-mail already exists")
         }
         return user
     }
@@ -91,7 +91,7 @@ public final class AuthService {
     public func login(email: String, password: String, clientAddress: String) throws -> (token: String, user: User) {
         let email = email.trimmingWhitespace()
         if email.isEmpty || password.isEmpty {
-            throw APIError.validation(
+            throw ServiceError.validation(
                 [
                     email.isEmpty ? FieldError(field: "email", message: "must not be empty") : nil,
                     password.isEmpty ? FieldError(field: "password", message: "must not be empty") : nil,
@@ -103,19 +103,19 @@ public final class AuthService {
         let addressKey = RedisKeys.loginFailures(fromAddress: clientAddress)
         let pair = try ephemeral.counter(pairKey)
         let address = try ephemeral.counter(addressKey)
-        if pair.value >= policy.maxLoginFailures { throw APIError.tooManyRequests(retryAfterSeconds: pair.secondsLeft) }
+        if pair.value >= policy.maxLoginFailures { throw ServiceError.rateLimited(retryAfterSeconds: pair.secondsLeft) }
         if address.value >= policy.maxLoginFailures * Self.addressFailureFactor {
-            throw APIError.tooManyRequests(retryAfterSeconds: address.secondsLeft)
+            throw ServiceError.rateLimited(retryAfterSeconds: address.secondsLeft)
         }
         if pair.value > 0, try ephemeral.counter(emailKey).value >= policy.maxLoginFailures {
-            throw APIError.tooManyRequests(retryAfterSeconds: pair.secondsLeft)
+            throw ServiceError.rateLimited(retryAfterSeconds: pair.secondsLeft)
         }
         let credentials = try users.credentials(email: email)
         let comparable = password.utf8.count <= PasswordHasher.maximumBytes && !password.utf8.contains(0)
         let matches = try passwords.verify(password, against: credentials?.passwordHash)
         guard let credentials, matches, comparable else {
             for key in [pairKey, emailKey, addressKey] { _ = try ephemeral.increment(key, windowSeconds: policy.failureWindowSeconds) }
-            throw APIError.unauthorized("incorrect e-mail or password")
+            throw ServiceError.unauthorized("incorrect e-mail or password")
         }
         try ephemeral.remove(pairKey)
         try ephemeral.remove(emailKey)
@@ -131,19 +131,19 @@ public final class AuthService {
                 tokenID: Crypto.hex(Crypto.randomBytes(16))))
     }
 
-    /// The claims of a valid, unrevoked token, or 401.
+    /// The claims of a valid, unrevoked token, or unauthorized.
     public func authenticate(_ token: String?) throws -> AccessTokenClaims {
         let verified = try verify(token)
         if try revocations.isRevoked(verified.revocationKey) {
-            throw APIError.unauthorized("token revoked")
+            throw ServiceError.unauthorized("token revoked")
         }
         return verified.claims
     }
 
-    /// A token whose signature and expiry hold, or 401; whether it was revoked is not checked yet (see
+    /// A token whose signature and expiry hold, or unauthorized; whether it was revoked is not checked yet (see
     /// `whileNotRevoked`). The signature and claims are checked once per token (`VerifiedTokens`), the
     /// expiry on every call.
-    public func verify(_ token: String?, now: Date = Date()) throws(APIError) -> VerifiedToken {
+    public func verify(_ token: String?, now: Date = Date()) throws(ServiceError) -> VerifiedToken {
         guard let token, !token.isEmpty else { throw .unauthorized() }
         if let verified = verifiedTokens.entry(for: token) {
             guard Int(now.timeIntervalSince1970) < verified.claims.expiresAt else { throw .unauthorized("token expired") }
@@ -168,28 +168,28 @@ public final class AuthService {
     /// does (`IndexError.revocationsNotCached` otherwise, and PostgreSQL answers); a score's insert asks PostgreSQL in the same statement.
     ///
     /// When `read` fails otherwise (a bad parameter, the index being rebuilt, a store down), its check may
-    /// not have run, so `revocations` answers before the error is passed on: a revoked token gets its 401
+    /// not have run, so `revocations` answers before the error is passed on: a revoked token is unauthorized
     /// whatever else is wrong, as with `authenticate`.
     public func whileNotRevoked<Result>(_ token: VerifiedToken?, _ read: (_ revocationKey: String?) throws -> Result) throws -> Result {
         do {
             return try read(token?.revocationKey)
         } catch IndexError.tokenRevoked {
-            throw APIError.unauthorized("token revoked")
+            throw ServiceError.unauthorized("token revoked")
         } catch IndexError.revocationsNotCached {
             // The cache could not vouch for the token: PostgreSQL does, and the read goes on without the check.
-            if let token, try revocations.isRevoked(token.revocationKey) { throw APIError.unauthorized("token revoked") }
+            if let token, try revocations.isRevoked(token.revocationKey) { throw ServiceError.unauthorized("token revoked") }
             return try read(nil)
-        } catch let error as APIError where error.status == 401 {
+        } catch ServiceError.unauthorized(let reason) {
             // The read's own check refused the caller (a score's insert found the token revoked): asking
             // again would only repeat it.
-            throw error
+            throw ServiceError.unauthorized(reason)
         } catch {
-            if let token, try revocations.isRevoked(token.revocationKey) { throw APIError.unauthorized("token revoked") }
+            if let token, try revocations.isRevoked(token.revocationKey) { throw ServiceError.unauthorized("token revoked") }
             throw error
         }
     }
 
-    /// For public routes: nil without a token; a token that is sent is still checked (401 if it is
+    /// For public routes: nil without a token; a token that is sent is still checked (unauthorized if it is
     /// forged, expired or revoked), so a client learns its session is gone.
     @discardableResult
     public func authenticateIfPresent(_ token: String?) throws -> AccessTokenClaims? {
@@ -197,9 +197,9 @@ public final class AuthService {
         return try authenticate(token)
     }
 
-    /// `verify` for public routes: nil without a token; a token that is sent must hold (401 if not), and
+    /// `verify` for public routes: nil without a token; a token that is sent must hold (unauthorized if not), and
     /// `whileNotRevoked` checks its revocation.
-    public func verifyIfPresent(_ token: String?) throws(APIError) -> VerifiedToken? {
+    public func verifyIfPresent(_ token: String?) throws(ServiceError) -> VerifiedToken? {
         guard let token, !token.isEmpty else { return nil }
         return try verify(token)
     }

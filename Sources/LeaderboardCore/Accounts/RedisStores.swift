@@ -9,7 +9,7 @@ public struct RedisEphemeralStore: EphemeralStore {
 
     public func increment(_ key: String, windowSeconds: Int) throws -> Int {
         let replies = try redis.pipeline([["INCR", prefix + key], ["EXPIRE", prefix + key, String(windowSeconds), "NX"]])
-        // An error reply is Redis refusing the write (out of memory): unavailable, a 503, not a bad reply.
+        // An error reply is Redis refusing the write (out of memory): unavailable, not a bad reply.
         for case .error(let message) in replies { throw RedisError.server(message: message) }
         guard let count = replies[0].int else { throw RedisError.unexpectedReply("INCR: \(replies[0])") }
         return count

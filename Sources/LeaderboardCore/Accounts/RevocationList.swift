@@ -6,7 +6,7 @@
 /// the generation; a revocation Redis refused to cache (out of memory) deletes `RedisKeys.revocationsCached`, and the
 /// reconciler reloads the cache and sets it again once Redis takes writes. Until then (or while Redis is
 /// down) the check asks PostgreSQL, on every path: the board scripts and page stamps refuse to vouch
-/// (`IndexError.revocationsNotCached`). Fail-closed: when neither answers, the error propagates (a 503).
+/// (`IndexError.revocationsNotCached`). Fail-closed: when neither answers, the error propagates (the store is unavailable).
 public struct RevocationList: TokenRevocations {
     /// Ends a reload: sets `RedisKeys.revocationsCached` only while the reload's mark (`RedisKeys.revocationsReload`)
     /// is there; a revocation that missed the cache meanwhile deleted the mark.

@@ -7,7 +7,7 @@ import Metrics
 /// e-mails is made once, at start, so the first logins after a start cost what the others do.
 ///
 /// A login or signup that would wait for a slot longer than `maxWait` (judged by how long recent hashes
-/// took) is refused at once with 503 and `Retry-After`; one that waits that long anyway gives up then.
+/// took) is refused at once (`ServiceError.unavailable`, to retry soon); one that waits that long anyway gives up then.
 /// Either way it holds its worker no longer than `maxWait` plus one hash.
 public final class PasswordWork: Sendable {
     public let hasher: PasswordHasher
@@ -38,16 +38,16 @@ public final class PasswordWork: Sendable {
     }
 
     /// A new hash of `password` at the configured cost.
-    public func hash(_ password: String) throws(APIError) -> String {
+    public func hash(_ password: String) throws(ServiceError) -> String {
         try withSlot { hasher.hash(password) }
     }
 
     /// Verifies against `storedHash`, or against the decoy when there is none, at the same cost.
-    public func verify(_ password: String, against storedHash: String?) throws(APIError) -> Bool {
+    public func verify(_ password: String, against storedHash: String?) throws(ServiceError) -> Bool {
         try withSlot { hasher.verify(password, against: storedHash ?? decoyHash) }
     }
 
-    func withSlot<Result>(_ work: () -> Result) throws(APIError) -> Result {
+    func withSlot<Result>(_ work: () -> Result) throws(ServiceError) -> Result {
         let admitted = load.withLock { load in
             // Every `concurrency` hashes admitted before this one are one more hash's time to wait.
             let rounds = Int64(load.admitted / concurrency)
@@ -66,9 +66,9 @@ public final class PasswordWork: Sendable {
         return result
     }
 
-    private func refuse() -> APIError {
+    private func refuse() -> ServiceError {
         Counter(label: "leaderboard_password_hashing_refused_total").increment()
-        return APIError(status: 503, message: "too many logins and signups at once, retry later", headers: [("Retry-After", "1")])
+        return .unavailable("too many logins and signups at once, retry later")
     }
 
     private static func nanoseconds(_ duration: Duration) -> Int64 {

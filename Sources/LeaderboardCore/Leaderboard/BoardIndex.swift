@@ -5,7 +5,7 @@ public struct BoardIndex: RankingIndex {
     public static let globalGame = "all"
     /// Applied score ids, as bitmaps of `appliedShardBits` ids each (`RedisKeys.appliedShard`).
     static let appliedShardBits = 1 << 20
-    /// Scores per run of the apply script: a run holds Redis up (~0.1 ms per score), so a reconciler pass
+    /// Scores per run of the apply script: a run holds Redis up for as long as its scores take, so a reconciler pass
     /// of thousands runs as many short scripts, and other clients get in between.
     static let applyChunk = 64
 
@@ -49,6 +49,13 @@ public struct BoardIndex: RankingIndex {
         public let rank: Int
         public let globalRank: Int
         public let improved: Bool
+
+        public init(best: Int, rank: Int, globalRank: Int, improved: Bool) {
+            self.best = best
+            self.rank = rank
+            self.globalRank = globalRank
+            self.improved = improved
+        }
     }
 
     /// Applies a score (idempotent: best-of) and returns the all-time best and ranks after it.
@@ -303,10 +310,18 @@ public struct PageStamp: Sendable, Hashable {
     public let generation: String
     public let board: String?
     public let names: String?
+
+    public init(generation: String, board: String?, names: String?) {
+        self.generation = generation
+        self.board = board
+        self.names = names
+    }
 }
 
 /// Why the index could not answer.
-public enum IndexError: Error, CustomStringConvertible {
+public enum IndexError: StoreFailure {
+    public var store: Store { .redis }
+
     /// No generation is built (Redis was flushed or restarted empty); the reconciler rebuilds it.
     case notBuilt
     /// The token whose revocation key the read carried is revoked.

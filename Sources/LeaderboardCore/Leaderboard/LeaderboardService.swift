@@ -30,8 +30,8 @@ public final class LeaderboardService {
     /// overlaps the next batch's statement. Share one between the services of a process's workers.
     public typealias SubmissionBatches = SharedRoundTrip<PendingScore, Landed>
 
-    static let maximumPageRows = 100
-    static let maximumAround = 50
+    public static let maximumPageRows = 100
+    public static let maximumAround = 50
     static let maximumReportDays = 3660
     static let idempotencyAnswerSeconds = 86_400
 
@@ -58,19 +58,19 @@ public final class LeaderboardService {
 
     /// Validates, stores in PostgreSQL, then applies to the index, in a batch with the submissions other
     /// workers make meanwhile. A retry with the same idempotency key gets the first answer and stores
-    /// nothing twice; the same key with another game or score is 422. With `tokenKey`, a revoked token is refused (401) by the statement that stores the score.
+    /// nothing twice; the same key with another game or score is a validation error. With `tokenKey`, a revoked token is refused (unauthorized) by the statement that stores the score.
     public func submit(
         userId: Int, name: String, game: String, score: Int, idempotencyKey: String?, unlessRevoked tokenKey: String? = nil, now: Date = Date()
     ) throws -> Submission {
         let catalog = try games.games()
         guard let known = catalog.first(where: { $0.slug == game }) else {
-            throw APIError.validation(field: "game", "unknown game '\(game)'; one of: \(catalog.map(\.slug).joined(separator: ", "))")
+            throw ServiceError.validation(field: "game", "unknown game '\(game)'; one of: \(catalog.map(\.slug).joined(separator: ", "))")
         }
         guard (0...known.maxScore).contains(score) else {
-            throw APIError.validation(field: "score", "must be between 0 and \(known.maxScore)")
+            throw ServiceError.validation(field: "score", "must be between 0 and \(known.maxScore)")
         }
         if let key = idempotencyKey, key.isEmpty || key.utf8.count > 200 {
-            throw APIError.validation(field: "Idempotency-Key", "must be 1 to 200 bytes")
+            throw ServiceError.validation(field: "Idempotency-Key", "must be 1 to 200 bytes")
         }
 
         let pending = PendingScore(
@@ -79,17 +79,17 @@ public final class LeaderboardService {
         let (stored, applied): (StoredScore, BoardIndex.Applied?)
         do {
             switch try batches.submit(pending, run: store, then: apply) {
-            case .revoked: throw APIError.unauthorized("token revoked")
+            case .revoked: throw ServiceError.unauthorized("token revoked")
             case .queued(let queued): (stored, applied) = (queued, nil)
             case .applied(let done, let outcome): (stored, applied) = (done, outcome)
             }
         } catch let error as PostgresError where error.sqlState == "23503" {
-            throw APIError.unauthorized("account no longer exists")
+            throw ServiceError.unauthorized("account no longer exists")
         }
         // A key names one request: reused with another body, it is a client's mistake, not a retry (as the
         // IETF Idempotency-Key draft answers it).
         if stored.isReplay, let idempotencyKey, stored.game != game || stored.score != score {
-            throw APIError.validation(field: "Idempotency-Key", "'\(idempotencyKey)' was already used for another submission")
+            throw ServiceError.validation(field: "Idempotency-Key", "'\(idempotencyKey)' was already used for another submission")
         }
         let answerKey = idempotencyKey.map { RedisKeys.idempotentAnswer(userId: userId, keyHash: Crypto.hex(Crypto.sha256(Array($0.utf8)))) }
         if stored.isReplay, let answerKey, let remembered = try? ephemeral.recall(answerKey),
@@ -196,26 +196,26 @@ public final class LeaderboardService {
     /// The board a page request reads, once its parameters are checked.
     private func boardToRead(game: String, period: PeriodKind, date: UTCDay, start: Int, end: Int) throws -> BoardPeriod {
         try requireBoard(game)
-        guard start >= 0, end >= start else { throw APIError.validation(field: "end", "must be at least start, and start at least 0") }
+        guard start >= 0, end >= start else { throw ServiceError.validation(field: "end", "must be at least start, and start at least 0") }
         guard end - start < Self.maximumPageRows else {
-            throw APIError.validation(field: "end", "a page holds at most \(Self.maximumPageRows) rows")
+            throw ServiceError.validation(field: "end", "a page holds at most \(Self.maximumPageRows) rows")
         }
         return try retainedPeriod(period, date: date)
     }
 
-    /// The player's rank on a board and the `around` rows either side; 404 when not on it. `tokenKey`: see `BoardIndex.page`.
+    /// The player's rank on a board and the `around` rows either side; not found when not on it. `tokenKey`: see `BoardIndex.page`.
     public func position(userId: Int, game: String, period: PeriodKind, date: UTCDay, around: Int, unlessRevoked tokenKey: String? = nil) throws
         -> PlayerPosition
     {
         try requireBoard(game)
         guard (0...Self.maximumAround).contains(around) else {
-            throw APIError.validation(field: "around", "must be between 0 and \(Self.maximumAround)")
+            throw ServiceError.validation(field: "around", "must be between 0 and \(Self.maximumAround)")
         }
         guard
             let position = try index.around(
                 userId: userId, game: game, period: retainedPeriod(period, date: date), radius: around, unlessRevoked: tokenKey)
         else {
-            throw APIError.notFound("you are not ranked on this board yet")
+            throw ServiceError.notFound("you are not ranked on this board yet")
         }
         return position
     }
@@ -228,7 +228,7 @@ public final class LeaderboardService {
 
     public func history(userId: Int, game: String?, before: Int?, limit: Int) throws -> (entries: [ScoreEntry], next: Int?) {
         if let game { try requireBoard(game, allowGlobal: false) }
-        guard (1...100).contains(limit) else { throw APIError.validation(field: "limit", "must be between 1 and 100") }
+        guard (1...100).contains(limit) else { throw ServiceError.validation(field: "limit", "must be between 1 and 100") }
         let entries = try scores.history(userId: userId, game: game, before: before, limit: limit + 1)
         return (Array(entries.prefix(limit)), entries.count > limit ? entries[limit - 1].id : nil)
     }
@@ -236,11 +236,11 @@ public final class LeaderboardService {
     /// The top players by best single score over whole UTC days `from...to`.
     public func report(from: UTCDay, to: UTCDay, game: String, limit: Int, today: UTCDay) throws -> [ReportRow] {
         try requireBoard(game)
-        guard to >= from else { throw APIError.validation(field: "end", "must not be before start") }
+        guard to >= from else { throw ServiceError.validation(field: "end", "must not be before start") }
         guard to.daysSinceEpoch - from.daysSinceEpoch < Self.maximumReportDays else {
-            throw APIError.validation(field: "end", "a report spans at most \(Self.maximumReportDays) days")
+            throw ServiceError.validation(field: "end", "a report spans at most \(Self.maximumReportDays) days")
         }
-        guard (1...100).contains(limit) else { throw APIError.validation(field: "limit", "must be between 1 and 100") }
+        guard (1...100).contains(limit) else { throw ServiceError.validation(field: "limit", "must be between 1 and 100") }
         let catalog = try games.games()
         let lastDay = min(to, today)
         guard from <= lastDay else { return [] }
@@ -290,13 +290,13 @@ public final class LeaderboardService {
 
     private func requireBoard(_ game: String, allowGlobal: Bool = true) throws {
         if allowGlobal && game == BoardIndex.globalGame { return }
-        guard try games.games().contains(where: { $0.slug == game }) else { throw APIError.notFound("unknown game '\(game)'") }
+        guard try games.games().contains(where: { $0.slug == game }) else { throw ServiceError.notFound("unknown game '\(game)'") }
     }
 
     private func retainedPeriod(_ kind: PeriodKind, date: UTCDay) throws -> BoardPeriod {
         let period = BoardPeriod(kind, containing: date)
         guard period.isRetained(on: UTCDay.today) else {
-            throw APIError.validation(field: "date", "boards are kept for \(BoardPeriod.retentionDays) days; use /reports/top for older ranges")
+            throw ServiceError.validation(field: "date", "boards are kept for \(BoardPeriod.retentionDays) days; use /reports/top for older ranges")
         }
         return period
     }

@@ -50,6 +50,13 @@ public struct PlayerPosition: Codable, Sendable, Equatable {
     public let score: Int
     public let date: String
     public let around: [BoardRow]
+
+    public init(rank: Int, score: Int, date: String, around: [BoardRow]) {
+        self.rank = rank
+        self.score = score
+        self.date = date
+        self.around = around
+    }
 }
 
 /// A player's rank and score on every board of a period they are on.
@@ -59,11 +66,24 @@ public struct Standing: Codable, Sendable, Equatable {
         public let rank: Int
         public let score: Int
         public let date: String
+
+        public init(game: String, rank: Int, score: Int, date: String) {
+            self.game = game
+            self.rank = rank
+            self.score = score
+            self.date = date
+        }
     }
 
     public let userId: Int
     public let player: String
     public let boards: [Entry]
+
+    public init(userId: Int, player: String, boards: [Entry]) {
+        self.userId = userId
+        self.player = player
+        self.boards = boards
+    }
 }
 
 /// What a score submission answers: the player's best on that game and ranks after it (all-time).

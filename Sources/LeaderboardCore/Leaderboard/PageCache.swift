@@ -4,8 +4,8 @@
 /// what the script would read at that moment, whichever process or connection changed the board.
 ///
 /// The workers that read at the same time share the round trip of their `MGET`s (`stampReads`): Redis's cost
-/// per round trip is mostly its event loop and system calls, not the `MGET`, and shared it fell from about 19
-/// to 8 µs per top-10 read under load (make bench).
+/// per round trip is mostly its event loop and system calls, not the `MGET`, so sharing it cuts what a top-10
+/// read under load costs Redis (make bench measures it).
 ///
 /// Shared by the worker threads of a process and bounded (see `GenerationalCache`): the pages in demand, the
 /// top of the busy boards, stay and the rest age out.

@@ -17,5 +17,5 @@ public struct RenderedPage: Sendable, Encodable {
 }
 
 extension RenderedPage: JSONWritable {
-    func write(to json: inout JSONWriter) { json.append(written: self.json) }
+    public func write(to json: inout JSONWriter) { json.append(written: self.json) }
 }

@@ -41,6 +41,14 @@ public struct StoredScore: Sendable {
     public let score: Int
     public let epochSeconds: Int
     public let isReplay: Bool
+
+    public init(id: Int, game: String, score: Int, epochSeconds: Int, isReplay: Bool) {
+        self.id = id
+        self.game = game
+        self.score = score
+        self.epochSeconds = epochSeconds
+        self.isReplay = isReplay
+    }
 }
 
 public struct PostgresScoreStore: ScoreStore {

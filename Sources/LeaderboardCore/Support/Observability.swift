@@ -17,12 +17,12 @@ public enum Observability {
         MetricsSystem.bootstrap(factory)
     }
 
-    /// `GET /metrics` as Prometheus scrapes it.
-    public static func exposition() -> HTTPResponse {
-        HTTPResponse(status: 200, headers: [("Content-Type", "text/plain; version=0.0.4; charset=utf-8")], body: registry.emitToBuffer())
-    }
+    /// The body of `GET /metrics` as Prometheus scrapes it, of type `expositionContentType`.
+    public static func exposition() -> [UInt8] { registry.emitToBuffer() }
 
-    /// Counts a store failure the caller survived (answered 503, retried, or queued).
+    public static let expositionContentType = "text/plain; version=0.0.4; charset=utf-8"
+
+    /// Counts a store failure the caller survived (answered "retry later", retried, or queued).
     public static func storeError(_ store: String) {
         Counter(label: "leaderboard_store_errors_total", dimensions: [("store", store)]).increment()
     }

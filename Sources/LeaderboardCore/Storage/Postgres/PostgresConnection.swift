@@ -1,7 +1,7 @@
 import CLibPQ
 import Foundation
 
-/// One libpq connection, opened on first use and reopened after it breaks.
+/// One libpq connection, opened on first use and reopened after it breaks, but never inside a transaction.
 ///
 /// `@unchecked Sendable`: a `PGconn` must not be used from two threads at once; every owner (a FastCGI
 /// worker, a CLI command, a test) keeps its connection to itself and hands it on only between uses.
@@ -10,6 +10,9 @@ public final class PostgresConnection: @unchecked Sendable {
     private var handle: OpaquePointer?
     /// The statements prepared on `handle`, by their SQL text.
     private var preparedStatements: [String: String] = [:]
+    /// Set from BEGIN to COMMIT or ROLLBACK: a connection lost meanwhile is not replaced, or the rest of the
+    /// transaction would run on the new one outside it, each statement committed alone.
+    private var isInTransaction = false
 
     public init(settings: PostgresSettings) {
         connectionString = settings.connectionString
@@ -57,9 +60,12 @@ public final class PostgresConnection: @unchecked Sendable {
         return name
     }
 
-    /// Runs `body` inside BEGIN/COMMIT; any error rolls back and is rethrown.
+    /// Runs `body` inside BEGIN/COMMIT; any error rolls back and is rethrown. A connection lost inside fails
+    /// the transaction with `PostgresError.connectionLost`; the next statement after it opens a new one.
     public func transaction<Result>(_ body: () throws -> Result) throws -> Result {
         try query("BEGIN")
+        isInTransaction = true
+        defer { isInTransaction = false }
         do {
             let result = try body()
             try query("COMMIT")
@@ -112,6 +118,10 @@ public final class PostgresConnection: @unchecked Sendable {
     private func openConnection() throws(PostgresError) -> OpaquePointer {
         if let handle, PQstatus(handle) == CONNECTION_OK, !IdleSocket.hasPendingInput(PQsocket(handle)) || Self.survives(handle) {
             return handle
+        }
+        if isInTransaction {
+            guard let handle else { throw .connectionLost(message: "lost earlier in this transaction") }
+            throw lostOrFailed(handle)
         }
         close()
         guard let connection = PQconnectdb(connectionString) else {

@@ -1,5 +1,7 @@
 /// A failure talking to PostgreSQL, with the server's own message and SQLSTATE when it sent one.
-public enum PostgresError: Error, CustomStringConvertible, Sendable {
+public enum PostgresError: StoreFailure, Sendable {
+    public var store: Store { .postgres }
+
     /// The server could not be reached or refused us (wrong password, no such database, ...).
     case connectionFailed(message: String)
     /// The connection broke while a statement was in flight; its outcome is unknown.

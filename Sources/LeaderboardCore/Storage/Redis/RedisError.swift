@@ -1,5 +1,7 @@
 /// A failure talking to Redis.
-public enum RedisError: Error, CustomStringConvertible, Sendable {
+public enum RedisError: StoreFailure, Sendable {
+    public var store: Store { .redis }
+
     /// The server could not be reached, or refused AUTH/SELECT.
     case connectionFailed(message: String)
     /// The connection broke (server gone, timeout); the command's outcome is unknown.

@@ -1,0 +1,178 @@
+"""make bench's report: the results files and the printed table."""
+
+import json
+import os
+
+from bench_settings import GOALS, LOGIN_CONNECTIONS, ONLY, OUT_DIR, QUICK, say
+
+
+def report(results):
+    """Writes the results (var/bench/results*.json and var/bench/runs/) and prints the table."""
+    table = make_table(results)
+    results["table"] = table
+    name = ("results-only.json" if ONLY else "results-quick.json" if QUICK else "results.json")
+    os.makedirs(os.path.join(OUT_DIR, "runs"), exist_ok=True)
+    for path in (os.path.join(OUT_DIR, name),
+                 os.path.join(OUT_DIR, "runs", results["started"].replace(":", "") + ("-quick" if QUICK else "") + ("-only" if ONLY else "") + ".json")):
+        with open(path, "w") as file:
+            json.dump(results, file, indent=2, sort_keys=True)
+            file.write("\n")
+    print_table(results, table)
+    say(f"results: {os.path.join(OUT_DIR, name)}; {results['total_seconds']:.0f} s in all")
+
+
+def make_table(results):
+    f = results["figures"]
+    rows = []
+
+    def add(key, figure, value, unit, ceiling=None, note="", source=None):
+        ratio = None
+        if ceiling and value is not None and ceiling.get("per_second"):
+            ratio = value / ceiling["per_second"]
+        others = None
+        if source and source.get("window_seconds"):
+            others = round(source.get("other_cpu_seconds", 0) / source["window_seconds"], 2)
+        rows.append({"key": key, "figure": figure, "value": value, "unit": unit,
+                     "ratio": None if ratio is None else round(ratio, 3), "goal": GOALS.get(key, ""), "note": note,
+                     "other_cores": others})
+
+    def ms(figure, field="p50"):
+        return figure["latency_ms"][field] if figure else None
+
+    nginx, fcgi = f.get("ceiling.nginx"), f.get("ceiling.fastcgi")
+    if nginx:
+        add("ceiling.nginx", "ceiling: nginx return 200", nginx["per_second"], "req/s", source=nginx)
+    if fcgi:
+        runs = [fcgi["per_second"]] + ([f["ceiling.fastcgi.again"]["per_second"]] if "ceiling.fastcgi.again" in f else [])
+        fcgi = dict(fcgi, per_second=round(sum(runs) / len(runs), 1))
+        add("ceiling.fastcgi", "ceiling: trivial FastCGI response (our pool)", fcgi["per_second"], "req/s", nginx,
+            "ratio: to nginx return 200" + (f"; mean of runs before and after top 10: {runs[0]:,.0f}, {runs[1]:,.0f}"
+                                            if len(runs) > 1 else ""), source=fcgi)
+    for key, label in (("ceiling.redis_zadd", "ceiling: redis ZADD"), ("ceiling.redis_zrevrange", "ceiling: redis ZREVRANGE 10 rows")):
+        if key in f:
+            add(key, label, f[key]["per_second"], "ops/s")
+    deep = results.get("deep_page_rows", [0, 0])
+    for key, label in (("rest.top10", "GET /leaderboards/all top 10"),
+                       ("rest.deep", f"GET /leaderboards/all rows {deep[0]:,}-{deep[1]:,}"),
+                       ("rest.me", "GET /leaderboards/all/me?around=5"),
+                       ("rest.report30", "GET /reports/top 30 days"),
+                       ("rest.report365", "GET /reports/top 365 days"),
+                       ("rest.scores", "POST /scores")):
+        figure = f.get(key)
+        if figure:
+            add(key, label, figure["per_second"], "req/s", fcgi,
+                f"p50 {ms(figure)} ms, p99 {ms(figure, 'p99')} ms at c{results['wrk']['connections']}"
+                + (f"; errors {figure['errors']['status']}" if figure["errors"]["status"] else ""), source=figure)
+        server = f.get(key + ".server")
+        if server:
+            add(key + ".server", label + ": p50 at the server", server["server_ms"]["p50"], "ms", None,
+                f"one connection; p99 {server['server_ms']['p99']} ms; client p50 {ms(server)} ms", source=server)
+    loaded = f.get("rest.top10.auth_load")
+    if loaded:
+        answers = loaded["auth_answers"]
+        add("rest.top10.auth_load", "GET /leaderboards/all top 10 under logins and signups: p99", loaded["latency_ms"]["p99"], "ms", None,
+            f"p50 {ms(loaded)} ms, {loaded['per_second']} req/s at c{results['wrk']['connections']}, alongside c{LOGIN_CONNECTIONS} "
+            f"logins (answers {answers['login']}) and c4 signups (answers {answers['signup']})", source=loaded)
+    login = f.get("rest.login")
+    if login:
+        bcrypt = f.get("ceiling.bcrypt", {}).get("per_second")
+        add("rest.login", "POST /auth/login", login["per_second"], "req/s", None,
+            f"bcrypt cost {results['bcrypt_cost']}; c{results.get('login_connections', results['api_workers'])}; p50 {ms(login)} ms",
+            source=login)
+        add("rest.login.per_core", "POST /auth/login per core (logins per CPU-second of the pool)", login.get("per_cpu_second"),
+            "hashes/s/core", {"per_second": bcrypt} if bcrypt else None,
+            f"ratio: to C bcrypt on one core ({bcrypt:.2f}/s)" if bcrypt else "", source=login)
+    submit = f.get("ws.submit", {})
+    if submit:
+        add("ws.submit", "WebSocket /ws/v1/add-score submissions", round(submit["perSecond"], 1), "msg/s", None,
+            f"{submit['connections']} connections through nginx; p50 {submit['latencyMs']['p50']:.2f} ms" if submit.get("latencyMs") else "",
+            source=submit)
+    for key in ("ws.fanout_small", "ws.fanout_large"):
+        figure = f.get(key)
+        if not figure:
+            continue
+        n = figure["subscribers"]
+        latency, last = figure.get("latencyMs"), figure.get("lastReceiptMs")
+        complete = (f"{figure['receipts']:,} of {figure['expectedReceipts']:,} receipts; one submission every "
+                    f"{figure['intervalMs']} ms")
+        for field in ("p50", "p99", "max"):
+            add(f"{key}.{field}", f"fan-out to {n:,}: submission -> receipt {field}", latency and round(latency[field], 2), "ms",
+                None, complete if field == "p50" else "", source=figure)
+        first = figure.get("firstReceiptMs")
+        add(f"{key}.first", f"fan-out to {n:,}: submission -> first receipt", first and round(first["p50"], 2), "ms (p50)",
+            None, "the submission and the render; the rest is the fan-out itself", source=figure)
+        add(f"{key}.last", f"fan-out to {n:,}: submission -> last receipt", last and round(last["p99"], 2), "ms (p99)",
+            None, (f"p50 {last['p50']:.1f}, max {last['max']:.1f} ms over {last['count']} submissions" if last else "none complete"),
+            source=figure)
+    large = f.get("ws.fanout_large", {})
+    if large:
+        add("ws.idle_memory", f"leaderboard-ws resident memory per idle connection ({large['subscribers']:,})",
+            large.get("rssPerConnectionKiB") and round(large["rssPerConnectionKiB"], 2), "KiB",
+            None, f"{large.get('daemonRSSBeforeKiB')} -> {large.get('daemonRSSConnectedKiB')} KiB")
+    idle = results.get("rss_idle_kib", {})
+    api_peak = max((f[k]["rss_peak_kib"].get("api", 0) for k in f if k.startswith("rest.") and "rss_peak_kib" in f[k]), default=None)
+    ws_peak = max([large.get("daemonRSSUnderLoadKiB") or 0, f.get("ws.fanout_small", {}).get("daemonRSSUnderLoadKiB") or 0,
+                   submit.get("daemonRSSKiB") or 0])
+    add("rss.api.idle", "leaderboard-api resident memory, idle", idle.get("api") and round(idle["api"] / 1024, 1), "MiB")
+    add("rss.api.load", "leaderboard-api resident memory, under load (peak)", api_peak and round(api_peak / 1024, 1), "MiB")
+    add("rss.ws.idle", "leaderboard-ws resident memory, idle", idle.get("ws") and round(idle["ws"] / 1024, 1), "MiB")
+    if large:
+        add("rss.ws.load", f"leaderboard-ws resident memory, under load (peak, {large['subscribers']:,} clients)",
+            ws_peak and round(ws_peak / 1024, 1), "MiB")
+    return rows
+
+
+def print_table(results, rows):
+    def fmt(value):
+        if value is None:
+            return "-"
+        if isinstance(value, float) and value >= 100:
+            return f"{value:,.0f}"
+        if isinstance(value, (int, float)):
+            return f"{value:,.2f}" if isinstance(value, float) else f"{value:,}"
+        return str(value)
+
+    dataset = results.get("dataset", {})
+    print()
+    print(f"make bench{' QUICK=1' if results['quick'] else ''}: commit {results['commit']}, {results['cores']} cores, "
+          f"{dataset.get('users', 0):,} players, {dataset.get('scores', 0):,} scores; warm-up {results['warmup_seconds']:g} s, "
+          f"{results['duration_seconds']:g} s a figure; load average {results['loadavg_start'][0]:.2f} at start, "
+          f"{results['loadavg_end'][0]:.2f} at end")
+    headers = ("figure", "value", "unit", "ratio", "goal", "others", "note")
+    table = [(r["figure"], fmt(r["value"]), r["unit"], "-" if r["ratio"] is None else f"{r['ratio'] * 100:.1f}%", r["goal"],
+              "-" if r.get("other_cores") is None else f"{r['other_cores']:.2f}", r["note"]) for r in rows]
+    widths = [max(len(headers[i]), *(len(row[i]) for row in table)) for i in range(len(headers))]
+    line = "  ".join(h.ljust(widths[i]) if i != 1 else h.rjust(widths[i]) for i, h in enumerate(headers))
+    print(line)
+    print("-" * len(line))
+    for row in table:
+        print("  ".join(c.ljust(widths[i]) if i != 1 else c.rjust(widths[i]) for i, c in enumerate(row)).rstrip())
+    print("ratio: to the trivial FastCGI response for REST (unless the note says otherwise). others: cores that processes "
+          "outside the bench (other builds and tests) kept busy during that figure, of the machine's "
+          f"{results['cores']}. Fan-out clients connect to leaderboard-ws directly (nginx's dev worker_connections is 1024); "
+          "submissions go through nginx.")
+    print_costs(results)
+
+
+def print_costs(results):
+    """Per request of each REST figure: each component's CPU and Redis's costliest commands, in µs."""
+    figures = [(key, figure) for key, figure in results["figures"].items()
+               if key.startswith(("rest.", "ceiling.fastcgi")) and figure.get("requests") and figure.get("cpu_seconds")]
+    if not figures:
+        return
+    components = [name for name in ("api", "bench_fcgi", "nginx", "redis", "postgres", "ws")
+                  if any(figure["cpu_seconds"].get(name, 0) >= 0.05 for _, figure in figures)]
+    headers = ("µs per request", *components, "generator", "Redis's costliest commands: µs (calls) per request; evalsha's time includes its script's commands")
+    table = []
+    for key, figure in figures:
+        requests = figure["requests"]
+        commands = sorted(((name, cost) for name, cost in figure.get("redis_commands", {}).items() if cost["usec"] / requests >= 0.05),
+                          key=lambda item: -item[1]["usec"])[:4]
+        table.append((key, *(f"{figure['cpu_seconds'].get(name, 0) / requests * 1e6:.1f}" for name in components),
+                      f"{figure['generator_cpu_seconds'] / requests * 1e6:.1f}",
+                      ", ".join(f"{name} {cost['usec'] / requests:.1f} ({cost['calls'] / requests:.2g}×)" for name, cost in commands)))
+    widths = [max(len(headers[i]), *(len(row[i]) for row in table)) for i in range(len(headers))]
+    print()
+    print("  ".join(h.ljust(widths[i]) if i in (0, len(headers) - 1) else h.rjust(widths[i]) for i, h in enumerate(headers)).rstrip())
+    for row in table:
+        print("  ".join(c.ljust(widths[i]) if i in (0, len(headers) - 1) else c.rjust(widths[i]) for i, c in enumerate(row)).rstrip())

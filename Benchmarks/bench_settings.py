@@ -1,0 +1,77 @@
+"""make bench's settings, from the environment (see bench.py), and the helpers every part uses."""
+
+import os
+import subprocess
+import sys
+
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BENCH_DIR = os.path.join(REPO, "Benchmarks")
+QUICK = os.environ.get("QUICK", "0") not in ("", "0")
+OUT_DIR = os.path.join(REPO, "var", "bench")
+STACK_DIR = os.path.join(OUT_DIR, "quick" if QUICK else "stack")
+BIN_DIR = os.path.abspath(os.path.join(REPO, os.environ.get("BIN_DIR", ".build/release")))
+
+# Below 32768 (the ephemeral range) and apart from the dev (8080, 15432, 16379, 18081) and test
+# (28080 and up) stacks'. BENCH_PORT_OFFSET moves them all, for two bench stacks on one machine.
+PORT_OFFSET = int(os.environ.get("BENCH_PORT_OFFSET", "0"))
+HTTP_PORT, PG_PORT, REDIS_PORT, WS_PORT = (port + PORT_OFFSET for port in (27080, 27432, 27379, 27081))
+# The api's default; login is measured with fewer connections (bcrypt takes a good part of a second).
+API_WORKERS = 32
+LOGIN_CONNECTIONS = 8
+BCRYPT_COST = 12
+GAMES = ["cod", "valrnt", "mcft", "fnite", "apxleg", "lol", "ow", "cs", "rl", "pubg"]
+
+if QUICK:
+    PLAN = dict(users=3000, scores=30000, days=180)
+    WARMUP, DURATION = 1.0, 3.0
+    # (subscribers, submissions, one every ms)
+    FANOUTS = (("ws.fanout_small", 200, 12, 250), ("ws.fanout_large", 1000, 12, 500))
+else:
+    PLAN = dict(users=100_000, scores=1_000_000, days=180)
+    WARMUP, DURATION = 3.0, 10.0
+    # (subscribers, submissions, one every ms). A push to 10,000 sockets keeps the daemon and the client
+    # busy on both cores for a good part of the interval: one every 500 ms, so each is timed alone, not
+    # queued behind the previous one. 100 of them, so that the p99 of the last receipt is not simply the slowest push.
+    FANOUTS = (("ws.fanout_small", 1000, 40, 250), ("ws.fanout_large", 10_000, 100, 500))
+WARMUP = float(os.environ.get("BENCH_WARMUP", WARMUP))
+DURATION = float(os.environ.get("BENCH_DURATION", DURATION))
+# BENCH_ONLY=rest.top10,ceiling.fastcgi measures only those figures (and any whose key starts with one of
+# them and a dot), for a quick before/after; such a run writes results-only.json, not results.json.
+ONLY = [key for key in os.environ.get("BENCH_ONLY", "").split(",") if key]
+
+
+def wanted(key):
+    return not ONLY or any(key == only or key.startswith(only + ".") for only in ONLY)
+
+# wrk: the same threads and connections for every REST figure and its ceilings.
+WRK_THREADS, WRK_CONNECTIONS = 2, 32
+# A seeded stack is reused while it is younger than this; older, its days no longer end today.
+SEED_MAX_AGE_DAYS = 7
+
+# Issue 8's goals, printed next to the figures; never a reason to fail.
+GOALS = {
+    "rest.top10": ">= 70% of the trivial FastCGI response",
+    "rest.scores": ">= 5,000/s",
+    "ws.fanout_large.last": "p99 <= 100 ms",
+    "ws.idle_memory": "<= 16 KiB per connection",
+    "rest.report365.server": "p50 <= 5 ms",
+}
+
+
+def say(message):
+    print(f"bench: {message}", file=sys.stderr, flush=True)
+
+
+def die(message):
+    print(f"bench: error: {message}", file=sys.stderr, flush=True)
+    sys.exit(1)
+
+
+def run(args, timeout, env=None, check=True, capture=True):
+    result = subprocess.run(
+        args, env=env, timeout=timeout, text=True, stdout=subprocess.PIPE if capture else None,
+        stderr=subprocess.PIPE if capture else None, cwd=REPO)
+    if check and result.returncode != 0:
+        die(f"{' '.join(args[:3])}... exited {result.returncode}:\n{(result.stdout or '')[-2000:]}{(result.stderr or '')[-2000:]}")
+    return result

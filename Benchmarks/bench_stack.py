@@ -1,0 +1,355 @@
+"""make bench's stack: scripts/stack.sh under var/bench, its processes, its seeded dataset and its tokens."""
+
+import base64
+import hashlib
+import hmac
+import json
+import os
+import resource
+import secrets
+import shutil
+import subprocess
+import threading
+import time
+
+from bench_settings import (API_WORKERS, BCRYPT_COST, BIN_DIR, HTTP_PORT, PG_PORT, PLAN, REDIS_PORT, SEED_MAX_AGE_DAYS, STACK_DIR, WS_PORT,
+                die, run, say)
+
+
+def stack_env(**extra):
+    env = dict(os.environ, STACK_DIR=STACK_DIR, BIN_DIR=BIN_DIR, HTTP_PORT=str(HTTP_PORT), PG_PORT=str(PG_PORT),
+               REDIS_PORT=str(REDIS_PORT), WS_PORT=str(WS_PORT), BCRYPT_COST=str(BCRYPT_COST), NODES="1",
+               SEED_DEMO="0", NO_APP="0",
+               # The login figure measures bcrypt, not nginx's limit on /auth/ (20r/s in dev).
+               AUTH_RATE="100000r/s")
+    env.update(extra)
+    return env
+
+
+def stack(*args, timeout=300):
+    return run(["scripts/stack.sh", *args], timeout, env=stack_env(), check=False, capture=False)
+
+
+def app_env():
+    return {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/"), "LANG": "C.UTF-8",
+            "LEADERBOARD_ENV_FILE": os.path.join(STACK_DIR, "leaderboard.env")}
+
+
+def ctl(*args, timeout=900):
+    return run([os.path.join(BIN_DIR, "leaderboardctl"), *args], timeout, env=app_env(), capture=False)
+
+
+def read_pid(name):
+    try:
+        with open(os.path.join(STACK_DIR, "run", name)) as file:
+            return int(file.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def children(pid):
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as file:
+            return [int(p) for p in file.read().split()]
+    except OSError:
+        return []
+
+
+def rss_kib(pid):
+    try:
+        with open(f"/proc/{pid}/status") as file:
+            for line in file:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except (OSError, TypeError):
+        pass
+    return None
+
+
+def cpu_seconds(pids):
+    total = 0.0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as file:
+                fields = file.read().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        except (OSError, IndexError, ValueError):
+            pass
+    return total
+
+
+def busy_cpu_seconds():
+    """CPU time the whole machine spent busy (every process, the kernel's work for them included)."""
+    with open("/proc/stat") as file:
+        fields = [int(value) for value in file.readline().split()[1:]]
+    # user nice system idle iowait irq softirq steal ...
+    busy = fields[0] + fields[1] + fields[2] + fields[5] + fields[6] + (fields[7] if len(fields) > 7 else 0)
+    return busy / os.sysconf("SC_CLK_TCK")
+
+
+def loadavg():
+    with open("/proc/loadavg") as file:
+        return [float(value) for value in file.read().split()[:3]]
+
+
+class Processes:
+    """The stack's processes by role, for CPU accounting per figure."""
+
+    def __init__(self):
+        self.api = read_pid("api.pid")
+        self.ws = read_pid("ws.pid")
+        self.nginx = read_pid("nginx.pid")
+        self.redis = read_pid("redis.pid")
+        self.postgres = None
+        try:
+            with open(os.path.join(STACK_DIR, "pg", "postmaster.pid")) as file:
+                self.postgres = int(file.readline())
+        except (OSError, ValueError):
+            pass
+        self.fcgi = None
+
+    def groups(self):
+        return {
+            "api": [self.api] if self.api else [],
+            "ws": [self.ws] if self.ws else [],
+            "nginx": children(self.nginx) if self.nginx else [],
+            "postgres": ([self.postgres] + children(self.postgres)) if self.postgres else [],
+            "redis": [self.redis] if self.redis else [],
+            "bench_fcgi": [self.fcgi] if self.fcgi else [],
+        }
+
+    def cpu(self):
+        return {name: cpu_seconds(pids) for name, pids in self.groups().items()}
+
+
+class Sampler:
+    """Samples the resident memory of some processes every 100 ms while a figure runs; keeps the peak."""
+
+    def __init__(self, pids):
+        self.pids = {name: pid for name, pid in pids.items() if pid}
+        self.peak = {name: 0 for name in self.pids}
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self.loop, daemon=True)
+
+    def loop(self):
+        while not self.stopping.wait(0.1):
+            for name, pid in self.pids.items():
+                self.peak[name] = max(self.peak[name], rss_kib(pid) or 0)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stopping.set()
+        self.thread.join()
+
+
+def write_env_file():
+    """The stack's settings: production mode (real bcrypt cost, production defaults) with long-lived
+    tokens, so reruns can keep theirs, and a per-client WebSocket message limit high enough that the
+    submission figure measures the daemon, not the limiter."""
+    path = os.path.join(STACK_DIR, "leaderboard.env")
+    if os.path.exists(path):
+        return
+    os.makedirs(STACK_DIR, exist_ok=True)
+    text = f"""# Written once by Benchmarks/bench.py for the bench stack; delete it to regenerate.
+LEADERBOARD_MODE=production
+PG_USER=leaderboard
+PG_PW=leaderboard
+PG_SERVER={STACK_DIR}/run/pg
+PG_PORT={PG_PORT}
+PG_DB=leaderboard
+REDIS_URL=unix://{STACK_DIR}/run/redis.sock
+SECRET_KEY={secrets.token_hex(32)}
+ALGORITHM=HS256
+ACCESS_TOKEN_EXPIRE_MINUTES=1440
+API_LISTEN=unix:{STACK_DIR}/run/api.sock
+API_WORKERS={API_WORKERS}
+WS_LISTEN=127.0.0.1:{WS_PORT}
+WS_MESSAGES_PER_SECOND=10000
+BCRYPT_COST={BCRYPT_COST}
+COOKIE_SECURE=false
+LOG_LEVEL=info
+"""
+    with open(path + ".tmp", "w") as file:
+        file.write(text)
+    os.chmod(path + ".tmp", 0o600)
+    os.replace(path + ".tmp", path)
+
+
+def env_value(name):
+    with open(os.path.join(STACK_DIR, "leaderboard.env")) as file:
+        for line in file:
+            if line.startswith(name + "="):
+                return line.strip().split("=", 1)[1]
+    die(f"{name} missing from the bench env file")
+
+
+def write_nginx_locations():
+    """The two ceilings, in the bench stack's nginx only (the template includes nginx.d/*.conf)."""
+    os.makedirs(os.path.join(STACK_DIR, "nginx.d"), exist_ok=True)
+    with open(os.path.join(STACK_DIR, "nginx.d", "bench.conf"), "w") as file:
+        file.write(f"""# Written by Benchmarks/bench.py: the ceilings of make bench.
+location = /bench/nginx {{
+    default_type application/json;
+    return 200 '{{"success":true,"statusCode":200,"message":"done","data":null}}';
+}}
+location = /bench/fastcgi {{
+    fastcgi_pass unix:{STACK_DIR}/run/bench-fcgi.sock;
+    include /etc/nginx/fastcgi_params;
+    fastcgi_param REQUEST_ID $request_id;
+}}
+""")
+
+
+def psql(sql, timeout=60):
+    env = dict(os.environ, PGPASSWORD="leaderboard")
+    result = run(["psql", "-X", "-q", "-At", "-F", "\t", "-h", "127.0.0.1", "-p", str(PG_PORT), "-U", "leaderboard",
+                  "-d", "leaderboard", "-v", "ON_ERROR_STOP=1", "-c", sql], timeout, env=env)
+    return [line.split("\t") for line in result.stdout.splitlines() if line]
+
+
+def redis_cli(*args, timeout=60):
+    return run(["redis-cli", "-h", "127.0.0.1", "-p", str(REDIS_PORT), *args], timeout).stdout.strip()
+
+
+def start_stack():
+    marker = os.path.join(STACK_DIR, ".bench-seeded")
+    seeded = None
+    if os.path.exists(marker):
+        with open(marker) as file:
+            seeded = json.load(file)
+    stack("stop", timeout=180)
+    if seeded and (seeded.get("plan") != PLAN or time.time() - seeded.get("at", 0) > SEED_MAX_AGE_DAYS * 86400):
+        say(f"the seeded data in {STACK_DIR} is of another plan or older than {SEED_MAX_AGE_DAYS} days: starting afresh")
+        shutil.rmtree(STACK_DIR)
+        seeded = None
+    write_env_file()
+    write_nginx_locations()
+    # Every daemon the stack starts inherits this: 10,000 WebSocket clients need the fds.
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    started = time.monotonic()
+    if stack("start", timeout=900).returncode != 0:
+        die(f"the bench stack did not start (logs: {STACK_DIR}/log)")
+    # Each run takes out the scores it added; a run that could not (stopped half way, or the reconciler
+    # too slow for the snapshot) left them, and they change what a submission costs: a player who already
+    # holds today's best on a board moves nothing. Figures are only comparable on the plan's dataset.
+    if seeded and int(psql("SELECT count(*) FROM scores")[0][0]) != PLAN["scores"]:
+        say(f"the seeded data in {STACK_DIR} no longer holds the plan's {PLAN['scores']:,} scores: starting afresh")
+        stack("stop", timeout=180)
+        shutil.rmtree(STACK_DIR)
+        return start_stack()
+    seed_seconds = None
+    if not seeded:
+        say(f"seeding {PLAN['users']:,} players and {PLAN['scores']:,} scores over {PLAN['days']} days (once; kept for later runs)")
+        seed_started = time.monotonic()
+        ctl("seed", "--users", str(PLAN["users"]), "--scores", str(PLAN["scores"]), "--days", str(PLAN["days"]), timeout=1800)
+        seed_seconds = time.monotonic() - seed_started
+        with open(marker, "w") as file:
+            json.dump({"plan": PLAN, "at": time.time(), "seconds": round(seed_seconds, 1)}, file)
+        seeded = {"plan": PLAN, "at": time.time(), "seconds": seed_seconds}
+    return seeded, seed_seconds, time.monotonic() - started
+
+
+SNAPSHOT = os.path.join(STACK_DIR, "redis", "bench-start.rdb")
+
+
+def take_snapshot():
+    """Remembers the dataset as the run finds it: the last score id in PostgreSQL and a copy of the
+    Redis index that matches it, once the reconciler has caught up. The run adds tens of thousands of
+    scores (POST /scores, the WebSocket figures); `stop_stack` takes them out again, so every
+    run measures the same data (a report's cost, say, depends on whose scores are on top)."""
+    last_id = int(psql("SELECT coalesce(max(id), 0) FROM scores")[0][0])
+    generation = redis_cli("GET", "lb:meta:gen")
+    deadline = time.monotonic() + 180
+    while int(redis_cli("GET", f"lb:{generation}:watermark") or 0) < last_id:
+        if time.monotonic() > deadline:
+            say("warning: the reconciler has not caught up after 180 s; the run's scores will be kept")
+            return None
+        time.sleep(0.5)
+    redis_cli("SAVE", timeout=300)
+    shutil.copyfile(os.path.join(STACK_DIR, "redis", "dump.rdb"), SNAPSHOT)
+    return last_id
+
+
+def stop_stack(last_id):
+    """Stops the stack; with a snapshot, the dataset goes back to what the run found."""
+    if last_id is not None:
+        result = subprocess.run(
+            ["psql", "-X", "-q", "-At", "-h", "127.0.0.1", "-p", str(PG_PORT), "-U", "leaderboard", "-d", "leaderboard",
+             "-v", "ON_ERROR_STOP=1", "-c",
+             f"WITH gone AS (DELETE FROM scores WHERE id > {int(last_id)} RETURNING 1) SELECT count(*) FROM gone"],
+            env=dict(os.environ, PGPASSWORD="leaderboard"), capture_output=True, text=True, timeout=300)
+        if result.returncode == 0:
+            say(f"removed the {int(result.stdout.strip() or 0):,} scores this run added")
+        else:
+            say(f"warning: could not remove this run's scores ({result.stderr.strip()[:200]}); keeping its index too")
+            last_id = None
+    if last_id is None and read_pid("redis.pid"):
+        # No snapshot: keep the index as it is for the next run (Redis here writes nothing on its own).
+        subprocess.run(["redis-cli", "-h", "127.0.0.1", "-p", str(REDIS_PORT), "SAVE"], timeout=300,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    stack("stop", timeout=180)
+    if last_id is not None:
+        shutil.copyfile(SNAPSHOT, os.path.join(STACK_DIR, "redis", "dump.rdb"))
+
+
+class BenchFastCGI:
+    """The trivial FastCGI responder on our pool code, with as many workers as the api."""
+
+    def __init__(self):
+        self.process = None
+
+    def __enter__(self):
+        socket_path = os.path.join(STACK_DIR, "run", "bench-fcgi.sock")
+        log = open(os.path.join(STACK_DIR, "log", "bench-fcgi.log"), "a")
+        self.process = subprocess.Popen([os.path.join(BIN_DIR, "leaderboard-bench-fcgi"), "unix:" + socket_path,
+                                         str(API_WORKERS)], stdout=log, stderr=log, stdin=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10
+        while not os.path.exists(socket_path):
+            if time.monotonic() > deadline or self.process.poll() is not None:
+                die("leaderboard-bench-fcgi did not start (log: var/bench/.../log/bench-fcgi.log)")
+            time.sleep(0.05)
+        return self
+
+    def __exit__(self, *exc):
+        self.process.terminate()
+        try:
+            self.process.wait(10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+def b64url(data):
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def mint_tokens(count):
+    """Access tokens for `count` seeded players who have scores, as the api issues them (HS256 over
+    the same claims, a jti each), signed with the stack's secret: logging in 10,000 players at bcrypt
+    cost 12 would take minutes. The server checks them exactly as it checks its own."""
+    key = env_value("SECRET_KEY").encode()
+    rows = psql("SELECT u.id, u.name, u.email FROM users u WHERE EXISTS (SELECT 1 FROM scores s WHERE s.user_id = u.id) "
+                f"ORDER BY u.id LIMIT {int(count)}")
+    if len(rows) < count:
+        die(f"only {len(rows)} players with scores; the bench needs {count}")
+    now = int(time.time())
+    header = b64url(b'{"alg":"HS256","typ":"JWT"}')
+    tokens = []
+    for user_id, name, email in rows:
+        claims = {"email": email, "exp": now + 6 * 3600, "iat": now, "id": int(user_id), "jti": secrets.token_hex(16),
+                  "name": name, "sub": str(user_id)}
+        body = b64url(json.dumps(claims, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode())
+        signing_input = f"{header}.{body}"
+        signature = b64url(hmac.new(key, signing_input.encode(), hashlib.sha256).digest())
+        tokens.append(f"{signing_input}.{signature}")
+    path = os.path.join(STACK_DIR, "tokens.txt")
+    with open(path, "w") as file:
+        file.write("\n".join(tokens) + "\n")
+    emails = os.path.join(STACK_DIR, "emails.txt")
+    with open(emails, "w") as file:
+        file.write("\n".join(row[2] for row in rows[:5000]) + "\n")
+    return path, emails

@@ -1,0 +1,103 @@
+import FastCGIPool
+import Foundation
+import LeaderboardCore
+
+extension APIService {
+    struct HistoryData: Encodable, Sendable {
+        let result: [ScoreEntry]
+        let next: Int?
+
+        enum CodingKeys: String, CodingKey { case result, next }
+
+        /// `next` is written as null on the last page, so clients can test for it.
+        func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(result, forKey: .result)
+            try container.encode(next, forKey: .next)
+        }
+    }
+
+    struct ReportData: Encodable, Sendable {
+        let result: [ReportRow]
+    }
+
+    /// 200 with the new standing, or 202 when stored but queued for the index.
+    func submitScore(_ request: HTTPRequest) throws -> HTTPResponse {
+        let caller = try auth.verify(request.accessToken)
+        return try auth.whileNotRevoked(caller) { tokenKey in
+            var body = try request.jsonFields()
+            let (game, score) = (body.string("game", "gameChannel"), body.integer("score"))
+            try body.validate()
+            switch try leaderboard.submit(
+                userId: caller.claims.userID, name: caller.claims.name, game: game, score: score,
+                idempotencyKey: request.header("idempotency-key"), unlessRevoked: tokenKey)
+            {
+            case .applied(let result):
+                return .envelope(message: result.improved ? "new personal best" : "score recorded", data: result)
+            case .queued(let queued):
+                return .envelope(status: 202, message: "score stored; the leaderboard will show it shortly", data: queued)
+            }
+        }
+    }
+
+    /// A page by `start`/`end` (inclusive, 0-based, as the predecessor) or `page`/`size` (1-based).
+    /// Public, like the boards themselves: anyone may look before signing up.
+    func board(_ request: HTTPRequest, game: String) throws -> HTTPResponse {
+        let caller = try auth.verifyIfPresent(request.accessToken)
+        return try auth.whileNotRevoked(caller) { tokenKey in
+            let period = try request.queryPeriod()
+            let date = try request.queryDay("date", default: UTCDay.today)
+            // `page`/`size` are checked even when `start`/`end` take precedence: a bad parameter is never ignored.
+            let page = try request.queryInt("page", default: 1, in: 1...1_000_000)!
+            let size = try request.queryInt("size", default: 10, in: 1...LeaderboardService.maximumPageRows)!
+            let start: Int
+            let end: Int
+            if request.query["start"] != nil || request.query["end"] != nil {
+                start = try request.queryInt("start", default: 0, in: 0...Int(Int32.max))!
+                end = try request.queryInt("end", default: start + 9, in: 0...Int(Int32.max))!
+            } else {
+                start = (page - 1) * size
+                end = start + size - 1
+            }
+            return .envelope(
+                data: try leaderboard.renderedPage(game: game, period: period, date: date, start: start, end: end, unlessRevoked: tokenKey))
+        }
+    }
+
+    func boardPosition(_ request: HTTPRequest, game: String) throws -> HTTPResponse {
+        let caller = try auth.verify(request.accessToken)
+        return try auth.whileNotRevoked(caller) { tokenKey in
+            let position = try leaderboard.position(
+                userId: caller.claims.userID, game: game, period: try request.queryPeriod(),
+                date: try request.queryDay("date", default: UTCDay.today),
+                around: try request.queryInt("around", default: 5, in: 0...LeaderboardService.maximumAround)!, unlessRevoked: tokenKey)
+            return .envelope(data: position)
+        }
+    }
+
+    func standing(_ request: HTTPRequest) throws -> HTTPResponse {
+        let claims = try account(request).claims
+        return .envelope(
+            data: try leaderboard.standing(
+                userId: claims.userID, period: try request.queryPeriod(), date: try request.queryDay("date", default: UTCDay.today)))
+    }
+
+    func history(_ request: HTTPRequest) throws -> HTTPResponse {
+        let claims = try account(request).claims
+        let (entries, next) = try leaderboard.history(
+            userId: claims.userID, game: request.query["game"].flatMap { $0.isEmpty ? nil : $0 },
+            before: try request.queryInt("before", in: 1...Int.max), limit: try request.queryInt("limit", default: 20, in: 1...100)!)
+        return .envelope(data: HistoryData(result: entries, next: next))
+    }
+
+    /// Public, as the boards it summarizes.
+    func report(_ request: HTTPRequest) throws -> HTTPResponse {
+        try auth.authenticateIfPresent(request.accessToken)
+        let today = UTCDay.today
+        let rows = try leaderboard.report(
+            from: try request.queryDay("start", default: nil), to: try request.queryDay("end", default: today),
+            game: request.query["game"].flatMap { $0.isEmpty ? nil : $0 } ?? BoardIndex.globalGame,
+            limit: try request.queryInt("limit", default: 10, in: 1...100)!, today: today)
+        return .envelope(data: ReportData(result: rows))
+    }
+}

@@ -1,0 +1,102 @@
+import Foundation
+
+/// Reads typed fields out of a JSON object, collecting one `FieldError` per missing or mistyped field,
+/// so a client learns about every bad field at once. Unknown fields are ignored.
+public struct JSONFields {
+    private let object: [String: Any]
+    public private(set) var errors: [FieldError] = []
+
+    init(_ object: [String: Any]) {
+        self.object = object
+    }
+
+    /// Parses a JSON object: malformed for invalid UTF-8 or a `\u` escape that is not Unicode (a lone surrogate), malformed JSON,
+    /// a number no double holds, or nesting deeper than `maximumDepth`; a validation error when the document is not an object.
+    public static func parse(_ bytes: [UInt8], maximumDepth: Int) throws(ServiceError) -> JSONFields {
+        guard String(validating: bytes, as: UTF8.self) != nil else { throw .malformed("not valid UTF-8") }
+        do {
+            try JSONSyntax.validate(bytes, maximumDepth: maximumDepth)
+        } catch .tooDeep {
+            throw .malformed("JSON nesting is deeper than \(maximumDepth) levels")
+        } catch .numberOutOfRange {
+            throw .malformed("a number is out of range")
+        } catch .loneSurrogate {
+            throw .malformed("not Unicode: a \\u escape is half a UTF-16 surrogate pair")
+        } catch {
+            throw .malformed("malformed JSON")
+        }
+        let parsed: Any
+        do {
+            parsed = try JSONSerialization.jsonObject(with: Data(bytes), options: [.fragmentsAllowed])
+        } catch {
+            throw .malformed("malformed JSON")
+        }
+        guard let object = parsed as? [String: Any] else { throw .validation(field: "body", "must be a JSON object") }
+        return JSONFields(object)
+    }
+
+    /// The field names present, for callers that refuse unknown fields.
+    public var names: Set<String> { Set(object.keys) }
+
+    public func contains(_ name: String) -> Bool { object[name] != nil }
+
+    /// A required string, looked up under the first of `names` present (`game` or `gameChannel`).
+    public mutating func string(_ names: String...) -> String {
+        guard let (name, value) = lookup(names) else { return "" }
+        guard let text = value as? String else {
+            errors.append(FieldError(field: name, message: "must be a string"))
+            return ""
+        }
+        // C libraries below (libpq, libcrypt) would cut the text at a NUL and act on a prefix.
+        guard !text.utf8.contains(0) else {
+            errors.append(FieldError(field: name, message: "must not contain NUL characters"))
+            return ""
+        }
+        return text
+    }
+
+    /// A required whole number: `5` and `5.0`, not `"5"`, `5.5`, `true` or a number beyond 64 bits.
+    public mutating func integer(_ names: String...) -> Int {
+        guard let (name, value) = lookup(names) else { return 0 }
+        guard let number = JSONNumbers.wholeNumber(value) else {
+            errors.append(FieldError(field: name, message: "must be a whole number"))
+            return 0
+        }
+        return number
+    }
+
+    /// Throws a validation error listing every field error collected so far.
+    public func validate() throws(ServiceError) {
+        if !errors.isEmpty { throw .validation(errors) }
+    }
+
+    private mutating func lookup(_ names: [String]) -> (String, Any)? {
+        for name in names {
+            guard let value = object[name] else { continue }
+            if value is NSNull {
+                errors.append(FieldError(field: name, message: "must not be null"))
+                return nil
+            }
+            return (name, value)
+        }
+        errors.append(FieldError(field: names[0], message: "field required"))
+        return nil
+    }
+}
+
+/// What Foundation's JSON parser gives for numbers, sorted into what we accept.
+enum JSONNumbers {
+    static func wholeNumber(_ value: Any) -> Int? {
+        // Exactly NSNumber: booleans arrive as a subclass, and numbers beyond 64 bits as NSDecimalNumber.
+        guard let number = value as? NSNumber, type(of: number) == NSNumber.self else { return nil }
+        switch String(cString: number.objCType) {
+        case "d", "f":
+            let double = number.doubleValue
+            return double.rounded() == double ? Int(exactly: double) : nil
+        case "Q":
+            return Int(exactly: number.uint64Value)
+        default:
+            return number.intValue
+        }
+    }
+}

@@ -1,0 +1,21 @@
+import LeaderboardCore
+
+/// What the daemon makes of an error from a store call: the one place a domain error meets the socket.
+enum SocketFailure {
+    /// The request cannot be served as asked: the client is told why in `{error}`, and the socket stays open.
+    case refused(MessageError)
+    /// The token does not hold (forged, expired, revoked, its account gone): anonymous at the upgrade, an
+    /// `{error}` for a message.
+    case unauthenticated(MessageError)
+    /// A store outage, the service over capacity, or a bug: worth retrying later; nothing internal is shown.
+    case unavailable
+
+    init(_ error: any Error) {
+        switch error {
+        case ServiceError.unauthorized(let reason): self = .unauthenticated(MessageError(reason))
+        case ServiceError.unavailable: self = .unavailable
+        case let error as ServiceError: self = .refused(MessageError(error))
+        default: self = .unavailable
+        }
+    }
+}
