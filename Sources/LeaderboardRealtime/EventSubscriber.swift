@@ -36,7 +36,7 @@ final class EventSubscriber: Sendable {
         var failures = failuresSoFar
         let connection = RedisConnection(settings: settings)
         do {
-            try connection.subscribe(to: [BoardIndex.eventsChannel])
+            try connection.subscribe(to: [RedisKeys.eventsChannel])
             if failures > 0 {
                 logger.info("event stream back; refreshing every view")
                 hub.refreshAll()

@@ -361,7 +361,7 @@ final class Hub: @unchecked Sendable {
     private func sweepRevocations() {
         let keys = Set(tokens.values.map(\.tokenKey))
         guard !keys.isEmpty else { return }
-        workers.run(on: loop) { context in try context.revocations.revoked(among: Array(keys)) }
+        workers.run(on: loop) { context in try context.stores.revocations.revoked(among: Array(keys)) }
             .whenSuccess { revoked in
                 Self.deliver(SessionCommand.revoked, to: self.tokens.values.filter { revoked.contains($0.tokenKey) }.map(\.channel))
             }
@@ -377,7 +377,8 @@ final class Hub: @unchecked Sendable {
                 result: page.result, totalCount: page.totalCount, game: board.game, period: board.period, start: board.start, end: board.end)
             return (try JSONCoding.encode(push), nil)
         case .standing(let user):
-            let row = try context.index.around(userId: user, game: BoardIndex.globalGame, period: .allTime, radius: 0)?.around.first
+            let row = try context.stores.index.around(userId: user, game: BoardIndex.globalGame, period: .allTime, radius: 0, unlessRevoked: nil)?
+                .around.first
             return (try JSONCoding.encode(StandingPush(result: row)), row?.score)
         }
     }
