@@ -70,7 +70,7 @@ final class EventSubscriber: Sendable {
             if case .integer(let id) = try? connection.command(["CLIENT", "ID"]) { subscribedClientID.withLock { $0 = id } }
             // Checked after the id is published: a `stop` that saw no id is seen here.
             guard isRunning else { return failures }
-            try connection.subscribe(to: [BoardIndex.eventsChannel])
+            try connection.subscribe(to: [RedisKeys.eventsChannel])
             if failures > 0 {
                 logger.info("event stream back; refreshing every view")
                 hub.refreshAll()

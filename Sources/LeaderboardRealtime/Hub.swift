@@ -316,7 +316,7 @@ final class Hub: @unchecked Sendable {
     private func sweepRevocations() {
         let keys = Set(tokens.values.map(\.tokenKey))
         guard !keys.isEmpty else { return }
-        workers.run(on: loop) { context in try context.revocations.revoked(among: Array(keys)) }
+        workers.run(on: loop) { context in try context.stores.revocations.revoked(among: Array(keys)) }
             .whenSuccess { revoked in
                 Self.deliver(SessionCommand.revoked, to: self.tokens.values.filter { revoked.contains($0.tokenKey) }.map(\.channel))
             }

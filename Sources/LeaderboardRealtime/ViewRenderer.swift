@@ -12,7 +12,8 @@ enum ViewRenderer {
                 result: page.result, totalCount: page.totalCount, game: board.game, period: board.period, start: board.start, end: board.end)
             return (try JSONCoding.encode(push), nil)
         case .standing(let user):
-            let row = try context.index.around(userId: user, game: BoardIndex.globalGame, period: .allTime, radius: 0)?.around.first
+            let row = try context.stores.index.around(userId: user, game: BoardIndex.globalGame, period: .allTime, radius: 0, unlessRevoked: nil)?
+                .around.first
             return (try JSONCoding.encode(StandingPush(result: row)), row?.score)
         }
     }

@@ -13,15 +13,9 @@ let systemd = SystemdNotifier(logger: logger)
 
 do {
     // Made before the socket opens: the decoy hash is made here, once, not by the first logins.
-    let passwords = PasswordWork(config: config)
-    let verifiedTokens = VerifiedTokens()
-    let submissionBatches = LeaderboardService.SubmissionBatches()
-    let pages = PageCache()
+    let shared = SharedWork(passwords: PasswordWork(config: config), pages: PageCache())
     let server = try FastCGIServer(config: config, logger: logger) {
-        let api = APIService(
-            config: config, stores: .live(config: config), logger: logger, passwords: passwords, verifiedTokens: verifiedTokens,
-            submissionBatches: submissionBatches, pages: pages)
-        return api.respond(to:)
+        APIService(config: config, context: StoreContext(config: config, shared: shared), logger: logger).respond(to:)
     }
     if let refusals = try NginxRefusalCounter.open(address: config.nginxRefusalsListen) {
         Thread.detachNewThread { refusals.run() }
@@ -31,9 +25,7 @@ do {
     let stopReconciler = StopSignal()
     let reconcilerStopped = DispatchSemaphore(value: 0)
     Thread.detachNewThread {
-        let reconciler = IndexReconciler(
-            database: PostgresConnection(settings: config.postgres), redis: RedisConnection(settings: config.redis),
-            logger: Logger(label: "reconciler"))
+        let reconciler = IndexReconciler(connections: StoreConnections(config: config), logger: Logger(label: "reconciler"))
         reconciler.run(until: stopReconciler)
         reconcilerStopped.signal()
     }

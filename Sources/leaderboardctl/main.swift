@@ -16,8 +16,7 @@ struct Migrate: ParsableCommand {
 
     func run() throws {
         let config = Startup.loadConfig(program: "leaderboardctl")
-        let database = PostgresConnection(settings: config.postgres)
-        let applied = try Migrations.run(on: database)
+        let applied = try Migrations.run(on: StoreConnections(config: config).database)
         print(applied.isEmpty ? "schema is up to date" : "applied migrations: \(applied.map(String.init).joined(separator: ", "))")
     }
 }
@@ -27,8 +26,7 @@ struct Health: ParsableCommand {
 
     func run() throws {
         let config = Startup.loadConfig(program: "leaderboardctl")
-        let probe = ConnectionHealthProbe(
-            database: PostgresConnection(settings: config.postgres), redis: RedisConnection(settings: config.redis))
+        let probe = Stores(connections: StoreConnections(config: config)).health
         let postgres = probe.isPostgresUp()
         let redis = probe.redisHealth()
         print("postgres: \(postgres ? "ok" : "down")")
@@ -46,13 +44,12 @@ struct Rebuild: ParsableCommand {
 
     func run() throws {
         let config = Startup.loadConfig(program: "leaderboardctl")
-        let redis = RedisConnection(settings: config.redis)
-        if ifMissing, try BoardIndex(redis: redis).generation() != nil {
+        let connections = StoreConnections(config: config)
+        if ifMissing, try BoardIndex(redis: connections.redis).generation() != nil {
             print("index present; nothing to do")
             return
         }
-        let rebuilder = IndexRebuilder(
-            database: PostgresConnection(settings: config.postgres), redis: redis, logger: Logger(label: "leaderboardctl"))
+        let rebuilder = IndexRebuilder(database: connections.database, redis: connections.redis, logger: Logger(label: "leaderboardctl"))
         guard let summary = try rebuilder.rebuild(wait: true, progress: { print($0) }) else { return }
         print("rebuilt generation \(summary.generation): \(summary.players) players, \(summary.entries) board entries")
     }
@@ -79,14 +76,14 @@ struct Seed: ParsableCommand {
 
     func run() throws {
         let config = Startup.loadConfig(program: "leaderboardctl")
-        let database = PostgresConnection(settings: config.postgres)
+        let connections = StoreConnections(config: config)
         let plan = DemoSeeder.Plan(users: users, scores: scores ?? users * 10, days: days)
         var bar = ProgressBar()
         let started = ContinuousClock.now
-        try DemoSeeder(database: database, hasher: PasswordHasher(cost: config.bcryptCost)).seed(plan) { phase, done, total in
+        try DemoSeeder(database: connections.database, hasher: PasswordHasher(cost: config.bcryptCost)).seed(plan) { phase, done, total in
             bar.update(phase, done: done, total: total)
         }
-        let rebuilder = IndexRebuilder(database: database, redis: RedisConnection(settings: config.redis), logger: Logger(label: "leaderboardctl"))
+        let rebuilder = IndexRebuilder(database: connections.database, redis: connections.redis, logger: Logger(label: "leaderboardctl"))
         let summary = try rebuilder.rebuild(wait: true) { print($0) }
         print(
             "seeded \(plan.users) players and \(plan.scores) scores over \(plan.days) days in \(ContinuousClock.now - started)"

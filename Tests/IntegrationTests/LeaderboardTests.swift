@@ -372,7 +372,7 @@ import Testing
             try waitUntil {
                 try service.page(game: game, period: .allTime, date: today, start: 0, end: 0).result.first?.userId == user
             } do: {
-                try IndexReconciler(database: database, redis: redis, logger: logger).reconcile()
+                try IndexReconciler(connections: StoreConnections(database: database, redis: redis), logger: logger).reconcile()
             }
             #expect(try service.page(game: game, period: .daily, date: today, start: 0, end: 0).result.first?.score == 321)
         }
@@ -386,7 +386,7 @@ import Testing
         let redisServer = try PrivateRedis()
         defer { redisServer.stop() }
         let privateRedis = RedisConnection(settings: try RedisSettings(url: "unix://\(redisServer.socketPath)"))
-        try privateRedis.command(["SET", BoardIndex.generationKey, "1"])
+        try privateRedis.command(["SET", RedisKeys.generation, "1"])
         try withGame { game in
             let user = try makeUser("Ivy")
             let settled = try database.query(
@@ -400,7 +400,8 @@ import Testing
             }
             // Just below them: other tests' scores (from the shared PostgreSQL) come after, or between.
             try privateRedis.command(["SET", "lb:1:watermark", String(settled[0] - 1)])
-            let pass = try IndexReconciler(database: database, redis: privateRedis, logger: logger, batchSize: 10).reconcile()
+            let pass = try IndexReconciler(connections: StoreConnections(database: database, redis: privateRedis), logger: logger, batchSize: 10)
+                .reconcile()
             #expect(pass.batchesRead == 1, "the first batch ends in scores still settling")
             #expect(pass.applied >= 3)
             #expect(try BoardIndex(redis: privateRedis).applied(settled, generation: 1) == [true, true, true])
@@ -452,7 +453,7 @@ import Testing
             try waitUntil {
                 try BoardIndex(redis: redis).generation() != nil
             } do: {
-                try IndexReconciler(database: database, redis: redis, logger: logger).reconcile()
+                try IndexReconciler(connections: StoreConnections(database: database, redis: redis), logger: logger).reconcile()
             }
             #expect(try service.page(game: game, period: .allTime, date: today, start: 0, end: 0).result.first?.score == 42)
         }

@@ -1,7 +1,8 @@
 import Foundation
-import LeaderboardCore
 import Logging
 import Testing
+
+@testable import LeaderboardCore
 
 @Suite struct RevocationListTests {
     /// A revocation list over the test stack's PostgreSQL and a private Redis whose index is built and whose
@@ -40,7 +41,8 @@ import Testing
 
             // The reconciler reloads the cache from PostgreSQL and marks it complete again.
             try redis.command(["SET", "lb:1:watermark", String(Int.max)])
-            try IndexReconciler(database: TestStack.database(), redis: redis, logger: Logger(label: "test")).reconcile()
+            try IndexReconciler(connections: StoreConnections(database: TestStack.database(), redis: redis), logger: Logger(label: "test"))
+                .reconcile()
             #expect(try redis.command(["EXISTS", "lb:revoked:" + refused, "lb:meta:revocations-cached"]) == .integer(2))
             #expect(try revocations.isRevoked(refused))
         }

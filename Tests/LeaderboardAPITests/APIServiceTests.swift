@@ -29,13 +29,13 @@ import Testing
     }
 
     static func makeAPI(config: Config = config, users: any UserStore, health: FixedHealthProbe = FixedHealthProbe()) -> APIService {
-        APIService(
-            config: config,
-            stores: .init(
-                users: users, games: FixedGameCatalog(), ephemeral: InMemoryEphemeralStore(), revocations: InMemoryRevocations(), health: health,
-                scores: PostgresScoreStore(database: PostgresConnection(settings: unreachable.postgres)),
-                index: BoardIndex(redis: RedisConnection(settings: unreachable.redis))),
-            logger: Logger(label: "test"), passwords: PasswordWork(config: config))
+        let stores = Stores(
+            users: users, games: FixedGameCatalog(), ephemeral: InMemoryEphemeralStore(), revocations: InMemoryRevocations(), health: health,
+            scores: PostgresScoreStore(database: PostgresConnection(settings: unreachable.postgres)),
+            index: BoardIndex(redis: RedisConnection(settings: unreachable.redis)))
+        return APIService(
+            config: config, context: StoreContext(config: config, stores: stores, shared: SharedWork(passwords: PasswordWork(config: config))),
+            logger: Logger(label: "test"))
     }
 
     func call(

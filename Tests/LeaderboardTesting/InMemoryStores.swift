@@ -76,4 +76,146 @@ public final class InMemoryRevocations: TokenRevocations {
     private var revoked: Set<String> = []
     public func revoke(_ tokenKey: String, until expiresAt: Int) throws { revoked.insert(tokenKey) }
     public func isRevoked(_ tokenKey: String) throws -> Bool { revoked.contains(tokenKey) }
+    public func revoked(among tokenKeys: [String]) throws -> Set<String> { revoked.intersection(tokenKeys) }
+}
+
+/// Scores kept in an array; `now` is the time a submission is stored at.
+public final class InMemoryScoreStore: ScoreStore {
+    public init() {}
+
+    public private(set) var rows: [(id: Int, score: NewScore, epochSeconds: Int)] = []
+    public var now = UTCDay.nowSeconds
+
+    public func insert(_ submissions: [NewScore]) throws -> [StoredScore?] {
+        submissions.map { submission in
+            if let key = submission.idempotencyKey,
+                let earlier = rows.first(where: { $0.score.userId == submission.userId && $0.score.idempotencyKey == key })
+            {
+                return StoredScore(
+                    id: earlier.id, game: earlier.score.game, score: earlier.score.score, epochSeconds: earlier.epochSeconds, isReplay: true)
+            }
+            rows.append((rows.count + 1, submission, now))
+            return StoredScore(id: rows.count, game: submission.game, score: submission.score, epochSeconds: now, isReplay: false)
+        }
+    }
+
+    public func history(userId: Int, game: String?, before: Int?, limit: Int) throws -> [ScoreEntry] { [] }
+    public func gamesPlayed(userIds: [Int], from: Int, to: Int) throws -> [Int: Int] {
+        var games: [Int: Set<String>] = [:]
+        for row in rows where userIds.contains(row.score.userId) && (from..<to).contains(row.epochSeconds) {
+            games[row.score.userId, default: []].insert(row.score.game)
+        }
+        return games.mapValues(\.count)
+    }
+    public func topPlayers(from: Int, to: Int, game: String?, limit: Int) throws -> [TopScore] { [] }
+    public func pending(after id: Int, limit: Int, settledSeconds: Int) throws -> [(id: Int, isSettled: Bool, isRipe: Bool)] { [] }
+    public func scores(ids: [Int]) throws -> [BoardIndex.Score] { [] }
+}
+
+/// The index's rules kept in dictionaries: per game each player's best, on `all` the sum of their per-game bests,
+/// for every retained period; competition ranks; ties in a stable order (user id, highest first).
+/// `isBuilt` false answers as an index being rebuilt does.
+public final class InMemoryRankingIndex: RankingIndex {
+    public init() {}
+
+    public var isBuilt = true
+    public var revokedTokenKeys: Set<String> = []
+    /// `<game>:<period key>` -> user id -> (entry, epoch seconds it was reached).
+    private var boards: [String: [Int: (score: Int, epochSeconds: Int)]] = [:]
+    private var names: [Int: String] = [:]
+    private var versions: [String: Int] = [:]
+
+    public func apply(_ scores: [BoardIndex.Score], today: UTCDay) throws(IndexError) -> [Result<BoardIndex.Applied, IndexError>] {
+        guard isBuilt else { return scores.map { _ in .failure(.notBuilt) } }
+        return scores.map { score in
+            names[score.userId] = score.name
+            var improved = false
+            for period in BoardPeriod.all(containing: UTCDay(epochSeconds: score.epochSeconds)) where period.isRetained(on: today) {
+                let board = Self.board(score.game, period)
+                let global = Self.board(BoardIndex.globalGame, period)
+                let old = boards[board]?[score.userId]?.score
+                guard old == nil || score.score > old! else { continue }
+                boards[board, default: [:]][score.userId] = (score.score, score.epochSeconds)
+                let total = (boards[global]?[score.userId]?.score ?? 0) + score.score - (old ?? 0)
+                boards[global, default: [:]][score.userId] = (total, score.epochSeconds)
+                versions[board, default: 0] += 1
+                versions[global, default: 0] += 1
+                if period == .allTime { improved = true }
+            }
+            let best = boards[Self.board(score.game, .allTime)]![score.userId]!.score
+            let total = boards[Self.board(BoardIndex.globalGame, .allTime)]![score.userId]!.score
+            return .success(
+                BoardIndex.Applied(
+                    best: best, rank: rank(of: best, on: Self.board(score.game, .allTime)),
+                    globalRank: rank(of: total, on: Self.board(BoardIndex.globalGame, .allTime)), improved: improved))
+        }
+    }
+
+    public func page(game: String, period: BoardPeriod, start: Int, stop: Int, unlessRevoked tokenKey: String?) throws(IndexError) -> (
+        rows: [BoardRow], total: Int, stamp: PageStamp
+    ) {
+        let stamp = try check(game: game, period: period, tokenKey: tokenKey)
+        let board = Self.board(game, period)
+        let rows = self.rows(of: board, game: game)
+        return (Array(rows.dropFirst(start).prefix(max(0, stop - start + 1))), rows.count, stamp)
+    }
+
+    public func stamps(_ queries: [BoardIndex.StampQuery]) throws(IndexError) -> [Result<PageStamp?, IndexError>] {
+        queries.map { query in
+            guard isBuilt else { return .success(nil) }
+            return Result { () throws(IndexError) in try check(game: query.game, period: query.period, tokenKey: query.tokenKey) }
+        }
+    }
+
+    public func around(userId: Int, game: String, period: BoardPeriod, radius: Int, unlessRevoked tokenKey: String?) throws(IndexError)
+        -> PlayerPosition?
+    {
+        _ = try check(game: game, period: period, tokenKey: tokenKey)
+        let rows = rows(of: Self.board(game, period), game: game)
+        guard let index = rows.firstIndex(where: { $0.userId == userId }) else { return nil }
+        let own = rows[index]
+        return PlayerPosition(
+            rank: own.rank, score: own.score, date: own.date, around: Array(rows[max(0, index - radius)...min(rows.count - 1, index + radius)]))
+    }
+
+    public func standing(userId: Int, period: BoardPeriod, games: [String]) throws(IndexError) -> Standing {
+        guard isBuilt else { throw .notBuilt }
+        let entries = games.compactMap { game -> Standing.Entry? in
+            guard let own = rows(of: Self.board(game, period), game: game).first(where: { $0.userId == userId }) else { return nil }
+            return Standing.Entry(game: game, rank: own.rank, score: own.score, date: own.date)
+        }
+        return Standing(userId: userId, player: names[userId] ?? "", boards: entries)
+    }
+
+    public func top(limit: Int, of boards: [(game: String, period: BoardPeriod)]) throws(IndexError) -> [TopScore] {
+        guard isBuilt else { throw .notBuilt }
+        var best: [Int: TopScore] = [:]
+        for (game, period) in boards {
+            for (user, entry) in self.boards[Self.board(game, period)] ?? [:] where entry.score > best[user]?.score ?? Int.min {
+                best[user] = TopScore(userId: user, name: names[user] ?? "", score: entry.score, game: game, epochSeconds: entry.epochSeconds)
+            }
+        }
+        return Array(best.values.sorted { ($0.score, $1.userId) > ($1.score, $0.userId) }.prefix(limit))
+    }
+
+    private static func board(_ game: String, _ period: BoardPeriod) -> String { game + ":" + period.key }
+
+    private func check(game: String, period: BoardPeriod, tokenKey: String?) throws(IndexError) -> PageStamp {
+        guard isBuilt else { throw .notBuilt }
+        if let tokenKey, revokedTokenKeys.contains(tokenKey) { throw .tokenRevoked }
+        return PageStamp(generation: "1", board: versions[Self.board(game, period)].map(String.init), names: nil)
+    }
+
+    private func rank(of score: Int, on board: String) -> Int {
+        (boards[board] ?? [:]).values.filter { $0.score > score }.count + 1
+    }
+
+    /// Best first, ties by user id highest first; standard competition ranks.
+    private func rows(of board: String, game: String) -> [BoardRow] {
+        (boards[board] ?? [:]).sorted { ($0.value.score, $0.key) > ($1.value.score, $1.key) }.map { user, entry in
+            BoardRow(
+                rank: rank(of: entry.score, on: board), userId: user, player: names[user] ?? "", game: game, score: entry.score,
+                date: UTCDay(epochSeconds: entry.epochSeconds).description)
+        }
+    }
 }

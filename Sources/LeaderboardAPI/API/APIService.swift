@@ -8,40 +8,6 @@ import Metrics
 ///
 /// Each FastCGI worker owns one, with its own store connections; it is not shared between threads.
 public final class APIService {
-    public struct Stores {
-        public var users: any UserStore
-        public var games: any GameCatalog
-        public var ephemeral: any EphemeralStore
-        public var revocations: any TokenRevocations
-        public var health: any HealthProbe
-        public var scores: any ScoreStore
-        public var index: BoardIndex
-
-        public init(
-            users: any UserStore, games: any GameCatalog, ephemeral: any EphemeralStore, revocations: any TokenRevocations,
-            health: any HealthProbe, scores: any ScoreStore, index: BoardIndex
-        ) {
-            self.users = users
-            self.games = games
-            self.ephemeral = ephemeral
-            self.revocations = revocations
-            self.health = health
-            self.scores = scores
-            self.index = index
-        }
-
-        /// Stores over a fresh PostgreSQL and Redis connection, opened on first use.
-        public static func live(config: Config) -> Stores {
-            let database = PostgresConnection(settings: config.postgres)
-            let redis = RedisConnection(settings: config.redis)
-            return Stores(
-                users: PostgresUserStore(database: database), games: PostgresGameCatalog(database: database),
-                ephemeral: RedisEphemeralStore(redis: redis), revocations: RevocationList(database: database, redis: redis),
-                health: ConnectionHealthProbe(database: database, redis: redis),
-                scores: PostgresScoreStore(database: database), index: BoardIndex(redis: redis))
-        }
-    }
-
     static let prefix = "/api/v1"
     static let unmatchedRoute = "unmatched"
 
@@ -60,21 +26,12 @@ public final class APIService {
         let status: Int
     }
 
-    /// `passwords`, `verifiedTokens`, `submissionBatches` and `pages`: one each for all the workers of the
-    /// process (see `PasswordWork`, `VerifiedTokens`, `SharedRoundTrip`, `PageCache`).
-    public init(
-        config: Config, stores: Stores, logger: Logger, passwords: PasswordWork, verifiedTokens: VerifiedTokens = VerifiedTokens(),
-        submissionBatches: LeaderboardService.SubmissionBatches = LeaderboardService.SubmissionBatches(), pages: PageCache? = nil
-    ) {
+    public init(config: Config, context: StoreContext, logger: Logger) {
         self.config = config
-        self.stores = stores
         self.logger = logger
-        auth = AuthService(
-            config: config, users: stores.users, ephemeral: stores.ephemeral, revocations: stores.revocations, passwords: passwords,
-            verifiedTokens: verifiedTokens)
-        leaderboard = LeaderboardService(
-            scores: stores.scores, index: stores.index, games: stores.games, ephemeral: stores.ephemeral, batches: submissionBatches,
-            pages: pages)
+        stores = context.stores
+        auth = context.auth
+        leaderboard = context.leaderboard
         router = Self.makeRouter()
     }
 

@@ -53,7 +53,7 @@ public final class AuthService {
         let name = AccountValidation.name(name)
         let errors = [email.error, name.error, AccountValidation.newPassword(password)].compactMap { $0 }
         guard errors.isEmpty else { throw ServiceError.validation(errors) }
-        let addressKey = "signup:addr:" + clientAddress
+        let addressKey = RedisKeys.signups(fromAddress: clientAddress)
         let signups = try ephemeral.counter(addressKey)
         if signups.value >= policy.maxSignupsPerAddress { throw ServiceError.rateLimited(retryAfterSeconds: signups.secondsLeft) }
         let passwordHash = try passwords.hash(password)
@@ -98,9 +98,9 @@ public final class AuthService {
                 ].compactMap { $0 })
         }
         let emailHash = Crypto.hex(Crypto.sha256(Array(email.lowercased().utf8)))
-        let emailKey = "login-fail:email:" + emailHash
-        let pairKey = "login-fail:pair:" + emailHash + ":" + clientAddress
-        let addressKey = "login-fail:addr:" + clientAddress
+        let emailKey = RedisKeys.loginFailures(emailHash: emailHash)
+        let pairKey = RedisKeys.loginFailures(emailHash: emailHash, address: clientAddress)
+        let addressKey = RedisKeys.loginFailures(fromAddress: clientAddress)
         let pair = try ephemeral.counter(pairKey)
         let address = try ephemeral.counter(addressKey)
         if pair.value >= policy.maxLoginFailures { throw ServiceError.rateLimited(retryAfterSeconds: pair.secondsLeft) }

@@ -1,7 +1,7 @@
-/// Ephemeral keys in Redis, under one prefix so they never collide with board keys.
+/// Ephemeral keys in Redis, under one prefix (`RedisKeys.ephemeralPrefix`) so they never collide with board keys.
 public struct RedisEphemeralStore: EphemeralStore {
     let redis: RedisConnection
-    let prefix = "lb:tmp:"
+    let prefix = RedisKeys.ephemeralPrefix
 
     public init(redis: RedisConnection) {
         self.redis = redis
@@ -50,7 +50,7 @@ public struct ConnectionHealthProbe: HealthProbe {
     /// A write that expires by itself tells whether Redis takes writes.
     public func redisHealth() -> RedisHealth {
         do {
-            try redis.command(["SET", "lb:tmp:health", "1", "PX", "10000"])
+            try redis.command(["SET", RedisKeys.healthProbe, "1", "PX", "10000"])
             return .ok
         } catch .server {
             return .readOnly

@@ -2,18 +2,14 @@
 /// so checking a token costs no database query while the index is up.
 ///
 /// The cache is trusted only while it is known to hold every revocation: while the index generation and
-/// `cachedKey` both exist. The rebuild that follows a Redis restart reloads the revocations before it sets
-/// the generation; a revocation Redis refused to cache (out of memory) deletes `cachedKey`, and the
+/// `RedisKeys.revocationsCached` both exist. The rebuild that follows a Redis restart reloads the revocations before it sets
+/// the generation; a revocation Redis refused to cache (out of memory) deletes `RedisKeys.revocationsCached`, and the
 /// reconciler reloads the cache and sets it again once Redis takes writes. Until then (or while Redis is
 /// down) the check asks PostgreSQL, on every path: the board scripts and page stamps refuse to vouch
 /// (`IndexError.revocationsNotCached`). Fail-closed: when neither answers, the error propagates (the store is unavailable).
 public struct RevocationList: TokenRevocations {
-    static let cachePrefix = "lb:revoked:"
-    /// Exists while the cache holds every revocation PostgreSQL has.
-    static let cachedKey = "lb:meta:revocations-cached"
-    /// The mark of a reload in progress: a revocation that misses the cache meanwhile deletes it, and the
-    /// reload then leaves `cachedKey` unset.
-    static let reloadKey = "lb:meta:revocations-reload"
+    /// Ends a reload: sets `RedisKeys.revocationsCached` only while the reload's mark (`RedisKeys.revocationsReload`)
+    /// is there; a revocation that missed the cache meanwhile deleted the mark.
     static let finishReloadScript = RedisScript(
         """
         if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
@@ -32,13 +28,13 @@ public struct RevocationList: TokenRevocations {
 
     /// Stored in PostgreSQL first: once this returns, the token is refused everywhere. Throws only when
     /// PostgreSQL did not store it, or when Redis refused both the cache entry and the deletion of
-    /// `cachedKey` (a read-only replica), so that its cache would go on vouching for the token.
+    /// `RedisKeys.revocationsCached` (a read-only replica), so that its cache would go on vouching for the token.
     public func revoke(_ tokenKey: String, until expiresAt: Int) throws {
         try database.query(
             "INSERT INTO revoked_tokens (token_key, expires_at) VALUES ($1, to_timestamp($2)) ON CONFLICT (token_key) DO NOTHING",
             [tokenKey, expiresAt])
         do {
-            try redis.command(["SET", Self.cachePrefix + tokenKey, "1", "EXAT", String(expiresAt)])
+            try redis.command(["SET", RedisKeys.revokedToken(tokenKey), "1", "EXAT", String(expiresAt)])
         } catch {
             // A Redis that refuses writes (out of memory, failing to persist) still deletes: its cache stops
             // vouching until the reconciler reloads it. A Redis that is away keeps what it had, as before:
@@ -46,7 +42,7 @@ public struct RevocationList: TokenRevocations {
             guard case .server = error else { return }
             Observability.storeError("redis")
             do {
-                try redis.command(["DEL", Self.cachedKey, Self.reloadKey])
+                try redis.command(["DEL", RedisKeys.revocationsCached, RedisKeys.revocationsReload])
             } catch .server {
                 throw error
             } catch {}
@@ -57,14 +53,18 @@ public struct RevocationList: TokenRevocations {
         try revoked(among: [tokenKey]).contains(tokenKey)
     }
 
-    /// Which of `tokenKeys` are revoked, in one round trip per `batchSize` keys rather than one per key:
-    /// the ws daemon's periodic sweep asks this for the token of every connection it holds. A batch whose
-    /// answer from the cache comes without the generation or `cachedKey` (see above) asks PostgreSQL.
-    public func revoked(among tokenKeys: [String], batchSize: Int = 1_000) throws -> Set<String> {
+    /// Which of `tokenKeys` are revoked, in one round trip per 1,000 keys rather than one per key: the ws
+    /// daemon's periodic sweep asks this for the token of every connection it holds.
+    public func revoked(among tokenKeys: [String]) throws -> Set<String> {
+        try revoked(among: tokenKeys, batchSize: 1_000)
+    }
+
+    /// A batch whose answer from the cache comes without the generation or `RedisKeys.revocationsCached` (see above) asks PostgreSQL.
+    func revoked(among tokenKeys: [String], batchSize: Int) throws -> Set<String> {
         var revoked: Set<String> = []
         for start in stride(from: 0, to: tokenKeys.count, by: batchSize) {
             let batch = tokenKeys[start..<min(start + batchSize, tokenKeys.count)]
-            let commands = batch.map { ["EXISTS", Self.cachePrefix + $0] } + [["EXISTS", BoardIndex.generationKey, Self.cachedKey]]
+            let commands = batch.map { ["EXISTS", RedisKeys.revokedToken($0)] } + [["EXISTS", RedisKeys.generation, RedisKeys.revocationsCached]]
             if let replies = try? redis.pipeline(commands), replies.last == .integer(2) {
                 for (key, reply) in zip(batch, replies) where reply == .integer(1) { revoked.insert(key) }
                 continue
@@ -76,26 +76,26 @@ public struct RevocationList: TokenRevocations {
         return revoked
     }
 
-    /// Copies the unexpired revocations into Redis and sets `cachedKey`, unless a revocation missed the
+    /// Copies the unexpired revocations into Redis and sets `RedisKeys.revocationsCached`, unless a revocation missed the
     /// cache meanwhile (the next reload catches it); the rebuild calls it before swapping in a generation,
-    /// the reconciler whenever `cachedKey` is missing.
+    /// the reconciler whenever `RedisKeys.revocationsCached` is missing.
     static func reload(from database: PostgresConnection, into redis: RedisConnection) throws -> Int {
         let mark = Crypto.hex(Crypto.randomBytes(8))
-        try redis.command(["SET", reloadKey, mark, "EX", "60"])
+        try redis.command(["SET", RedisKeys.revocationsReload, mark, "EX", "60"])
         let rows = try database.query(
             "SELECT token_key, extract(epoch FROM expires_at)::bigint AS expires FROM revoked_tokens WHERE expires_at > now()")
         let commands = try rows.map { row in
-            ["SET", cachePrefix + (try row.requiredString("token_key")), "1", "EXAT", String(try row.requiredInt("expires"))]
+            ["SET", RedisKeys.revokedToken(try row.requiredString("token_key")), "1", "EXAT", String(try row.requiredInt("expires"))]
         }
         for batch in stride(from: 0, to: commands.count, by: 1_000) {
             try redis.pipelineOrThrow(Array(commands[batch..<min(batch + 1_000, commands.count)]))
         }
-        try redis.run(finishReloadScript, keys: [reloadKey, cachedKey], arguments: [mark])
+        try redis.run(finishReloadScript, keys: [RedisKeys.revocationsReload, RedisKeys.revocationsCached], arguments: [mark])
         return commands.count
     }
 
     /// Whether the cache is known to hold every revocation (see above).
     static func isCacheComplete(in redis: RedisConnection) throws -> Bool {
-        try redis.command(["EXISTS", cachedKey]) == .integer(1)
+        try redis.command(["EXISTS", RedisKeys.revocationsCached]) == .integer(1)
     }
 }

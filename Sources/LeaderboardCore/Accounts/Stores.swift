@@ -15,6 +15,8 @@ public protocol GameCatalog {
 public protocol TokenRevocations {
     func revoke(_ tokenKey: String, until expiresAt: Int) throws
     func isRevoked(_ tokenKey: String) throws -> Bool
+    /// Which of `tokenKeys` are revoked.
+    func revoked(among tokenKeys: [String]) throws -> Set<String>
 }
 
 /// Short-lived keys that expire on their own: login-failure counters and remembered answers.

@@ -1,13 +1,9 @@
 /// The ranking index in Redis: applies scores and reads boards, each in one atomic round trip.
-/// See `BoardScripts` for the key layout. Not thread-safe: one owner, like its connection.
-public struct BoardIndex {
+/// See `BoardScripts` for the key layout, `RedisKeys` for the names. Not thread-safe: one owner, like its connection.
+public struct BoardIndex: RankingIndex {
     /// The global board's pseudo-game.
     public static let globalGame = "all"
-    static let generationKey = "lb:meta:gen"
-    /// Where the apply script publishes its events; leaderboard-ws subscribes to it.
-    public static let eventsChannel = "lb:events"
-    /// Applied score ids, as bitmaps of `appliedShardBits` ids each: `lb:<gen>:applied:<id / appliedShardBits>`.
-    static let appliedPrefix = "applied:"
+    /// Applied score ids, as bitmaps of `appliedShardBits` ids each (`RedisKeys.appliedShard`).
     static let appliedShardBits = 1 << 20
     /// Scores per run of the apply script: a run holds Redis up for as long as its scores take, so a reconciler pass
     /// of thousands runs as many short scripts, and other clients get in between.
@@ -53,6 +49,13 @@ public struct BoardIndex {
         public let rank: Int
         public let globalRank: Int
         public let improved: Bool
+
+        public init(best: Int, rank: Int, globalRank: Int, improved: Bool) {
+            self.best = best
+            self.rank = rank
+            self.globalRank = globalRank
+            self.improved = improved
+        }
     }
 
     /// Applies a score (idempotent: best-of) and returns the all-time best and ranks after it.
@@ -87,7 +90,7 @@ public struct BoardIndex {
     private static func outcomes(of reply: RedisReply, scores: Int) -> [Result<Applied, IndexError>] {
         let failure: IndexError
         switch reply {
-        case .error(let message) where message.hasPrefix("NOINDEX"): failure = .notBuilt
+        case .error(let message) where message.hasPrefix(BoardScripts.noIndexError): failure = .notBuilt
         case .error(let message): failure = .redis(.server(message: message))
         default:
             let applied = (reply.array ?? []).compactMap { result -> Applied? in
@@ -112,16 +115,22 @@ public struct BoardIndex {
     }
 
     /// A board whose stamp a reader asks for; `tokenKey`: see `page`.
-    struct StampQuery: Sendable {
-        let game: String
-        let period: BoardPeriod
-        let tokenKey: String?
+    public struct StampQuery: Sendable {
+        public let game: String
+        public let period: BoardPeriod
+        public let tokenKey: String?
+
+        public init(game: String, period: BoardPeriod, tokenKey: String?) {
+            self.game = game
+            self.period = period
+            self.tokenKey = tokenKey
+        }
 
         /// The `MGET`'s keys: generation, board version, names version, and the token's cached revocation with
         /// the mark of a complete cache.
         var keys: [String] {
-            var keys = [BoardIndex.generationKey, BoardScripts.versionPrefix + game + ":" + period.key, BoardScripts.namesVersionKey]
-            if let tokenKey { keys += [RevocationList.cachePrefix + tokenKey, RevocationList.cachedKey] }
+            var keys = [RedisKeys.generation, RedisKeys.boardVersion(game: game, period: period.key), RedisKeys.namesVersion]
+            if let tokenKey { keys += [RedisKeys.revokedToken(tokenKey), RedisKeys.revocationsCached] }
             return keys
         }
     }
@@ -129,7 +138,7 @@ public struct BoardIndex {
     /// The boards' stamps as they are now, a plain `MGET` each (no script), pipelined in one round trip; one
     /// outcome per query, in order. A stamp is nil when no generation is built; a query with a `tokenKey` fails
     /// with `.tokenRevoked` when that token's revocation is cached, as `page` would.
-    func stamps(_ queries: [StampQuery]) throws(IndexError) -> [Result<PageStamp?, IndexError>] {
+    public func stamps(_ queries: [StampQuery]) throws(IndexError) -> [Result<PageStamp?, IndexError>] {
         let keyLists = queries.map(\.keys)
         let replies: [RedisReply]
         do {
@@ -182,23 +191,21 @@ public struct BoardIndex {
     }
 
     /// The best `limit` players across `boards` (`(game, period)` pairs): see `BoardScripts.topOfBoards`.
-    public func top(limit: Int, of boards: [(game: String, period: BoardPeriod)]) throws(IndexError) -> [(
-        userId: Int, name: String, score: Int, game: String, epochSeconds: Int
-    )] {
+    public func top(limit: Int, of boards: [(game: String, period: BoardPeriod)]) throws(IndexError) -> [TopScore] {
         let reply = try run(BoardScripts.topOfBoards, [String(limit)] + boards.map { "\($0.game):\($0.period.key)" })
         guard let values = reply.array else { throw .unexpected("top: \(reply)") }
         return try stride(from: 0, to: values.count - 4, by: 5).map { (index) throws(IndexError) in
             guard let user = values[index].int, let score = values[index + 1].int, let game = values[index + 2].string,
                 let when = values[index + 3].int, let name = values[index + 4].string
             else { throw .unexpected("top row: \(values[index...])") }
-            return (user, name, score, game, when)
+            return TopScore(userId: user, name: name, score: score, game: game, epochSeconds: when)
         }
     }
 
     /// The current generation, or nil when the index is empty (a new or flushed Redis).
     public func generation() throws(IndexError) -> Int? {
         do {
-            return try redis.command(["GET", Self.generationKey]).int
+            return try redis.command(["GET", RedisKeys.generation]).int
         } catch {
             throw .redis(error)
         }
@@ -219,7 +226,7 @@ public struct BoardIndex {
         do {
             replies = try redis.pipeline(
                 shards.map { shard, bytes in
-                    ["GETRANGE", "lb:\(generation):\(Self.appliedPrefix)\(shard)", String(bytes.lowerBound), String(bytes.upperBound)]
+                    ["GETRANGE", RedisKeys.appliedShard(shard, generation: generation), String(bytes.lowerBound), String(bytes.upperBound)]
                 })
         } catch {
             throw .redis(error)
@@ -241,7 +248,7 @@ public struct BoardIndex {
 
     public func watermark(generation: Int) throws(IndexError) -> Int {
         do {
-            return try redis.command(["GET", "lb:\(generation):watermark"]).int ?? 0
+            return try redis.command(["GET", RedisKeys.watermark(generation: generation)]).int ?? 0
         } catch {
             throw .redis(error)
         }
@@ -249,7 +256,7 @@ public struct BoardIndex {
 
     public func setWatermark(_ id: Int, generation: Int) throws(IndexError) {
         do {
-            try redis.command(["SET", "lb:\(generation):watermark", String(id)])
+            try redis.command(["SET", RedisKeys.watermark(generation: generation), String(id)])
         } catch {
             throw .redis(error)
         }
@@ -258,7 +265,7 @@ public struct BoardIndex {
     private func run(_ script: RedisScript, _ arguments: [String]) throws(IndexError) -> RedisReply {
         do {
             return try redis.run(script, keys: [], arguments: arguments)
-        } catch .server(let message) where message.hasPrefix("NOINDEX") {
+        } catch .server(let message) where message.hasPrefix(BoardScripts.noIndexError) {
             throw .notBuilt
         } catch .server(let message) where message.hasPrefix("REVOKED") {
             throw .tokenRevoked
@@ -303,6 +310,12 @@ public struct PageStamp: Sendable, Hashable {
     public let generation: String
     public let board: String?
     public let names: String?
+
+    public init(generation: String, board: String?, names: String?) {
+        self.generation = generation
+        self.board = board
+        self.names = names
+    }
 }
 
 /// Why the index could not answer.

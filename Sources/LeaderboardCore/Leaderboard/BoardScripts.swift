@@ -5,7 +5,7 @@
 /// swaps it in by setting that one key. Scripts therefore compute their key names, which standalone Redis
 /// allows (Redis Cluster would not).
 ///
-/// Layout under `lb:<gen>:`:
+/// Layout under `lb:<gen>:` (the names are `RedisKeys`'):
 /// - `b:<game>:<period>`: sorted set, member user id, score the best (or, for game `all`, the sum of bests);
 /// - `w:<game>:<period>`: hash, user id -> epoch seconds when that best was reached;
 /// - `names`: hash, user id -> display name;
@@ -27,7 +27,7 @@ enum BoardScripts {
         local function setVersion(key, expireAt)
           if not newVersion then
             local time = redis.call('TIME')
-            newVersion = time[1] .. string.format('%06d', tonumber(time[2])) .. '-' .. redis.call('INCR', '\(versionCounterKey)')
+            newVersion = time[1] .. string.format('%06d', tonumber(time[2])) .. '-' .. redis.call('INCR', '\(RedisKeys.versionCounter)')
           end
           local value = newVersion
           if expireAt ~= '' then
@@ -39,9 +39,16 @@ enum BoardScripts {
         end
         """
 
-    static let versionPrefix = "lb:ver:"
-    static let namesVersionKey = "lb:ver:names"
-    static let versionCounterKey = "lb:meta:version-counter"
+    /// The error a script answers when no index is built; `BoardIndex` turns it into `IndexError.notBuilt`.
+    static let noIndexError = "NOINDEX"
+
+    /// Lua: how every script over the index starts: `gen`, the current generation, and `p`, the prefix of its
+    /// keys; or, when no index is built, the `noIndexError` reply and nothing else.
+    static let generationPrelude = """
+        local gen = redis.call('GET', '\(RedisKeys.generation)')
+        if not gen then return redis.error_reply('\(noIndexError) the leaderboard index is being rebuilt') end
+        local p = '\(RedisKeys.indexPrefix)' .. gen .. ':'
+        """
 
     /// ARGV: scores one after the other, each as its argument count, then userId, name, game, score,
     /// epochSeconds, scoreId and (period, expireAt or "") pairs, the all-time period (`all`) always among them.
@@ -58,9 +65,7 @@ enum BoardScripts {
     /// many scores of the batch change is set once, at the end.
     static let apply = RedisScript(
         """
-        local gen = redis.call('GET', '\(BoardIndex.generationKey)')
-        if not gen then return redis.error_reply('NOINDEX the leaderboard index is being rebuilt') end
-        local p = 'lb:' .. gen .. ':'
+        \(generationPrelude)
         \(versionFunctions)
         local versionExpiries, versionKeys = {}, {}
         local function changeVersion(key, expireAt)
@@ -77,20 +82,20 @@ enum BoardScripts {
           local user, name, game, when = ARGV[first + 1], ARGV[first + 2], ARGV[first + 3], ARGV[first + 5]
           local score, scoreId = tonumber(ARGV[first + 4]), tonumber(ARGV[first + 6])
           -- A name already on the boards that changes changes every page showing it.
-          local oldName = redis.call('HGET', p .. 'names', user)
+          local oldName = redis.call('HGET', p .. '\(RedisKeys.namesPart)', user)
           if oldName ~= name then
-            redis.call('HSET', p .. 'names', user, name)
-            if oldName then changeVersion('\(namesVersionKey)', '') end
+            redis.call('HSET', p .. '\(RedisKeys.namesPart)', user, name)
+            if oldName then changeVersion('\(RedisKeys.namesVersion)', '') end
           end
           local changed = {}
           local best, total, totalBefore, improved = nil, nil, nil, 0
           for i = first + 7, last, 2 do
             local period, expireAt = ARGV[i], ARGV[i + 1]
-            local board = p .. 'b:' .. game .. ':' .. period
+            local board = p .. '\(RedisKeys.boardPart)' .. game .. ':' .. period
             local old = tonumber(redis.call('ZSCORE', board, user))
-            local global = p .. 'b:all:' .. period
+            local global = p .. '\(RedisKeys.boardPart)all:' .. period
             if old == nil or score > old then
-              local gameWhens, globalWhens = p .. 'w:' .. game .. ':' .. period, p .. 'w:all:' .. period
+              local gameWhens, globalWhens = p .. '\(RedisKeys.whensPart)' .. game .. ':' .. period, p .. '\(RedisKeys.whensPart)all:' .. period
               local increment = score - (old or 0)
               redis.call('ZADD', board, ARGV[first + 4], user)
               redis.call('HSET', gameWhens, user, when)
@@ -107,15 +112,15 @@ enum BoardScripts {
                 redis.call('EXPIREAT', global, expireAt)
                 redis.call('EXPIREAT', globalWhens, expireAt)
               end
-              changeVersion('\(versionPrefix)' .. game .. ':' .. period, expireAt)
-              changeVersion('\(versionPrefix)all:' .. period, expireAt)
+              changeVersion('\(RedisKeys.boardVersionPrefix)' .. game .. ':' .. period, expireAt)
+              changeVersion('\(RedisKeys.boardVersionPrefix)all:' .. period, expireAt)
               changed[#changed + 1] = period
               if period == 'all' then best, total, totalBefore, improved = score, after, after - increment, 1 end
             elseif period == 'all' then
               best, total = old, tonumber(redis.call('ZSCORE', global, user))
             end
           end
-          redis.call('SETBIT', p .. '\(BoardIndex.appliedPrefix)' .. math.floor(scoreId / \(BoardIndex.appliedShardBits)), scoreId % \(BoardIndex.appliedShardBits), 1)
+          redis.call('SETBIT', p .. '\(RedisKeys.appliedPart)' .. math.floor(scoreId / \(BoardIndex.appliedShardBits)), scoreId % \(BoardIndex.appliedShardBits), 1)
           if #changed > 0 then
             if not publishedAt then
               local time = redis.call('TIME')
@@ -125,14 +130,14 @@ enum BoardScripts {
               game = game, userId = tonumber(user), score = score, periods = changed,
               totalBefore = totalBefore, totalAfter = totalBefore and total, at = publishedAt}
           end
-          local board, global = p .. 'b:' .. game .. ':all', p .. 'b:all:all'
+          local board, global = p .. '\(RedisKeys.boardPart)' .. game .. ':all', p .. '\(RedisKeys.boardPart)all:all'
           local rank = best and redis.call('ZCOUNT', board, '(' .. best, '+inf') + 1 or 0
           local globalRank = total and redis.call('ZCOUNT', global, '(' .. total, '+inf') + 1 or 0
           results[#results + 1] = {best or 0, rank, globalRank, improved}
           first = last + 1
         end
         for _, key in ipairs(versionKeys) do setVersion(key, versionExpiries[key]) end
-        if #events > 0 then redis.call('PUBLISH', '\(BoardIndex.eventsChannel)', cjson.encode(events)) end
+        if #events > 0 then redis.call('PUBLISH', '\(RedisKeys.eventsChannel)', cjson.encode(events)) end
         return results
         """)
 
@@ -147,22 +152,20 @@ enum BoardScripts {
     /// for that check.
     static let page = RedisScript(
         """
-        local gen = redis.call('GET', '\(BoardIndex.generationKey)')
-        if not gen then return redis.error_reply('NOINDEX the leaderboard index is being rebuilt') end
+        \(generationPrelude)
         if ARGV[7] then
-          if redis.call('EXISTS', '\(RevocationList.cachedKey)') == 0 then
+          if redis.call('EXISTS', '\(RedisKeys.revocationsCached)') == 0 then
             return redis.error_reply('NOREVOCATIONS the revocation cache is incomplete')
           end
-          if redis.call('EXISTS', '\(RevocationList.cachePrefix)' .. ARGV[7]) == 1 then
+          if redis.call('EXISTS', '\(RedisKeys.revokedTokenPrefix)' .. ARGV[7]) == 1 then
             return redis.error_reply('REVOKED the token was revoked')
           end
         end
         \(versionFunctions)
-        local versionKey = '\(versionPrefix)' .. ARGV[1] .. ':' .. ARGV[2]
+        local versionKey = '\(RedisKeys.boardVersionPrefix)' .. ARGV[1] .. ':' .. ARGV[2]
         local version = redis.call('GET', versionKey) or setVersion(versionKey, ARGV[3])
-        local namesVersion = redis.call('GET', '\(namesVersionKey)')
-        local p = 'lb:' .. gen .. ':'
-        local board = p .. 'b:' .. ARGV[1] .. ':' .. ARGV[2]
+        local namesVersion = redis.call('GET', '\(RedisKeys.namesVersion)')
+        local board = p .. '\(RedisKeys.boardPart)' .. ARGV[1] .. ':' .. ARGV[2]
         local start, stop
         if ARGV[4] == 'around' then
           local index = redis.call('ZREVRANK', board, ARGV[5])
@@ -178,8 +181,8 @@ enum BoardScripts {
         local firstRank = redis.call('ZCOUNT', board, '(' .. rows[2], '+inf') + 1
         local members = {}
         for i = 1, #rows, 2 do members[#members + 1] = rows[i] end
-        local names = redis.call('HMGET', p .. 'names', unpack(members))
-        local whens = redis.call('HMGET', p .. 'w:' .. ARGV[1] .. ':' .. ARGV[2], unpack(members))
+        local names = redis.call('HMGET', p .. '\(RedisKeys.namesPart)', unpack(members))
+        local whens = redis.call('HMGET', p .. '\(RedisKeys.whensPart)' .. ARGV[1] .. ':' .. ARGV[2], unpack(members))
         return {total, firstRank, start, rows, names, whens, gen, version, namesVersion}
         """)
 
@@ -187,17 +190,15 @@ enum BoardScripts {
     /// the user is on, flattened, and the user's name first.
     static let standing = RedisScript(
         """
-        local gen = redis.call('GET', '\(BoardIndex.generationKey)')
-        if not gen then return redis.error_reply('NOINDEX the leaderboard index is being rebuilt') end
-        local p = 'lb:' .. gen .. ':'
+        \(generationPrelude)
         local user, period = ARGV[1], ARGV[2]
-        local result = {redis.call('HGET', p .. 'names', user) or ''}
+        local result = {redis.call('HGET', p .. '\(RedisKeys.namesPart)', user) or ''}
         for i = 3, #ARGV do
-          local board = p .. 'b:' .. ARGV[i] .. ':' .. period
+          local board = p .. '\(RedisKeys.boardPart)' .. ARGV[i] .. ':' .. period
           local score = redis.call('ZSCORE', board, user)
           if score then
             local rank = redis.call('ZCOUNT', board, '(' .. score, '+inf') + 1
-            local when = redis.call('HGET', p .. 'w:' .. ARGV[i] .. ':' .. period, user) or '0'
+            local when = redis.call('HGET', p .. '\(RedisKeys.whensPart)' .. ARGV[i] .. ':' .. period, user) or '0'
             for _, value in ipairs({ARGV[i], score, rank, when}) do result[#result + 1] = value end
           end
         end
@@ -213,14 +214,12 @@ enum BoardScripts {
     /// Returns {user, score, game, when, name} per row, best first, flattened.
     static let topOfBoards = RedisScript(
         """
-        local gen = redis.call('GET', '\(BoardIndex.generationKey)')
-        if not gen then return redis.error_reply('NOINDEX the leaderboard index is being rebuilt') end
-        local p = 'lb:' .. gen .. ':'
+        \(generationPrelude)
         local limit = tonumber(ARGV[1])
         local best = {}
         local floor, floorText = nil, '-inf'
         for i = 2, #ARGV do
-          local rows = redis.call('ZRANGE', p .. 'b:' .. ARGV[i], '+inf', floorText, 'BYSCORE', 'REV', 'LIMIT', 0, limit, 'WITHSCORES')
+          local rows = redis.call('ZRANGE', p .. '\(RedisKeys.boardPart)' .. ARGV[i], '+inf', floorText, 'BYSCORE', 'REV', 'LIMIT', 0, limit, 'WITHSCORES')
           for j = 1, #rows, 2 do
             local user, score = rows[j], tonumber(rows[j + 1])
             local current = best[user]
@@ -238,8 +237,8 @@ enum BoardScripts {
           local user, score, board = tostring(list[i][1]), list[i][2], list[i][3]
           local separator = string.find(board, ':', 1, true)
           local game = string.sub(board, 1, separator - 1)
-          local when = redis.call('HGET', p .. 'w:' .. board, user) or '0'
-          local name = redis.call('HGET', p .. 'names', user) or ''
+          local when = redis.call('HGET', p .. '\(RedisKeys.whensPart)' .. board, user) or '0'
+          local name = redis.call('HGET', p .. '\(RedisKeys.namesPart)', user) or ''
           for _, value in ipairs({user, tostring(score), game, when, name}) do result[#result + 1] = value end
         end
         return result

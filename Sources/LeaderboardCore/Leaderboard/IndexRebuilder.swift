@@ -36,10 +36,10 @@ public struct IndexRebuilder {
             let watermark = try database.query(
                 "SELECT coalesce(max(id), 0) AS id FROM scores WHERE created_at < now() - make_interval(secs => $1)",
                 [Self.settleSeconds])[0].requiredInt("id")
-            guard let generation = try redis.command(["INCR", "lb:meta:gen-counter"]).int else {
+            guard let generation = try redis.command(["INCR", RedisKeys.generationCounter]).int else {
                 throw RedisError.unexpectedReply("INCR gen-counter")
             }
-            let writer = BoardWriter(redis: redis, prefix: "lb:\(generation):")
+            let writer = BoardWriter(redis: redis, prefix: RedisKeys.generationPrefix(generation))
             var players = 0
             try database.forEachBatch(of: "SELECT id, name FROM users") { rows in
                 for row in rows { try writer.name(userId: row.requiredInt("id"), name: row.requiredString("name")) }
@@ -66,10 +66,10 @@ public struct IndexRebuilder {
             try writer.finish()
             let revoked = try RevocationList.reload(from: database, into: redis)
             progress("revoked tokens: \(revoked)")
-            let previous = try redis.command(["GET", BoardIndex.generationKey]).int
+            let previous = try redis.command(["GET", RedisKeys.generation]).int
             try redis.pipelineOrThrow([
-                ["SET", "lb:\(generation):watermark", String(watermark)],
-                ["SET", BoardIndex.generationKey, String(generation)],
+                ["SET", RedisKeys.watermark(generation: generation), String(watermark)],
+                ["SET", RedisKeys.generation, String(generation)],
             ])
             logger.info("index rebuilt", metadata: ["generation": "\(generation)", "players": "\(players)", "entries": "\(entries)"])
             if let previous, previous != generation { try deleteGeneration(previous) }
@@ -81,7 +81,7 @@ public struct IndexRebuilder {
     private func deleteGeneration(_ generation: Int) throws {
         var cursor = "0"
         repeat {
-            let reply = try redis.command(["SCAN", cursor, "MATCH", "lb:\(generation):*", "COUNT", "1000"])
+            let reply = try redis.command(["SCAN", cursor, "MATCH", RedisKeys.generationPrefix(generation) + "*", "COUNT", "1000"])
             guard let parts = reply.array, parts.count == 2, let next = parts[0].string, let keys = parts[1].array else {
                 throw RedisError.unexpectedReply("SCAN: \(reply)")
             }
@@ -160,15 +160,15 @@ private final class BoardWriter {
 
     private func flushNames() throws {
         guard !names.isEmpty else { return }
-        commands.append(["HSET", prefix + "names"] + names)
+        commands.append(["HSET", prefix + RedisKeys.namesPart] + names)
         names.removeAll(keepingCapacity: true)
         if commands.count >= 64 { try send() }
     }
 
     private func flushBoard() throws {
         guard let board, !members.isEmpty else { return }
-        let key = prefix + "b:\(board.game):\(board.period.key)"
-        let whenKey = prefix + "w:\(board.game):\(board.period.key)"
+        let key = prefix + RedisKeys.boardPart + "\(board.game):\(board.period.key)"
+        let whenKey = prefix + RedisKeys.whensPart + "\(board.game):\(board.period.key)"
         commands.append(["ZADD", key] + members)
         commands.append(["HSET", whenKey] + whens)
         if let expiresAt = board.period.expiresAt {

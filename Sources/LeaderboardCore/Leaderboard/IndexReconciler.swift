@@ -10,7 +10,6 @@ import Metrics
 public final class IndexReconciler {
     /// A score is re-checked until it is this old; by then its insert has long committed or failed.
     static let settleSeconds = 2
-    static let leaseKey = "lb:meta:reconciler"
     static let leaseScript = RedisScript(
         """
         if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end
@@ -37,12 +36,12 @@ public final class IndexReconciler {
     private let batchSize: Int
     private let leaseToken = Crypto.hex(Crypto.randomBytes(8))
 
-    public init(database: PostgresConnection, redis: RedisConnection, logger: Logger, batchSize: Int = 5_000) {
+    /// The reconciler needs the Redis index itself (its generations, watermark and applied marks), not a `RankingIndex`.
+    public init(connections: StoreConnections, logger: Logger, batchSize: Int = 5_000) {
         self.batchSize = batchSize
-        self.database = database
+        (database, redis) = (connections.database, connections.redis)
         scores = PostgresScoreStore(database: database)
         index = BoardIndex(redis: redis)
-        self.redis = redis
         rebuilder = IndexRebuilder(database: database, redis: redis, logger: logger)
         self.logger = logger
     }
@@ -70,7 +69,7 @@ public final class IndexReconciler {
     @discardableResult
     public func reconcile(today: UTCDay = UTCDay.today) throws -> Pass {
         var pass = Pass()
-        guard try redis.run(Self.leaseScript, keys: [Self.leaseKey], arguments: [leaseToken, "5000"]) == .integer(1) else {
+        guard try redis.run(Self.leaseScript, keys: [RedisKeys.reconcilerLease], arguments: [leaseToken, "5000"]) == .integer(1) else {
             return pass
         }
         guard let generation = try index.generation() else {

@@ -36,7 +36,7 @@ public final class LeaderboardService {
     static let idempotencyAnswerSeconds = 86_400
 
     let scores: any ScoreStore
-    let index: BoardIndex
+    let index: any RankingIndex
     let games: any GameCatalog
     let ephemeral: any EphemeralStore
     let batches: SubmissionBatches
@@ -45,7 +45,7 @@ public final class LeaderboardService {
     /// `batches` and `pages`: one each for all the workers of the process; with no `pages`, every page is
     /// read with the page script.
     public init(
-        scores: any ScoreStore, index: BoardIndex, games: any GameCatalog, ephemeral: any EphemeralStore,
+        scores: any ScoreStore, index: any RankingIndex, games: any GameCatalog, ephemeral: any EphemeralStore,
         batches: SubmissionBatches = SubmissionBatches(), pages: PageCache? = nil
     ) {
         self.scores = scores
@@ -91,7 +91,7 @@ public final class LeaderboardService {
         if stored.isReplay, let idempotencyKey, stored.game != game || stored.score != score {
             throw ServiceError.validation(field: "Idempotency-Key", "'\(idempotencyKey)' was already used for another submission")
         }
-        let answerKey = idempotencyKey.map { "idem:\(userId):" + Crypto.hex(Crypto.sha256(Array($0.utf8))) }
+        let answerKey = idempotencyKey.map { RedisKeys.idempotentAnswer(userId: userId, keyHash: Crypto.hex(Crypto.sha256(Array($0.utf8)))) }
         if stored.isReplay, let answerKey, let remembered = try? ephemeral.recall(answerKey),
             let result = try? JSONDecoder().decode(SubmissionResult.self, from: Data(remembered.utf8))
         {

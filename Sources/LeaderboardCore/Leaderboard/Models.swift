@@ -18,6 +18,24 @@ public struct BoardRow: Codable, Sendable, Equatable {
     }
 }
 
+/// A player's best single score over some boards or days, and where and when they reached it: a report row
+/// before it is ranked.
+public struct TopScore: Sendable, Equatable {
+    public let userId: Int
+    public let name: String
+    public let score: Int
+    public let game: String
+    public let epochSeconds: Int
+
+    public init(userId: Int, name: String, score: Int, game: String, epochSeconds: Int) {
+        self.userId = userId
+        self.name = name
+        self.score = score
+        self.game = game
+        self.epochSeconds = epochSeconds
+    }
+}
+
 /// A page of a board and the board's size.
 public struct BoardPage: Codable, Sendable, Equatable {
     public let result: [BoardRow]
@@ -32,6 +50,13 @@ public struct PlayerPosition: Codable, Sendable, Equatable {
     public let score: Int
     public let date: String
     public let around: [BoardRow]
+
+    public init(rank: Int, score: Int, date: String, around: [BoardRow]) {
+        self.rank = rank
+        self.score = score
+        self.date = date
+        self.around = around
+    }
 }
 
 /// A player's rank and score on every board of a period they are on.
@@ -41,11 +66,24 @@ public struct Standing: Codable, Sendable, Equatable {
         public let rank: Int
         public let score: Int
         public let date: String
+
+        public init(game: String, rank: Int, score: Int, date: String) {
+            self.game = game
+            self.rank = rank
+            self.score = score
+            self.date = date
+        }
     }
 
     public let userId: Int
     public let player: String
     public let boards: [Entry]
+
+    public init(userId: Int, player: String, boards: [Entry]) {
+        self.userId = userId
+        self.player = player
+        self.boards = boards
+    }
 }
 
 /// What a score submission answers: the player's best on that game and ranks after it (all-time).

@@ -9,9 +9,7 @@ public protocol ScoreStore {
     /// Per player, how many different games they played in `[from, to)` (epoch seconds).
     func gamesPlayed(userIds: [Int], from: Int, to: Int) throws -> [Int: Int]
     /// The report computed from every score in the range; for ranges older than the index keeps.
-    func topPlayers(from: Int, to: Int, game: String?, limit: Int) throws -> [(
-        userId: Int, name: String, score: Int, game: String, epochSeconds: Int
-    )]
+    func topPlayers(from: Int, to: Int, game: String?, limit: Int) throws -> [TopScore]
     /// The ids of scores above `id`, oldest first, with whether they are older than `settledSeconds` and
     /// than one second: what the reconciler checks every second, so no more than that.
     func pending(after id: Int, limit: Int, settledSeconds: Int) throws -> [(id: Int, isSettled: Bool, isRipe: Bool)]
@@ -43,6 +41,14 @@ public struct StoredScore: Sendable {
     public let score: Int
     public let epochSeconds: Int
     public let isReplay: Bool
+
+    public init(id: Int, game: String, score: Int, epochSeconds: Int, isReplay: Bool) {
+        self.id = id
+        self.game = game
+        self.score = score
+        self.epochSeconds = epochSeconds
+        self.isReplay = isReplay
+    }
 }
 
 public struct PostgresScoreStore: ScoreStore {
@@ -133,9 +139,7 @@ public struct PostgresScoreStore: ScoreStore {
         return games
     }
 
-    public func topPlayers(from: Int, to: Int, game: String?, limit: Int) throws -> [(
-        userId: Int, name: String, score: Int, game: String, epochSeconds: Int
-    )] {
+    public func topPlayers(from: Int, to: Int, game: String?, limit: Int) throws -> [TopScore] {
         try database.query(
             """
             WITH best AS (
@@ -148,10 +152,9 @@ public struct PostgresScoreStore: ScoreStore {
             ORDER BY b.score DESC, b.user_id LIMIT $4
             """, [from, to, game, limit]
         ).map { row in
-            (
-                try row.requiredInt("user_id"), try row.requiredString("name"), try row.requiredInt("score"), try row.requiredString("game"),
-                try row.requiredInt("epoch")
-            )
+            TopScore(
+                userId: try row.requiredInt("user_id"), name: try row.requiredString("name"), score: try row.requiredInt("score"),
+                game: try row.requiredString("game"), epochSeconds: try row.requiredInt("epoch"))
         }
     }
 

@@ -1,0 +1,93 @@
+/// A worker's own connections: one to PostgreSQL and one to Redis, each opened on first use.
+public struct StoreConnections {
+    public let database: PostgresConnection
+    public let redis: RedisConnection
+
+    public init(database: PostgresConnection, redis: RedisConnection) {
+        self.database = database
+        self.redis = redis
+    }
+
+    public init(config: Config) {
+        self.init(database: PostgresConnection(settings: config.postgres), redis: RedisConnection(settings: config.redis))
+    }
+}
+
+/// The stores a worker's services use; unit tests put in-memory ones in their place.
+public struct Stores {
+    public var users: any UserStore
+    public var games: any GameCatalog
+    public var ephemeral: any EphemeralStore
+    public var revocations: any TokenRevocations
+    public var health: any HealthProbe
+    public var scores: any ScoreStore
+    public var index: any RankingIndex
+
+    public init(
+        users: any UserStore, games: any GameCatalog, ephemeral: any EphemeralStore, revocations: any TokenRevocations,
+        health: any HealthProbe, scores: any ScoreStore, index: any RankingIndex
+    ) {
+        self.users = users
+        self.games = games
+        self.ephemeral = ephemeral
+        self.revocations = revocations
+        self.health = health
+        self.scores = scores
+        self.index = index
+    }
+
+    /// The PostgreSQL and Redis stores over `connections`.
+    public init(connections: StoreConnections) {
+        let (database, redis) = (connections.database, connections.redis)
+        self.init(
+            users: PostgresUserStore(database: database), games: PostgresGameCatalog(database: database),
+            ephemeral: RedisEphemeralStore(redis: redis), revocations: RevocationList(database: database, redis: redis),
+            health: ConnectionHealthProbe(database: database, redis: redis), scores: PostgresScoreStore(database: database),
+            index: BoardIndex(redis: redis))
+    }
+}
+
+/// What every worker of a process shares (see `PasswordWork`, `VerifiedTokens`, `SharedRoundTrip`, `PageCache`).
+public struct SharedWork: Sendable {
+    public let passwords: PasswordWork
+    public let verifiedTokens: VerifiedTokens
+    public let submissionBatches: LeaderboardService.SubmissionBatches
+    /// Nil: every page is read with the page script.
+    public let pages: PageCache?
+
+    public init(
+        passwords: PasswordWork, verifiedTokens: VerifiedTokens = VerifiedTokens(),
+        submissionBatches: LeaderboardService.SubmissionBatches = LeaderboardService.SubmissionBatches(), pages: PageCache? = nil
+    ) {
+        self.passwords = passwords
+        self.verifiedTokens = verifiedTokens
+        self.submissionBatches = submissionBatches
+        self.pages = pages
+    }
+}
+
+/// One worker's stores and the services over them: the one place the api's workers, the ws daemon's store workers
+/// and the tests build them.
+///
+/// `@unchecked Sendable`: a context is used by one thread at a time (an api worker, or the serial queue of a ws
+/// store worker), so its connections are never used by two threads at once.
+public final class StoreContext: @unchecked Sendable {
+    public let stores: Stores
+    public let auth: AuthService
+    public let leaderboard: LeaderboardService
+
+    public init(config: Config, stores: Stores, shared: SharedWork) {
+        self.stores = stores
+        auth = AuthService(
+            config: config, users: stores.users, ephemeral: stores.ephemeral, revocations: stores.revocations, passwords: shared.passwords,
+            verifiedTokens: shared.verifiedTokens)
+        leaderboard = LeaderboardService(
+            scores: stores.scores, index: stores.index, games: stores.games, ephemeral: stores.ephemeral, batches: shared.submissionBatches,
+            pages: shared.pages)
+    }
+
+    /// A context over fresh connections to the configured PostgreSQL and Redis.
+    public convenience init(config: Config, shared: SharedWork) {
+        self.init(config: config, stores: Stores(connections: StoreConnections(config: config)), shared: shared)
+    }
+}
