@@ -33,14 +33,13 @@ final class EventSubscriber: Sendable {
     }
 
     /// Ends the loop and waits up to `timeout` for its thread to return; no event reaches the hub after.
-    func stop(timeout: Duration = .seconds(2)) {
+    func stop(timeout: DispatchTimeInterval = .seconds(2)) {
         isStopping.store(true, ordering: .sequentiallyConsistent)
         wake.signal()
         if let id = subscribedClientID.withLock({ $0 }) {
             _ = try? RedisConnection(settings: settings).command(["CLIENT", "KILL", "ID", String(id)])
         }
-        let (seconds, attoseconds) = timeout.components
-        if finished.wait(timeout: .now() + .nanoseconds(Int(seconds) * 1_000_000_000 + Int(attoseconds / 1_000_000_000))) == .timedOut {
+        if finished.wait(timeout: .now() + timeout) == .timedOut {
             logger.warning("event subscriber did not stop in time")
         }
     }
