@@ -22,11 +22,14 @@ public final class InMemoryUserStore: UserStore {
 }
 
 public struct FixedGameCatalog: GameCatalog {
-    public init() {}
+    public var list: [Game]
 
-    public func games() throws -> [Game] {
-        [Game(slug: "cod", label: "Call of Duty", maxScore: 1_000_000_000), Game(slug: "valrnt", label: "Valorant", maxScore: 1_000_000_000)]
+    public init(_ list: [Game] = [Game(slug: "cod", label: "Call of Duty", position: 1), Game(slug: "valrnt", label: "Valorant", position: 2)]) {
+        self.list = list
     }
+
+    public func games() throws -> [Game] { list }
+    public func game(_ slug: String) throws -> Game? { list.first { $0.slug == slug } }
 }
 
 public final class InMemoryEphemeralStore: EphemeralStore {

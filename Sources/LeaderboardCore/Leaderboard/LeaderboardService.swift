@@ -62,12 +62,12 @@ public final class LeaderboardService {
     public func submit(
         userId: Int, name: String, game: String, score: Int, idempotencyKey: String?, unlessRevoked tokenKey: String? = nil, now: Date = Date()
     ) throws -> Submission {
-        let catalog = try games.games()
-        guard let known = catalog.first(where: { $0.slug == game }) else {
-            throw ServiceError.validation(field: "game", "unknown game '\(game)'; one of: \(catalog.map(\.slug).joined(separator: ", "))")
+        guard let known = try games.game(game) else {
+            let active = try games.games().filter { !$0.archived }.map(\.slug)
+            throw ServiceError.validation(field: "game", "unknown game '\(game)'; one of: \(active.joined(separator: ", "))")
         }
-        guard (0...known.maxScore).contains(score) else {
-            throw ServiceError.validation(field: "score", "must be between 0 and \(known.maxScore)")
+        guard (known.minScore...known.maxScore).contains(score) else {
+            throw ServiceError.validation(field: "score", "must be between \(known.minScore) and \(known.maxScore)")
         }
         if let key = idempotencyKey, key.isEmpty || key.utf8.count > 200 {
             throw ServiceError.validation(field: "Idempotency-Key", "must be 1 to 200 bytes")
