@@ -531,6 +531,26 @@ import Testing
         }
     }
 
+    /// An admin's change of a scored game's tie-break reaches the boards by a rebuild the reconciler starts
+    /// itself; until the swap the boards rank as before, after it every tie is broken by who came first.
+    @Test func aChangedTieBreakIsRebuiltIntoTheBoards() throws {
+        try withGame { game in
+            let (first, second) = (try makeUser("Early"), try makeUser("Late"))
+            _ = try submit(first, "Early", game, 500)
+            _ = try submit(second, "Late", game, 500)
+            #expect(try service.page(game: game, period: .allTime, date: today, start: 0, end: 9).result.map(\.rank) == [1, 1])
+            try database.query("UPDATE games SET tie_break = 'earliest' WHERE slug = $1", [game])
+            try waitUntil {
+                try service.page(game: game, period: .allTime, date: today, start: 0, end: 9).result.map(\.rank) == [1, 2]
+            } do: {
+                try IndexReconciler(connections: StoreConnections(database: database, redis: redis), logger: logger).reconcile()
+            }
+            let rows = try service.page(game: game, period: .daily, date: today, start: 0, end: 9).result
+            #expect(rows.map(\.userId) == [first, second] && rows.map(\.rank) == [1, 2])
+            #expect(try service.position(userId: second, game: game, period: .allTime, date: today, around: 0).rank == 2)
+        }
+    }
+
     /// Repeats `action` until `condition` holds, for at most five seconds.
     func waitUntil(_ condition: () throws -> Bool, do action: () throws -> Void) throws {
         let deadline = ContinuousClock.now + .seconds(5)
