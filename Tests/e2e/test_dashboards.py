@@ -30,7 +30,7 @@ METRIC = re.compile(r"\b(leaderboard_[a-z0-9_]+)")
 SELECTOR = re.compile(r"\b(leaderboard_[a-z0-9_]+)\{([^}]*)\}")
 EXACT_MATCHER = re.compile(r'(\w+)\s*=\s*"([^"]*)"')
 
-Sample = tuple[str, dict[str, str]]
+Sample = tuple[str, dict[str, str], float]
 
 
 def panel_queries(panels: list[dict[str, Any]]) -> list[str]:
@@ -60,25 +60,30 @@ def alert_queries() -> dict[str, str]:
 def scrape(url: str) -> list[Sample]:
     response = requests.get(url, timeout=5)
     assert response.status_code == 200, f"{url}: {response.status_code}"
-    return [(sample.name, sample.labels) for family in text_string_to_metric_families(response.text) for sample in family.samples]
+    return [(sample.name, sample.labels, sample.value) for family in text_string_to_metric_families(response.text) for sample in family.samples]
+
+
+def api_metrics_urls(base_url: str, stack: Stack) -> list[str]:
+    """Every api pool's /metrics through nginx: /metrics, and /metrics/2 on a two-node stack."""
+    return [f"{base_url}/metrics"] + ([f"{base_url}/metrics/2"] if "api2" in stack.api_services else [])
 
 
 def exported(base_url: str, stack: Stack) -> list[Sample]:
     """The samples of every api pool (through nginx) and every ws daemon (on its own port)."""
-    urls = [f"{base_url}/metrics"] + ([f"{base_url}/metrics/2"] if "api2" in stack.api_services else [])
+    urls = api_metrics_urls(base_url, stack)
     urls += [f"http://{host}:{port}/metrics" for host, port in map(stack.ws_address, stack.ws_services)]
     return [sample for url in urls for sample in scrape(url)]
 
 
 def missing_from(queries: dict[str, str], samples: list[Sample]) -> list[str]:
     """What the queries ask for that no sample has: a metric name, or a selector's exact label values."""
-    names = {name for name, _ in samples}
+    names = {name for name, _, _ in samples}
     missing = []
     for where, query in queries.items():
         missing += [f"{where}: {name}" for name in METRIC.findall(query) if name not in names]
         for name, matchers in SELECTOR.findall(query):
             wanted = dict(EXACT_MATCHER.findall(matchers))
-            if name in names and not any(sample == name and wanted.items() <= labels.items() for sample, labels in samples):
+            if name in names and not any(sample == name and wanted.items() <= labels.items() for sample, labels, _ in samples):
                 missing += [f"{where}: {name} with {wanted}"]
     return missing
 
@@ -128,3 +133,15 @@ def test_every_dashboard_query_and_alert_rule_is_promql_over_metrics_the_stack_e
         wait_until(all_exported, timeout=30, message="every metric of the dashboard and the alerts exported")
     except AssertionError as error:
         raise AssertionError(f"{error}; missing: {last_missing}") from None
+
+
+def test_a_store_that_is_down_is_counted_with_no_request_coming_in(stack: Stack, base_url: str) -> None:
+    # LeaderboardStoreDown and the dashboard's store panels rest on this: every api process's reconciler
+    # counts its failed passes, about one a second, so an outage shows even when nobody calls the API.
+    def postgres_errors() -> float:
+        samples = [sample for url in api_metrics_urls(base_url, stack) for sample in scrape(url)]
+        return sum(value for name, labels, value in samples if name == "leaderboard_store_errors_total" and labels == {"store": "postgres"})
+
+    before = postgres_errors()
+    with stack.stopped("postgres"):
+        wait_until(lambda: postgres_errors() >= before + 3, timeout=20, message="3 PostgreSQL errors counted with no request")
