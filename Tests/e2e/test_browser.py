@@ -620,6 +620,9 @@ def test_the_api_docs_list_every_route_and_try_it_out_logs_in_and_then_uses_the_
     listed = open_docs(page)
     assert listed == operations_in_openapi(), f"/docs lists {sorted(listed)}"
     page.assert_no_script_errors()
+    # Everything the page loaded came from the stack: no CDN, so it works offline.
+    loaded = page.driver.execute_script("return performance.getEntriesByType('resource').map((entry) => entry.name)")
+    assert loaded and all(url.startswith(f"{page.base_url}/docs/") for url in loaded), loaded
 
     status, shown = try_it_out(page, "auth-login", f'{{"email": "{email}", "password": "{PASSWORD}"}}')
     assert status == 200, shown
