@@ -493,13 +493,16 @@ def test_the_page_reconnects_after_a_ws_restart_and_a_revoked_session_returns_to
     rival_id, rival_auth = new_player(api, "Rival")
     base = max(999_000_000, top_score(api, rival_auth, game) + 100)
 
-    stack.stop_service("ws")
+    # With two nodes the page's sockets may be on either daemon (nginx's round robin): stop them all.
+    for service in stack.ws_services:
+        stack.stop_service(service)
     page.wait(lambda _: page.connection_state() == "reconnecting", "the page did not notice the lost connection")
     page.save("reconnecting")
     # Scored while the page is cut off: it shows once the page is back.
     answer = api.post("/scores", json={"game": game, "score": base + 1}, headers=rival_auth)
     assert answer.status_code == 200, answer.text
-    stack.start_service("ws")
+    for service in stack.ws_services:
+        stack.start_service(service)
     # The back-off never waits more than 30 s; the first retries are far sooner.
     page.wait(lambda _: page.connection_state() == "live", "the page did not reconnect", timeout=45)
     page.wait_row(rival_id, base + 1, "the board did not catch up after reconnecting")
@@ -509,8 +512,9 @@ def test_the_page_reconnects_after_a_ws_restart_and_a_revoked_session_returns_to
     token = page.cookie_token()
     logout = api.post("/auth/logout", headers={"Authorization": f"Bearer {token}"})
     assert logout.status_code == 200, logout.text
-    stack.stop_service("ws")
-    stack.start_service("ws")
+    for service in stack.ws_services:
+        stack.stop_service(service)
+        stack.start_service(service)
     page.visible("#login-form")
     page.wait_text("#notice", "session has ended")
     assert not page.find("#member-view").is_displayed()
