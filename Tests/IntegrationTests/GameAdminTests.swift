@@ -26,7 +26,8 @@ import Testing
 
     /// The audit rows of `target`, oldest first: action, actor, reason and details as parsed JSON.
     func auditRows(_ target: String) throws -> [(action: String, actor: String, reason: String?, details: [String: [String: Any]])] {
-        try database.query("SELECT action, actor, reason, details::text AS details FROM audit_log WHERE target = $1 ORDER BY id", [target]).map { row in
+        try database.query("SELECT action, actor, reason, details::text AS details FROM audit_log WHERE target = $1 ORDER BY id", [target]).map {
+            row in
             let details = try JSONSerialization.jsonObject(with: Data(try row.requiredString("details").utf8)) as? [String: [String: Any]] ?? [:]
             return (try row.requiredString("action"), try row.requiredString("actor"), try row.string("reason"), details)
         }
@@ -95,8 +96,10 @@ import Testing
             let outcome = Locked<Result<Game, any Error>?>(nil)
             let finished = DispatchSemaphore(value: 0)
             Thread.detachNewThread {
-                let result = Result { try GameAdmin(store: PostgresGameAdminStore(database: updater)).update(
-                    slug: slug, settings: GameSettings(order: .asc), actor: "user:7") }
+                let result = Result {
+                    try GameAdmin(store: PostgresGameAdminStore(database: updater)).update(
+                        slug: slug, settings: GameSettings(order: .asc), actor: "user:7")
+                }
                 outcome.withLock { $0 = result }
                 finished.signal()
             }

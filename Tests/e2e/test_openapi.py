@@ -126,10 +126,14 @@ def summary(output: str) -> str:
 @pytest.mark.parametrize("auth", ["anonymous", "bearer", "admin"])
 def test_the_live_server_matches_the_spec(base_url: str, seeded_player, seeded_admin, auth: str) -> None:
     extra: list[str] = []
-    if auth != "anonymous":
-        token = seeded_player.token if auth == "bearer" else seeded_admin.token
+    if auth == "bearer":
         # Logout would revoke the token for the rest of the run; the anonymous run covers it.
-        extra = ["-H", f"Authorization: Bearer {token}", "--exclude-path-regex", "^/auth/(logout|signout)$"]
+        extra = ["-H", f"Authorization: Bearer {seeded_player.token}", "--exclude-path-regex", "^/auth/(logout|signout)$"]
+    elif auth == "admin":
+        # Only the admin routes, which the player's run saw refused: given the other operations too, the stateful phase
+        # feeds slugs read from them (GET /games/{slug}'s example, cod) to PATCH /admin/games/{slug}, and the seeded
+        # games the later tests rely on would be edited at random.
+        extra = ["-H", f"Authorization: Bearer {seeded_admin.token}", "--include-path-regex", "^/admin/"]
     status, output, seconds = run_schemathesis(base_url, *extra)
     print(f"schemathesis ({auth}, {seconds:.0f} s):\n{summary(output)}")
     assert status == 0, output[-20000:]
