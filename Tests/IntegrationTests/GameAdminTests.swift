@@ -38,7 +38,9 @@ import Testing
     @Test func createAndUpdateAreStoredWithTheirAuditRows() throws {
         try withSlug { slug in
             let created = try admin.create(
-                slug: slug, settings: GameSettings(label: "Kart", position: Self.position, order: .asc, minScore: -9_007_199_254_740_991, format: .timeMs), actor: "user:7",
+                slug: slug,
+                settings: GameSettings(label: "Kart", position: Self.position, order: .asc, minScore: -9_007_199_254_740_991, format: .timeMs),
+                actor: "user:7",
                 reason: "new season")
             #expect(try PostgresGameAdminStore(database: database).game(slug) == created)
             #expect(created.minScore == -9_007_199_254_740_991 && !created.inGlobal)
@@ -62,7 +64,9 @@ import Testing
     @Test func aRefusedChangeStoresNothingAndLeavesNoAuditRow() throws {
         try withSlug { slug in
             _ = try admin.create(slug: slug, settings: GameSettings(label: "Kart", position: Self.position), actor: "user:7")
-            #expect(throws: ServiceError.self) { try admin.create(slug: slug, settings: GameSettings(label: "Again", position: Self.position), actor: "user:7") }
+            #expect(throws: ServiceError.self) {
+                try admin.create(slug: slug, settings: GameSettings(label: "Again", position: Self.position), actor: "user:7")
+            }
             #expect(throws: ServiceError.self) { try admin.update(slug: slug, settings: GameSettings(minScore: 10, maxScore: 5), actor: "user:7") }
             #expect(try admin.game(slug).label == "Kart")
             #expect(try auditRows(slug).map(\.action) == ["game.create"])
