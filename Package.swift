@@ -48,7 +48,9 @@ let package = Package(
         // leaderboard-bench-fcgi measures the pool alone.
         .target(
             name: "FastCGIPool",
-            dependencies: ["CFastCGI", "CEpoll", .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "CFastCGI", "CEpoll", .product(name: "Logging", package: "swift-log"), .product(name: "Metrics", package: "swift-metrics"),
+            ],
             swiftSettings: swiftSettings
         ),
         // REST: router, handlers, envelope, CORS, metrics endpoint, over the pool.

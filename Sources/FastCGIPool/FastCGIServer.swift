@@ -1,6 +1,7 @@
 import CFastCGI
 import Foundation
 import Logging
+import Metrics
 
 /// A pool of threads answering FastCGI requests on one listening socket, in the manner of fcgiwrap, on
 /// connections that nginx keeps (`fastcgi_keep_conn on` and an upstream `keepalive`).
@@ -27,6 +28,10 @@ public final class FastCGIServer: @unchecked Sendable {
     /// The unix socket path we created and must remove; nil for TCP and for a socket systemd passed.
     private let ownSocketPath: String?
     private let poller: ReadinessPoller
+    /// How often nginx connected: with kept connections, far fewer times than it sent requests.
+    private let acceptedConnections = Counter(label: "leaderboard_fastcgi_connections_accepted_total")
+    /// The connections open now, idle or answering: more than the workers when nginx keeps many.
+    private let connectionsGauge = Gauge(label: "leaderboard_fastcgi_connections")
     private let lock = NSCondition()
     private var isStopping = false
     /// A worker is taking connections from the listening socket's queue.
@@ -138,6 +143,7 @@ public final class FastCGIServer: @unchecked Sendable {
                 close(descriptor)
             }
             openConnections -= idleConnections.count
+            connectionsGauge.record(openConnections)
             idleConnections = []
         }
         // What is left is in flight: always answered.
@@ -199,8 +205,10 @@ public final class FastCGIServer: @unchecked Sendable {
                 return
             }
             _ = fcntl(connection, F_SETFD, FD_CLOEXEC)
+            acceptedConnections.increment()
             locked {
                 openConnections += 1
+                connectionsGauge.record(openConnections)
                 idleConnections.insert(connection)
             }
             poller.watch(connection: connection)
@@ -226,6 +234,7 @@ public final class FastCGIServer: @unchecked Sendable {
         guard request.ipcFd >= 0 else {
             locked {
                 openConnections -= 1
+                connectionsGauge.record(openConnections)
                 if isStopping { lock.broadcast() }
             }
             return
@@ -234,6 +243,7 @@ public final class FastCGIServer: @unchecked Sendable {
         let keeps = locked {
             if isPastGrace {
                 openConnections -= 1
+                connectionsGauge.record(openConnections)
                 lock.broadcast()
                 return false
             }
