@@ -65,8 +65,9 @@ struct FastCGIConnection {
         return request
     }
 
-    /// Reads what is left of the body, up to its end, and drops it.
+    /// Reads what is left of the body, up to its end, and drops it. Mostly that is only the end itself.
     private func discardBody() {
+        guard FCGX_GetChar(input) != EOF else { return }
         var scrap = [CChar](repeating: 0, count: 16_384)
         while scrap.withUnsafeMutableBufferPointer({ FCGX_GetStr($0.baseAddress, Int32($0.count), input) }) > 0 {}
     }
