@@ -11,7 +11,8 @@
 #      no writable and executable memory) against the test stack's PostgreSQL
 #      and Redis, behind the installed site on test ports: health, headers,
 #      TLS (sslyze against Mozilla's intermediate profile), error envelopes,
-#      the JSON access log, a graceful stop
+#      the JSON access log, nginx keeping its connections to the pool, a
+#      graceful stop
 #   5. make uninstall removes all of it but the env file
 # Settings: STACK_DIR (the running test stack), TEST_PORT_OFFSET, SWIFT, SSLYZE;
 # TEST_KEEP_DEPLOY=1 keeps the temporary directory to look at.
