@@ -9,6 +9,7 @@
  */
 #include <fcgiapp.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,6 +43,8 @@ int main(int argc, char **argv) {
     }
     int threads = atoi(argv[2]);
     FCGX_Init();
+    /* FCGX_Init's handler would only make accept() fail on the next connection: die at once instead. */
+    signal(SIGTERM, SIG_DFL);
     unlink(argv[1]);
     listen_socket = FCGX_OpenSocket(argv[1], 1024);
     if (listen_socket < 0) {
