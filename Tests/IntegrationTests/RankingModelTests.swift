@@ -1,11 +1,13 @@
 import Foundation
 import LeaderboardCore
+import Logging
 import Testing
 
 /// The ranking engine against `RankingModel` (issue 20, "Tests"): games of every (order, rule, tieBreak), in and
 /// out of the global board, random scores across day, ISO week and month boundaries applied in random order
-/// and each twice, then every board, rank, standing and report compared with the model's recomputation, again
-/// after a rebuild from PostgreSQL, and again after replaying scores the rebuild already holds.
+/// and each twice, then every board, rank, standing and report compared with the model's recomputation; again
+/// after a rebuild from PostgreSQL, after replaying scores the rebuild already holds, and after the reconciler
+/// applied scores stored since.
 ///
 /// Runs in a world of its own (`PrivateStores`), so the global board and reports hold only its players.
 /// `MODEL_SEED` replays a run; every run prints its seed.
@@ -54,18 +56,8 @@ import Testing
 
         let (instants, span) = Self.randomInstants(count: Self.scoreCount, using: &random)
         let players = names.keys.sorted()
-        var submissions: [RankingModel.Submission] = []
-        // Stored in time order, so ids rise with created_at as they do in service.
-        for microseconds in instants.sorted() {
-            // Lower-numbered players play more: some boards get long histories, some players one score.
-            let player = players[min(Int.random(in: 0..<players.count, using: &random), Int.random(in: 0..<players.count, using: &random))]
-            let game = Self.games.randomElement(using: &random)!
-            let score = Self.randomScore(for: game, using: &random)
-            let id = try stores.insertScore(userId: player, game: game.slug, score: score, microseconds: microseconds)
-            submissions.append(RankingModel.Submission(id: id, userId: player, game: game.slug, score: score, microseconds: microseconds))
-        }
-        let model = RankingModel(games: Self.games, submissions: submissions)
-        let check = ModelCheck(model: model, service: stores.service, names: names, span: span)
+        let submissions = try store(instants, players: players, in: stores, using: &random)
+        let check = ModelCheck(model: RankingModel(games: Self.games, submissions: submissions), service: stores.service, names: names, span: span)
 
         let scores = try PostgresScoreStore(database: stores.database).scores(ids: submissions.map(\.id))
         #expect(scores.count == submissions.count)
@@ -78,7 +70,33 @@ import Testing
         let replayed = scores.shuffled(using: &random).prefix(scores.count / 2)
         try apply(Array(replayed), to: stores, using: &random)
         try check.run(phase: "after replaying half the scores into the rebuilt index", seed: seed, using: &random)
+
+        // Scores stored since the rebuild (settled: a few seconds old), which only the reconciler applies.
+        let newest = (instants.max() ?? 0) + 1
+        let nowMicroseconds = Int(Date().timeIntervalSince1970) * 1_000_000
+        let later = try store(
+            (0..<Self.scoreCount / 8).map { _ in Int.random(in: newest...(nowMicroseconds - 5_000_000), using: &random) }, players: players,
+            in: stores, using: &random)
+        let pass = try IndexReconciler(connections: StoreConnections(database: stores.database, redis: stores.redis), logger: Logger(label: "model"))
+            .reconcile()
+        #expect(pass.applied == later.count, "the reconciler applies exactly the scores the index lacks")
+        try ModelCheck(model: RankingModel(games: Self.games, submissions: submissions + later), service: stores.service, names: names, span: span)
+            .run(phase: "after the reconciler applied scores stored since the rebuild", seed: seed, using: &random)
         #expect(try stores.isStillPrivate(), "the connection kept the private schema throughout")
+    }
+
+    /// Stores a random score at each instant, in time order, so ids rise with created_at as they do in service.
+    private func store(_ instants: [Int], players: [Int], in stores: PrivateStores, using random: inout SeededGenerator) throws
+        -> [RankingModel.Submission]
+    {
+        try instants.sorted().map { microseconds in
+            // Lower-numbered players play more: some boards get long histories, some players one score.
+            let player = players[min(Int.random(in: 0..<players.count, using: &random), Int.random(in: 0..<players.count, using: &random))]
+            let game = Self.games.randomElement(using: &random)!
+            let score = Self.randomScore(for: game, using: &random)
+            let id = try stores.insertScore(userId: player, game: game.slug, score: score, microseconds: microseconds)
+            return RankingModel.Submission(id: id, userId: player, game: game.slug, score: score, microseconds: microseconds)
+        }
     }
 
     /// Applies in runs of random length, as submission batches and reconciler passes do.
@@ -217,6 +235,12 @@ struct ModelCheck {
         if byRank(rows) != byRank(expected) {
             mismatches.append("\(label): board\n    engine \(Self.describe(byRank(rows)))\n    model  \(Self.describe(byRank(expected)))")
             return mismatches
+        }
+        if let absent = names.keys.sorted().first(where: { user in !rows.contains { $0.userId == user } }) {
+            do {
+                let position = try service.position(userId: absent, game: game, period: period.kind, date: date(of: period), around: 0)
+                mismatches.append("\(label): \(absent) is not on the board, but around-me puts them at rank \(position.rank)")
+            } catch ServiceError.notFound(_) {}
         }
         for (index, row) in rows.enumerated() {
             let radius = Int.random(in: 0...3, using: &random)
