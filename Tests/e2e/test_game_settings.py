@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime
 import json
 import uuid
-from typing import Any
+from typing import Any, Iterator
 
 import pytest
 
@@ -36,10 +36,11 @@ def create_game(stack_env: dict[str, str], slug: str, **settings: Any) -> None:
 
 
 @pytest.fixture(scope="module")
-def games(stack_env: dict[str, str]) -> dict[str, str]:
+def games(stack_env: dict[str, str]) -> Iterator[dict[str, str]]:
     """The module's games, made at once (a service re-reads its game list for unknown slugs at most once a second):
     `race` (lowest time wins, ties to whoever set the time first, not global), `xp` (scores add up, global) and
-    `bounded` (a race game of its own, to be archived)."""
+    `bounded` (a race game of its own, to be archived). Archived afterwards, so `/games` lists the seeded games
+    again (test_hostile counts them)."""
     suffix = uuid.uuid4().hex[:8]
     slugs = {"race": f"race-{suffix}", "xp": f"xp-{suffix}", "bounded": f"bounded-{suffix}"}
     race = {"sort_order": "asc", "rule": "best", "tie_break": "earliest", "in_global": "false", "format": "time_ms",
@@ -47,7 +48,9 @@ def games(stack_env: dict[str, str]) -> dict[str, str]:
     create_game(stack_env, slugs["race"], **race)
     create_game(stack_env, slugs["xp"], sort_order="desc", rule="sum", tie_break="shared", in_global="true", min_score=0, max_score=1000)
     create_game(stack_env, slugs["bounded"], **race)
-    return slugs
+    yield slugs
+    for slug in slugs.values():
+        archive_game(stack_env, slug)
 
 
 def archive_game(stack_env: dict[str, str], slug: str) -> None:
