@@ -59,6 +59,9 @@ public final class IndexReconciler {
                 if lastFailure != nil { logger.info("reconciler recovered") }
                 lastFailure = nil
             } catch {
+                // Counted even with no request in flight: a store that is down shows in the metrics (and
+                // alerts) within a pass or two, from the reconciler of every api process.
+                if let outage = error as? any StoreFailure, outage.isUnavailable { Observability.storeError(outage.store.rawValue) }
                 let failure = "\(error)"
                 if failure != lastFailure { logger.warning("reconciler failed, retrying", metadata: ["error": "\(failure)"]) }
                 lastFailure = failure
