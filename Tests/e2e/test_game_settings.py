@@ -8,6 +8,7 @@ Each run makes games of its own (fresh slugs), so nothing else is on their board
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import json
 import uuid
@@ -15,7 +16,7 @@ from typing import Any, Iterator
 
 import pytest
 
-from conftest import Api, EnvelopeAudit, Player, Sockets, new_players, receive_json, receive_until, run_sql
+from conftest import Api, EnvelopeAudit, Player, Sockets, Stack, leaderboardctl, new_player, new_players, receive_json, receive_until
 
 ROW_KEYS = {"rank", "userId", "player", "game", "score", "date"}
 
@@ -24,37 +25,49 @@ def today() -> str:
     return datetime.datetime.now(datetime.timezone.utc).date().isoformat()
 
 
-def create_game(stack_env: dict[str, str], slug: str, **settings: Any) -> None:
-    """A game with these settings (column names), as a row of `games`.
+@dataclasses.dataclass(frozen=True)
+class Games:
+    """The module's games by role, and the admin who made them."""
 
-    Until the admin API (POST /admin/games) is merged, a game is made the way an operator could: in
-    PostgreSQL. The api's game catalog reads a slug it does not know at once."""
-    columns = {"slug": slug, "label": f"Test {slug}", "position": "100", **{key: str(value) for key, value in settings.items()}}
-    names = ", ".join(columns)
-    values = ", ".join(f":'{name}'" for name in columns)
-    run_sql(stack_env, f"INSERT INTO games ({names}) VALUES ({values})", **columns)
+    slugs: dict[str, str]
+    admin: Player
+
+    def __getitem__(self, role: str) -> str:
+        return self.slugs[role]
+
+
+def archive(api: Api, admin: Player, slug: str) -> None:
+    response = api.request("PATCH", f"/admin/games/{slug}", json={"archived": True, "reason": "e2e test done"}, headers=admin.auth)
+    assert response.status_code == 200, response.text
+    assert response.json()["data"]["archived"] is True
 
 
 @pytest.fixture(scope="module")
-def games(stack_env: dict[str, str]) -> Iterator[dict[str, str]]:
-    """The module's games, made at once (a service re-reads its game list for unknown slugs at most once a second):
-    `race` (lowest time wins, ties to whoever set the time first, not global), `xp` (scores add up, global) and
-    `bounded` (a race game of its own, to be archived). Archived afterwards, so `/games` lists the seeded games
-    again (test_hostile counts them)."""
+def games(base_url: str, _stack_session: Stack) -> Iterator[Games]:
+    """The module's games, made over the admin API at once (a service re-reads its game list for unknown slugs at
+    most once a second): `race` (lowest time wins, ties to whoever set the time first, not global), `xp` (scores
+    add up, global) and `bounded` (a race game of its own, to be archived). Archived afterwards, so `/games` lists
+    the seeded games again (test_hostile counts them)."""
+    client = Api(base_url)
+    admin = new_player(client, "Game Admin")
+    granted = leaderboardctl(_stack_session.directory, "users", "grant-admin", admin.email).stdout
+    assert "is now an admin" in granted, granted
     suffix = uuid.uuid4().hex[:8]
-    slugs = {"race": f"race-{suffix}", "xp": f"xp-{suffix}", "bounded": f"bounded-{suffix}"}
-    race = {"sort_order": "asc", "rule": "best", "tie_break": "earliest", "in_global": "false", "format": "time_ms",
-            "min_score": 1000, "max_score": 600000}
-    create_game(stack_env, slugs["race"], **race)
-    create_game(stack_env, slugs["xp"], sort_order="desc", rule="sum", tie_break="shared", in_global="true", min_score=0, max_score=1000)
-    create_game(stack_env, slugs["bounded"], **race)
-    yield slugs
-    for slug in slugs.values():
-        archive_game(stack_env, slug)
-
-
-def archive_game(stack_env: dict[str, str], slug: str) -> None:
-    run_sql(stack_env, "UPDATE games SET archived = true WHERE slug = :'slug'", slug=slug)
+    race = {"order": "asc", "rule": "best", "tieBreak": "earliest", "inGlobal": False, "format": "time_ms", "minScore": 1000, "maxScore": 600000}
+    settings = {
+        f"race-{suffix}": race,
+        f"xp-{suffix}": {"order": "desc", "rule": "sum", "tieBreak": "shared", "inGlobal": True, "minScore": 0, "maxScore": 1000},
+        f"bounded-{suffix}": race,
+    }
+    for slug, chosen in settings.items():
+        created = client.post("/admin/games", json={"slug": slug, "label": f"Test {slug}", **chosen}, headers=admin.auth)
+        assert created.status_code == 201, created.text
+        game = created.json()["data"]
+        assert {key: game[key] for key in chosen} == chosen, game
+    yield Games(slugs={slug.split("-")[0]: slug for slug in settings}, admin=admin)
+    for slug in settings:
+        archive(client, admin, slug)
+    client.session.close()
 
 
 def submit_rest(api: Api, player: Player, game: str, score: int) -> dict[str, Any]:
@@ -96,7 +109,7 @@ def around_me(api: Api, player: Player, game: str, around: int, period: str = "a
 
 
 def test_a_race_game_and_an_xp_game_rank_report_and_push_by_their_settings(
-    api: Api, sockets: Sockets, games: dict[str, str], envelope_audit: EnvelopeAudit
+    api: Api, sockets: Sockets, games: Games, envelope_audit: EnvelopeAudit
 ) -> None:
     race, xp = games["race"], games["xp"]
     ann, bob, cy, dee = new_players(api.base_url, 4, "Racer")
@@ -163,7 +176,7 @@ def test_a_race_game_and_an_xp_game_rank_report_and_push_by_their_settings(
 
 
 def test_scores_outside_a_games_bounds_get_422_and_an_archived_game_409_while_its_board_stays_readable(
-    api: Api, sockets: Sockets, stack_env: dict[str, str], games: dict[str, str], envelope_audit: EnvelopeAudit
+    api: Api, sockets: Sockets, games: Games, envelope_audit: EnvelopeAudit
 ) -> None:
     slug = games["bounded"]
     (player,) = new_players(api.base_url, 1, "Bounded")
@@ -180,7 +193,7 @@ def test_scores_outside_a_games_bounds_get_422_and_an_archived_game_409_while_it
     assert history(api, player, slug) == [1000, 600_000], "nothing out of bounds was stored"
     assert ranked(board(api, slug)["result"]) == [(1, player.id, 1000)]
 
-    archive_game(stack_env, slug)
+    archive(api, games.admin, slug)
     response = api.post("/scores", json={"game": slug, "score": 900}, headers=player.auth)
     assert response.status_code == 409, response.text
     adder.send(json.dumps({"game": slug, "score": 900}))
