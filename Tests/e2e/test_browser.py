@@ -18,6 +18,7 @@ import re
 import shutil
 import subprocess
 import tempfile
+import uuid
 from typing import Callable, Iterator, TypeVar
 
 import pytest
@@ -31,7 +32,7 @@ from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support.ui import WebDriverWait
 
-from conftest import REPO, Api, Stack, unique_email
+from conftest import REPO, Api, Stack, run_sql, unique_email
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
@@ -148,6 +149,22 @@ class Page:
             f"the table never showed the board of {game}",
         )
 
+    def open_until_tab(self, label: str) -> None:
+        """Opens the page until it has the tab: /games comes from a list each api process re-reads
+        every few seconds, so a game created a moment ago is listed by some of them only."""
+
+        def has_tab(driver: WebDriver) -> bool:
+            driver.get(f"{self.base_url}/")
+            self.wait(lambda _: self.find("#board-table").get_attribute("data-game"), "the page never showed a board")
+            return any(tab.text == label for tab in driver.find_elements(By.CSS_SELECTOR, '[role="tab"]'))
+
+        WebDriverWait(self.driver, WAIT, poll_frequency=1).until(has_tab, f"the page never listed the game {label}")
+
+    def wait_role(self, role: str) -> None:
+        """Waits until the page knows the session's role (from /auth/me)."""
+        self.wait(lambda driver: driver.find_element(By.TAG_NAME, "body").get_attribute("data-role") == role,
+                  f"the page never took the session for a {role}")
+
     def select_period(self, label: str) -> None:
         for option in self.driver.find_elements(By.CSS_SELECTOR, ".periods label"):
             if option.text.strip() == label:
@@ -247,6 +264,32 @@ def sign_up_in_browser(page: Page, name: str) -> str:
     page.visible("#member-view")
     page.wait_text("#account-name", re.escape(name))
     return email
+
+
+def log_in_in_browser(page: Page, email: str, name: str) -> None:
+    page.open()
+    page.visible("#login-form")
+    page.fill("#login-email", email)
+    page.fill("#login-password", PASSWORD)
+    page.find("#login-form button[type=submit]").click()
+    page.visible("#member-view")
+    page.wait_text("#account-name", re.escape(name))
+
+
+def new_admin(api: Api, stack_env: dict[str, str], name: str) -> tuple[str, dict[str, str]]:
+    """A player made admin in PostgreSQL (where the admin routes look the role up on every request);
+    returns the e-mail and a bearer header."""
+    email = unique_email(name.lower())
+    signup = api.post("/auth/signup", json={"email": email, "name": name, "password": PASSWORD})
+    assert signup.status_code == 201, signup.text
+    run_sql(stack_env, "UPDATE users SET role = 'admin' WHERE id = :'id'", id=str(signup.json()["data"]["id"]))
+    login = api.post("/auth/login", json={"email": email, "password": PASSWORD})
+    assert login.status_code == 200, login.text
+    return email, {"Authorization": f"Bearer {login.json()['data']['token']}"}
+
+
+def unique_slug(prefix: str) -> str:
+    return f"{prefix}{uuid.uuid4().hex[:12]}"
 
 
 def new_player(api: Api, name: str) -> tuple[int, dict[str, str]]:
@@ -565,4 +608,161 @@ def test_a_score_sent_while_redis_is_down_is_reported_queued_and_shows_up_once_i
     page.wait(lambda _: page.connection_state() == "live", "the page is not live again", timeout=45)
     page.wait_row(my_id, 4242, "the queued score never appeared on the board")
     assert "mine" in page.row_of(my_id)["class"].split()
+    page.assert_no_script_errors()
+
+
+# --- game settings and the admin page ------------------------------------------------
+
+
+def test_a_time_game_where_lowest_wins_shows_its_scores_as_minutes_seconds_and_milliseconds(
+    page: Page, api: Api, stack_env: dict[str, str]
+) -> None:
+    _, admin_auth = new_admin(api, stack_env, "Marshal")
+    slug, label = unique_slug("sprint"), f"Sprint {uuid.uuid4().hex[:6]}"
+    created = api.post(
+        "/admin/games",
+        json={"slug": slug, "label": label, "order": "asc", "format": "time_ms", "inGlobal": False, "minScore": 1, "maxScore": 3_600_000},
+        headers=admin_auth,
+    )
+    assert created.status_code == 201, created.text
+    fast_id, fast_auth = new_player(api, "Fast")
+    slow_id, slow_auth = new_player(api, "Slow")
+    for auth, milliseconds in ((slow_auth, 90_000), (fast_auth, 83_456)):
+        answer = api.post("/scores", json={"game": slug, "score": milliseconds}, headers=auth)
+        assert answer.status_code == 200, answer.text
+
+    sign_up_in_browser(page, "Racer")
+    page.open_until_tab(label)
+    page.wait_live()
+    page.select_tab(label)
+    page.wait_text("#board-ranking", "^lowest wins$")
+    assert page.text_of("#board-score-head").lower() == "time"
+    fast = page.wait_row(fast_id, 83_456, "the fastest time is not on the board")
+    slow = page.wait_row(slow_id, 90_000, "the slower time is not on the board")
+    assert "1:23.456" in fast["text"] and fast["rank"] == "1", fast
+    assert "1:30.000" in slow["text"] and slow["rank"] == "2", slow
+
+    # The form takes a time as it is shown, and says which end wins.
+    page.wait_text("label[for=score-value]", r"time.*m:ss\.mmm.*lowest wins")
+    page.fill("#score-value", "1:25.5")
+    page.find("#score-value").send_keys(Keys.ENTER)
+    page.wait_text("#score-form .form-message", rf"1:25\.500 for {re.escape(label)}.*rank #2 in")
+    my_id = requests.get(
+        f"{page.base_url}/api/v1/auth/me", headers={"Authorization": f"Bearer {page.cookie_token()}"}, timeout=10
+    ).json()["data"]["id"]
+    mine = page.wait_row(my_id, 85_500, "the time sent with the form is not on the board")
+    assert "1:25.500" in mine["text"] and mine["rank"] == "2", mine
+    page.wait(lambda _: page.row_of(slow_id) and page.row_of(slow_id)["rank"] == "3", "the slower time did not move down")
+    page.wait_text(f'#standing-rows tr[data-game="{slug}"]', r"#2\s+1:25\.500")
+    # A time that is not one is explained by the field, not sent.
+    page.fill("#score-value", "fast")
+    page.find("#score-value").send_keys(Keys.ENTER)
+    page.wait_text("#score-value-error", r"must look like 1:23\.456")
+
+    # The report ranks the best single times, shown the same way.
+    page.find(f"#report-game option[value='{slug}']").click()
+    page.find("#report-form button[type=submit]").click()
+    page.wait(
+        lambda driver: driver.execute_script("return Array.from(document.querySelectorAll('#report-rows tr'), (row) => row.dataset.userId)")
+        == [str(fast_id), str(my_id), str(slow_id)],
+        "the report does not rank the three times fastest first",
+    )
+    assert "1:23.456" in page.text_of("#report-rows tr:first-child")
+    page.wait_text("#report-caption", "lowest wins")
+    page.driver.execute_script("window.scrollTo(0, 0)")
+    page.settle()
+    page.save("time-board")
+    page.assert_no_script_errors()
+
+
+def test_a_player_sees_no_admin_page(page: Page) -> None:
+    sign_up_in_browser(page, "Plain Player")
+    page.wait_role("player")
+    assert not page.find("#admin-link").is_displayed()
+    # Asking for it by address shows the boards instead, on a fresh load and in the open page.
+    page.driver.get("about:blank")
+    page.driver.get(f"{page.base_url}/#admin")
+    page.wait_role("player")
+    page.wait_board("all")
+    assert page.find("#boards").is_displayed() and not page.find("#admin-view").is_displayed()
+    assert not page.find("#admin-link").is_displayed()
+    assert "admin" not in page.driver.current_url
+    page.driver.execute_script("location.hash = 'admin'")
+    page.wait(lambda driver: "admin" not in driver.current_url, "the address kept #admin")
+    assert page.find("#boards").is_displayed() and not page.find("#admin-view").is_displayed()
+    page.assert_no_script_errors()
+
+
+def test_an_admin_creates_and_edits_a_game_in_the_admin_page_and_sees_errors_by_their_fields(
+    page: Page, api: Api, stack_env: dict[str, str]
+) -> None:
+    email, _ = new_admin(api, stack_env, "Ops")
+    log_in_in_browser(page, email, "Ops")
+    page.wait_role("admin")
+    page.visible("#admin-link").click()
+    page.visible("#admin-view")
+    assert not page.find("#boards").is_displayed()
+
+    # A slug the API refuses: its error is shown by the slug field, and nothing is made.
+    page.fill("#game-slug", "Not A Slug")
+    page.fill("#game-label", "Kart")
+    page.find("#game-form button[type=submit]").click()
+    page.wait_text("#game-slug-error", "slug")
+    assert page.find("#game-slug").get_attribute("aria-invalid") == "true"
+
+    slug, label = unique_slug("kart"), f"Kart {uuid.uuid4().hex[:6]}"
+    page.fill("#game-slug", slug)
+    page.fill("#game-label", label)
+    page.fill("#game-position", "500")
+    page.find("#game-order option[value='asc']").click()
+    assert not page.find("#game-in-global").is_selected(), "a lower-is-better game started in the global board"
+    page.find("#game-rule option[value='best']").click()
+    page.find("#game-tie-break option[value='earliest']").click()
+    page.fill("#game-min-score", "1000")
+    page.fill("#game-max-score", "600000")
+    page.find("#game-format option[value='time_ms']").click()
+    page.find("#game-authoritative").click()
+    page.find("#game-form button[type=submit]").click()
+    page.wait_text("#game-form .form-message", f"created {re.escape(label)}")
+    assert page.find("#game-slug-error").is_displayed() is False
+    settings = api.get(f"/games/{slug}").json()["data"]
+    assert settings == {
+        "slug": slug, "label": label, "position": 500, "order": "asc", "rule": "best", "minScore": 1000, "maxScore": 600_000,
+        "tieBreak": "earliest", "inGlobal": False, "format": "time_ms", "authoritative": True, "archived": False,
+    }
+    page.wait(lambda _: page.find(f'#admin-game-rows tr[data-slug="{slug}"]'), "the new game is not listed")
+    page.save("admin")
+
+    # On the boards it is a tab at once, and its board says how it ranks.
+    page.find("#boards-link").click()
+    page.visible("#boards")
+    page.select_tab(label)
+    page.wait_text("#board-ranking", "lowest wins")
+
+    # Edited from its row: a new name and tie-break.
+    page.visible("#admin-link").click()
+    page.visible(f'#admin-game-rows tr[data-slug="{slug}"] button').click()
+    page.wait_text("#game-form-title", f"edit {re.escape(label)}")
+    assert page.find("#game-slug").get_attribute("readonly") is not None
+    renamed = f"{label} Deluxe"
+    page.fill("#game-label", renamed)
+    page.find("#game-tie-break option[value='shared']").click()
+    page.find("#game-form button[type=submit]").click()
+    page.wait_text("#game-form .form-message", f"saved {re.escape(renamed)}")
+    settings = api.get(f"/games/{slug}").json()["data"]
+    assert (settings["label"], settings["tieBreak"], settings["minScore"]) == (renamed, "shared", 1000), settings
+
+    # A lowest score above the highest: the API's error by the field it names, and nothing changes.
+    page.fill("#game-min-score", "700000")
+    page.find("#game-form button[type=submit]").click()
+    page.wait_text("#game-form .form-message", ".")
+    shown = [field for field in ("min-score", "max-score") if page.text_of(f"#game-{field}-error")]
+    assert shown, "the bounds' error is not shown by either bound"
+    for field in shown:
+        assert page.find(f"#game-{field}").get_attribute("aria-invalid") == "true"
+        assert page.find(f"#game-form .form-message").get_attribute("data-kind") == "error"
+    assert api.get(f"/games/{slug}").json()["data"]["minScore"] == 1000
+
+    page.find("#boards-link").click()
+    page.select_tab(renamed)
     page.assert_no_script_errors()

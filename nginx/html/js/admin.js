@@ -64,7 +64,7 @@ export class AdminPage {
         el(
           "tr",
           { dataset: { slug: game.slug } },
-          el("td", {}, el("span", { className: "name" }, game.label), el("span", { className: "sub-date" }, game.slug)),
+          el("td", {}, el("span", { className: "name" }, game.label), el("span", { className: "slug" }, game.slug)),
           el("td", {}, rankingNote(game) || "Highest best score wins"),
           el("td", {}, FORMATS[game.format] ?? game.format ?? "?"),
           el("td", {}, game.archived ? "Archived" : "Active"),

@@ -537,7 +537,7 @@ scoreForm.addEventListener("submit", async (event) => {
   if (settings.format === "time_ms" && score !== null) {
     score = parseTime(typed);
     if (score === null) {
-      const fieldErrors = [{ field: "score", message: "must be a time like 1:23.456 (minutes:seconds.milliseconds)" }];
+      const fieldErrors = [{ field: "score", message: "must look like 1:23.456 (minutes:seconds.milliseconds)" }];
       showFormError(scoreForm, new ApiError(422, "Some fields are not valid.", fieldErrors));
       return;
     }
