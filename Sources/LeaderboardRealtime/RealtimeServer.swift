@@ -156,7 +156,7 @@ public final class RealtimeServer: Sendable {
             do {
                 let claims = try store.auth.authenticate(token)
                 // Signed by us for an account that is gone (or never was): refused, as /auth/me refuses it.
-                guard try store.stores.users.user(id: claims.userID) != nil else { return .anonymous }
+                guard try store.stores.users.account(id: claims.userID) != nil else { return .anonymous }
                 return .account(claims, tokenKey: AuthService.revocationKey(token: token, claims: claims))
             } catch {
                 if case .unauthenticated = SocketFailure(error) { return .anonymous }

@@ -28,11 +28,14 @@ import Testing
         api = Self.makeAPI(config: config, users: InMemoryUserStore())
     }
 
-    static func makeAPI(config: Config = config, users: any UserStore, health: FixedHealthProbe = FixedHealthProbe()) -> APIService {
+    static func makeAPI(
+        config: Config = config, users: any UserStore, health: FixedHealthProbe = FixedHealthProbe(),
+        gameSettings: InMemoryGameAdminStore = InMemoryGameAdminStore()
+    ) -> APIService {
         let stores = Stores(
             users: users, games: FixedGameCatalog(), ephemeral: InMemoryEphemeralStore(), revocations: InMemoryRevocations(), health: health,
             scores: PostgresScoreStore(database: PostgresConnection(settings: unreachable.postgres)),
-            index: BoardIndex(redis: RedisConnection(settings: unreachable.redis)))
+            index: BoardIndex(redis: RedisConnection(settings: unreachable.redis)), gameSettings: gameSettings)
         return APIService(
             config: config, context: StoreContext(config: config, stores: stores, shared: SharedWork(passwords: PasswordWork(config: config))),
             logger: Logger(label: "test"))

@@ -8,7 +8,7 @@ import Testing
     static func makeStores(index: InMemoryRankingIndex, users: InMemoryUserStore) -> Stores {
         Stores(
             users: users, games: FixedGameCatalog(), ephemeral: InMemoryEphemeralStore(), revocations: InMemoryRevocations(),
-            health: FixedHealthProbe(), scores: InMemoryScoreStore(), index: index)
+            health: FixedHealthProbe(), scores: InMemoryScoreStore(), index: index, gameSettings: InMemoryGameAdminStore())
     }
 
     @Test func eachContextsServicesUseItsOwnStores() throws {
@@ -23,8 +23,8 @@ import Testing
         let second = StoreContext(config: config, stores: Self.makeStores(index: secondIndex, users: secondUsers), shared: shared)
 
         let user = try first.auth.signup(name: "Ann", email: "ann@example.com", password: "s3cret-pass", clientAddress: "127.0.0.1")
-        #expect(try firstUsers.user(id: user.id) == user)
-        #expect(try secondUsers.user(id: user.id) == nil)
+        #expect(try firstUsers.account(id: user.id)?.user == user)
+        #expect(try secondUsers.account(id: user.id) == nil)
         let (token, _) = try first.auth.login(email: "ann@example.com", password: "s3cret-pass", clientAddress: "127.0.0.1")
         #expect(try first.auth.authenticate(token).userID == user.id)
 

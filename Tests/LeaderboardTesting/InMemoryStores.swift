@@ -6,6 +6,9 @@ public final class InMemoryUserStore: UserStore {
     public init() {}
 
     private var credentialsByID: [Int: UserCredentials] = [:]
+    private var roles: [Int: Role] = [:]
+    /// What `setRole` recorded, oldest first.
+    public private(set) var audit: [AuditEntry] = []
 
     public func createUser(name: String, email: String, passwordHash: String) throws -> User? {
         guard try credentials(email: email) == nil else { return nil }
@@ -18,7 +21,51 @@ public final class InMemoryUserStore: UserStore {
         credentialsByID.values.first { $0.user.email.lowercased() == email.lowercased() }
     }
 
-    public func user(id: Int) throws -> User? { credentialsByID[id]?.user }
+    public func account(id: Int) throws -> Account? {
+        credentialsByID[id].map { Account(user: $0.user, role: roles[id] ?? .player) }
+    }
+
+    public func setRole(_ role: Role, email: String, actor: String) throws -> Account? {
+        guard let user = try credentials(email: email)?.user else { return nil }
+        let before = roles[user.id] ?? .player
+        if before != role {
+            roles[user.id] = role
+            audit.append(
+                AuditEntry(
+                    actor: actor, action: "user.role", target: "user:\(user.id)", reason: nil,
+                    changes: ["role": AuditChange(before: .text(before.rawValue), after: .text(role.rawValue))]))
+        }
+        return Account(user: user, role: role)
+    }
+}
+
+/// Games kept in memory, with the audit entries of their changes; `scoredGames` stands for the scores table.
+public final class InMemoryGameAdminStore: GameAdminStore {
+    public private(set) var list: [Game]
+    public private(set) var audit: [AuditEntry] = []
+    public var scoredGames: Set<String> = []
+
+    public init(_ list: [Game] = FixedGameCatalog().list) {
+        self.list = list
+    }
+
+    public func games() throws -> [Game] { list.sorted { ($0.position, $0.slug) < ($1.position, $1.slug) } }
+    public func game(_ slug: String) throws -> Game? { list.first { $0.slug == slug } }
+
+    public func insert(_ game: Game, audit entry: AuditEntry) throws -> Bool {
+        guard try self.game(game.slug) == nil else { return false }
+        list.append(game)
+        audit.append(entry)
+        return true
+    }
+
+    public func update(_ slug: String, _ change: (Game, () throws -> Bool) throws -> (Game, AuditEntry)?) throws -> Game? {
+        guard let index = list.firstIndex(where: { $0.slug == slug }) else { return nil }
+        guard let (changed, entry) = try change(list[index], { self.scoredGames.contains(slug) }) else { return list[index] }
+        list[index] = changed
+        audit.append(entry)
+        return changed
+    }
 }
 
 public struct FixedGameCatalog: GameCatalog {
@@ -70,7 +117,10 @@ public struct UnreachableUserStore: UserStore {
         throw PostgresError.connectionFailed(message: "connection refused")
     }
     public func credentials(email: String) throws -> UserCredentials? { throw PostgresError.connectionFailed(message: "connection refused") }
-    public func user(id: Int) throws -> User? { throw PostgresError.connectionFailed(message: "connection refused") }
+    public func account(id: Int) throws -> Account? { throw PostgresError.connectionFailed(message: "connection refused") }
+    public func setRole(_ role: Role, email: String, actor: String) throws -> Account? {
+        throw PostgresError.connectionFailed(message: "connection refused")
+    }
 }
 
 public final class InMemoryRevocations: TokenRevocations {

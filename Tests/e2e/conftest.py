@@ -257,6 +257,21 @@ def run_sql(stack_env: dict[str, str], sql: str, **variables: str) -> list[list[
     return [line.split("\t") for line in completed.stdout.splitlines() if line]
 
 
+def leaderboardctl(stack_dir: pathlib.Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    """Runs the built leaderboardctl with the test stack's settings, as an operator would on the server; fails the
+    test when it exits non-zero, unless `check` is False."""
+    completed = subprocess.run(
+        [str(pathlib.Path(os.environ["BIN_DIR"]) / "leaderboardctl"), *args],
+        env={**os.environ, "LEADERBOARD_ENV_FILE": str(stack_dir / "leaderboard.env")},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    if check:
+        assert completed.returncode == 0, f"leaderboardctl {' '.join(args)}: {completed.returncode}\n{completed.stdout}{completed.stderr}"
+    return completed
+
+
 # --- clients of the REST API ---------------------------------------------------
 
 

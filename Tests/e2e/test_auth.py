@@ -389,7 +389,7 @@ def test_an_account_with_a_passlib_bcrypt_hash_logs_in(api: Api, stack_env: dict
 
     assert response.status_code == 200, response.text
     assert response.json()["data"]["user"] == user
-    assert api.get("/auth/me").json()["data"] == user
+    assert api.get("/auth/me").json()["data"] == user | {"role": "player"}
     assert_error(login(api, email, password + "!"), 401)
 
 
@@ -570,7 +570,7 @@ def test_odd_names_and_passwords_are_kept_verbatim(api: Api, text: str) -> None:
     response = login(api, email, password)
     assert response.status_code == 200
     assert response.json()["data"]["user"] == user
-    assert api.get("/auth/me").json()["data"] == user
+    assert api.get("/auth/me").json()["data"] == user | {"role": "player"}
 
 
 @pytest.mark.parametrize(
@@ -618,7 +618,7 @@ def test_the_apostrophe_email_is_accepted(api: Api) -> None:
 @pytest.mark.parametrize(
     "method, path",
     [("GET", "/nope"), ("GET", "/"), ("GET", "/auth/nope"), ("POST", "/auth/nope"), ("GET", "/auth"),
-     ("POST", "/auth/login/extra"), ("GET", "/games/cod"), ("GET", "/AUTH/ME")],
+     ("POST", "/auth/login/extra"), ("GET", "/games/cod/extra"), ("GET", "/AUTH/ME")],
 )
 def test_an_unknown_route_is_404(api: Api, method: str, path: str) -> None:
     assert_error(api.request(method, path), 404)

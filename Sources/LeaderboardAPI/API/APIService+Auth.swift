@@ -25,15 +25,16 @@ extension APIService {
         return Self.uncacheable(response)
     }
 
+    /// The account with its role, so a client knows whether to offer the administration.
     func me(_ request: HTTPRequest) throws -> HTTPResponse {
-        Self.uncacheable(.envelope(data: try account(request).user))
+        Self.uncacheable(.envelope(data: try account(request).account))
     }
 
     /// The caller's token claims and account, or 401 when the token is not valid or the account was deleted.
-    func account(_ request: HTTPRequest) throws -> (claims: AccessTokenClaims, user: User) {
+    func account(_ request: HTTPRequest) throws -> (claims: AccessTokenClaims, account: Account) {
         let claims = try auth.authenticate(request.accessToken)
-        guard let user = try stores.users.user(id: claims.userID) else { throw ServiceError.unauthorized("account no longer exists") }
-        return (claims, user)
+        guard let account = try stores.users.account(id: claims.userID) else { throw ServiceError.unauthorized("account no longer exists") }
+        return (claims, account)
     }
 
     /// Always clears the cookie; revokes the token when it is still valid. The revocation is stored in

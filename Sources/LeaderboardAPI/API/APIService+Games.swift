@@ -12,11 +12,26 @@ extension APIService {
         let redis: String
     }
 
-    /// `[{label, value}]`: the global board first, then the games in order, as the predecessor listed them.
+    /// `[{label, value}]`: the global board first, then the games not archived, in order, as the predecessor listed them.
+    /// Read from PostgreSQL each time (a tiny table), so an admin's change shows at once on every api process.
     func games(_ request: HTTPRequest) throws -> HTTPResponse {
         let excluded = request.query["excludeChannel"]
-        let options = [GameOption(label: "All", value: "all")] + (try stores.games.games()).map { GameOption(label: $0.label, value: $0.slug) }
+        let games: [Game]
+        do {
+            games = try gameAdmin.games()
+        } catch let error as PostgresError where error.isUnavailable {
+            // As before PostgreSQL is back: the catalog's last list, so that the boards (read from Redis) can still be chosen.
+            games = try stores.games.games()
+        }
+        let options =
+            [GameOption(label: "All", value: BoardIndex.globalGame)]
+            + games.filter { !$0.archived }.map { GameOption(label: $0.label, value: $0.slug) }
         return .envelope(data: options.filter { $0.value != excluded })
+    }
+
+    /// A game's settings; public, as its boards are.
+    func game(slug: String) throws -> HTTPResponse {
+        .envelope(data: try gameAdmin.game(slug))
     }
 
     func health() -> HTTPResponse {

@@ -15,6 +15,7 @@ public final class APIService {
     let stores: Stores
     let auth: AuthService
     let leaderboard: LeaderboardService
+    let gameAdmin: GameAdmin
     let logger: Logger
     private let router: Router<APIService>
     private var requestCounters: [RequestCounterKey: Counter] = [:]
@@ -32,6 +33,7 @@ public final class APIService {
         stores = context.stores
         auth = context.auth
         leaderboard = context.leaderboard
+        gameAdmin = context.gameAdmin
         router = Self.makeRouter()
     }
 
@@ -48,6 +50,9 @@ public final class APIService {
         router.add("POST", prefix + "/auth/logout") { request, _, api in try api.logout(request) }
         router.add("POST", prefix + "/auth/signout") { request, _, api in try api.logout(request) }
         router.add("GET", prefix + "/games") { request, _, api in try api.games(request) }
+        router.add("GET", prefix + "/games/{slug}") { _, path, api in try api.game(slug: path["slug"]!) }
+        router.add("POST", prefix + "/admin/games") { request, _, api in try api.createGame(request) }
+        router.add("PATCH", prefix + "/admin/games/{slug}") { request, path, api in try api.updateGame(request, slug: path["slug"]!) }
         router.add("POST", prefix + "/scores") { request, _, api in try api.submitScore(request) }
         router.add("GET", prefix + "/leaderboards/{game}") { request, path, api in try api.board(request, game: path["game"]!) }
         router.add("GET", prefix + "/leaderboards/{game}/me") { request, path, api in try api.boardPosition(request, game: path["game"]!) }

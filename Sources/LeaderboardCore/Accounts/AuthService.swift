@@ -131,6 +131,15 @@ public final class AuthService {
                 tokenID: Crypto.hex(Crypto.randomBytes(16))))
     }
 
+    /// The account of a valid, unrevoked token whose role, read now, is admin: unauthorized without such a token (or
+    /// when its account is gone), forbidden for a player.
+    public func administrator(_ token: String?) throws -> Account {
+        let claims = try authenticate(token)
+        guard let account = try users.account(id: claims.userID) else { throw ServiceError.unauthorized("account no longer exists") }
+        guard account.role == .admin else { throw ServiceError.forbidden("only administrators may do this") }
+        return account
+    }
+
     /// The claims of a valid, unrevoked token, or unauthorized.
     public func authenticate(_ token: String?) throws -> AccessTokenClaims {
         let verified = try verify(token)

@@ -25,12 +25,36 @@ public struct PostgresUserStore: UserStore {
         return UserCredentials(user: try Self.user(row), passwordHash: try row.requiredString("password"))
     }
 
-    public func user(id: Int) throws -> User? {
-        let rows = try database.query("SELECT id, name, email FROM users WHERE id = $1", [id])
-        return try rows.first.map(Self.user)
+    public func account(id: Int) throws -> Account? {
+        let rows = try database.query("SELECT id, name, email, role FROM users WHERE id = $1", [id])
+        return try rows.first.map(Self.account)
+    }
+
+    public func setRole(_ role: Role, email: String, actor: String) throws -> Account? {
+        try database.transaction {
+            let rows = try database.query(
+                #"SELECT id, name, email, role FROM users WHERE lower(email COLLATE "und-x-icu") = lower($1 COLLATE "und-x-icu") FOR UPDATE"#,
+                [email])
+            guard let row = rows.first else { return nil }
+            let before = try Self.account(row)
+            guard before.role != role else { return before }
+            try database.query("UPDATE users SET role = $2, updated_at = now() WHERE id = $1", [before.id, role.rawValue])
+            try AuditEntry.insert(
+                AuditEntry(
+                    actor: actor, action: "user.role", target: "user:\(before.id)", reason: nil,
+                    changes: ["role": AuditChange(before: .text(before.role.rawValue), after: .text(role.rawValue))]),
+                on: database)
+            return Account(user: before.user, role: role)
+        }
     }
 
     private static func user(_ row: PostgresRow) throws -> User {
         User(id: try row.requiredInt("id"), name: try row.requiredString("name"), email: try row.requiredString("email"))
+    }
+
+    private static func account(_ row: PostgresRow) throws -> Account {
+        let role = try row.requiredString("role")
+        guard let known = Role(rawValue: role) else { throw PostgresError.unexpectedResult("users.role = '\(role)'") }
+        return Account(user: try user(row), role: known)
     }
 }

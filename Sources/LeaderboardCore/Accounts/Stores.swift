@@ -3,7 +3,11 @@ public protocol UserStore {
     /// The new user, or nil when the e-mail is already registered (in any letter case).
     func createUser(name: String, email: String, passwordHash: String) throws -> User?
     func credentials(email: String) throws -> UserCredentials?
-    func user(id: Int) throws -> User?
+    /// The account with its current role, or nil when it does not exist (deleted).
+    func account(id: Int) throws -> Account?
+    /// Gives the account with this e-mail (in any letter case) `role`, recording the change in the audit log in the same
+    /// transaction (unless the account had it already); nil when no account has this e-mail.
+    func setRole(_ role: Role, email: String, actor: String) throws -> Account?
 }
 
 /// Tokens revoked by logout, until they would have expired anyway.

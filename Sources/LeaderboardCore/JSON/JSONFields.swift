@@ -1,7 +1,7 @@
 import Foundation
 
 /// Reads typed fields out of a JSON object, collecting one `FieldError` per missing or mistyped field,
-/// so a client learns about every bad field at once. Unknown fields are ignored.
+/// so a client learns about every bad field at once. Unknown fields are ignored unless `refuseUnknown` is asked.
 public struct JSONFields {
     private let object: [String: Any]
     public private(set) var errors: [FieldError] = []
@@ -65,6 +65,45 @@ public struct JSONFields {
         return number
     }
 
+    /// An optional string: nil when absent (null, a non-string or NUL is an error, as for `string`).
+    public mutating func optionalString(_ name: String) -> String? {
+        contains(name) ? string(name) : nil
+    }
+
+    /// An optional whole number: nil when absent (anything but a whole number is an error, as for `integer`).
+    public mutating func optionalInteger(_ name: String) -> Int? {
+        contains(name) ? integer(name) : nil
+    }
+
+    /// An optional `true` or `false`: nil when absent; `1`, `"true"` or null is an error.
+    public mutating func optionalBool(_ name: String) -> Bool? {
+        guard contains(name), let (name, value) = lookup([name]) else { return nil }
+        guard let flag = JSONNumbers.boolean(value) else {
+            errors.append(FieldError(field: name, message: "must be true or false"))
+            return nil
+        }
+        return flag
+    }
+
+    /// An optional string that must be one of `Value`'s raw values: nil when absent.
+    public mutating func optionalChoice<Value: RawRepresentable & CaseIterable>(_ name: String, of _: Value.Type) -> Value?
+    where Value.RawValue == String {
+        guard contains(name), let (name, value) = lookup([name]) else { return nil }
+        if let text = value as? String, let choice = Value(rawValue: text) { return choice }
+        errors.append(FieldError(field: name, message: "must be one of " + Value.allCases.map { "'\($0.rawValue)'" }.joined(separator: ", ")))
+        return nil
+    }
+
+    /// Adds an error for each field not in `known`, for requests where a misspelt setting must not pass unnoticed.
+    public mutating func refuseUnknown(_ known: Set<String>) {
+        for name in object.keys.sorted() where !known.contains(name) {
+            // A field error names its field; an empty name is shown as the body's.
+            errors.append(
+                name.isEmpty
+                    ? FieldError(field: "body", message: "has a field with an empty name") : FieldError(field: name, message: "unknown field"))
+        }
+    }
+
     /// Throws a validation error listing every field error collected so far.
     public func validate() throws(ServiceError) {
         if !errors.isEmpty { throw .validation(errors) }
@@ -86,6 +125,12 @@ public struct JSONFields {
 
 /// What Foundation's JSON parser gives for numbers, sorted into what we accept.
 enum JSONNumbers {
+    /// `true` and `false`, which arrive as a subclass of NSNumber, not as the numbers 1 and 0.
+    static func boolean(_ value: Any) -> Bool? {
+        guard let number = value as? NSNumber, type(of: number) != NSNumber.self, !(number is NSDecimalNumber) else { return nil }
+        return number.boolValue
+    }
+
     static func wholeNumber(_ value: Any) -> Int? {
         // Exactly NSNumber: booleans arrive as a subclass, and numbers beyond 64 bits as NSDecimalNumber.
         guard let number = value as? NSNumber, type(of: number) == NSNumber.self else { return nil }

@@ -22,10 +22,11 @@ public struct Stores {
     public var health: any HealthProbe
     public var scores: any ScoreStore
     public var index: any RankingIndex
+    public var gameSettings: any GameAdminStore
 
     public init(
         users: any UserStore, games: any GameCatalog, ephemeral: any EphemeralStore, revocations: any TokenRevocations,
-        health: any HealthProbe, scores: any ScoreStore, index: any RankingIndex
+        health: any HealthProbe, scores: any ScoreStore, index: any RankingIndex, gameSettings: any GameAdminStore
     ) {
         self.users = users
         self.games = games
@@ -34,6 +35,7 @@ public struct Stores {
         self.health = health
         self.scores = scores
         self.index = index
+        self.gameSettings = gameSettings
     }
 
     /// The PostgreSQL and Redis stores over `connections`.
@@ -43,7 +45,7 @@ public struct Stores {
             users: PostgresUserStore(database: database), games: PostgresGameCatalog(database: database),
             ephemeral: RedisEphemeralStore(redis: redis), revocations: RevocationList(database: database, redis: redis),
             health: ConnectionHealthProbe(database: database, redis: redis), scores: PostgresScoreStore(database: database),
-            index: BoardIndex(redis: redis))
+            index: BoardIndex(redis: redis), gameSettings: PostgresGameAdminStore(database: database))
     }
 }
 
@@ -75,9 +77,11 @@ public final class StoreContext: @unchecked Sendable {
     public let stores: Stores
     public let auth: AuthService
     public let leaderboard: LeaderboardService
+    public let gameAdmin: GameAdmin
 
     public init(config: Config, stores: Stores, shared: SharedWork) {
         self.stores = stores
+        gameAdmin = GameAdmin(store: stores.gameSettings)
         auth = AuthService(
             config: config, users: stores.users, ephemeral: stores.ephemeral, revocations: stores.revocations, passwords: shared.passwords,
             verifiedTokens: shared.verifiedTokens)
