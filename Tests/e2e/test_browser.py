@@ -32,7 +32,7 @@ from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support.ui import WebDriverWait
 
-from conftest import REPO, Api, Stack, run_sql, unique_email
+from conftest import REPO, Api, Stack, leaderboardctl, run_sql, unique_email
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
@@ -276,13 +276,12 @@ def log_in_in_browser(page: Page, email: str, name: str) -> None:
     page.wait_text("#account-name", re.escape(name))
 
 
-def new_admin(api: Api, stack_env: dict[str, str], name: str) -> tuple[str, dict[str, str]]:
-    """A player made admin in PostgreSQL (where the admin routes look the role up on every request);
-    returns the e-mail and a bearer header."""
+def new_admin(api: Api, stack: Stack, name: str) -> tuple[str, dict[str, str]]:
+    """A player made admin as an operator does; returns the e-mail and a bearer header."""
     email = unique_email(name.lower())
     signup = api.post("/auth/signup", json={"email": email, "name": name, "password": PASSWORD})
     assert signup.status_code == 201, signup.text
-    run_sql(stack_env, "UPDATE users SET role = 'admin' WHERE id = :'id'", id=str(signup.json()["data"]["id"]))
+    leaderboardctl(stack.directory, "users", "grant-admin", email)
     login = api.post("/auth/login", json={"email": email, "password": PASSWORD})
     assert login.status_code == 200, login.text
     return email, {"Authorization": f"Bearer {login.json()['data']['token']}"}
@@ -615,9 +614,9 @@ def test_a_score_sent_while_redis_is_down_is_reported_queued_and_shows_up_once_i
 
 
 def test_a_time_game_where_lowest_wins_shows_its_scores_as_minutes_seconds_and_milliseconds(
-    page: Page, api: Api, stack_env: dict[str, str]
+    page: Page, api: Api, stack: Stack
 ) -> None:
-    _, admin_auth = new_admin(api, stack_env, "Marshal")
+    _, admin_auth = new_admin(api, stack, "Marshal")
     slug, label = unique_slug("sprint"), f"Sprint {uuid.uuid4().hex[:6]}"
     created = api.post(
         "/admin/games",
@@ -694,9 +693,9 @@ def test_a_player_sees_no_admin_page(page: Page) -> None:
 
 
 def test_an_admin_creates_and_edits_a_game_in_the_admin_page_and_sees_errors_by_their_fields(
-    page: Page, api: Api, stack_env: dict[str, str]
+    page: Page, api: Api, stack: Stack, stack_env: dict[str, str]
 ) -> None:
-    email, _ = new_admin(api, stack_env, "Ops")
+    email, _ = new_admin(api, stack, "Ops")
     log_in_in_browser(page, email, "Ops")
     page.wait_role("admin")
     page.visible("#admin-link").click()
@@ -747,20 +746,21 @@ def test_an_admin_creates_and_edits_a_game_in_the_admin_page_and_sees_errors_by_
     renamed = f"{label} Deluxe"
     page.fill("#game-label", renamed)
     page.find("#game-tie-break option[value='shared']").click()
+    page.fill("#game-reason", "a clearer name")
     page.find("#game-form button[type=submit]").click()
     page.wait_text("#game-form .form-message", f"saved {re.escape(renamed)}")
     settings = api.get(f"/games/{slug}").json()["data"]
     assert (settings["label"], settings["tieBreak"], settings["minScore"]) == (renamed, "shared", 1000), settings
+    audit = run_sql(stack_env, "SELECT action, reason FROM audit_log WHERE target = :'slug' ORDER BY id", slug=slug)
+    assert audit == [["game.create", ""], ["game.update", "a clearer name"]], audit
 
     # A lowest score above the highest: the API's error by the field it names, and nothing changes.
     page.fill("#game-min-score", "700000")
     page.find("#game-form button[type=submit]").click()
-    page.wait_text("#game-form .form-message", ".")
-    shown = [field for field in ("min-score", "max-score") if page.text_of(f"#game-{field}-error")]
-    assert shown, "the bounds' error is not shown by either bound"
-    for field in shown:
-        assert page.find(f"#game-{field}").get_attribute("aria-invalid") == "true"
-        assert page.find(f"#game-form .form-message").get_attribute("data-kind") == "error"
+    page.wait_text("#game-min-score-error", "^lowest score must not be above maxScore")
+    assert page.find("#game-min-score").get_attribute("aria-invalid") == "true"
+    assert page.find("#game-form .form-message").get_attribute("data-kind") == "error"
+    assert page.driver.switch_to.active_element == page.find("#game-min-score")
     assert api.get(f"/games/{slug}").json()["data"]["minScore"] == 1000
 
     page.find("#boards-link").click()

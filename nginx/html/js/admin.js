@@ -93,6 +93,7 @@ export class AdminPage {
     this.editing = game;
     clearFormErrors(this.form);
     this.fill(game);
+    this.form.elements.reason.value = "";
     this.form.dataset.mode = "edit";
     this.form.dataset.slug = game.slug;
     this.form.elements.slug.readOnly = true;
@@ -119,6 +120,7 @@ export class AdminPage {
 
   async save() {
     const settings = this.read();
+    const reason = this.form.elements.reason.value.trim();
     const editing = this.editing;
     let body;
     if (editing) {
@@ -138,6 +140,7 @@ export class AdminPage {
     } else {
       body = Object.fromEntries(Object.entries(settings).filter(([, value]) => value !== null));
     }
+    if (reason) body.reason = reason;
 
     const done = busy(this.form);
     let answer;
