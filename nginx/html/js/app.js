@@ -668,9 +668,8 @@ function byPosition(a, b) {
 }
 
 /**
- * A game as the admin API returned it (created, changed, or opened by slug): its tab, where its
- * position puts it, or none once archived. The page does not wait for GET /games, which the
- * API processes answer from a list they re-read every few seconds.
+ * A game as the admin API returned it (created, changed, or opened by slug): its settings, and its
+ * tab where its position puts it, or none once archived, without asking for every game again.
  */
 function rememberGame(game) {
   state.settings.set(game.slug, game);
