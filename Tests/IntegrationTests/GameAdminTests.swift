@@ -6,6 +6,8 @@ import Testing
 /// Game administration and roles against the real PostgreSQL: audit rows in the change's transaction, the order and
 /// rule fixed once scored (also against a first score committed concurrently), and the role read at every check.
 @Suite struct PostgresGameAdminTests {
+    /// After the seeded games, where tests running meanwhile expect games of other tests (see `PostgresConnectionTests`).
+    static let position = 100
     let database = TestStack.database()
     var admin: GameAdmin { GameAdmin(store: PostgresGameAdminStore(database: database)) }
 
@@ -26,7 +28,8 @@ import Testing
 
     /// The audit rows of `target`, oldest first: action, actor, reason and details as parsed JSON.
     func auditRows(_ target: String) throws -> [(action: String, actor: String, reason: String?, details: [String: [String: Any]])] {
-        try database.query("SELECT action, actor, reason, details::text AS details FROM audit_log WHERE target = $1 ORDER BY id", [target]).map { row in
+        try database.query("SELECT action, actor, reason, details::text AS details FROM audit_log WHERE target = $1 ORDER BY id", [target]).map {
+            row in
             let details = try JSONSerialization.jsonObject(with: Data(try row.requiredString("details").utf8)) as? [String: [String: Any]] ?? [:]
             return (try row.requiredString("action"), try row.requiredString("actor"), try row.string("reason"), details)
         }
@@ -35,7 +38,9 @@ import Testing
     @Test func createAndUpdateAreStoredWithTheirAuditRows() throws {
         try withSlug { slug in
             let created = try admin.create(
-                slug: slug, settings: GameSettings(label: "Kart", order: .asc, minScore: -9_007_199_254_740_991, format: .timeMs), actor: "user:7",
+                slug: slug,
+                settings: GameSettings(label: "Kart", position: Self.position, order: .asc, minScore: -9_007_199_254_740_991, format: .timeMs),
+                actor: "user:7",
                 reason: "new season")
             #expect(try PostgresGameAdminStore(database: database).game(slug) == created)
             #expect(created.minScore == -9_007_199_254_740_991 && !created.inGlobal)
@@ -58,8 +63,10 @@ import Testing
 
     @Test func aRefusedChangeStoresNothingAndLeavesNoAuditRow() throws {
         try withSlug { slug in
-            _ = try admin.create(slug: slug, settings: GameSettings(label: "Kart"), actor: "user:7")
-            #expect(throws: ServiceError.self) { try admin.create(slug: slug, settings: GameSettings(label: "Again"), actor: "user:7") }
+            _ = try admin.create(slug: slug, settings: GameSettings(label: "Kart", position: Self.position), actor: "user:7")
+            #expect(throws: ServiceError.self) {
+                try admin.create(slug: slug, settings: GameSettings(label: "Again", position: Self.position), actor: "user:7")
+            }
             #expect(throws: ServiceError.self) { try admin.update(slug: slug, settings: GameSettings(minScore: 10, maxScore: 5), actor: "user:7") }
             #expect(try admin.game(slug).label == "Kart")
             #expect(try auditRows(slug).map(\.action) == ["game.create"])
@@ -68,7 +75,7 @@ import Testing
 
     @Test func orderAndRuleAreFixedOnceTheGameHasAScore() throws {
         try withSlug { slug in
-            _ = try admin.create(slug: slug, settings: GameSettings(label: "Kart"), actor: "user:7")
+            _ = try admin.create(slug: slug, settings: GameSettings(label: "Kart", position: Self.position), actor: "user:7")
             #expect(try admin.update(slug: slug, settings: GameSettings(rule: .sum), actor: "user:7").rule == .sum)
             let user = try makeUser()
             try database.query("INSERT INTO scores (user_id, game, score) VALUES ($1, $2, 5)", [user.id, slug])
@@ -84,7 +91,7 @@ import Testing
     /// for it, then sees the score and refuses.
     @Test func aFirstScoreCommittedWhileTheOrderChangesMakesTheChangeAConflict() throws {
         try withSlug { slug in
-            _ = try admin.create(slug: slug, settings: GameSettings(label: "Kart"), actor: "user:7")
+            _ = try admin.create(slug: slug, settings: GameSettings(label: "Kart", position: Self.position), actor: "user:7")
             let user = try makeUser()
             let scorer = TestStack.database()
             let updater = TestStack.database()
@@ -95,8 +102,10 @@ import Testing
             let outcome = Locked<Result<Game, any Error>?>(nil)
             let finished = DispatchSemaphore(value: 0)
             Thread.detachNewThread {
-                let result = Result { try GameAdmin(store: PostgresGameAdminStore(database: updater)).update(
-                    slug: slug, settings: GameSettings(order: .asc), actor: "user:7") }
+                let result = Result {
+                    try GameAdmin(store: PostgresGameAdminStore(database: updater)).update(
+                        slug: slug, settings: GameSettings(order: .asc), actor: "user:7")
+                }
                 outcome.withLock { $0 = result }
                 finished.signal()
             }

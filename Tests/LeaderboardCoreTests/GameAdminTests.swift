@@ -39,6 +39,11 @@ import Testing
         #expect(entry.changes.count == 12)
     }
 
+    @Test func aNewGameAfterOneAtTheLastPositionTakesThatPositionToo() throws {
+        _ = try admin.update(slug: "cod", settings: GameSettings(position: Int(Int32.max)), actor: "user:1")
+        #expect(try admin.create(slug: "kart", settings: GameSettings(label: "Kart"), actor: "user:1").position == Int(Int32.max))
+    }
+
     @Test func ascGivenAloneLeavesTheGlobalBoardAndWithInGlobalIsRefused() throws {
         let kart = try admin.create(slug: "kart", settings: GameSettings(label: "Kart", order: .asc), actor: "user:1")
         #expect(kart.order == .asc && !kart.inGlobal)

@@ -239,7 +239,7 @@ def test_me_answers_the_user_for_the_cookie_and_for_a_bearer_token(api: Api) -> 
 
     for response in (with_cookie, with_bearer, with_cookie_header):
         assert response.status_code == 200
-        assert response.json()["data"] == user
+        assert response.json()["data"] == user | {"role": "player"}
 
 
 def test_me_without_a_token_is_401(api: Api) -> None:
@@ -281,7 +281,7 @@ def test_logout_revokes_only_the_token_it_was_given(api: Api) -> None:
 
     assert response.status_code == 200
     assert_error(me_with(api, laptop), 401)
-    assert me_with(api, phone).json()["data"] == user
+    assert me_with(api, phone).json()["data"] == user | {"role": "player"}
 
 
 @pytest.mark.parametrize("route", ["/auth/logout", "/auth/signout"])
@@ -308,7 +308,7 @@ def test_a_pyjwt_token_with_the_predecessors_claims_is_accepted_and_can_be_revok
     for transport in ("bearer", "cookie"):
         response = me_with(api, token, transport)
         assert response.status_code == 200, response.text
-        assert response.json()["data"] == user
+        assert response.json()["data"] == user | {"role": "player"}
 
     logout = api.post("/auth/logout", session=api.new_session(), headers={"Authorization": f"Bearer {token}"})
     assert logout.status_code == 200

@@ -17,6 +17,7 @@ import datetime
 import hashlib
 import json
 import os
+import re
 import socket
 import struct
 import threading
@@ -32,7 +33,9 @@ import pytest
 import requests
 from websockets.exceptions import ConnectionClosed
 
-from conftest import Api, LogWatch, Player, Sockets, Stack, close_code, new_player, random_loopback_address, run_sql, unique_email, wait_until
+from conftest import (
+    Api, LogWatch, Player, Sockets, Stack, close_code, leaderboardctl, new_player, random_loopback_address, run_sql, unique_email, wait_until,
+)
 from test_auth import FORGERIES, forged_tokens
 
 pytestmark = pytest.mark.usefixtures("envelope_audit")
@@ -198,6 +201,8 @@ PROTECTED = [
     ("GET", "/me/standing", None),
     ("GET", "/me/scores", None),
     ("GET", "/reports/top?start=2025-01-01", None),
+    ("POST", "/admin/games", {"slug": "hostile-never", "label": "Never"}),
+    ("PATCH", "/admin/games/cod", {"label": "Never"}),
 ]
 ACCOUNT_SOCKETS = ["/ws/v1/scores", "/ws/v1/my-score", "/ws/v1/add-score", "/ws/v1/reports"]
 
@@ -241,7 +246,7 @@ def test_forged_expired_and_revoked_tokens_are_refused_by_every_protected_route_
                 # A token signed with our secret for an account that does not exist (deleted, say) still reads
                 # public boards until it expires; what is about the account (me, standing, history, a
                 # submission) refuses it.
-                about_the_account = ("/auth/me", "/scores", "/me/standing", "/me/scores")
+                about_the_account = ("/auth/me", "/scores", "/me/standing", "/me/scores", "/admin/games", "/admin/games/cod")
                 allowed = [401] if name != "an account that does not exist" or path in about_the_account else [200, 404]
                 probe.status(response, allowed, f"{name} ({transport}) on {method} {path}")
         for path in ACCOUNT_SOCKETS:
@@ -337,6 +342,112 @@ def test_hostile_text_as_a_game_header_or_query_value_is_refused_and_stores_noth
     probe.check(set(added) <= {("cod", 3), ("ow", 4)}, "something other than the valid submissions was stored", added)
     games = api.get("/games").json()["data"]
     probe.check(games == games_before, "the games list changed", games)
+    probe.done()
+
+
+# --- game administration ---------------------------------------------------------------------------------
+
+SLUG = re.compile(r"[a-z0-9_-]{1,32}")
+LARGEST_BOUND = 2**53 - 1
+GAME_SETTINGS = ["label", "position", "order", "rule", "minScore", "maxScore", "tieBreak", "inGlobal", "format", "authoritative", "archived"]
+
+
+def is_valid_label(text: str) -> bool:
+    """1 to 100 code points, not all whitespace, no control characters (the server's rule)."""
+    return 1 <= len(text) <= 100 and not text.isspace() and not any(ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F for c in text)
+
+
+def whole_number(raw: str) -> int | None:
+    """The whole number a JSON text is, as the server reads it; None for anything else (or not JSON)."""
+    try:
+        value = json.loads(raw, parse_constant=lambda constant: float("nan"))
+    except ValueError:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    if isinstance(value, float) and not (value == value and abs(value) != float("inf") and value.is_integer()):
+        return None
+    if value == 0 and any(digit in raw.lower().split("e")[0] for digit in "123456789"):
+        return None  # 1e-400: a double would be 0, the server refuses it as out of range
+    return int(value)
+
+
+@pytest.fixture(scope="module")
+def hostile_admin(hostile: tuple[Api, Player], _stack_session: Stack, stack_env: dict[str, str]) -> Iterable[tuple[Player, str]]:
+    """An admin, and a game of this module's to edit (archived afterwards, with any game the tests created)."""
+    api, _ = hostile
+    admin = new_player(api, "Hostile Admin")
+    leaderboardctl(_stack_session.directory, "users", "grant-admin", admin.email)
+    slug = "hostile-" + uuid.uuid4().hex[:12]
+    assert api.post("/admin/games", json={"slug": slug, "label": "Hostile"}, headers=admin.auth).status_code == 201
+    yield admin, slug
+    run_sql(stack_env, "UPDATE games SET archived = true WHERE label LIKE 'hostile %' OR slug LIKE 'hostile-%'")
+
+
+def test_hostile_text_in_every_game_setting_and_path_is_stored_verbatim_or_refused(
+    hostile: tuple[Api, Player], hostile_admin: tuple[Player, str]
+) -> None:
+    api, _ = hostile
+    admin, slug = hostile_admin
+    probe = Probe("text: admin")
+    auth = admin.auth
+    games_before = api.get("/games").json()["data"]
+    for payload in HOSTILE_TEXT:
+        # A payload that is a valid slug (`null`) gets a prefix: the later tests count on it naming no game.
+        valid_slug = SLUG.fullmatch(payload) is not None and payload != "all"
+        new_slug = f"hostile-{payload}"[:32] if valid_slug else payload
+        creating = api.post("/admin/games", json={"slug": new_slug, "label": "hostile " + payload[:80]}, headers=auth)
+        if probe.status(creating, [201] if valid_slug else [422], f"POST /admin/games slug={new_slug[:40]!r}") and creating.status_code == 201:
+            probe.check(creating.json()["data"]["slug"] == new_slug, "the slug came back changed", creating.json()["data"])
+        labelled = api.request("PATCH", f"/admin/games/{slug}", json={"label": payload}, headers=auth)
+        if probe.status(labelled, [200] if is_valid_label(payload) else [422], f"PATCH label={payload[:40]!r}") and labelled.status_code == 200:
+            stored = api.get(f"/games/{slug}").json()["data"]["label"]
+            probe.check(stored == payload, f"the label {payload[:40]!r} came back changed", stored)
+        valid_reason = 1 <= len(payload) <= 500 and "\x00" not in payload
+        reasoned = api.request("PATCH", f"/admin/games/{slug}", json={"position": 900, "reason": payload}, headers=auth)
+        probe.status(reasoned, [200] if valid_reason else [422], f"PATCH reason={payload[:40]!r}")
+        for field in GAME_SETTINGS[2:4] + ["tieBreak", "format", "inGlobal", "authoritative", "archived"]:
+            probe.status(api.request("PATCH", f"/admin/games/{slug}", json={field: payload}, headers=auth), [422], f"PATCH {field}={payload[:40]!r}")
+        unknown = api.request("PATCH", f"/admin/games/{slug}", json={payload or "x": 1}, headers=auth)
+        probe.status(unknown, [422], f"PATCH with an unknown field {payload[:40]!r}")
+        encoded = quote(payload, safe="")
+        if encoded:
+            # `..%2F` segments climb the path: nginx refuses it above the root; at the root, no location takes a PATCH.
+            for method, path, allowed in [("GET", f"/games/{encoded}", [404]), ("PATCH", f"/admin/games/{encoded}", [404])]:
+                if "..%2F" in encoded:
+                    allowed = [400, 404, 405]
+                elif nginx_refuses_the_path(path):
+                    allowed = [400]
+                response = api.request(method, path, json={"label": "hostile " + payload[:80]}, headers=auth)
+                probe.status(response, allowed, f"{method} {path[:80]}")
+    game = api.get(f"/games/{slug}").json()["data"]
+    probe.check(game["order"] == "desc" and game["rule"] == "best" and game["format"] == "integer", "a refused setting was stored", game)
+    games_after = {option["value"] for option in api.get("/games").json()["data"]} - {option["value"] for option in games_before}
+    probe.check(all(SLUG.fullmatch(value) for value in games_after), "a game with a bad slug is listed", games_after)
+    probe.done()
+
+
+def test_every_shape_of_number_in_a_game_setting_is_stored_exactly_or_refused(
+    hostile: tuple[Api, Player], hostile_admin: tuple[Player, str]
+) -> None:
+    api, _ = hostile
+    admin, slug = hostile_admin
+    probe = Probe("numbers: admin")
+    expected = api.get(f"/games/{slug}").json()["data"]
+    extra_numbers = [(str(LARGEST_BOUND), None), (str(-LARGEST_BOUND), None), (str(LARGEST_BOUND + 1), None), (str(-LARGEST_BOUND - 1), None),
+                     ("2147483647", None), ("2147483648", None), ("1e15", None), ("-1e15", None)]
+    for raw, _ in NUMBERS + extra_numbers:
+        value = whole_number(raw)
+        for field, others, valid in [
+            ("minScore", {"maxScore": LARGEST_BOUND}, value is not None and -LARGEST_BOUND <= value <= LARGEST_BOUND),
+            ("maxScore", {"minScore": -LARGEST_BOUND}, value is not None and -LARGEST_BOUND <= value <= LARGEST_BOUND),
+            ("position", {}, value is not None and 0 <= value <= 2**31 - 1),
+        ]:
+            response = api.request("PATCH", f"/admin/games/{slug}", data=body_with(others, field, raw), headers={**admin.auth, **JSON})
+            if probe.status(response, [200] if valid else [400, 422], f"PATCH {field}={raw}") and response.status_code == 200:
+                expected |= others | {field: value}
+                probe.check(response.json()["data"] == expected, f"PATCH {field}={raw} stored as", response.json()["data"])
+    probe.check(api.get(f"/games/{slug}").json()["data"] == expected, "the game differs from what was accepted", expected)
     probe.done()
 
 

@@ -6,6 +6,7 @@ public struct GameAdmin {
     static let maximumLabelLength = 100
     static let maximumReasonLength = 500
     static let maximumSlugLength = 32
+    static let maximumPosition = Int(Int32.max)
 
     private let store: any GameAdminStore
 
@@ -29,7 +30,8 @@ public struct GameAdmin {
     public func create(slug: String, settings: GameSettings, actor: String, reason: String? = nil) throws -> Game {
         var errors = Self.slugErrors(slug) + Self.reasonErrors(reason)
         if settings.label == nil { errors.append(FieldError(field: "label", message: "field required")) }
-        let position = try settings.position ?? ((try store.games().map(\.position).max() ?? 0) + 1)
+        // After the last game; at the last position there is when a game already holds it.
+        let position = try settings.position ?? min((try store.games().map(\.position).max() ?? 0) + 1, Self.maximumPosition)
         let game = settings.applied(to: Game(slug: slug, label: settings.label ?? "", position: position))
         errors += Self.settingErrors(game, given: settings).filter { settings.label != nil || $0.field != "label" }
         guard errors.isEmpty else { throw ServiceError.validation(errors) }
@@ -86,8 +88,8 @@ public struct GameAdmin {
         } else if label.contains(where: { $0.properties.generalCategory == .control }) {
             errors.append(FieldError(field: "label", message: "must not contain control characters"))
         }
-        if !(0...Int(Int32.max)).contains(game.position) {
-            errors.append(FieldError(field: "position", message: "must be between 0 and \(Int32.max)"))
+        if !(0...maximumPosition).contains(game.position) {
+            errors.append(FieldError(field: "position", message: "must be between 0 and \(maximumPosition)"))
         }
         let bounds = -Game.largestBound...Game.largestBound
         for (field, value) in [("minScore", game.minScore), ("maxScore", game.maxScore)] where !bounds.contains(value) {
