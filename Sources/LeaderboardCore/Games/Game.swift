@@ -59,6 +59,12 @@ public struct Ranking: Sendable, Hashable {
         self.inGlobal = inGlobal
     }
 
+    /// Today's behaviour and the seeded games': higher is better, best score counts, ties share a rank.
+    public static let standard = Ranking(order: .desc, rule: .best, tieBreak: .shared, inGlobal: true)
+
+    /// Whether the index keeps the score id of each entry (`BoardScripts.entryFunctions`).
+    var needsEntryIds: Bool { rule != .best || tieBreak == .earliest }
+
     /// The form the index scripts keep it in: `<order> <rule> <tieBreak> <0|1>`.
     public var encoded: String { "\(order.rawValue) \(rule.rawValue) \(tieBreak.rawValue) \(inGlobal ? 1 : 0)" }
 }
