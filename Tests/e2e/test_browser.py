@@ -277,8 +277,18 @@ def new_admin(api: Api, stack: Stack, name: str) -> tuple[str, dict[str, str]]:
     return email, {"Authorization": f"Bearer {login.json()['data']['token']}"}
 
 
-def unique_slug(prefix: str) -> str:
-    return f"{prefix}{uuid.uuid4().hex[:12]}"
+@pytest.fixture
+def new_slug(stack_env: dict[str, str]) -> Iterator[Callable[[str], str]]:
+    """Fresh slugs for the games a test makes; each is archived after it, so no later test's /games lists it."""
+    made: list[str] = []
+
+    def make(prefix: str) -> str:
+        made.append(f"{prefix}{uuid.uuid4().hex[:12]}")
+        return made[-1]
+
+    yield make
+    for slug in made:
+        run_sql(stack_env, "UPDATE games SET archived = true WHERE slug = :'slug'", slug=slug)
 
 
 def new_player(api: Api, name: str) -> tuple[int, dict[str, str]]:
@@ -610,10 +620,10 @@ def test_a_score_sent_while_redis_is_down_is_reported_queued_and_shows_up_once_i
 
 
 def test_a_time_game_where_lowest_wins_shows_its_scores_as_minutes_seconds_and_milliseconds(
-    page: Page, api: Api, stack: Stack
+    page: Page, api: Api, stack: Stack, new_slug: Callable[[str], str]
 ) -> None:
     _, admin_auth = new_admin(api, stack, "Marshal")
-    slug, label = unique_slug("sprint"), f"Sprint {uuid.uuid4().hex[:6]}"
+    slug, label = new_slug("sprint"), f"Sprint {uuid.uuid4().hex[:6]}"
     created = api.post(
         "/admin/games",
         json={"slug": slug, "label": label, "order": "asc", "format": "time_ms", "inGlobal": False, "minScore": 1, "maxScore": 3_600_000},
@@ -688,7 +698,7 @@ def test_a_player_sees_no_admin_page(page: Page) -> None:
 
 
 def test_an_admin_creates_and_edits_a_game_in_the_admin_page_and_sees_errors_by_their_fields(
-    page: Page, api: Api, stack: Stack, stack_env: dict[str, str]
+    page: Page, api: Api, stack: Stack, stack_env: dict[str, str], new_slug: Callable[[str], str]
 ) -> None:
     email, _ = new_admin(api, stack, "Ops")
     log_in_in_browser(page, email, "Ops")
@@ -704,7 +714,7 @@ def test_an_admin_creates_and_edits_a_game_in_the_admin_page_and_sees_errors_by_
     page.wait_text("#game-slug-error", "slug")
     assert page.find("#game-slug").get_attribute("aria-invalid") == "true"
 
-    slug, label = unique_slug("kart"), f"Kart {uuid.uuid4().hex[:6]}"
+    slug, label = new_slug("kart"), f"Kart {uuid.uuid4().hex[:6]}"
     page.fill("#game-slug", slug)
     page.fill("#game-label", label)
     page.fill("#game-position", "500")
