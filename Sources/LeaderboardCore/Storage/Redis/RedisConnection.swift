@@ -48,6 +48,8 @@ public final class RedisConnection: @unchecked Sendable {
             defer { freeReplyObject(raw) }
             replies.append(Self.decode(raw.assumingMemoryBound(to: redisReply.self)))
         }
+        // A replica now (a failover demoted it): the next command connects afresh, to the primary Sentinel names.
+        if replies.contains(where: { if case .error(let message) = $0 { message.hasPrefix("READONLY") } else { false } }) { close() }
         return replies
     }
 
@@ -92,7 +94,7 @@ public final class RedisConnection: @unchecked Sendable {
             redisAppendCommandArgv(connection, argc, argv, lengths)
         }
         if status != REDIS_OK { throw lost(connection) }
-        if case .tcp = settings.endpoint { redisEnableKeepAlive(connection) }
+        if connection.pointee.connection_type == REDIS_CONN_TCP { redisEnableKeepAlive(connection) }
         redisSetTimeout(connection, timeval(tv_sec: 0, tv_usec: 0))
     }
 
@@ -117,8 +119,27 @@ public final class RedisConnection: @unchecked Sendable {
         // replace it before sending, so no command is lost to a stale socket.
         if let context, context.pointee.err == 0, !IdleSocket.hasPendingInput(context.pointee.fd) { return context }
         close()
+        let endpoint = try settings.sentinel.map { sentinel throws(RedisError) in try primary(namedBy: sentinel) } ?? settings.endpoint
+        let opened = try connect(to: endpoint)
+        redisSetTimeout(opened, timeout)
+        context = opened
+        do throws(RedisError) {
+            if let password = settings.password { try command(["AUTH", password]) }
+            if settings.database != 0 { try command(["SELECT", String(settings.database)]) }
+            // A Sentinel may still name a demoted primary for a moment after a failover.
+            if settings.sentinel != nil, let role = try command(["ROLE"]).array?.first?.string, role != "master" {
+                throw RedisError.connectionFailed(message: "\(endpoint) is a \(role), not the primary")
+            }
+        } catch {
+            close()
+            throw .connectionFailed(message: error.description)
+        }
+        return opened
+    }
+
+    private func connect(to endpoint: RedisSettings.Endpoint) throws(RedisError) -> UnsafeMutablePointer<redisContext> {
         let opened: UnsafeMutablePointer<redisContext>? =
-            switch settings.endpoint {
+            switch endpoint {
             case .tcp(let host, let port): redisConnectWithTimeout(host, Int32(port), timeout)
             case .unix(let path): redisConnectUnixWithTimeout(path, timeout)
             }
@@ -128,16 +149,31 @@ public final class RedisConnection: @unchecked Sendable {
             redisFree(opened)
             throw .connectionFailed(message: message)
         }
-        redisSetTimeout(opened, timeout)
-        context = opened
-        do {
-            if let password = settings.password { try command(["AUTH", password]) }
-            if settings.database != 0 { try command(["SELECT", String(settings.database)]) }
-        } catch {
-            close()
-            throw .connectionFailed(message: error.description)
-        }
         return opened
+    }
+
+    /// The primary's address as the first Sentinel that answers names it.
+    private func primary(namedBy sentinel: RedisSettings.Sentinel) throws(RedisError) -> RedisSettings.Endpoint {
+        var failures: [String] = []
+        for address in sentinel.addresses {
+            do throws(RedisError) {
+                let connection = try connect(to: .tcp(host: address.host, port: address.port))
+                defer { redisFree(connection) }
+                redisSetTimeout(connection, timeout)
+                let reply = Self.withArgv(["SENTINEL", "GET-MASTER-ADDR-BY-NAME", sentinel.masterName]) { argc, argv, lengths in
+                    redisCommandArgv(connection, argc, argv, lengths)
+                }
+                guard let reply else { throw RedisError.connectionLost(message: Self.errorString(of: connection)) }
+                defer { freeReplyObject(reply) }
+                let decoded = Self.decode(reply.assumingMemoryBound(to: redisReply.self))
+                guard let parts = decoded.array, parts.count == 2, let host = parts[0].string, let port = parts[1].string.flatMap({ Int($0) })
+                else { throw RedisError.unexpectedReply("SENTINEL GET-MASTER-ADDR-BY-NAME \(sentinel.masterName): \(decoded)") }
+                return .tcp(host: host, port: port)
+            } catch {
+                failures.append("\(address): \(error)")
+            }
+        }
+        throw .connectionFailed(message: "no Sentinel named the primary (\(failures.joined(separator: "; ")))")
     }
 
     private func lost(_ connection: UnsafeMutablePointer<redisContext>) -> RedisError {
