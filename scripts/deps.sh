@@ -11,7 +11,7 @@ set -euo pipefail
 # scripts/test-deploy.sh checks the production files with (systemd for
 # systemd-analyze, openssl, python3-seccomp for the units' syscall filter).
 PACKAGES=(libfcgi-dev libpq-dev libhiredis-dev libssl-dev libcrypt-dev
-    redis-server postgresql-15 curl chromium chromium-driver systemd openssl python3-seccomp logrotate)
+    redis-server redis-sentinel postgresql-15 curl chromium chromium-driver systemd openssl python3-seccomp logrotate)
 # The end-to-end tests' python packages, as pip names them. passlib 1.7.4
 # (the last release) breaks with bcrypt 4.1 and later, hence the pin.
 # selenium drives the system's chromedriver (never one it downloads itself).
