@@ -193,5 +193,6 @@ clean:
 	-STACK_DIR=var/sanitize scripts/stack.sh stop >/dev/null 2>&1
 	-STACK_DIR=var/conformance scripts/stack.sh stop >/dev/null 2>&1
 	-STACK_DIR=var/failover scripts/stack.sh stop >/dev/null 2>&1
+	-STACK_DIR=var/failover-restore scripts/stack.sh stop >/dev/null 2>&1
 	$(SWIFT) package clean
-	rm -rf var/test var/faults var/failover var/sanitize var/conformance var/autobahn var/fuzz .build-asan .build-tsan .build-fuzz
+	rm -rf var/test var/faults var/failover var/failover-restore var/sanitize var/conformance var/autobahn var/fuzz .build-asan .build-tsan .build-fuzz

@@ -12,7 +12,9 @@ one, this, one after the other:
                      reconnects to it by itself.
 
 For each it prints how long submissions were not answered 200 (from the kill to the last such answer)
-and the statuses seen. After each move a new top score is submitted on the watched board: every
+and the statuses seen. Then, still under load, the backup: pg_dump of the (new) primary, restored into a
+fresh one-node stack (FAILOVER_PORT_OFFSET + 5) where `leaderboardctl rebuild` fills Redis: every board
+served there must equal the source's recomputation in the dump's own snapshot. After each move a new top score is submitted on the watched board: every
 WebSocket client must be shown it. At the end, every acknowledged score (200 or 202) must be in
 PostgreSQL and on its boards, and every board of the day the run started must equal its recomputation
 from PostgreSQL (as make test-faults checks it: the reconciler re-applies what the new Redis primary
@@ -31,11 +33,13 @@ import datetime
 import importlib.util
 import json
 import os
+import pathlib
 import signal
 import subprocess
 import sys
 import threading
 import time
+import types
 
 from private_stack import REPO, PrivateStack
 
@@ -112,6 +116,40 @@ class Watcher(threading.Thread):
             if not self.stop.is_set():
                 self.drops += 1
                 time.sleep(0.2)
+
+
+class SnapshotSession:
+    """A psql session on a stack's PostgreSQL holding one REPEATABLE READ transaction open, whose snapshot
+    pg_dump can share (--snapshot): queries here see exactly what the dump holds. `sql` as PrivateStack's."""
+
+    END = "__end_of_result__"
+
+    def __init__(self, stack: PrivateStack) -> None:
+        settings = stack.settings()
+        self.process = subprocess.Popen(
+            ["psql", "-X", "-q", "-t", "-A", "-F", "\t", "-v", "ON_ERROR_STOP=1", "-h", settings["PG_SERVER"], "-p", settings["PG_PORT"],
+             "-U", settings["PG_USER"], "-d", settings["PG_DB"]],
+            env={**os.environ, "PGPASSWORD": settings["PG_PW"], "PGTZ": "UTC", "PGTARGETSESSIONATTRS": "read-write"},
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1,
+        )
+        self.snapshot = self.sql("BEGIN ISOLATION LEVEL REPEATABLE READ; SELECT pg_export_snapshot()")[0][0]
+
+    def sql(self, query: str) -> list[list[str]]:
+        self.process.stdin.write(f"{query};\n\\echo {self.END}\n")
+        self.process.stdin.flush()
+        rows = []
+        for line in self.process.stdout:
+            line = line.rstrip("\n")
+            if line == self.END:
+                return rows
+            if line:
+                rows.append(line.split("\t"))
+        raise RuntimeError("psql ended before answering")
+
+    def close(self) -> None:
+        self.process.stdin.write("COMMIT;\n")
+        self.process.stdin.close()
+        self.process.wait(timeout=30)
 
 
 def make_stack() -> PrivateStack:
@@ -218,11 +256,69 @@ class Run:
             self.phase("steady after")
             expect_within(self.failures, lambda: self.load.count("steady after", 200) >= PHASE_SUBMISSIONS, 30,
                           f"{PHASE_SUBMISSIONS} submissions answered 200 after the failovers")
+            self.phase("backup")
+            dump, expected = self.dump_under_load(first_day)
         finally:
             self.load.finish()
         log(f"load stopped: {len(self.load.records)} submissions; waiting for the boards to equal PostgreSQL")
         self.check_stores(first_day)
+        self.check_restore(dump, expected, first_day)
         return 1 if self.failures.items else 0
+
+    def dump_under_load(self, day: datetime.date) -> tuple[pathlib.Path, dict]:
+        """pg_dump of the primary while submissions go on, and the boards recomputed in the dump's snapshot."""
+        dump = self.stack.directory / "backup.dump"
+        settings = self.stack.settings()
+        session = SnapshotSession(self.stack)
+        try:
+            before = self.load.count("backup", 200)
+            subprocess.run(
+                ["pg_dump", "-Fc", f"--snapshot={session.snapshot}", "-f", str(dump), "-h", settings["PG_SERVER"], "-p", settings["PG_PORT"],
+                 "-U", settings["PG_USER"], settings["PG_DB"]],
+                env={**os.environ, "PGPASSWORD": settings["PG_PW"], "PGTARGETSESSIONATTRS": "read-write"}, check=True, timeout=120,
+            )
+            # Submissions committed after the snapshot are not in the dump, and must not be in its boards.
+            expect_within(self.failures, lambda: self.load.count("backup", 200) >= before + PHASE_SUBMISSIONS, 30,
+                          f"{PHASE_SUBMISSIONS} submissions answered 200 after the dump's snapshot")
+            expected = {(game, period): faults.board_from_sql(session, game, period, day) for game in ["all", *GAMES] for period in PERIODS}
+        finally:
+            session.close()
+        log(f"pg_dump: {dump.stat().st_size} bytes, {sum(len(rows) for rows in expected.values())} board rows in its snapshot")
+        return dump, expected
+
+    def check_restore(self, dump: pathlib.Path, expected: dict, day: datetime.date) -> None:
+        """The documented restore: a fresh stack, pg_restore, leaderboardctl rebuild; then its boards against the snapshot's."""
+        offset = int(os.environ.get("FAILOVER_PORT_OFFSET", "400")) + 5
+        # Otherwise the comparison below could not tell the dump's snapshot from the final state.
+        self.failures.check(any(faults.board_from_sql(self.stack, game, period, day) != rows for (game, period), rows in expected.items()),
+                            "no submission was stored after the dump's snapshot")
+        restored = PrivateStack(self.stack.directory.parent / (self.stack.directory.name + "-restore"), port_offset=offset, nodes=1,
+                                settings={"NO_APP": "1"}, build=False)
+        restored.env["BIN_DIR"] = self.stack.env["BIN_DIR"]
+        try:
+            restored.run("stop", check=False)
+            subprocess.run(["rm", "-rf", str(restored.directory)], check=True)
+            restored.run("start", timeout=300)
+            settings = restored.settings()
+            subprocess.run(
+                ["pg_restore", "--no-owner", "--no-privileges", "--exit-on-error", "-h", settings["PG_SERVER"], "-p", settings["PG_PORT"],
+                 "-U", settings["PG_USER"], "-d", settings["PG_DB"], str(dump)],
+                env={**os.environ, "PGPASSWORD": settings["PG_PW"]}, check=True, timeout=300, capture_output=True, text=True,
+            )
+            subprocess.run([str(pathlib.Path(restored.env["BIN_DIR"]) / "leaderboardctl"), "rebuild"],
+                           env={**os.environ, "LEADERBOARD_ENV_FILE": str(restored.directory / "leaderboard.env")},
+                           check=True, timeout=300, capture_output=True, text=True)
+            restored.env["NO_APP"] = "0"
+            restored.run("start", timeout=300)
+            anonymous = types.SimpleNamespace(auth={})
+            api = Api(restored.base_url)
+            differing = [f"{game} {period}" for (game, period), rows in expected.items() if faults.board_from_api(api, anonymous, game, period, day) != rows]
+            if self.failures.check(not differing, f"restored boards differ from the dump's snapshot: {differing}"):
+                log(f"restored from the dump and rebuilt: {len(expected)} boards equal the source's in the dump's snapshot")
+        except subprocess.CalledProcessError as error:
+            self.failures.check(False, f"restore: {' '.join(map(str, error.cmd[:2]))} failed: {error.stderr}")
+        finally:
+            restored.run("stop", check=False)
 
     def check_stores(self, first_day: datetime.date) -> None:
         admin = Api(self.stack.base_url)
