@@ -24,6 +24,7 @@
 #   NO_APP      0 (1: only postgres, redis and nginx, e.g. to run the api from a debugger)
 #   HA          0 (1: also a synchronous PostgreSQL standby, a Redis replica and three
 #               Sentinels on PG_PORT+1 and REDIS_PORT+1..+4, and two nodes: see stack/ha.sh)
+#   READ_REPLICAS 0 (1, with HA=1: the env file says REDIS_READ_REPLICAS=true when first written)
 # node 1's api also takes UDP on WS_PORT+2, where nginx sends its refusals to be counted.
 #   READY_TIMEOUT 30 (seconds to wait for each component to become ready)
 # Ports stay below 32768, the ephemeral range (see PITFALLS.md).
@@ -61,6 +62,7 @@ SEED_DEMO=${SEED_DEMO:-0}
 NO_APP=${NO_APP:-0}
 NODES=${NODES:-1}
 HA=${HA:-0}
+READ_REPLICAS=${READ_REPLICAS:-0}
 READY_TIMEOUT=${READY_TIMEOUT:-30}
 
 RUN="$STACK_DIR/run"

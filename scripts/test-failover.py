@@ -48,6 +48,7 @@ _spec = importlib.util.spec_from_file_location("test_faults", REPO / "scripts" /
 faults = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(faults)
 
+import requests  # noqa: E402
 from conftest import Api, Player, new_players, ws_url  # noqa: E402  (test-faults put Tests/e2e on the path)
 from websockets.exceptions import ConnectionClosed, InvalidHandshake  # noqa: E402
 from websockets.sync.client import connect  # noqa: E402
@@ -157,7 +158,8 @@ def make_stack() -> PrivateStack:
         os.environ.get("FAILOVER_STACK_DIR", "var/failover"),
         port_offset=int(os.environ.get("FAILOVER_PORT_OFFSET", "400")),
         nodes=2,
-        settings={"AUTH_RATE": "200r/s", "HA": "1"},
+        # Board pages from the replica too, while it holds what the primary does: the failover takes it away.
+        settings={"AUTH_RATE": "200r/s", "HA": "1", "READ_REPLICAS": "1"},
         build=os.environ.get("FAILOVER_NO_BUILD") != "1",
     )
 
@@ -261,9 +263,21 @@ class Run:
         finally:
             self.load.finish()
         log(f"load stopped: {len(self.load.records)} submissions; waiting for the boards to equal PostgreSQL")
+        log(f"board pages read by the page script (both nodes): {self.page_reads()}")
         self.check_stores(first_day)
         self.check_restore(dump, expected, first_day)
         return 1 if self.failures.items else 0
+
+    def page_reads(self) -> dict[str, int]:
+        """leaderboard_page_reads_total by where the page came from (REDIS_READ_REPLICAS), summed over the two api nodes."""
+        counts: collections.Counter[str] = collections.Counter()
+        for path in ("/metrics", "/metrics/2"):
+            # From 127.0.0.1, the one address nginx serves metrics to.
+            for line in requests.get(self.stack.base_url + path, timeout=15).text.splitlines():
+                if line.startswith("leaderboard_page_reads_total{"):
+                    labels, value = line.rsplit(" ", 1)
+                    counts[labels.split('"')[1]] += int(float(value))
+        return dict(counts)
 
     def dump_under_load(self, day: datetime.date) -> tuple[pathlib.Path, dict]:
         """pg_dump of the primary while submissions go on, and the boards recomputed in the dump's snapshot."""

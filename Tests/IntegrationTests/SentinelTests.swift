@@ -1,6 +1,7 @@
 import Foundation
-import LeaderboardCore
 import Testing
+
+@testable import LeaderboardCore
 
 /// A Redis primary, its replica and one Sentinel of the test's own, on TCP ports the test stack leaves
 /// free: its Redis is on 26379 + the offset that also put PostgreSQL on 25432 + it (scripts/test.sh), an
@@ -117,6 +118,43 @@ private final class SentinelGroup {
         }
         #expect(try redis.command(["ROLE"]).array?.first?.string == "master")
         #expect(try redis.run(script, keys: [key + ":n"], arguments: []) == .integer(2), "the script is loaded on the new primary")
+    }
+
+    /// With `REDIS_READ_REPLICAS` a page comes from a replica only while it holds the board the primary holds:
+    /// a score applied on the primary is on every page read after, however far behind the replica is.
+    @Test func pagesComeFromAReplicaOnlyWhileItHoldsWhatThePrimaryHolds() throws {
+        let group = try SentinelGroup()
+        defer { group.stop() }
+        let primaryConnection = RedisConnection(settings: group.settings)
+        try primaryConnection.command(["SET", RedisKeys.generation, "1"])
+        let primary = BoardIndex(redis: primaryConnection)
+        let replicaConnection = RedisConnection(settings: group.settings, reading: .replica)
+        let index = ReplicaReadIndex(primary: primary, replica: BoardIndex(redis: replicaConnection))
+        let day = UTCDay.today
+        func submit(id: Int, score: Int) throws {
+            let applied = try primary.apply(
+                [BoardIndex.Score(id: id, userId: id, name: "P\(id)", game: "cod", score: score, epochSeconds: day.epochSeconds)], today: day)
+            _ = try applied[0].get()
+        }
+        func scores() throws -> [Int] { try index.page(game: "cod", period: .allTime, start: 0, stop: 9, unlessRevoked: nil).rows.map(\.score) }
+        let replicaServer = SentinelGroup.connection(port: group.replicaPort)
+        func replicaPageScripts() throws -> Int {
+            let info = try replicaServer.command(["INFO", "commandstats"]).string ?? ""
+            let line = info.split(whereSeparator: \.isNewline).first { $0.hasPrefix("cmdstat_evalsha:calls=") } ?? ""
+            return Int(line.dropFirst("cmdstat_evalsha:calls=".count).prefix { $0.isNumber }) ?? 0
+        }
+
+        try submit(id: 1, score: 40)
+        // The replica in sync (and known to the Sentinel, which looks every 10 s): a page is then read there.
+        try SentinelGroup.waitUntil("a page read on the replica", within: 30) {
+            let before = try replicaPageScripts()
+            return try scores() == [40] && replicaPageScripts() > before
+        }
+        // The replica stops following (its link points nowhere): what the primary takes next is on the next page.
+        try replicaServer.command(["REPLICAOF", "127.0.0.1", "1"])
+        try submit(id: 2, score: 50)
+        #expect(try scores() == [50, 40])
+        #expect(try replicaServer.command(["ZCARD", RedisKeys.generationPrefix(1) + RedisKeys.boardPart + "cod:all"]).int == 1, "the replica is behind")
     }
 
     /// Without a Sentinel that answers there is no primary to use: an outage, named as such.

@@ -104,6 +104,24 @@ import Testing
         #expect(throws: ConfigError.self) { try Config(values: values) }
     }
 
+    @Test func sentinelsNameThePrimaryByItsNameAndReplicaReadsNeedThem() throws {
+        var values = Self.minimal
+        values["REDIS_READ_REPLICAS"] = "true"
+        #expect(throws: ConfigError.self) { try Config(values: values) }
+        values["REDIS_SENTINELS"] = "10.0.0.11:26379, 10.0.0.12:26379"
+        #expect(throws: ConfigError.missing(variable: "REDIS_MASTER_NAME")) { try Config(values: values) }
+        values["REDIS_MASTER_NAME"] = "leaderboard"
+        let config = try Config(values: values)
+        #expect(config.redisReadReplicas)
+        #expect(
+            config.redis.sentinel
+                == RedisSettings.Sentinel(
+                    addresses: [RedisSettings.Address(host: "10.0.0.11", port: 26379), RedisSettings.Address(host: "10.0.0.12", port: 26379)],
+                    masterName: "leaderboard"))
+        values["REDIS_SENTINELS"] = "10.0.0.11"
+        #expect(throws: ConfigError.self) { try Config(values: values) }
+    }
+
     @Test func refusalsListenTakesAnIPv4HostAndPortOnly() throws {
         var values = Self.minimal
         values["NGINX_REFUSALS_LISTEN"] = "127.0.0.1:8089"

@@ -13,7 +13,8 @@ random_hex_32() {
 env_store_lines() {
     if ha_in_use; then
         printf '%s\n' "PG_SERVER=$PG_SOCKET_DIR,$PG2_SOCKET_DIR" "PG_PORT=$PG_PORT,$PG2_PORT" "REDIS_URL=redis://127.0.0.1:$REDIS_PORT/0" \
-            "REDIS_SENTINELS=$(sentinel_addresses)" "REDIS_MASTER_NAME=$REDIS_MASTER_NAME"
+            "REDIS_SENTINELS=$(sentinel_addresses)" "REDIS_MASTER_NAME=$REDIS_MASTER_NAME" \
+            "REDIS_READ_REPLICAS=$([[ $READ_REPLICAS == 1 ]] && echo true || echo false)"
     else
         printf '%s\n' "PG_SERVER=$PG_SOCKET_DIR" "PG_PORT=$PG_PORT" "REDIS_URL=unix://$REDIS_SOCKET"
     fi

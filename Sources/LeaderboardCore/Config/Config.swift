@@ -10,6 +10,8 @@ public struct Config: Sendable {
     public var mode: Mode
     public var postgres: PostgresSettings
     public var redis: RedisSettings
+    /// Board pages read from a Redis replica that Sentinel names, when it holds what the primary does.
+    public var redisReadReplicas: Bool
     public var secretKey: String
     public var accessTokenLifetime: Duration
     public var apiListen: ListenAddress
@@ -81,6 +83,10 @@ public struct Config: Sendable {
                 addresses.append(RedisSettings.Address(host: host, port: port))
             }
             redis.sentinel = RedisSettings.Sentinel(addresses: addresses, masterName: try reader.required("REDIS_MASTER_NAME"))
+        }
+        redisReadReplicas = try reader.boolean("REDIS_READ_REPLICAS", default: false)
+        if redisReadReplicas && redis.sentinel == nil {
+            throw .malformed(variable: "REDIS_READ_REPLICAS", value: "true", expected: "false without REDIS_SENTINELS (Sentinel names the replicas)")
         }
 
         if let secret = reader.optional("SECRET_KEY") {
