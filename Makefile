@@ -83,7 +83,7 @@ build-debug:
 	$(SWIFT) build
 
 run: deps build
-	SEED_DEMO=1 BIN_DIR=$(RELEASE_BIN) NODES=$(NODES) HA=$(HA) scripts/stack.sh start
+	SEED_DEMO=1 BIN_DIR=$(RELEASE_BIN) NODES=$(NODES) HA=$(HA) READ_REPLICAS=$(READ_REPLICAS) scripts/stack.sh start
 
 stop:
 	scripts/stack.sh stop
