@@ -26,6 +26,8 @@ PREFIX ?= /usr/local
 BINDIR ?= $(PREFIX)/bin
 # The web UI: nginx's root.
 HTMLDIR ?= $(PREFIX)/share/leaderboard/html
+# The API docs page (/docs): Swagger UI, its page and openapi.yaml.
+DOCSDIR ?= $(PREFIX)/share/leaderboard/docs
 # systemd searches /usr/local/lib/systemd/system for local units and
 # /lib/systemd/system for packaged ones; with another PREFIX, set
 # UNITDIR=/etc/systemd/system.
@@ -62,7 +64,7 @@ SWIFT_SOURCES := Sources Tests Benchmarks Fuzz Package.swift
 # Fills in the placeholders (@NAME@) of the units and of the nginx site.
 RENDER = sed -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
 	-e 's|@SOCKET_GROUP@|$(SOCKET_GROUP)|g' -e 's|@SERVER_NAME@|$(SERVER_NAME)|g' \
-	-e 's|@HTML_ROOT@|$(HTMLDIR)|g' -e 's|@TLS_CERT@|$(TLS_CERT)|g' -e 's|@TLS_KEY@|$(TLS_KEY)|g'
+	-e 's|@HTML_ROOT@|$(HTMLDIR)|g' -e 's|@DOCS_ROOT@|$(DOCSDIR)|g' -e 's|@TLS_CERT@|$(TLS_CERT)|g' -e 's|@TLS_KEY@|$(TLS_KEY)|g'
 
 # Prerequisites run in order (deps before build); SwiftPM parallelises itself.
 .NOTPARALLEL:
@@ -140,7 +142,7 @@ lint:
 	$(SWIFT) format lint --strict --recursive $(SWIFT_SOURCES)
 
 # Installs the binaries, the systemd units, the nginx site (not enabled), the
-# rotation of its logs, the web UI, and a sample env file unless one exists (it holds the secrets:
+# rotation of its logs, the web UI, the API docs page, and a sample env file unless one exists (it holds the secrets:
 # never overwritten, mode 0640). Runs no systemctl: see the README.
 install: build
 	$(INSTALL) -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(UNITDIR) $(DESTDIR)$(NGINX_SITES_AVAILABLE) $(DESTDIR)$(HTMLDIR)
@@ -163,6 +165,12 @@ install: build
 	$(INSTALL) -d $(DESTDIR)$(HTMLDIR)
 	cp -R nginx/html/. $(DESTDIR)$(HTMLDIR)/
 	chmod -R u=rwX,go=rX $(DESTDIR)$(HTMLDIR)
+	@# The docs page, the spec and the pinned Swagger UI (fetched into var/tools unless it is there).
+	scripts/swagger-ui.sh
+	rm -rf $(DESTDIR)$(DOCSDIR)
+	$(INSTALL) -d $(DESTDIR)$(DOCSDIR)/swagger-ui
+	$(INSTALL) -m 0644 nginx/docs/* openapi.yaml $(DESTDIR)$(DOCSDIR)/
+	$(INSTALL) -m 0644 var/tools/swagger-ui/* $(DESTDIR)$(DOCSDIR)/swagger-ui/
 	$(INSTALL) -d -m 0750 $(DESTDIR)$(CONFDIR)
 	@if [ -e $(DESTDIR)$(ENV_FILE) ]; then \
 		echo "install: keeping $(DESTDIR)$(ENV_FILE)"; \
@@ -181,7 +189,7 @@ uninstall:
 	rm -f $(DESTDIR)$(NGINX_SITES_AVAILABLE)/$(SITE)
 	rm -f $(DESTDIR)$(LOGROTATE_CONF) $(DESTDIR)$(UNITDIR)/$(LOGROTATE_TIMER_DROPIN)
 	rmdir $(DESTDIR)$(UNITDIR)/$(dir $(LOGROTATE_TIMER_DROPIN)) 2>/dev/null || true
-	rm -rf $(DESTDIR)$(HTMLDIR)
+	rm -rf $(DESTDIR)$(HTMLDIR) $(DESTDIR)$(DOCSDIR)
 	rmdir $(DESTDIR)$(dir $(HTMLDIR)) 2>/dev/null || true
 	@echo "uninstall: kept $(DESTDIR)$(CONFDIR) (the env file holds secrets) and the logs in $(DESTDIR)$(NGINX_LOG_DIR); remove them by hand"
 

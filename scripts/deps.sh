@@ -9,24 +9,32 @@ set -euo pipefail
 # chromium and chromium-driver for the browser test of the web UI
 # (Tests/e2e/test_browser.py, through /usr/bin/chromedriver); and what
 # scripts/test-deploy.sh checks the production files with (systemd for
-# systemd-analyze, openssl, python3-seccomp for the units' syscall filter).
+# systemd-analyze, openssl, python3-seccomp for the units' syscall filter);
+# jq for README's shell tour (Tests/e2e/test_tour.py runs it); prometheus for
+# promtool, which checks deploy/prometheus's alert rules (the server it also
+# brings is never started); redis-sentinel for the HA stack's Sentinels
+# (scripts/stack/ha.sh).
 PACKAGES=(libfcgi-dev libpq-dev libhiredis-dev libssl-dev libcrypt-dev
-    redis-server redis-sentinel postgresql-15 curl chromium chromium-driver systemd openssl python3-seccomp logrotate)
+    redis-server redis-sentinel postgresql-15 curl chromium chromium-driver systemd openssl python3-seccomp logrotate
+    jq prometheus)
 # The end-to-end tests' python packages, as pip names them. passlib 1.7.4
 # (the last release) breaks with bcrypt 4.1 and later, hence the pin.
 # selenium drives the system's chromedriver (never one it downloads itself).
 # schemathesis and openapi-spec-validator check openapi.yaml against the
-# server (Tests/e2e/test_openapi.py).
+# server (Tests/e2e/test_openapi.py). websocket-client brings wsdump, the
+# WebSocket client of README's shell tour.
 PYTHON_PACKAGES=(pytest requests websockets pyjwt passlib bcrypt==4.0.1 prometheus_client selenium
-    schemathesis openapi-spec-validator pyyaml)
+    schemathesis openapi-spec-validator pyyaml websocket-client)
 # Succeeds when they are all there and work together.
 PYTHON_CHECK='
+import shutil
 import pytest, requests, websockets, jwt, bcrypt, prometheus_client, selenium
-import schemathesis, openapi_spec_validator, yaml
+import schemathesis, openapi_spec_validator, yaml, websocket
 from selenium.webdriver.chrome.service import Service
 from passlib.hash import bcrypt as passlib_bcrypt
 assert hasattr(jwt, "PyJWT"), "the jwt module is not PyJWT"
 assert bcrypt.__version__ == "4.0.1", "bcrypt is " + bcrypt.__version__ + ", not 4.0.1"
+assert shutil.which("wsdump"), "no wsdump (websocket-client) on PATH"
 assert passlib_bcrypt.verify("password", passlib_bcrypt.using(rounds=4).hash("password"))
 '
 python_ready() { python3 -W ignore -c "$PYTHON_CHECK" >/dev/null 2>&1; }
@@ -78,3 +86,6 @@ if [[ $("$SSLYZE_VENV/bin/python" -c 'import importlib.metadata as m; print(m.ve
     python3 -m venv "$SSLYZE_VENV"
     PIP_DISABLE_PIP_VERSION_CHECK=1 "$SSLYZE_VENV/bin/pip" install -q "sslyze==$SSLYZE_VERSION"
 fi
+
+# Swagger UI's files for the API docs page (/docs), pinned, into var/tools/swagger-ui.
+"$(dirname "${BASH_SOURCE[0]}")/swagger-ui.sh"

@@ -36,6 +36,7 @@ READY_TIMEOUT=30
 BINDIR=/usr/local/bin
 UNITDIR=/usr/local/lib/systemd/system
 HTMLDIR=/usr/local/share/leaderboard/html
+DOCSDIR=/usr/local/share/leaderboard/docs
 ENV_FILE=/etc/leaderboard/leaderboard.env
 SITE=/etc/nginx/sites-available/leaderboard.conf
 UNITS=(leaderboard.target leaderboard-api.socket leaderboard-api.service leaderboard-ws@.service leaderboard-migrate.service)
@@ -103,6 +104,9 @@ for unit in "${UNITS[@]}"; do
 done
 [[ -f $ROOT$SITE ]] || die "$SITE was not installed"
 [[ -f $ROOT$HTMLDIR/index.html ]] || die "$HTMLDIR/index.html was not installed"
+for file in index.html openapi.yaml swagger-ui/swagger-ui-bundle.js swagger-ui/swagger-ui.css; do
+    [[ -f $ROOT$DOCSDIR/$file ]] || die "$DOCSDIR/$file (the API docs page) was not installed"
+done
 [[ $(stat -c %a "$ROOT$ENV_FILE") == 640 ]] || fail "$ENV_FILE has mode $(stat -c %a "$ROOT$ENV_FILE"), not 0640"
 cmp -s .env.example "$ROOT$ENV_FILE" || fail "$ENV_FILE is not .env.example"
 pass "make install put the binaries (static Swift runtime), units, site, web UI and env file in place"
@@ -174,7 +178,7 @@ mkdir -p "$WORK"/{tls,log/leaderboard,run} "$WORK"/nginx/{client_body,proxy,fast
 
 # The installed site, with the certificate, logs and web root of this test.
 sed -e "s|/etc/leaderboard/tls/|$WORK/tls/|g" -e "s|/var/log/nginx/|$WORK/log/|g" \
-    -e "s|$HTMLDIR|$ROOT$HTMLDIR|g" "$ROOT$SITE" >"$WORK/site-check.conf"
+    -e "s|$HTMLDIR|$ROOT$HTMLDIR|g" -e "s|$DOCSDIR|$ROOT$DOCSDIR|g" "$ROOT$SITE" >"$WORK/site-check.conf"
 # The site runs on this machine: on test ports, 127.0.0.1 only, with the
 # api socket and the ws port of this test.
 sed -e "s|^\( *listen\) 80;|\1 127.0.0.1:$HTTP_PORT;|" -e "s|^\( *listen\) 443 |\1 127.0.0.1:$HTTPS_PORT |" \
@@ -526,6 +530,24 @@ fetch "$BASE/asset.css?v=1"
 [[ $(header Cache-Control) == max-age=31536000 ]] || fail "a versioned asset: Cache-Control '$(header Cache-Control)'"
 fetch "$BASE/asset.css"
 [[ $(header Cache-Control) == max-age=3600 ]] || fail "an unversioned asset: Cache-Control '$(header Cache-Control)'"
+
+# The API docs: the page, Swagger UI's files and the spec, under the server's headers.
+fetch "$BASE/docs"
+[[ $(status) == 301 && $(header Location) == "$BASE/docs/" ]] || fail "GET /docs: $(status), Location '$(header Location)'"
+fetch "$BASE/docs/"
+if [[ $(status) == 200 ]] && cmp -s "$WORK/body" nginx/docs/index.html &&
+    [[ $(header Content-Security-Policy) == *"script-src 'self'"* && $(header X-Frame-Options) == DENY ]]; then
+    pass "GET /docs/ serves the installed API docs page, with the site's security headers"
+else
+    fail "GET /docs/: $(status), Content-Security-Policy '$(header Content-Security-Policy)'"
+fi
+fetch "$BASE/docs/openapi.yaml"
+[[ $(status) == 200 && $(header Content-Type) == application/yaml ]] && cmp -s "$WORK/body" openapi.yaml ||
+    fail "GET /docs/openapi.yaml: $(status), Content-Type '$(header Content-Type)', or not the checkout's openapi.yaml"
+for asset in swagger-ui-bundle.js swagger-ui.css; do
+    fetch "$BASE/docs/swagger-ui/$asset"
+    [[ $(status) == 200 ]] && cmp -s "$WORK/body" "var/tools/swagger-ui/$asset" || fail "GET /docs/swagger-ui/$asset: $(status)"
+done
 
 # gzip for JSON.
 fetch -H 'Accept-Encoding: gzip' "$BASE/api/v1/games"

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # make test: builds the debug binaries and the tests, starts a fresh test
-# stack under var/test, runs the Swift tests, the end-to-end tests and the
-# deployment tests (scripts/test-deploy.sh) against it, and always stops it
-# again, keeping the exit status.
+# stack under var/test, runs the Swift tests, the end-to-end tests, promtool
+# on the alert rules and the deployment tests (scripts/test-deploy.sh) against
+# it, and always stops it again, keeping the exit status.
 #   TEST_KEEP_STACK=1  leave the test stack running afterwards, to poke at it
 #   PYTEST_ARGS        extra arguments for pytest (e.g. "-k health -x")
 #   TEST_STACK_DIR, TEST_PORT_OFFSET  another stack directory and ports
@@ -64,6 +64,10 @@ timeout --kill-after=30 1200 "$SWIFT" test --skip-build || failed=1
 # shellcheck disable=SC2086 # PYTEST_ARGS is a list of words on purpose
 env "${STACK_ENV[@]}" E2E_BASE_URL="http://127.0.0.1:$HTTP_PORT" PYTHONDONTWRITEBYTECODE=1 \
     timeout --kill-after=30 900 python3 -m pytest -q -p no:cacheprovider Tests/e2e ${PYTEST_ARGS:-} || failed=1
+# The alert rules and the Prometheus config beside them, and the rules' own cases (deploy/prometheus).
+promtool check rules deploy/prometheus/alerts.yml || failed=1
+promtool check config deploy/prometheus/prometheus.yml || failed=1
+promtool test rules deploy/prometheus/alerts.test.yml || failed=1
 # The production files as installed (builds the static release binaries once),
 # against this stack's PostgreSQL and Redis.
 env "${STACK_ENV[@]}" TEST_PORT_OFFSET="$TEST_PORT_OFFSET" SWIFT="$SWIFT" \

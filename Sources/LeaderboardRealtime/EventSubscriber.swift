@@ -93,8 +93,12 @@ final class EventSubscriber: Sendable {
             let (_, payload) = try connection.nextMessage()
             do {
                 let events = try JSONDecoder().decode([BoardEvent].self, from: Data(payload))
-                events.first.map(Hub.recordLag)
-                hub.publish(events)
+                if events.isEmpty {
+                    hub.refreshAll()
+                } else {
+                    events.first.map(Hub.recordLag)
+                    hub.publish(events)
+                }
             } catch {
                 logger.warning("unreadable event", metadata: ["error": "\(error)"])
             }

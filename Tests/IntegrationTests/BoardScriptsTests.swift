@@ -33,17 +33,23 @@ import Testing
             _ = try index.page(game: "cod", period: .allTime, start: 0, stop: 9)
             // A name that changes moves the names' version.
             _ = try index.apply(BoardIndex.Score(id: 4, userId: 9, name: "Anna", game: "cod", score: 41, epochSeconds: day.epochSeconds), today: day)
+            // A game whose boards keep each entry's score id.
+            let xp = Ranking(order: .desc, rule: .sum, tieBreak: .earliest, inGlobal: true)
+            _ = try index.apply(
+                BoardIndex.Score(id: 5, userId: 9, name: "Anna", game: "xp", score: 7, epochSeconds: day.epochSeconds, ranking: xp), today: day)
 
             var expected: Set<String> = [
                 RedisKeys.generation, RedisKeys.versionCounter, RedisKeys.namesVersion,
                 RedisKeys.generationPrefix(5) + RedisKeys.namesPart, RedisKeys.appliedShard(0, generation: 5),
+                RedisKeys.generationPrefix(5) + RedisKeys.gamesPart,
             ]
             for period in BoardPeriod.all(containing: day) {
-                for game in ["cod", BoardIndex.globalGame] {
+                for game in ["cod", "xp", BoardIndex.globalGame] {
                     let board = game + ":" + period.key
                     expected.insert(RedisKeys.generationPrefix(5) + RedisKeys.boardPart + board)
                     expected.insert(RedisKeys.generationPrefix(5) + RedisKeys.whensPart + board)
                     expected.insert(RedisKeys.boardVersion(game: game, period: period.key))
+                    if game == "xp" { expected.insert(RedisKeys.generationPrefix(5) + RedisKeys.entryIdsPart + board) }
                 }
             }
             let keys = try redis.command(["KEYS", "*"]).array?.compactMap(\.string) ?? []

@@ -66,22 +66,32 @@ import Testing
         #expect(days == Array(try #require(UTCDay(iso: "2026-10-29")).daysSinceEpoch...(try #require(UTCDay(iso: "2026-11-29")).daysSinceEpoch)))
     }
 
-    @Test func pageRanksAreCompetitionRanksFromTheFirstRowsRank() throws {
-        let reply = RedisReply.array([
-            .integer(9), .integer(3), .integer(2),
+    /// The page script's reply for rows 2...4 (0-based) of a board whose last two rows tie; with shared ranks the first
+    /// row ties the one above it (rank 2), with unique ones ranks are positions.
+    static func pageReply(uniqueRanks: Bool) -> RedisReply {
+        .array([
+            .integer(9), .integer(uniqueRanks ? 3 : 2), .integer(2),
             .array([
                 .bulkString(Array("7".utf8)), .bulkString(Array("90".utf8)), .bulkString(Array("8".utf8)), .bulkString(Array("80".utf8)),
                 .bulkString(Array("9".utf8)), .bulkString(Array("80".utf8)),
             ]),
             .array([.bulkString(Array("Gi".utf8)), .null, .bulkString(Array("Ivo".utf8))]),
             .array([.bulkString(Array("1764374400".utf8)), .null, .bulkString(Array("0".utf8))]),
-            .bulkString(Array("4".utf8)), .bulkString(Array("1764374400000001-7".utf8)), .null,
+            .bulkString(Array("4".utf8)), .bulkString(Array("1764374400000001-7".utf8)), .null, .integer(uniqueRanks ? 1 : 0),
         ])
-        let (rows, total, stamp) = try #require(try BoardIndex.rows(from: reply, game: "cod"))
+    }
+
+    @Test func pageRanksAreCompetitionRanksFromTheFirstRowsRank() throws {
+        let (rows, total, stamp) = try #require(try BoardIndex.rows(from: Self.pageReply(uniqueRanks: false), game: "cod"))
         #expect(stamp == PageStamp(generation: "4", board: "1764374400000001-7", names: nil))
         #expect(total == 9)
-        #expect(rows.map(\.rank) == [3, 4, 4])
+        #expect(rows.map(\.rank) == [2, 4, 4])
         #expect(rows.map(\.player) == ["Gi", "", "Ivo"])
         #expect(rows.first?.date == "2025-11-29")
+    }
+
+    @Test func pageRanksOfAnEarliestBoardArePositions() throws {
+        let (rows, _, _) = try #require(try BoardIndex.rows(from: Self.pageReply(uniqueRanks: true), game: "cod"))
+        #expect(rows.map(\.rank) == [3, 4, 5])
     }
 }

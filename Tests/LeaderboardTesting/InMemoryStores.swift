@@ -22,11 +22,14 @@ public final class InMemoryUserStore: UserStore {
 }
 
 public struct FixedGameCatalog: GameCatalog {
-    public init() {}
+    public var list: [Game]
 
-    public func games() throws -> [Game] {
-        [Game(slug: "cod", label: "Call of Duty", maxScore: 1_000_000_000), Game(slug: "valrnt", label: "Valorant", maxScore: 1_000_000_000)]
+    public init(_ list: [Game] = [Game(slug: "cod", label: "Call of Duty", position: 1), Game(slug: "valrnt", label: "Valorant", position: 2)]) {
+        self.list = list
     }
+
+    public func games() throws -> [Game] { list }
+    public func game(_ slug: String) throws -> Game? { list.first { $0.slug == slug } }
 }
 
 public final class InMemoryEphemeralStore: EphemeralStore {
@@ -79,23 +82,35 @@ public final class InMemoryRevocations: TokenRevocations {
     public func revoked(among tokenKeys: [String]) throws -> Set<String> { revoked.intersection(tokenKeys) }
 }
 
-/// Scores kept in an array; `now` is the time a submission is stored at.
+/// Scores kept in an array; `now` is the time a submission is stored at. Refuses as PostgreSQL's statement
+/// does: a game's bounds and archiving (revocations are not its to know).
 public final class InMemoryScoreStore: ScoreStore {
-    public init() {}
+    public var games: [Game]
+
+    public init(games: [Game] = FixedGameCatalog().list) {
+        self.games = games
+    }
 
     public private(set) var rows: [(id: Int, score: NewScore, epochSeconds: Int)] = []
     public var now = UTCDay.nowSeconds
 
-    public func insert(_ submissions: [NewScore]) throws -> [StoredScore?] {
+    public func insert(_ submissions: [NewScore]) throws -> [Insertion] {
         submissions.map { submission in
             if let key = submission.idempotencyKey,
                 let earlier = rows.first(where: { $0.score.userId == submission.userId && $0.score.idempotencyKey == key })
             {
-                return StoredScore(
-                    id: earlier.id, game: earlier.score.game, score: earlier.score.score, epochSeconds: earlier.epochSeconds, isReplay: true)
+                return .stored(
+                    StoredScore(
+                        id: earlier.id, game: earlier.score.game, score: earlier.score.score, epochSeconds: earlier.epochSeconds,
+                        isReplay: true))
             }
+            let game = games.first { $0.slug == submission.game }!
+            if game.archived { return .archived }
+            guard (game.minScore...game.maxScore).contains(submission.score) else { return .outOfBounds(min: game.minScore, max: game.maxScore) }
             rows.append((rows.count + 1, submission, now))
-            return StoredScore(id: rows.count, game: submission.game, score: submission.score, epochSeconds: now, isReplay: false)
+            return .stored(
+                StoredScore(
+                    id: rows.count, game: submission.game, score: submission.score, epochSeconds: now, isReplay: false, ranking: game.ranking))
         }
     }
 
@@ -107,7 +122,7 @@ public final class InMemoryScoreStore: ScoreStore {
         }
         return games.mapValues(\.count)
     }
-    public func topPlayers(from: Int, to: Int, game: String?, limit: Int) throws -> [TopScore] { [] }
+    public func topPlayers(from: Int, to: Int, games: [String], ascending: Bool, limit: Int) throws -> [TopScore] { [] }
     public func pending(after id: Int, limit: Int, settledSeconds: Int) throws -> [(id: Int, isSettled: Bool, isRipe: Bool)] { [] }
     public func scores(ids: [Int]) throws -> [BoardIndex.Score] { [] }
 }

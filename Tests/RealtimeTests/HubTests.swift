@@ -12,7 +12,7 @@ import Testing
 @Suite struct HubTests {
     static let claims = AccessTokenClaims(
         userID: 7, name: "Ann", email: "ann@example.com", issuedAt: nil, expiresAt: UTCDay.nowSeconds + 3600, tokenID: "t")
-    static let event = BoardEvent(game: "cod", userId: 8, score: 50, periods: ["all"], totalBefore: nil, totalAfter: nil, at: nil)
+    static let event = BoardEvent(game: "cod", userId: 8, periods: ["all"], totalBefore: nil, totalAfter: nil, at: nil)
 
     let hubLoop = EmbeddedEventLoop()
     let sessionLoops = [EmbeddedEventLoop(), EmbeddedEventLoop()]

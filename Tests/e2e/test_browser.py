@@ -1,4 +1,4 @@
-"""The web UI in a real browser (issue: the web UI).
+"""The web UI in a real browser (issue: the web UI), and the API docs page, /docs (issue 24).
 
 Headless Chromium (Debian's chromium and chromium-driver, which make deps
 installs) driven by Selenium through /usr/bin/chromedriver, against the test
@@ -22,6 +22,7 @@ from typing import Callable, Iterator, TypeVar
 
 import pytest
 import requests
+import yaml
 from selenium import webdriver
 from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
 from selenium.webdriver.chrome.service import Service
@@ -492,13 +493,16 @@ def test_the_page_reconnects_after_a_ws_restart_and_a_revoked_session_returns_to
     rival_id, rival_auth = new_player(api, "Rival")
     base = max(999_000_000, top_score(api, rival_auth, game) + 100)
 
-    stack.stop_service("ws")
+    # With two nodes the page's sockets may be on either daemon (nginx's round robin): stop them all.
+    for service in stack.ws_services:
+        stack.stop_service(service)
     page.wait(lambda _: page.connection_state() == "reconnecting", "the page did not notice the lost connection")
     page.save("reconnecting")
     # Scored while the page is cut off: it shows once the page is back.
     answer = api.post("/scores", json={"game": game, "score": base + 1}, headers=rival_auth)
     assert answer.status_code == 200, answer.text
-    stack.start_service("ws")
+    for service in stack.ws_services:
+        stack.start_service(service)
     # The back-off never waits more than 30 s; the first retries are far sooner.
     page.wait(lambda _: page.connection_state() == "live", "the page did not reconnect", timeout=45)
     page.wait_row(rival_id, base + 1, "the board did not catch up after reconnecting")
@@ -508,8 +512,9 @@ def test_the_page_reconnects_after_a_ws_restart_and_a_revoked_session_returns_to
     token = page.cookie_token()
     logout = api.post("/auth/logout", headers={"Authorization": f"Bearer {token}"})
     assert logout.status_code == 200, logout.text
-    stack.stop_service("ws")
-    stack.start_service("ws")
+    for service in stack.ws_services:
+        stack.stop_service(service)
+        stack.start_service(service)
     page.visible("#login-form")
     page.wait_text("#notice", "session has ended")
     assert not page.find("#member-view").is_displayed()
@@ -565,4 +570,89 @@ def test_a_score_sent_while_redis_is_down_is_reported_queued_and_shows_up_once_i
     page.wait(lambda _: page.connection_state() == "live", "the page is not live again", timeout=45)
     page.wait_row(my_id, 4242, "the queued score never appeared on the board")
     assert "mine" in page.row_of(my_id)["class"].split()
+    page.assert_no_script_errors()
+
+
+# --- the API docs (/docs) -----------------------------------------------------
+
+
+def operations_in_openapi() -> set[tuple[str, str]]:
+    """Every (METHOD, path) openapi.yaml describes, paths as it writes them (under the server's /api/v1)."""
+    spec = yaml.safe_load((REPO / "openapi.yaml").read_text())
+    methods = {"get", "put", "post", "delete", "patch", "head", "options"}
+    return {(method.upper(), path) for path, item in spec["paths"].items() for method in item if method in methods}
+
+
+def open_docs(page: Page) -> set[tuple[str, str]]:
+    """Opens /docs and waits for Swagger UI to list the operations; returns those it lists."""
+    page.driver.get(f"{page.base_url}/docs/")
+    expected = len(operations_in_openapi())
+
+    def listed(driver: WebDriver) -> set[tuple[str, str]] | bool:
+        operations = driver.execute_script(
+            """return Array.from(document.querySelectorAll(".opblock"), (block) => [
+                block.querySelector(".opblock-summary-method").innerText,
+                block.querySelector(".opblock-summary-path").dataset.path]);"""
+        )
+        return len(operations) >= expected and {(method, path) for method, path in operations}
+
+    return page.wait(listed, f"/docs never listed the {expected} operations of openapi.yaml")
+
+
+def try_it_out(page: Page, operation: str, body: str | None = None) -> tuple[int, str]:
+    """Runs one operation (`tag-operationId`, Swagger UI's element id) with "Try it out", as a person
+    would: expand it, Try it out, type the body, Execute. Returns the status and body the page shows."""
+    block = f"#operations-{operation}"
+    page.visible(f"{block} .opblock-summary-control").click()
+    page.visible(f"{block} .try-out__btn").click()
+    if body is not None:
+        editor = page.visible(f"{block} textarea.body-param__text")
+        editor.send_keys(Keys.CONTROL, "a")
+        editor.send_keys(Keys.DELETE)
+        editor.send_keys(body)
+    page.visible(f"{block} .btn.execute").click()
+    status = page.wait_text(f"{block} .live-responses-table tr.response .response-col_status", r"^\d{3}")
+    shown = page.visible(f"{block} .live-responses-table tr.response .response-col_description pre").text
+    return int(status[:3]), shown
+
+
+def test_the_api_docs_list_every_route_and_try_it_out_logs_in_and_then_uses_the_cookie(page: Page, api: Api) -> None:
+    email = unique_email("docs")
+    signup = api.post("/auth/signup", json={"email": email, "name": "Docs Reader", "password": PASSWORD})
+    assert signup.status_code == 201, signup.text
+
+    listed = open_docs(page)
+    assert listed == operations_in_openapi(), f"/docs lists {sorted(listed)}"
+    page.assert_no_script_errors()
+    # Everything the page loaded came from the stack: no CDN, so it works offline.
+    loaded = page.driver.execute_script("return performance.getEntriesByType('resource').map((entry) => entry.name)")
+    assert loaded and all(url.startswith(f"{page.base_url}/docs/") for url in loaded), loaded
+
+    status, shown = try_it_out(page, "auth-login", f'{{"email": "{email}", "password": "{PASSWORD}"}}')
+    assert status == 200, shown
+    assert email in shown
+    # Nothing typed into Authorize: the ath cookie the login set is what authenticates this call.
+    status, shown = try_it_out(page, "auth-me")
+    assert status == 200, shown
+    assert "Docs Reader" in shown and email in shown
+    page.assert_no_script_errors()
+
+
+def test_the_api_docs_send_the_bearer_token_pasted_into_authorize(page: Page, api: Api) -> None:
+    user_id, auth = new_player(api, "Bearer")
+    open_docs(page)
+    # Without a token, the protected route says so.
+    status, shown = try_it_out(page, "boards-getStanding")
+    assert status == 401, shown
+
+    page.visible(".auth-wrapper .btn.authorize").click()
+    token_field = page.visible(".modal-ux .auth-container input[type=text]")
+    token_field.send_keys(auth["Authorization"].removeprefix("Bearer "))
+    page.visible(".modal-ux .auth-btn-wrapper .btn.authorize").click()
+    page.visible(".modal-ux .btn-done").click()
+
+    page.find("#operations-boards-getStanding .btn.execute").click()
+    page.wait_text("#operations-boards-getStanding .live-responses-table tr.response .response-col_status", r"^200")
+    shown = page.visible("#operations-boards-getStanding .live-responses-table tr.response .response-col_description pre").text
+    assert f'"userId": {user_id}' in shown, shown
     page.assert_no_script_errors()

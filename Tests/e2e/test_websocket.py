@@ -586,7 +586,8 @@ def test_sigterm_lets_a_store_job_in_flight_answer_before_1001_and_the_daemon_ex
         )
         wait_until(lambda: int(run_sql(stack_env, lock_held)[0][0]) >= 1, timeout=10, message="the lock on scores")
         submitter.send(json.dumps({"game": "rl", "score": score}))
-        waiting_insert = "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query ILIKE '%INSERT INTO scores%'"
+        # The statement that stores scores begins so (pg_stat_activity keeps only its first 1 KiB).
+        waiting_insert = "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE 'WITH input AS (%'"
         wait_until(lambda: int(run_sql(stack_env, waiting_insert)[0][0]) >= 1, timeout=10, message="the submission to wait for the lock")
 
         os.kill(pid, signal.SIGTERM)

@@ -31,6 +31,7 @@ nginx_render() {
     ((EUID == 0)) && user_directive="user $(id -un) $(id -gn);"
     sed -e "s|@STACK_DIR@|$(sed_escape "$STACK_DIR")|g" \
         -e "s|@HTML_ROOT@|$(sed_escape "$REPO_ROOT/nginx/html")|g" \
+        -e "s|@REPO_ROOT@|$(sed_escape "$REPO_ROOT")|g" \
         -e "s|@HTTP_PORT@|$HTTP_PORT|g" \
         -e "s|@API_SERVERS@|$(upstream_servers api)|g" \
         -e "s|@WS_SERVERS@|$(upstream_servers ws)|g" \

@@ -34,32 +34,3 @@ public struct PostgresUserStore: UserStore {
         User(id: try row.requiredInt("id"), name: try row.requiredString("name"), email: try row.requiredString("email"))
     }
 }
-
-/// The `games` table, re-read at most every few seconds so a game added by `leaderboardctl` shows up.
-public final class PostgresGameCatalog: GameCatalog {
-    private let database: PostgresConnection
-    private let clock = ContinuousClock()
-    private var cached: (games: [Game], readAt: ContinuousClock.Instant)?
-
-    public init(database: PostgresConnection) {
-        self.database = database
-    }
-
-    /// The games, re-read when the list is older than 10 s. While PostgreSQL is unavailable the last list
-    /// read is served, so that reads answered from Redis (boards, standings) keep working without it.
-    public func games() throws -> [Game] {
-        if let cached, clock.now - cached.readAt < .seconds(10) { return cached.games }
-        let rows: PostgresRows
-        do {
-            rows = try database.query("SELECT slug, label, max_score FROM games ORDER BY position, slug")
-        } catch  where error.isUnavailable {
-            guard let cached else { throw error }
-            return cached.games
-        }
-        let games = try rows.map { row in
-            Game(slug: try row.requiredString("slug"), label: try row.requiredString("label"), maxScore: try row.requiredInt("max_score"))
-        }
-        cached = (games, clock.now)
-        return games
-    }
-}

@@ -6,11 +6,6 @@ public protocol UserStore {
     func user(id: Int) throws -> User?
 }
 
-/// The games, in display order.
-public protocol GameCatalog {
-    func games() throws -> [Game]
-}
-
 /// Tokens revoked by logout, until they would have expired anyway.
 public protocol TokenRevocations {
     func revoke(_ tokenKey: String, until expiresAt: Int) throws

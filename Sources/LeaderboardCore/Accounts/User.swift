@@ -21,16 +21,3 @@ public struct UserCredentials: Sendable {
         self.passwordHash = passwordHash
     }
 }
-
-/// A game players submit scores for.
-public struct Game: Sendable, Equatable {
-    public let slug: String
-    public let label: String
-    public let maxScore: Int
-
-    public init(slug: String, label: String, maxScore: Int) {
-        self.slug = slug
-        self.label = label
-        self.maxScore = maxScore
-    }
-}

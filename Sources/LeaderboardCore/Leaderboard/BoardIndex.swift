@@ -23,19 +23,22 @@ public struct BoardIndex: RankingIndex {
         public let game: String
         public let score: Int
         public let epochSeconds: Int
+        /// How the game ranks, for an index generation that does not know the game yet (see `BoardScripts.apply`).
+        public let ranking: Ranking
 
-        public init(id: Int, userId: Int, name: String, game: String, score: Int, epochSeconds: Int) {
+        public init(id: Int, userId: Int, name: String, game: String, score: Int, epochSeconds: Int, ranking: Ranking = .standard) {
             self.id = id
             self.userId = userId
             self.name = name
             self.game = game
             self.score = score
             self.epochSeconds = epochSeconds
+            self.ranking = ranking
         }
 
-        /// The script arguments: best-of on each retained period board and on the global board.
+        /// The script arguments: the score on each retained period board of its game (and the global board).
         func arguments(today: UTCDay) -> [String] {
-            var arguments = [String(userId), name, game, String(score), String(epochSeconds), String(id)]
+            var arguments = [String(userId), name, game, String(score), String(epochSeconds), String(id), ranking.encoded]
             for period in BoardPeriod.all(containing: UTCDay(epochSeconds: epochSeconds)) where period.isRetained(on: today) {
                 arguments += [period.key, period.expiresAt.map(String.init) ?? ""]
             }
@@ -43,7 +46,8 @@ public struct BoardIndex: RankingIndex {
         }
     }
 
-    /// A score's all-time best and ranks once applied; `improved` when it raised the all-time best.
+    /// A score's all-time entry (best, latest or sum, by the game's rule) and ranks once applied; `improved` when
+    /// the entry got better in the game's order (or is new).
     public struct Applied: Sendable, Equatable {
         public let best: Int
         public let rank: Int
@@ -58,7 +62,7 @@ public struct BoardIndex: RankingIndex {
         }
     }
 
-    /// Applies a score (idempotent: best-of) and returns the all-time best and ranks after it.
+    /// Applies a score (once: applying it again changes nothing) and returns the all-time entry and ranks after it.
     public func apply(_ score: Score, today: UTCDay) throws(IndexError) -> Applied {
         try apply([score], today: today)[0].get()
     }
@@ -276,21 +280,25 @@ public struct BoardIndex: RankingIndex {
         }
     }
 
-    /// Turns the page script's reply into rows with standard competition ranks ("1224").
+    /// Turns the page script's reply into rows with their ranks: standard competition ranks ("1224"), or
+    /// positions on an `earliest` board.
     static func rows(from reply: RedisReply, game: String) throws(IndexError) -> (rows: [BoardRow], total: Int, stamp: PageStamp)? {
         guard let values = reply.array else { throw .unexpected("page: \(reply)") }
         if values.isEmpty { return nil }
-        guard values.count == 9, let total = values[0].int, let firstRank = values[1].int, let start = values[2].int,
-            let flat = values[3].array, let names = values[4].array, let whens = values[5].array, let generation = values[6].string
+        guard values.count == 10, let total = values[0].int, let firstRank = values[1].int, let start = values[2].int,
+            let flat = values[3].array, let names = values[4].array, let whens = values[5].array, let generation = values[6].string,
+            let uniqueRanks = values[9].int
         else { throw .unexpected("page: \(reply)") }
         let stamp = PageStamp(generation: generation, board: values[7].string, names: values[8].string)
         var rows: [BoardRow] = []
         rows.reserveCapacity(flat.count / 2)
         for index in 0..<(flat.count / 2) {
             guard let user = flat[2 * index].int, let score = integer(flat[2 * index + 1]) else { throw .unexpected("page row") }
-            // Past the first row, everyone above a lower score outranks it: rank = position + 1.
+            // Unique ranks are positions; shared ones: past the first row, everyone above a lower score outranks it.
             let rank =
-                if index == 0 { firstRank } else if score == rows[index - 1].score { rows[index - 1].rank } else { start + index + 1 }
+                if uniqueRanks == 1 || index > 0 && score != rows[index - 1].score {
+                    start + index + 1
+                } else if index == 0 { firstRank } else { rows[index - 1].rank }
             let date = whens[index].int.map { UTCDay(epochSeconds: $0).description } ?? ""
             rows.append(BoardRow(rank: rank, userId: user, player: names[index].string ?? "", game: game, score: score, date: date))
         }

@@ -50,15 +50,77 @@ enum BoardScripts {
         local p = '\(RedisKeys.indexPrefix)' .. gen .. ':'
         """
 
+    /// Lua: how each game's boards rank in this generation (`rankingOf`), how a player's entry is found on a board
+    /// (`entryOf`), and the conversions between a score and what a sorted set keeps.
+    ///
+    /// A board keeps `sign * score`, so that its top is always the highest value (an `asc` game keeps negated
+    /// scores), and every rank is a count from the top. Numbers go back to Redis and to callers through `int`:
+    /// Lua's `tostring` keeps only 14 digits, and scores reach 2^53 - 1.
+    ///
+    /// On an `earliest` board the member is `<999999999999999 - entry id, 15 digits>:<user id>`: sorted sets order
+    /// equal scores by member, so the player whose entry came from the lowest score id (who reached it first)
+    /// comes first from the top, and ranks are positions. The order cannot live in the score: a double holds
+    /// 53 bits, and an allowed score already needs all of them. `i:<game>:<period>` (user id -> entry id) is kept
+    /// on the boards that need the entry's score id: every board of a `latest` or `sum` game or of an `earliest` one.
+    static let entryFunctions = """
+        local function int(x) return string.format('%d', x) end
+        local rankings = {}
+        local function parseRanking(text)
+          local order, rule, tie, global = string.match(text, '^(%a+) (%a+) (%a+) (%d)$')
+          return {sign = order == 'asc' and -1 or 1, rule = rule, earliest = tie == 'earliest', inGlobal = global == '1',
+                  needsIds = rule ~= 'best' or tie == 'earliest'}
+        end
+        local standardRanking = parseRanking('\(Ranking.standard.encoded)')
+        -- The global board sums entries and shares ranks. `given`: the ranking to record for a game the generation
+        -- does not know yet (created since it was built).
+        local function rankingOf(game, given)
+          if game == '\(BoardIndex.globalGame)' then return standardRanking end
+          local ranking = rankings[game]
+          if ranking then return ranking end
+          local text = redis.call('HGET', p .. '\(RedisKeys.gamesPart)', game)
+          if not text and given then
+            text = given
+            redis.call('HSET', p .. '\(RedisKeys.gamesPart)', game, text)
+          end
+          ranking = text and parseRanking(text) or standardRanking
+          rankings[game] = ranking
+          return ranking
+        end
+        local function memberOf(ranking, user, entryId)
+          if not ranking.earliest then return user end
+          return string.format('%015d', 999999999999999 - entryId) .. ':' .. user
+        end
+        local function userOf(member) return string.match(member, '(%d+)$') end
+        -- The player's entry on a board: the stored value (nil when not on it), its score id (when kept) and member.
+        local function entryOf(ranking, board, ids, user)
+          local entryId = ranking.needsIds and tonumber(redis.call('HGET', ids, user)) or nil
+          if ranking.earliest and not entryId then return nil, nil, nil end
+          local member = memberOf(ranking, user, entryId)
+          return tonumber(redis.call('ZSCORE', board, member)), entryId, member
+        end
+        -- The 1-based rank of an entry: a count of the better ones (shared), or its position (earliest).
+        local function rankOf(ranking, board, value, member)
+          if ranking.earliest then return redis.call('ZREVRANK', board, member) + 1 end
+          return redis.call('ZCOUNT', board, '(' .. int(value), '+inf') + 1
+        end
+        """
+
     /// ARGV: scores one after the other, each as its argument count, then userId, name, game, score,
-    /// epochSeconds, scoreId and (period, expireAt or "") pairs, the all-time period (`all`) always among them.
-    /// Applies them in order, as one atomic step; returns, per score, {best, rank, globalRank, improved (0/1)}
-    /// for the all-time boards, or a NOINDEX error (then none was applied).
+    /// epochSeconds, scoreId, the game's `Ranking.encoded` and (period, expireAt or "") pairs, the all-time period
+    /// (`all`) always among them. Applies them in order, as one atomic step; returns, per score, {entry, rank,
+    /// globalRank, improved (0/1)} for the all-time boards, or a NOINDEX error (then none was applied).
+    ///
+    /// A player's entry follows the game's rule (best in the game's order, latest by score id, or sum), on each
+    /// period board and, for an `inGlobal` game, in the global board's sum. A score already applied in this
+    /// generation (its bit in `applied:`, or at or below the watermark) changes nothing: applying twice is exact
+    /// for every rule, and so is applying out of order (`latest` compares score ids; `best` keeps the lowest id
+    /// of equal scores; a `sum` entry is dated by its highest score id).
+    ///
     /// Publishes one message on `lb:events`, when any board changed: a JSON array with, for each score that
-    /// changed one, `{game, userId, score, periods, totalBefore, totalAfter, at}`; the totals are the player's
-    /// global all-time sum before and after (0 before: they had none), set when that board changed, so
-    /// listeners can tell whose rank the submission moved; `at` is Redis's clock in milliseconds, for measuring
-    /// how late events arrive.
+    /// changed one, `{game, userId, periods, totalBefore, totalAfter, at}`; the totals (strings: cjson writes
+    /// numbers with 14 digits) are the player's global all-time sum before and after (0 before: they had none),
+    /// set when that board changed, so listeners can tell whose rank the submission moved; `at` is Redis's clock
+    /// in milliseconds, for measuring how late events arrive. A rebuild publishes `[]`: every board may have changed.
     ///
     /// This runs for every batch of submissions, so it makes as few calls as it can: what a call returned is
     /// not asked again, values Redis only stores are passed on as the strings they came as, and a version
@@ -67,6 +129,7 @@ enum BoardScripts {
         """
         \(generationPrelude)
         \(versionFunctions)
+        \(entryFunctions)
         local versionExpiries, versionKeys = {}, {}
         local function changeVersion(key, expireAt)
           if not versionExpiries[key] then
@@ -74,6 +137,7 @@ enum BoardScripts {
             versionKeys[#versionKeys + 1] = key
           end
         end
+        local watermark = tonumber(redis.call('GET', p .. '\(RedisKeys.watermarkPart)') or '0')
         local events, publishedAt = {}, nil
         local results = {}
         local first = 1
@@ -81,6 +145,10 @@ enum BoardScripts {
           local last = first + tonumber(ARGV[first])
           local user, name, game, when = ARGV[first + 1], ARGV[first + 2], ARGV[first + 3], ARGV[first + 5]
           local score, scoreId = tonumber(ARGV[first + 4]), tonumber(ARGV[first + 6])
+          local ranking = rankingOf(game, ARGV[first + 7])
+          local value = ranking.sign * score
+          local appliedKey = p .. '\(RedisKeys.appliedPart)' .. math.floor(scoreId / \(BoardIndex.appliedShardBits))
+          local isNew = scoreId > watermark and redis.call('GETBIT', appliedKey, scoreId % \(BoardIndex.appliedShardBits)) == 0
           -- A name already on the boards that changes changes every page showing it.
           local oldName = redis.call('HGET', p .. '\(RedisKeys.namesPart)', user)
           if oldName ~= name then
@@ -88,52 +156,71 @@ enum BoardScripts {
             if oldName then changeVersion('\(RedisKeys.namesVersion)', '') end
           end
           local changed = {}
-          local best, total, totalBefore, improved = nil, nil, nil, 0
-          for i = first + 7, last, 2 do
+          local entry, entryMember, totalBefore, improved = nil, nil, nil, 0
+          for i = first + 8, last, 2 do
             local period, expireAt = ARGV[i], ARGV[i + 1]
-            local board = p .. '\(RedisKeys.boardPart)' .. game .. ':' .. period
-            local old = tonumber(redis.call('ZSCORE', board, user))
-            local global = p .. '\(RedisKeys.boardPart)all:' .. period
-            if old == nil or score > old then
-              local gameWhens, globalWhens = p .. '\(RedisKeys.whensPart)' .. game .. ':' .. period, p .. '\(RedisKeys.whensPart)all:' .. period
-              local increment = score - (old or 0)
-              redis.call('ZADD', board, ARGV[first + 4], user)
-              redis.call('HSET', gameWhens, user, when)
-              local after = tonumber(redis.call('ZINCRBY', global, string.format('%d', increment), user))
-              redis.call('HSET', globalWhens, user, when)
-              -- A board and its times come into being with their first player and get their expiry then
-              -- (here or in the rebuild); only a player new to them can have just created them. A total
-              -- that is all this increment may be a new one (setting the same expiry again is harmless).
+            local suffix = game .. ':' .. period
+            local board, ids = p .. '\(RedisKeys.boardPart)' .. suffix, p .. '\(RedisKeys.entryIdsPart)' .. suffix
+            local old, oldId, oldMember = entryOf(ranking, board, ids, user)
+            local new, newId = old, oldId
+            if isNew then
+              if ranking.rule == 'best' then
+                if old == nil or value > old or (ranking.earliest and value == old and scoreId < oldId) then new, newId = value, scoreId end
+              elseif ranking.rule == 'latest' then
+                if old == nil or scoreId > oldId then new, newId = value, scoreId end
+              else
+                new, newId = (old or 0) + value, math.max(scoreId, oldId or 0)
+              end
+            end
+            local member = new and memberOf(ranking, user, newId) or oldMember
+            if new ~= old or newId ~= oldId then
+              local whens = p .. '\(RedisKeys.whensPart)' .. suffix
+              if oldMember and oldMember ~= member then redis.call('ZREM', board, oldMember) end
+              redis.call('ZADD', board, int(new), member)
+              if ranking.needsIds then redis.call('HSET', ids, user, int(newId)) end
+              -- The entry's date: when the score that gave it its value (best) or its score id (latest, sum) came.
+              if newId == scoreId or not ranking.needsIds then redis.call('HSET', whens, user, when) end
+              -- A board and its hashes come into being with their first player and get their expiry then
+              -- (here or in the rebuild); only a player new to them can have just created them.
               if expireAt ~= '' and old == nil then
                 redis.call('EXPIREAT', board, expireAt)
-                redis.call('EXPIREAT', gameWhens, expireAt)
+                redis.call('EXPIREAT', whens, expireAt)
+                if ranking.needsIds then redis.call('EXPIREAT', ids, expireAt) end
               end
-              if expireAt ~= '' and after == increment then
-                redis.call('EXPIREAT', global, expireAt)
-                redis.call('EXPIREAT', globalWhens, expireAt)
-              end
-              changeVersion('\(RedisKeys.boardVersionPrefix)' .. game .. ':' .. period, expireAt)
-              changeVersion('\(RedisKeys.boardVersionPrefix)all:' .. period, expireAt)
+              changeVersion('\(RedisKeys.boardVersionPrefix)' .. suffix, expireAt)
               changed[#changed + 1] = period
-              if period == 'all' then best, total, totalBefore, improved = score, after, after - increment, 1 end
-            elseif period == 'all' then
-              best, total = old, tonumber(redis.call('ZSCORE', global, user))
+              local increment = new - (old or 0)
+              if ranking.inGlobal and (old == nil or increment ~= 0) then
+                local global, globalWhens = p .. '\(RedisKeys.boardPart)all:' .. period, p .. '\(RedisKeys.whensPart)all:' .. period
+                local after = tonumber(redis.call('ZINCRBY', global, int(increment), user))
+                redis.call('HSET', globalWhens, user, when)
+                -- A total that is all this increment may be a new one (setting the same expiry again is harmless).
+                if expireAt ~= '' and after == increment then
+                  redis.call('EXPIREAT', global, expireAt)
+                  redis.call('EXPIREAT', globalWhens, expireAt)
+                end
+                changeVersion('\(RedisKeys.boardVersionPrefix)all:' .. period, expireAt)
+                if period == 'all' then totalBefore = after - increment end
+              end
+              if period == 'all' and (old == nil or new > old) then improved = 1 end
             end
+            if period == 'all' then entry, entryMember = new, member end
           end
-          redis.call('SETBIT', p .. '\(RedisKeys.appliedPart)' .. math.floor(scoreId / \(BoardIndex.appliedShardBits)), scoreId % \(BoardIndex.appliedShardBits), 1)
+          redis.call('SETBIT', appliedKey, scoreId % \(BoardIndex.appliedShardBits), 1)
+          local board, global = p .. '\(RedisKeys.boardPart)' .. game .. ':all', p .. '\(RedisKeys.boardPart)all:all'
+          local total = tonumber(redis.call('ZSCORE', global, user))
           if #changed > 0 then
             if not publishedAt then
               local time = redis.call('TIME')
               publishedAt = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
             end
             events[#events + 1] = {
-              game = game, userId = tonumber(user), score = score, periods = changed,
-              totalBefore = totalBefore, totalAfter = totalBefore and total, at = publishedAt}
+              game = game, userId = tonumber(user), periods = changed,
+              totalBefore = totalBefore and int(totalBefore), totalAfter = totalBefore and int(total), at = publishedAt}
           end
-          local board, global = p .. '\(RedisKeys.boardPart)' .. game .. ':all', p .. '\(RedisKeys.boardPart)all:all'
-          local rank = best and redis.call('ZCOUNT', board, '(' .. best, '+inf') + 1 or 0
-          local globalRank = total and redis.call('ZCOUNT', global, '(' .. total, '+inf') + 1 or 0
-          results[#results + 1] = {best or 0, rank, globalRank, improved}
+          local rank = entry and rankOf(ranking, board, entry, entryMember) or 0
+          local globalRank = total and redis.call('ZCOUNT', global, '(' .. int(total), '+inf') + 1 or 0
+          results[#results + 1] = {entry and int(ranking.sign * entry) or '0', rank, globalRank, improved}
           first = last + 1
         end
         for _, key in ipairs(versionKeys) do setVersion(key, versionExpiries[key]) end
@@ -144,12 +231,13 @@ enum BoardScripts {
     /// ARGV: game, period, the period's expiry (epoch seconds, or "" for all-time), mode ("page" or "around"),
     /// then start and stop (page) or user id and radius (around), and optionally the revocation key of the
     /// caller's token.
-    /// Returns {total, firstRank, start, members-with-scores, names, whens, generation, board version, names
-    /// version}, or {} when around a user not on the board; the stamp (the last three) names the content the
-    /// rows come from, read in the same atomic step (a board without a version gets one here). A REVOKED error
-    /// when the token's revocation is cached: the cache is complete while the generation and its mark exist
-    /// (see `RevocationList`; NOREVOCATIONS without the mark), so the caller needs no round trip of its own
-    /// for that check.
+    /// Returns {total, firstRank, start, user ids and scores, names, whens, generation, board version, names
+    /// version, unique ranks (0/1)}, or {} when around a user not on the board; the stamp (generation and
+    /// versions) names the content the rows come from, read in the same atomic step (a board without a version
+    /// gets one here). With unique ranks (an `earliest` board) a row's rank is its position; otherwise ranks are
+    /// shared and `firstRank` is the first row's. A REVOKED error when the token's revocation is cached: the
+    /// cache is complete while the generation and its mark exist (see `RevocationList`; NOREVOCATIONS without the
+    /// mark), so the caller needs no round trip of its own for that check.
     static let page = RedisScript(
         """
         \(generationPrelude)
@@ -162,13 +250,18 @@ enum BoardScripts {
           end
         end
         \(versionFunctions)
-        local versionKey = '\(RedisKeys.boardVersionPrefix)' .. ARGV[1] .. ':' .. ARGV[2]
+        \(entryFunctions)
+        local suffix = ARGV[1] .. ':' .. ARGV[2]
+        local versionKey = '\(RedisKeys.boardVersionPrefix)' .. suffix
         local version = redis.call('GET', versionKey) or setVersion(versionKey, ARGV[3])
         local namesVersion = redis.call('GET', '\(RedisKeys.namesVersion)')
-        local board = p .. '\(RedisKeys.boardPart)' .. ARGV[1] .. ':' .. ARGV[2]
+        local ranking = rankingOf(ARGV[1])
+        local board = p .. '\(RedisKeys.boardPart)' .. suffix
+        local unique = ranking.earliest and 1 or 0
         local start, stop
         if ARGV[4] == 'around' then
-          local index = redis.call('ZREVRANK', board, ARGV[5])
+          local _, _, member = entryOf(ranking, board, p .. '\(RedisKeys.entryIdsPart)' .. suffix, ARGV[5])
+          local index = member and redis.call('ZREVRANK', board, member)
           if not index then return {} end
           local radius = tonumber(ARGV[6])
           start, stop = math.max(0, index - radius), index + radius
@@ -177,13 +270,17 @@ enum BoardScripts {
         end
         local total = redis.call('ZCARD', board)
         local rows = redis.call('ZREVRANGE', board, start, stop, 'WITHSCORES')
-        if #rows == 0 then return {total, 0, start, {}, {}, {}, gen, version, namesVersion} end
-        local firstRank = redis.call('ZCOUNT', board, '(' .. rows[2], '+inf') + 1
-        local members = {}
-        for i = 1, #rows, 2 do members[#members + 1] = rows[i] end
-        local names = redis.call('HMGET', p .. '\(RedisKeys.namesPart)', unpack(members))
-        local whens = redis.call('HMGET', p .. '\(RedisKeys.whensPart)' .. ARGV[1] .. ':' .. ARGV[2], unpack(members))
-        return {total, firstRank, start, rows, names, whens, gen, version, namesVersion}
+        if #rows == 0 then return {total, 0, start, {}, {}, {}, gen, version, namesVersion, unique} end
+        local firstRank = ranking.earliest and start + 1 or redis.call('ZCOUNT', board, '(' .. rows[2], '+inf') + 1
+        local users, usersAndScores = {}, {}
+        for i = 1, #rows, 2 do
+          local user = userOf(rows[i])
+          users[#users + 1] = user
+          usersAndScores[i], usersAndScores[i + 1] = user, int(ranking.sign * tonumber(rows[i + 1]))
+        end
+        local names = redis.call('HMGET', p .. '\(RedisKeys.namesPart)', unpack(users))
+        local whens = redis.call('HMGET', p .. '\(RedisKeys.whensPart)' .. suffix, unpack(users))
+        return {total, firstRank, start, usersAndScores, names, whens, gen, version, namesVersion, unique}
         """)
 
     /// ARGV: user id, period, then the games (including `all`). Returns {game, score, rank, when} per board
@@ -191,37 +288,44 @@ enum BoardScripts {
     static let standing = RedisScript(
         """
         \(generationPrelude)
+        \(entryFunctions)
         local user, period = ARGV[1], ARGV[2]
         local result = {redis.call('HGET', p .. '\(RedisKeys.namesPart)', user) or ''}
         for i = 3, #ARGV do
-          local board = p .. '\(RedisKeys.boardPart)' .. ARGV[i] .. ':' .. period
-          local score = redis.call('ZSCORE', board, user)
-          if score then
-            local rank = redis.call('ZCOUNT', board, '(' .. score, '+inf') + 1
-            local when = redis.call('HGET', p .. '\(RedisKeys.whensPart)' .. ARGV[i] .. ':' .. period, user) or '0'
-            for _, value in ipairs({ARGV[i], score, rank, when}) do result[#result + 1] = value end
+          local suffix = ARGV[i] .. ':' .. period
+          local ranking = rankingOf(ARGV[i])
+          local board = p .. '\(RedisKeys.boardPart)' .. suffix
+          local value, _, member = entryOf(ranking, board, p .. '\(RedisKeys.entryIdsPart)' .. suffix, user)
+          if value then
+            local rank = rankOf(ranking, board, value, member)
+            local when = redis.call('HGET', p .. '\(RedisKeys.whensPart)' .. suffix, user) or '0'
+            for _, field in ipairs({ARGV[i], int(ranking.sign * value), rank, when}) do result[#result + 1] = field end
           end
         end
         return result
         """)
 
-    /// ARGV: limit, then board names `<game>:<period>`. The top `limit` players by their best single score
-    /// on any of the boards: only each board's top `limit` can hold them (a MAX-union's top N lies in the
-    /// union of the parts' top N), so a year is a few dozen small range reads, never every member.
+    /// ARGV: limit, then board names `<game>:<period>`, of `best` games whose boards are in one order (the
+    /// caller's to ensure). The top `limit` players by their best single score on any of the boards: only each
+    /// board's top `limit` can hold them (a MAX-union's top N lies in the union of the parts' top N), so a year
+    /// is a few dozen small range reads, never every member.
     /// A board that gives `limit` rows shows `limit` players at or above its last score, so no one below
     /// that floor can make the answer: later boards are read only down to it, ties included (most of a long
     /// report's time in Redis went into rows that could not count).
-    /// Returns {user, score, game, when, name} per row, best first, flattened.
+    /// Returns {user, score, game, when, name} per row, best first (ties by user id), flattened.
     static let topOfBoards = RedisScript(
         """
         \(generationPrelude)
+        \(entryFunctions)
         local limit = tonumber(ARGV[1])
         local best = {}
         local floor, floorText = nil, '-inf'
+        local sign = 1
         for i = 2, #ARGV do
+          sign = rankingOf(string.match(ARGV[i], '^[^:]+')).sign
           local rows = redis.call('ZRANGE', p .. '\(RedisKeys.boardPart)' .. ARGV[i], '+inf', floorText, 'BYSCORE', 'REV', 'LIMIT', 0, limit, 'WITHSCORES')
           for j = 1, #rows, 2 do
-            local user, score = rows[j], tonumber(rows[j + 1])
+            local user, score = userOf(rows[j]), tonumber(rows[j + 1])
             local current = best[user]
             if current == nil or score > current[1] then best[user] = {score, ARGV[i]} end
           end
@@ -239,7 +343,7 @@ enum BoardScripts {
           local game = string.sub(board, 1, separator - 1)
           local when = redis.call('HGET', p .. '\(RedisKeys.whensPart)' .. board, user) or '0'
           local name = redis.call('HGET', p .. '\(RedisKeys.namesPart)', user) or ''
-          for _, value in ipairs({user, tostring(score), game, when, name}) do result[#result + 1] = value end
+          for _, value in ipairs({user, int(sign * score), game, when, name}) do result[#result + 1] = value end
         end
         return result
         """)

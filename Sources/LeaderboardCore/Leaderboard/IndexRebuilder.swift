@@ -39,7 +39,16 @@ public struct IndexRebuilder {
             guard let generation = try redis.command(["INCR", RedisKeys.generationCounter]).int else {
                 throw RedisError.unexpectedReply("INCR gen-counter")
             }
-            let writer = BoardWriter(redis: redis, prefix: RedisKeys.generationPrefix(generation))
+            let prefix = RedisKeys.generationPrefix(generation)
+            let rankings = try Dictionary(
+                uniqueKeysWithValues: database.query("SELECT \(PostgresGameCatalog.columns) FROM games").map { row in
+                    let game = try PostgresGameCatalog.game(row)
+                    return (game.slug, game.ranking)
+                })
+            if !rankings.isEmpty {
+                try redis.command(["HSET", prefix + RedisKeys.gamesPart] + rankings.flatMap { [$0.key, $0.value.encoded] })
+            }
+            let writer = BoardWriter(redis: redis, prefix: prefix, rankings: rankings)
             var players = 0
             try database.forEachBatch(of: "SELECT id, name FROM users") { rows in
                 for row in rows { try writer.name(userId: row.requiredInt("id"), name: row.requiredString("name")) }
@@ -49,19 +58,24 @@ public struct IndexRebuilder {
             let today = try UTCDay(iso: database.query("SELECT current_date::text AS today")[0].requiredString("today"))!
             var entries = 0
             for kind in PeriodKind.allCases {
-                for sql in [Self.bestPerGame(kind), Self.sumPerPlayer(kind)] {
+                for sql in [Self.entriesPerGame(kind) + " ORDER BY game, period_start", Self.sumPerPlayer(kind)] {
                     try database.forEachBatch(of: sql) { rows in
                         for row in rows {
                             let period = BoardPeriod(kind, containing: UTCDay(epochSeconds: try row.requiredInt("period_start")))
                             guard period.isRetained(on: today) else { continue }
                             try writer.add(
                                 game: row.requiredString("game"), period: period, userId: row.requiredInt("user_id"),
-                                score: row.requiredInt("score"), epochSeconds: row.requiredInt("epoch"))
+                                score: row.requiredInt("score"), entryId: row.int("entry_id"), epochSeconds: row.requiredInt("epoch"))
                         }
                         entries += rows.count
                     }
                     progress("\(kind.rawValue) boards: \(entries) entries")
                 }
+            }
+            // The snapshot holds the scores above the watermark that had committed; the reconciler must not apply
+            // them again (a `sum` would count them twice).
+            try database.forEachBatch(of: "SELECT id FROM scores WHERE id > \(watermark)") { rows in
+                for row in rows { try writer.markApplied(scoreId: row.requiredInt("id")) }
             }
             try writer.finish()
             let revoked = try RevocationList.reload(from: database, into: redis)
@@ -70,6 +84,8 @@ public struct IndexRebuilder {
             try redis.pipelineOrThrow([
                 ["SET", RedisKeys.watermark(generation: generation), String(watermark)],
                 ["SET", RedisKeys.generation, String(generation)],
+                // Every board may have changed: the WebSocket daemons render their views again.
+                ["PUBLISH", RedisKeys.eventsChannel, "[]"],
             ])
             logger.info("index rebuilt", metadata: ["generation": "\(generation)", "players": "\(players)", "entries": "\(entries)"])
             if let previous, previous != generation { try deleteGeneration(previous) }
@@ -95,46 +111,67 @@ public struct IndexRebuilder {
     private static func periodStart(_ kind: PeriodKind) -> String {
         switch kind {
         case .allTime: "timestamptz 'epoch'"
-        case .daily: "date_trunc('day', created_at)"
-        case .weekly: "date_trunc('week', created_at)"
-        case .monthly: "date_trunc('month', created_at)"
+        case .daily: "date_trunc('day', s.created_at)"
+        case .weekly: "date_trunc('week', s.created_at)"
+        case .monthly: "date_trunc('month', s.created_at)"
         }
     }
 
-    /// Each player's best per game and period, and when it was first reached (the apply script's rule).
-    private static func bestPerGame(_ kind: PeriodKind) -> String {
+    /// Each player's entry per game and period, by the game's rule, with the id of the score that gave it (see
+    /// `BoardScripts.apply`: best in the game's order, its lowest id among equals; the latest by id; the sum, with
+    /// its highest id) and when that score came.
+    private static func entriesPerGame(_ kind: PeriodKind) -> String {
         // Boards older than the retention are not rebuilt; a month of slack covers the longest period.
-        let recent = kind == .allTime ? "" : "WHERE created_at >= now() - interval '\(BoardPeriod.retentionDays + 32) days'"
+        let recent = kind == .allTime ? "" : "WHERE s.created_at >= now() - interval '\(BoardPeriod.retentionDays + 32) days'"
         return """
-            SELECT DISTINCT ON (game, p, user_id) game, extract(epoch FROM p)::bigint AS period_start, user_id, score,
-                   floor(extract(epoch FROM created_at))::bigint AS epoch
-            FROM (SELECT game, user_id, score, created_at, id, \(periodStart(kind)) AS p FROM scores \(recent)) s
-            ORDER BY game, p, user_id, score DESC, created_at, id
+            WITH s AS (
+                SELECT s.id, s.user_id, s.game, s.score, s.created_at, \(periodStart(kind)) AS p, g.sort_order, g.rule, g.in_global
+                FROM scores s JOIN games g ON g.slug = s.game \(recent)
+            ), entries AS (
+                (SELECT DISTINCT ON (game, p, user_id) game, p, user_id, score, id AS entry_id, created_at AS reached, in_global
+                 FROM s WHERE rule = 'best'
+                 ORDER BY game, p, user_id, CASE WHEN sort_order = 'asc' THEN -score ELSE score END DESC, id)
+                UNION ALL
+                (SELECT DISTINCT ON (game, p, user_id) game, p, user_id, score, id, created_at, in_global
+                 FROM s WHERE rule = 'latest' ORDER BY game, p, user_id, id DESC)
+                UNION ALL
+                SELECT game, p, user_id, sum(score)::bigint, max(id), (array_agg(created_at ORDER BY id DESC))[1], bool_and(in_global)
+                FROM s WHERE rule = 'sum' GROUP BY game, p, user_id
+            )
+            SELECT game, extract(epoch FROM p)::bigint AS period_start, user_id, score, entry_id, in_global,
+                   floor(extract(epoch FROM reached))::bigint AS epoch
+            FROM entries
             """
     }
 
-    /// The global board: per player and period, the sum of per-game bests, dated by the latest of them.
+    /// The global board: per player and period, the sum of their entries on the `inGlobal` games, dated by the
+    /// latest of them.
     private static func sumPerPlayer(_ kind: PeriodKind) -> String {
         """
-        SELECT '\(BoardIndex.globalGame)' AS game, period_start, user_id, sum(score)::bigint AS score, max(epoch) AS epoch
-        FROM (\(bestPerGame(kind))) best GROUP BY period_start, user_id ORDER BY period_start
+        SELECT '\(BoardIndex.globalGame)' AS game, period_start, user_id, sum(score)::bigint AS score, NULL::bigint AS entry_id,
+               max(epoch) AS epoch
+        FROM (\(entriesPerGame(kind))) entry WHERE in_global GROUP BY period_start, user_id ORDER BY period_start
         """
     }
 }
 
-/// Batches board writes into multi-member ZADD/HSET commands, pipelined.
+/// Batches board writes into multi-member ZADD/HSET commands, pipelined; keeps each board as the apply script
+/// would (see `BoardScripts.entryFunctions`).
 private final class BoardWriter {
     let redis: RedisConnection
     let prefix: String
+    let rankings: [String: Ranking]
     private var commands: [[String]] = []
     private var board: (game: String, period: BoardPeriod)?
     private var members: [String] = []
     private var whens: [String] = []
+    private var entryIds: [String] = []
     private var names: [String] = []
 
-    init(redis: RedisConnection, prefix: String) {
+    init(redis: RedisConnection, prefix: String, rankings: [String: Ranking]) {
         self.redis = redis
         self.prefix = prefix
+        self.rankings = rankings
     }
 
     func name(userId: Int, name: String) throws {
@@ -142,14 +179,34 @@ private final class BoardWriter {
         if names.count >= 2_000 { try flushNames() }
     }
 
-    func add(game: String, period: BoardPeriod, userId: Int, score: Int, epochSeconds: Int) throws {
+    /// `entryId`: the score id that gave the entry, for a game's board (nil on the global board).
+    func add(game: String, period: BoardPeriod, userId: Int, score: Int, entryId: Int?, epochSeconds: Int) throws {
         if board?.game != game || board?.period != period {
             try flushBoard()
             board = (game, period)
         }
-        members += [String(score), String(userId)]
-        whens += [String(userId), String(epochSeconds)]
+        let ranking = game == BoardIndex.globalGame ? Ranking.standard : rankings[game] ?? .standard
+        let user = String(userId)
+        let stored = ranking.order == .asc ? -score : score
+        members += [String(stored), entryId.map { Self.member(user: user, entryId: $0, ranking: ranking) } ?? user]
+        whens += [user, String(epochSeconds)]
+        if ranking.needsEntryIds, let entryId { entryIds += [user, String(entryId)] }
         if members.count >= 2_000 { try flushBoard() }
+    }
+
+    func markApplied(scoreId: Int) throws {
+        commands.append([
+            "SETBIT", prefix + RedisKeys.appliedPart + String(scoreId / BoardIndex.appliedShardBits),
+            String(scoreId % BoardIndex.appliedShardBits), "1",
+        ])
+        if commands.count >= 256 { try send() }
+    }
+
+    /// The member `BoardScripts.entryFunctions`' `memberOf` makes.
+    private static func member(user: String, entryId: Int, ranking: Ranking) -> String {
+        guard ranking.tieBreak == .earliest else { return user }
+        let order = String(999_999_999_999_999 - entryId)
+        return String(repeating: "0", count: max(0, 15 - order.count)) + order + ":" + user
     }
 
     func finish() throws {
@@ -167,15 +224,18 @@ private final class BoardWriter {
 
     private func flushBoard() throws {
         guard let board, !members.isEmpty else { return }
-        let key = prefix + RedisKeys.boardPart + "\(board.game):\(board.period.key)"
-        let whenKey = prefix + RedisKeys.whensPart + "\(board.game):\(board.period.key)"
-        commands.append(["ZADD", key] + members)
-        commands.append(["HSET", whenKey] + whens)
-        if let expiresAt = board.period.expiresAt {
-            commands += [["EXPIREAT", key, String(expiresAt)], ["EXPIREAT", whenKey, String(expiresAt)]]
+        let suffix = "\(board.game):\(board.period.key)"
+        var keys = [prefix + RedisKeys.boardPart + suffix, prefix + RedisKeys.whensPart + suffix]
+        commands.append(["ZADD", keys[0]] + members)
+        commands.append(["HSET", keys[1]] + whens)
+        if !entryIds.isEmpty {
+            keys.append(prefix + RedisKeys.entryIdsPart + suffix)
+            commands.append(["HSET", keys[2]] + entryIds)
         }
+        if let expiresAt = board.period.expiresAt { commands += keys.map { ["EXPIREAT", $0, String(expiresAt)] } }
         members.removeAll(keepingCapacity: true)
         whens.removeAll(keepingCapacity: true)
+        entryIds.removeAll(keepingCapacity: true)
         if commands.count >= 64 { try send() }
     }
 

@@ -4,7 +4,8 @@ import Metrics
 
 /// Keeps the index equal to PostgreSQL: applies every stored score the index lacks (those answered 202
 /// while Redis was down, or cut off by a crash between the two writes), and rebuilds the whole index when
-/// Redis comes back empty. Applying is best-of, so doing it twice is harmless.
+/// Redis comes back empty or a game's ranking settings changed. The index marks applied scores, so applying
+/// one twice changes nothing.
 ///
 /// Several API processes may run one each; a short lease in Redis lets one work at a time.
 public final class IndexReconciler {
@@ -58,6 +59,9 @@ public final class IndexReconciler {
                 if lastFailure != nil { logger.info("reconciler recovered") }
                 lastFailure = nil
             } catch {
+                // Counted even with no request in flight: a store that is down shows in the metrics (and
+                // alerts) within a pass or two, from the reconciler of every api process.
+                if let outage = error as? any StoreFailure, outage.isUnavailable { Observability.storeError(outage.store.rawValue) }
                 let failure = "\(error)"
                 if failure != lastFailure { logger.warning("reconciler failed, retrying", metadata: ["error": "\(failure)"]) }
                 lastFailure = failure
@@ -65,14 +69,40 @@ public final class IndexReconciler {
         } while !stop.wait(seconds: Double(interval.components.seconds) + Double(interval.components.attoseconds) / 1e18)
     }
 
-    /// One pass: rebuild if the index is gone, else apply what is missing above the watermark.
+    /// Whether the generation ranks every game as PostgreSQL's `games` says (an admin may have changed one). A
+    /// game the generation does not know yet, or one that changed and has no score (no board holds it), is
+    /// brought up to date here; one that changed and has scores needs its boards rebuilt, and the generation's
+    /// boards go on ranking as they did until the new ones are in.
+    func rankingsAreCurrent(generation: Int) throws -> Bool {
+        let key = RedisKeys.generationPrefix(generation) + RedisKeys.gamesPart
+        guard let fields = try redis.command(["HGETALL", key]).array?.compactMap(\.string) else {
+            throw RedisError.unexpectedReply("HGETALL games")
+        }
+        let indexed = Dictionary(uniqueKeysWithValues: stride(from: 0, to: fields.count - 1, by: 2).map { (fields[$0], fields[$0 + 1]) })
+        let games = try database.query("SELECT \(PostgresGameCatalog.columns) FROM games").map { try PostgresGameCatalog.game($0) }
+        let changed = games.filter { game in indexed[game.slug].map { $0 != game.ranking.encoded } ?? false }
+        // Rare (after an admin's change), so the scan a game without scores costs is paid once.
+        let scored =
+            changed.isEmpty
+            ? []
+            : try database.query(
+                "SELECT slug FROM unnest($1::text[]) AS slug WHERE EXISTS (SELECT 1 FROM scores WHERE game = slug)", [changed.map(\.slug)]
+            ).map { try $0.requiredString("slug") }
+        let updates = games.filter { game in indexed[game.slug] == nil || changed.contains(game) && !scored.contains(game.slug) }
+        if !updates.isEmpty { try redis.command(["HSET", key] + updates.flatMap { [$0.slug, $0.ranking.encoded] }) }
+        if !scored.isEmpty { logger.info("a game's ranking changed; rebuilding the boards", metadata: ["games": "\(scored)"]) }
+        return scored.isEmpty
+    }
+
+    /// One pass: rebuild if the index is gone or a game's ranking changed, else apply what is missing above the
+    /// watermark.
     @discardableResult
     public func reconcile(today: UTCDay = UTCDay.today) throws -> Pass {
         var pass = Pass()
         guard try redis.run(Self.leaseScript, keys: [RedisKeys.reconcilerLease], arguments: [leaseToken, "5000"]) == .integer(1) else {
             return pass
         }
-        guard let generation = try index.generation() else {
+        guard let generation = try index.generation(), try rankingsAreCurrent(generation: generation) else {
             pass.rebuilt = try rebuilder.rebuild(wait: false) != nil
             return pass
         }

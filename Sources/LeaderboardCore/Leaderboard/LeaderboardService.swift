@@ -21,8 +21,8 @@ public final class LeaderboardService {
         case applied(StoredScore, BoardIndex.Applied)
         /// Stored; the index was unavailable, so the reconciler will apply it.
         case queued(StoredScore)
-        /// Refused: the token that sent it is revoked. Nothing was stored.
-        case revoked
+        /// Refused (a revoked token, an archived game, a score out of bounds). Nothing was stored.
+        case refused(ServiceError)
     }
 
     /// Group commit for a process's submissions: one PostgreSQL statement (one commit) for those that
@@ -62,12 +62,10 @@ public final class LeaderboardService {
     public func submit(
         userId: Int, name: String, game: String, score: Int, idempotencyKey: String?, unlessRevoked tokenKey: String? = nil, now: Date = Date()
     ) throws -> Submission {
-        let catalog = try games.games()
-        guard let known = catalog.first(where: { $0.slug == game }) else {
-            throw ServiceError.validation(field: "game", "unknown game '\(game)'; one of: \(catalog.map(\.slug).joined(separator: ", "))")
-        }
-        guard (0...known.maxScore).contains(score) else {
-            throw ServiceError.validation(field: "score", "must be between 0 and \(known.maxScore)")
+        // Bounds and archiving are checked by the statement that stores the score, against the game as it is then.
+        guard try games.game(game) != nil else {
+            let active = try games.games().filter { !$0.archived }.map(\.slug)
+            throw ServiceError.validation(field: "game", "unknown game '\(game)'; one of: \(active.joined(separator: ", "))")
         }
         if let key = idempotencyKey, key.isEmpty || key.utf8.count > 200 {
             throw ServiceError.validation(field: "Idempotency-Key", "must be 1 to 200 bytes")
@@ -79,7 +77,7 @@ public final class LeaderboardService {
         let (stored, applied): (StoredScore, BoardIndex.Applied?)
         do {
             switch try batches.submit(pending, run: store, then: apply) {
-            case .revoked: throw ServiceError.unauthorized("token revoked")
+            case .refused(let error): throw error
             case .queued(let queued): (stored, applied) = (queued, nil)
             case .applied(let done, let outcome): (stored, applied) = (done, outcome)
             }
@@ -109,7 +107,7 @@ public final class LeaderboardService {
 
     /// A batch in one statement; when it fails for a reason of one submission's (a deleted account, a
     /// deadlock with another batch over idempotency keys), each alone, so only that one fails.
-    func store(_ batch: [PendingScore]) -> [Result<StoredScore?, any Error>] {
+    func store(_ batch: [PendingScore]) -> [Result<Insertion, any Error>] {
         do {
             return try scores.insert(batch.map(\.score)).map { .success($0) }
         } catch let error as PostgresError where batch.count > 1 && !error.isUnavailable {
@@ -120,19 +118,20 @@ public final class LeaderboardService {
     }
 
     /// Applies what `store` stored, in one round trip per day in the batch (almost always one). A replay
-    /// is applied again, harmlessly (best-of), so its answer can be rebuilt when the remembered one is gone.
-    func apply(_ batch: [PendingScore], stored: [Result<StoredScore?, any Error>]) -> [Result<Landed, any Error>] {
-        // Failures and revocations as they are; each stored row's outcome is set below.
-        var outcomes: [Result<Landed, any Error>] = stored.map { result in result.map { _ in .revoked } }
+    /// is applied again (which changes nothing: the index knows it), so its answer can be rebuilt when the
+    /// remembered one is gone.
+    func apply(_ batch: [PendingScore], stored: [Result<Insertion, any Error>]) -> [Result<Landed, any Error>] {
+        // Failures and refusals as they are; each stored row's outcome is set below.
+        var outcomes: [Result<Landed, any Error>] = stored.map { result in result.map(Self.refusal) }
         let rows = batch.indices.compactMap { position -> (position: Int, row: StoredScore)? in
-            guard case .success(let row?) = stored[position] else { return nil }
+            guard case .success(.stored(let row)) = stored[position] else { return nil }
             return (position, row)
         }
         for (today, group) in Dictionary(grouping: rows, by: { batch[$0.position].today }) {
             let scores = group.map { position, row in
                 BoardIndex.Score(
                     id: row.id, userId: batch[position].score.userId, name: batch[position].name, game: row.game, score: row.score,
-                    epochSeconds: row.epochSeconds)
+                    epochSeconds: row.epochSeconds, ranking: row.ranking)
             }
             let applied: [Result<BoardIndex.Applied, IndexError>]
             do {
@@ -151,6 +150,17 @@ public final class LeaderboardService {
             }
         }
         return outcomes
+    }
+
+    /// What a submission that stored nothing answers (a stored one's outcome is set once it is applied).
+    private static func refusal(_ insertion: Insertion) -> Landed {
+        switch insertion {
+        case .revoked: .refused(.unauthorized("token revoked"))
+        case .archived: .refused(.conflict("this game is archived: it takes no more scores"))
+        case .outOfBounds(let min, let max): .refused(.validation(field: "score", "must be between \(min) and \(max)"))
+        // Replaced by the outcome of applying it.
+        case .stored: .refused(.unavailable("not applied yet"))
+        }
     }
 
     /// Rows `start...end` (inclusive, 0-based) of a board; `tokenKey`: see `BoardIndex.page`.
@@ -233,7 +243,7 @@ public final class LeaderboardService {
         return (Array(entries.prefix(limit)), entries.count > limit ? entries[limit - 1].id : nil)
     }
 
-    /// The top players by best single score over whole UTC days `from...to`.
+    /// The top players by best single score (in the game's order) over whole UTC days `from...to`.
     public func report(from: UTCDay, to: UTCDay, game: String, limit: Int, today: UTCDay) throws -> [ReportRow] {
         try requireBoard(game)
         guard to >= from else { throw ServiceError.validation(field: "end", "must not be before start") }
@@ -244,15 +254,17 @@ public final class LeaderboardService {
         let catalog = try games.games()
         let lastDay = min(to, today)
         guard from <= lastDay else { return [] }
-        let reportGames = game == BoardIndex.globalGame ? catalog.map(\.slug) : [game]
+        // `all` covers the games of the global board, all of them `desc`; one game ranks in its own order.
+        let reportGames = game == BoardIndex.globalGame ? catalog.filter(\.inGlobal) : catalog.filter { $0.slug == game }
         let covering = Self.covering(from: from, to: lastDay)
+        // Period boards hold each player's best single score only for `best` games.
         let top =
-            if covering.allSatisfy({ $0.isRetained(on: today) }) {
-                try index.top(limit: limit, of: covering.flatMap { period in reportGames.map { ($0, period) } })
+            if covering.allSatisfy({ $0.isRetained(on: today) }) && reportGames.allSatisfy({ $0.rule == .best }) {
+                try index.top(limit: limit, of: covering.flatMap { period in reportGames.map { ($0.slug, period) } })
             } else {
                 try scores.topPlayers(
-                    from: from.epochSeconds, to: lastDay.adding(days: 1).epochSeconds,
-                    game: game == BoardIndex.globalGame ? nil : game, limit: limit)
+                    from: from.epochSeconds, to: lastDay.adding(days: 1).epochSeconds, games: reportGames.map(\.slug),
+                    ascending: reportGames.first?.order == .asc, limit: limit)
             }
         let played = try scores.gamesPlayed(userIds: top.map(\.userId), from: from.epochSeconds, to: lastDay.adding(days: 1).epochSeconds)
         var rows: [ReportRow] = []

@@ -1,15 +1,18 @@
 /// Where submitted scores are kept for good: the source of truth the index is rebuilt from.
 public protocol ScoreStore {
     /// Stores submissions in one transaction, each one, or finds the one stored earlier under the same
-    /// idempotency key; nil for one whose token is revoked (nothing stored for it). All or nothing: when
-    /// one fails (a deleted account), nothing is stored.
-    func insert(_ submissions: [NewScore]) throws -> [StoredScore?]
+    /// idempotency key; or refuses one, storing nothing for it, when its token is revoked or its game refuses it
+    /// (archived, or the score outside the bounds, as the game is now). All or nothing: when one fails (a
+    /// deleted account), nothing is stored.
+    func insert(_ submissions: [NewScore]) throws -> [Insertion]
     /// The player's submissions, newest first, before the cursor id.
     func history(userId: Int, game: String?, before: Int?, limit: Int) throws -> [ScoreEntry]
     /// Per player, how many different games they played in `[from, to)` (epoch seconds).
     func gamesPlayed(userIds: [Int], from: Int, to: Int) throws -> [Int: Int]
-    /// The report computed from every score in the range; for ranges older than the index keeps.
-    func topPlayers(from: Int, to: Int, game: String?, limit: Int) throws -> [TopScore]
+    /// The report computed from every score of `games` in the range: each player's best single score, in
+    /// descending order of score or, `ascending`, ascending; ties by user id. For ranges older than the index
+    /// keeps, and for games whose boards hold something else than a best score.
+    func topPlayers(from: Int, to: Int, games: [String], ascending: Bool, limit: Int) throws -> [TopScore]
     /// The ids of scores above `id`, oldest first, with whether they are older than `settledSeconds` and
     /// than one second: what the reconciler checks every second, so no more than that.
     func pending(after id: Int, limit: Int, settledSeconds: Int) throws -> [(id: Int, isSettled: Bool, isRipe: Bool)]
@@ -34,20 +37,35 @@ public struct NewScore: Sendable {
     }
 }
 
-/// A stored submission; `isReplay` when an earlier request with the same idempotency key stored it.
+/// What became of one submission in `ScoreStore.insert`.
+public enum Insertion: Sendable {
+    case stored(StoredScore)
+    case revoked
+    case archived
+    case outOfBounds(min: Int, max: Int)
+
+    public var stored: StoredScore? {
+        if case .stored(let row) = self { row } else { nil }
+    }
+}
+
+/// A stored submission; `isReplay` when an earlier request with the same idempotency key stored it. `ranking`:
+/// the game's, as the statement that stored it read it.
 public struct StoredScore: Sendable {
     public let id: Int
     public let game: String
     public let score: Int
     public let epochSeconds: Int
     public let isReplay: Bool
+    public let ranking: Ranking
 
-    public init(id: Int, game: String, score: Int, epochSeconds: Int, isReplay: Bool) {
+    public init(id: Int, game: String, score: Int, epochSeconds: Int, isReplay: Bool, ranking: Ranking = .standard) {
         self.id = id
         self.game = game
         self.score = score
         self.epochSeconds = epochSeconds
         self.isReplay = isReplay
+        self.ranking = ranking
     }
 }
 
@@ -59,9 +77,11 @@ public struct PostgresScoreStore: ScoreStore {
     }
 
     /// One statement, one round trip, one commit for the whole batch: the revocation checks (PostgreSQL
-    /// holds every revocation), the inserts (ids drawn first, so each row is matched to its submission),
-    /// and for an idempotency conflict the earlier row.
-    public func insert(_ submissions: [NewScore]) throws -> [StoredScore?] {
+    /// holds every revocation), the game's checks (against the `games` row itself, so an admin's change counts
+    /// from the next submission on every process), the inserts (ids drawn first, so each row is matched to its
+    /// submission), and for an idempotency conflict the earlier row. A retry of a stored submission is answered
+    /// as one, even if its game changed since.
+    public func insert(_ submissions: [NewScore]) throws -> [Insertion] {
         guard !submissions.isEmpty else { return [] }
         // Columns as arrays, so every batch size is one prepared statement (which PostgreSQL soon plans once
         // for all); an absent key is '' (never a real one: keys are 1 to 200 bytes, tokens are never empty).
@@ -73,17 +93,28 @@ public struct PostgresScoreStore: ScoreStore {
             ], prepared: true)
         guard rows.count == submissions.count else { throw PostgresError.unexpectedResult("score insert returned \(rows.count) rows") }
         return try zip(submissions, rows).map { submission, row in
-            if try row.bool("revoked") == true { return nil }
-            if try row.int("id") != nil { return try Self.stored(row, isReplay: try row.bool("replay") ?? false) }
+            switch try row.string("refusal") {
+            case "revoked": return .revoked
+            case "archived": return .archived
+            case "bounds": return .outOfBounds(min: try row.requiredInt("min_score"), max: try row.requiredInt("max_score"))
+            default: break
+            }
+            if try row.int("id") != nil { return .stored(try Self.stored(row, isReplay: try row.bool("replay") ?? false)) }
             // The conflicting row was committed after this statement's snapshot was taken (a concurrent
             // retry, or a retry in the same batch): a new statement sees it.
             let earlier = try database.query(
-                "SELECT id, game, score, floor(extract(epoch FROM created_at))::bigint AS epoch FROM scores WHERE user_id = $1 AND idempotency_key = $2",
+                """
+                SELECT s.id, s.game, s.score, floor(extract(epoch FROM s.created_at))::bigint AS epoch, \(Self.rankingColumns)
+                FROM scores s JOIN games g ON g.slug = s.game WHERE s.user_id = $1 AND s.idempotency_key = $2
+                """,
                 [submission.userId, submission.idempotencyKey])
             guard let row = earlier.first else { throw PostgresError.unexpectedResult("idempotent insert found no row") }
-            return try Self.stored(row, isReplay: true)
+            return .stored(try Self.stored(row, isReplay: true))
         }
     }
+
+    /// A game's ranking settings, from `games g`.
+    static let rankingColumns = "g.sort_order, g.rule, g.tie_break, g.in_global"
 
     /// The batch insert: $1 to $5 are the columns user id, game, score, idempotency key and token key.
     static let insertStatement = """
@@ -91,20 +122,31 @@ public struct PostgresScoreStore: ScoreStore {
             SELECT position, user_id, game, score, nullif(idempotency_key, '') AS idempotency_key, nullif(token_key, '') AS token_key
             FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::text[], $5::text[])
                 WITH ORDINALITY AS columns (user_id, game, score, idempotency_key, token_key, position)
+        ), checked AS (
+            SELECT input.*, g.min_score, g.max_score, \(rankingColumns),
+                CASE
+                    WHEN EXISTS (SELECT 1 FROM revoked_tokens r WHERE r.token_key = input.token_key AND r.expires_at > now()) THEN 'revoked'
+                    WHEN input.idempotency_key IS NOT NULL AND EXISTS (
+                        SELECT 1 FROM scores e WHERE e.user_id = input.user_id AND e.idempotency_key = input.idempotency_key) THEN NULL
+                    WHEN g.archived THEN 'archived'
+                    WHEN input.score NOT BETWEEN g.min_score AND g.max_score THEN 'bounds'
+                END AS refusal
+            FROM input JOIN games g ON g.slug = input.game
         ), accepted AS (
-            SELECT input.*, nextval('scores_id_seq') AS id FROM input
-            WHERE NOT EXISTS (SELECT 1 FROM revoked_tokens r WHERE r.token_key = input.token_key AND r.expires_at > now())
+            SELECT checked.*, nextval('scores_id_seq') AS id FROM checked WHERE refusal IS NULL
         ), inserted AS (
             INSERT INTO scores (id, user_id, game, score, idempotency_key)
             SELECT id, user_id, game, score, idempotency_key FROM accepted
             ON CONFLICT (user_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
             RETURNING id, game, score, created_at
         )
-        SELECT accepted.id IS NULL AS revoked, coalesce(inserted.id, earlier.id) AS id,
+        SELECT checked.refusal, checked.min_score, checked.max_score, checked.sort_order, checked.rule, checked.tie_break,
+               checked.in_global, coalesce(inserted.id, earlier.id) AS id,
                coalesce(inserted.game, earlier.game) AS game, coalesce(inserted.score, earlier.score) AS score,
                floor(extract(epoch FROM coalesce(inserted.created_at, earlier.created_at)))::bigint AS epoch,
                inserted.id IS NULL AS replay
         FROM input
+        LEFT JOIN checked ON checked.position = input.position
         LEFT JOIN accepted ON accepted.position = input.position
         LEFT JOIN inserted ON inserted.id = accepted.id
         LEFT JOIN scores earlier ON inserted.id IS NULL AND earlier.user_id = accepted.user_id
@@ -139,18 +181,19 @@ public struct PostgresScoreStore: ScoreStore {
         return games
     }
 
-    public func topPlayers(from: Int, to: Int, game: String?, limit: Int) throws -> [TopScore] {
+    public func topPlayers(from: Int, to: Int, games: [String], ascending: Bool, limit: Int) throws -> [TopScore] {
         try database.query(
             """
             WITH best AS (
-                SELECT DISTINCT ON (user_id) user_id, game, score, created_at FROM scores
-                WHERE created_at >= to_timestamp($1) AND created_at < to_timestamp($2) AND ($3::text IS NULL OR game = $3)
-                ORDER BY user_id, score DESC, created_at, id
+                SELECT DISTINCT ON (user_id) user_id, game, score, created_at, CASE WHEN $5 THEN -score ELSE score END AS rank_value
+                FROM scores
+                WHERE created_at >= to_timestamp($1) AND created_at < to_timestamp($2) AND game = ANY($3::text[])
+                ORDER BY user_id, rank_value DESC, created_at, id
             )
             SELECT b.user_id, u.name, b.game, b.score, floor(extract(epoch FROM b.created_at))::bigint AS epoch
             FROM best b JOIN users u ON u.id = b.user_id
-            ORDER BY b.score DESC, b.user_id LIMIT $4
-            """, [from, to, game, limit]
+            ORDER BY b.rank_value DESC, b.user_id LIMIT $4
+            """, [from, to, games, limit, ascending]
         ).map { row in
             TopScore(
                 userId: try row.requiredInt("user_id"), name: try row.requiredString("name"), score: try row.requiredInt("score"),
@@ -171,19 +214,28 @@ public struct PostgresScoreStore: ScoreStore {
         guard !ids.isEmpty else { return [] }
         return try database.query(
             """
-            SELECT s.id, s.user_id, u.name, s.game, s.score, floor(extract(epoch FROM s.created_at))::bigint AS epoch
-            FROM scores s JOIN users u ON u.id = s.user_id WHERE s.id = ANY($1::bigint[]) ORDER BY s.id
+            SELECT s.id, s.user_id, u.name, s.game, s.score, floor(extract(epoch FROM s.created_at))::bigint AS epoch, \(Self.rankingColumns)
+            FROM scores s JOIN users u ON u.id = s.user_id JOIN games g ON g.slug = s.game WHERE s.id = ANY($1::bigint[]) ORDER BY s.id
             """, [ids]
         ).map { row in
             BoardIndex.Score(
                 id: try row.requiredInt("id"), userId: try row.requiredInt("user_id"), name: try row.requiredString("name"),
-                game: try row.requiredString("game"), score: try row.requiredInt("score"), epochSeconds: try row.requiredInt("epoch"))
+                game: try row.requiredString("game"), score: try row.requiredInt("score"), epochSeconds: try row.requiredInt("epoch"),
+                ranking: try Self.ranking(row))
         }
     }
 
     private static func stored(_ row: PostgresRow, isReplay: Bool) throws -> StoredScore {
         StoredScore(
             id: try row.requiredInt("id"), game: try row.requiredString("game"), score: try row.requiredInt("score"),
-            epochSeconds: try row.requiredInt("epoch"), isReplay: isReplay)
+            epochSeconds: try row.requiredInt("epoch"), isReplay: isReplay, ranking: try ranking(row))
+    }
+
+    /// The ranking from `rankingColumns`.
+    static func ranking(_ row: PostgresRow) throws -> Ranking {
+        guard let order = ScoreOrder(rawValue: try row.requiredString("sort_order")), let rule = ScoreRule(rawValue: try row.requiredString("rule")),
+            let tieBreak = TieBreak(rawValue: try row.requiredString("tie_break"))
+        else { throw PostgresError.unexpectedResult("a game's ranking settings") }
+        return Ranking(order: order, rule: rule, tieBreak: tieBreak, inGlobal: try row.bool("in_global") ?? false)
     }
 }

@@ -72,6 +72,43 @@ public enum Migrations {
                 #"CREATE UNIQUE INDEX users_email_lower_key ON users (lower(email COLLATE "und-x-icu"))"#,
             ]
         ),
+        Migration(
+            // Today's behaviour is every default, so the ten seeded games rank as before.
+            version: 5, name: "game settings, roles, audit log",
+            sql: [
+                """
+                ALTER TABLE games
+                    ADD COLUMN sort_order text NOT NULL DEFAULT 'desc' CHECK (sort_order IN ('desc', 'asc')),
+                    ADD COLUMN rule text NOT NULL DEFAULT 'best' CHECK (rule IN ('best', 'latest', 'sum')),
+                    ADD COLUMN min_score bigint NOT NULL DEFAULT 0,
+                    ADD COLUMN tie_break text NOT NULL DEFAULT 'shared' CHECK (tie_break IN ('shared', 'earliest')),
+                    ADD COLUMN in_global boolean NOT NULL DEFAULT true,
+                    ADD COLUMN format text NOT NULL DEFAULT 'integer' CHECK (format IN ('integer', 'time_ms')),
+                    ADD COLUMN authoritative boolean NOT NULL DEFAULT false,
+                    ADD COLUMN archived boolean NOT NULL DEFAULT false,
+                    ADD COLUMN updated_at timestamptz NOT NULL DEFAULT now(),
+                    DROP CONSTRAINT games_max_score_check,
+                    ADD CONSTRAINT games_bounds_check CHECK (
+                        min_score <= max_score AND min_score >= -9007199254740991 AND max_score <= 9007199254740991),
+                    ADD CONSTRAINT games_asc_not_global_check CHECK (NOT (sort_order = 'asc' AND in_global)),
+                    ADD CONSTRAINT games_label_check CHECK (length(label) BETWEEN 1 AND 100)
+                """,
+                // Scores may be negative now (within a game's bounds).
+                "ALTER TABLE scores DROP CONSTRAINT scores_score_check",
+                "ALTER TABLE users ADD COLUMN role text NOT NULL DEFAULT 'player' CHECK (role IN ('player', 'admin'))",
+                """
+                CREATE TABLE audit_log (
+                    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+                    at timestamptz NOT NULL DEFAULT now(),
+                    actor text NOT NULL,
+                    action text NOT NULL,
+                    target text NOT NULL,
+                    reason text CHECK (length(reason) BETWEEN 1 AND 500),
+                    details jsonb NOT NULL DEFAULT '{}'
+                )
+                """,
+            ]
+        ),
     ]
 
     /// Applies the migrations not yet recorded and returns their versions. Safe to run concurrently:

@@ -15,6 +15,11 @@ public enum Observability {
             .seconds(2.5),
         ]
         MetricsSystem.bootstrap(factory)
+        // Exported at 0 from the start, so that a rate over them (the dashboard's, the alerts') has a
+        // series before the first outage rather than none.
+        for store in [Store.postgres, .redis] {
+            _ = Counter(label: storeErrorsLabel, dimensions: [("store", store.rawValue)])
+        }
     }
 
     /// The body of `GET /metrics` as Prometheus scrapes it, of type `expositionContentType`.
@@ -24,6 +29,8 @@ public enum Observability {
 
     /// Counts a store failure the caller survived (answered "retry later", retried, or queued).
     public static func storeError(_ store: String) {
-        Counter(label: "leaderboard_store_errors_total", dimensions: [("store", store)]).increment()
+        Counter(label: storeErrorsLabel, dimensions: [("store", store)]).increment()
     }
+
+    private static let storeErrorsLabel = "leaderboard_store_errors_total"
 }

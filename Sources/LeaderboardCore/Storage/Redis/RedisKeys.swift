@@ -40,6 +40,11 @@ public enum RedisKeys {
     static let boardPart = "b:"
     /// `w:<game>:<period>`: hash, user id -> epoch seconds when that entry was reached.
     static let whensPart = "w:"
+    /// `i:<game>:<period>`: hash, user id -> the score id of that entry, on the boards that need it (see
+    /// `BoardScripts.entryFunctions`).
+    static let entryIdsPart = "i:"
+    /// Hash, game slug -> `Ranking.encoded`: how this generation's boards of each game rank.
+    static let gamesPart = "games"
     /// Hash, user id -> display name.
     static let namesPart = "names"
     /// `applied:<shard>`: bitmap of applied score ids, `BoardIndex.appliedShardBits` ids per shard.

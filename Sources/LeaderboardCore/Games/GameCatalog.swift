@@ -1,0 +1,74 @@
+/// The games, as the hot paths read them: kept in memory, re-read every few seconds.
+public protocol GameCatalog {
+    /// Every game, archived ones too (their boards stay readable), in display order.
+    func games() throws -> [Game]
+    /// The game with this slug, re-reading the list first when it is not known (a game just created elsewhere).
+    func game(_ slug: String) throws -> Game?
+}
+
+/// The `games` table, re-read at most every few seconds so that a change made by an admin elsewhere shows up.
+/// Submissions do not rely on it for bounds or archiving: the statement that stores a score checks those
+/// against the table itself (see `PostgresScoreStore`).
+public final class PostgresGameCatalog: GameCatalog {
+    static let columns = """
+        slug, label, position, sort_order, rule, min_score, max_score, tie_break, in_global, format, authoritative, archived
+        """
+    private static let freshSeconds = 10
+    private let database: PostgresConnection
+    private let clock = ContinuousClock()
+    private var cached: (games: [Game], readAt: ContinuousClock.Instant)?
+    /// When an unknown slug last made it re-read the list: at most once a second, so that a client asking for
+    /// made-up games cannot turn every request into a query.
+    private var lastMissReadAt: ContinuousClock.Instant?
+
+    public init(database: PostgresConnection) {
+        self.database = database
+    }
+
+    /// The games, re-read when the list is older than 10 s.
+    public func games() throws -> [Game] {
+        if let cached, clock.now - cached.readAt < .seconds(Self.freshSeconds) { return cached.games }
+        return try read()
+    }
+
+    public func game(_ slug: String) throws -> Game? {
+        if let known = try games().first(where: { $0.slug == slug }) { return known }
+        let now = clock.now
+        if let lastMissReadAt, now - lastMissReadAt < .seconds(1) { return nil }
+        lastMissReadAt = now
+        let fresh = try read()
+        return fresh.first { $0.slug == slug }
+    }
+
+    /// While PostgreSQL is unavailable the last list read is served, so that reads answered from Redis (boards,
+    /// standings) keep working without it.
+    private func read() throws -> [Game] {
+        do {
+            let games = try database.query("SELECT \(Self.columns) FROM games ORDER BY position, slug").map { row in try Self.game(row) }
+            cached = (games, clock.now)
+            return games
+        } catch let error as PostgresError where error.isUnavailable {
+            guard let cached else { throw error }
+            return cached.games
+        }
+    }
+
+    /// A row with `columns`.
+    public static func game(_ row: PostgresRow) throws -> Game {
+        let order: ScoreOrder = try setting(row, "sort_order")
+        let rule: ScoreRule = try setting(row, "rule")
+        let tieBreak: TieBreak = try setting(row, "tie_break")
+        let format: ScoreFormat = try setting(row, "format")
+        return Game(
+            slug: try row.requiredString("slug"), label: try row.requiredString("label"), position: try row.requiredInt("position"),
+            order: order, rule: rule, minScore: try row.requiredInt("min_score"), maxScore: try row.requiredInt("max_score"),
+            tieBreak: tieBreak, inGlobal: try row.bool("in_global") ?? true, format: format,
+            authoritative: try row.bool("authoritative") ?? false, archived: try row.bool("archived") ?? false)
+    }
+
+    private static func setting<Value: RawRepresentable>(_ row: PostgresRow, _ column: String) throws -> Value where Value.RawValue == String {
+        let text = try row.requiredString(column)
+        if let value = Value(rawValue: text) { return value }
+        throw PostgresError.unexpectedResult("games.\(column) = '\(text)'")
+    }
+}
