@@ -139,7 +139,9 @@ public final class PlayerModeration {
         guard let generation = try index.generation() else { return }
         let watermark = try index.watermark(generation: generation)
         let entries = try PlayerEntries(database: database).entries(userId: userId)
-        let scoreIds = try database.query("SELECT id FROM scores WHERE user_id = $1 AND id > $2", [userId, watermark]).map { try $0.requiredInt("id") }
+        let scoreIds = try database.query("SELECT id FROM scores WHERE user_id = $1 AND id > $2", [userId, watermark]).map {
+            try $0.requiredInt("id")
+        }
         let name = try database.query("SELECT name FROM users WHERE id = $1", [userId])[0].requiredString("name")
         do {
             try index.replaceEntries(userId: userId, name: name, scoreIds: scoreIds, entries: entries)

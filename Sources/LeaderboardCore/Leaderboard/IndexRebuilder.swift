@@ -136,25 +136,25 @@ public struct IndexRebuilder {
     /// its highest id) and when that score came. `onePlayer`: only the player `$1`'s (see `PlayerEntries`).
     static func entriesPerGame(_ kind: PeriodKind, onePlayer: Bool = false) -> String {
         """
-            WITH s AS (
-                SELECT s.id, s.user_id, s.game, s.score, s.created_at, \(periodStart(kind)) AS p, g.sort_order, g.rule, g.in_global
-                FROM scores s JOIN games g ON g.slug = s.game
-                WHERE \(countedScores) AND \(recentScores(kind))\(onePlayer ? " AND s.user_id = $1" : "")
-            ), entries AS (
-                (SELECT DISTINCT ON (game, p, user_id) game, p, user_id, score, id AS entry_id, created_at AS reached, in_global
-                 FROM s WHERE rule = 'best'
-                 ORDER BY game, p, user_id, CASE WHEN sort_order = 'asc' THEN -score ELSE score END DESC, id)
-                UNION ALL
-                (SELECT DISTINCT ON (game, p, user_id) game, p, user_id, score, id, created_at, in_global
-                 FROM s WHERE rule = 'latest' ORDER BY game, p, user_id, id DESC)
-                UNION ALL
-                SELECT game, p, user_id, sum(score)::bigint, max(id), (array_agg(created_at ORDER BY id DESC))[1], bool_and(in_global)
-                FROM s WHERE rule = 'sum' GROUP BY game, p, user_id
-            )
-            SELECT game, extract(epoch FROM p)::bigint AS period_start, user_id, score, entry_id, in_global,
-                   floor(extract(epoch FROM reached))::bigint AS epoch
-            FROM entries
-            """
+        WITH s AS (
+            SELECT s.id, s.user_id, s.game, s.score, s.created_at, \(periodStart(kind)) AS p, g.sort_order, g.rule, g.in_global
+            FROM scores s JOIN games g ON g.slug = s.game
+            WHERE \(countedScores) AND \(recentScores(kind))\(onePlayer ? " AND s.user_id = $1" : "")
+        ), entries AS (
+            (SELECT DISTINCT ON (game, p, user_id) game, p, user_id, score, id AS entry_id, created_at AS reached, in_global
+             FROM s WHERE rule = 'best'
+             ORDER BY game, p, user_id, CASE WHEN sort_order = 'asc' THEN -score ELSE score END DESC, id)
+            UNION ALL
+            (SELECT DISTINCT ON (game, p, user_id) game, p, user_id, score, id, created_at, in_global
+             FROM s WHERE rule = 'latest' ORDER BY game, p, user_id, id DESC)
+            UNION ALL
+            SELECT game, p, user_id, sum(score)::bigint, max(id), (array_agg(created_at ORDER BY id DESC))[1], bool_and(in_global)
+            FROM s WHERE rule = 'sum' GROUP BY game, p, user_id
+        )
+        SELECT game, extract(epoch FROM p)::bigint AS period_start, user_id, score, entry_id, in_global,
+               floor(extract(epoch FROM reached))::bigint AS epoch
+        FROM entries
+        """
     }
 
     /// The global board: per player and period, the sum of their entries on the `inGlobal` games, dated by the
