@@ -6,11 +6,15 @@
 - TRACE is left out: nginx refuses it itself, before any location is chosen, with a 405 in the
   envelope but no Allow (it cannot know the route's methods); openapi.yaml says so. Every other
   undeclared method reaches the api, which answers 405 with Allow.
+- A ban, unban, deletion or restore goes only to openapi.yaml's example id (no such user or score), never to an
+  id that is a number of its own: one that happened to name a player or score of the stack would change what the
+  tests after this run see.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from typing import Any
 
 import schemathesis
@@ -29,6 +33,15 @@ if os.environ.get("ST_SOURCE_ADDRESS"):
     connection.create_connection = _from_own_address
 
 
+MODERATION = re.compile(r"^/admin/(users/\{id\}/(ban|unban)|scores/\{id\}(/restore)?)$")
+EXAMPLE_ID = "999999999"
+
+
 @schemathesis.hook
 def filter_case(context: Any, case: Any) -> bool:
-    return case.method.upper() != "TRACE"
+    if case.method.upper() == "TRACE":
+        return False
+    if MODERATION.match(case.operation.path) and case.method.upper() in {"POST", "DELETE"}:
+        target = str((case.path_parameters or {}).get("id", ""))
+        return not target.strip().isdigit() or target == EXAMPLE_ID
+    return True
