@@ -19,7 +19,7 @@ extension APIService {
     func listUsers(_ request: HTTPRequest) throws -> HTTPResponse {
         _ = try auth.administrator(request.accessToken)
         let (users, next) = try moderator().users(
-            query: request.query["query"].flatMap { $0.isEmpty ? nil : $0 }, before: try request.queryInt("before", in: 1...Int.max),
+            query: try Self.text(request, "query"), before: try request.queryInt("before", in: 1...Int.max),
             limit: try Self.pageSize(request))
         return .envelope(data: AdminPage(result: users, next: next))
     }
@@ -41,7 +41,7 @@ extension APIService {
     func userScores(_ request: HTTPRequest, userId: String) throws -> HTTPResponse {
         _ = try auth.administrator(request.accessToken)
         let (scores, next) = try moderator().scores(
-            userId: try Self.id(userId, of: "user"), game: request.query["game"].flatMap { $0.isEmpty ? nil : $0 },
+            userId: try Self.id(userId, of: "user"), game: try Self.text(request, "game"),
             before: try request.queryInt("before", in: 1...Int.max), limit: try Self.pageSize(request))
         return .envelope(data: AdminPage(result: scores, next: next))
     }
@@ -73,6 +73,13 @@ extension APIService {
 
     private static func pageSize(_ request: HTTPRequest) throws -> Int {
         try request.queryInt("limit", default: 20, in: 1...PlayerModeration.maximumPageSize)!
+    }
+
+    /// A text query parameter; nil when absent or empty. PostgreSQL's text cannot hold NUL, so one is refused (422).
+    private static func text(_ request: HTTPRequest, _ name: String) throws -> String? {
+        guard let value = request.query[name], !value.isEmpty else { return nil }
+        guard !value.utf8.contains(0) else { throw ServiceError.validation(field: name, "must not contain NUL characters") }
+        return value
     }
 
     /// The body's `reason`, which every moderation action requires (1 to 500 characters); nothing else is taken.
