@@ -30,7 +30,7 @@ import Testing
 
     static func makeAPI(
         config: Config = config, users: any UserStore, health: FixedHealthProbe = FixedHealthProbe(),
-        gameSettings: InMemoryGameAdminStore = InMemoryGameAdminStore()
+        gameSettings: any GameAdminStore = InMemoryGameAdminStore()
     ) -> APIService {
         let stores = Stores(
             users: users, games: FixedGameCatalog(), ephemeral: InMemoryEphemeralStore(), revocations: InMemoryRevocations(), health: health,

@@ -302,7 +302,7 @@ public final class LeaderboardService {
 
     private func requireBoard(_ game: String, allowGlobal: Bool = true) throws {
         if allowGlobal && game == BoardIndex.globalGame { return }
-        guard try games.games().contains(where: { $0.slug == game }) else { throw ServiceError.notFound("unknown game '\(game)'") }
+        guard try games.game(game) != nil else { throw ServiceError.notFound("unknown game '\(game)'") }
     }
 
     private func retainedPeriod(_ kind: PeriodKind, date: UTCDay) throws -> BoardPeriod {
