@@ -4,8 +4,10 @@
 While a few clients submit scores steadily through nginx (bounded in count and time), WebSocket
 clients watch a board and a reader polls one, this injects, one after the other:
 
-  redis kill -9     Redis (no persistence) dies and comes back empty: submissions get 200 or 202,
-                    never a 500; the reconciler rebuilds the index from PostgreSQL.
+  redis kill -9     an admin bans a player with scores on the boards, and right after, Redis (no
+                    persistence) dies and comes back empty: submissions get 200 or 202, never a 500;
+                    the reconciler rebuilds the index from PostgreSQL, where the banned player
+                    stays off every board.
   api kill -9       one api pool dies: nginx passes requests to the other, the supervisor restarts it.
   ws kill -9        one WebSocket daemon dies: its clients reconnect (through nginx), the supervisor
                     restarts it.
@@ -17,7 +19,8 @@ Each phase lasts until the load has met its fault (acknowledged submissions, 202
 down, reads after the game-catalog cache expired), within a bound, never for a fixed time.
 Afterwards every acknowledged score (200 or 202) must be in PostgreSQL and on its boards, and every
 board of the day the run started (all-time, daily, weekly and monthly, per game and global) must
-equal its recomputation from PostgreSQL (read as GET /leaderboards pages, ranks included). It prints
+equal its recomputation from PostgreSQL (read as GET /leaderboards pages, ranks included), without
+the banned player. It prints
 a table (fault, submissions sent, acknowledged, found afterwards, errors by status) and exits
 non-zero if an acknowledged score is missing, a board differs, any answer was a 500, or an
 expectation above failed. The stack (under FAULTS_STACK_DIR, default var/faults, ports offset by
@@ -266,9 +269,12 @@ def board_from_api(api: Api, player: Player, game: str, period: str, day: dateti
 
 
 def board_from_sql(stack: PrivateStack, game: str, period: str, day: datetime.date) -> dict[int, tuple[int, int]]:
-    """userId -> (rank, score) recomputed from the scores table: per-game bests within the period, or their sums for `all`."""
+    """userId -> (rank, score) recomputed from the scores table: per-game bests within the period, or their sums for `all`;
+    deleted scores and banned players' left out."""
     days = period_days(period, day)
     where = f"WHERE created_at >= '{days[0]} 00:00:00+00' AND created_at < '{days[1]} 00:00:00+00'" if days else ""
+    counted = "deleted_at IS NULL AND user_id NOT IN (SELECT id FROM users WHERE banned_at IS NOT NULL)"
+    where = f"{where} AND {counted}" if where else f"WHERE {counted}"
     best = f"SELECT game, user_id, max(score) AS best FROM scores {where} GROUP BY game, user_id"
     if game == "all":
         query = f"SELECT user_id, sum(best) FROM ({best}) b GROUP BY user_id"
@@ -299,7 +305,7 @@ def boards_differences(stack: PrivateStack, api: Api, player: Player, day: datet
 # --- the run -------------------------------------------------------------------------------------------
 
 
-def inject_faults(stack: PrivateStack, load: Load, watchers: list[Watcher], failures: Failures) -> list[str]:
+def inject_faults(stack: PrivateStack, load: Load, watchers: list[Watcher], failures: Failures, ban: Callable[[], None]) -> list[str]:
     phases = []
 
     def phase(name: str) -> None:
@@ -313,6 +319,7 @@ def inject_faults(stack: PrivateStack, load: Load, watchers: list[Watcher], fail
 
     # Redis dies with everything in it, and comes back empty once submissions have been answered 202.
     phase("redis kill -9")
+    ban()
     stack.run("kill-service", "redis")
     expect_within(failures, lambda: load.count("redis kill -9", 202) >= PHASE_SUBMISSIONS, 30,
                   f"{PHASE_SUBMISSIONS} submissions answered 202 while Redis was down")
@@ -402,11 +409,21 @@ def run(stack: PrivateStack, failures: Failures, started: float) -> int:
     first_day = datetime.datetime.now(datetime.timezone.utc).date()
     load = Load(stack.base_url, players, int(os.environ.get("FAULTS_CLIENTS", "4")), int(os.environ.get("FAULTS_MAX_SUBMISSIONS", "6000")))
     watchers = [Watcher(stack.base_url, players[index], load.stop) for index in range(4)]
+    # A cheater on the top of two boards, banned by an admin right before Redis dies.
+    cheater, moderator = new_players(stack.base_url, 2, "Moderated")
+    for game in GAMES[:2]:
+        admin.post("/scores", json={"game": game, "score": 999_999_999}, headers=cheater.auth, timeout=15).raise_for_status()
+    stack.sql(f"UPDATE users SET role = 'admin' WHERE id = {moderator.id}")
+
+    def ban() -> None:
+        response = admin.post(f"/admin/users/{cheater.id}/ban", json={"reason": "fault suite"}, headers=moderator.auth, timeout=15)
+        failures.check(response.status_code == 200, f"the ban was answered {response.status_code}: {response.text[:200]}")
+
     for watcher in watchers:
         watcher.start()
     load.start()
     try:
-        phases = inject_faults(stack, load, watchers, failures)
+        phases = inject_faults(stack, load, watchers, failures, ban)
     finally:
         load.finish()
     log(f"load stopped: {len(load.records)} submissions; waiting for the boards to equal PostgreSQL")
@@ -423,6 +440,10 @@ def run(stack: PrivateStack, failures: Failures, started: float) -> int:
         failures.check(False, f"board differs from PostgreSQL: {difference}")
     if not differences:
         log(f"{len(GAMES) + 1} boards x {len(PERIODS)} periods of {first_day} equal their recomputation from PostgreSQL")
+    for game in ["all", *GAMES]:
+        for period in PERIODS:
+            failures.check(cheater.id not in board_from_api(admin, players[0], game, period, first_day),
+                           f"the banned player is back on {game} {period}")
 
     stored = {(int(user), game, int(score)) for user, game, score in stack.sql("SELECT user_id, game, score FROM scores")}
     boards = {game: board_from_api(admin, players[0], game, "all-time", first_day) for game in GAMES}

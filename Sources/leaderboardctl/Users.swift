@@ -3,13 +3,17 @@ import LeaderboardCore
 
 struct Users: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Give accounts the admin role, or take it away.",
+        abstract: "Give accounts the admin role or take it away; ban and unban players.",
         discussion: """
             Admins may create and edit games over the API (POST /admin/games, PATCH /admin/games/{slug}). The role is read \
             from PostgreSQL on every admin request, so a revoked admin is refused (403) from the next request on; their \
             token keeps working as a player's. Each change is recorded in audit_log (actor leaderboardctl).
+
+            A banned player cannot log in (403), every token they hold is revoked (their sockets close with 1008), and \
+            they leave every board, report and live view at once; unban brings back their entries as their scores in \
+            PostgreSQL give them. Nothing is erased.
             """,
-        subcommands: [GrantAdmin.self, RevokeAdmin.self])
+        subcommands: [GrantAdmin.self, RevokeAdmin.self, Ban.self, Unban.self])
 }
 
 struct GrantAdmin: ParsableCommand {
@@ -28,6 +32,36 @@ struct RevokeAdmin: ParsableCommand {
     var email: String
 
     func run() throws { try setRole(.player, email: email) }
+}
+
+struct Ban: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Ban the player with this e-mail.")
+
+    @Argument(help: "The account's e-mail (any letter case).")
+    var email: String
+
+    @Option(help: "Why, for the audit log (1 to 500 characters).")
+    var reason: String
+
+    func run() throws {
+        let moderation = makeModeration()
+        report(try moderation.ban(userId: try moderation.userId(email: email), reason: reason, actor: AuditEntry.shellActor), "banned")
+    }
+}
+
+struct Unban: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Lift the ban of the player with this e-mail.")
+
+    @Argument(help: "The account's e-mail (any letter case).")
+    var email: String
+
+    @Option(help: "Why, for the audit log (1 to 500 characters).")
+    var reason: String
+
+    func run() throws {
+        let moderation = makeModeration()
+        report(try moderation.unban(userId: try moderation.userId(email: email), reason: reason, actor: AuditEntry.shellActor), "unbanned")
+    }
 }
 
 private func setRole(_ role: Role, email: String) throws {

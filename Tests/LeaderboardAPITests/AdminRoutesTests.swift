@@ -45,6 +45,28 @@ import Testing
         #expect(games.audit.isEmpty)
     }
 
+    @Test func moderationRoutesAre401WithoutATokenAnd403ForAPlayerBeforeTheBodyIsRead() {
+        let player = token("player@example.com")
+        for (method, path) in [
+            ("GET", "/admin/users"), ("POST", "/admin/users/1/ban"), ("POST", "/admin/users/1/unban"), ("GET", "/admin/users/1/scores"),
+            ("DELETE", "/admin/scores/1"), ("POST", "/admin/scores/1/restore"), ("GET", "/admin/audit"),
+        ] {
+            #expect(call(method, path, json: #"{"reason":"x"}"#).status == 401, "\(method) \(path)")
+            let refused = call(method, path, json: "not json", token: player)
+            #expect(refused.status == 403, "\(method) \(path)")
+            #expect(refused.body["message"] as? String == "only administrators may do this")
+        }
+    }
+
+    @Test func aBannedPlayersLoginIs403OnlyOnceThePasswordMatched() throws {
+        _ = token("banned@example.com")
+        users.banned = [try #require(try users.credentials(email: "banned@example.com")).user.id]
+        let refused = call("POST", "/auth/login", json: #"{"email":"banned@example.com","password":"s3cret-pass"}"#)
+        #expect(refused.status == 403)
+        #expect(refused.body["message"] as? String == "this account is banned")
+        #expect(call("POST", "/auth/login", json: #"{"email":"banned@example.com","password":"wrong-pass"}"#).status == 401)
+    }
+
     @Test func meShowsTheRoleAndAnAdminCreatesAndEditsAGame() throws {
         let adminToken = token("admin@example.com")
         #expect((call("GET", "/auth/me", token: adminToken).body["data"] as? [String: Any])?["role"] as? String == "player")

@@ -37,6 +37,17 @@ public final class InMemoryUserStore: UserStore {
         }
         return Account(user: user, role: role)
     }
+
+    /// Players whose login `recordToken` refuses.
+    public var banned: Set<Int> = []
+    /// What `recordToken` recorded: token key -> user id.
+    public private(set) var issuedTokens: [String: Int] = [:]
+
+    public func recordToken(_ tokenKey: String, userId: Int, expiresAt: Int) throws -> Bool {
+        guard !banned.contains(userId) else { return false }
+        issuedTokens[tokenKey] = userId
+        return true
+    }
 }
 
 /// Games kept in memory, with the audit entries of their changes; `scoredGames` stands for the scores table.
@@ -119,6 +130,9 @@ public struct UnreachableUserStore: UserStore {
     public func credentials(email: String) throws -> UserCredentials? { throw PostgresError.connectionFailed(message: "connection refused") }
     public func account(id: Int) throws -> Account? { throw PostgresError.connectionFailed(message: "connection refused") }
     public func setRole(_ role: Role, email: String, actor: String) throws -> Account? {
+        throw PostgresError.connectionFailed(message: "connection refused")
+    }
+    public func recordToken(_ tokenKey: String, userId: Int, expiresAt: Int) throws -> Bool {
         throw PostgresError.connectionFailed(message: "connection refused")
     }
 }

@@ -8,11 +8,15 @@
   undeclared method reaches the api, which answers 405 with Allow.
 - So is a request line over 8 KiB (a generated query string can make one): nginx answers it 414
   itself, before any route, as openapi.yaml's description says for every route.
+- A ban, unban, deletion or restore goes only to openapi.yaml's example id (no such user or score), never to an
+  id that is a number of its own: one that happened to name a player or score of the stack would change what the
+  tests after this run see.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from typing import Any
 from urllib.parse import urlencode
 
@@ -34,9 +38,16 @@ if os.environ.get("ST_SOURCE_ADDRESS"):
 
 # nginx's large_client_header_buffers hold 8 KiB; the rest of the request line is a few dozen bytes.
 LONGEST_TARGET = 8 * 1024 - 100
+MODERATION = re.compile(r"^/admin/(users/\{id\}/(ban|unban)|scores/\{id\}(/restore)?)$")
+EXAMPLE_ID = "999999999"
 
 
 @schemathesis.hook
 def filter_case(context: Any, case: Any) -> bool:
     target = len(str(case.formatted_path).encode()) + len(urlencode(case.query or {}, doseq=True).encode()) + len("/api/v1?")
-    return case.method.upper() != "TRACE" and target < LONGEST_TARGET
+    if case.method.upper() == "TRACE" or target >= LONGEST_TARGET:
+        return False
+    if MODERATION.match(case.operation.path) and case.method.upper() in {"POST", "DELETE"}:
+        moderated = str((case.path_parameters or {}).get("id", ""))
+        return not moderated.strip().isdigit() or moderated == EXAMPLE_ID
+    return True

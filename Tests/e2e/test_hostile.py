@@ -203,6 +203,12 @@ PROTECTED = [
     ("GET", "/reports/top?start=2025-01-01", None),
     ("POST", "/admin/games", {"slug": "hostile-never", "label": "Never"}),
     ("PATCH", "/admin/games/cod", {"label": "Never"}),
+    ("GET", "/admin/users", None),
+    ("POST", "/admin/users/1/ban", {"reason": "never"}),
+    ("GET", "/admin/users/1/scores", None),
+    ("DELETE", "/admin/scores/1", {"reason": "never"}),
+    ("POST", "/admin/scores/1/restore", {"reason": "never"}),
+    ("GET", "/admin/audit", None),
 ]
 ACCOUNT_SOCKETS = ["/ws/v1/scores", "/ws/v1/my-score", "/ws/v1/add-score", "/ws/v1/reports"]
 
@@ -246,7 +252,7 @@ def test_forged_expired_and_revoked_tokens_are_refused_by_every_protected_route_
                 # A token signed with our secret for an account that does not exist (deleted, say) still reads
                 # public boards until it expires; what is about the account (me, standing, history, a
                 # submission) refuses it.
-                about_the_account = ("/auth/me", "/scores", "/me/standing", "/me/scores", "/admin/games", "/admin/games/cod")
+                about_the_account = ("/auth/me", "/scores", "/me/standing", "/me/scores") + tuple(path for _, path, _ in PROTECTED if path.startswith("/admin/"))
                 allowed = [401] if name != "an account that does not exist" or path in about_the_account else [200, 404]
                 probe.status(response, allowed, f"{name} ({transport}) on {method} {path}")
         for path in ACCOUNT_SOCKETS:
@@ -448,6 +454,50 @@ def test_every_shape_of_number_in_a_game_setting_is_stored_exactly_or_refused(
                 expected |= others | {field: value}
                 probe.check(response.json()["data"] == expected, f"PATCH {field}={raw} stored as", response.json()["data"])
     probe.check(api.get(f"/games/{slug}").json()["data"] == expected, "the game differs from what was accepted", expected)
+    probe.done()
+
+
+def test_hostile_text_and_numbers_in_every_moderation_field_and_path_are_stored_verbatim_or_refused(
+    hostile: tuple[Api, Player], hostile_admin: tuple[Player, str]
+) -> None:
+    api, _ = hostile
+    admin, _ = hostile_admin
+    probe = Probe("moderation")
+    target = new_player(api, "Hostile Target")
+    assert api.post("/scores", json={"game": "fnite", "score": 3}, headers=target.auth).status_code == 200
+    score_id = api.get(f"/admin/users/{target.id}/scores", headers=admin.auth).json()["data"]["result"][0]["id"]
+    for payload in HOSTILE_TEXT:
+        valid_reason = 1 <= len(payload) <= 500 and "\x00" not in payload
+        for method, path in [
+            ("POST", f"/admin/users/{target.id}/ban"), ("POST", f"/admin/users/{target.id}/unban"),
+            ("DELETE", f"/admin/scores/{score_id}"), ("POST", f"/admin/scores/{score_id}/restore"),
+        ]:
+            response = api.request(method, path, json={"reason": payload}, headers=admin.auth)
+            if probe.status(response, [200] if valid_reason else [422], f"{method} {path} reason={payload[:40]!r}") and valid_reason:
+                stored = api.get("/admin/audit", params={"limit": 1}, headers=admin.auth).json()["data"]["result"][0]["reason"]
+                probe.check(stored == payload, f"the reason {payload[:40]!r} came back changed", stored)
+            probe.status(api.request(method, path, json={payload or "x": "why"}, headers=admin.auth), [422], f"{method} {path} unknown field")
+        for path in ["/admin/users", f"/admin/users/{target.id}/scores"]:
+            field = "query" if path == "/admin/users" else "game"
+            response = api.get(path, params={field: payload}, headers=admin.auth)
+            probe.status(response, [200, 400, 422], f"GET {path} {field}={payload[:40]!r}")
+        encoded = quote(payload, safe="")
+        # `..%2F` segments climb out of /api/v1 to the static site (the game paths above cover nginx's handling).
+        if encoded and "..%2F" not in encoded:
+            for method, path in [("POST", f"/admin/users/{encoded}/ban"), ("DELETE", f"/admin/scores/{encoded}"), ("GET", f"/admin/users/{encoded}/scores")]:
+                allowed = [400] if nginx_refuses_the_path(path) else [404]
+                probe.status(api.request(method, path, json={"reason": "hostile"}, headers=admin.auth), allowed, f"{method} {path[:80]}")
+    for raw, _ in NUMBERS:
+        for path in ["/admin/users", "/admin/audit", f"/admin/users/{target.id}/scores"]:
+            for field in ("limit", "before"):
+                # A query parameter is plain decimal digits (no JSON number forms such as 1e2).
+                value = int(raw) if re.fullmatch(r"[0-9]+", raw) else None
+                valid = value is not None and (1 <= value <= 100 if field == "limit" else 1 <= value <= 2**63 - 1)
+                response = api.get(path, params={field: raw}, headers=admin.auth)
+                probe.status(response, [200] if valid else [200, 400, 422], f"GET {path} {field}={raw}")
+    # The target ends as it began: not banned, its score counted.
+    probe.check(api.get(f"/admin/users/{target.id}/scores", headers=admin.auth).json()["data"]["result"][0]["deletedAt"] is None,
+                "the score stayed deleted", score_id)
     probe.done()
 
 

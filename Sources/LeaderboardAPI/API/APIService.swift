@@ -16,6 +16,7 @@ public final class APIService {
     let auth: AuthService
     let leaderboard: LeaderboardService
     let gameAdmin: GameAdmin
+    let moderation: PlayerModeration?
     let logger: Logger
     private let router: Router<APIService>
     private var requestCounters: [RequestCounterKey: Counter] = [:]
@@ -34,6 +35,7 @@ public final class APIService {
         auth = context.auth
         leaderboard = context.leaderboard
         gameAdmin = context.gameAdmin
+        moderation = context.moderation
         router = Self.makeRouter()
     }
 
@@ -53,6 +55,13 @@ public final class APIService {
         router.add("GET", prefix + "/games/{slug}") { _, path, api in try api.game(slug: path["slug"]!) }
         router.add("POST", prefix + "/admin/games") { request, _, api in try api.createGame(request) }
         router.add("PATCH", prefix + "/admin/games/{slug}") { request, path, api in try api.updateGame(request, slug: path["slug"]!) }
+        router.add("GET", prefix + "/admin/users") { request, _, api in try api.listUsers(request) }
+        router.add("POST", prefix + "/admin/users/{id}/ban") { request, path, api in try api.ban(request, userId: path["id"]!) }
+        router.add("POST", prefix + "/admin/users/{id}/unban") { request, path, api in try api.unban(request, userId: path["id"]!) }
+        router.add("GET", prefix + "/admin/users/{id}/scores") { request, path, api in try api.userScores(request, userId: path["id"]!) }
+        router.add("DELETE", prefix + "/admin/scores/{id}") { request, path, api in try api.deleteScore(request, scoreId: path["id"]!) }
+        router.add("POST", prefix + "/admin/scores/{id}/restore") { request, path, api in try api.restoreScore(request, scoreId: path["id"]!) }
+        router.add("GET", prefix + "/admin/audit") { request, _, api in try api.auditLog(request) }
         router.add("POST", prefix + "/scores") { request, _, api in try api.submitScore(request) }
         router.add("GET", prefix + "/leaderboards/{game}") { request, path, api in try api.board(request, game: path["game"]!) }
         router.add("GET", prefix + "/leaderboards/{game}/me") { request, path, api in try api.boardPosition(request, game: path["game"]!) }

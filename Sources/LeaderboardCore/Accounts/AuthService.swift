@@ -119,16 +119,23 @@ public final class AuthService {
         }
         try ephemeral.remove(pairKey)
         try ephemeral.remove(emailKey)
-        return (issueToken(for: credentials.user), credentials.user)
+        // Only once the password matched: a banned account is told so, and no one else learns it.
+        let claims = claims(for: credentials.user)
+        let token = signer.sign(claims)
+        guard try users.recordToken(Self.revocationKey(token: token, claims: claims), userId: claims.userID, expiresAt: claims.expiresAt)
+        else { throw ServiceError.forbidden("this account is banned") }
+        return (token, credentials.user)
     }
 
     public func issueToken(for user: User, now: Date = Date()) -> String {
+        signer.sign(claims(for: user, now: now))
+    }
+
+    private func claims(for user: User, now: Date = Date()) -> AccessTokenClaims {
         let issuedAt = Int(now.timeIntervalSince1970)
-        return signer.sign(
-            AccessTokenClaims(
-                userID: user.id, name: user.name, email: user.email, issuedAt: issuedAt,
-                expiresAt: issuedAt + Int(policy.tokenLifetime.components.seconds),
-                tokenID: Crypto.hex(Crypto.randomBytes(16))))
+        return AccessTokenClaims(
+            userID: user.id, name: user.name, email: user.email, issuedAt: issuedAt,
+            expiresAt: issuedAt + Int(policy.tokenLifetime.components.seconds), tokenID: Crypto.hex(Crypto.randomBytes(16)))
     }
 
     /// The account of a valid, unrevoked token whose role, read now, is admin: unauthorized without such a token (or

@@ -48,6 +48,18 @@ public struct PostgresUserStore: UserStore {
         }
     }
 
+    public func recordToken(_ tokenKey: String, userId: Int, expiresAt: Int) throws -> Bool {
+        // FOR KEY SHARE waits for a ban in progress (which locks the row FOR UPDATE) and then reads the row as it
+        // committed: a token is either recorded before the ban, which revokes it, or refused.
+        try !database.query(
+            """
+            INSERT INTO issued_tokens (token_key, user_id, expires_at)
+            SELECT $1, id, to_timestamp($3) FROM (SELECT id FROM users WHERE id = $2 AND banned_at IS NULL FOR KEY SHARE) player
+            RETURNING 1
+            """, [tokenKey, userId, expiresAt]
+        ).isEmpty
+    }
+
     private static func user(_ row: PostgresRow) throws -> User {
         User(id: try row.requiredInt("id"), name: try row.requiredString("name"), email: try row.requiredString("email"))
     }

@@ -8,6 +8,9 @@ public protocol UserStore {
     /// Gives the account with this e-mail (in any letter case) `role`, recording the change in the audit log in the same
     /// transaction (unless the account had it already); nil when no account has this e-mail.
     func setRole(_ role: Role, email: String, actor: String) throws -> Account?
+    /// Records a token issued to the player at login, so a ban can revoke it; false, recording nothing, when the
+    /// player is banned (a ban committed meanwhile included).
+    func recordToken(_ tokenKey: String, userId: Int, expiresAt: Int) throws -> Bool
 }
 
 /// Tokens revoked by logout, until they would have expired anyway.

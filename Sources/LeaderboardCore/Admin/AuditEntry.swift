@@ -39,7 +39,7 @@ public struct AuditEntry: Sendable, Equatable {
 }
 
 /// A field's value before and after a change (`before` null for a field that did not exist yet).
-public struct AuditChange: Encodable, Sendable, Equatable {
+public struct AuditChange: Codable, Sendable, Equatable {
     public let before: AuditValue
     public let after: AuditValue
 
@@ -50,11 +50,24 @@ public struct AuditChange: Encodable, Sendable, Equatable {
 }
 
 /// A setting's value as JSON.
-public enum AuditValue: Encodable, Sendable, Equatable {
+public enum AuditValue: Codable, Sendable, Equatable {
     case text(String)
     case number(Int)
     case flag(Bool)
     case none
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        if container.decodeNil() {
+            self = .none
+        } else if let flag = try? container.decode(Bool.self) {
+            self = .flag(flag)
+        } else if let number = try? container.decode(Int.self) {
+            self = .number(number)
+        } else {
+            self = .text(try container.decode(String.self))
+        }
+    }
 
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.singleValueContainer()

@@ -206,6 +206,28 @@ public struct BoardIndex: RankingIndex {
         }
     }
 
+    /// A player's entry on one board as PostgreSQL computes it (see `PlayerEntries`), or nil: not on the board.
+    public struct ReplacedEntry: Sendable {
+        public let game: String
+        public let ranking: Ranking
+        public let period: BoardPeriod
+        public let entry: (score: Int, entryId: Int?, epochSeconds: Int)?
+    }
+
+    /// Sets the player's entries on these boards, in one atomic step, and marks `scoreIds` applied: see
+    /// `BoardScripts.replaceEntries`. Throws `.notBuilt` when no index is built (the rebuild then reads PostgreSQL).
+    public func replaceEntries(userId: Int, name: String, scoreIds: [Int], entries: [ReplacedEntry]) throws(IndexError) {
+        var arguments = [String(userId), name, String(scoreIds.count)] + scoreIds.map(String.init)
+        for board in entries {
+            arguments += [
+                board.game, board.ranking.encoded, board.period.key, board.period.expiresAt.map(String.init) ?? "",
+                board.entry.map { String($0.score) } ?? "", board.entry?.entryId.map(String.init) ?? "",
+                board.entry.map { String($0.epochSeconds) } ?? "",
+            ]
+        }
+        _ = try run(BoardScripts.replaceEntries, arguments)
+    }
+
     /// The current generation, or nil when the index is empty (a new or flushed Redis).
     public func generation() throws(IndexError) -> Int? {
         do {

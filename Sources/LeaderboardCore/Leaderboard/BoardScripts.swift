@@ -261,6 +261,61 @@ enum BoardScripts {
         return results
         """)
 
+    /// ARGV: user id, name, the count of score ids that follow, those ids, then one group of seven per board: game
+    /// (`all` for the global board), the game's `Ranking.encoded`, period, the period's expiry (or ""), the entry's
+    /// score ("" to take the player off the board), its score id ("" on the global board) and epoch seconds.
+    ///
+    /// Replaces the player's entry on each board given, whatever it was, with the one PostgreSQL computed (see
+    /// `PlayerEntries`): for an admin's ban, unban, deletion or restore, as one atomic step. The score ids (the
+    /// player's scores above the watermark) are marked applied, so a late apply of one of them, already in or left
+    /// out of these entries, cannot change them. Bumps each board's version and publishes `[]` on `lb:events`, so
+    /// every live view renders again (admin actions are rare).
+    static let replaceEntries = RedisScript(
+        """
+        \(generationPrelude)
+        \(versionFunctions)
+        \(entryFunctions)
+        local user, name = ARGV[1], ARGV[2]
+        local watermark = tonumber(redis.call('GET', p .. '\(RedisKeys.watermarkPart)') or '0')
+        local count = tonumber(ARGV[3])
+        for i = 4, 3 + count do
+          local id = tonumber(ARGV[i])
+          if id > watermark then
+            redis.call('SETBIT', p .. '\(RedisKeys.appliedPart)' .. math.floor(id / \(BoardIndex.appliedShardBits)), id % \(BoardIndex.appliedShardBits), 1)
+          end
+        end
+        local oldName = redis.call('HGET', p .. '\(RedisKeys.namesPart)', user)
+        if oldName ~= name then
+          redis.call('HSET', p .. '\(RedisKeys.namesPart)', user, name)
+          if oldName then setVersion('\(RedisKeys.namesVersion)', '') end
+        end
+        for i = 4 + count, #ARGV, 7 do
+          local game, period, expireAt, value, entryId, when = ARGV[i], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4], ARGV[i + 5], ARGV[i + 6]
+          local ranking = rankingOf(game, ARGV[i + 1])
+          local suffix = game .. ':' .. period
+          local board, ids, whens = p .. '\(RedisKeys.boardPart)' .. suffix, p .. '\(RedisKeys.entryIdsPart)' .. suffix, p .. '\(RedisKeys.whensPart)' .. suffix
+          local _, _, oldMember = entryOf(ranking, board, ids, user)
+          if oldMember then redis.call('ZREM', board, oldMember) end
+          if value == '' then
+            redis.call('HDEL', whens, user)
+            if ranking.needsIds then redis.call('HDEL', ids, user) end
+          else
+            local newId = tonumber(entryId)
+            redis.call('ZADD', board, int(ranking.sign * tonumber(value)), memberOf(ranking, user, newId))
+            redis.call('HSET', whens, user, when)
+            if ranking.needsIds and newId then redis.call('HSET', ids, user, entryId) end
+            if expireAt ~= '' then
+              redis.call('EXPIREAT', board, expireAt)
+              redis.call('EXPIREAT', whens, expireAt)
+              if ranking.needsIds then redis.call('EXPIREAT', ids, expireAt) end
+            end
+          end
+          setVersion('\(RedisKeys.boardVersionPrefix)' .. suffix, expireAt)
+        end
+        redis.call('PUBLISH', '\(RedisKeys.eventsChannel)', '[]')
+        return 1
+        """)
+
     /// ARGV: game, period, the period's expiry (epoch seconds, or "" for all-time), mode ("page" or "around"),
     /// then start and stop (page) or user id and radius (around), and optionally the revocation key of the
     /// caller's token.

@@ -25,12 +25,18 @@ public struct IndexRebuilder {
     }
 
     /// Rebuilds, or returns nil when another rebuild holds the lock and `wait` is false.
+    ///
+    /// An admin's change to a player's entries (`PlayerModeration`) holds the lock shared until it commits, so the
+    /// snapshot is taken once it has: a rebuild from a snapshot without the change would undo it. Waiting therefore
+    /// happens on a session lock before the transaction, whose first statement takes the snapshot.
     public func rebuild(wait: Bool, progress: (String) -> Void = { _ in }) throws -> Summary? {
-        try database.transaction { () throws -> Summary? in
+        if wait {
+            try database.query("SELECT pg_advisory_lock($1)", [Self.lockID])
+        }
+        defer { if wait { _ = try? database.query("SELECT pg_advisory_unlock($1)", [Self.lockID]) } }
+        return try database.transaction { () throws -> Summary? in
             try database.query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-            if wait {
-                try database.query("SELECT pg_advisory_xact_lock($1)", [Self.lockID])
-            } else if try database.query("SELECT pg_try_advisory_xact_lock($1) AS locked", [Self.lockID])[0].bool("locked") != true {
+            if try database.query("SELECT pg_try_advisory_xact_lock($1) AS locked", [Self.lockID])[0].bool("locked") != true {
                 return nil
             }
             let watermark = try database.query(
@@ -108,7 +114,7 @@ public struct IndexRebuilder {
     }
 
     /// A period's start as a timestamp; all-time has one period starting at the epoch.
-    private static func periodStart(_ kind: PeriodKind) -> String {
+    static func periodStart(_ kind: PeriodKind) -> String {
         switch kind {
         case .allTime: "timestamptz 'epoch'"
         case .daily: "date_trunc('day', s.created_at)"
@@ -117,40 +123,47 @@ public struct IndexRebuilder {
         }
     }
 
+    /// The scores the boards count: not deleted, and not a banned player's.
+    static let countedScores = "s.deleted_at IS NULL AND s.user_id NOT IN (SELECT id FROM users WHERE banned_at IS NOT NULL)"
+
+    /// Boards older than the retention are not rebuilt; a month of slack covers the longest period.
+    static func recentScores(_ kind: PeriodKind) -> String {
+        kind == .allTime ? "true" : "s.created_at >= now() - interval '\(BoardPeriod.retentionDays + 32) days'"
+    }
+
     /// Each player's entry per game and period, by the game's rule, with the id of the score that gave it (see
     /// `BoardScripts.apply`: best in the game's order, its lowest id among equals; the latest by id; the sum, with
-    /// its highest id) and when that score came.
-    private static func entriesPerGame(_ kind: PeriodKind) -> String {
-        // Boards older than the retention are not rebuilt; a month of slack covers the longest period.
-        let recent = kind == .allTime ? "" : "WHERE s.created_at >= now() - interval '\(BoardPeriod.retentionDays + 32) days'"
-        return """
-            WITH s AS (
-                SELECT s.id, s.user_id, s.game, s.score, s.created_at, \(periodStart(kind)) AS p, g.sort_order, g.rule, g.in_global
-                FROM scores s JOIN games g ON g.slug = s.game \(recent)
-            ), entries AS (
-                (SELECT DISTINCT ON (game, p, user_id) game, p, user_id, score, id AS entry_id, created_at AS reached, in_global
-                 FROM s WHERE rule = 'best'
-                 ORDER BY game, p, user_id, CASE WHEN sort_order = 'asc' THEN -score ELSE score END DESC, id)
-                UNION ALL
-                (SELECT DISTINCT ON (game, p, user_id) game, p, user_id, score, id, created_at, in_global
-                 FROM s WHERE rule = 'latest' ORDER BY game, p, user_id, id DESC)
-                UNION ALL
-                SELECT game, p, user_id, sum(score)::bigint, max(id), (array_agg(created_at ORDER BY id DESC))[1], bool_and(in_global)
-                FROM s WHERE rule = 'sum' GROUP BY game, p, user_id
-            )
-            SELECT game, extract(epoch FROM p)::bigint AS period_start, user_id, score, entry_id, in_global,
-                   floor(extract(epoch FROM reached))::bigint AS epoch
-            FROM entries
-            """
+    /// its highest id) and when that score came. `onePlayer`: only the player `$1`'s (see `PlayerEntries`).
+    static func entriesPerGame(_ kind: PeriodKind, onePlayer: Bool = false) -> String {
+        """
+        WITH s AS (
+            SELECT s.id, s.user_id, s.game, s.score, s.created_at, \(periodStart(kind)) AS p, g.sort_order, g.rule, g.in_global
+            FROM scores s JOIN games g ON g.slug = s.game
+            WHERE \(countedScores) AND \(recentScores(kind))\(onePlayer ? " AND s.user_id = $1" : "")
+        ), entries AS (
+            (SELECT DISTINCT ON (game, p, user_id) game, p, user_id, score, id AS entry_id, created_at AS reached, in_global
+             FROM s WHERE rule = 'best'
+             ORDER BY game, p, user_id, CASE WHEN sort_order = 'asc' THEN -score ELSE score END DESC, id)
+            UNION ALL
+            (SELECT DISTINCT ON (game, p, user_id) game, p, user_id, score, id, created_at, in_global
+             FROM s WHERE rule = 'latest' ORDER BY game, p, user_id, id DESC)
+            UNION ALL
+            SELECT game, p, user_id, sum(score)::bigint, max(id), (array_agg(created_at ORDER BY id DESC))[1], bool_and(in_global)
+            FROM s WHERE rule = 'sum' GROUP BY game, p, user_id
+        )
+        SELECT game, extract(epoch FROM p)::bigint AS period_start, user_id, score, entry_id, in_global,
+               floor(extract(epoch FROM reached))::bigint AS epoch
+        FROM entries
+        """
     }
 
     /// The global board: per player and period, the sum of their entries on the `inGlobal` games, dated by the
     /// latest of them.
-    private static func sumPerPlayer(_ kind: PeriodKind) -> String {
+    static func sumPerPlayer(_ kind: PeriodKind, onePlayer: Bool = false) -> String {
         """
         SELECT '\(BoardIndex.globalGame)' AS game, period_start, user_id, sum(score)::bigint AS score, NULL::bigint AS entry_id,
                max(epoch) AS epoch
-        FROM (\(entriesPerGame(kind))) entry WHERE in_global GROUP BY period_start, user_id ORDER BY period_start
+        FROM (\(entriesPerGame(kind, onePlayer: onePlayer))) entry WHERE in_global GROUP BY period_start, user_id ORDER BY period_start
         """
     }
 }

@@ -108,6 +108,7 @@ public final class IndexReconciler {
         }
         // Revocations past their token's expiry protect nothing any more.
         try database.query("DELETE FROM revoked_tokens WHERE expires_at < now()")
+        try database.query("DELETE FROM issued_tokens WHERE expires_at < now()")
         // A revocation Redis refused to cache left it incomplete: reload it now that Redis takes writes.
         if try !RevocationList.isCacheComplete(in: redis) {
             let revoked = try RevocationList.reload(from: database, into: redis)

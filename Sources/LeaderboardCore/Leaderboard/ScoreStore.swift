@@ -16,7 +16,7 @@ public protocol ScoreStore {
     /// The ids of scores above `id`, oldest first, with whether they are older than `settledSeconds` and
     /// than one second: what the reconciler checks every second, so no more than that.
     func pending(after id: Int, limit: Int, settledSeconds: Int) throws -> [(id: Int, isSettled: Bool, isRipe: Bool)]
-    /// The scores with these ids, as the index needs them, in id order.
+    /// The scores with these ids that the boards count (not deleted, not a banned player's), as the index needs them, in id order.
     func scores(ids: [Int]) throws -> [BoardIndex.Score]
 }
 
@@ -172,8 +172,9 @@ public struct PostgresScoreStore: ScoreStore {
         guard !userIds.isEmpty else { return [:] }
         let rows = try database.query(
             """
-            SELECT user_id, count(DISTINCT game) AS games FROM scores
+            SELECT user_id, count(DISTINCT game) AS games FROM scores s
             WHERE user_id = ANY($1::bigint[]) AND created_at >= to_timestamp($2) AND created_at < to_timestamp($3)
+                AND \(IndexRebuilder.countedScores)
             GROUP BY user_id
             """, [userIds, from, to])
         var games: [Int: Int] = [:]
@@ -186,8 +187,9 @@ public struct PostgresScoreStore: ScoreStore {
             """
             WITH best AS (
                 SELECT DISTINCT ON (user_id) user_id, game, score, created_at, CASE WHEN $5 THEN -score ELSE score END AS rank_value
-                FROM scores
+                FROM scores s
                 WHERE created_at >= to_timestamp($1) AND created_at < to_timestamp($2) AND game = ANY($3::text[])
+                    AND \(IndexRebuilder.countedScores)
                 ORDER BY user_id, rank_value DESC, created_at, id
             )
             SELECT b.user_id, u.name, b.game, b.score, floor(extract(epoch FROM b.created_at))::bigint AS epoch
@@ -215,7 +217,8 @@ public struct PostgresScoreStore: ScoreStore {
         return try database.query(
             """
             SELECT s.id, s.user_id, u.name, s.game, s.score, floor(extract(epoch FROM s.created_at))::bigint AS epoch, \(Self.rankingColumns)
-            FROM scores s JOIN users u ON u.id = s.user_id JOIN games g ON g.slug = s.game WHERE s.id = ANY($1::bigint[]) ORDER BY s.id
+            FROM scores s JOIN users u ON u.id = s.user_id JOIN games g ON g.slug = s.game
+            WHERE s.id = ANY($1::bigint[]) AND \(IndexRebuilder.countedScores) ORDER BY s.id
             """, [ids]
         ).map { row in
             BoardIndex.Score(

@@ -109,6 +109,33 @@ public enum Migrations {
                 """,
             ]
         ),
+        Migration(
+            // Soft: a ban or a deletion erases nothing, and undoing it brings back exactly what was there.
+            version: 6, name: "bans and score deletions",
+            sql: [
+                """
+                ALTER TABLE users
+                    ADD COLUMN banned_at timestamptz,
+                    ADD COLUMN banned_reason text CHECK (length(banned_reason) BETWEEN 1 AND 500)
+                """,
+                """
+                ALTER TABLE scores
+                    ADD COLUMN deleted_at timestamptz,
+                    ADD COLUMN deleted_by text,
+                    ADD COLUMN deleted_reason text CHECK (length(deleted_reason) BETWEEN 1 AND 500)
+                """,
+                // The tokens issued to each player, so a ban can revoke them one by one, as logout does.
+                """
+                CREATE TABLE issued_tokens (
+                    token_key text PRIMARY KEY,
+                    user_id bigint NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+                    expires_at timestamptz NOT NULL
+                )
+                """,
+                "CREATE INDEX issued_tokens_user_id_idx ON issued_tokens (user_id, expires_at)",
+                "CREATE INDEX issued_tokens_expires_at_idx ON issued_tokens (expires_at)",
+            ]
+        ),
     ]
 
     /// Applies the migrations not yet recorded and returns their versions. Safe to run concurrently:

@@ -85,9 +85,12 @@ public final class StoreContext: @unchecked Sendable {
     public let auth: AuthService
     public let leaderboard: LeaderboardService
     public let gameAdmin: GameAdmin
+    /// Bans and score deletions, which change PostgreSQL and the index together; nil over in-memory stores.
+    public let moderation: PlayerModeration?
 
-    public init(config: Config, stores: Stores, shared: SharedWork) {
+    public init(config: Config, stores: Stores, shared: SharedWork, moderation: PlayerModeration? = nil) {
         self.stores = stores
+        self.moderation = moderation
         gameAdmin = GameAdmin(store: stores.gameSettings)
         auth = AuthService(
             config: config, users: stores.users, ephemeral: stores.ephemeral, revocations: stores.revocations, passwords: shared.passwords,
@@ -99,6 +102,7 @@ public final class StoreContext: @unchecked Sendable {
 
     /// A context over fresh connections to the configured PostgreSQL and Redis.
     public convenience init(config: Config, shared: SharedWork) {
-        self.init(config: config, stores: Stores(connections: StoreConnections(config: config)), shared: shared)
+        let connections = StoreConnections(config: config)
+        self.init(config: config, stores: Stores(connections: connections), shared: shared, moderation: PlayerModeration(connections: connections))
     }
 }
