@@ -16,6 +16,7 @@ public final class APIService {
     let auth: AuthService
     let leaderboard: LeaderboardService
     let gameAdmin: GameAdmin
+    let apiKeys: ApiKeys
     let logger: Logger
     private let router: Router<APIService>
     private var requestCounters: [RequestCounterKey: Counter] = [:]
@@ -34,6 +35,7 @@ public final class APIService {
         auth = context.auth
         leaderboard = context.leaderboard
         gameAdmin = context.gameAdmin
+        apiKeys = context.apiKeys
         router = Self.makeRouter()
     }
 
@@ -53,6 +55,9 @@ public final class APIService {
         router.add("GET", prefix + "/games/{slug}") { _, path, api in try api.game(slug: path["slug"]!) }
         router.add("POST", prefix + "/admin/games") { request, _, api in try api.createGame(request) }
         router.add("PATCH", prefix + "/admin/games/{slug}") { request, path, api in try api.updateGame(request, slug: path["slug"]!) }
+        router.add("POST", prefix + "/admin/api-keys") { request, _, api in try api.createApiKey(request) }
+        router.add("GET", prefix + "/admin/api-keys") { request, _, api in try api.listApiKeys(request) }
+        router.add("DELETE", prefix + "/admin/api-keys/{id}") { request, path, api in try api.revokeApiKey(request, id: path["id"]!) }
         router.add("POST", prefix + "/scores") { request, _, api in try api.submitScore(request) }
         router.add("GET", prefix + "/leaderboards/{game}") { request, path, api in try api.board(request, game: path["game"]!) }
         router.add("GET", prefix + "/leaderboards/{game}/me") { request, path, api in try api.boardPosition(request, game: path["game"]!) }

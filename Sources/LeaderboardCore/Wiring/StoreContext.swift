@@ -23,10 +23,11 @@ public struct Stores {
     public var scores: any ScoreStore
     public var index: any RankingIndex
     public var gameSettings: any GameAdminStore
+    public var apiKeys: any ApiKeyStore
 
     public init(
         users: any UserStore, games: any GameCatalog, ephemeral: any EphemeralStore, revocations: any TokenRevocations,
-        health: any HealthProbe, scores: any ScoreStore, index: any RankingIndex, gameSettings: any GameAdminStore
+        health: any HealthProbe, scores: any ScoreStore, index: any RankingIndex, gameSettings: any GameAdminStore, apiKeys: any ApiKeyStore
     ) {
         self.users = users
         self.games = games
@@ -36,6 +37,7 @@ public struct Stores {
         self.scores = scores
         self.index = index
         self.gameSettings = gameSettings
+        self.apiKeys = apiKeys
     }
 
     /// The PostgreSQL and Redis stores over `connections`.
@@ -45,7 +47,8 @@ public struct Stores {
             users: PostgresUserStore(database: database), games: PostgresGameCatalog(database: database),
             ephemeral: RedisEphemeralStore(redis: redis), revocations: RevocationList(database: database, redis: redis),
             health: ConnectionHealthProbe(database: database, redis: redis), scores: PostgresScoreStore(database: database),
-            index: BoardIndex(redis: redis), gameSettings: PostgresGameAdminStore(database: database))
+            index: BoardIndex(redis: redis), gameSettings: PostgresGameAdminStore(database: database),
+            apiKeys: PostgresApiKeyStore(database: database))
     }
 }
 
@@ -78,16 +81,18 @@ public final class StoreContext: @unchecked Sendable {
     public let auth: AuthService
     public let leaderboard: LeaderboardService
     public let gameAdmin: GameAdmin
+    public let apiKeys: ApiKeys
 
     public init(config: Config, stores: Stores, shared: SharedWork) {
         self.stores = stores
         gameAdmin = GameAdmin(store: stores.gameSettings)
+        apiKeys = ApiKeys(store: stores.apiKeys, games: stores.gameSettings)
         auth = AuthService(
             config: config, users: stores.users, ephemeral: stores.ephemeral, revocations: stores.revocations, passwords: shared.passwords,
             verifiedTokens: shared.verifiedTokens)
         leaderboard = LeaderboardService(
             scores: stores.scores, index: stores.index, games: stores.games, ephemeral: stores.ephemeral, batches: shared.submissionBatches,
-            pages: shared.pages)
+            pages: shared.pages, submissionsPerMinute: config.scoreRatePerMinute)
     }
 
     /// A context over fresh connections to the configured PostgreSQL and Redis.
