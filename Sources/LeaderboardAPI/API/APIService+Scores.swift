@@ -31,7 +31,11 @@ extension APIService {
         return try auth.whileNotRevoked(caller) { tokenKey in
             var body = try request.jsonFields()
             let (game, score) = (body.string("game", "gameChannel"), body.integer("score"))
+            let userId = body.optionalInteger("userId")
             try body.validate()
+            if let userId, userId != caller.claims.userID {
+                throw ServiceError.forbidden("only game servers (API keys) submit scores for other players")
+            }
             return Self.submissionResponse(
                 try leaderboard.submit(
                     userId: caller.claims.userID, name: caller.claims.name, game: game, score: score,
