@@ -6,8 +6,8 @@ import Logging
 struct LeaderboardCtl: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "leaderboardctl",
-        abstract: "Operate the leaderboard service: schema, data, health, games and administrators.",
-        subcommands: [Migrate.self, Health.self, Rebuild.self, Seed.self, Games.self, Users.self]
+        abstract: "Operate the leaderboard service: schema, data, health, games, administrators and API keys.",
+        subcommands: [Migrate.self, Health.self, Rebuild.self, Seed.self, Games.self, Users.self, ApiKeysCommand.self]
     )
 }
 

@@ -93,7 +93,8 @@ import Testing
         }
         let (first, second) = (service(), service())
         for score in 1...4 {
-            _ = try (score.isMultiple(of: 2) ? first : second).submit(userId: userId, name: "Key Player", game: "cod", score: score, idempotencyKey: nil)
+            _ = try (score.isMultiple(of: 2) ? first : second).submit(
+                userId: userId, name: "Key Player", game: "cod", score: score, idempotencyKey: nil)
         }
         do {
             _ = try first.submit(userId: userId, name: "Key Player", game: "cod", score: 5, idempotencyKey: nil)

@@ -43,7 +43,8 @@ import Testing
     }
 
     @Test(arguments: [
-        "", "lbk_", "lbk_short", "eyJhbGciOiJIUzI1NiJ9.e30.sig", "LBK_" + String(repeating: "A", count: 43), "lbk_" + String(repeating: "A", count: 44),
+        "", "lbk_", "lbk_short", "eyJhbGciOiJIUzI1NiJ9.e30.sig", "LBK_" + String(repeating: "A", count: 43),
+        "lbk_" + String(repeating: "A", count: 44),
         "lbk_" + String(repeating: "A", count: 42) + "!",
     ])
     func aCredentialOfAnotherShapeIsNotAWellFormedKey(credential: String) {

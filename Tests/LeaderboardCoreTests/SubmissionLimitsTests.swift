@@ -43,7 +43,9 @@ import Testing
         let service = service(perMinute: 3)
         for score in 1...3 { _ = try service.submit(userId: 1, name: "Ann", game: "cod", score: score, idempotencyKey: nil) }
 
-        #expect(error { _ = try service.submit(userId: 1, name: "Ann", game: "cod", score: 4, idempotencyKey: nil) } == .rateLimited(retryAfterSeconds: 60))
+        #expect(
+            error { _ = try service.submit(userId: 1, name: "Ann", game: "cod", score: 4, idempotencyKey: nil) }
+                == .rateLimited(retryAfterSeconds: 60))
         _ = try service.submit(userId: 1, name: "Ann", game: "valrnt", score: 4, idempotencyKey: nil)
         _ = try service.submit(userId: 2, name: "Bob", game: "cod", score: 4, idempotencyKey: nil)
     }

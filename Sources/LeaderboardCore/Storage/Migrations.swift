@@ -125,7 +125,7 @@ public enum Migrations {
                     last_used_at timestamptz,
                     revoked_at timestamptz
                 )
-                """,
+                """
             ]
         ),
     ]
