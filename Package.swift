@@ -30,6 +30,9 @@ let package = Package(
         .systemLibrary(name: "CHiredis", providers: [.apt(["libhiredis-dev"])]),
         .systemLibrary(name: "COpenSSL", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
         .systemLibrary(name: "CCrypt", pkgConfig: "libcrypt", providers: [.apt(["libcrypt-dev"])]),
+        // epoll and eventfd (Swift's Glibc module does not include them): the pool's kept connections, and
+        // leaderboard-bench-ws's subscribers.
+        .systemLibrary(name: "CEpoll"),
         // The domain both daemons share, and no transport: no HTTP, FastCGI or WebSocket here.
         .target(
             name: "LeaderboardCore",
@@ -45,7 +48,9 @@ let package = Package(
         // leaderboard-bench-fcgi measures the pool alone.
         .target(
             name: "FastCGIPool",
-            dependencies: ["CFastCGI", .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "CFastCGI", "CEpoll", .product(name: "Logging", package: "swift-log"), .product(name: "Metrics", package: "swift-metrics"),
+            ],
             swiftSettings: swiftSettings
         ),
         // REST: router, handlers, envelope, CORS, metrics endpoint, over the pool.
@@ -100,8 +105,6 @@ let package = Package(
             path: "Benchmarks/leaderboard-bench-fcgi",
             swiftSettings: swiftSettings
         ),
-        // epoll for leaderboard-bench-ws's subscribers (Swift's Glibc module does not include it).
-        .systemLibrary(name: "CEpoll", path: "Benchmarks/CEpoll"),
         .executableTarget(
             name: "leaderboard-bench-ws",
             dependencies: [

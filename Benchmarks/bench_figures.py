@@ -4,7 +4,7 @@ import datetime
 import threading
 import time
 
-from bench_settings import DURATION, FANOUTS, HTTP_PORT, LOGIN_CONNECTIONS, PLAN, QUICK, WARMUP, WS_PORT, say, wanted
+from bench_settings import API_WORKERS, DURATION, FANOUTS, HTTP_PORT, LOGIN_CONNECTIONS, PLAN, QUICK, WARMUP, WRK_CONNECTIONS, WS_PORT, say, wanted
 from bench_stack import BenchFastCGI, Processes, mint_tokens, psql, redis_cli, rss_kib
 from bench_load import CPUWindow, DebugRequestLog, api_answers, bcrypt_ceiling, bench_ws, measure_rest, redis_benchmark, wrk
 
@@ -30,15 +30,28 @@ def measure_figures(results, board, board_size):
     # Ceilings.
     if wanted("ceiling.nginx"):
         figures["ceiling.nginx"] = measure_rest("nginx return 200", processes, BENCH_PATH="/bench/nginx", BENCH_TOKENS="-")
-    def fastcgi_ceiling():
-        with BenchFastCGI() as fcgi:
+    def fastcgi_ceiling(in_c=False, path="/bench/fastcgi", connections=WRK_CONNECTIONS):
+        with BenchFastCGI(in_c) as fcgi:
             processes.fcgi = fcgi.process.pid
-            figure = measure_rest("trivial FastCGI response", processes, BENCH_PATH="/bench/fastcgi", BENCH_TOKENS="-")
+            responder = "C libfcgi responder" if in_c else "trivial FastCGI response"
+            figure = measure_rest(f"{responder} ({path}, c{connections})", processes, connections=connections, BENCH_PATH=path,
+                                  BENCH_TOKENS="-")
             processes.fcgi = None
         return figure
 
+    # Ours and libfcgi's threaded C responder (a thread per kept connection), both with API_WORKERS threads behind
+    # upstreams that keep connections; then both at 4x more connections than threads; then ours with a
+    # connection per request, as the pool was served before nginx kept connections.
     if wanted("ceiling.fastcgi"):
         figures["ceiling.fastcgi"] = fastcgi_ceiling()
+    if wanted("ceiling.fastcgi.c"):
+        figures["ceiling.fastcgi.c"] = fastcgi_ceiling(in_c=True, path="/bench/fastcgi-c")
+    if wanted("ceiling.fastcgi.x4"):
+        figures["ceiling.fastcgi.x4"] = fastcgi_ceiling(connections=4 * API_WORKERS)
+    if wanted("ceiling.fastcgi.c.x4"):
+        figures["ceiling.fastcgi.c.x4"] = fastcgi_ceiling(in_c=True, path="/bench/fastcgi-c", connections=4 * API_WORKERS)
+    if wanted("ceiling.fastcgi.per_request"):
+        figures["ceiling.fastcgi.per_request"] = fastcgi_ceiling(path="/bench/fastcgi-per-request")
     redis_requests = 100_000 if QUICK else 400_000
     if wanted("ceiling.redis_zadd"):
         figures["ceiling.redis_zadd"] = redis_benchmark(

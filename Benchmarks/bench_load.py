@@ -163,7 +163,7 @@ def measure_rest(name, processes, script="get.lua", duration=None, connections=W
     seconds = result["duration_us"] / 1e6
     ok = result["requests"] - result["errors"]["status"]
     figure = {
-        "requests": result["requests"], "seconds": round(seconds, 2), "per_second": round(ok / seconds, 1),
+        "requests": result["requests"], "seconds": round(seconds, 2), "per_second": round(ok / seconds, 1), "connections": connections,
         "errors": result["errors"], "statuses": result["statuses"],
         "latency_ms": {k: round(v / 1000, 3) for k, v in result["latency_us"].items()},
         "rss_peak_kib": sampler.peak, "loadavg_before": load_before,

@@ -45,9 +45,21 @@ def make_table(results):
     if fcgi:
         runs = [fcgi["per_second"]] + ([f["ceiling.fastcgi.again"]["per_second"]] if "ceiling.fastcgi.again" in f else [])
         fcgi = dict(fcgi, per_second=round(sum(runs) / len(runs), 1))
-        add("ceiling.fastcgi", "ceiling: trivial FastCGI response (our pool)", fcgi["per_second"], "req/s", nginx,
-            "ratio: to nginx return 200" + (f"; mean of runs before and after top 10: {runs[0]:,.0f}, {runs[1]:,.0f}"
-                                            if len(runs) > 1 else ""), source=fcgi)
+        in_c = f.get("ceiling.fastcgi.c")
+        add("ceiling.fastcgi", "ceiling: trivial FastCGI response (our pool, kept connections)", fcgi["per_second"], "req/s", nginx,
+            "ratio: to nginx return 200" + (f"; {fcgi['per_second'] / in_c['per_second']:.0%} of the C responder" if in_c else "")
+            + f"; p99 {ms(fcgi, 'p99')} ms at c{results['wrk']['connections']}"
+            + (f"; mean of runs before and after top 10: {runs[0]:,.0f}, {runs[1]:,.0f}" if len(runs) > 1 else ""), source=fcgi)
+    for key, label in (("ceiling.fastcgi.c", "ceiling: C libfcgi responder, a thread per kept connection"),
+                       ("ceiling.fastcgi.x4", "ceiling: our pool at 4x more connections than workers"),
+                       ("ceiling.fastcgi.c.x4", "ceiling: C libfcgi responder at 4x more connections than threads"),
+                       ("ceiling.fastcgi.per_request", "ceiling: our pool, a connection per request (as before)")):
+        figure = f.get(key)
+        if figure:
+            add(key, label, figure["per_second"], "req/s", nginx,
+                f"ratio: to nginx return 200; p50 {ms(figure)} ms, p99 {ms(figure, 'p99')} ms, max {ms(figure, 'max')} ms "
+                f"at c{figure.get('connections', results['wrk']['connections'])}"
+                + (f"; errors {figure['errors']}" if any(figure["errors"].values()) else ""), source=figure)
     for key, label in (("ceiling.redis_zadd", "ceiling: redis ZADD"), ("ceiling.redis_zrevrange", "ceiling: redis ZREVRANGE 10 rows")):
         if key in f:
             add(key, label, f[key]["per_second"], "ops/s")

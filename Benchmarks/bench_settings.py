@@ -51,6 +51,8 @@ SEED_MAX_AGE_DAYS = 7
 
 # Issue 8's goals, printed next to the figures; never a reason to fail.
 GOALS = {
+    "ceiling.fastcgi": ">= 90% of the C responder",
+    "ceiling.fastcgi.x4": "p99 without a cliff",
     "rest.top10": ">= 70% of the trivial FastCGI response",
     "rest.scores": ">= 5,000/s",
     "ws.fanout_large.last": "p99 <= 100 ms",

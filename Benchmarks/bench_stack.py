@@ -188,8 +188,21 @@ def env_value(name):
 
 
 def write_nginx_locations():
-    """The two ceilings, in the bench stack's nginx only (the template includes nginx.d/*.conf)."""
-    os.makedirs(os.path.join(STACK_DIR, "nginx.d"), exist_ok=True)
+    """The ceilings, in the bench stack's nginx only (the template includes nginx.d/*.conf in its server and
+    nginx.d/upstreams/*.conf beside its upstreams). The trivial FastCGI responders behind upstreams as the api's:
+    nginx keeps its connections to them (the same keepalive and times); and ours once more without, a connect
+    per request, as the pool was served before."""
+    os.makedirs(os.path.join(STACK_DIR, "nginx.d", "upstreams"), exist_ok=True)
+    with open(os.path.join(STACK_DIR, "nginx.d", "upstreams", "bench.conf"), "w") as file:
+        file.write("# Written by Benchmarks/bench.py: the FastCGI ceilings of make bench.\n")
+        for name, socket in (("bench_fcgi", "bench-fcgi.sock"), ("bench_fcgi_c", "bench-fcgi-c.sock")):
+            file.write(f"""upstream {name} {{
+    server unix:{STACK_DIR}/run/{socket};
+    keepalive 64;
+    keepalive_timeout 3s;
+    keepalive_time 3s;
+}}
+""")
     with open(os.path.join(STACK_DIR, "nginx.d", "bench.conf"), "w") as file:
         file.write(f"""# Written by Benchmarks/bench.py: the ceilings of make bench.
 location = /bench/nginx {{
@@ -197,7 +210,19 @@ location = /bench/nginx {{
     return 200 '{{"success":true,"statusCode":200,"message":"done","data":null}}';
 }}
 location = /bench/fastcgi {{
+    fastcgi_pass bench_fcgi;
+    fastcgi_keep_conn on;
+    include /etc/nginx/fastcgi_params;
+    fastcgi_param REQUEST_ID $request_id;
+}}
+location = /bench/fastcgi-per-request {{
     fastcgi_pass unix:{STACK_DIR}/run/bench-fcgi.sock;
+    include /etc/nginx/fastcgi_params;
+    fastcgi_param REQUEST_ID $request_id;
+}}
+location = /bench/fastcgi-c {{
+    fastcgi_pass bench_fcgi_c;
+    fastcgi_keep_conn on;
     include /etc/nginx/fastcgi_params;
     fastcgi_param REQUEST_ID $request_id;
 }}
@@ -298,27 +323,37 @@ def stop_stack(last_id):
 
 
 class BenchFastCGI:
-    """The trivial FastCGI responder on our pool code, with as many workers as the api."""
+    """A trivial FastCGI responder with as many workers as the api: our pool (leaderboard-bench-fcgi), or with
+    `in_c` libfcgi's own threaded responder (Benchmarks/fcgi-c-responder), built here."""
 
-    def __init__(self):
+    def __init__(self, in_c=False):
+        self.in_c = in_c
         self.process = None
 
     def __enter__(self):
-        socket_path = os.path.join(STACK_DIR, "run", "bench-fcgi.sock")
-        log = open(os.path.join(STACK_DIR, "log", "bench-fcgi.log"), "a")
-        self.process = subprocess.Popen([os.path.join(BIN_DIR, "leaderboard-bench-fcgi"), "unix:" + socket_path,
-                                         str(API_WORKERS)], stdout=log, stderr=log, stdin=subprocess.DEVNULL)
+        name = "bench-fcgi-c" if self.in_c else "bench-fcgi"
+        socket_path = os.path.join(STACK_DIR, "run", name + ".sock")
+        if self.in_c:
+            binary = os.path.join(STACK_DIR, "fcgi-c-responder")
+            source = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fcgi-c-responder", "responder.c")
+            run(["cc", "-O2", "-pthread", "-o", binary, source, "-lfcgi"], 60)
+            command = [binary, socket_path, str(API_WORKERS)]
+        else:
+            command = [os.path.join(BIN_DIR, "leaderboard-bench-fcgi"), "unix:" + socket_path, str(API_WORKERS)]
+        log = open(os.path.join(STACK_DIR, "log", name + ".log"), "a")
+        self.process = subprocess.Popen(command, stdout=log, stderr=log, stdin=subprocess.DEVNULL)
         deadline = time.monotonic() + 10
         while not os.path.exists(socket_path):
             if time.monotonic() > deadline or self.process.poll() is not None:
-                die("leaderboard-bench-fcgi did not start (log: var/bench/.../log/bench-fcgi.log)")
+                die(f"{name} did not start (log: var/bench/.../log/{name}.log)")
             time.sleep(0.05)
         return self
 
     def __exit__(self, *exc):
         self.process.terminate()
         try:
-            self.process.wait(10)
+            # Our pool waits for nginx to close the connections it keeps (keepalive_timeout 3 s).
+            self.process.wait(15)
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()

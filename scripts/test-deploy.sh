@@ -11,7 +11,8 @@
 #      no writable and executable memory) against the test stack's PostgreSQL
 #      and Redis, behind the installed site on test ports: health, headers,
 #      TLS (sslyze against Mozilla's intermediate profile), error envelopes,
-#      the JSON access log, a graceful stop
+#      the JSON access log, nginx keeping its connections to the pool, a
+#      graceful stop
 #   5. make uninstall removes all of it but the env file
 # Settings: STACK_DIR (the running test stack), TEST_PORT_OFFSET, SWIFT, SSLYZE;
 # TEST_KEEP_DEPLOY=1 keeps the temporary directory to look at.
@@ -654,6 +655,24 @@ if ((refused > 0)) && wait_for 10 all_refusals_counted && ! grep -q 'limiting re
     pass "the $refused refusals are counted in the api's /metrics, not written to the error log"
 else
     fail "$refused refusals, leaderboard_nginx_refused_total{limit=\"limit_req\"} '$(refusals_counted)', $(grep -c 'limiting requests' "$WORK/log/leaderboard/error.log") 'limiting requests' lines in the error log"
+fi
+
+# The site keeps its connections to the socket-activated pool: 50 requests, a handful of connects (one per
+# nginx worker, again after keepalive_time, one per /metrics scrape), not one each.
+accepted_connections() {
+    "${CURL[@]}" "$BASE/metrics" | sed -n 's/^leaderboard_fastcgi_connections_accepted_total \([0-9.]*\)$/\1/p'
+}
+accepted_before=$(accepted_connections)
+reused=0
+for _ in $(seq 50); do
+    fetch "$BASE/api/v1/health"
+    [[ $(status) == 200 ]] && reused=$((reused + 1))
+done
+accepted=$(python3 -c 'import sys; print(int(float(sys.argv[2]) - float(sys.argv[1])))' "${accepted_before:-0}" "$(accepted_connections)")
+if ((reused == 50 && accepted <= 10)); then
+    pass "nginx keeps its connections to the socket-activated pool: 50 requests, $accepted connections accepted"
+else
+    fail "nginx's connections to the pool: $reused of 50 requests answered 200, $accepted connections accepted (before: '$accepted_before')"
 fi
 
 # /ws/v1 reaches leaderboard-ws (whatever it answers, it is not nginx's 502).

@@ -10,7 +10,7 @@
 # 66 at the first one (a test run fails; a daemon dies, its supervisor logs the status and restarts
 # it), and at the end any report or status 66 in a daemon's log fails the run.
 #   SANITIZE_STACK_DIR, SANITIZE_PORT_OFFSET   another stack directory and ports (var/sanitize, 200)
-#   SANITIZE_E2E    the end-to-end test files (default: auth, scores, websocket)
+#   SANITIZE_E2E    the end-to-end test files (default: auth, scores, websocket, fastcgi_pool)
 #   SANITIZE_ONLY   address or thread: one sanitizer only (the e2e part needs thread)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -18,7 +18,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 SWIFT=${SWIFT:-swift}
 OFFSET=${SANITIZE_PORT_OFFSET:-200}
 STACK_DIR=${SANITIZE_STACK_DIR:-$PWD/var/sanitize}
-E2E=${SANITIZE_E2E:-Tests/e2e/test_auth.py Tests/e2e/test_scores.py Tests/e2e/test_websocket.py}
+E2E=${SANITIZE_E2E:-Tests/e2e/test_auth.py Tests/e2e/test_scores.py Tests/e2e/test_websocket.py Tests/e2e/test_fastcgi_pool.py}
 ONLY=${SANITIZE_ONLY:-}
 HTTP_PORT=$((28080 + OFFSET))
 

@@ -23,11 +23,14 @@ struct FastCGIConnection {
         self.maxBodyBytes = maxBodyBytes
     }
 
-    /// The request, or nil when its body is larger than allowed; `isWhole`: all of it was read, the end of
-    /// its body included.
-    func read() -> (request: HTTPRequest, isWhole: Bool)? {
+    /// The request, or nil when its body is larger than allowed. Either way the body is read to its end
+    /// (nginx's empty stdin record), so that the connection is ready for nginx's next request.
+    func read() -> HTTPRequest? {
         let length = parameters["CONTENT_LENGTH"].flatMap(Int.init) ?? 0
-        guard length <= maxBodyBytes else { return nil }
+        guard length <= maxBodyBytes else {
+            discardBody()
+            return nil
+        }
         var body = [UInt8](repeating: 0, count: length)
         var received = 0
         while received < length {
@@ -39,9 +42,8 @@ struct FastCGIConnection {
             if count <= 0 { break }
             received += Int(count)
         }
-        // The end of the body too (nginx's empty stdin record), so that nothing nginx sent is left unread.
-        let isWhole = received == length && FCGX_GetChar(input) == EOF
         body.removeLast(length - received)
+        discardBody()
 
         var headers: [String: String] = [:]
         for (name, value) in parameters where name.hasPrefix("HTTP_") {
@@ -60,7 +62,14 @@ struct FastCGIConnection {
             remoteAddress: parameters["REMOTE_ADDR"] ?? "",
             requestID: parameters["REQUEST_ID"] ?? headers["x-request-id"] ?? UUID().uuidString
         )
-        return (request, isWhole)
+        return request
+    }
+
+    /// Reads what is left of the body, up to its end, and drops it. Mostly that is only the end itself.
+    private func discardBody() {
+        guard FCGX_GetChar(input) != EOF else { return }
+        var scrap = [CChar](repeating: 0, count: 16_384)
+        while scrap.withUnsafeMutableBufferPointer({ FCGX_GetStr($0.baseAddress, Int32($0.count), input) }) > 0 {}
     }
 
     /// `HTTP_X_REQUEST_ID` -> `x-request-id`. nginx passes only ASCII header names (it drops the others).

@@ -1,13 +1,20 @@
 import CFastCGI
 import Foundation
 import Logging
+import Metrics
 
-/// A pool of threads answering FastCGI requests on one listening socket, in the manner of fcgiwrap.
+/// A pool of threads answering FastCGI requests on one listening socket, in the manner of fcgiwrap, on
+/// connections that nginx keeps (`fastcgi_keep_conn on` and an upstream `keepalive`).
 ///
-/// Each worker builds its own responder on its own thread (so each owns its database connections) and
-/// loops on `FCGX_Accept_r`.
+/// Each worker builds its own responder on its own thread (so each owns its database connections) and waits
+/// in one shared epoll instance (`ReadinessPoller`) for whichever comes first: a new connection to accept or a
+/// request arriving on a connection. It answers that one request and gives the connection back to epoll, so a
+/// kept connection holds a thread only while a request on it is answered, and any number of idle ones wait
+/// beside the workers. libfcgi stays the record codec: a worker hands it the connection by setting the
+/// request's `ipcFd` before `FCGX_Accept_r`, which then reads the next request on it instead of accepting.
 ///
-/// `@unchecked Sendable`: `isStopping` and `states` are only read or written under `lock`; the rest is set once in `init`.
+/// `@unchecked Sendable`: `isStopping`, `isAccepting`, `openConnections`, `idleConnections` and `isPastGrace` are only read or
+/// written under `lock`; the rest is set once in `init`.
 public final class FastCGIServer: @unchecked Sendable {
     public typealias Responder = (HTTPRequest) -> HTTPResponse
 
@@ -15,20 +22,33 @@ public final class FastCGIServer: @unchecked Sendable {
     private let workerCount: Int
     private let maxBodyBytes: Int
     private let bodyTooLarge: HTTPResponse
+    private let keptConnectionsGrace: Duration
     private let makeResponder: @Sendable () -> Responder
     private let logger: Logger
     /// The unix socket path we created and must remove; nil for TCP and for a socket systemd passed.
     private let ownSocketPath: String?
-    private let lock = NSLock()
+    private let poller: ReadinessPoller
+    /// How often nginx connected: with kept connections, far fewer times than it sent requests.
+    private let acceptedConnections = Counter(label: "leaderboard_fastcgi_connections_accepted_total")
+    /// The connections open now, idle or answering: more than the workers when nginx keeps many.
+    private let connectionsGauge = Gauge(label: "leaderboard_fastcgi_connections")
+    private let lock = NSCondition()
     private var isStopping = false
-    private var states: [WorkerState]
+    /// A worker is taking connections from the listening socket's queue.
+    private var isAccepting = false
+    private var openConnections = 0
+    /// The open connections waiting in epoll for their next request, none of them held by a worker.
+    private var idleConnections: Set<Int32> = []
+    /// The stop's grace is over: connections are closed, not kept, once their answer is sent.
+    private var isPastGrace = false
 
     /// Opens the socket (the one systemd passed in `LISTEN_FDS`, else `address`) and blocks SIGTERM and
     /// SIGINT for every thread started from now on: create the server before any other thread. A request
-    /// whose body is over `maxBodyBytes` is answered `bodyTooLarge`, unread.
+    /// whose body is over `maxBodyBytes` is answered `bodyTooLarge`, its body read and dropped. A stopping
+    /// pool waits `keptConnectionsGrace` at most for nginx to close the connections it keeps (see `run`).
     public init(
-        address: Address, workerCount: Int, maxBodyBytes: Int, bodyTooLarge: HTTPResponse, logger: Logger,
-        makeResponder: @escaping @Sendable () -> Responder
+        address: Address, workerCount: Int, maxBodyBytes: Int, bodyTooLarge: HTTPResponse, keptConnectionsGrace: Duration = .seconds(10),
+        logger: Logger, makeResponder: @escaping @Sendable () -> Responder
     ) throws(FastCGIError) {
         guard FCGX_Init() == 0 else { throw .initializationFailed }
         // Blocked now, before the process starts any thread, so every thread inherits the mask and only
@@ -36,7 +56,6 @@ public final class FastCGIServer: @unchecked Sendable {
         var stopSignals = Self.stopSignals
         pthread_sigmask(SIG_BLOCK, &stopSignals, nil)
         signal(SIGPIPE, SIG_IGN)
-        Self.installWakeUpHandler()
         if let inherited = Self.systemdSocket() {
             listenSocket = inherited
             ownSocketPath = nil
@@ -60,51 +79,76 @@ public final class FastCGIServer: @unchecked Sendable {
             }
             listenSocket = socket
         }
+        // Workers take the queue until accept() says it is empty, never blocking in it.
+        _ = fcntl(listenSocket, F_SETFL, fcntl(listenSocket, F_GETFL) | O_NONBLOCK)
+        poller = try ReadinessPoller()
         self.workerCount = workerCount
-        states = Array(repeating: .accepting, count: workerCount)
         self.maxBodyBytes = maxBodyBytes
         self.bodyTooLarge = bodyTooLarge
+        self.keptConnectionsGrace = keptConnectionsGrace
         self.makeResponder = makeResponder
         self.logger = logger
     }
 
     /// Serves until SIGTERM or SIGINT, then stops gracefully: no request that reached us is dropped.
     ///
-    /// On the signal, a unix socket of our own is unlinked (new connections fail fast, so nginx tries
-    /// another upstream) and shut down: accept() still hands out the connections already queued, then
-    /// fails, so the workers serve the queue and leave. A socket systemd passed stays as it is, its queue
-    /// kept for the next instance: workers finish what they hold and idle ones are woken out of accept()
-    /// by a signal (as on a TCP socket). `run` returns once all have exited. `onStop` runs when the
-    /// signal arrives (to tell a supervisor that shutdown has begun).
+    /// On the signal the pool stops taking new connections. A unix socket of our own is unlinked (new
+    /// connections fail fast, so nginx tries another upstream) and the connections already queued on it are
+    /// accepted and served; a socket systemd passed keeps its queue for the next instance. Requests in flight
+    /// are answered, and so is every request nginx still sends on a connection it keeps. Those connections are
+    /// nginx's to close: FastCGI has no way to tell nginx to stop using one, and one we closed could be the
+    /// one nginx is writing a POST into, which it would not resend (502). nginx closes them by its upstream
+    /// `keepalive_timeout` and `keepalive_time` (seconds, in the configs in nginx/); connections still open
+    /// after `keptConnectionsGrace` are closed when idle. `run` returns once every connection is closed and
+    /// every worker has exited. `onStop` runs when the signal arrives (to tell a supervisor).
     public func run(onStop: () -> Void = {}) {
         var stopSignals = Self.stopSignals
-
-        let workers = (0..<workerCount).map { index in Self.startThread { self.workerLoop(index) } }
+        poller.watchListener(listenSocket)
+        let workers = (0..<workerCount).map { _ in Self.startThread { self.workerLoop() } }
         logger.info("fastcgi pool started", metadata: ["workers": "\(workerCount)"])
         var received: Int32 = 0
         sigwait(&stopSignals, &received)
         logger.info("signal received, finishing queued and in-flight requests", metadata: ["signal": "\(received)"])
         onStop()
-        locked { isStopping = true }
-        if let ownPath = ownSocketPath {
-            unlink(ownPath)
-            // No signal here: one that lands while a worker reads a request it has just accepted makes
-            // libfcgi drop that connection (nginx then logs a broken pipe for an accepted request).
-            shutdown(listenSocket, Int32(SHUT_RD))
-        }
-        // An idle worker sits in accept(); a signal interrupts it (FCGI_FAIL_ACCEPT_ON_INTR) and, seeing
-        // `isStopping`, it leaves. Repeated because a worker may be between its check and accept().
-        while ownSocketPath == nil {
-            let idle = locked { states.indices.filter { states[$0] == .accepting } }
-            if locked({ states.allSatisfy { $0 == .exited } }) { break }
-            for index in idle { pthread_kill(workers[index], Self.wakeUpSignal) }
-            usleep(20_000)
-        }
+        stopAccepting()
+        waitForConnectionsToClose()
+        poller.signalStop()
         for worker in workers { pthread_join(worker, nil) }
         logger.info("fastcgi pool stopped")
     }
 
-    private enum WorkerState { case accepting, busy, exited }
+    private func stopAccepting() {
+        locked { isStopping = true }
+        poller.forget(listenSocket)
+        guard let ownPath = ownSocketPath else { return }
+        unlink(ownPath)
+        // accept() still hands out the connections already queued, then fails: take them all, to be served.
+        shutdown(listenSocket, Int32(SHUT_RD))
+        acceptQueued()
+    }
+
+    /// Until nginx has closed every connection (or the grace is over and the idle ones are closed here), and
+    /// no request is in flight.
+    private func waitForConnectionsToClose() {
+        let grace = keptConnectionsGrace.components
+        let deadline = Date(timeIntervalSinceNow: Double(grace.seconds) + Double(grace.attoseconds) / 1e18)
+        lock.lock()
+        defer { lock.unlock() }
+        while (openConnections > 0 || isAccepting) && lock.wait(until: deadline) {}
+        isPastGrace = true
+        if !idleConnections.isEmpty {
+            logger.warning("closing kept connections nginx did not close", metadata: ["connections": "\(idleConnections.count)"])
+            for descriptor in idleConnections {
+                poller.forget(descriptor)
+                close(descriptor)
+            }
+            openConnections -= idleConnections.count
+            connectionsGauge.record(openConnections)
+            idleConnections = []
+        }
+        // What is left is in flight: always answered.
+        while openConnections > 0 || isAccepting { lock.wait() }
+    }
 
     private func locked<Result>(_ body: () -> Result) -> Result {
         lock.lock()
@@ -120,44 +164,93 @@ public final class FastCGIServer: @unchecked Sendable {
         return signals
     }
 
-    private static let wakeUpSignal = SIGUSR2
-
-    /// A handler that does nothing, installed without SA_RESTART so a blocked accept() returns EINTR.
-    private static func installWakeUpHandler() {
-        var action = sigaction()
-        action.__sigaction_handler.sa_handler = { _ in }
-        sigemptyset(&action.sa_mask)
-        action.sa_flags = 0
-        sigaction(wakeUpSignal, &action, nil)
-    }
-
-    private func workerLoop(_ index: Int) {
+    private func workerLoop() {
         let respond = makeResponder()
         var request = FCGX_Request()
-        FCGX_InitRequest(&request, listenSocket, FCGI_FAIL_ACCEPT_ON_INTR)
-        // On our own socket a worker accepts until accept() fails (the queue is served after the stop);
-        // on another it leaves once `isStopping` is set.
-        let drainsQueue = ownSocketPath != nil
+        // No listening socket for libfcgi: when a connection ends, FCGX_Accept_r closes it and fails at once
+        // (accept on -1) instead of accepting; the pool accepts for itself.
+        FCGX_InitRequest(&request, -1, 0)
         while true {
-            let accepting = locked {
-                let accepting = drainsQueue || !isStopping
-                states[index] = accepting ? .accepting : .exited
-                return accepting
+            switch poller.wait() {
+            case .stop:
+                FCGX_Free(&request, 0)
+                return
+            case .listener:
+                let mayAccept = locked {
+                    isAccepting = !isStopping
+                    return isAccepting
+                }
+                guard mayAccept else { continue }
+                acceptQueued()
+                let mayAcceptAgain = locked {
+                    isAccepting = false
+                    lock.broadcast()
+                    return !isStopping
+                }
+                if mayAcceptAgain { poller.rearmListener(listenSocket) }
+            case .connection(let descriptor):
+                guard locked({ idleConnections.remove(descriptor) != nil }) else { continue }
+                serve(on: descriptor, with: &request, respond: respond)
             }
-            guard accepting, FCGX_Accept_r(&request) >= 0 else { break }
-            locked { states[index] = .busy }
+        }
+    }
+
+    /// Takes every connection in the listening socket's queue and waits in epoll for its first request.
+    private func acceptQueued() {
+        while true {
+            // accept4 is not in Swift's Glibc module; a connection is accepted rarely now that nginx keeps them.
+            let connection = accept(listenSocket, nil, nil)
+            guard connection >= 0 else {
+                if errno == EINTR || errno == ECONNABORTED { continue }
+                return
+            }
+            _ = fcntl(connection, F_SETFD, FD_CLOEXEC)
+            acceptedConnections.increment()
+            locked {
+                openConnections += 1
+                connectionsGauge.record(openConnections)
+                idleConnections.insert(connection)
+            }
+            poller.watch(connection: connection)
+        }
+    }
+
+    /// Answers the request that arrived on `descriptor`, then gives the connection back to epoll, unless it
+    /// ended (nginx closed it, or did not ask to keep it).
+    private func serve(on descriptor: Int32, with request: inout FCGX_Request, respond: Responder) {
+        request.ipcFd = descriptor
+        // So that FCGX_Accept_r's finishing of the previous request, which is done, does not close the
+        // connection; and so that a connection that ends is closed at once, without libfcgi's graceful close
+        // (which waits up to 2 s for nginx, in select(), unsafe past descriptor 1023). Every body is read whole.
+        request.keepConnection = 1
+        request.detached = 1
+        if FCGX_Accept_r(&request) >= 0 {
             let connection = FastCGIConnection(request: &request, maxBodyBytes: maxBodyBytes)
-            let read = connection.read()
-            connection.send(read.map { respond($0.request) } ?? bodyTooLarge, to: &request)
-            // libfcgi closes gracefully: it shuts down its sending side and waits (up to 2 s) for nginx to
-            // close first, reading what nginx still sends, so that the answer to a request not sent whole
-            // (a body over the limit) is not lost. After a request read whole there is nothing to wait for,
-            // and the wait held the worker until nginx got round to closing: detached, it closes at once.
-            if read?.isWhole == true { FCGX_Detach(&request) }
+            let answer = connection.read().map(respond) ?? bodyTooLarge
+            connection.send(answer, to: &request)
             FCGX_Finish_r(&request)
         }
-        FCGX_Free(&request, 1)
-        locked { states[index] = .exited }
+        // libfcgi closed the connection if it ended or nginx did not ask to keep it (ipcFd is -1 then).
+        guard request.ipcFd >= 0 else {
+            locked {
+                openConnections -= 1
+                connectionsGauge.record(openConnections)
+                if isStopping { lock.broadcast() }
+            }
+            return
+        }
+        request.ipcFd = -1
+        let keeps = locked {
+            if isPastGrace {
+                openConnections -= 1
+                connectionsGauge.record(openConnections)
+                lock.broadcast()
+                return false
+            }
+            idleConnections.insert(descriptor)
+            return true
+        }
+        if keeps { poller.rearm(connection: descriptor) } else { close(descriptor) }
     }
 
     /// The socket systemd handed over by socket activation, if it was meant for this process.
@@ -207,11 +300,13 @@ extension FastCGIServer {
 public enum FastCGIError: Error, CustomStringConvertible {
     case initializationFailed
     case cannotListen(address: String, errno: Int32)
+    case cannotPoll(errno: Int32)
 
     public var description: String {
         switch self {
         case .initializationFailed: "fastcgi: FCGX_Init failed"
         case .cannotListen(let address, let code): "fastcgi: cannot listen on \(address): \(String(cString: strerror(code)))"
+        case .cannotPoll(let code): "fastcgi: cannot create the epoll instance: \(String(cString: strerror(code)))"
         }
     }
 }

@@ -30,7 +30,7 @@ import Testing
 
     static func makeAPI(
         config: Config = config, users: any UserStore, health: FixedHealthProbe = FixedHealthProbe(),
-        gameSettings: InMemoryGameAdminStore = InMemoryGameAdminStore(), apiKeys: InMemoryApiKeyStore = InMemoryApiKeyStore(),
+        gameSettings: any GameAdminStore = InMemoryGameAdminStore(), apiKeys: InMemoryApiKeyStore = InMemoryApiKeyStore(),
         scores: (any ScoreStore)? = nil, ephemeral: InMemoryEphemeralStore = InMemoryEphemeralStore()
     ) -> APIService {
         let stores = Stores(

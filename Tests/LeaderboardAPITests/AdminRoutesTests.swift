@@ -93,4 +93,13 @@ import Testing
         #expect((call("GET", "/games/valrnt").body["data"] as? [String: Any])?["archived"] as? Bool == true)
         #expect(call("GET", "/games/nope").status == 404)
     }
+
+    @Test func gamesAreListedFromTheCatalogWhilePostgresIsDown() {
+        let unreachable = PostgresGameAdminStore(database: PostgresConnection(settings: APIServiceTests.unreachable.postgres))
+        let api = APIServiceTests.makeAPI(users: users, gameSettings: unreachable)
+        let response = api.respond(to: HTTPRequest(method: "GET", path: "/api/v1/games", headers: [:], body: [], remoteAddress: "127.0.0.1"))
+        let body = (try? JSONSerialization.jsonObject(with: Data(response.body))) as? [String: Any]
+        #expect(response.status == 200)
+        #expect((body?["data"] as? [[String: Any]])?.compactMap { $0["value"] as? String } == ["all", "cod", "valrnt"])
+    }
 }

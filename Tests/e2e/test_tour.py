@@ -143,7 +143,8 @@ def test_every_command_of_the_readme_tour_works_against_the_stack(
     signup, me_by_cookie, me_by_token, submitted, board, around, report = json_values(run_shell(rest, folder, shell_env))
     user_id = signup["id"]
     assert isinstance(user_id, int) and signup["email"].endswith("@example.com")
-    assert me_by_cookie == signup and me_by_token == signup
+    # /auth/me is the signed-up account and its role.
+    assert me_by_cookie == {**signup, "role": "player"} and me_by_token == me_by_cookie
     assert "\tath\t" in (folder / "cookies.txt").read_text(), "login left no ath cookie in cookies.txt"
     assert submitted["game"] == "cod" and submitted["improved"] is True and submitted["best"] == submitted["score"]
     assert board["game"] == "cod" and 1 <= len(board["result"]) <= 5 and board["totalCount"] >= 1

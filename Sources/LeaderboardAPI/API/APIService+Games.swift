@@ -20,7 +20,7 @@ extension APIService {
         do {
             games = try gameAdmin.games()
         } catch let error as PostgresError where error.isUnavailable {
-            // As before PostgreSQL is back: the catalog's last list, so that the boards (read from Redis) can still be chosen.
+            // While PostgreSQL is down, the catalog's last list: the boards, read from Redis, can still be chosen.
             games = try stores.games.games()
         }
         let options =
