@@ -70,7 +70,7 @@ public final class LeaderboardService {
         userId: Int, name: String, game: String, score: Int, idempotencyKey: String?, unlessRevoked tokenKey: String? = nil,
         isTrusted: Bool = false, now: Date = Date()
     ) throws -> Submission {
-        // Bounds and archiving are checked by the statement that stores the score, against the game as it is then.
+        // Bounds, archiving and `authoritative` are checked by the statement that stores the score, against the game as it is then.
         guard try games.game(game) != nil else {
             let active = try games.games().filter { !$0.archived }.map(\.slug)
             throw ServiceError.validation(field: "game", "unknown game '\(game)'; one of: \(active.joined(separator: ", "))")
