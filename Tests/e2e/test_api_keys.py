@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import json
 import uuid
-from typing import Iterator
+from typing import Callable, Iterator
+
+import requests
 
 import pytest
 
-from conftest import Api, Player, Sockets, Stack, close_code, leaderboardctl, new_player, receive_json, run_sql
+from conftest import Api, Player, Sockets, Stack, close_code, leaderboardctl, new_player, receive_json, run_sql, wait_until
 from test_metrics import api_metrics, scrape
 
 pytestmark = pytest.mark.usefixtures("envelope_audit")
@@ -80,9 +82,26 @@ def rejected(base_url: str) -> dict[str, float]:
     return totals
 
 
+def is_unknown_game(response: requests.Response) -> bool:
+    """An api worker re-reads its game catalog on a miss at most once a second, so a game created a moment ago can be
+    unknown to a worker that missed another just before: 422 naming `game`, or 404 for a board; nothing is stored."""
+    if response.status_code == 404:
+        return "unknown game" in response.json()["message"]
+    return response.status_code == 422 and any(error["field"] == "game" for error in response.json()["errors"])
+
+
+def once_known(send: Callable[[], requests.Response]) -> requests.Response:
+    """The answer to `send` once the worker that answers knows the game (see is_unknown_game), within a bound."""
+    # In a list: a Response of status 400 and above is falsy, and wait_until waits for something truthy.
+    answered = wait_until(lambda: (lambda response: None if is_unknown_game(response) else [response])(send()), timeout=5,
+                          message="an answer from a worker that knows the game")
+    return answered[0]
+
+
 def board_entry(api: Api, game: str, user_id: int) -> dict | None:
-    rows = api.get(f"/leaderboards/{game}", params={"size": 100}).json()["data"]["result"]
-    return next((row for row in rows if row["userId"] == user_id), None)
+    board = once_known(lambda: api.get(f"/leaderboards/{game}", params={"size": 100}))
+    assert board.status_code == 200, board.text
+    return next((row for row in board.json()["data"]["result"] if row["userId"] == user_id), None)
 
 
 def newest_scores(api: Api, player: Player, game: str) -> list[int]:
@@ -109,7 +128,7 @@ def test_a_key_round_trip_from_creation_to_revocation_on_every_pool(
     assert run_sql(stack_env, "SELECT count(*) FROM api_keys WHERE strpos(hash || prefix || name, :'key') > 0", key=key) == [["0"]]
 
     # The key submits for the player: the score is theirs, on the board under their name.
-    submitted = api.post("/scores", json={"game": game, "score": 700, "userId": player.id}, headers=key_auth(key))
+    submitted = once_known(lambda: api.post("/scores", json={"game": game, "score": 700, "userId": player.id}, headers=key_auth(key)))
     assert submitted.status_code == 200, submitted.text
     assert submitted.json()["data"]["best"] == 700
     assert board_entry(api, game, player.id)["player"] == player.name
@@ -170,17 +189,23 @@ def test_an_authoritative_game_refuses_players_over_rest_and_websocket_and_takes
 ) -> None:
     game = games["authoritative"]
     player = new_player(api, "Honest Player")
-    refused = api.post("/scores", json={"game": game, "score": 50}, headers=player.auth)
+    refused = once_known(lambda: api.post("/scores", json={"game": game, "score": 50}, headers=player.auth))
     assert refused.status_code == 403
     assert refused.json()["message"] == "this game takes scores only from its game servers (API keys), not from players"
     add = sockets.open("/ws/v1/add-score", player.token)
-    add.send(json.dumps({"game": game, "score": 60}))
-    assert receive_json(add) == {"error": "this game takes scores only from its game servers (API keys), not from players"}
+
+    def answer_from_a_store_worker_that_knows_the_game() -> dict | None:
+        add.send(json.dumps({"game": game, "score": 60}))
+        answer = receive_json(add)
+        return None if answer.get("error", "").startswith("unknown game") else answer
+
+    answer = wait_until(answer_from_a_store_worker_that_knows_the_game, timeout=5)
+    assert answer == {"error": "this game takes scores only from its game servers (API keys), not from players"}
     assert board_entry(api, game, player.id) is None
     assert [entry for entry in api.get("/me/scores", headers=player.auth).json()["data"]["result"] if entry["game"] == game] == []
 
     key = create_key(api, admin)["key"]
-    accepted = api.post("/scores", json={"game": game, "score": 70, "userId": player.id}, headers=key_auth(key))
+    accepted = once_known(lambda: api.post("/scores", json={"game": game, "score": 70, "userId": player.id}, headers=key_auth(key)))
     assert accepted.status_code == 200, accepted.text
     assert board_entry(api, game, player.id)["score"] == 70
 
@@ -230,18 +255,19 @@ def test_every_refused_submission_is_counted_by_its_reason(
     before = rejected(base_url)
     assert set(before) >= {"bounds", "rate", "banned", "forbidden", "archived"}, "every reason is exported from the start"
 
-    assert api.post("/scores", json={"game": bounded, "score": 101}, headers=player.auth).status_code == 422
-    assert api.post("/scores", json={"game": bounded, "score": 102}, headers=player.auth).status_code == 422
-    assert api.post("/scores", json={"game": authoritative, "score": 1}, headers=player.auth).status_code == 403
-    assert api.post("/scores", json={"game": authoritative, "score": 1, "userId": player.id}, headers=key_auth(key)).status_code == 403
-    assert api.post("/scores", json={"game": archived, "score": 1}, headers=player.auth).status_code == 409
+    assert once_known(lambda: api.post("/scores", json={"game": bounded, "score": 101}, headers=player.auth)).status_code == 422
+    assert once_known(lambda: api.post("/scores", json={"game": bounded, "score": 102}, headers=player.auth)).status_code == 422
+    assert once_known(lambda: api.post("/scores", json={"game": authoritative, "score": 1}, headers=player.auth)).status_code == 403
+    by_key = once_known(lambda: api.post("/scores", json={"game": authoritative, "score": 1, "userId": player.id}, headers=key_auth(key)))
+    assert by_key.status_code == 403
+    assert once_known(lambda: api.post("/scores", json={"game": archived, "score": 1}, headers=player.auth)).status_code == 409
     expected = {"bounds": 2, "forbidden": 2, "archived": 1, "rate": 0, "banned": 0}
 
     has_bans = run_sql(stack_env, "SELECT count(*) FROM information_schema.columns WHERE table_name = 'users' AND column_name = 'banned_at'")
     if has_bans == [["1"]]:
         banned = new_player(api, "Banned Player")
         run_sql(stack_env, "UPDATE users SET banned_at = now() WHERE id = :'id'", id=str(banned.id))
-        answer = api.post("/scores", json={"game": bounded, "score": 1, "userId": banned.id}, headers=key_auth(key))
+        answer = once_known(lambda: api.post("/scores", json={"game": bounded, "score": 1, "userId": banned.id}, headers=key_auth(key)))
         assert answer.status_code == 403 and answer.json()["message"] == f"user {banned.id} is banned"
         expected["banned"] = 1
 
@@ -256,7 +282,7 @@ def test_leaderboardctl_creates_lists_and_revokes_keys(api: Api, stack: Stack, s
     key_id = created[0].split()[3]
     assert created[0] == f"created API key {key_id} (Shell servers) for games {game}"
     key = created[1]
-    assert api.post("/scores", json={"game": game, "score": 9, "userId": player.id}, headers=key_auth(key)).status_code == 200
+    assert once_known(lambda: api.post("/scores", json={"game": game, "score": 9, "userId": player.id}, headers=key_auth(key))).status_code == 200
     listed = [line for line in leaderboardctl(stack.directory, "api-keys", "list").stdout.splitlines() if line.startswith(key_id + "  ")]
     assert len(listed) == 1 and key[:12] in listed[0] and key not in listed[0] and listed[0].endswith("active")
 

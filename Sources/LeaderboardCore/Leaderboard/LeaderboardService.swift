@@ -339,7 +339,8 @@ public final class LeaderboardService {
 
     private func requireBoard(_ game: String, allowGlobal: Bool = true) throws {
         if allowGlobal && game == BoardIndex.globalGame { return }
-        guard try games.games().contains(where: { $0.slug == game }) else { throw ServiceError.notFound("unknown game '\(game)'") }
+        // `game(_:)`: a game just created on another process is found at once, not after the catalog's next refresh.
+        guard try games.game(game) != nil else { throw ServiceError.notFound("unknown game '\(game)'") }
     }
 
     private func retainedPeriod(_ kind: PeriodKind, date: UTCDay) throws -> BoardPeriod {
