@@ -1,11 +1,14 @@
 # Build, run and test the leaderboard service (GNU make).
 #
 #   make run     install what is missing, build, start the dev stack (var/dev)
-#                (make run NODES=2: two api pools and two ws daemons behind nginx)
+#                (make run NODES=2: two api pools and two ws daemons behind nginx;
+#                make run HA=1: also a PostgreSQL standby, a Redis replica and three Sentinels)
 #   make test    every test, against a test stack (var/test) it starts and stops
 #                (two nodes unless NODES=1)
 #   make test-faults    kill -9 Redis, an api pool, a ws daemon and stop PostgreSQL
 #                under load, on a stack of its own (var/faults); nothing acknowledged is lost
+#   make test-failover  kill -9 the Redis primary (Sentinel promotes the replica), then the PostgreSQL
+#                primary (the standby is promoted) under load, on an HA stack of its own (var/failover)
 #   make test-conformance  Autobahn|Testsuite's every case against leaderboard-ws, direct and through
 #                nginx, on a stack of its own (var/conformance); fails on a FAILED case that is not by design
 #   make test-sanitize  the Swift tests under ASan and TSan, and the daemons under TSan
@@ -66,7 +69,7 @@ RENDER = sed -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
 # Prerequisites run in order (deps before build); SwiftPM parallelises itself.
 .NOTPARALLEL:
 
-.PHONY: all deps build build-debug run stop status logs test test-faults test-conformance test-sanitize fuzz format lint install uninstall clean bench bench-deps
+.PHONY: all deps build build-debug run stop status logs test test-faults test-failover test-conformance test-sanitize fuzz format lint install uninstall clean bench bench-deps
 
 all: build
 
@@ -82,7 +85,7 @@ build-debug:
 	$(SWIFT) build
 
 run: deps build
-	SEED_DEMO=1 BIN_DIR=$(RELEASE_BIN) NODES=$(NODES) scripts/stack.sh start
+	SEED_DEMO=1 BIN_DIR=$(RELEASE_BIN) NODES=$(NODES) HA=$(HA) READ_REPLICAS=$(READ_REPLICAS) scripts/stack.sh start
 
 stop:
 	scripts/stack.sh stop
@@ -94,7 +97,7 @@ logs:
 	scripts/stack.sh logs
 
 test: deps
-	SWIFT=$(SWIFT) NODES=$(NODES) scripts/test.sh
+	SWIFT=$(SWIFT) NODES=$(NODES) HA=$(HA) scripts/test.sh
 
 # Benchmarks never run in make test and never fail on a threshold. The bench stack lives in
 # var/bench (its own ports) and keeps its seeded data for the next run.
@@ -114,6 +117,10 @@ bench-deps: deps
 # Its own stack (FAULTS_STACK_DIR, FAULTS_PORT_OFFSET): see scripts/test-faults.py.
 test-faults: deps
 	SWIFT=$(SWIFT) scripts/test-faults.py
+
+# Its own HA stack (FAILOVER_STACK_DIR, FAILOVER_PORT_OFFSET): see scripts/test-failover.py.
+test-failover: deps
+	SWIFT=$(SWIFT) scripts/test-failover.py
 
 # Its own stack too (CONFORMANCE_STACK_DIR, CONFORMANCE_PORT_OFFSET), and Autobahn|Testsuite installed
 # once into var/autobahn (AUTOBAHN_DIR) with Python 2.7 (AUTOBAHN_PYTHON): see scripts/test-conformance.py.
@@ -193,5 +200,7 @@ clean:
 	-STACK_DIR=var/faults scripts/stack.sh stop >/dev/null 2>&1
 	-STACK_DIR=var/sanitize scripts/stack.sh stop >/dev/null 2>&1
 	-STACK_DIR=var/conformance scripts/stack.sh stop >/dev/null 2>&1
+	-STACK_DIR=var/failover scripts/stack.sh stop >/dev/null 2>&1
+	-STACK_DIR=var/failover-restore scripts/stack.sh stop >/dev/null 2>&1
 	$(SWIFT) package clean
-	rm -rf var/test var/faults var/sanitize var/conformance var/autobahn var/fuzz .build-asan .build-tsan .build-fuzz
+	rm -rf var/test var/faults var/failover var/failover-restore var/sanitize var/conformance var/autobahn var/fuzz .build-asan .build-tsan .build-fuzz

@@ -12,9 +12,10 @@ set -euo pipefail
 # systemd-analyze, openssl, python3-seccomp for the units' syscall filter);
 # jq for README's shell tour (Tests/e2e/test_tour.py runs it); prometheus for
 # promtool, which checks deploy/prometheus's alert rules (the server it also
-# brings is never started).
+# brings is never started); redis-sentinel for the HA stack's Sentinels
+# (scripts/stack/ha.sh).
 PACKAGES=(libfcgi-dev libpq-dev libhiredis-dev libssl-dev libcrypt-dev
-    redis-server postgresql-15 curl chromium chromium-driver systemd openssl python3-seccomp logrotate
+    redis-server redis-sentinel postgresql-15 curl chromium chromium-driver systemd openssl python3-seccomp logrotate
     jq prometheus)
 # The end-to-end tests' python packages, as pip names them. passlib 1.7.4
 # (the last release) breaks with bcrypt 4.1 and later, hence the pin.

@@ -86,6 +86,7 @@ class PrivateStack:
         completed = subprocess.run(
             ["psql", "-X", "-q", "-t", "-A", "-F", "\t", "-v", "ON_ERROR_STOP=1", "-h", settings["PG_SERVER"], "-p", settings["PG_PORT"],
              "-U", settings["PG_USER"], "-d", settings["PG_DB"], "-c", query],
-            env={**os.environ, "PGPASSWORD": settings["PG_PW"], "PGTZ": "UTC"}, capture_output=True, text=True, timeout=60, check=True,
+            # An HA stack lists the primary and the standby: the query goes to whichever takes writes now.
+            env={**os.environ, "PGPASSWORD": settings["PG_PW"], "PGTZ": "UTC", "PGTARGETSESSIONATTRS": "read-write"}, capture_output=True, text=True, timeout=60, check=True,
         )
         return [line.split("\t") for line in completed.stdout.splitlines() if line]

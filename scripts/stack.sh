@@ -4,8 +4,10 @@
 #
 #   scripts/stack.sh start|stop|status|logs [NAME]
 #   scripts/stack.sh start-service|stop-service|kill-service NAME
+#   scripts/stack.sh promote-standby     (HA=1: pg_ctl promote postgres2, as Patroni would)
 #
-# NAME is one of: postgres redis api api2 ws ws2 nginx (api2, ws2: NODES=2).
+# NAME is one of: postgres redis api api2 ws ws2 nginx (api2, ws2: NODES=2),
+# and with HA=1 postgres2 redis2 sentinel1 sentinel2 sentinel3.
 # kill-service sends SIGKILL to the real process (for the api and ws daemons
 # the supervisor then restarts it).
 #
@@ -20,6 +22,9 @@
 #               and a second ws daemon, ws2, on WS_PORT+1, both supervised;
 #               nginx balances over both nodes and routes around a dead one)
 #   NO_APP      0 (1: only postgres, redis and nginx, e.g. to run the api from a debugger)
+#   HA          0 (1: also a synchronous PostgreSQL standby, a Redis replica and three
+#               Sentinels on PG_PORT+1 and REDIS_PORT+1..+4, and two nodes: see stack/ha.sh)
+#   READ_REPLICAS 0 (1, with HA=1: the env file says REDIS_READ_REPLICAS=true when first written)
 # node 1's api also takes UDP on WS_PORT+2, where nginx sends its refusals to be counted.
 #   READY_TIMEOUT 30 (seconds to wait for each component to become ready)
 # Ports stay below 32768, the ephemeral range (see PITFALLS.md).
@@ -56,6 +61,8 @@ BCRYPT_COST=${BCRYPT_COST:-12}
 SEED_DEMO=${SEED_DEMO:-0}
 NO_APP=${NO_APP:-0}
 NODES=${NODES:-1}
+HA=${HA:-0}
+READ_REPLICAS=${READ_REPLICAS:-0}
 READY_TIMEOUT=${READY_TIMEOUT:-30}
 
 RUN="$STACK_DIR/run"
@@ -109,6 +116,13 @@ check_settings() {
         [[ ${!name} =~ ^[0-9]+$ ]] || die "$name must be a number, got '${!name}'"
     done
     [[ $NODES == [12] ]] || die "NODES must be 1 or 2, got '$NODES'"
+    [[ $HA == [01] ]] || die "HA must be 0 or 1, got '$HA'"
+    ha_settings
+    if ha_in_use; then
+        # Several machines' worth: two nodes too.
+        NODES=2
+        SERVICES+=("${HA_SERVICES[@]}")
+    fi
     WS2_PORT=$((WS_PORT + 1))
     REFUSALS_PORT=$((WS_PORT + 2))
     # The paths go unquoted into pg_ctl -o and the generated configs.
@@ -140,6 +154,8 @@ source "$REPO_ROOT/scripts/stack/redis.sh"
 source "$REPO_ROOT/scripts/stack/app.sh"
 # shellcheck source=scripts/stack/nginx.sh
 source "$REPO_ROOT/scripts/stack/nginx.sh"
+# shellcheck source=scripts/stack/ha.sh
+source "$REPO_ROOT/scripts/stack/ha.sh"
 
 # --- commands ----------------------------------------------------------------
 
@@ -152,6 +168,7 @@ start_service() {
         wait_daemon_ready "$1"
         ;;
     nginx) nginx_start ;;
+    postgres2 | redis2 | sentinel*) ha_service_start "$1" ;;
     *) die "unknown service '$1' (one of: ${SERVICES[*]})" ;;
     esac
 }
@@ -162,6 +179,7 @@ stop_service() {
     redis) redis_stop ;;
     api | api2 | ws | ws2) daemon_stop "$1" ;;
     nginx) nginx_stop ;;
+    postgres2 | redis2 | sentinel*) ha_service_stop "$1" ;;
     *) die "unknown service '$1' (one of: ${SERVICES[*]})" ;;
     esac
 }
@@ -173,6 +191,7 @@ service_pid() {
     redis) redis_pid ;;
     api | api2 | ws | ws2) daemon_pid "$1" ;;
     nginx) nginx_pid ;;
+    postgres2 | redis2 | sentinel*) ha_service_pid "$1" ;;
     *) die "unknown service '$1' (one of: ${SERVICES[*]})" ;;
     esac
 }
@@ -196,6 +215,7 @@ cmd_start() {
     write_env_file
     pg_start
     redis_start
+    ha_in_use && ha_start_stores
     if [[ $NO_APP == 1 ]]; then
         nginx_start
         say "NO_APP=1: api and ws not started"
@@ -231,6 +251,8 @@ cmd_start() {
 cmd_stop() {
     local name names=(nginx ws api redis postgres) failed=0
     node2_in_use && names=(nginx ws ws2 api api2 redis postgres)
+    # The Sentinels first, so that stopping redis starts no failover; each primary before its copy.
+    ha_in_use && names=(nginx ws ws2 api api2 "${SENTINELS[@]}" redis redis2 postgres postgres2)
     # Front to back, so nothing serves while what it needs goes away.
     for name in "${names[@]}"; do
         (stop_service "$name") || failed=1
@@ -240,7 +262,8 @@ cmd_stop() {
 
 cmd_status() {
     local all=0 name names=(postgres redis api ws nginx) pid where state extra
-    node2_in_use && names=("${SERVICES[@]}")
+    node2_in_use && names=(postgres redis api api2 ws ws2 nginx)
+    ha_in_use && names=(postgres postgres2 redis redis2 "${SENTINELS[@]}" api api2 ws ws2 nginx)
     for name in "${names[@]}"; do
         extra=''
         case $name in
@@ -251,12 +274,16 @@ cmd_status() {
         ws) where="127.0.0.1:$WS_PORT" ;;
         ws2) where="127.0.0.1:$WS2_PORT" ;;
         nginx) where="http://127.0.0.1:$HTTP_PORT" ;;
+        postgres2) where="127.0.0.1:$PG2_PORT" ;;
+        redis2) where="127.0.0.1:$REDIS2_PORT" ;;
+        sentinel*) where="127.0.0.1:$(sentinel_port "$name")" ;;
         esac
         if pid=$(service_pid "$name"); then
             state=running
             if [[ $name == api* || $name == ws* ]]; then
                 extra=" (supervisor $(supervisor_pid "$name" || echo none))"
             fi
+            ha_in_use && where+=$(service_role "$name")
         else
             state=stopped
             pid='-'
@@ -272,14 +299,14 @@ cmd_logs() {
     case ${1:-all} in
     all) files=("$LOG"/*.log) ;;
     nginx) files=("$LOG/nginx-error.log" "$LOG/nginx-access.log") ;;
-    postgres | redis | api | api2 | ws | ws2) files=("$LOG/$1.log") ;;
+    postgres | redis | api | api2 | ws | ws2 | postgres2 | redis2 | sentinel*) files=("$LOG/$1.log") ;;
     *) die "unknown service '$1' (one of: ${SERVICES[*]})" ;;
     esac
     exec tail -n 20 -F "${files[@]}"
 }
 
 usage() {
-    sed -n '2,11s/^# \{0,1\}//p' "$SCRIPT" >&2
+    sed -n '2,13s/^# \{0,1\}//p' "$SCRIPT" >&2
     exit 2
 }
 
@@ -302,6 +329,7 @@ main() {
         [[ " ${SERVICES[*]} " == *" $1 "* ]] || die "unknown service '$1' (one of: ${SERVICES[*]})"
         "${command//-/_}" "$1"
         ;;
+    promote-standby) promote_standby ;;
     -h | --help | help) usage ;;
     *) usage ;;
     esac

@@ -8,6 +8,8 @@
 #   TEST_STACK_DIR, TEST_PORT_OFFSET  another stack directory and ports
 #   NODES              2 (default: two api pools and two ws daemons behind
 #                      nginx, so the two-node tests run) or 1
+#   HA                 1: the test stack runs with a PostgreSQL standby, a Redis
+#                      replica and Sentinels (scripts/stack/ha.sh); default 0
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -17,6 +19,7 @@ SWIFT=${SWIFT:-swift}
 TEST_PORT_OFFSET=${TEST_PORT_OFFSET:-0}
 HTTP_PORT=$((28080 + TEST_PORT_OFFSET))
 NODES=${NODES:-2}
+HA=${HA:-0}
 
 "$SWIFT" build --build-tests
 BIN_DIR=$("$SWIFT" build --show-bin-path)
@@ -28,7 +31,7 @@ BIN_DIR=$("$SWIFT" build --show-bin-path)
 STACK_DIR=${TEST_STACK_DIR:-$PWD/var/test}
 STACK_ENV=(STACK_DIR="$STACK_DIR" BIN_DIR="$BIN_DIR"
     HTTP_PORT="$HTTP_PORT" PG_PORT=$((25432 + TEST_PORT_OFFSET)) REDIS_PORT=$((26379 + TEST_PORT_OFFSET))
-    WS_PORT=$((28081 + TEST_PORT_OFFSET)) BCRYPT_COST=4 AUTH_RATE=200r/s SEED_DEMO=0 NO_APP=0 NODES="$NODES")
+    WS_PORT=$((28081 + TEST_PORT_OFFSET)) BCRYPT_COST=4 AUTH_RATE=200r/s SEED_DEMO=0 NO_APP=0 NODES="$NODES" HA="$HA")
 stack() { env "${STACK_ENV[@]}" scripts/stack.sh "$@"; }
 
 # A stack left over by an interrupted run would hold the ports.

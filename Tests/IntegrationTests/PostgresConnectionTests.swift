@@ -48,7 +48,7 @@ import Testing
 
     @Test func aRefusedConnectionIsConnectionFailed() {
         var settings = TestStack.config.postgres
-        settings.port = 1  // nothing listens on port 1
+        settings.ports = [1]  // nothing listens on port 1
         let database = PostgresConnection(settings: settings)
         #expect {
             try database.query("SELECT 1")
@@ -65,6 +65,26 @@ import Testing
         try terminateBackend(pid)
         let newPID = try database.query("SELECT pg_backend_pid() AS pid")[0].requiredInt("pid")
         #expect(newPID != pid)
+    }
+
+    /// A server that turned read-only (a demoted primary, say) refuses the write with 25006, an outage (503):
+    /// the next statement connects afresh, where libpq finds the primary.
+    @Test(arguments: [false, true])
+    func aWriteRefusedAsReadOnlyIsAnOutageAndTheNextStatementConnectsAfresh(insideATransaction: Bool) throws {
+        let database = TestStack.database()
+        let pid = try database.query("SELECT pg_backend_pid() AS pid")[0].requiredInt("pid")
+        try database.query("SET SESSION default_transaction_read_only = on")
+        let email = TestStack.unique("readonly") + "@example.com"
+        let insert = { _ = try database.query("INSERT INTO users (name, email, password) VALUES ('r', $1, 'x')", [email]) }
+        #expect {
+            if insideATransaction { try database.transaction { try insert() } } else { try insert() }
+        } throws: { error in
+            guard let error = error as? PostgresError else { return false }
+            return error.isReadOnlyServer && error.isUnavailable
+        }
+        try insert()
+        #expect(try database.query("SELECT pg_backend_pid() AS pid")[0].requiredInt("pid") != pid)
+        #expect(try database.query("SELECT 1 FROM users WHERE email = $1", [email]).count == 1)
     }
 
     @Test func aFailedTransactionRollsBack() throws {

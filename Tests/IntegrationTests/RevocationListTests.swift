@@ -53,7 +53,7 @@ import Testing
         let redisServer = try PrivateRedis()
         defer { redisServer.stop() }
         var settings = TestStack.config.postgres
-        settings.port = 1
+        settings.ports = [1]
         let revocations = RevocationList(
             database: PostgresConnection(settings: settings),
             redis: RedisConnection(settings: try RedisSettings(url: "unix://\(redisServer.socketPath)")))

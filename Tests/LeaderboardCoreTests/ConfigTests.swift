@@ -10,8 +10,8 @@ import Testing
         values["PG_PORT"] = "5433"
         values["ACCESS_TOKEN_EXPIRE_MINUTES"] = "60.0"
         let config = try Config(values: values)
-        #expect(config.postgres.port == 5433)
-        #expect(config.postgres.host == "localhost")
+        #expect(config.postgres.ports == [5433])
+        #expect(config.postgres.hosts == ["localhost"])
         #expect(config.accessTokenLifetime == .seconds(3600))
         #expect(config.mode == .production)
         #expect(config.bcryptCost == 12)
@@ -88,6 +88,38 @@ import Testing
     @Test func quotesLibpqValues() {
         let settings = PostgresSettings(host: "db", port: 5432, user: "u", password: "it's \\ odd", database: "d")
         #expect(settings.connectionString.contains(#"password='it\'s \\ odd'"#))
+    }
+
+    @Test func aPrimaryAndItsStandbysGoToLibpqAsOneHostListThatWantsTheWritableOne() throws {
+        var values = Self.minimal
+        values["PG_SERVER"] = "10.0.0.1, 10.0.0.2"
+        values["PG_PORT"] = "5432,5433"
+        let settings = try Config(values: values).postgres
+        #expect(settings.hosts == ["10.0.0.1", "10.0.0.2"] && settings.ports == [5432, 5433])
+        #expect(settings.connectionString.contains("host='10.0.0.1,10.0.0.2' port='5432,5433'"))
+        #expect(settings.connectionString.contains("target_session_attrs='read-write'"))
+        values["PG_PORT"] = "5432"
+        #expect(try Config(values: values).postgres.ports == [5432], "one port serves every host")
+        values["PG_PORT"] = "5432,5433,5434"
+        #expect(throws: ConfigError.self) { try Config(values: values) }
+    }
+
+    @Test func sentinelsNameThePrimaryByItsNameAndReplicaReadsNeedThem() throws {
+        var values = Self.minimal
+        values["REDIS_READ_REPLICAS"] = "true"
+        #expect(throws: ConfigError.self) { try Config(values: values) }
+        values["REDIS_SENTINELS"] = "10.0.0.11:26379, 10.0.0.12:26379"
+        #expect(throws: ConfigError.missing(variable: "REDIS_MASTER_NAME")) { try Config(values: values) }
+        values["REDIS_MASTER_NAME"] = "leaderboard"
+        let config = try Config(values: values)
+        #expect(config.redisReadReplicas)
+        #expect(
+            config.redis.sentinel
+                == RedisSettings.Sentinel(
+                    addresses: [RedisSettings.Address(host: "10.0.0.11", port: 26379), RedisSettings.Address(host: "10.0.0.12", port: 26379)],
+                    masterName: "leaderboard"))
+        values["REDIS_SENTINELS"] = "10.0.0.11"
+        #expect(throws: ConfigError.self) { try Config(values: values) }
     }
 
     @Test func refusalsListenTakesAnIPv4HostAndPortOnly() throws {

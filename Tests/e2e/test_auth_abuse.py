@@ -42,9 +42,10 @@ def psql(stack_env: dict[str, str], sql: str) -> str:
 
 
 def redis_cli(stack_env: dict[str, str], *args: str) -> str:
-    """A command to the stack's Redis (on its unix socket)."""
-    socket = stack_env["REDIS_URL"].removeprefix("unix://")
-    completed = subprocess.run(["redis-cli", "-s", socket, *args], capture_output=True, text=True, timeout=30)
+    """A command to the stack's Redis: on its unix socket, or (an HA stack) its primary's redis:// URL."""
+    url = stack_env["REDIS_URL"]
+    where = ["-s", url.removeprefix("unix://")] if url.startswith("unix://") else ["-u", url]
+    completed = subprocess.run(["redis-cli", *where, *args], capture_output=True, text=True, timeout=30)
     assert completed.returncode == 0, completed.stderr
     return completed.stdout.strip()
 

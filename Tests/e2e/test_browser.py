@@ -18,6 +18,7 @@ import re
 import shutil
 import subprocess
 import tempfile
+import uuid
 from typing import Callable, Iterator, TypeVar
 
 import pytest
@@ -32,7 +33,7 @@ from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support.ui import WebDriverWait
 
-from conftest import REPO, Api, Stack, unique_email
+from conftest import REPO, Api, Stack, leaderboardctl, run_sql, unique_email
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
@@ -149,6 +150,11 @@ class Page:
             f"the table never showed the board of {game}",
         )
 
+    def wait_role(self, role: str) -> None:
+        """Waits until the page knows the session's role (from /auth/me)."""
+        self.wait(lambda driver: driver.find_element(By.TAG_NAME, "body").get_attribute("data-role") == role,
+                  f"the page never took the session for a {role}")
+
     def select_period(self, label: str) -> None:
         for option in self.driver.find_elements(By.CSS_SELECTOR, ".periods label"):
             if option.text.strip() == label:
@@ -248,6 +254,41 @@ def sign_up_in_browser(page: Page, name: str) -> str:
     page.visible("#member-view")
     page.wait_text("#account-name", re.escape(name))
     return email
+
+
+def log_in_in_browser(page: Page, email: str, name: str) -> None:
+    page.open()
+    page.visible("#login-form")
+    page.fill("#login-email", email)
+    page.fill("#login-password", PASSWORD)
+    page.find("#login-form button[type=submit]").click()
+    page.visible("#member-view")
+    page.wait_text("#account-name", re.escape(name))
+
+
+def new_admin(api: Api, stack: Stack, name: str) -> tuple[str, dict[str, str]]:
+    """A player made admin as an operator does; returns the e-mail and a bearer header."""
+    email = unique_email(name.lower())
+    signup = api.post("/auth/signup", json={"email": email, "name": name, "password": PASSWORD})
+    assert signup.status_code == 201, signup.text
+    leaderboardctl(stack.directory, "users", "grant-admin", email)
+    login = api.post("/auth/login", json={"email": email, "password": PASSWORD})
+    assert login.status_code == 200, login.text
+    return email, {"Authorization": f"Bearer {login.json()['data']['token']}"}
+
+
+@pytest.fixture
+def new_slug(stack_env: dict[str, str]) -> Iterator[Callable[[str], str]]:
+    """Fresh slugs for the games a test makes; each is archived after it, so no later test's /games lists it."""
+    made: list[str] = []
+
+    def make(prefix: str) -> str:
+        made.append(f"{prefix}{uuid.uuid4().hex[:12]}")
+        return made[-1]
+
+    yield make
+    for slug in made:
+        run_sql(stack_env, "UPDATE games SET archived = true WHERE slug = :'slug'", slug=slug)
 
 
 def new_player(api: Api, name: str) -> tuple[int, dict[str, str]]:
@@ -484,11 +525,13 @@ def test_the_page_reconnects_after_a_ws_restart_and_a_revoked_session_returns_to
     game, label = "pubg", "PUBG"
     sign_up_in_browser(page, "Comeback")
     page.wait_live()
-    # By keyboard: the last tab is PUBG.
+    # By keyboard: End moves to the last tab (PUBG of the seeded games, or one another test added).
+    last = [tab.text for tab in page.driver.find_elements(By.CSS_SELECTOR, '[role="tab"]')][-1]
     page.find('[role="tab"][aria-selected="true"]').send_keys(Keys.END)
-    page.wait(lambda driver: driver.switch_to.active_element.text == label, "End did not move to the last tab")
+    page.wait(lambda driver: driver.switch_to.active_element.text == last, "End did not move to the last tab")
     assert page.driver.switch_to.active_element.get_attribute("aria-selected") == "true"
-    page.wait_text("#board-title", label)
+    page.wait_text("#board-title", re.escape(last))
+    page.select_tab(label)
     page.wait_board(game)
     rival_id, rival_auth = new_player(api, "Rival")
     base = max(999_000_000, top_score(api, rival_auth, game) + 100)
@@ -571,6 +614,162 @@ def test_a_score_sent_while_redis_is_down_is_reported_queued_and_shows_up_once_i
     page.wait_row(my_id, 4242, "the queued score never appeared on the board")
     assert "mine" in page.row_of(my_id)["class"].split()
     page.assert_no_script_errors()
+
+
+# --- game settings and the admin page ------------------------------------------------
+
+
+def test_a_time_game_where_lowest_wins_shows_its_scores_as_minutes_seconds_and_milliseconds(
+    page: Page, api: Api, stack: Stack, new_slug: Callable[[str], str]
+) -> None:
+    _, admin_auth = new_admin(api, stack, "Marshal")
+    slug, label = new_slug("sprint"), f"Sprint {uuid.uuid4().hex[:6]}"
+    created = api.post(
+        "/admin/games",
+        json={"slug": slug, "label": label, "order": "asc", "format": "time_ms", "inGlobal": False, "minScore": 1, "maxScore": 3_600_000},
+        headers=admin_auth,
+    )
+    assert created.status_code == 201, created.text
+    fast_id, fast_auth = new_player(api, "Fast")
+    slow_id, slow_auth = new_player(api, "Slow")
+    for auth, milliseconds in ((slow_auth, 90_000), (fast_auth, 83_456)):
+        answer = api.post("/scores", json={"game": slug, "score": milliseconds}, headers=auth)
+        assert answer.status_code == 200, answer.text
+
+    sign_up_in_browser(page, "Racer")
+    page.wait_live()
+    page.select_tab(label)
+    page.wait_text("#board-ranking", "^lowest wins$")
+    assert page.text_of("#board-score-head").lower() == "time"
+    fast = page.wait_row(fast_id, 83_456, "the fastest time is not on the board")
+    slow = page.wait_row(slow_id, 90_000, "the slower time is not on the board")
+    assert "1:23.456" in fast["text"] and fast["rank"] == "1", fast
+    assert "1:30.000" in slow["text"] and slow["rank"] == "2", slow
+
+    # The form takes a time as it is shown, and says which end wins.
+    page.wait_text("label[for=score-value]", r"time.*m:ss\.mmm.*lowest wins")
+    page.fill("#score-value", "1:25.5")
+    page.find("#score-value").send_keys(Keys.ENTER)
+    page.wait_text("#score-form .form-message", rf"1:25\.500 for {re.escape(label)}.*rank #2 in")
+    my_id = requests.get(
+        f"{page.base_url}/api/v1/auth/me", headers={"Authorization": f"Bearer {page.cookie_token()}"}, timeout=10
+    ).json()["data"]["id"]
+    mine = page.wait_row(my_id, 85_500, "the time sent with the form is not on the board")
+    assert "1:25.500" in mine["text"] and mine["rank"] == "2", mine
+    page.wait(lambda _: page.row_of(slow_id) and page.row_of(slow_id)["rank"] == "3", "the slower time did not move down")
+    page.wait_text(f'#standing-rows tr[data-game="{slug}"]', r"#2\s+1:25\.500")
+    # A time that is not one is explained by the field, not sent.
+    page.fill("#score-value", "fast")
+    page.find("#score-value").send_keys(Keys.ENTER)
+    page.wait_text("#score-value-error", r"must look like 1:23\.456")
+
+    # The report ranks the best single times, shown the same way.
+    page.find(f"#report-game option[value='{slug}']").click()
+    page.find("#report-form button[type=submit]").click()
+    page.wait(
+        lambda driver: driver.execute_script("return Array.from(document.querySelectorAll('#report-rows tr'), (row) => row.dataset.userId)")
+        == [str(fast_id), str(my_id), str(slow_id)],
+        "the report does not rank the three times fastest first",
+    )
+    assert "1:23.456" in page.text_of("#report-rows tr:first-child")
+    page.wait_text("#report-caption", "lowest wins")
+    page.driver.execute_script("window.scrollTo(0, 0)")
+    page.settle()
+    page.save("time-board")
+    page.assert_no_script_errors()
+
+
+def test_a_player_sees_no_admin_page(page: Page) -> None:
+    sign_up_in_browser(page, "Plain Player")
+    page.wait_role("player")
+    assert not page.find("#admin-link").is_displayed()
+    # Asking for it by address shows the boards instead, on a fresh load and in the open page.
+    page.driver.get("about:blank")
+    page.driver.get(f"{page.base_url}/#admin")
+    page.wait_role("player")
+    page.wait_board("all")
+    assert page.find("#boards").is_displayed() and not page.find("#admin-view").is_displayed()
+    assert not page.find("#admin-link").is_displayed()
+    assert "admin" not in page.driver.current_url
+    page.driver.execute_script("location.hash = 'admin'")
+    page.wait(lambda driver: "admin" not in driver.current_url, "the address kept #admin")
+    assert page.find("#boards").is_displayed() and not page.find("#admin-view").is_displayed()
+    page.assert_no_script_errors()
+
+
+def test_an_admin_creates_and_edits_a_game_in_the_admin_page_and_sees_errors_by_their_fields(
+    page: Page, api: Api, stack: Stack, stack_env: dict[str, str], new_slug: Callable[[str], str]
+) -> None:
+    email, _ = new_admin(api, stack, "Ops")
+    log_in_in_browser(page, email, "Ops")
+    page.wait_role("admin")
+    page.visible("#admin-link").click()
+    page.visible("#admin-view")
+    assert not page.find("#boards").is_displayed()
+
+    # A slug the API refuses: its error is shown by the slug field, and nothing is made.
+    page.fill("#game-slug", "Not A Slug")
+    page.fill("#game-label", "Kart")
+    page.find("#game-form button[type=submit]").click()
+    page.wait_text("#game-slug-error", "slug")
+    assert page.find("#game-slug").get_attribute("aria-invalid") == "true"
+
+    slug, label = new_slug("kart"), f"Kart {uuid.uuid4().hex[:6]}"
+    page.fill("#game-slug", slug)
+    page.fill("#game-label", label)
+    page.fill("#game-position", "500")
+    page.find("#game-order option[value='asc']").click()
+    assert not page.find("#game-in-global").is_selected(), "a lower-is-better game started in the global board"
+    page.find("#game-rule option[value='best']").click()
+    page.find("#game-tie-break option[value='earliest']").click()
+    page.fill("#game-min-score", "1000")
+    page.fill("#game-max-score", "600000")
+    page.find("#game-format option[value='time_ms']").click()
+    page.find("#game-authoritative").click()
+    page.find("#game-form button[type=submit]").click()
+    page.wait_text("#game-form .form-message", f"created {re.escape(label)}")
+    assert page.find("#game-slug-error").is_displayed() is False
+    settings = api.get(f"/games/{slug}").json()["data"]
+    assert settings == {
+        "slug": slug, "label": label, "position": 500, "order": "asc", "rule": "best", "minScore": 1000, "maxScore": 600_000,
+        "tieBreak": "earliest", "inGlobal": False, "format": "time_ms", "authoritative": True, "archived": False,
+    }
+    page.wait(lambda _: page.find(f'#admin-game-rows tr[data-slug="{slug}"]'), "the new game is not listed")
+    page.save("admin")
+
+    # On the boards it is a tab at once, and its board says how it ranks.
+    page.find("#boards-link").click()
+    page.visible("#boards")
+    page.select_tab(label)
+    page.wait_text("#board-ranking", "lowest wins")
+
+    # Edited from its row: a new name and tie-break.
+    page.visible("#admin-link").click()
+    page.visible(f'#admin-game-rows tr[data-slug="{slug}"] button').click()
+    page.wait_text("#game-form-title", f"edit {re.escape(label)}")
+    assert page.find("#game-slug").get_attribute("readonly") is not None
+    renamed = f"{label} Deluxe"
+    page.fill("#game-label", renamed)
+    page.find("#game-tie-break option[value='shared']").click()
+    page.fill("#game-reason", "a clearer name")
+    page.find("#game-form button[type=submit]").click()
+    page.wait_text("#game-form .form-message", f"saved {re.escape(renamed)}")
+    settings = api.get(f"/games/{slug}").json()["data"]
+    assert (settings["label"], settings["tieBreak"], settings["minScore"]) == (renamed, "shared", 1000), settings
+    audit = run_sql(stack_env, "SELECT action, reason FROM audit_log WHERE target = :'slug' ORDER BY id", slug=slug)
+    assert audit == [["game.create", ""], ["game.update", "a clearer name"]], audit
+
+    # A lowest score above the highest: the API's error by the field it names, and nothing changes.
+    page.fill("#game-min-score", "700000")
+    page.find("#game-form button[type=submit]").click()
+    page.wait_text("#game-min-score-error", "^lowest score must not be above maxScore")
+    assert page.find("#game-min-score").get_attribute("aria-invalid") == "true"
+    assert page.find("#game-form .form-message").get_attribute("data-kind") == "error"
+    assert page.driver.switch_to.active_element == page.find("#game-min-score")
+    assert api.get(f"/games/{slug}").json()["data"]["minScore"] == 1000
+
+    page.find("#boards-link").click()
+    page.select_tab(renamed)
 
 
 # --- the API docs (/docs) -----------------------------------------------------

@@ -8,6 +8,18 @@ random_hex_32() {
     openssl rand -hex 32 2>/dev/null || od -An -tx1 -N32 /dev/urandom | tr -d ' \n'
 }
 
+# Where the daemons find the stores: HA=1 lists both PostgreSQL servers (libpq keeps the primary) and
+# names the Sentinels, which name the Redis primary.
+env_store_lines() {
+    if ha_in_use; then
+        printf '%s\n' "PG_SERVER=$PG_SOCKET_DIR,$PG2_SOCKET_DIR" "PG_PORT=$PG_PORT,$PG2_PORT" "REDIS_URL=redis://127.0.0.1:$REDIS_PORT/0" \
+            "REDIS_SENTINELS=$(sentinel_addresses)" "REDIS_MASTER_NAME=$REDIS_MASTER_NAME" \
+            "REDIS_READ_REPLICAS=$([[ $READ_REPLICAS == 1 ]] && echo true || echo false)"
+    else
+        printf '%s\n' "PG_SERVER=$PG_SOCKET_DIR" "PG_PORT=$PG_PORT" "REDIS_URL=unix://$REDIS_SOCKET"
+    fi
+}
+
 write_env_file() {
     if [[ -e $ENV_FILE ]]; then
         check_env_file
@@ -25,10 +37,8 @@ write_env_file() {
 LEADERBOARD_MODE=development
 PG_USER=leaderboard
 PG_PW=leaderboard
-PG_SERVER=$PG_SOCKET_DIR
-PG_PORT=$PG_PORT
 PG_DB=leaderboard
-REDIS_URL=unix://$REDIS_SOCKET
+$(env_store_lines)
 SECRET_KEY=$secret
 ALGORITHM=HS256
 ACCESS_TOKEN_EXPIRE_MINUTES=60
@@ -46,10 +56,15 @@ EOF
 # environment: refuse to start if they disagree on where things are.
 check_env_file() {
     local line
-    for line in "PG_PORT=$PG_PORT" "API_LISTEN=unix:$API_SOCKET" "WS_LISTEN=127.0.0.1:$WS_PORT"; do
+    for line in "$(env_store_lines | grep '^PG_PORT=')" "API_LISTEN=unix:$API_SOCKET" "WS_LISTEN=127.0.0.1:$WS_PORT"; do
         grep -qxF "$line" "$ENV_FILE" ||
             die "$ENV_FILE does not say $line: edit it, or delete it to regenerate"
     done
+    if ha_in_use; then
+        line=$(env_store_lines | grep '^REDIS_SENTINELS=')
+        grep -qxF "$line" "$ENV_FILE" || die "$ENV_FILE does not say $line: edit it, or delete it to regenerate"
+        return 0
+    fi
     grep -qxF -e "REDIS_URL=redis://127.0.0.1:$REDIS_PORT/0" -e "REDIS_URL=unix://$REDIS_SOCKET" "$ENV_FILE" ||
         die "$ENV_FILE does not say REDIS_URL=redis://127.0.0.1:$REDIS_PORT/0 (or unix://$REDIS_SOCKET): edit it, or delete it to regenerate"
 }

@@ -10,6 +10,8 @@ public struct Config: Sendable {
     public var mode: Mode
     public var postgres: PostgresSettings
     public var redis: RedisSettings
+    /// Board pages read from a Redis replica that Sentinel names, when it holds what the primary does.
+    public var redisReadReplicas: Bool
     public var secretKey: String
     public var accessTokenLifetime: Duration
     public var apiListen: ListenAddress
@@ -57,14 +59,37 @@ public struct Config: Sendable {
     public init(values: [String: String]) throws(ConfigError) {
         let reader = ConfigReader(values: values)
         mode = try reader.choice("LEADERBOARD_MODE", default: .production)
+        let hosts = reader.list("PG_SERVER")
+        let ports = try reader.integers("PG_PORT", default: [5432], in: 1...65535)
+        // libpq takes one port for every host, or one per host.
+        guard ports.count == 1 || ports.count == max(hosts.count, 1) else {
+            throw .malformed(
+                variable: "PG_PORT", value: ports.map(String.init).joined(separator: ","),
+                expected: "one port, or one per host of PG_SERVER (\(hosts.count))")
+        }
         postgres = PostgresSettings(
-            host: reader.string("PG_SERVER", default: "localhost"),
-            port: try reader.integer("PG_PORT", default: 5432, in: 1...65535),
+            hosts: hosts.isEmpty ? ["localhost"] : hosts,
+            ports: ports,
             user: try reader.required("PG_USER"),
             password: reader.string("PG_PW", default: ""),
             database: try reader.required("PG_DB")
         )
         redis = try RedisSettings(url: reader.string("REDIS_URL", default: "redis://127.0.0.1:6379/0"))
+        let sentinels = reader.list("REDIS_SENTINELS")
+        if !sentinels.isEmpty {
+            var addresses: [RedisSettings.Address] = []
+            for text in sentinels {
+                guard case .tcp(let host, let port) = ListenAddress(text) else {
+                    throw .malformed(variable: "REDIS_SENTINELS", value: text, expected: "host:port, comma-separated")
+                }
+                addresses.append(RedisSettings.Address(host: host, port: port))
+            }
+            redis.sentinel = RedisSettings.Sentinel(addresses: addresses, masterName: try reader.required("REDIS_MASTER_NAME"))
+        }
+        redisReadReplicas = try reader.boolean("REDIS_READ_REPLICAS", default: false)
+        if redisReadReplicas && redis.sentinel == nil {
+            throw .malformed(variable: "REDIS_READ_REPLICAS", value: "true", expected: "false without REDIS_SENTINELS (Sentinel names the replicas)")
+        }
 
         if let secret = reader.optional("SECRET_KEY") {
             if mode == .production && secret.utf8.count < 32 {
@@ -119,16 +144,29 @@ public struct Config: Sendable {
 
 /// Where PostgreSQL is and who we are to it.
 public struct PostgresSettings: Sendable {
-    public var host: String
-    public var port: Int
+    /// One server, or a primary and its standbys in any order: libpq tries each and keeps the one that takes writes.
+    public var hosts: [String]
+    /// One port for every host, or one per host.
+    public var ports: [Int]
     public var user: String
     public var password: String
     public var database: String
 
+    public init(hosts: [String], ports: [Int], user: String, password: String, database: String) {
+        (self.hosts, self.ports, self.user, self.password, self.database) = (hosts, ports, user, password, database)
+    }
+
+    public init(host: String, port: Int, user: String, password: String, database: String) {
+        self.init(hosts: [host], ports: [port], user: user, password: password, database: database)
+    }
+
     /// A libpq connection string; each value quoted as libpq requires.
     public var connectionString: String {
         let pairs: [(String, String)] = [
-            ("host", host), ("port", String(port)), ("user", user), ("password", password), ("dbname", database),
+            ("host", hosts.joined(separator: ",")), ("port", ports.map(String.init).joined(separator: ",")),
+            ("user", user), ("password", password), ("dbname", database),
+            // A standby, or a former primary that came back as one, takes no writes: skip it.
+            ("target_session_attrs", "read-write"),
             ("connect_timeout", "3"), ("application_name", "leaderboard"),
             // Periods are UTC days, weeks and months: date arithmetic in SQL must agree with Swift's.
             ("options", "-c TimeZone=UTC"),
@@ -148,9 +186,32 @@ public struct RedisSettings: Sendable, Equatable {
         case unix(path: String)
     }
 
+    public struct Address: Sendable, Equatable, CustomStringConvertible {
+        public var host: String
+        public var port: Int
+
+        public init(host: String, port: Int) {
+            (self.host, self.port) = (host, port)
+        }
+
+        public var description: String { "\(host):\(port)" }
+    }
+
+    /// Redis Sentinels that name the primary of `masterName`: when set, the primary is asked of them on
+    /// every new connection, so a failover is followed, and `endpoint` is not used.
+    public struct Sentinel: Sendable, Equatable {
+        public var addresses: [Address]
+        public var masterName: String
+
+        public init(addresses: [Address], masterName: String) {
+            (self.addresses, self.masterName) = (addresses, masterName)
+        }
+    }
+
     public var endpoint: Endpoint
     public var password: String?
     public var database: Int
+    public var sentinel: Sentinel?
 
     public init(url: String) throws(ConfigError) {
         let invalid = ConfigError.malformed(
@@ -242,6 +303,19 @@ private struct ConfigReader {
             throw .malformed(variable: name, value: text, expected: "a whole number in \(range.lowerBound)...\(range.upperBound)")
         }
         return value
+    }
+
+    func integers(_ name: String, default fallback: [Int], in range: ClosedRange<Int>) throws(ConfigError) -> [Int] {
+        let texts = list(name)
+        if texts.isEmpty { return fallback }
+        var values: [Int] = []
+        for text in texts {
+            guard let value = Int(text), range.contains(value) else {
+                throw .malformed(variable: name, value: text, expected: "a whole number in \(range.lowerBound)...\(range.upperBound)")
+            }
+            values.append(value)
+        }
+        return values
     }
 
     func decimal(_ name: String, default fallback: Double, in range: ClosedRange<Double>) throws(ConfigError) -> Double {

@@ -2,7 +2,7 @@
 public protocol GameCatalog {
     /// Every game, archived ones too (their boards stay readable), in display order.
     func games() throws -> [Game]
-    /// The game with this slug, re-reading the list first when it is not known (a game just created elsewhere).
+    /// The game with this slug, looked up in the store when the list does not know it (a game just created elsewhere).
     func game(_ slug: String) throws -> Game?
 }
 
@@ -17,9 +17,6 @@ public final class PostgresGameCatalog: GameCatalog {
     private let database: PostgresConnection
     private let clock = ContinuousClock()
     private var cached: (games: [Game], readAt: ContinuousClock.Instant)?
-    /// When an unknown slug last made it re-read the list: at most once a second, so that a client asking for
-    /// made-up games cannot turn every request into a query.
-    private var lastMissReadAt: ContinuousClock.Instant?
 
     public init(database: PostgresConnection) {
         self.database = database
@@ -33,11 +30,17 @@ public final class PostgresGameCatalog: GameCatalog {
 
     public func game(_ slug: String) throws -> Game? {
         if let known = try games().first(where: { $0.slug == slug }) { return known }
-        let now = clock.now
-        if let lastMissReadAt, now - lastMissReadAt < .seconds(1) { return nil }
-        lastMissReadAt = now
-        let fresh = try read()
-        return fresh.first { $0.slug == slug }
+        // One primary-key lookup, so a game created elsewhere is found at once; not for what cannot be a slug,
+        // nor while PostgreSQL is down (then the list is all there is).
+        guard GameAdmin.slugErrors(slug).isEmpty else { return nil }
+        do {
+            guard let row = try database.query("SELECT \(Self.columns) FROM games WHERE slug = $1", [slug]).first else { return nil }
+            let created = try Self.game(row)
+            cached?.games.append(created)
+            return created
+        } catch let error as PostgresError where error.isUnavailable {
+            return nil
+        }
     }
 
     /// While PostgreSQL is unavailable the last list read is served, so that reads answered from Redis (boards,

@@ -137,6 +137,18 @@ enum BoardScripts {
             versionKeys[#versionKeys + 1] = key
           end
         end
+        -- The latest date of the player's entries on the global board's games for a period.
+        local function latestEntryWhen(user, period)
+          local latest = nil
+          local games = redis.call('HGETALL', p .. '\(RedisKeys.gamesPart)')
+          for i = 1, #games, 2 do
+            if parseRanking(games[i + 1]).inGlobal then
+              local when = redis.call('HGET', p .. '\(RedisKeys.whensPart)' .. games[i] .. ':' .. period, user)
+              if when and (latest == nil or tonumber(when) > tonumber(latest)) then latest = when end
+            end
+          end
+          return latest
+        end
         local watermark = tonumber(redis.call('GET', p .. '\(RedisKeys.watermarkPart)') or '0')
         local events, publishedAt = {}, nil
         local results = {}
@@ -161,25 +173,36 @@ enum BoardScripts {
             local period, expireAt = ARGV[i], ARGV[i + 1]
             local suffix = game .. ':' .. period
             local board, ids = p .. '\(RedisKeys.boardPart)' .. suffix, p .. '\(RedisKeys.entryIdsPart)' .. suffix
+            local whens = p .. '\(RedisKeys.whensPart)' .. suffix
             local old, oldId, oldMember = entryOf(ranking, board, ids, user)
-            local new, newId = old, oldId
+            -- The entry after this score, and its date when that changes: when the score that gave the entry its
+            -- value (best) or its score id (latest, sum) came.
+            local new, newId, newWhen = old, oldId, nil
             if isNew then
               if ranking.rule == 'best' then
-                if old == nil or value > old or (ranking.earliest and value == old and scoreId < oldId) then new, newId = value, scoreId end
+                if old == nil or value > old or (ranking.earliest and value == old and scoreId < oldId) then
+                  new, newId, newWhen = value, scoreId, when
+                elseif value == old and not ranking.needsIds then
+                  -- Without ids, an equal best applied late (out of order) can only move the date back.
+                  local stored = redis.call('HGET', whens, user)
+                  if stored and tonumber(when) < tonumber(stored) then newWhen = when end
+                end
               elseif ranking.rule == 'latest' then
-                if old == nil or scoreId > oldId then new, newId = value, scoreId end
+                if old == nil or scoreId > oldId then new, newId, newWhen = value, scoreId, when end
               else
                 new, newId = (old or 0) + value, math.max(scoreId, oldId or 0)
+                if newId == scoreId then newWhen = when end
               end
             end
             local member = new and memberOf(ranking, user, newId) or oldMember
-            if new ~= old or newId ~= oldId then
-              local whens = p .. '\(RedisKeys.whensPart)' .. suffix
-              if oldMember and oldMember ~= member then redis.call('ZREM', board, oldMember) end
-              redis.call('ZADD', board, int(new), member)
-              if ranking.needsIds then redis.call('HSET', ids, user, int(newId)) end
-              -- The entry's date: when the score that gave it its value (best) or its score id (latest, sum) came.
-              if newId == scoreId or not ranking.needsIds then redis.call('HSET', whens, user, when) end
+            if new ~= old or newId ~= oldId or newWhen then
+              local oldWhen = old and redis.call('HGET', whens, user)
+              if new ~= old or newId ~= oldId then
+                if oldMember and oldMember ~= member then redis.call('ZREM', board, oldMember) end
+                redis.call('ZADD', board, int(new), member)
+                if ranking.needsIds then redis.call('HSET', ids, user, int(newId)) end
+              end
+              if newWhen then redis.call('HSET', whens, user, newWhen) end
               -- A board and its hashes come into being with their first player and get their expiry then
               -- (here or in the rebuild); only a player new to them can have just created them.
               if expireAt ~= '' and old == nil then
@@ -190,17 +213,27 @@ enum BoardScripts {
               changeVersion('\(RedisKeys.boardVersionPrefix)' .. suffix, expireAt)
               changed[#changed + 1] = period
               local increment = new - (old or 0)
-              if ranking.inGlobal and (old == nil or increment ~= 0) then
+              if ranking.inGlobal then
                 local global, globalWhens = p .. '\(RedisKeys.boardPart)all:' .. period, p .. '\(RedisKeys.whensPart)all:' .. period
-                local after = tonumber(redis.call('ZINCRBY', global, int(increment), user))
-                redis.call('HSET', globalWhens, user, when)
-                -- A total that is all this increment may be a new one (setting the same expiry again is harmless).
-                if expireAt ~= '' and after == increment then
-                  redis.call('EXPIREAT', global, expireAt)
-                  redis.call('EXPIREAT', globalWhens, expireAt)
+                if old == nil or increment ~= 0 then
+                  local after = tonumber(redis.call('ZINCRBY', global, int(increment), user))
+                  -- A total that is all this increment may be a new one (setting the same expiry again is harmless).
+                  if expireAt ~= '' and after == increment then
+                    redis.call('EXPIREAT', global, expireAt)
+                    redis.call('EXPIREAT', globalWhens, expireAt)
+                  end
+                  if period == 'all' then totalBefore = after - increment end
+                end
+                -- The total is dated by the latest of its entries: a later date can only raise it; an earlier one
+                -- (scores applied out of order) may lower it, so then the entries are asked.
+                if newWhen and (oldWhen == nil or tonumber(newWhen) >= tonumber(oldWhen)) then
+                  if tonumber(newWhen) > tonumber(redis.call('HGET', globalWhens, user) or '-1') then
+                    redis.call('HSET', globalWhens, user, newWhen)
+                  end
+                elseif newWhen then
+                  redis.call('HSET', globalWhens, user, latestEntryWhen(user, period))
                 end
                 changeVersion('\(RedisKeys.boardVersionPrefix)all:' .. period, expireAt)
-                if period == 'all' then totalBefore = after - increment end
               end
               if period == 'all' and (old == nil or new > old) then improved = 1 end
             end

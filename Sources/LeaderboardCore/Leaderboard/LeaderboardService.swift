@@ -339,7 +339,6 @@ public final class LeaderboardService {
 
     private func requireBoard(_ game: String, allowGlobal: Bool = true) throws {
         if allowGlobal && game == BoardIndex.globalGame { return }
-        // `game(_:)`: a game just created on another process is found at once, not after the catalog's next refresh.
         guard try games.game(game) != nil else { throw ServiceError.notFound("unknown game '\(game)'") }
     }
 

@@ -1,15 +1,20 @@
-/// A worker's own connections: one to PostgreSQL and one to Redis, each opened on first use.
+/// A worker's own connections: one to PostgreSQL and one to the Redis primary, each opened on first use, and with
+/// `REDIS_READ_REPLICAS` one to a Redis replica for board pages.
 public struct StoreConnections {
     public let database: PostgresConnection
     public let redis: RedisConnection
+    public let replica: RedisConnection?
 
-    public init(database: PostgresConnection, redis: RedisConnection) {
+    public init(database: PostgresConnection, redis: RedisConnection, replica: RedisConnection? = nil) {
         self.database = database
         self.redis = redis
+        self.replica = replica
     }
 
     public init(config: Config) {
-        self.init(database: PostgresConnection(settings: config.postgres), redis: RedisConnection(settings: config.redis))
+        self.init(
+            database: PostgresConnection(settings: config.postgres), redis: RedisConnection(settings: config.redis),
+            replica: config.redisReadReplicas ? RedisConnection(settings: config.redis, reading: .replica) : nil)
     }
 }
 
@@ -47,8 +52,9 @@ public struct Stores {
             users: PostgresUserStore(database: database), games: PostgresGameCatalog(database: database),
             ephemeral: RedisEphemeralStore(redis: redis), revocations: RevocationList(database: database, redis: redis),
             health: ConnectionHealthProbe(database: database, redis: redis), scores: PostgresScoreStore(database: database),
-            index: BoardIndex(redis: redis), gameSettings: PostgresGameAdminStore(database: database),
-            apiKeys: PostgresApiKeyStore(database: database))
+            index: connections.replica.map { ReplicaReadIndex(primary: BoardIndex(redis: redis), replica: BoardIndex(redis: $0)) }
+                ?? BoardIndex(redis: redis),
+            gameSettings: PostgresGameAdminStore(database: database), apiKeys: PostgresApiKeyStore(database: database))
     }
 }
 

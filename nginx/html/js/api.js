@@ -42,6 +42,7 @@ export function randomKey() {
 const FALLBACK_MESSAGES = {
   400: "The request was malformed.",
   401: "You are not logged in.",
+  403: "You are not allowed to do that.",
   404: "Not found.",
   405: "That method is not allowed here.",
   409: "That conflicts with existing data.",
@@ -124,6 +125,9 @@ export const api = {
   signup: (name, email, password) => request("POST", "/auth/signup", { body: { name, email, password } }),
   logout: () => request("POST", "/auth/logout"),
   games: () => request("GET", "/games"),
+  game: (slug) => request("GET", `/games/${encodeURIComponent(slug)}`),
+  createGame: (settings) => request("POST", "/admin/games", { body: settings }),
+  updateGame: (slug, changes) => request("PATCH", `/admin/games/${encodeURIComponent(slug)}`, { body: changes }),
   board: (game, period, start, end, { anonymous = false } = {}) =>
     request("GET", `/leaderboards/${encodeURIComponent(game)}`, { query: { period, start, end }, anonymous }),
   standing: (period) => request("GET", "/me/standing", { query: { period } }),

@@ -2,10 +2,14 @@
 // report, for everyone (logged out, the board is reloaded over REST every few
 // seconds); logged in, the board is live over /ws/v1/scores, with the player's
 // standing (over /ws/v1/my-score and GET /me/standing) and score submission.
+// Each game's scores read as its settings say (GET /games/{slug}); admins also
+// get a page that creates and edits games (#admin).
 
 import { api, ApiError, randomKey } from "/js/api.js";
 import { $, el, say, formatNumber, clearFormErrors, showFormError, showFormSuccess, busy } from "/js/dom.js";
 import { LiveSocket } from "/js/live.js";
+import { AdminPage } from "/js/admin.js";
+import { DEFAULT_SETTINGS, entryName, formatScore, parseTime, rankingNote } from "/js/scores.js";
 
 const PAGE_SIZE = 10;
 const PERIODS = {
@@ -15,9 +19,13 @@ const PERIODS = {
   monthly: { label: "This month", phrase: "this month (UTC)" },
 };
 
+const ALL_GAMES = { label: "All", value: "all" };
+
 const state = {
-  user: null, // {id, name, email}
-  games: [{ label: "All", value: "all" }],
+  user: null, // {id, name, email, role}
+  view: "boards", // or "admin"
+  games: [ALL_GAMES], // the tabs: GET /games, then what this page's admin changed
+  settings: new Map(), // slug -> the game's settings (GET /games/{slug}), archived games an admin opened too
   game: "all",
   period: "all-time",
   page: 0,
@@ -49,6 +57,9 @@ const pagePrev = $("page-prev");
 const pageNext = $("page-next");
 const scoreForm = $("score-form");
 const reportForm = $("report-form");
+const adminView = $("admin-view");
+const adminLink = $("admin-link");
+const boardsLink = $("boards-link");
 
 boardTitle.tabIndex = -1;
 
@@ -56,8 +67,15 @@ boardTitle.tabIndex = -1;
 
 function gameLabel(slug) {
   if (slug === "all") return "All games";
-  return state.games.find((game) => game.value === slug)?.label ?? slug;
+  return state.games.find((game) => game.value === slug)?.label ?? state.settings.get(slug)?.label ?? slug;
 }
+
+/** How the game's scores read; the global board's are plain points. */
+function settingsOf(slug) {
+  return state.settings.get(slug) ?? DEFAULT_SETTINGS;
+}
+
+const isAdmin = () => state.user?.role === "admin";
 
 function utcDay(offsetDays = 0) {
   const date = new Date(Date.now() + offsetDays * 86_400_000);
@@ -87,6 +105,7 @@ function handleSessionError(error) {
 
 function readLocation() {
   const params = new URLSearchParams(location.hash.slice(1));
+  state.view = params.has("admin") ? "admin" : "boards";
   const period = params.get("period");
   if (period && period in PERIODS) state.period = period;
   const game = params.get("game");
@@ -95,11 +114,22 @@ function readLocation() {
   state.page = Number.isFinite(page) && page > 0 ? page - 1 : 0;
 }
 
-function writeLocation() {
+function boardsAddress() {
   const params = new URLSearchParams({ game: state.game, period: state.period });
   if (state.page > 0) params.set("page", String(state.page + 1));
-  history.replaceState(null, "", `#${params}`);
+  return `#${params}`;
 }
+
+function writeLocation() {
+  if (state.view === "boards") history.replaceState(null, "", boardsAddress());
+}
+
+// The header's links (and the browser's back and forward) change the address.
+window.addEventListener("hashchange", () => {
+  readLocation();
+  if (boardsView.hidden && adminView.hidden) return; // not started yet
+  showView();
+});
 
 // --- connection state --------------------------------------------------------
 
@@ -286,7 +316,10 @@ function selectGame(slug, { focus = false } = {}) {
   }
   $("board-panel").setAttribute("aria-labelledby", `tab-${slug}`);
   // Scores are submitted for the game one looks at.
-  if (slug !== "all") $("score-game").value = slug;
+  if (slug !== "all") {
+    $("score-game").value = slug;
+    renderScoreInput();
+  }
   viewChanged();
 }
 
@@ -338,13 +371,18 @@ function viewChanged() {
 
 function renderHeading() {
   const title = `${gameLabel(state.game)} · ${PERIODS[state.period].label}`;
+  const settings = settingsOf(state.game);
+  const note = rankingNote(settings);
   boardTitle.textContent = title;
-  boardCaption.textContent = `Leaderboard of ${gameLabel(state.game)}, ${PERIODS[state.period].phrase}`;
+  say($("board-ranking"), note);
+  boardCaption.textContent = `Leaderboard of ${gameLabel(state.game)}, ${PERIODS[state.period].phrase}${note ? ` (${note.toLowerCase()})` : ""}`;
+  $("board-score-head").textContent = settings.format === "time_ms" ? "Time" : "Score";
   for (const radio of document.querySelectorAll('input[name="period"]')) radio.checked = radio.value === state.period;
 }
 
 function renderBoard(rows, totalCount) {
   const previous = new Map((state.board?.result ?? []).map((row) => [row.userId, row]));
+  const settings = settingsOf(state.game);
   const sameView = state.board?.view === JSON.stringify(currentView());
   state.board = { result: rows, totalCount, view: JSON.stringify(currentView()) };
 
@@ -375,7 +413,7 @@ function renderBoard(rows, totalCount) {
           // Shown instead of the date column on narrow screens.
           el("span", { className: "sub-date" }, row.date),
         ),
-        el("td", { className: "num score" }, formatNumber(row.score)),
+        el("td", { className: "num score" }, formatScore(row.score, settings)),
         el("td", { className: "date" }, el("time", { dateTime: row.date }, row.date)),
       );
       if (mine) tr.setAttribute("aria-current", "true");
@@ -449,7 +487,7 @@ async function refreshStanding() {
           { dataset: { game: entry.game } },
           el("td", {}, gameLabel(entry.game)),
           el("td", { className: "num" }, `#${entry.rank}`),
-          el("td", { className: "num" }, formatNumber(entry.score)),
+          el("td", { className: "num" }, formatScore(entry.score, settingsOf(entry.game))),
         ),
       ),
     );
@@ -476,10 +514,34 @@ function scoreValue(text) {
   return /^-?\d+(\.\d+)?([eE][+-]?\d+)?$/.test(trimmed) ? Number(trimmed) : trimmed;
 }
 
+/** The score field as the chosen game takes it: a time (m:ss.mmm) or a number, and which end wins. */
+function renderScoreInput() {
+  const settings = settingsOf(scoreForm.elements.game.value);
+  const isTime = settings.format === "time_ms";
+  const input = scoreForm.elements.score;
+  $("score-value-name").textContent = isTime ? "Time" : "Score";
+  const hints = [isTime ? "m:ss.mmm" : "", settings.order === "asc" ? "lowest wins" : ""].filter(Boolean);
+  $("score-value-hint").textContent = hints.length ? `(${hints.join(", ")})` : "";
+  input.inputMode = isTime ? "decimal" : "numeric";
+  input.placeholder = isTime ? "1:23.456" : "";
+}
+
+$("score-game").addEventListener("change", renderScoreInput);
+
 scoreForm.addEventListener("submit", async (event) => {
   event.preventDefault();
   const game = scoreForm.elements.game.value;
-  const score = scoreValue(scoreForm.elements.score.value);
+  const settings = settingsOf(game);
+  const typed = scoreForm.elements.score.value;
+  let score = scoreValue(typed);
+  if (settings.format === "time_ms" && score !== null) {
+    score = parseTime(typed);
+    if (score === null) {
+      const fieldErrors = [{ field: "score", message: "must look like 1:23.456 (minutes:seconds.milliseconds)" }];
+      showFormError(scoreForm, new ApiError(422, "Some fields are not valid.", fieldErrors));
+      return;
+    }
+  }
   const done = busy(scoreForm);
   let answer;
   let failure;
@@ -498,11 +560,12 @@ scoreForm.addEventListener("submit", async (event) => {
   const label = gameLabel(data?.game ?? game);
   let text;
   if (status === 202) {
-    text = `${formatNumber(data?.score ?? score)} for ${label}: ${message || "stored; the leaderboard will show it shortly"}.`;
+    text = `${formatScore(data?.score ?? score, settings)} for ${label}: ${message || "stored; the leaderboard will show it shortly"}.`;
   } else {
+    const improvement = settings.rule === "best" ? "a new personal best!" : "counted.";
     text =
-      `${formatNumber(data.score)} for ${label}: ${data.improved ? "a new personal best!" : "recorded."} ` +
-      `Your best is ${formatNumber(data.best)}, rank #${data.rank} in ${label}` +
+      `${formatScore(data.score, settings)} for ${label}: ${data.improved ? improvement : "recorded."} ` +
+      `Your ${entryName(settings)} is ${formatScore(data.best, settings)}, rank #${data.rank} in ${label}` +
       (Number.isInteger(data.globalRank) ? ` and #${data.globalRank} overall.` : ".");
   }
   showFormSuccess(scoreForm, text);
@@ -535,7 +598,8 @@ reportForm.addEventListener("submit", async (event) => {
   const rows = answer.data?.result ?? [];
   $("report-caption").textContent =
     `Top ${rows.length} of ${gameLabel(form.game.value || "all")}, ` +
-    `${form.start.value || "the beginning"} to ${form.end.value || "today"} (UTC)`;
+    `${form.start.value || "the beginning"} to ${form.end.value || "today"} (UTC)` +
+    (settingsOf(form.game.value).order === "asc" ? ", lowest wins" : "");
   $("report-rows").replaceChildren(
     ...rows.map((row) =>
       el(
@@ -543,7 +607,7 @@ reportForm.addEventListener("submit", async (event) => {
         { className: state.user && row.userId === state.user.id ? "mine" : "", dataset: { userId: row.userId } },
         el("td", { className: "num" }, String(row.rank)),
         el("td", {}, row.name),
-        el("td", { className: "num" }, formatNumber(row.score)),
+        el("td", { className: "num" }, formatScore(row.score, settingsOf(row.game))),
         el("td", {}, row.gameLabel ?? gameLabel(row.game)),
         el("td", {}, el("time", { dateTime: row.date }, row.date)),
         el("td", { className: "num" }, String(row.games)),
@@ -556,6 +620,7 @@ reportForm.addEventListener("submit", async (event) => {
 
 // --- games -----------------------------------------------------------------------
 
+/** The games (GET /games) and the settings of each (GET /games/{slug}, all at once). */
 async function loadGames() {
   try {
     const { data } = await api.games();
@@ -564,25 +629,133 @@ async function loadGames() {
     showNotice(`Could not load the list of games: ${error.message}`, { label: "Try again", run: () => start() });
     return false;
   }
+  const answers = await Promise.allSettled(state.games.filter((game) => game.value !== "all").map((game) => api.game(game.value)));
+  const failures = [];
+  for (const answer of answers) {
+    if (answer.status === "fulfilled" && answer.value.data?.slug) state.settings.set(answer.value.data.slug, answer.value.data);
+    else failures.push(answer.reason?.message ?? "no settings in the answer");
+  }
+  if (failures.length) {
+    showNotice(`Could not load the settings of ${failures.length} game(s), whose scores show as plain numbers: ${failures[0]}`, {
+      label: "Try again",
+      run: () => start(),
+    });
+  }
+  renderGameChoices();
+  return true;
+}
+
+/** The games' selects, keeping what each had chosen. */
+function renderGameChoices() {
+  const scoreGame = $("score-game");
+  const reportGame = $("report-game");
+  const chosen = [scoreGame.value, reportGame.value];
   const playable = state.games.filter((game) => game.value !== "all");
-  $("score-game").replaceChildren(...playable.map((game) => el("option", { value: game.value }, game.label)));
-  $("report-game").replaceChildren(
+  scoreGame.replaceChildren(...playable.map((game) => el("option", { value: game.value }, game.label)));
+  reportGame.replaceChildren(
     ...state.games.map((game) => el("option", { value: game.value }, game.value === "all" ? "All games" : game.label)),
   );
-  return true;
+  if (playable.some((game) => game.value === chosen[0])) scoreGame.value = chosen[0];
+  if (state.games.some((game) => game.value === chosen[1])) reportGame.value = chosen[1];
+  renderScoreInput();
+}
+
+function byPosition(a, b) {
+  const first = state.settings.get(a.value)?.position ?? Number.MAX_SAFE_INTEGER;
+  const second = state.settings.get(b.value)?.position ?? Number.MAX_SAFE_INTEGER;
+  if (first !== second) return first < second ? -1 : 1;
+  return a.value < b.value ? -1 : a.value > b.value ? 1 : 0;
+}
+
+/**
+ * A game as the admin API returned it (created, changed, or opened by slug): its settings, and its
+ * tab where its position puts it, or none once archived, without asking for every game again.
+ */
+function rememberGame(game) {
+  state.settings.set(game.slug, game);
+  const listed = state.games.filter((entry) => entry.value !== "all" && entry.value !== game.slug);
+  if (!game.archived) listed.push({ label: game.label, value: game.slug });
+  state.games = [ALL_GAMES, ...listed.sort(byPosition)];
+  renderGameChoices();
+}
+
+/** What the admin page lists: every game whose settings the page has, archived ones too, by position. */
+function adminGames() {
+  return Array.from(state.settings.values()).sort((a, b) => byPosition({ value: a.slug }, { value: b.slug }));
+}
+
+// --- the admin page ------------------------------------------------------------
+
+const adminPage = new AdminPage({
+  games: adminGames,
+  remember: rememberGame,
+  onRefused: (error) => {
+    if (handleSessionError(error)) return true;
+    if (error instanceof ApiError && error.status === 403) checkRole();
+    return false;
+  },
+});
+
+/** Asks the API for the session's role again (login's answer does not say it; an admin can lose it). */
+async function checkRole() {
+  try {
+    const { data } = await api.me();
+    if (!state.user || data?.id !== state.user.id) return;
+    state.user.role = data.role;
+  } catch (error) {
+    handleSessionError(error);
+    return;
+  }
+  if (state.view === "admin" && !isAdmin()) {
+    showBoards();
+    sendView();
+    showNotice("Your account is no longer an admin.");
+  }
+  renderNav();
+}
+
+/** The header's links between the boards and, for admins, the admin page. */
+function renderNav() {
+  document.body.dataset.role = state.user ? (state.user.role ?? "unknown") : "visitor";
+  adminLink.hidden = !isAdmin() || state.view === "admin";
+  boardsLink.hidden = state.view !== "admin";
+}
+
+function showAdmin() {
+  state.view = "admin";
+  boardsView.hidden = true;
+  adminView.hidden = false;
+  boardsLink.href = boardsAddress();
+  renderNav();
+  adminPage.render();
+  $("admin-title").focus();
+}
+
+/** The page the address names: the admin page for an admin, else the boards. */
+function showView() {
+  if (state.view === "admin" && isAdmin()) {
+    showAdmin();
+    return;
+  }
+  showBoards();
+  sendView();
 }
 
 // --- sessions ----------------------------------------------------------------------
 
 /** The boards, the report and, logged in, the player's own cards. */
 function showBoards() {
+  state.view = "boards";
   state.board = null;
+  adminView.hidden = true;
   boardsView.hidden = false;
   renderTabs();
   renderHeading();
   boardRows.replaceChildren();
   boardSummary.textContent = "Loading…";
   if (state.game !== "all") $("score-game").value = state.game;
+  renderScoreInput();
+  renderNav();
   const form = reportForm.elements;
   if (!form.start.value) form.start.value = utcDay(-6);
   if (!form.end.value) form.end.value = utcDay(0);
@@ -609,7 +782,8 @@ function showApp(user) {
   memberView.hidden = false;
   account.hidden = false;
   $("account-name").textContent = user.name;
-  showBoards();
+  if (state.view === "admin" && isAdmin()) showAdmin();
+  else showBoards();
   renderMyRow();
   scoresSocket.start();
   myScoreSocket.start();
@@ -686,6 +860,7 @@ function loggedIn(user, form) {
   showNotice("");
   showApp(user);
   boardTitle.focus();
+  checkRole();
 }
 
 $("logout").addEventListener("click", async () => {

@@ -68,8 +68,9 @@ export function showFormError(form, error) {
       unplaced.push(field ? `${field}: ${message}` : message);
       continue;
     }
-    // Two errors for one field read as one sentence each.
-    const text = `${labelText(input)} ${message}.`.replace(/\.\.$/, ".");
+    // Two errors for one field read as one sentence each; a message that names its field starts with the label instead.
+    const own = message.startsWith(`${field} `) ? message.slice(field.length + 1) : message;
+    const text = `${labelText(input)} ${own}.`.replace(/\.\.$/, ".");
     say(holder, holder.hidden ? text : `${holder.textContent} ${text}`);
     input.setAttribute("aria-invalid", "true");
     input.setAttribute("aria-describedby", holder.id);

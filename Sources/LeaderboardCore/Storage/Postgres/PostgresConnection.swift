@@ -72,6 +72,7 @@ public final class PostgresConnection: @unchecked Sendable {
             return result
         } catch {
             _ = try? query("ROLLBACK")
+            if let error = error as? PostgresError, error.isReadOnlyServer { close() }
             throw error
         }
     }
@@ -163,12 +164,16 @@ public final class PostgresConnection: @unchecked Sendable {
             let field = { (code: UInt8) -> String? in
                 PQresultErrorField(result, Int32(code)).map { String(cString: $0) }
             }
-            throw .server(
+            let error = PostgresError.server(
                 sqlState: field(UInt8(ascii: "C")) ?? "XX000",
                 message: field(UInt8(ascii: "M")) ?? Self.errorMessage(of: connection),
                 detail: field(UInt8(ascii: "D")),
                 constraint: field(UInt8(ascii: "n"))
             )
+            // This server takes no writes (it is a standby now): the next statement connects afresh, and
+            // libpq's target_session_attrs finds whichever server is primary.
+            if error.isReadOnlyServer && !isInTransaction { close() }
+            throw error
         }
     }
 

@@ -19,12 +19,16 @@ public enum PostgresError: StoreFailure, Sendable {
     /// SQLSTATE 23505: an insert or update hit a unique index.
     public var isUniqueViolation: Bool { sqlState == "23505" }
 
+    /// SQLSTATE 25006: a write reached a server that takes none, a standby or a former primary demoted.
+    public var isReadOnlyServer: Bool { sqlState == "25006" }
+
     /// The store is unavailable, as opposed to the statement being wrong.
     public var isUnavailable: Bool {
         switch self {
         case .connectionFailed, .connectionLost: true
-        // Class 57: operator intervention (admin shutdown, cannot connect now); class 08: connection exception.
-        case .server(let sqlState, _, _, _): sqlState.hasPrefix("57") || sqlState.hasPrefix("08")
+        // Class 57: operator intervention (admin shutdown, cannot connect now); class 08: connection exception;
+        // 25006: a read-only server, until the connection finds the new primary.
+        case .server(let sqlState, _, _, _): sqlState.hasPrefix("57") || sqlState.hasPrefix("08") || sqlState == "25006"
         case .unexpectedResult: false
         }
     }

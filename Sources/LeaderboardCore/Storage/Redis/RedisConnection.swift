@@ -6,13 +6,25 @@ import Foundation
 /// `@unchecked Sendable`: a `redisContext` must not be used from two threads at once; each owner keeps its
 /// connection to itself and hands it on only between uses.
 public final class RedisConnection: @unchecked Sendable {
+    /// Which server a connection under Sentinel wants: the primary, or any replica in sync with it (for reads).
+    public enum Reading: Sendable {
+        case primary
+        case replica
+    }
+
     private let settings: RedisSettings
+    private let reading: Reading
     private let timeout: timeval
     private var context: UnsafeMutablePointer<redisContext>?
+    /// A replica connection that found no replica asks the Sentinels again only after this: its reads go to the
+    /// primary meanwhile, without a round trip to them each.
+    private var noReplicaUntil: ContinuousClock.Instant?
 
-    /// `timeout` bounds connecting and every command, so a stopped server never hangs a request.
-    public init(settings: RedisSettings, timeout: Duration = .seconds(2)) {
+    /// `timeout` bounds connecting and every command, so a stopped server never hangs a request. `reading`
+    /// counts only with a Sentinel.
+    public init(settings: RedisSettings, timeout: Duration = .seconds(2), reading: Reading = .primary) {
         self.settings = settings
+        self.reading = reading
         let (seconds, attoseconds) = timeout.components
         self.timeout = timeval(tv_sec: Int(seconds), tv_usec: Int(attoseconds / 1_000_000_000_000))
     }
@@ -47,6 +59,10 @@ public final class RedisConnection: @unchecked Sendable {
             guard redisGetReply(connection, &raw) == REDIS_OK, let raw else { throw lost(connection) }
             defer { freeReplyObject(raw) }
             replies.append(Self.decode(raw.assumingMemoryBound(to: redisReply.self)))
+        }
+        // A replica now (a failover demoted it): the next command connects afresh, to the primary Sentinel names.
+        if reading == .primary, replies.contains(where: { if case .error(let message) = $0 { message.hasPrefix("READONLY") } else { false } }) {
+            close()
         }
         return replies
     }
@@ -92,7 +108,7 @@ public final class RedisConnection: @unchecked Sendable {
             redisAppendCommandArgv(connection, argc, argv, lengths)
         }
         if status != REDIS_OK { throw lost(connection) }
-        if case .tcp = settings.endpoint { redisEnableKeepAlive(connection) }
+        if connection.pointee.connection_type == REDIS_CONN_TCP { redisEnableKeepAlive(connection) }
         redisSetTimeout(connection, timeval(tv_sec: 0, tv_usec: 0))
     }
 
@@ -117,8 +133,41 @@ public final class RedisConnection: @unchecked Sendable {
         // replace it before sending, so no command is lost to a stale socket.
         if let context, context.pointee.err == 0, !IdleSocket.hasPendingInput(context.pointee.fd) { return context }
         close()
+        if let noReplicaUntil, ContinuousClock.now < noReplicaUntil { throw .connectionFailed(message: "no replica in sync a moment ago") }
+        let endpoint: RedisSettings.Endpoint
+        switch (settings.sentinel, reading) {
+        case (nil, _): endpoint = settings.endpoint
+        case (let sentinel?, .primary): endpoint = try primary(namedBy: sentinel)
+        case (let sentinel?, .replica):
+            do {
+                endpoint = try replica(namedBy: sentinel)
+                noReplicaUntil = nil
+            } catch {
+                noReplicaUntil = .now + .seconds(1)
+                throw error
+            }
+        }
+        let opened = try connect(to: endpoint)
+        redisSetTimeout(opened, timeout)
+        context = opened
+        do throws(RedisError) {
+            if let password = settings.password { try command(["AUTH", password]) }
+            if settings.database != 0 { try command(["SELECT", String(settings.database)]) }
+            // A Sentinel may still name a demoted primary (or a promoted replica) for a moment after a failover.
+            let wanted = reading == .primary ? "master" : "slave"
+            if settings.sentinel != nil, let role = try command(["ROLE"]).array?.first?.string, role != wanted {
+                throw RedisError.connectionFailed(message: "\(endpoint) is a \(role), not a \(wanted)")
+            }
+        } catch {
+            close()
+            throw .connectionFailed(message: error.description)
+        }
+        return opened
+    }
+
+    private func connect(to endpoint: RedisSettings.Endpoint) throws(RedisError) -> UnsafeMutablePointer<redisContext> {
         let opened: UnsafeMutablePointer<redisContext>? =
-            switch settings.endpoint {
+            switch endpoint {
             case .tcp(let host, let port): redisConnectWithTimeout(host, Int32(port), timeout)
             case .unix(let path): redisConnectUnixWithTimeout(path, timeout)
             }
@@ -128,16 +177,56 @@ public final class RedisConnection: @unchecked Sendable {
             redisFree(opened)
             throw .connectionFailed(message: message)
         }
-        redisSetTimeout(opened, timeout)
-        context = opened
-        do {
-            if let password = settings.password { try command(["AUTH", password]) }
-            if settings.database != 0 { try command(["SELECT", String(settings.database)]) }
-        } catch {
-            close()
-            throw .connectionFailed(message: error.description)
-        }
         return opened
+    }
+
+    /// The primary's address as the first Sentinel that answers names it.
+    private func primary(namedBy sentinel: RedisSettings.Sentinel) throws(RedisError) -> RedisSettings.Endpoint {
+        try ask(sentinel, ["SENTINEL", "GET-MASTER-ADDR-BY-NAME", sentinel.masterName], about: "the primary") { reply in
+            guard let parts = reply.array, parts.count == 2, let host = parts[0].string, let port = parts[1].string.flatMap({ Int($0) })
+            else { return nil }
+            return .tcp(host: host, port: port)
+        }
+    }
+
+    /// A replica, in sync with the primary as the first Sentinel that answers sees it, taken at random so a
+    /// process's connections spread over the replicas.
+    private func replica(namedBy sentinel: RedisSettings.Sentinel) throws(RedisError) -> RedisSettings.Endpoint {
+        try ask(sentinel, ["SENTINEL", "REPLICAS", sentinel.masterName], about: "a replica in sync") { reply in
+            let healthy = (reply.array ?? []).compactMap { entry -> RedisSettings.Endpoint? in
+                // Each replica is a flat list of field names and values.
+                let fields = entry.array?.compactMap(\.string) ?? []
+                let values = Dictionary(stride(from: 0, to: fields.count - 1, by: 2).map { (fields[$0], fields[$0 + 1]) }) { first, _ in first }
+                guard let host = values["ip"], let port = values["port"].flatMap({ Int($0) }), values["master-link-status"] == "ok",
+                    let flags = values["flags"], !flags.contains("down"), !flags.contains("disconnected")
+                else { return nil }
+                return .tcp(host: host, port: port)
+            }
+            return healthy.randomElement()
+        }
+    }
+
+    /// The first answer `parse` makes something of, asking each Sentinel in turn.
+    private func ask(
+        _ sentinel: RedisSettings.Sentinel, _ arguments: [String], about what: String, _ parse: (RedisReply) -> RedisSettings.Endpoint?
+    ) throws(RedisError) -> RedisSettings.Endpoint {
+        var failures: [String] = []
+        for address in sentinel.addresses {
+            do throws(RedisError) {
+                let connection = try connect(to: .tcp(host: address.host, port: address.port))
+                defer { redisFree(connection) }
+                redisSetTimeout(connection, timeout)
+                let reply = Self.withArgv(arguments) { argc, argv, lengths in redisCommandArgv(connection, argc, argv, lengths) }
+                guard let reply else { throw RedisError.connectionLost(message: Self.errorString(of: connection)) }
+                defer { freeReplyObject(reply) }
+                let decoded = Self.decode(reply.assumingMemoryBound(to: redisReply.self))
+                guard let endpoint = parse(decoded) else { throw RedisError.unexpectedReply("\(arguments.joined(separator: " ")): \(decoded)") }
+                return endpoint
+            } catch {
+                failures.append("\(address): \(error)")
+            }
+        }
+        throw .connectionFailed(message: "no Sentinel named \(what) (\(failures.joined(separator: "; ")))")
     }
 
     private func lost(_ connection: UnsafeMutablePointer<redisContext>) -> RedisError {
