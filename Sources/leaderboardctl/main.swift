@@ -6,8 +6,8 @@ import Logging
 struct LeaderboardCtl: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "leaderboardctl",
-        abstract: "Operate the leaderboard service: schema, data, health, games, administrators and moderation.",
-        subcommands: [Migrate.self, Health.self, Rebuild.self, Seed.self, Games.self, Users.self, Scores.self, Audit.self]
+        abstract: "Operate the leaderboard service: schema, data, health, games, administrators, moderation and API keys.",
+        subcommands: [Migrate.self, Health.self, Rebuild.self, Seed.self, Games.self, Users.self, Scores.self, Audit.self, ApiKeysCommand.self]
     )
 }
 

@@ -30,12 +30,13 @@ import Testing
 
     static func makeAPI(
         config: Config = config, users: any UserStore, health: FixedHealthProbe = FixedHealthProbe(),
-        gameSettings: any GameAdminStore = InMemoryGameAdminStore()
+        gameSettings: any GameAdminStore = InMemoryGameAdminStore(), apiKeys: InMemoryApiKeyStore = InMemoryApiKeyStore(),
+        scores: (any ScoreStore)? = nil, ephemeral: InMemoryEphemeralStore = InMemoryEphemeralStore()
     ) -> APIService {
         let stores = Stores(
-            users: users, games: FixedGameCatalog(), ephemeral: InMemoryEphemeralStore(), revocations: InMemoryRevocations(), health: health,
-            scores: PostgresScoreStore(database: PostgresConnection(settings: unreachable.postgres)),
-            index: BoardIndex(redis: RedisConnection(settings: unreachable.redis)), gameSettings: gameSettings)
+            users: users, games: FixedGameCatalog(), ephemeral: ephemeral, revocations: InMemoryRevocations(), health: health,
+            scores: scores ?? PostgresScoreStore(database: PostgresConnection(settings: unreachable.postgres)),
+            index: BoardIndex(redis: RedisConnection(settings: unreachable.redis)), gameSettings: gameSettings, apiKeys: apiKeys)
         return APIService(
             config: config, context: StoreContext(config: config, stores: stores, shared: SharedWork(passwords: PasswordWork(config: config))),
             logger: Logger(label: "test"))

@@ -8,7 +8,8 @@ import Testing
     static func makeStores(index: InMemoryRankingIndex, users: InMemoryUserStore) -> Stores {
         Stores(
             users: users, games: FixedGameCatalog(), ephemeral: InMemoryEphemeralStore(), revocations: InMemoryRevocations(),
-            health: FixedHealthProbe(), scores: InMemoryScoreStore(), index: index, gameSettings: InMemoryGameAdminStore())
+            health: FixedHealthProbe(), scores: InMemoryScoreStore(), index: index, gameSettings: InMemoryGameAdminStore(),
+            apiKeys: InMemoryApiKeyStore())
     }
 
     @Test func eachContextsServicesUseItsOwnStores() throws {

@@ -79,6 +79,45 @@ public final class InMemoryGameAdminStore: GameAdminStore {
     }
 }
 
+/// API keys kept in memory, by hash, with the audit entries of their changes; `players` stands for the users table.
+public final class InMemoryApiKeyStore: ApiKeyStore {
+    public private(set) var hashes: [Int: String] = [:]
+    public private(set) var list: [ApiKey] = []
+    public private(set) var audit: [AuditEntry] = []
+    public var players: [Int: (name: String, isBanned: Bool)] = [:]
+
+    public init() {}
+
+    public func insert(name: String, prefix: String, hash: String, games: [String]?, createdBy: String, audit: (Int) -> AuditEntry) throws
+        -> ApiKey
+    {
+        let key = ApiKey(
+            id: list.count + 1, name: name, prefix: prefix, games: games, createdAt: "2026-01-01T00:00:00.000Z", createdBy: createdBy,
+            lastUsedAt: nil, revoked: false)
+        list.append(key)
+        hashes[key.id] = hash
+        self.audit.append(audit(key.id))
+        return key
+    }
+
+    public func keys() throws -> [ApiKey] { list.reversed() }
+
+    public func revoke(id: Int, audit entry: AuditEntry) throws -> ApiKey? {
+        guard let index = list.firstIndex(where: { $0.id == id }) else { return nil }
+        let key = list[index]
+        guard !key.revoked else { return key }
+        list[index] = ApiKey(
+            id: key.id, name: key.name, prefix: key.prefix, games: key.games, createdAt: key.createdAt, createdBy: key.createdBy,
+            lastUsedAt: key.lastUsedAt, revoked: true)
+        audit.append(entry)
+        return list[index]
+    }
+
+    public func key(hash: String) throws -> ApiKey? { list.first { hashes[$0.id] == hash } }
+
+    public func player(id: Int) throws -> (name: String, isBanned: Bool)? { players[id] }
+}
+
 public struct FixedGameCatalog: GameCatalog {
     public var list: [Game]
 
@@ -170,6 +209,7 @@ public final class InMemoryScoreStore: ScoreStore {
             }
             let game = games.first { $0.slug == submission.game }!
             if game.archived { return .archived }
+            if game.authoritative && !submission.isTrusted { return .authoritative }
             guard (game.minScore...game.maxScore).contains(submission.score) else { return .outOfBounds(min: game.minScore, max: game.maxScore) }
             rows.append((rows.count + 1, submission, now))
             return .stored(

@@ -203,6 +203,9 @@ PROTECTED = [
     ("GET", "/reports/top?start=2025-01-01", None),
     ("POST", "/admin/games", {"slug": "hostile-never", "label": "Never"}),
     ("PATCH", "/admin/games/cod", {"label": "Never"}),
+    ("POST", "/admin/api-keys", {"name": "Never"}),
+    ("GET", "/admin/api-keys", None),
+    ("DELETE", "/admin/api-keys/1", None),
     ("GET", "/admin/users", None),
     ("POST", "/admin/users/1/ban", {"reason": "never"}),
     ("GET", "/admin/users/1/scores", None),
@@ -498,6 +501,51 @@ def test_hostile_text_and_numbers_in_every_moderation_field_and_path_are_stored_
     # The target ends as it began: not banned, its score counted.
     probe.check(api.get(f"/admin/users/{target.id}/scores", headers=admin.auth).json()["data"]["result"][0]["deletedAt"] is None,
                 "the score stayed deleted", score_id)
+    probe.done()
+
+
+def test_forged_keys_and_hostile_key_names_games_ids_and_user_ids_are_refused_or_stored_verbatim(
+    hostile: tuple[Api, Player], hostile_admin: tuple[Player, str], sockets: Sockets
+) -> None:
+    api, _ = hostile
+    admin, slug = hostile_admin
+    probe = Probe("API keys")
+    victim = new_player(api, "Key Victim")
+    submission = {"game": slug, "score": 1, "userId": victim.id}
+    header_safe = [payload.replace("\r", "").replace("\n", "").replace("\x00", "") for payload in HOSTILE_TEXT]
+    forged = ["lbk_", "lbk_" + "A" * 43, "lbk_" + "A" * 4000, "lbk_\xff\xfe" + "A" * 41, "LBK_" + "A" * 43] + ["lbk_" + text for text in header_safe]
+    for key in forged:
+        # Header values travel as bytes: a key's UTF-8 is sent as is.
+        headers = {"Authorization": f"Bearer {key}".encode().decode("latin-1")}
+        response = api.post("/scores", json=submission, session=api.new_session(), headers=headers)
+        probe.status(response, [401], f"POST /scores with the key {key[:40]!r}")
+    socket_ = sockets.open("/ws/v1/add-score", forged[1])
+    probe.check(close_code(socket_, timeout=5) == 1008, "a key on /ws/v1/add-score", "not closed with 1008")
+
+    for payload in HOSTILE_TEXT:
+        named = api.post("/admin/api-keys", json={"name": payload, "games": [slug]}, headers=admin.auth)
+        if probe.status(named, [201] if is_valid_label(payload) else [422], f"POST /admin/api-keys name={payload[:40]!r}") and named.status_code == 201:
+            listed = [key["name"] for key in api.get("/admin/api-keys", headers=admin.auth).json()["data"] if key["id"] == named.json()["data"]["id"]]
+            probe.check(listed == [payload], f"the key name {payload[:40]!r} came back changed", listed)
+        for games in ([payload], [slug, payload], payload):
+            response = api.post("/admin/api-keys", json={"name": "hostile games", "games": games}, headers=admin.auth)
+            probe.status(response, [422], f"POST /admin/api-keys games={str(games)[:40]!r}")
+        encoded = quote(payload, safe="")
+        if encoded:
+            path = f"/admin/api-keys/{encoded}"
+            allowed = [400, 404, 405] if "..%2F" in encoded else [400] if nginx_refuses_the_path(path) else [404]
+            probe.status(api.request("DELETE", path, headers=admin.auth), allowed, f"DELETE {path[:80]}")
+
+    key = api.post("/admin/api-keys", json={"name": "hostile numbers", "games": [slug]}, headers=admin.auth).json()["data"]["key"]
+    # A score the game takes, whatever bounds the tests before left it with.
+    score = api.get(f"/games/{slug}").json()["data"]["maxScore"]
+    for raw, _ in NUMBERS:
+        value = whole_number(raw)
+        response = api.post("/scores", data=body_with({"game": slug, "score": score}, "userId", raw), headers={"Authorization": f"Bearer {key}", **JSON})
+        # A whole number names a player, who may exist (then the score is theirs) or not.
+        valid = value is not None and -(2**63) <= value < 2**63
+        probe.status(response, [200, 404] if valid else [400, 422], f"POST /scores with a key, userId={raw}")
+    probe.check(stored_scores(api, victim) == [], "a forged key stored a score", stored_scores(api, victim))
     probe.done()
 
 

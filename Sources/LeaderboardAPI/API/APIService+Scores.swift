@@ -21,22 +21,34 @@ extension APIService {
         let result: [ReportRow]
     }
 
-    /// 200 with the new standing, or 202 when stored but queued for the index.
+    /// 200 with the new standing, or 202 when stored but queued for the index. With an API key as the bearer token, a
+    /// game server submits for a player instead.
     func submitScore(_ request: HTTPRequest) throws -> HTTPResponse {
+        if let bearer = TokenTransport.bearer(authorization: request.header("authorization")), ApiKeySecret.isKey(bearer) {
+            return try submitScore(request, apiKey: bearer)
+        }
         let caller = try auth.verify(request.accessToken)
         return try auth.whileNotRevoked(caller) { tokenKey in
             var body = try request.jsonFields()
             let (game, score) = (body.string("game", "gameChannel"), body.integer("score"))
+            let userId = body.optionalInteger("userId")
             try body.validate()
-            switch try leaderboard.submit(
-                userId: caller.claims.userID, name: caller.claims.name, game: game, score: score,
-                idempotencyKey: request.header("idempotency-key"), unlessRevoked: tokenKey)
-            {
-            case .applied(let result):
-                return .envelope(message: result.improved ? "new personal best" : "score recorded", data: result)
-            case .queued(let queued):
-                return .envelope(status: 202, message: "score stored; the leaderboard will show it shortly", data: queued)
+            if let userId, userId != caller.claims.userID {
+                throw ServiceError.forbidden("only game servers (API keys) submit scores for other players")
             }
+            return Self.submissionResponse(
+                try leaderboard.submit(
+                    userId: caller.claims.userID, name: caller.claims.name, game: game, score: score,
+                    idempotencyKey: request.header("idempotency-key"), unlessRevoked: tokenKey))
+        }
+    }
+
+    static func submissionResponse(_ submission: LeaderboardService.Submission) -> HTTPResponse {
+        switch submission {
+        case .applied(let result):
+            .envelope(message: result.improved ? "new personal best" : "score recorded", data: result)
+        case .queued(let queued):
+            .envelope(status: 202, message: "score stored; the leaderboard will show it shortly", data: queued)
         }
     }
 

@@ -17,6 +17,7 @@ public final class APIService {
     let leaderboard: LeaderboardService
     let gameAdmin: GameAdmin
     let moderation: PlayerModeration?
+    let apiKeys: ApiKeys
     let logger: Logger
     private let router: Router<APIService>
     private var requestCounters: [RequestCounterKey: Counter] = [:]
@@ -36,6 +37,7 @@ public final class APIService {
         leaderboard = context.leaderboard
         gameAdmin = context.gameAdmin
         moderation = context.moderation
+        apiKeys = context.apiKeys
         router = Self.makeRouter()
     }
 
@@ -62,6 +64,9 @@ public final class APIService {
         router.add("DELETE", prefix + "/admin/scores/{id}") { request, path, api in try api.deleteScore(request, scoreId: path["id"]!) }
         router.add("POST", prefix + "/admin/scores/{id}/restore") { request, path, api in try api.restoreScore(request, scoreId: path["id"]!) }
         router.add("GET", prefix + "/admin/audit") { request, _, api in try api.auditLog(request) }
+        router.add("POST", prefix + "/admin/api-keys") { request, _, api in try api.createApiKey(request) }
+        router.add("GET", prefix + "/admin/api-keys") { request, _, api in try api.listApiKeys(request) }
+        router.add("DELETE", prefix + "/admin/api-keys/{id}") { request, path, api in try api.revokeApiKey(request, id: path["id"]!) }
         router.add("POST", prefix + "/scores") { request, _, api in try api.submitScore(request) }
         router.add("GET", prefix + "/leaderboards/{game}") { request, path, api in try api.board(request, game: path["game"]!) }
         router.add("GET", prefix + "/leaderboards/{game}/me") { request, path, api in try api.boardPosition(request, game: path["game"]!) }

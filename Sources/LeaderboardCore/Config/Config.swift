@@ -34,6 +34,8 @@ public struct Config: Sendable {
     public var loginFailureWindowSeconds: Int
     public var signupMaxPerAddress: Int
     public var signupWindowSeconds: Int
+    /// Submissions a player may send to one game within a minute, over every pool and daemon (API keys are not limited).
+    public var scoreRatePerMinute: Int
     public var logLevel: String
 
     /// Used only in development mode when `SECRET_KEY` is unset, so `swift run` works out of the box.
@@ -134,6 +136,8 @@ public struct Config: Sendable {
         loginFailureWindowSeconds = try reader.integer("LOGIN_FAILURE_WINDOW_SECONDS", default: 900, in: 1...86_400)
         signupMaxPerAddress = try reader.integer("SIGNUP_MAX_PER_ADDRESS", default: 20, in: 1...1_000_000)
         signupWindowSeconds = try reader.integer("SIGNUP_WINDOW_SECONDS", default: 3600, in: 1...86_400)
+        scoreRatePerMinute = try reader.integer(
+            "SCORE_RATE_PER_MINUTE", default: LeaderboardService.defaultSubmissionsPerMinute, in: 1...1_000_000)
         logLevel = try reader.oneOf("LOG_LEVEL", default: "info", allowed: ["trace", "debug", "info", "notice", "warning", "error", "critical"])
     }
 }

@@ -75,6 +75,17 @@ public struct JSONFields {
         contains(name) ? integer(name) : nil
     }
 
+    /// An optional array of strings: nil when absent (null, another type, or an element that is not a string without NUL is an
+    /// error).
+    public mutating func optionalStrings(_ name: String) -> [String]? {
+        guard contains(name), let (name, value) = lookup([name]) else { return nil }
+        guard let elements = value as? [Any], let texts = elements as? [String], !texts.contains(where: { $0.utf8.contains(0) }) else {
+            errors.append(FieldError(field: name, message: "must be an array of strings"))
+            return nil
+        }
+        return texts
+    }
+
     /// An optional `true` or `false`: nil when absent; `1`, `"true"` or null is an error.
     public mutating func optionalBool(_ name: String) -> Bool? {
         guard contains(name), let (name, value) = lookup([name]) else { return nil }

@@ -21,7 +21,7 @@ public final class LeaderboardService {
         case applied(StoredScore, BoardIndex.Applied)
         /// Stored; the index was unavailable, so the reconciler will apply it.
         case queued(StoredScore)
-        /// Refused (a revoked token, an archived game, a score out of bounds). Nothing was stored.
+        /// Refused (a revoked token, an archived or authoritative game, a score out of bounds). Nothing was stored.
         case refused(ServiceError)
     }
 
@@ -34,6 +34,8 @@ public final class LeaderboardService {
     public static let maximumAround = 50
     static let maximumReportDays = 3660
     static let idempotencyAnswerSeconds = 86_400
+    /// The default of `SCORE_RATE_PER_MINUTE`.
+    public static let defaultSubmissionsPerMinute = 120
 
     let scores: any ScoreStore
     let index: any RankingIndex
@@ -41,12 +43,14 @@ public final class LeaderboardService {
     let ephemeral: any EphemeralStore
     let batches: SubmissionBatches
     let pages: PageCache?
+    /// How many submissions a player may send to one game within a minute (API keys are not limited).
+    let submissionsPerMinute: Int
 
     /// `batches` and `pages`: one each for all the workers of the process; with no `pages`, every page is
     /// read with the page script.
     public init(
         scores: any ScoreStore, index: any RankingIndex, games: any GameCatalog, ephemeral: any EphemeralStore,
-        batches: SubmissionBatches = SubmissionBatches(), pages: PageCache? = nil
+        batches: SubmissionBatches = SubmissionBatches(), pages: PageCache? = nil, submissionsPerMinute: Int = defaultSubmissionsPerMinute
     ) {
         self.scores = scores
         self.index = index
@@ -54,15 +58,19 @@ public final class LeaderboardService {
         self.ephemeral = ephemeral
         self.batches = batches
         self.pages = pages
+        self.submissionsPerMinute = submissionsPerMinute
     }
 
     /// Validates, stores in PostgreSQL, then applies to the index, in a batch with the submissions other
     /// workers make meanwhile. A retry with the same idempotency key gets the first answer and stores
     /// nothing twice; the same key with another game or score is a validation error. With `tokenKey`, a revoked token is refused (unauthorized) by the statement that stores the score.
+    /// A player's own submissions (not `isTrusted`, a game server's) are limited to `submissionsPerMinute` per game, and
+    /// refused (forbidden) on an authoritative game.
     public func submit(
-        userId: Int, name: String, game: String, score: Int, idempotencyKey: String?, unlessRevoked tokenKey: String? = nil, now: Date = Date()
+        userId: Int, name: String, game: String, score: Int, idempotencyKey: String?, unlessRevoked tokenKey: String? = nil,
+        isTrusted: Bool = false, now: Date = Date()
     ) throws -> Submission {
-        // Bounds and archiving are checked by the statement that stores the score, against the game as it is then.
+        // Bounds, archiving and `authoritative` are checked by the statement that stores the score, against the game as it is then.
         guard try games.game(game) != nil else {
             let active = try games.games().filter { !$0.archived }.map(\.slug)
             throw ServiceError.validation(field: "game", "unknown game '\(game)'; one of: \(active.joined(separator: ", "))")
@@ -70,9 +78,11 @@ public final class LeaderboardService {
         if let key = idempotencyKey, key.isEmpty || key.utf8.count > 200 {
             throw ServiceError.validation(field: "Idempotency-Key", "must be 1 to 200 bytes")
         }
+        if !isTrusted { try countAgainstRate(userId: userId, game: game) }
 
         let pending = PendingScore(
-            score: NewScore(userId: userId, game: game, score: score, idempotencyKey: idempotencyKey, tokenKey: tokenKey), name: name,
+            score: NewScore(userId: userId, game: game, score: score, idempotencyKey: idempotencyKey, tokenKey: tokenKey, isTrusted: isTrusted),
+            name: name,
             today: UTCDay(epochSeconds: Int(now.timeIntervalSince1970)))
         let (stored, applied): (StoredScore, BoardIndex.Applied?)
         do {
@@ -103,6 +113,24 @@ public final class LeaderboardService {
             try? ephemeral.remember(String(decoding: encoded, as: UTF8.self), as: answerKey, seconds: Self.idempotencyAnswerSeconds)
         }
         return .applied(result)
+    }
+
+    /// Counts the submission in the player's window for the game (a fixed minute from their first submission in it, in
+    /// Redis, so every pool and daemon shares it), and refuses it past `submissionsPerMinute`. With Redis down nothing is
+    /// refused: the submission is stored and queued as any other then.
+    private func countAgainstRate(userId: Int, game: String) throws {
+        let key = RedisKeys.submissions(userId: userId, game: game)
+        let count: Int
+        do {
+            count = try ephemeral.increment(key, windowSeconds: 60)
+        } catch {
+            Observability.storeError(Store.redis.rawValue)
+            return
+        }
+        guard count > submissionsPerMinute else { return }
+        Observability.submissionRejected(.rate)
+        let secondsLeft = (try? ephemeral.counter(key).secondsLeft) ?? 60
+        throw ServiceError.rateLimited(retryAfterSeconds: max(1, secondsLeft))
     }
 
     /// A batch in one statement; when it fails for a reason of one submission's (a deleted account, a
@@ -155,11 +183,20 @@ public final class LeaderboardService {
     /// What a submission that stored nothing answers (a stored one's outcome is set once it is applied).
     private static func refusal(_ insertion: Insertion) -> Landed {
         switch insertion {
-        case .revoked: .refused(.unauthorized("token revoked"))
-        case .archived: .refused(.conflict("this game is archived: it takes no more scores"))
-        case .outOfBounds(let min, let max): .refused(.validation(field: "score", "must be between \(min) and \(max)"))
+        case .revoked:
+            return .refused(.unauthorized("token revoked"))
+        case .archived:
+            Observability.submissionRejected(.archived)
+            return .refused(.conflict("this game is archived: it takes no more scores"))
+        case .authoritative:
+            Observability.submissionRejected(.forbidden)
+            return .refused(.forbidden("this game takes scores only from its game servers (API keys), not from players"))
+        case .outOfBounds(let min, let max):
+            Observability.submissionRejected(.bounds)
+            return .refused(.validation(field: "score", "must be between \(min) and \(max)"))
         // Replaced by the outcome of applying it.
-        case .stored: .refused(.unavailable("not applied yet"))
+        case .stored:
+            return .refused(.unavailable("not applied yet"))
         }
     }
 

@@ -2,7 +2,7 @@
 public protocol ScoreStore {
     /// Stores submissions in one transaction, each one, or finds the one stored earlier under the same
     /// idempotency key; or refuses one, storing nothing for it, when its token is revoked or its game refuses it
-    /// (archived, or the score outside the bounds, as the game is now). All or nothing: when one fails (a
+    /// (archived, authoritative and the submission not a trusted server's, or the score outside the bounds, as the game is now). All or nothing: when one fails (a
     /// deleted account), nothing is stored.
     func insert(_ submissions: [NewScore]) throws -> [Insertion]
     /// The player's submissions, newest first, before the cursor id.
@@ -20,20 +20,23 @@ public protocol ScoreStore {
     func scores(ids: [Int]) throws -> [BoardIndex.Score]
 }
 
-/// A submission to store; `tokenKey` is the revocation key of the token that sent it, if any.
+/// A submission to store; `tokenKey` is the revocation key of the token that sent it, if any; `isTrusted` when a game
+/// server sent it with an API key (the only submissions an authoritative game takes).
 public struct NewScore: Sendable {
     public let userId: Int
     public let game: String
     public let score: Int
     public let idempotencyKey: String?
     public let tokenKey: String?
+    public let isTrusted: Bool
 
-    public init(userId: Int, game: String, score: Int, idempotencyKey: String?, tokenKey: String?) {
+    public init(userId: Int, game: String, score: Int, idempotencyKey: String?, tokenKey: String?, isTrusted: Bool = false) {
         self.userId = userId
         self.game = game
         self.score = score
         self.idempotencyKey = idempotencyKey
         self.tokenKey = tokenKey
+        self.isTrusted = isTrusted
     }
 }
 
@@ -42,6 +45,8 @@ public enum Insertion: Sendable {
     case stored(StoredScore)
     case revoked
     case archived
+    /// A player's own submission to a game that takes scores only from its servers.
+    case authoritative
     case outOfBounds(min: Int, max: Int)
 
     public var stored: StoredScore? {
@@ -89,13 +94,14 @@ public struct PostgresScoreStore: ScoreStore {
             Self.insertStatement,
             [
                 submissions.map(\.userId), submissions.map(\.game), submissions.map(\.score),
-                submissions.map { $0.idempotencyKey ?? "" }, submissions.map { $0.tokenKey ?? "" },
+                submissions.map { $0.idempotencyKey ?? "" }, submissions.map { $0.tokenKey ?? "" }, submissions.map(\.isTrusted),
             ], prepared: true)
         guard rows.count == submissions.count else { throw PostgresError.unexpectedResult("score insert returned \(rows.count) rows") }
         return try zip(submissions, rows).map { submission, row in
             switch try row.string("refusal") {
             case "revoked": return .revoked
             case "archived": return .archived
+            case "authoritative": return .authoritative
             case "bounds": return .outOfBounds(min: try row.requiredInt("min_score"), max: try row.requiredInt("max_score"))
             default: break
             }
@@ -116,12 +122,13 @@ public struct PostgresScoreStore: ScoreStore {
     /// A game's ranking settings, from `games g`.
     static let rankingColumns = "g.sort_order, g.rule, g.tie_break, g.in_global"
 
-    /// The batch insert: $1 to $5 are the columns user id, game, score, idempotency key and token key.
+    /// The batch insert: $1 to $6 are the columns user id, game, score, idempotency key, token key and whether trusted.
     static let insertStatement = """
         WITH input AS (
-            SELECT position, user_id, game, score, nullif(idempotency_key, '') AS idempotency_key, nullif(token_key, '') AS token_key
-            FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::text[], $5::text[])
-                WITH ORDINALITY AS columns (user_id, game, score, idempotency_key, token_key, position)
+            SELECT position, user_id, game, score, nullif(idempotency_key, '') AS idempotency_key, nullif(token_key, '') AS token_key,
+                trusted
+            FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::boolean[])
+                WITH ORDINALITY AS columns (user_id, game, score, idempotency_key, token_key, trusted, position)
         ), checked AS (
             SELECT input.*, g.min_score, g.max_score, \(rankingColumns),
                 CASE
@@ -129,6 +136,7 @@ public struct PostgresScoreStore: ScoreStore {
                     WHEN input.idempotency_key IS NOT NULL AND EXISTS (
                         SELECT 1 FROM scores e WHERE e.user_id = input.user_id AND e.idempotency_key = input.idempotency_key) THEN NULL
                     WHEN g.archived THEN 'archived'
+                    WHEN g.authoritative AND NOT input.trusted THEN 'authoritative'
                     WHEN input.score NOT BETWEEN g.min_score AND g.max_score THEN 'bounds'
                 END AS refusal
             FROM input JOIN games g ON g.slug = input.game

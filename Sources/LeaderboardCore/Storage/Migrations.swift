@@ -136,6 +136,25 @@ public enum Migrations {
                 "CREATE INDEX issued_tokens_expires_at_idx ON issued_tokens (expires_at)",
             ]
         ),
+        Migration(
+            // `hash`: the key's SHA-256 in hex. Keys are 32 random bytes, so a fast hash is enough; `prefix` identifies a key in lists.
+            version: 7, name: "API keys for trusted game servers",
+            sql: [
+                """
+                CREATE TABLE api_keys (
+                    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+                    name text NOT NULL CHECK (length(name) BETWEEN 1 AND 100),
+                    prefix text NOT NULL,
+                    hash text NOT NULL UNIQUE CHECK (length(hash) = 64),
+                    games text[] CHECK (cardinality(games) >= 1),
+                    created_at timestamptz NOT NULL DEFAULT now(),
+                    created_by text NOT NULL,
+                    last_used_at timestamptz,
+                    revoked_at timestamptz
+                )
+                """
+            ]
+        ),
     ]
 
     /// Applies the migrations not yet recorded and returns their versions. Safe to run concurrently:

@@ -20,6 +20,9 @@ public enum Observability {
         for store in [Store.postgres, .redis] {
             _ = Counter(label: storeErrorsLabel, dimensions: [("store", store.rawValue)])
         }
+        for reason in SubmissionRejection.allCases {
+            _ = Counter(label: rejectedSubmissionsLabel, dimensions: [("reason", reason.rawValue)])
+        }
     }
 
     /// The body of `GET /metrics` as Prometheus scrapes it, of type `expositionContentType`.
@@ -32,5 +35,24 @@ public enum Observability {
         Counter(label: storeErrorsLabel, dimensions: [("store", store)]).increment()
     }
 
+    /// Counts a submission refused for `reason` (nothing of it was stored).
+    public static func submissionRejected(_ reason: SubmissionRejection) {
+        Counter(label: rejectedSubmissionsLabel, dimensions: [("reason", reason.rawValue)]).increment()
+    }
+
     private static let storeErrorsLabel = "leaderboard_store_errors_total"
+    private static let rejectedSubmissionsLabel = "leaderboard_submissions_rejected_total"
+}
+
+/// Why a submission was refused, as `leaderboard_submissions_rejected_total` labels it.
+public enum SubmissionRejection: String, CaseIterable, Sendable {
+    /// The score is outside the game's bounds.
+    case bounds
+    /// The player sent more than `SCORE_RATE_PER_MINUTE` to the game within a minute.
+    case rate
+    /// An API key submitted for a banned player.
+    case banned
+    /// A player's own submission to an authoritative game, or a key's to a game it is not for.
+    case forbidden
+    case archived
 }

@@ -28,10 +28,11 @@ public struct Stores {
     public var scores: any ScoreStore
     public var index: any RankingIndex
     public var gameSettings: any GameAdminStore
+    public var apiKeys: any ApiKeyStore
 
     public init(
         users: any UserStore, games: any GameCatalog, ephemeral: any EphemeralStore, revocations: any TokenRevocations,
-        health: any HealthProbe, scores: any ScoreStore, index: any RankingIndex, gameSettings: any GameAdminStore
+        health: any HealthProbe, scores: any ScoreStore, index: any RankingIndex, gameSettings: any GameAdminStore, apiKeys: any ApiKeyStore
     ) {
         self.users = users
         self.games = games
@@ -41,6 +42,7 @@ public struct Stores {
         self.scores = scores
         self.index = index
         self.gameSettings = gameSettings
+        self.apiKeys = apiKeys
     }
 
     /// The PostgreSQL and Redis stores over `connections`.
@@ -52,7 +54,7 @@ public struct Stores {
             health: ConnectionHealthProbe(database: database, redis: redis), scores: PostgresScoreStore(database: database),
             index: connections.replica.map { ReplicaReadIndex(primary: BoardIndex(redis: redis), replica: BoardIndex(redis: $0)) }
                 ?? BoardIndex(redis: redis),
-            gameSettings: PostgresGameAdminStore(database: database))
+            gameSettings: PostgresGameAdminStore(database: database), apiKeys: PostgresApiKeyStore(database: database))
     }
 }
 
@@ -87,17 +89,19 @@ public final class StoreContext: @unchecked Sendable {
     public let gameAdmin: GameAdmin
     /// Bans and score deletions, which change PostgreSQL and the index together; nil over in-memory stores.
     public let moderation: PlayerModeration?
+    public let apiKeys: ApiKeys
 
     public init(config: Config, stores: Stores, shared: SharedWork, moderation: PlayerModeration? = nil) {
         self.stores = stores
         self.moderation = moderation
         gameAdmin = GameAdmin(store: stores.gameSettings)
+        apiKeys = ApiKeys(store: stores.apiKeys, games: stores.gameSettings)
         auth = AuthService(
             config: config, users: stores.users, ephemeral: stores.ephemeral, revocations: stores.revocations, passwords: shared.passwords,
             verifiedTokens: shared.verifiedTokens)
         leaderboard = LeaderboardService(
             scores: stores.scores, index: stores.index, games: stores.games, ephemeral: stores.ephemeral, batches: shared.submissionBatches,
-            pages: shared.pages)
+            pages: shared.pages, submissionsPerMinute: config.scoreRatePerMinute)
     }
 
     /// A context over fresh connections to the configured PostgreSQL and Redis.
