@@ -6,6 +6,14 @@ public protocol GameCatalog {
     func game(_ slug: String) throws -> Game?
 }
 
+/// The list of games every worker of a process reads: shared, so that a worker that has not read it yet is not
+/// the one that finds PostgreSQL down with nothing to serve.
+public final class GameList: Sendable {
+    fileprivate let cached = Locked<(games: [Game], readAt: ContinuousClock.Instant)?>(nil)
+
+    public init() {}
+}
+
 /// The `games` table, re-read at most every few seconds so that a change made by an admin elsewhere shows up.
 /// Submissions do not rely on it for bounds or archiving: the statement that stores a score checks those
 /// against the table itself (see `PostgresScoreStore`).
@@ -15,16 +23,18 @@ public final class PostgresGameCatalog: GameCatalog {
         """
     private static let freshSeconds = 10
     private let database: PostgresConnection
+    private let list: GameList
     private let clock = ContinuousClock()
-    private var cached: (games: [Game], readAt: ContinuousClock.Instant)?
 
-    public init(database: PostgresConnection) {
+    /// `list`: one for all the workers of a process.
+    public init(database: PostgresConnection, list: GameList = GameList()) {
         self.database = database
+        self.list = list
     }
 
     /// The games, re-read when the list is older than 10 s.
     public func games() throws -> [Game] {
-        if let cached, clock.now - cached.readAt < .seconds(Self.freshSeconds) { return cached.games }
+        if let cached = list.cached.withLock({ $0 }), clock.now - cached.readAt < .seconds(Self.freshSeconds) { return cached.games }
         return try read()
     }
 
@@ -36,7 +46,9 @@ public final class PostgresGameCatalog: GameCatalog {
         do {
             guard let row = try database.query("SELECT \(Self.columns) FROM games WHERE slug = $1", [slug]).first else { return nil }
             let created = try Self.game(row)
-            cached?.games.append(created)
+            list.cached.withLock { cached in
+                if cached?.games.contains(where: { $0.slug == created.slug }) == false { cached?.games.append(created) }
+            }
             return created
         } catch let error as PostgresError where error.isUnavailable {
             return nil
@@ -48,10 +60,11 @@ public final class PostgresGameCatalog: GameCatalog {
     private func read() throws -> [Game] {
         do {
             let games = try database.query("SELECT \(Self.columns) FROM games ORDER BY position, slug").map { row in try Self.game(row) }
-            cached = (games, clock.now)
+            let readAt = clock.now
+            list.cached.withLock { $0 = (games, readAt) }
             return games
         } catch let error as PostgresError where error.isUnavailable {
-            guard let cached else { throw error }
+            guard let cached = list.cached.withLock({ $0 }) else { throw error }
             return cached.games
         }
     }

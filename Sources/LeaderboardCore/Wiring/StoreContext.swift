@@ -46,10 +46,11 @@ public struct Stores {
     }
 
     /// The PostgreSQL and Redis stores over `connections`.
-    public init(connections: StoreConnections) {
+    /// `games`: the list of games the process's workers share.
+    public init(connections: StoreConnections, games: GameList = GameList()) {
         let (database, redis) = (connections.database, connections.redis)
         self.init(
-            users: PostgresUserStore(database: database), games: PostgresGameCatalog(database: database),
+            users: PostgresUserStore(database: database), games: PostgresGameCatalog(database: database, list: games),
             ephemeral: RedisEphemeralStore(redis: redis), revocations: RevocationList(database: database, redis: redis),
             health: ConnectionHealthProbe(database: database, redis: redis), scores: PostgresScoreStore(database: database),
             index: connections.replica.map { ReplicaReadIndex(primary: BoardIndex(redis: redis), replica: BoardIndex(redis: $0)) }
@@ -58,18 +59,22 @@ public struct Stores {
     }
 }
 
-/// What every worker of a process shares (see `PasswordWork`, `VerifiedTokens`, `SharedRoundTrip`, `PageCache`).
+/// What every worker of a process shares (see `PasswordWork`, `VerifiedTokens`, `SharedRoundTrip`, `PageCache`,
+/// `GameList`).
 public struct SharedWork: Sendable {
     public let passwords: PasswordWork
     public let verifiedTokens: VerifiedTokens
     public let submissionBatches: LeaderboardService.SubmissionBatches
     /// Nil: every page is read with the page script.
     public let pages: PageCache?
+    public let games: GameList
 
     public init(
         passwords: PasswordWork, verifiedTokens: VerifiedTokens = VerifiedTokens(),
-        submissionBatches: LeaderboardService.SubmissionBatches = LeaderboardService.SubmissionBatches(), pages: PageCache? = nil
+        submissionBatches: LeaderboardService.SubmissionBatches = LeaderboardService.SubmissionBatches(), pages: PageCache? = nil,
+        games: GameList = GameList()
     ) {
+        self.games = games
         self.passwords = passwords
         self.verifiedTokens = verifiedTokens
         self.submissionBatches = submissionBatches
@@ -107,6 +112,8 @@ public final class StoreContext: @unchecked Sendable {
     /// A context over fresh connections to the configured PostgreSQL and Redis.
     public convenience init(config: Config, shared: SharedWork) {
         let connections = StoreConnections(config: config)
-        self.init(config: config, stores: Stores(connections: connections), shared: shared, moderation: PlayerModeration(connections: connections))
+        self.init(
+            config: config, stores: Stores(connections: connections, games: shared.games), shared: shared,
+            moderation: PlayerModeration(connections: connections))
     }
 }
