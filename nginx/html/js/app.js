@@ -9,6 +9,7 @@ import { api, ApiError, randomKey } from "/js/api.js";
 import { $, el, say, formatNumber, clearFormErrors, showFormError, showFormSuccess, busy } from "/js/dom.js";
 import { LiveSocket } from "/js/live.js";
 import { AdminPage } from "/js/admin.js";
+import { ModerationPage } from "/js/moderation.js";
 import { DEFAULT_SETTINGS, entryName, formatScore, parseTime, rankingNote } from "/js/scores.js";
 
 const PAGE_SIZE = 10;
@@ -696,6 +697,15 @@ const adminPage = new AdminPage({
   },
 });
 
+const moderationPage = new ModerationPage({
+  settingsOf: (slug) => state.settings.get(slug),
+  onRefused: (error) => {
+    if (handleSessionError(error)) return true;
+    if (error instanceof ApiError && error.status === 403) checkRole();
+    return false;
+  },
+});
+
 /** Asks the API for the session's role again (login's answer does not say it; an admin can lose it). */
 async function checkRole() {
   try {
@@ -728,6 +738,7 @@ function showAdmin() {
   boardsLink.href = boardsAddress();
   renderNav();
   adminPage.render();
+  moderationPage.load();
   $("admin-title").focus();
 }
 
