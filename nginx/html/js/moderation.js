@@ -60,6 +60,8 @@ export class ModerationPage {
     this.scores = [];
     this.scoresNext = null;
     this.auditNext = null;
+    this.auditLoads = 0; // an answer to an older request must not replace a newer one's
+    this.keyLoads = 0;
 
     this.searchForm.addEventListener("submit", (event) => {
       event.preventDefault();
@@ -217,13 +219,15 @@ export class ModerationPage {
 
   async loadAudit(older) {
     const message = $("audit-message");
+    const load = ++this.auditLoads;
     let answer;
     try {
       answer = await api.audit(older ? this.auditNext : null);
     } catch (error) {
-      if (!this.onRefused(error)) say(message, error.message, "error");
+      if (load === this.auditLoads && !this.onRefused(error)) say(message, error.message, "error");
       return;
     }
+    if (load !== this.auditLoads) return;
     say(message, "");
     this.auditNext = answer.data.next;
     $("audit-rows").replaceChildren(
@@ -245,15 +249,15 @@ export class ModerationPage {
   // --- API keys ---
 
   async loadKeys() {
-    const message = $("key-list-message");
+    const load = ++this.keyLoads;
     let answer;
     try {
       answer = await api.apiKeys();
     } catch (error) {
-      if (!this.onRefused(error)) say(message, error.message, "error");
+      if (load === this.keyLoads && !this.onRefused(error)) say($("key-list-message"), error.message, "error");
       return;
     }
-    say(message, "");
+    if (load !== this.keyLoads) return;
     const keys = answer.data ?? [];
     $("key-rows").replaceChildren(
       ...keys.map((key) =>
