@@ -3,7 +3,8 @@
 // seconds); logged in, the board is live over /ws/v1/scores, with the player's
 // standing (over /ws/v1/my-score and GET /me/standing) and score submission.
 // Each game's scores read as its settings say (GET /games/{slug}); admins also
-// get a page that creates and edits games (#admin).
+// get a page that creates and edits games, bans players, deletes scores, shows the
+// audit log and manages API keys (#admin).
 
 import { api, ApiError, randomKey } from "/js/api.js";
 import { $, el, say, formatNumber, clearFormErrors, showFormError, showFormSuccess, busy } from "/js/dom.js";
