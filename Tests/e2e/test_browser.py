@@ -894,6 +894,7 @@ def test_an_admin_deletes_and_restores_a_score_from_the_admin_page_and_the_board
     page.wait_text(row, "deleted by .+: a glitch")
     assert page.find(row).get_attribute("data-deleted") == "true"
     assert page.text_of(f"{row} button") == "Restore"
+    page.save("admin-moderation")
 
     page.find("#boards-link").click()
     page.select_tab(label)
