@@ -930,7 +930,7 @@ def test_an_admin_creates_an_api_key_sees_it_once_and_revokes_it(page: Page, api
     page.fill("#key-name", name)
     page.fill("#key-games", "no-such-game-here")
     page.find("#key-form button[type=submit]").click()
-    page.wait_text("#key-games-error", ".")
+    page.wait_text("#key-games-error", "unknown games: 'no-such-game-here'")
     assert page.find("#key-games").get_attribute("aria-invalid") == "true"
 
     page.fill("#key-games", "cod")
