@@ -101,6 +101,10 @@ class Page:
         regex = re.compile(pattern, re.I)
         return self.wait(lambda _: (text := self.text_of(css)) and regex.search(text) and text, f"{css} never said /{pattern}/ (last: {self.text_of(css)!r})")
 
+    def click(self, css: str) -> None:
+        """Clicks the element, found again if a re-render replaced it meanwhile."""
+        self.wait(lambda driver: driver.find_element(By.CSS_SELECTOR, css).click() or True, f"could not click {css}")
+
     def fill(self, css: str, value: str) -> None:
         element = self.find(css)
         element.clear()
@@ -916,6 +920,11 @@ def test_an_admin_deletes_and_restores_a_score_from_the_admin_page_and_the_board
     page.assert_no_script_errors()
 
 
+def key_rows(page: Page) -> list[str]:
+    """The keys' rows, read in one go: the list is drawn again whenever the page reloads it."""
+    return page.driver.execute_script('return Array.from(document.querySelectorAll("#key-rows tr"), (row) => row.innerText);')
+
+
 def test_an_admin_creates_an_api_key_sees_it_once_and_revokes_it(page: Page, api: Api, stack: Stack) -> None:
     email, admin_auth = new_admin(api, stack, "Keeper")
     if api.get("/admin/api-keys", headers=admin_auth).status_code == 404:
@@ -938,11 +947,8 @@ def test_an_admin_creates_an_api_key_sees_it_once_and_revokes_it(page: Page, api
     page.wait_text("#key-form .form-message", f"created the key {re.escape(name)}")
     key = page.visible("#new-key-value").text
     assert len(key) >= 20, key
-    listed = page.wait(
-        lambda driver: next((row for row in driver.find_elements(By.CSS_SELECTOR, "#key-rows tr") if name in row.text), False),
-        "the new key is not listed",
-    )
-    assert "cod" in listed.text and "Active" in listed.text and key not in listed.text
+    listed = page.wait(lambda _: next((text for text in key_rows(page) if name in text), False), "the new key is not listed")
+    assert "cod" in listed and "Active" in listed and key not in listed, listed
     page.find("#new-key-copy").click()
     page.wait_text("#new-key-copied", "copied|ctrl\\+c")
 
@@ -957,8 +963,8 @@ def test_an_admin_creates_an_api_key_sees_it_once_and_revokes_it(page: Page, api
     assert key not in page.driver.page_source
 
     key_id = next(item["id"] for item in api.get("/admin/api-keys", headers=admin_auth).json()["data"] if item["name"] == name)
-    page.visible(f'#key-rows button[data-key-id="{key_id}"]').click()
-    page.wait_text(f'#key-rows tr[data-key-id="{key_id}"]', "revoked")
+    page.click(f'#key-rows button[data-key-id="{key_id}"]')
+    page.wait(lambda _: any(name in text and "Revoked" in text for text in key_rows(page)), f"the key is not shown revoked ({key_rows(page)})")
     refused = api.post("/scores", json={"game": "cod", "score": 8, "userId": player_id}, headers={"Authorization": f"Bearer {key}"})
     assert refused.status_code == 401, refused.text
     page.assert_no_script_errors()
