@@ -101,6 +101,10 @@ class Page:
         regex = re.compile(pattern, re.I)
         return self.wait(lambda _: (text := self.text_of(css)) and regex.search(text) and text, f"{css} never said /{pattern}/ (last: {self.text_of(css)!r})")
 
+    def click(self, css: str) -> None:
+        """Clicks the element, found again if a re-render replaced it meanwhile."""
+        self.wait(lambda driver: driver.find_element(By.CSS_SELECTOR, css).click() or True, f"could not click {css}")
+
     def fill(self, css: str, value: str) -> None:
         element = self.find(css)
         element.clear()
@@ -770,6 +774,200 @@ def test_an_admin_creates_and_edits_a_game_in_the_admin_page_and_sees_errors_by_
 
     page.find("#boards-link").click()
     page.select_tab(renamed)
+
+
+# --- trust and safety on the admin page (issue 21) ------------------------------
+
+
+def new_moderated_game(api: Api, admin_auth: dict[str, str], slug: str) -> str:
+    """A game of its own (best score counts), so that the board the page shows holds only this test's players."""
+    response = api.post("/admin/games", json={"slug": slug, "label": f"Mod {slug[-6:]}", "inGlobal": False}, headers=admin_auth)
+    assert response.status_code == 201, response.text
+    return response.json()["data"]["label"]
+
+
+def submit_score(api: Api, auth: dict[str, str], game: str, score: int) -> None:
+    response = api.post("/scores", json={"game": game, "score": score}, headers=auth)
+    assert response.status_code == 200, response.text
+
+
+def open_player_in_admin_page(page: Page, email: str, name: str) -> None:
+    page.visible("#admin-link").click()
+    page.visible("#admin-view")
+    page.fill("#player-query", email)
+    page.find("#player-search-form button[type=submit]").click()
+    page.visible("#player-rows button[data-user-id]").click()
+    page.wait_text("#player-title", re.escape(name))
+    page.wait(lambda _: page.find("#player-form").get_attribute("aria-busy") is None, "the player's scores never loaded")
+
+
+def audit_rows(page: Page) -> list[tuple[str, str, str]]:
+    return [
+        tuple(row)
+        for row in page.driver.execute_script(
+            """return Array.from(document.querySelectorAll("#audit-rows tr"),
+                (row) => [row.dataset.action, row.dataset.target, row.cells[4].innerText]);"""
+        )
+    ]
+
+
+def test_an_admin_bans_and_unbans_a_player_from_the_admin_page_and_the_board_follows(
+    page: Page, api: Api, stack: Stack, new_slug: Callable[[str], str]
+) -> None:
+    email, admin_auth = new_admin(api, stack, "Moderator")
+    game = new_slug("mod")
+    label = new_moderated_game(api, admin_auth, game)
+    cheater_id, cheater_auth = new_player(api, "Cheater")
+    honest_id, honest_auth = new_player(api, "Honest")
+    submit_score(api, cheater_auth, game, 999_999)
+    submit_score(api, honest_auth, game, 40)
+    cheater_email = api.get("/auth/me", headers=cheater_auth).json()["data"]["email"]
+
+    log_in_in_browser(page, email, "Moderator")
+    page.wait_role("admin")
+    page.select_tab(label)
+    page.wait_row(cheater_id, 999_999, "the cheater is not on the board")
+
+    open_player_in_admin_page(page, cheater_email, "Cheater")
+    assert page.text_of("#player-status") == "Active."
+    # No reason: the page says so by the field and asks nothing of the API.
+    page.find("#player-ban").click()
+    page.wait_text("#player-reason-error", "reason is required")
+    assert page.find("#player-reason").get_attribute("aria-invalid") == "true"
+    assert api.get("/auth/me", headers=cheater_auth).status_code == 200, "the ban went out without a reason"
+
+    page.fill("#player-reason", "impossible score")
+    page.find("#player-ban").click()
+    page.wait_text("#player-form .form-message", "^banned cheater")
+    page.wait_text("#player-status", "^banned: impossible score")
+    assert page.find("#player-reason-error").is_displayed() is False
+    assert page.text_of(f'#player-rows tr[data-user-id="{cheater_id}"]').find("Banned") >= 0
+    assert api.get("/auth/me", headers=cheater_auth).status_code == 401, "the banned player's token still works"
+
+    page.find("#boards-link").click()
+    page.select_tab(label)
+    page.wait_row(honest_id, 40, "the honest player left the board too")
+    page.wait(lambda _: page.row_of(cheater_id) is None, f"the banned player stayed on the board ({page.board_rows()})")
+    assert page.row_of(honest_id)["rank"] == "1"
+
+    page.visible("#admin-link").click()
+    page.wait_text("#player-ban", "^unban$")
+    page.fill("#player-reason", "appeal upheld")
+    page.find("#player-ban").click()
+    page.wait_text("#player-form .form-message", "^unbanned cheater")
+    assert page.text_of("#player-status") == "Active."
+    page.wait(lambda _: audit_rows(page)[:2] == [
+        ("user.unban", f"user:{cheater_id}", "appeal upheld"),
+        ("user.ban", f"user:{cheater_id}", "impossible score"),
+    ], f"the audit log does not list the ban and the unban first ({audit_rows(page)[:3]})")
+
+    page.find("#boards-link").click()
+    page.select_tab(label)
+    page.wait_row(cheater_id, 999_999, "the unbanned player did not come back")
+    assert page.row_of(cheater_id)["rank"] == "1"
+    page.assert_no_script_errors()
+
+
+def test_an_admin_deletes_and_restores_a_score_from_the_admin_page_and_the_board_follows(
+    page: Page, api: Api, stack: Stack, new_slug: Callable[[str], str]
+) -> None:
+    email, admin_auth = new_admin(api, stack, "Cleaner")
+    game = new_slug("mod")
+    label = new_moderated_game(api, admin_auth, game)
+    player_id, player_auth = new_player(api, "Glitcher")
+    submit_score(api, player_auth, game, 300)
+    submit_score(api, player_auth, game, 888_888)
+    player_email = api.get("/auth/me", headers=player_auth).json()["data"]["email"]
+    scores = api.get(f"/admin/users/{player_id}/scores", headers=admin_auth).json()["data"]["result"]
+    glitch = next(score["id"] for score in scores if score["score"] == 888_888)
+
+    log_in_in_browser(page, email, "Cleaner")
+    page.wait_role("admin")
+    page.select_tab(label)
+    page.wait_row(player_id, 888_888, "the glitched score is not on the board")
+
+    open_player_in_admin_page(page, player_email, "Glitcher")
+    row = f'#player-score-rows tr[data-score-id="{glitch}"]'
+    page.wait_text(row, "counts")
+    page.find(f"{row} button").click()
+    page.wait_text("#player-reason-error", "reason is required")
+
+    page.fill("#player-reason", "a glitch")
+    page.find(f"{row} button").click()
+    page.wait_text("#player-form .form-message", "^deleted the score 888,888")
+    page.wait_text(row, "deleted by .+: a glitch")
+    assert page.find(row).get_attribute("data-deleted") == "true"
+    assert page.text_of(f"{row} button") == "Restore"
+    page.save("admin-moderation")
+
+    page.find("#boards-link").click()
+    page.select_tab(label)
+    page.wait_row(player_id, 300, "the board did not fall back to the remaining score")
+
+    page.visible("#admin-link").click()
+    page.fill("#player-reason", "not a glitch after all")
+    page.find(f"{row} button").click()
+    page.wait_text("#player-form .form-message", "^restored the score 888,888")
+    page.wait_text(row, "counts")
+    page.wait(lambda _: audit_rows(page)[:2] == [
+        ("score.restore", f"score:{glitch}", "not a glitch after all"),
+        ("score.delete", f"score:{glitch}", "a glitch"),
+    ], f"the audit log does not list the deletion and the restore first ({audit_rows(page)[:3]})")
+
+    page.find("#boards-link").click()
+    page.select_tab(label)
+    page.wait_row(player_id, 888_888, "the restored score did not come back")
+    page.assert_no_script_errors()
+
+
+def key_rows(page: Page) -> list[str]:
+    """The keys' rows, read in one go: the list is drawn again whenever the page reloads it."""
+    return page.driver.execute_script('return Array.from(document.querySelectorAll("#key-rows tr"), (row) => row.innerText);')
+
+
+def test_an_admin_creates_an_api_key_sees_it_once_and_revokes_it(page: Page, api: Api, stack: Stack) -> None:
+    email, admin_auth = new_admin(api, stack, "Keeper")
+    if api.get("/admin/api-keys", headers=admin_auth).status_code == 404:
+        pytest.skip("this build has no API keys yet (branch r-keys)")
+    log_in_in_browser(page, email, "Keeper")
+    page.wait_role("admin")
+    page.visible("#admin-link").click()
+    page.visible("#key-form")
+
+    # A game the API does not know: its error by the games field, and no key.
+    name = f"server {uuid.uuid4().hex[:8]}"
+    page.fill("#key-name", name)
+    page.fill("#key-games", "no-such-game-here")
+    page.find("#key-form button[type=submit]").click()
+    page.wait_text("#key-games-error", "unknown games: 'no-such-game-here'")
+    assert page.find("#key-games").get_attribute("aria-invalid") == "true"
+
+    page.fill("#key-games", "cod")
+    page.find("#key-form button[type=submit]").click()
+    page.wait_text("#key-form .form-message", f"created the key {re.escape(name)}")
+    key = page.visible("#new-key-value").text
+    assert len(key) >= 20, key
+    listed = page.wait(lambda _: next((text for text in key_rows(page) if name in text), False), "the new key is not listed")
+    assert "cod" in listed and "Active" in listed and key not in listed, listed
+    page.find("#new-key-copy").click()
+    page.wait_text("#new-key-copied", "copied|ctrl\\+c")
+
+    # The key works for its game, once: a fresh load of the page never shows it again.
+    player_id, _ = new_player(api, "Served")
+    served = api.post("/scores", json={"game": "cod", "score": 7, "userId": player_id}, headers={"Authorization": f"Bearer {key}"})
+    assert served.status_code == 200, served.text
+    page.driver.refresh()
+    page.wait_role("admin")
+    page.visible("#key-form")
+    assert not page.find("#new-key").is_displayed()
+    assert key not in page.driver.page_source
+
+    key_id = next(item["id"] for item in api.get("/admin/api-keys", headers=admin_auth).json()["data"] if item["name"] == name)
+    page.click(f'#key-rows button[data-key-id="{key_id}"]')
+    page.wait(lambda _: any(name in text and "Revoked" in text for text in key_rows(page)), f"the key is not shown revoked ({key_rows(page)})")
+    refused = api.post("/scores", json={"game": "cod", "score": 8, "userId": player_id}, headers={"Authorization": f"Bearer {key}"})
+    assert refused.status_code == 401, refused.text
+    page.assert_no_script_errors()
 
 
 # --- the API docs (/docs) -----------------------------------------------------

@@ -3,12 +3,14 @@
 // seconds); logged in, the board is live over /ws/v1/scores, with the player's
 // standing (over /ws/v1/my-score and GET /me/standing) and score submission.
 // Each game's scores read as its settings say (GET /games/{slug}); admins also
-// get a page that creates and edits games (#admin).
+// get a page that creates and edits games, bans players, deletes scores, shows the
+// audit log and manages API keys (#admin).
 
 import { api, ApiError, randomKey } from "/js/api.js";
 import { $, el, say, formatNumber, clearFormErrors, showFormError, showFormSuccess, busy } from "/js/dom.js";
 import { LiveSocket } from "/js/live.js";
 import { AdminPage } from "/js/admin.js";
+import { ModerationPage } from "/js/moderation.js";
 import { DEFAULT_SETTINGS, entryName, formatScore, parseTime, rankingNote } from "/js/scores.js";
 
 const PAGE_SIZE = 10;
@@ -696,6 +698,15 @@ const adminPage = new AdminPage({
   },
 });
 
+const moderationPage = new ModerationPage({
+  settingsOf: (slug) => state.settings.get(slug),
+  onRefused: (error) => {
+    if (handleSessionError(error)) return true;
+    if (error instanceof ApiError && error.status === 403) checkRole();
+    return false;
+  },
+});
+
 /** Asks the API for the session's role again (login's answer does not say it; an admin can lose it). */
 async function checkRole() {
   try {
@@ -728,6 +739,7 @@ function showAdmin() {
   boardsLink.href = boardsAddress();
   renderNav();
   adminPage.render();
+  moderationPage.load();
   $("admin-title").focus();
 }
 
