@@ -48,6 +48,25 @@ import Testing
         }
     }
 
+    /// A replica promoted by a failover holds the old primary's mark of a complete cache, but maybe not the
+    /// revocations cached just before the failure (replication is asynchronous). The mark names the server that
+    /// set it, so the reconciler reloads the cache on the new primary instead of letting it vouch for those
+    /// tokens until they expire.
+    @Test func aCacheMarkedCompleteByAnotherServerIsReloaded() throws {
+        try withPrivateRedis { redis, revocations, expiresAt in
+            let lost = TestStack.unique("lost")
+            try revocations.revoke(lost, until: expiresAt)
+            try redis.command(["DEL", "lb:revoked:" + lost])
+            try redis.command(["SET", "lb:meta:revocations-cached", "the-old-primary's-run-id"])
+            #expect(try !RevocationList.isCacheComplete(in: redis))
+            try redis.command(["SET", "lb:1:watermark", String(Int.max)])
+            try IndexReconciler(connections: StoreConnections(database: TestStack.database(), redis: redis), logger: Logger(label: "test"))
+                .reconcile()
+            #expect(try redis.command(["EXISTS", "lb:revoked:" + lost]) == .integer(1))
+            #expect(try RevocationList.isCacheComplete(in: redis))
+        }
+    }
+
     /// A revocation PostgreSQL did not store is an error (a 503), never a silent success.
     @Test func aRevocationFailsWhenPostgreSQLCannotStoreIt() throws {
         let redisServer = try PrivateRedis()

@@ -2,19 +2,20 @@
 /// so checking a token costs no database query while the index is up.
 ///
 /// The cache is trusted only while it is known to hold every revocation: while the index generation and
-/// `RedisKeys.revocationsCached` both exist. The rebuild that follows a Redis restart reloads the revocations before it sets
+/// `RedisKeys.revocationsCached` both exist (and the reconciler deletes the latter once it finds it was set by
+/// another server, see `isCacheComplete`). The rebuild that follows a Redis restart reloads the revocations before it sets
 /// the generation; a revocation Redis refused to cache (out of memory) deletes `RedisKeys.revocationsCached`, and the
 /// reconciler reloads the cache and sets it again once Redis takes writes. Until then (or while Redis is
 /// down) the check asks PostgreSQL, on every path: the board scripts and page stamps refuse to vouch
 /// (`IndexError.revocationsNotCached`). Fail-closed: when neither answers, the error propagates (the store is unavailable).
 public struct RevocationList: TokenRevocations {
-    /// Ends a reload: sets `RedisKeys.revocationsCached` only while the reload's mark (`RedisKeys.revocationsReload`)
-    /// is there; a revocation that missed the cache meanwhile deleted the mark.
+    /// Ends a reload: sets `RedisKeys.revocationsCached` (to the server's run id, ARGV[2]) only while the reload's mark
+    /// (`RedisKeys.revocationsReload`, ARGV[1]) is there; a revocation that missed the cache meanwhile deleted the mark.
     static let finishReloadScript = RedisScript(
         """
         if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
         redis.call('DEL', KEYS[1])
-        redis.call('SET', KEYS[2], '1')
+        redis.call('SET', KEYS[2], ARGV[2])
         return 1
         """)
 
@@ -90,12 +91,24 @@ public struct RevocationList: TokenRevocations {
         for batch in stride(from: 0, to: commands.count, by: 1_000) {
             try redis.pipelineOrThrow(Array(commands[batch..<min(batch + 1_000, commands.count)]))
         }
-        try redis.run(finishReloadScript, keys: [RedisKeys.revocationsReload, RedisKeys.revocationsCached], arguments: [mark])
+        try redis.run(finishReloadScript, keys: [RedisKeys.revocationsReload, RedisKeys.revocationsCached], arguments: [mark, try runId(of: redis)])
         return commands.count
     }
 
-    /// Whether the cache is known to hold every revocation (see above).
+    /// Whether the cache is known to hold every revocation (see above): marked complete by this very server. A
+    /// replica promoted by a failover holds the old primary's mark, but maybe not the revocations cached just
+    /// before it failed (replication is asynchronous); its own run id differs, so the reconciler reloads the
+    /// cache within a second instead of letting it vouch for those tokens until they expire.
     static func isCacheComplete(in redis: RedisConnection) throws -> Bool {
-        try redis.command(["EXISTS", RedisKeys.revocationsCached]) == .integer(1)
+        try redis.command(["GET", RedisKeys.revocationsCached]).string == runId(of: redis)
+    }
+
+    /// The Redis server's `run_id`, which changes with every start and differs between a primary and its replicas.
+    private static func runId(of redis: RedisConnection) throws -> String {
+        let info = try redis.command(["INFO", "server"]).string ?? ""
+        guard let line = info.split(whereSeparator: \.isNewline).first(where: { $0.hasPrefix("run_id:") }) else {
+            throw RedisError.unexpectedReply("INFO server without run_id")
+        }
+        return String(line.dropFirst("run_id:".count))
     }
 }

@@ -109,8 +109,10 @@ public final class IndexReconciler {
         // Revocations past their token's expiry protect nothing any more.
         try database.query("DELETE FROM revoked_tokens WHERE expires_at < now()")
         try database.query("DELETE FROM issued_tokens WHERE expires_at < now()")
-        // A revocation Redis refused to cache left it incomplete: reload it now that Redis takes writes.
+        // A revocation Redis refused to cache left it incomplete, or it was marked complete by another server (a
+        // replica promoted since): reload it now that Redis takes writes, PostgreSQL answering meanwhile.
         if try !RevocationList.isCacheComplete(in: redis) {
+            try redis.command(["DEL", RedisKeys.revocationsCached])
             let revoked = try RevocationList.reload(from: database, into: redis)
             logger.info("revocation cache reloaded", metadata: ["revoked": "\(revoked)"])
         }
