@@ -67,7 +67,8 @@ def make_table(results):
     for key, label in (("rest.top10", "GET /leaderboards/all top 10"),
                        ("rest.deep", f"GET /leaderboards/all rows {deep[0]:,}-{deep[1]:,}"),
                        ("rest.me", "GET /leaderboards/all/me?around=5"),
-                       ("rest.report30", "GET /reports/top 30 days"),
+                       ("rest.report30", "GET /reports/top 30 days (one report: kept, a warm cache)"),
+                       ("rest.report30.cold", "GET /reports/top 30 days (a report of its own each request: made anew)"),
                        ("rest.report365", "GET /reports/top 365 days"),
                        ("rest.scores", "POST /scores")):
         figure = f.get(key)

@@ -13,7 +13,7 @@ let systemd = SystemdNotifier(logger: logger)
 
 do {
     // Made before the socket opens: the decoy hash is made here, once, not by the first logins.
-    let shared = SharedWork(passwords: PasswordWork(config: config), pages: PageCache())
+    let shared = SharedWork(passwords: PasswordWork(config: config), pages: PageCache(), reports: ReportCache())
     let server = try FastCGIServer(config: config, logger: logger) {
         APIService(config: config, context: StoreContext(config: config, shared: shared), logger: logger).respond(to:)
     }

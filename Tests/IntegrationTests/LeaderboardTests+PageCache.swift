@@ -13,14 +13,14 @@ extension LeaderboardTests {
         let auth: AuthService
         let leaderboard: LeaderboardService
 
-        init(pages: PageCache?, verifiedTokens: VerifiedTokens = VerifiedTokens()) {
+        init(pages: PageCache?, reports: ReportCache? = nil, verifiedTokens: VerifiedTokens = VerifiedTokens()) {
             let (database, redis) = (TestStack.database(), TestStack.redis())
             auth = AuthService(
                 config: TestStack.config, users: PostgresUserStore(database: database), ephemeral: RedisEphemeralStore(redis: redis),
                 revocations: RevocationList(database: database, redis: redis), passwords: TestStack.passwords, verifiedTokens: verifiedTokens)
             leaderboard = LeaderboardService(
                 scores: PostgresScoreStore(database: database), index: BoardIndex(redis: redis), games: PostgresGameCatalog(database: database),
-                ephemeral: RedisEphemeralStore(redis: redis), pages: pages)
+                ephemeral: RedisEphemeralStore(redis: redis), pages: pages, reports: reports)
         }
 
         func submit(_ user: Int, _ name: String, _ game: String, _ score: Int) throws {

@@ -486,6 +486,10 @@ import Testing
                     #expect(report.map(\.score) == expected.map(\.score))
                     #expect(report.map(\.date) == expected.map { UTCDay(epochSeconds: $0.epochSeconds).description })
                     #expect(report.allSatisfy { $0.game == game && $0.games >= 1 })
+                    // Counted on the boards; PostgreSQL counts the scores.
+                    let played = try store.gamesPlayed(
+                        userIds: report.map(\.userId), from: from.epochSeconds, to: today.adding(days: 1).epochSeconds)
+                    #expect(report.map(\.games) == report.map { played[$0.userId] ?? 0 })
                     #expect(report.map(\.rank) == Array(1...report.count) || report.count < 2)
                 }
             }

@@ -317,6 +317,30 @@ public final class InMemoryRankingIndex: RankingIndex {
         return Array(best.values.sorted { ($0.score, $1.userId) > ($1.score, $0.userId) }.prefix(limit))
     }
 
+    public func reportStamps(_ queries: [ReportStampQuery]) throws(IndexError) -> [Result<ReportStamp?, IndexError>] {
+        queries.map { query in
+            guard isBuilt else { return .success(nil) }
+            if let tokenKey = query.tokenKey, revokedTokenKeys.contains(tokenKey) { return .failure(.tokenRevoked) }
+            return .success(
+                ReportStamp(generation: "1", names: nil, boards: query.boards.map { versions[Self.board($0.game, $0.period)].map(String.init) }))
+        }
+    }
+
+    public func completeReportStamp(of boards: [BoardOfPeriod]) throws(IndexError) -> ReportStamp {
+        guard isBuilt else { throw .notBuilt }
+        // 0: a version no change gives (changes count from 1).
+        for board in boards where versions[Self.board(board.game, board.period)] == nil { versions[Self.board(board.game, board.period)] = 0 }
+        return try reportStamps([ReportStampQuery(boards: boards, tokenKey: nil)])[0].get()!
+    }
+
+    public func gamesPlayed(userIds: [Int], games: [String], periods: [BoardPeriod]) throws(IndexError) -> [Int: Int] {
+        guard isBuilt else { throw .notBuilt }
+        return Dictionary(
+            uniqueKeysWithValues: userIds.map { user in
+                (user, games.filter { game in periods.contains { boards[Self.board(game, $0)]?[user] != nil } }.count)
+            })
+    }
+
     private static func board(_ game: String, _ period: BoardPeriod) -> String { game + ":" + period.key }
 
     private func check(game: String, period: BoardPeriod, tokenKey: String?) throws(IndexError) -> PageStamp {

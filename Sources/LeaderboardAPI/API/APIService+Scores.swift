@@ -17,10 +17,6 @@ extension APIService {
         }
     }
 
-    struct ReportData: Encodable, Sendable {
-        let result: [ReportRow]
-    }
-
     /// 200 with the new standing, or 202 when stored but queued for the index. With an API key as the bearer token, a
     /// game server submits for a player instead.
     func submitScore(_ request: HTTPRequest) throws -> HTTPResponse {
@@ -102,14 +98,16 @@ extension APIService {
         return .envelope(data: HistoryData(result: entries, next: next))
     }
 
-    /// Public, as the boards it summarizes.
+    /// Public, as the boards it summarizes; a token that is sent is checked, in the report's own stamp read.
     func report(_ request: HTTPRequest) throws -> HTTPResponse {
-        try auth.authenticateIfPresent(request.accessToken)
-        let today = UTCDay.today
-        let rows = try leaderboard.report(
-            from: try request.queryDay("start", default: nil), to: try request.queryDay("end", default: today),
-            game: request.query["game"].flatMap { $0.isEmpty ? nil : $0 } ?? BoardIndex.globalGame,
-            limit: try request.queryInt("limit", default: 10, in: 1...100)!, today: today)
-        return .envelope(data: ReportData(result: rows))
+        let caller = try auth.verifyIfPresent(request.accessToken)
+        return try auth.whileNotRevoked(caller) { tokenKey in
+            let today = UTCDay.today
+            return .envelope(
+                data: try leaderboard.renderedReport(
+                    from: try request.queryDay("start", default: nil), to: try request.queryDay("end", default: today),
+                    game: request.query["game"].flatMap { $0.isEmpty ? nil : $0 } ?? BoardIndex.globalGame,
+                    limit: try request.queryInt("limit", default: 10, in: 1...100)!, today: today, unlessRevoked: tokenKey))
+        }
     }
 }

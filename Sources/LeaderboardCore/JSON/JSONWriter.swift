@@ -128,6 +128,21 @@ extension BoardPage: JSONWritable {
     }
 }
 
+extension ReportRow: JSONWritable {
+    public func write(to json: inout JSONWriter) {
+        json.object { json in
+            json.member("date", date)
+            json.member("game", game)
+            json.member("gameLabel", gameLabel)
+            json.member("games", games)
+            json.member("name", name)
+            json.member("rank", rank)
+            json.member("score", score)
+            json.member("userId", userId)
+        }
+    }
+}
+
 extension PlayerPosition: JSONWritable {
     public func write(to json: inout JSONWriter) {
         json.object { json in

@@ -288,7 +288,7 @@ public struct BoardIndex: RankingIndex {
         }
     }
 
-    private func run(_ script: RedisScript, _ arguments: [String]) throws(IndexError) -> RedisReply {
+    func run(_ script: RedisScript, _ arguments: [String]) throws(IndexError) -> RedisReply {
         do {
             return try redis.run(script, keys: [], arguments: arguments)
         } catch .server(let message) where message.hasPrefix(BoardScripts.noIndexError) {

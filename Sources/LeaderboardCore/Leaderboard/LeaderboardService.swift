@@ -43,14 +43,16 @@ public final class LeaderboardService {
     let ephemeral: any EphemeralStore
     let batches: SubmissionBatches
     let pages: PageCache?
+    let reports: ReportCache?
     /// How many submissions a player may send to one game within a minute (API keys are not limited).
     let submissionsPerMinute: Int
 
-    /// `batches` and `pages`: one each for all the workers of the process; with no `pages`, every page is
-    /// read with the page script.
+    /// `batches`, `pages` and `reports`: one each for all the workers of the process; with no `pages`, every page is
+    /// read with the page script, with no `reports` every report is made anew.
     public init(
         scores: any ScoreStore, index: any RankingIndex, games: any GameCatalog, ephemeral: any EphemeralStore,
-        batches: SubmissionBatches = SubmissionBatches(), pages: PageCache? = nil, submissionsPerMinute: Int = defaultSubmissionsPerMinute
+        batches: SubmissionBatches = SubmissionBatches(), pages: PageCache? = nil, reports: ReportCache? = nil,
+        submissionsPerMinute: Int = defaultSubmissionsPerMinute
     ) {
         self.scores = scores
         self.index = index
@@ -58,6 +60,7 @@ public final class LeaderboardService {
         self.ephemeral = ephemeral
         self.batches = batches
         self.pages = pages
+        self.reports = reports
         self.submissionsPerMinute = submissionsPerMinute
     }
 
@@ -282,6 +285,71 @@ public final class LeaderboardService {
 
     /// The top players by best single score (in the game's order) over whole UTC days `from...to`.
     public func report(from: UTCDay, to: UTCDay, game: String, limit: Int, today: UTCDay) throws -> [ReportRow] {
+        try reportRows(try reportPlan(from: from, to: to, game: game, limit: limit, today: today))
+    }
+
+    /// `report` with its JSON, for responses. With `reports`, a report of the index kept there is served when its
+    /// stamp (one `MGET`, which also carries the revocation check, in a round trip shared with the process's other
+    /// readers) and the game list are the ones it was read at; see `ReportCache`. `tokenKey`: see `BoardIndex.page`.
+    public func renderedReport(from: UTCDay, to: UTCDay, game: String, limit: Int, today: UTCDay, unlessRevoked tokenKey: String? = nil)
+        throws -> RenderedReport
+    {
+        let plan = try reportPlan(from: from, to: to, game: game, limit: limit, today: today)
+        let cache = plan.readsIndex ? reports : nil
+        guard cache != nil || tokenKey != nil else { return RenderedReport(try reportRows(plan)) }
+        // Read even when nothing is kept: it checks the token.
+        let query = ReportStampQuery(boards: cache == nil ? [] : plan.dependencies, tokenKey: tokenKey)
+        let read: ReportStamp?
+        do {
+            read =
+                if let cache {
+                    try cache.stampReads.submit(query, run: readReportStamps, then: { _, stamps in stamps })
+                } else {
+                    try index.reportStamps([query])[0].get()
+                }
+        } catch let error as IndexError where error.isUnavailable && !plan.readsIndex {
+            // A report from PostgreSQL needs no Redis: PostgreSQL vouches for the token instead.
+            throw IndexError.revocationsNotCached
+        }
+        // Without an index the revocation cache cannot vouch either.
+        if tokenKey != nil && read == nil { throw IndexError.revocationsNotCached }
+        guard let cache, let read else { return RenderedReport(try reportRows(plan)) }
+        if let kept = cache.report(for: plan.key, at: read, games: plan.catalog) { return kept }
+        // Read before the report, so the report is at least as new as the stamp it is kept under.
+        let stamp = read.isComplete ? read : try index.completeReportStamp(of: plan.dependencies)
+        let report = RenderedReport(try reportRows(plan))
+        cache.insert(report, at: stamp, games: plan.catalog, for: plan.key)
+        return report
+    }
+
+    /// A batch of readers' report stamps, read on this worker's connection (it leads the batch).
+    private func readReportStamps(_ queries: [ReportStampQuery]) -> [Result<ReportStamp?, any Error>] {
+        do {
+            return try index.reportStamps(queries).map { $0.mapError { $0 } }
+        } catch {
+            return queries.map { _ in .failure(error) }
+        }
+    }
+
+    /// What a report reads, once its parameters are checked.
+    struct ReportPlan {
+        let key: ReportCache.Key
+        /// The game list as the report is made with it: labels, and the games `all` covers.
+        let catalog: [Game]
+        let games: [Game]
+        /// The fewest boards' periods that cover the range up to today; empty when it starts after today.
+        let covering: [BoardPeriod]
+        /// From the index's boards (every period kept, every game's boards holding best scores), or from PostgreSQL.
+        let readsIndex: Bool
+
+        /// The boards a report of the index depends on: every game's (its rows, and the games its players played)
+        /// for every period of the covering (see `ReportCache`).
+        var dependencies: [BoardOfPeriod] {
+            catalog.flatMap { game in covering.map { BoardOfPeriod(game: game.slug, period: $0) } }
+        }
+    }
+
+    func reportPlan(from: UTCDay, to: UTCDay, game: String, limit: Int, today: UTCDay) throws -> ReportPlan {
         try requireBoard(game)
         guard to >= from else { throw ServiceError.validation(field: "end", "must not be before start") }
         guard to.daysSinceEpoch - from.daysSinceEpoch < Self.maximumReportDays else {
@@ -290,27 +358,35 @@ public final class LeaderboardService {
         guard (1...100).contains(limit) else { throw ServiceError.validation(field: "limit", "must be between 1 and 100") }
         let catalog = try games.games()
         let lastDay = min(to, today)
-        guard from <= lastDay else { return [] }
         // `all` covers the games of the global board, all of them `desc`; one game ranks in its own order.
         let reportGames = game == BoardIndex.globalGame ? catalog.filter(\.inGlobal) : catalog.filter { $0.slug == game }
-        let covering = Self.covering(from: from, to: lastDay)
-        // Period boards hold each player's best single score only for `best` games.
-        let top =
-            if covering.allSatisfy({ $0.isRetained(on: today) }) && reportGames.allSatisfy({ $0.rule == .best }) {
-                try index.top(limit: limit, of: covering.flatMap { period in reportGames.map { ($0.slug, period) } })
-            } else {
-                try scores.topPlayers(
-                    from: from.epochSeconds, to: lastDay.adding(days: 1).epochSeconds, games: reportGames.map(\.slug),
-                    ascending: reportGames.first?.order == .asc, limit: limit)
-            }
-        let played = try scores.gamesPlayed(userIds: top.map(\.userId), from: from.epochSeconds, to: lastDay.adding(days: 1).epochSeconds)
+        let covering = from <= lastDay ? Self.covering(from: from, to: lastDay) : []
+        return ReportPlan(
+            key: ReportCache.Key(game: game, from: from, to: lastDay, limit: limit), catalog: catalog, games: reportGames, covering: covering,
+            // Period boards hold each player's best single score only for `best` games.
+            readsIndex: !covering.isEmpty && covering.allSatisfy({ $0.isRetained(on: today) }) && reportGames.allSatisfy({ $0.rule == .best }))
+    }
+
+    private func reportRows(_ plan: ReportPlan) throws -> [ReportRow] {
+        guard !plan.covering.isEmpty else { return [] }
+        let (from, to) = (plan.key.from.epochSeconds, plan.key.to.adding(days: 1).epochSeconds)
+        let top: [TopScore]
+        let played: [Int: Int]
+        if plan.readsIndex {
+            top = try index.top(limit: plan.key.limit, of: plan.covering.flatMap { period in plan.games.map { ($0.slug, period) } })
+            played = try index.gamesPlayed(userIds: top.map(\.userId), games: plan.catalog.map(\.slug), periods: plan.covering)
+        } else {
+            top = try scores.topPlayers(
+                from: from, to: to, games: plan.games.map(\.slug), ascending: plan.games.first?.order == .asc, limit: plan.key.limit)
+            played = try scores.gamesPlayed(userIds: top.map(\.userId), from: from, to: to)
+        }
         var rows: [ReportRow] = []
         for (position, entry) in top.enumerated() {
             let rank = position > 0 && entry.score == rows[position - 1].score ? rows[position - 1].rank : position + 1
             rows.append(
                 ReportRow(
                     rank: rank, userId: entry.userId, name: entry.name, score: entry.score, game: entry.game,
-                    gameLabel: catalog.first { $0.slug == entry.game }?.label ?? entry.game,
+                    gameLabel: plan.catalog.first { $0.slug == entry.game }?.label ?? entry.game,
                     date: UTCDay(epochSeconds: entry.epochSeconds).description, games: played[entry.userId] ?? 0))
         }
         return rows

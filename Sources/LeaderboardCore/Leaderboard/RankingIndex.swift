@@ -21,4 +21,11 @@ public protocol RankingIndex {
     func standing(userId: Int, period: BoardPeriod, games: [String]) throws(IndexError) -> Standing
     /// The best `limit` players by best single score across `boards`, best first, ties by user id.
     func top(limit: Int, of boards: [(game: String, period: BoardPeriod)]) throws(IndexError) -> [TopScore]
+    /// The reports' stamps as they are now, one outcome per query; nil when no index is built. With a `tokenKey`,
+    /// `.tokenRevoked` when that token's revocation is cached.
+    func reportStamps(_ queries: [ReportStampQuery]) throws(IndexError) -> [Result<ReportStamp?, IndexError>]
+    /// The boards' stamp, with a version given to each board that had none.
+    func completeReportStamp(of boards: [BoardOfPeriod]) throws(IndexError) -> ReportStamp
+    /// Per player, how many of `games` they have an entry for on any of `periods`' boards.
+    func gamesPlayed(userIds: [Int], games: [String], periods: [BoardPeriod]) throws(IndexError) -> [Int: Int]
 }

@@ -52,6 +52,18 @@ public struct ReplicaReadIndex: RankingIndex {
         try primary.top(limit: limit, of: boards)
     }
 
+    public func reportStamps(_ queries: [ReportStampQuery]) throws(IndexError) -> [Result<ReportStamp?, IndexError>] {
+        try primary.reportStamps(queries)
+    }
+
+    public func completeReportStamp(of boards: [BoardOfPeriod]) throws(IndexError) -> ReportStamp {
+        try primary.completeReportStamp(of: boards)
+    }
+
+    public func gamesPlayed(userIds: [Int], games: [String], periods: [BoardPeriod]) throws(IndexError) -> [Int: Int] {
+        try primary.gamesPlayed(userIds: userIds, games: games, periods: periods)
+    }
+
     private static func count(_ source: String) {
         Counter(label: "leaderboard_page_reads_total", dimensions: [("from", source)]).increment()
     }

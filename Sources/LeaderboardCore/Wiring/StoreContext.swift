@@ -60,25 +60,28 @@ public struct Stores {
 }
 
 /// What every worker of a process shares (see `PasswordWork`, `VerifiedTokens`, `SharedRoundTrip`, `PageCache`,
-/// `GameList`).
+/// `ReportCache`, `GameList`).
 public struct SharedWork: Sendable {
     public let passwords: PasswordWork
     public let verifiedTokens: VerifiedTokens
     public let submissionBatches: LeaderboardService.SubmissionBatches
     /// Nil: every page is read with the page script.
     public let pages: PageCache?
+    /// Nil: every report is made anew.
+    public let reports: ReportCache?
     public let games: GameList
 
     public init(
         passwords: PasswordWork, verifiedTokens: VerifiedTokens = VerifiedTokens(),
         submissionBatches: LeaderboardService.SubmissionBatches = LeaderboardService.SubmissionBatches(), pages: PageCache? = nil,
-        games: GameList = GameList()
+        reports: ReportCache? = nil, games: GameList = GameList()
     ) {
         self.games = games
         self.passwords = passwords
         self.verifiedTokens = verifiedTokens
         self.submissionBatches = submissionBatches
         self.pages = pages
+        self.reports = reports
     }
 }
 
@@ -106,7 +109,7 @@ public final class StoreContext: @unchecked Sendable {
             verifiedTokens: shared.verifiedTokens)
         leaderboard = LeaderboardService(
             scores: stores.scores, index: stores.index, games: stores.games, ephemeral: stores.ephemeral, batches: shared.submissionBatches,
-            pages: shared.pages, submissionsPerMinute: config.scoreRatePerMinute)
+            pages: shared.pages, reports: shared.reports, submissionsPerMinute: config.scoreRatePerMinute)
     }
 
     /// A context over fresh connections to the configured PostgreSQL and Redis.

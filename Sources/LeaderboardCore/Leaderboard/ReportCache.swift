@@ -1,0 +1,53 @@
+/// Rendered reports of one process, each with the stamp it was read at (`ReportStamp`) and the games it was made
+/// with: a read whose stamp, fetched by one plain `MGET`, and whose game list are still the report's is answered
+/// from here, instead of by `topOfBoards` and the count of games played.
+///
+/// A report of the index depends on: the generation (a rebuild, which a change of a game's ranking settings makes
+/// too), the display names, and the board of every game for every period of the range's covering. Those of the
+/// report's games hold its rows; those of every game count the `games` each player played: a player's first score
+/// in a game within the range is a new entry on that day's board, and a ban, an unban, a deletion or a restore
+/// sets the version of every board it changes. The game list gives the labels and which games `all` covers, and
+/// is compared whole. So a report served from here is what it would be read as at the moment of its `MGET`.
+///
+/// Reports read from PostgreSQL (a `latest` or `sum` game's, or a range older than the boards kept) are never
+/// kept: a `latest` or `sum` score applied out of order may change no entry, so no version, yet be the best single
+/// score of the range; and a board past its retention has no version at all.
+///
+/// Shared by the worker threads of a process and bounded (see `GenerationalCache`).
+public final class ReportCache: Sendable {
+    struct Key: Hashable, Sendable {
+        let game: String
+        let from: UTCDay
+        let to: UTCDay
+        let limit: Int
+    }
+
+    private struct Entry {
+        let stamp: ReportStamp
+        let games: [Game]
+        let report: RenderedReport
+    }
+
+    /// 2 × 64 reports of at most 100 rows.
+    public static let defaultGenerationSize = 64
+
+    private let cache: GenerationalCache<Key, Entry>
+    let stampReads = SharedRoundTrip<ReportStampQuery, ReportStamp?>()
+
+    public init(generationSize: Int = ReportCache.defaultGenerationSize) {
+        cache = GenerationalCache(generationSize: generationSize)
+    }
+
+    /// The report kept for `key`, if it was read at `stamp` with the same `games`.
+    func report(for key: Key, at stamp: ReportStamp, games: [Game]) -> RenderedReport? {
+        guard let entry = cache.value(for: key), entry.stamp == stamp, entry.games == games else { return nil }
+        return entry.report
+    }
+
+    /// Keeps `report`, read at the complete `stamp` with `games`, in place of what `key` held. Two readers may race and
+    /// leave the older one: the next read's stamp then differs from it and it is read again, never served.
+    func insert(_ report: RenderedReport, at stamp: ReportStamp, games: [Game], for key: Key) {
+        precondition(stamp.isComplete, "only a complete stamp names one content")
+        cache.insert(Entry(stamp: stamp, games: games, report: report), for: key)
+    }
+}
