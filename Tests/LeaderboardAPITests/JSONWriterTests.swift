@@ -36,6 +36,23 @@ import Testing
         #expect(try JSONCoding.encode(rendered) == (try JSONCoding.encode(page)))
     }
 
+    /// A kept report's JSON, copied into the envelope, gives the bytes the encoder writes for its rows.
+    @Test(arguments: trickyStrings)
+    func aRenderedReportIsWrittenAsTheEncoderWroteIt(name: String) throws {
+        struct Report: Encodable { let result: [ReportRow] }
+        let rows = [
+            ReportRow(rank: 1, userId: 3, name: name, score: 1_000_000_000, game: "cod", gameLabel: name + "!", date: "2026-11-29", games: 2),
+            ReportRow(rank: 1, userId: 9, name: "Bo", score: -5, game: "kart", gameLabel: "Kart", date: "2026-11-30", games: 1),
+        ]
+        for result in [rows, []] {
+            let rendered = RenderedReport(result)
+            #expect(
+                HTTPResponse.envelope(data: rendered).body
+                    == (try JSONCoding.encode(Envelope(success: true, statusCode: 200, message: "done", data: Report(result: result), errors: nil))))
+            #expect(try JSONCoding.encode(rendered) == (try JSONCoding.encode(Report(result: result))))
+        }
+    }
+
     @Test func anEmptyPageAndAPositionAreWrittenAsTheEncoderWroteThem() throws {
         let empty = BoardPage(result: [], totalCount: 0, period: .weekly, game: "cod")
         #expect(
