@@ -37,12 +37,14 @@ def game(api: Api, admin: Player, stack_env: dict[str, str]) -> Iterator[str]:
 
 
 def report(api: Api, game: str, headers: dict[str, str] | None = None) -> list[tuple[int, int, int]]:
-    """The last 30 days' report of the game, read READS times: every read must give the same (userId, score, games) rows."""
+    """The last 30 days' report of the game, read READS times (without the cookies of the logins before): every read must
+    give the same (userId, score, games) rows."""
     today = datetime.datetime.now(datetime.timezone.utc).date()
     params = {"start": str(today - datetime.timedelta(days=29)), "end": str(today), "game": game}
     answers = set()
+    reader = api.new_session()
     for _ in range(READS):
-        response = api.get("/reports/top", params=params, headers=headers or {})
+        response = api.get("/reports/top", session=reader, params=params, headers=headers or {})
         assert response.status_code == 200, response.text
         answers.add(tuple((row["userId"], row["score"], row["games"]) for row in response.json()["data"]["result"]))
     assert len(answers) == 1, f"the pools answered differently: {answers}"
@@ -83,7 +85,9 @@ def test_a_token_logged_out_gets_401_on_a_kept_report(api: Api, game: str) -> No
     assert report(api, game, player.auth) == [(player.id, 10, 1)]
     change(api, player, "POST", "/auth/logout")
     today = datetime.datetime.now(datetime.timezone.utc).date()
+    reader = api.new_session()
     for _ in range(READS):
-        response = api.get("/reports/top", params={"start": str(today - datetime.timedelta(days=29)), "game": game}, headers=player.auth)
+        response = api.get("/reports/top", session=reader, params={"start": str(today - datetime.timedelta(days=29)), "game": game},
+                           headers=player.auth)
         assert response.status_code == 401, response.text
     assert report(api, game) == [(player.id, 10, 1)]
