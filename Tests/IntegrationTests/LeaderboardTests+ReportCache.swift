@@ -51,7 +51,8 @@ extension LeaderboardTests {
                 #expect(try report(reader, game).map(\.games) == [1, 1])
                 try elsewhere.submit(ann, "Ann", other, 5)
                 #expect(try report(reader, game).map(\.games) == [1, 2])
-                #expect(try report(reader, game) == (try service.report(from: today.adding(days: -29), to: today, game: game, limit: 10, today: today)))
+                #expect(
+                    try report(reader, game) == (try service.report(from: today.adding(days: -29), to: today, game: game, limit: 10, today: today)))
             }
         }
     }
