@@ -179,16 +179,15 @@ def print_replica_reads(results):
     def per_request(figure, component):
         return f"{figure['cpu_seconds'].get(component, 0) / figure['requests'] * 1e6:.1f}"
 
-    headers = ("read (two nodes)", "req/s primary", "req/s replicas", "change", "µs Redis primary: on primary", "on replicas",
-               "µs Redis replicas: on primary", "on replicas")
+    headers = ("read (two nodes)", "req/s off", "req/s on", "change", "primary µs off", "primary µs on", "replicas µs off", "replicas µs on")
     table = [(key, f"{primary['per_second']:,.0f}", f"{replicas['per_second']:,.0f}",
               f"{replicas['per_second'] / primary['per_second'] - 1:+.0%}",
               per_request(primary, "redis"), per_request(replicas, "redis"),
               per_request(primary, "redis_replicas"), per_request(replicas, "redis_replicas")) for key, primary, replicas in pairs]
     widths = [max(len(headers[i]), *(len(row[i]) for row in table)) for i in range(len(headers))]
     print()
-    print("Replica reads: pages, around-me and reports read on the primary (REDIS_READ_REPLICAS=false), then on the two replicas; "
-          "Redis CPU per request, primary and replicas (µs)")
+    print("Replica reads: each read with REDIS_READ_REPLICAS off, then on (two replicas); req/s, and the CPU per request of the Redis "
+          "primary and of the two replicas together (µs)")
     print("  ".join(h.ljust(widths[i]) if i == 0 else h.rjust(widths[i]) for i, h in enumerate(headers)))
     for row in table:
         print("  ".join(c.ljust(widths[i]) if i == 0 else c.rjust(widths[i]) for i, c in enumerate(row)))

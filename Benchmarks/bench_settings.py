@@ -50,6 +50,9 @@ if ONLY_REPLICA_READS:
 
 
 def wanted(key):
+    # BENCH_REPLICAS's reads are exactly those figures, not the ones under them (rest.report30.server).
+    if ONLY_REPLICA_READS:
+        return key in ONLY
     return not ONLY or any(key == only or key.startswith(only + ".") for only in ONLY)
 
 # wrk: the same threads and connections for every REST figure and its ceilings.

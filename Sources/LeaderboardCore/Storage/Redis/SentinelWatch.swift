@@ -56,13 +56,11 @@ public final class SentinelWatch: Sendable {
         while isRunning {
             let address = sentinel.addresses[attempt % sentinel.addresses.count]
             do {
-                try follow(address, primary: &primary)
-                attempt = 0
+                try follow(address, primary: &primary, attempt: &attempt)
             } catch {
                 guard isRunning else { return }
-                if attempt % sentinel.addresses.count == 0 {
-                    logger.warning("Sentinel watch lost; retrying", metadata: ["sentinel": "\(address)", "error": "\(error)"])
-                }
+                // Once per outage: the next Sentinels are tried in turn, backing off up to two seconds.
+                if attempt == 0 { logger.warning("Sentinel watch lost; retrying", metadata: ["sentinel": "\(address)", "error": "\(error)"]) }
                 attempt += 1
                 _ = wake.wait(timeout: .now() + .milliseconds(min(2000, 100 * attempt)))
             }
@@ -70,8 +68,9 @@ public final class SentinelWatch: Sendable {
     }
 
     /// Follows one Sentinel until its connection fails or the watch stops. `primary` ("host port") is what the
-    /// last Sentinel named: a move missed while none was followed counts once one answers again.
-    private func follow(_ address: RedisSettings.Address, primary: inout String?) throws(RedisError) {
+    /// last Sentinel named: a move missed while none was followed counts once one answers again. `attempt`, the
+    /// failures in a row, starts again once subscribed.
+    private func follow(_ address: RedisSettings.Address, primary: inout String?, attempt: inout Int) throws(RedisError) {
         let settings = RedisSettings(endpoint: .tcp(host: address.host, port: address.port))
         let connection = RedisConnection(settings: settings)
         subscribed.withLock { $0 = connection }
@@ -88,6 +87,7 @@ public final class SentinelWatch: Sendable {
             if let primary, primary != now { announce(now) }
             primary = now
         }
+        attempt = 0
         while isRunning {
             // "<master name> <old ip> <old port> <new ip> <new port>"
             let parts = String(decoding: try connection.nextMessage().payload, as: UTF8.self).split(separator: " ")
