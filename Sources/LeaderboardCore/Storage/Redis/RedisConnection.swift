@@ -20,6 +20,9 @@ public final class RedisConnection: @unchecked Sendable {
     /// opened: after another, the next command connects afresh.
     private let watch: SentinelWatch?
     private var switchesSeen = 0
+    /// While AUTH, SELECT and ROLE run on a new connection: a move announced meanwhile must not close it under
+    /// `openContext` (the next command moves it).
+    private var isHandshaking = false
     /// A subscribed connection's socket, for `interrupt` from another thread; cleared before the socket closes.
     private let subscribedSocket = Locked<Int32?>(nil)
     /// A replica connection that found no replica asks the Sentinels again only after this: its reads go to the
@@ -154,7 +157,9 @@ public final class RedisConnection: @unchecked Sendable {
     private func openContext() throws(RedisError) -> UnsafeMutablePointer<redisContext> {
         // An idle connection has nothing to read; if it has, the server closed it (restarted, say):
         // replace it before sending, so no command is lost to a stale socket.
-        if let context, context.pointee.err == 0, !IdleSocket.hasPendingInput(context.pointee.fd), !hasMissedASwitch { return context }
+        if let context, context.pointee.err == 0, !IdleSocket.hasPendingInput(context.pointee.fd), isHandshaking || !hasMissedASwitch {
+            return context
+        }
         close()
         // Read before Sentinel is asked: a move announced meanwhile is caught by the next command.
         switchesSeen = watch?.switches ?? 0
@@ -175,6 +180,8 @@ public final class RedisConnection: @unchecked Sendable {
         let opened = try connect(to: endpoint)
         redisSetTimeout(opened, timeout)
         context = opened
+        isHandshaking = true
+        defer { isHandshaking = false }
         do throws(RedisError) {
             if let password = settings.password { try command(["AUTH", password]) }
             if settings.database != 0 { try command(["SELECT", String(settings.database)]) }
