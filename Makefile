@@ -17,6 +17,7 @@
 #   make stop / status / logs    the dev stack
 #   make install / uninstall     the production files (README: "Deploy on a server")
 #   make bench   measures the service against its ceilings (README: "Benchmarks"); QUICK=1: a small run
+#                BENCH_REPLICAS=2: the board reads with and without Redis replica reads, side by side
 # The stack itself is scripts/stack.sh; its settings are documented there.
 
 # Where make install puts things. The units and the nginx site name the
@@ -102,9 +103,11 @@ test: deps
 # Benchmarks never run in make test and never fail on a threshold. The bench stack lives in
 # var/bench (its own ports) and keeps its seeded data for the next run.
 QUICK ?= 0
+# 2: the board reads on a stack with two Redis replicas under Sentinel, pages on the primary, then on the replicas.
+BENCH_REPLICAS ?= 0
 
 bench: bench-deps build
-	QUICK=$(QUICK) BIN_DIR=$(RELEASE_BIN) python3 Benchmarks/bench.py
+	QUICK=$(QUICK) BENCH_REPLICAS=$(BENCH_REPLICAS) BIN_DIR=$(RELEASE_BIN) python3 Benchmarks/bench.py
 
 # What the benchmarks add to make deps: wrk (redis-benchmark comes with redis-server's redis-tools).
 bench-deps: deps

@@ -132,7 +132,7 @@ let package = Package(
         .testTarget(
             name: "FuzzRegressionTests", dependencies: ["FuzzTargets"], path: "Tests/fuzz", exclude: ["crashes", "corpus"],
             swiftSettings: swiftSettings),
-        .testTarget(name: "IntegrationTests", dependencies: ["LeaderboardCore"], swiftSettings: swiftSettings),
+        .testTarget(name: "IntegrationTests", dependencies: ["LeaderboardCore", "LeaderboardRealtime"], swiftSettings: swiftSettings),
         .testTarget(
             name: "RealtimeTests",
             dependencies: [

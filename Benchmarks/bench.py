@@ -12,7 +12,9 @@ and every step has a time limit.
 Environment: QUICK=1 (small dataset, short runs), BENCH_DURATION / BENCH_WARMUP (seconds, override),
 BENCH_KEEP_STACK=1 (leave the stack running afterwards), BIN_DIR (.build/release), BENCH_PORT_OFFSET
 (added to every port, for a second bench stack on the machine), BENCH_ONLY (a comma-separated list of
-figure keys, such as ceiling.fastcgi,rest.top10: only those).
+figure keys, such as ceiling.fastcgi,rest.top10: only those), BENCH_REPLICAS=2 (on a stack with two Redis
+replicas under Sentinel, var/bench/stack-replicas: the board reads with pages on the primary, then on the
+replicas, side by side; results-replicas.json).
 README.md, "Benchmarks", explains each figure.
 
 This file runs the parts in order: bench_settings (the settings above), bench_stack (the stack, its
@@ -26,13 +28,14 @@ import shutil
 import time
 
 from bench_settings import (API_WORKERS, BCRYPT_COST, BIN_DIR, DURATION, HTTP_PORT, LOGIN_CONNECTIONS, OUT_DIR, PG_PORT, QUICK, REDIS_PORT,
-                STACK_DIR, WARMUP, WRK_CONNECTIONS, WRK_THREADS, WS_PORT, die, run, say)
+                REPLICAS, STACK_DIR, WARMUP, WRK_CONNECTIONS, WRK_THREADS, WS_PORT, check_replicas, die, run, say)
 from bench_stack import loadavg, start_stack, stop_stack, take_snapshot
 from bench_figures import describe_dataset, measure_figures
 from bench_report import report
 
 
 def main():
+    check_replicas()
     for tool in ("wrk", "redis-benchmark", "psql", "redis-cli"):
         if not shutil.which(tool):
             die(f"{tool} not found: run make bench-deps")
@@ -45,7 +48,7 @@ def main():
                "commit": run(["git", "rev-parse", "--short", "HEAD"], 10, check=False).stdout.strip(),
                "cores": os.cpu_count(), "warmup_seconds": WARMUP, "duration_seconds": DURATION,
                "wrk": {"threads": WRK_THREADS, "connections": WRK_CONNECTIONS}, "api_workers": API_WORKERS, "login_connections": LOGIN_CONNECTIONS,
-               "bcrypt_cost": BCRYPT_COST, "loadavg_start": loadavg(), "figures": {}}
+               "bcrypt_cost": BCRYPT_COST, "loadavg_start": loadavg(), "redis_replicas": REPLICAS, "figures": {}}
     last_id = None
     if results["loadavg_start"][0] > 1.0:
         say(f"warning: the load average is {results['loadavg_start'][0]:.1f} before the bench starts: other work shares "

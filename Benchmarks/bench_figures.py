@@ -4,9 +4,10 @@ import datetime
 import threading
 import time
 
-from bench_settings import API_WORKERS, DURATION, FANOUTS, HTTP_PORT, LOGIN_CONNECTIONS, PLAN, QUICK, WARMUP, WRK_CONNECTIONS, WS_PORT, say, wanted
+from bench_settings import (API_WORKERS, DURATION, FANOUTS, HTTP_PORT, LOGIN_CONNECTIONS, PLAN, QUICK, REPLICAS, WARMUP, WRK_CONNECTIONS,
+                            WS_PORT, say, wanted)
 from bench_stack import BenchFastCGI, Processes, mint_tokens, psql, redis_cli, rss_kib
-from bench_load import CPUWindow, DebugRequestLog, api_answers, bcrypt_ceiling, bench_ws, measure_rest, redis_benchmark, wrk
+from bench_load import CPUWindow, DebugRequestLog, api_answers, bcrypt_ceiling, bench_ws, measure_rest, redis_benchmark, restart_api, wrk
 
 
 def describe_dataset(results):
@@ -85,6 +86,14 @@ def measure_figures(results, board, board_size):
         # as identical runs here differ noticeably (README: "Benchmarks" gives the spread).
         if key == "rest.top10" and "ceiling.fastcgi" in figures:
             figures["ceiling.fastcgi.again"] = fastcgi_ceiling()
+    # The same reads with pages, around-me and reports read on the replicas Sentinel names.
+    if REPLICAS and any(wanted(key + ".replicas") for key, _, _ in rest):
+        say("REDIS_READ_REPLICAS=true: the api pools restart, and the reads again")
+        restart_api(processes, "REDIS_READ_REPLICAS", "true")
+        for key, label, path in rest:
+            if wanted(key + ".replicas"):
+                figures[key + ".replicas"] = measure_rest(label + ", read on the replicas", processes, BENCH_PATH=path, BENCH_TOKENS=tokens)
+        restart_api(processes, "REDIS_READ_REPLICAS", "false")
     # The reports' time at the server with no other request in flight.
     if any(wanted(f"rest.report{days}.server") for days in (30, 365)):
         with DebugRequestLog(processes):

@@ -32,22 +32,25 @@ class DebugRequestLog:
     def __init__(self, processes):
         self.processes = processes
 
-    def restart_api(self, level):
-        path = os.path.join(STACK_DIR, "leaderboard.env")
-        with open(path) as file:
-            text = re.sub(r"(?m)^LOG_LEVEL=.*$", f"LOG_LEVEL={level}", file.read())
-        with open(path, "w") as file:
-            file.write(text)
-        if stack("stop-service", "api").returncode != 0 or stack("start-service", "api").returncode != 0:
-            die("could not restart the api (log: var/bench/.../log/api.log)")
-        self.processes.api = read_pid("api.pid")
-
     def __enter__(self):
-        self.restart_api("debug")
+        restart_api(self.processes, "LOG_LEVEL", "debug")
         return self
 
     def __exit__(self, *exc):
-        self.restart_api("info")
+        restart_api(self.processes, "LOG_LEVEL", "info")
+
+
+def restart_api(processes, setting, value):
+    """Sets `setting` in the env file and restarts the api pools (both nodes' on a stack with replicas)."""
+    path = os.path.join(STACK_DIR, "leaderboard.env")
+    with open(path) as file:
+        text = re.sub(rf"(?m)^{setting}=.*$", f"{setting}={value}", file.read())
+    with open(path, "w") as file:
+        file.write(text)
+    for name in ("api", "api2") if processes.api2 else ("api",):
+        if stack("stop-service", name).returncode != 0 or stack("start-service", name).returncode != 0:
+            die(f"could not restart {name} (log: var/bench/.../log/{name}.log)")
+    processes.api, processes.api2 = read_pid("api.pid"), read_pid("api2.pid")
 
 
 def api_log_offset():

@@ -3,17 +3,19 @@
 import json
 import os
 
-from bench_settings import GOALS, LOGIN_CONNECTIONS, ONLY, OUT_DIR, QUICK, say
+from bench_settings import GOALS, LOGIN_CONNECTIONS, ONLY, ONLY_REPLICA_READS, OUT_DIR, QUICK, REPLICAS, REPLICA_READS, say
 
 
 def report(results):
     """Writes the results (var/bench/results*.json and var/bench/runs/) and prints the table."""
     table = make_table(results)
     results["table"] = table
-    name = ("results-only.json" if ONLY else "results-quick.json" if QUICK else "results.json")
+    only = ONLY and not ONLY_REPLICA_READS
+    name = "results" + ("-only" if only else "") + ("-quick" if QUICK and not only else "") + ("-replicas" if REPLICAS else "") + ".json"
     os.makedirs(os.path.join(OUT_DIR, "runs"), exist_ok=True)
     for path in (os.path.join(OUT_DIR, name),
-                 os.path.join(OUT_DIR, "runs", results["started"].replace(":", "") + ("-quick" if QUICK else "") + ("-only" if ONLY else "") + ".json")):
+                 os.path.join(OUT_DIR, "runs", results["started"].replace(":", "") + ("-quick" if QUICK else "") + ("-only" if only else "")
+                              + ("-replicas" if REPLICAS else "") + ".json")):
         with open(path, "w") as file:
             json.dump(results, file, indent=2, sort_keys=True)
             file.write("\n")
@@ -147,7 +149,7 @@ def print_table(results, rows):
 
     dataset = results.get("dataset", {})
     print()
-    print(f"make bench{' QUICK=1' if results['quick'] else ''}: commit {results['commit']}, {results['cores']} cores, "
+    print(f"make bench{' QUICK=1' if results['quick'] else ''}{' BENCH_REPLICAS=2' if REPLICAS else ''}: commit {results['commit']}, {results['cores']} cores, "
           f"{dataset.get('users', 0):,} players, {dataset.get('scores', 0):,} scores; warm-up {results['warmup_seconds']:g} s, "
           f"{results['duration_seconds']:g} s a figure; load average {results['loadavg_start'][0]:.2f} at start, "
           f"{results['loadavg_end'][0]:.2f} at end")
@@ -165,6 +167,31 @@ def print_table(results, rows):
           f"{results['cores']}. Fan-out clients connect to leaderboard-ws directly (nginx's dev worker_connections is 1024); "
           "submissions go through nginx.")
     print_costs(results)
+    print_replica_reads(results)
+
+
+def print_replica_reads(results):
+    """BENCH_REPLICAS: each read with pages on the primary and on the replicas, side by side."""
+    f = results["figures"]
+    pairs = [(key, f[key], f[key + ".replicas"]) for key in REPLICA_READS if key in f and key + ".replicas" in f]
+    if not pairs:
+        return
+
+    def per_request(figure, component):
+        return f"{figure['cpu_seconds'].get(component, 0) / figure['requests'] * 1e6:.1f}"
+
+    headers = ("read (two nodes)", "req/s off", "req/s on", "change", "primary µs off", "primary µs on", "replicas µs off", "replicas µs on")
+    table = [(key, f"{primary['per_second']:,.0f}", f"{replicas['per_second']:,.0f}",
+              f"{replicas['per_second'] / primary['per_second'] - 1:+.0%}",
+              per_request(primary, "redis"), per_request(replicas, "redis"),
+              per_request(primary, "redis_replicas"), per_request(replicas, "redis_replicas")) for key, primary, replicas in pairs]
+    widths = [max(len(headers[i]), *(len(row[i]) for row in table)) for i in range(len(headers))]
+    print()
+    print("Replica reads: each read with REDIS_READ_REPLICAS off, then on (two replicas); req/s, and the CPU per request of the Redis "
+          "primary and of the two replicas together (µs)")
+    print("  ".join(h.ljust(widths[i]) if i == 0 else h.rjust(widths[i]) for i, h in enumerate(headers)))
+    for row in table:
+        print("  ".join(c.ljust(widths[i]) if i == 0 else c.rjust(widths[i]) for i, c in enumerate(row)))
 
 
 def print_costs(results):

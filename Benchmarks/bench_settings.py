@@ -8,8 +8,13 @@ import sys
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BENCH_DIR = os.path.join(REPO, "Benchmarks")
 QUICK = os.environ.get("QUICK", "0") not in ("", "0")
+# BENCH_REPLICAS=2: the stack as several machines run it (scripts/stack.sh HA=1 REDIS_REPLICAS=2: a Redis primary
+# with two replicas under three Sentinels, a PostgreSQL standby, two nodes), and only the board reads
+# (REPLICA_READS), each measured twice: pages read on the primary, then on the replicas (REDIS_READ_REPLICAS=true).
+REPLICAS = int(os.environ.get("BENCH_REPLICAS", "0") or 0)
+REPLICA_READS = ("rest.top10", "rest.deep", "rest.me", "rest.report30", "rest.report365")
 OUT_DIR = os.path.join(REPO, "var", "bench")
-STACK_DIR = os.path.join(OUT_DIR, "quick" if QUICK else "stack")
+STACK_DIR = os.path.join(OUT_DIR, ("quick" if QUICK else "stack") + ("-replicas" if REPLICAS else ""))
 BIN_DIR = os.path.abspath(os.path.join(REPO, os.environ.get("BIN_DIR", ".build/release")))
 
 # Below 32768 (the ephemeral range) and apart from the dev (8080, 15432, 16379, 18081) and test
@@ -39,9 +44,15 @@ DURATION = float(os.environ.get("BENCH_DURATION", DURATION))
 # BENCH_ONLY=rest.top10,ceiling.fastcgi measures only those figures (and any whose key starts with one of
 # them and a dot), for a quick before/after; such a run writes results-only.json, not results.json.
 ONLY = [key for key in os.environ.get("BENCH_ONLY", "").split(",") if key]
+ONLY_REPLICA_READS = REPLICAS and not ONLY
+if ONLY_REPLICA_READS:
+    ONLY = [*REPLICA_READS, *(key + ".replicas" for key in REPLICA_READS)]
 
 
 def wanted(key):
+    # BENCH_REPLICAS's reads are exactly those figures, not the ones under them (rest.report30.server).
+    if ONLY_REPLICA_READS:
+        return key in ONLY
     return not ONLY or any(key == only or key.startswith(only + ".") for only in ONLY)
 
 # wrk: the same threads and connections for every REST figure and its ceilings.
@@ -60,6 +71,11 @@ GOALS = {
     "rest.report365.server": "p50 <= 5 ms",
     "rest.report30": ">= 8,000/s",
 }
+
+
+def check_replicas():
+    if REPLICAS not in (0, 2):
+        die(f"BENCH_REPLICAS must be 0 or 2, got {REPLICAS}")
 
 
 def say(message):

@@ -12,8 +12,8 @@ import subprocess
 import threading
 import time
 
-from bench_settings import (API_WORKERS, BCRYPT_COST, BIN_DIR, HTTP_PORT, PG_PORT, PLAN, REDIS_PORT, SEED_MAX_AGE_DAYS, STACK_DIR, WS_PORT,
-                die, run, say)
+from bench_settings import (API_WORKERS, BCRYPT_COST, BIN_DIR, HTTP_PORT, PG_PORT, PLAN, REDIS_PORT, REPLICAS, SEED_MAX_AGE_DAYS, STACK_DIR,
+                WS_PORT, die, run, say)
 
 
 def stack_env(**extra):
@@ -21,7 +21,7 @@ def stack_env(**extra):
                REDIS_PORT=str(REDIS_PORT), WS_PORT=str(WS_PORT), BCRYPT_COST=str(BCRYPT_COST), NODES="1",
                SEED_DEMO="0", NO_APP="0",
                # The login figure measures bcrypt, not nginx's limit on /auth/ (20r/s in dev).
-               AUTH_RATE="100000r/s")
+               AUTH_RATE="100000r/s", HA="1" if REPLICAS else "0", REDIS_REPLICAS=str(max(REPLICAS, 1)))
     env.update(extra)
     return env
 
@@ -98,8 +98,12 @@ class Processes:
     def __init__(self):
         self.api = read_pid("api.pid")
         self.ws = read_pid("ws.pid")
+        # Node 2's daemons and the Redis replicas, on a stack with replicas (BENCH_REPLICAS).
+        self.api2 = read_pid("api2.pid")
+        self.ws2 = read_pid("ws2.pid")
         self.nginx = read_pid("nginx.pid")
         self.redis = read_pid("redis.pid")
+        self.replicas = [pid for pid in (read_pid("redis2.pid"), read_pid("redis3.pid")) if pid]
         self.postgres = None
         try:
             with open(os.path.join(STACK_DIR, "pg", "postmaster.pid")) as file:
@@ -110,11 +114,12 @@ class Processes:
 
     def groups(self):
         return {
-            "api": [self.api] if self.api else [],
-            "ws": [self.ws] if self.ws else [],
+            "api": [pid for pid in (self.api, self.api2) if pid],
+            "ws": [pid for pid in (self.ws, self.ws2) if pid],
             "nginx": children(self.nginx) if self.nginx else [],
             "postgres": ([self.postgres] + children(self.postgres)) if self.postgres else [],
             "redis": [self.redis] if self.redis else [],
+            "redis_replicas": self.replicas,
             "bench_fcgi": [self.fcgi] if self.fcgi else [],
         }
 
@@ -153,14 +158,21 @@ def write_env_file():
     if os.path.exists(path):
         return
     os.makedirs(STACK_DIR, exist_ok=True)
+    # With replicas, the stores as scripts/stack.sh's HA stack names them: both PostgreSQL servers, the Sentinels.
+    stores = f"""PG_SERVER={STACK_DIR}/run/pg,{STACK_DIR}/run/pg2
+PG_PORT={PG_PORT},{PG_PORT + 1}
+REDIS_URL=redis://127.0.0.1:{REDIS_PORT}/0
+REDIS_SENTINELS={",".join(f"127.0.0.1:{REDIS_PORT + n}" for n in (2, 3, 4))}
+REDIS_MASTER_NAME=leaderboard
+REDIS_READ_REPLICAS=false""" if REPLICAS else f"""PG_SERVER={STACK_DIR}/run/pg
+PG_PORT={PG_PORT}
+REDIS_URL=unix://{STACK_DIR}/run/redis.sock"""
     text = f"""# Written once by Benchmarks/bench.py for the bench stack; delete it to regenerate.
 LEADERBOARD_MODE=production
 PG_USER=leaderboard
 PG_PW=leaderboard
-PG_SERVER={STACK_DIR}/run/pg
-PG_PORT={PG_PORT}
 PG_DB=leaderboard
-REDIS_URL=unix://{STACK_DIR}/run/redis.sock
+{stores}
 SECRET_KEY={secrets.token_hex(32)}
 ALGORITHM=HS256
 ACCESS_TOKEN_EXPIRE_MINUTES=1440

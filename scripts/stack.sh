@@ -7,7 +7,7 @@
 #   scripts/stack.sh promote-standby     (HA=1: pg_ctl promote postgres2, as Patroni would)
 #
 # NAME is one of: postgres redis api api2 ws ws2 nginx (api2, ws2: NODES=2),
-# and with HA=1 postgres2 redis2 sentinel1 sentinel2 sentinel3.
+# and with HA=1 postgres2 redis2 sentinel1 sentinel2 sentinel3 (and redis3: REDIS_REPLICAS=2).
 # kill-service sends SIGKILL to the real process (for the api and ws daemons
 # the supervisor then restarts it).
 #
@@ -25,6 +25,7 @@
 #   HA          0 (1: also a synchronous PostgreSQL standby, a Redis replica and three
 #               Sentinels on PG_PORT+1 and REDIS_PORT+1..+4, and two nodes: see stack/ha.sh)
 #   READ_REPLICAS 0 (1, with HA=1: the env file says REDIS_READ_REPLICAS=true when first written)
+#   REDIS_REPLICAS 1 (2, with HA=1: a second Redis replica, redis3, on REDIS_PORT+5; the stack keeps it)
 # node 1's api also takes UDP on WS_PORT+2, where nginx sends its refusals to be counted.
 #   READY_TIMEOUT 30 (seconds to wait for each component to become ready)
 # Ports stay below 32768, the ephemeral range (see PITFALLS.md).
@@ -63,6 +64,7 @@ NO_APP=${NO_APP:-0}
 NODES=${NODES:-1}
 HA=${HA:-0}
 READ_REPLICAS=${READ_REPLICAS:-0}
+REDIS_REPLICAS=${REDIS_REPLICAS:-1}
 READY_TIMEOUT=${READY_TIMEOUT:-30}
 
 RUN="$STACK_DIR/run"
@@ -168,7 +170,7 @@ start_service() {
         wait_daemon_ready "$1"
         ;;
     nginx) nginx_start ;;
-    postgres2 | redis2 | sentinel*) ha_service_start "$1" ;;
+    postgres2 | redis[23] | sentinel*) ha_service_start "$1" ;;
     *) die "unknown service '$1' (one of: ${SERVICES[*]})" ;;
     esac
 }
@@ -179,7 +181,7 @@ stop_service() {
     redis) redis_stop ;;
     api | api2 | ws | ws2) daemon_stop "$1" ;;
     nginx) nginx_stop ;;
-    postgres2 | redis2 | sentinel*) ha_service_stop "$1" ;;
+    postgres2 | redis[23] | sentinel*) ha_service_stop "$1" ;;
     *) die "unknown service '$1' (one of: ${SERVICES[*]})" ;;
     esac
 }
@@ -191,7 +193,7 @@ service_pid() {
     redis) redis_pid ;;
     api | api2 | ws | ws2) daemon_pid "$1" ;;
     nginx) nginx_pid ;;
-    postgres2 | redis2 | sentinel*) ha_service_pid "$1" ;;
+    postgres2 | redis[23] | sentinel*) ha_service_pid "$1" ;;
     *) die "unknown service '$1' (one of: ${SERVICES[*]})" ;;
     esac
 }
@@ -252,7 +254,7 @@ cmd_stop() {
     local name names=(nginx ws api redis postgres) failed=0
     node2_in_use && names=(nginx ws ws2 api api2 redis postgres)
     # The Sentinels first, so that stopping redis starts no failover; each primary before its copy.
-    ha_in_use && names=(nginx ws ws2 api api2 "${SENTINELS[@]}" redis redis2 postgres postgres2)
+    ha_in_use && names=(nginx ws ws2 api api2 "${SENTINELS[@]}" redis "${REPLICAS[@]}" postgres postgres2)
     # Front to back, so nothing serves while what it needs goes away.
     for name in "${names[@]}"; do
         (stop_service "$name") || failed=1
@@ -263,7 +265,7 @@ cmd_stop() {
 cmd_status() {
     local all=0 name names=(postgres redis api ws nginx) pid where state extra
     node2_in_use && names=(postgres redis api api2 ws ws2 nginx)
-    ha_in_use && names=(postgres postgres2 redis redis2 "${SENTINELS[@]}" api api2 ws ws2 nginx)
+    ha_in_use && names=(postgres postgres2 redis "${REPLICAS[@]}" "${SENTINELS[@]}" api api2 ws ws2 nginx)
     for name in "${names[@]}"; do
         extra=''
         case $name in
@@ -275,7 +277,7 @@ cmd_status() {
         ws2) where="127.0.0.1:$WS2_PORT" ;;
         nginx) where="http://127.0.0.1:$HTTP_PORT" ;;
         postgres2) where="127.0.0.1:$PG2_PORT" ;;
-        redis2) where="127.0.0.1:$REDIS2_PORT" ;;
+        redis[23]) where="127.0.0.1:$(replica_port "$name")" ;;
         sentinel*) where="127.0.0.1:$(sentinel_port "$name")" ;;
         esac
         if pid=$(service_pid "$name"); then
@@ -299,7 +301,7 @@ cmd_logs() {
     case ${1:-all} in
     all) files=("$LOG"/*.log) ;;
     nginx) files=("$LOG/nginx-error.log" "$LOG/nginx-access.log") ;;
-    postgres | redis | api | api2 | ws | ws2 | postgres2 | redis2 | sentinel*) files=("$LOG/$1.log") ;;
+    postgres | redis | api | api2 | ws | ws2 | postgres2 | redis[23] | sentinel*) files=("$LOG/$1.log") ;;
     *) die "unknown service '$1' (one of: ${SERVICES[*]})" ;;
     esac
     exec tail -n 20 -F "${files[@]}"

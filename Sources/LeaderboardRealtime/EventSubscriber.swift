@@ -3,26 +3,41 @@ import LeaderboardCore
 import Logging
 import Synchronization
 
+/// Where the event subscriber hands what it reads: the hub, or a test's recorder.
+protocol EventSink: Sendable {
+    func publish(_ events: [BoardEvent])
+    /// After a gap in the event stream, or a move to another Redis primary: every view is recomputed.
+    func refreshAll()
+}
+
+extension Hub: EventSink {}
+
 /// The daemon's one Redis pub/sub connection: reads `lb:events` on a thread of its own and hands each
 /// message's events (those of one run of the apply script, which share their `at`) to the hub. After a
 /// broken connection it resubscribes, and since events may have been missed in between, asks the hub to
-/// refresh every view.
+/// refresh every view. Under Sentinel it moves as soon as the watch sees the primary move (where submissions
+/// now publish), without waiting for the old primary to drop it, and refreshes every view once.
 final class EventSubscriber: Sendable {
     private let settings: RedisSettings
-    private let hub: Hub
+    private let sink: any EventSink
+    private let watch: SentinelWatch?
     private let logger: Logger
     private let isStopping = Atomic<Bool>(false)
-    /// Redis's id of the subscribed connection: `stop` ends its blocked read with CLIENT KILL, since a
-    /// hiredis read cannot be interrupted from another thread.
-    private let subscribedClientID = Mutex<Int?>(nil)
-    /// Cuts a back-off short when the daemon stops.
+    /// The subscribed connection: `stop` and a move of the primary end its blocked read.
+    private let subscribed = Locked<RedisConnection?>(nil)
+    /// Cuts a back-off short when the daemon stops or the primary moves.
     private let wake = DispatchSemaphore(value: 0)
     private let finished = DispatchSemaphore(value: 0)
 
-    init(settings: RedisSettings, hub: Hub, logger: Logger) {
+    init(settings: RedisSettings, sink: any EventSink, following watch: SentinelWatch? = nil, logger: Logger) {
         self.settings = settings
-        self.hub = hub
+        self.sink = sink
+        self.watch = watch
         self.logger = logger
+        watch?.onSwitch { [weak self] in
+            self?.subscribed.withLock { $0?.interrupt() }
+            self?.wake.signal()
+        }
     }
 
     func start() {
@@ -36,9 +51,7 @@ final class EventSubscriber: Sendable {
     func stop(timeout: DispatchTimeInterval = .seconds(2)) {
         isStopping.store(true, ordering: .sequentiallyConsistent)
         wake.signal()
-        if let id = subscribedClientID.withLock({ $0 }) {
-            _ = try? RedisConnection(settings: settings).command(["CLIENT", "KILL", "ID", String(id)])
-        }
+        subscribed.withLock { $0?.interrupt() }
         if finished.wait(timeout: .now() + timeout) == .timedOut {
             logger.warning("event subscriber did not stop in time")
         }
@@ -48,42 +61,45 @@ final class EventSubscriber: Sendable {
 
     private func run() {
         var failures = 0
-        while isRunning { failures = follow(failuresSoFar: failures) }
+        var hasMoved = false
+        while isRunning { (failures, hasMoved) = follow(failuresSoFar: failures, hasMoved: hasMoved) }
     }
 
-    /// One connection's life: subscribes, hands every event to the hub until the connection fails, then
-    /// backs off. Returns how many attempts in a row have failed.
+    /// One connection's life: subscribes, hands every event to the hub until the connection fails or the
+    /// primary moves, then backs off (after a failure). Returns how many attempts in a row have failed, and
+    /// whether the primary moved since the last subscription.
     ///
     /// A function of its own, never inlined, and so is `forward`: with the loops nested in `run`, the
     /// release build's optimizer (loop-invariant code motion, Swift 6.3.1) never finished compiling it.
     @inline(never)
-    private func follow(failuresSoFar: Int) -> Int {
+    private func follow(failuresSoFar: Int, hasMoved: Bool) -> (failures: Int, hasMoved: Bool) {
         var failures = failuresSoFar
-        let connection = RedisConnection(settings: settings)
+        let connection = RedisConnection(settings: settings, following: watch)
+        subscribed.withLock { $0 = connection }
         defer {
-            subscribedClientID.withLock { $0 = nil }
+            subscribed.withLock { $0 = nil }
             connection.close()
         }
         do {
-            // Optional: where CLIENT is not allowed, `stop` waits out its timeout instead.
-            if case .integer(let id) = try? connection.command(["CLIENT", "ID"]) { subscribedClientID.withLock { $0 = id } }
-            // Checked after the id is published: a `stop` that saw no id is seen here.
-            guard isRunning else { return failures }
             try connection.subscribe(to: [RedisKeys.eventsChannel])
-            if failures > 0 {
-                logger.info("event stream back; refreshing every view")
-                hub.refreshAll()
+            // Checked once the connection can be interrupted: a stop or a move before then is seen here.
+            guard isRunning else { return (failures, hasMoved) }
+            if connection.hasMissedASwitch { return (failures, true) }
+            if failures > 0 || hasMoved {
+                logger.info(failures > 0 ? "event stream back; refreshing every view" : "following the new Redis primary; refreshing every view")
+                sink.refreshAll()
             }
             failures = 0
             try forward(from: connection)
         } catch {
-            guard isRunning else { return failures }
+            guard isRunning else { return (failures, hasMoved) }
+            if connection.hasMissedASwitch { return (failures, true) }
             if failures == 0 { logger.warning("event stream lost; reconnecting", metadata: ["error": "\(error)"]) }
             failures += 1
             // Back off up to two seconds while Redis is away.
             _ = wake.wait(timeout: .now() + .milliseconds(Int(min(2000, 50 * Double(failures)))))
         }
-        return failures
+        return (failures, false)
     }
 
     /// Returns when the daemon stops, or by throwing when the connection fails.
@@ -94,10 +110,10 @@ final class EventSubscriber: Sendable {
             do {
                 let events = try JSONDecoder().decode([BoardEvent].self, from: Data(payload))
                 if events.isEmpty {
-                    hub.refreshAll()
+                    sink.refreshAll()
                 } else {
                     events.first.map(Hub.recordLag)
-                    hub.publish(events)
+                    sink.publish(events)
                 }
             } catch {
                 logger.warning("unreadable event", metadata: ["error": "\(error)"])

@@ -26,6 +26,7 @@ public final class RealtimeServer: Sendable {
     private let workers: StoreWorkers
     private let hub: Hub
     private let accountSockets: AccountSockets
+    private let sentinelWatch: SentinelWatch?
 
     /// Whether every event loop still runs work: a hung loop stops the systemd watchdog's pings.
     public var isResponsive: Bool {
@@ -37,7 +38,8 @@ public final class RealtimeServer: Sendable {
         self.config = config
         self.logger = logger
         group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
-        workers = StoreWorkers(count: config.wsWorkers, config: config, logger: logger)
+        sentinelWatch = config.redis.sentinel.map { SentinelWatch(sentinel: $0, logger: logger) }
+        workers = StoreWorkers(count: config.wsWorkers, config: config, following: sentinelWatch, logger: logger)
         hub = Hub(loop: group.next(), workers: workers, logger: logger)
         accountSockets = AccountSockets(limit: config.wsMaxSocketsPerAccount)
     }
@@ -50,8 +52,9 @@ public final class RealtimeServer: Sendable {
         }
         Gauge(label: "leaderboard_ws_connections").record(0)
         hub.start()
-        let subscriber = EventSubscriber(settings: config.redis, hub: hub, logger: logger)
+        let subscriber = EventSubscriber(settings: config.redis, sink: hub, following: sentinelWatch, logger: logger)
         subscriber.start()
+        sentinelWatch?.start()
         let server = try ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -78,6 +81,7 @@ public final class RealtimeServer: Sendable {
         // Each step stops a source of work for the next: no new clients, no new events, no ticks; then the
         // jobs in flight answer their clients before those are told to go.
         try server.close().wait()
+        sentinelWatch?.stop()
         subscriber.stop()
         try hub.stop().wait()
         workers.finish()

@@ -13,10 +13,11 @@ final class StoreWorkers: Sendable {
     /// Cleared by `finish`; checked and queued under one lock, so no job slips in behind the drain.
     private let isAccepting = Mutex(true)
 
-    init(count: Int, config: Config, logger: Logger) {
+    /// `watch`: the daemon's Sentinel watch, which the workers' Redis connections follow.
+    init(count: Int, config: Config, following watch: SentinelWatch? = nil, logger: Logger) {
         queues = (0..<count).map { DispatchQueue(label: "leaderboard.store.\($0)") }
         // The daemon hashes no passwords; AuthService needs one, and it is made once.
-        let shared = SharedWork(passwords: PasswordWork(config: config))
+        let shared = SharedWork(passwords: PasswordWork(config: config), sentinelWatch: watch)
         contexts = (0..<count).map { _ in StoreContext(config: config, shared: shared) }
     }
 

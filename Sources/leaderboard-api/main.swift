@@ -13,7 +13,9 @@ let systemd = SystemdNotifier(logger: logger)
 
 do {
     // Made before the socket opens: the decoy hash is made here, once, not by the first logins.
-    let shared = SharedWork(passwords: PasswordWork(config: config), pages: PageCache(), reports: ReportCache())
+    let sentinelWatch = config.redis.sentinel.map { SentinelWatch(sentinel: $0, logger: logger) }
+    let shared = SharedWork(
+        passwords: PasswordWork(config: config), pages: PageCache(), reports: ReportCache(), sentinelWatch: sentinelWatch)
     let server = try FastCGIServer(config: config, logger: logger) {
         APIService(config: config, context: StoreContext(config: config, shared: shared), logger: logger).respond(to:)
     }
@@ -24,8 +26,12 @@ do {
     // for, before the process exits: exit would tear down OpenSSL under a pass still running.
     let stopReconciler = StopSignal()
     let reconcilerStopped = DispatchSemaphore(value: 0)
+    // A new primary may lack the scores acknowledged just before the move: a pass at once, not within a second.
+    sentinelWatch?.onSwitch { stopReconciler.nudge() }
+    sentinelWatch?.start()
     Thread.detachNewThread {
-        let reconciler = IndexReconciler(connections: StoreConnections(config: config), logger: Logger(label: "reconciler"))
+        let reconciler = IndexReconciler(
+            connections: StoreConnections(config: config, following: sentinelWatch), logger: Logger(label: "reconciler"))
         reconciler.run(until: stopReconciler)
         reconcilerStopped.signal()
     }
@@ -37,6 +43,7 @@ do {
     server.run { systemd.notify(.stopping, .status("finishing queued and in-flight requests")) }
     stopReconciler.stop()
     reconcilerStopped.wait()
+    sentinelWatch?.stop()
 } catch {
     logger.critical("\(error)")
     exit(1)

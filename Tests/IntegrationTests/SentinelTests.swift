@@ -1,7 +1,9 @@
 import Foundation
+import Logging
 import Testing
 
 @testable import LeaderboardCore
+@testable import LeaderboardRealtime
 
 /// A Redis primary, its replica and one Sentinel of the test's own, on TCP ports the test stack leaves
 /// free: its Redis is on 26379 + the offset that also put PostgreSQL on 25432 + it (scripts/test.sh), an
@@ -63,6 +65,16 @@ private final class SentinelGroup {
         try Self.connection(port: sentinelPort).command(["SENTINEL", "GET-MASTER-ADDR-BY-NAME", Self.masterName]).array?.last?.int
     }
 
+    /// Asks the Sentinel to fail over until it names the replica the primary: it needs a replica it has found
+    /// (its INFO every 10 s) and that is in sync.
+    func failOver() throws {
+        try Self.waitUntil("the Sentinel promotes the replica", within: 30) {
+            if try namedPrimaryPort() == replicaPort { return true }
+            _ = try? Self.connection(port: sentinelPort).command(["SENTINEL", "FAILOVER", Self.masterName])
+            return false
+        }
+    }
+
     static func waitUntil(_ what: String, within seconds: Double = 20, _ condition: () throws -> Bool) throws {
         let deadline = Date().addingTimeInterval(seconds)
         while try !condition() {
@@ -99,11 +111,7 @@ private final class SentinelGroup {
         try SentinelGroup.waitUntil("the replica holds the write", within: 30) {
             (try? SentinelGroup.connection(port: group.replicaPort).command(["GET", key])) == .bulkString(Array("before".utf8))
         }
-        try SentinelGroup.waitUntil("the Sentinel promotes the replica", within: 30) {
-            if try group.namedPrimaryPort() == group.replicaPort { return true }
-            _ = try? SentinelGroup.connection(port: group.sentinelPort).command(["SENTINEL", "FAILOVER", SentinelGroup.masterName])
-            return false
-        }
+        try group.failOver()
 
         // Until the Sentinel has demoted the old primary, a write may still land there (and be lost with
         // it: Redis's window, which the reconciler covers for scores); then the connection must move.
@@ -118,6 +126,53 @@ private final class SentinelGroup {
         }
         #expect(try redis.command(["ROLE"]).array?.first?.string == "master")
         #expect(try redis.run(script, keys: [key + ":n"], arguments: []) == .integer(2), "the script is loaded on the new primary")
+    }
+
+    /// A planned failover (`SENTINEL FAILOVER`) breaks no connection, and the old primary takes writes until
+    /// Sentinel demotes it seconds later. Once the watch has seen `+switch-master`, an api worker's next command goes
+    /// to the new primary, and the ws daemon's subscription is there, its views refreshed once: no error, no
+    /// warning, and no event published on the new primary is missed.
+    @Test func aPlannedFailoverIsFollowedAtOnceWithoutAnError() throws {
+        let group = try SentinelGroup()
+        defer { group.stop() }
+        let log = RecordingLog()
+        let logger = Logger(label: "sentinel-test") { _ in log }
+        let watch = SentinelWatch(sentinel: group.settings.sentinel!, logger: logger)
+        let sink = RecordingSink()
+        let subscriber = EventSubscriber(settings: group.settings, sink: sink, following: watch, logger: logger)
+        watch.start()
+        subscriber.start()
+        defer {
+            subscriber.stop()
+            watch.stop()
+        }
+        let redis = RedisConnection(settings: group.settings, following: watch)
+        let key = TestStack.unique("lb:test:planned")
+        try redis.command(["SET", key, "before"])
+        let oldPrimary = SentinelGroup.connection(port: group.primaryPort)
+        let newPrimary = SentinelGroup.connection(port: group.replicaPort)
+        func subscribers(on server: RedisConnection) throws -> Int? {
+            try server.command(["PUBSUB", "NUMSUB", RedisKeys.eventsChannel]).array?.last?.int
+        }
+        try SentinelGroup.waitUntil("the subscriber listens on the primary") { try subscribers(on: oldPrimary) == 1 }
+        try SentinelGroup.waitUntil("the replica holds the write", within: 30) {
+            (try? newPrimary.command(["GET", key])) == .bulkString(Array("before".utf8))
+        }
+
+        try group.failOver()
+        try SentinelGroup.waitUntil("the watch sees the switch") { watch.switches == 1 }
+        // Nothing has broken the old primary's connections yet, and it still takes writes: only the watch moves this one.
+        try redis.command(["SET", key, "after"])
+        #expect(try newPrimary.command(["GET", key]) == .bulkString(Array("after".utf8)))
+        #expect(try redis.command(["ROLE"]).array?.first?.string == "master")
+
+        try SentinelGroup.waitUntil("the subscriber listens on the new primary") { try subscribers(on: newPrimary) == 1 }
+        let event = #"[{"game":"cod","userId":7,"periods":["all"]}]"#
+        try newPrimary.command(["PUBLISH", RedisKeys.eventsChannel, event])
+        try SentinelGroup.waitUntil("the event published on the new primary arrives") { !sink.events.withLock { $0.isEmpty } }
+        #expect(sink.events.withLock { $0 } == [BoardEvent(game: "cod", userId: 7, periods: ["all"], totalBefore: nil, totalAfter: nil, at: nil)])
+        #expect(sink.refreshes.withLock { $0 } == 1, "every view re-rendered once after the move")
+        #expect(log.warnings.withLock { $0 } == [], "the move is no error")
     }
 
     /// With `REDIS_READ_REPLICAS` a page comes from a replica only while it holds the board the primary holds:
@@ -168,5 +223,31 @@ private final class SentinelGroup {
             guard let error = error as? RedisError, case .connectionFailed(let message) = error else { return false }
             return error.isUnavailable && message.contains("no Sentinel named the primary")
         }
+    }
+}
+
+/// What the event subscriber hands the hub.
+private final class RecordingSink: EventSink {
+    let events = Locked<[BoardEvent]>([])
+    let refreshes = Locked(0)
+
+    func publish(_ events: [BoardEvent]) { self.events.withLock { $0 += events } }
+
+    func refreshAll() { refreshes.withLock { $0 += 1 } }
+}
+
+/// The warnings logged, and nothing else.
+private struct RecordingLog: LogHandler {
+    let warnings = Locked<[String]>([])
+    var metadata: Logger.Metadata = [:]
+    var logLevel: Logger.Level = .info
+
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    func log(event: LogEvent) {
+        if event.level >= .warning { warnings.withLock { $0.append("\(event.message)") } }
     }
 }

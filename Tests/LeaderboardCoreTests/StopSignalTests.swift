@@ -28,4 +28,12 @@ struct StopSignalTests {
         #expect(ended.wait(timeout: .now() + 60) == .success)
         #expect(stopped.withLock { $0 } == true)
     }
+
+    /// A nudge ends one pause early (a reconciler's pass at once after a Redis failover) and stops nothing.
+    @Test func aNudgeEndsOnePauseWithoutStopping() {
+        let signal = StopSignal()
+        signal.nudge()
+        #expect(signal.wait(seconds: 3600) == false, "the nudged pause ends at once, unstopped")
+        #expect(signal.wait(seconds: 0.001) == false)
+    }
 }

@@ -213,6 +213,13 @@ public struct RedisSettings: Sendable, Equatable {
     public var database: Int
     public var sentinel: Sentinel?
 
+    /// A server at `endpoint`, without password, database 0.
+    public init(endpoint: Endpoint) {
+        self.endpoint = endpoint
+        password = nil
+        database = 0
+    }
+
     public init(url: String) throws(ConfigError) {
         let invalid = ConfigError.malformed(
             variable: "REDIS_URL", value: url, expected: "redis://[:password@]host[:port][/db] or unix:///path")

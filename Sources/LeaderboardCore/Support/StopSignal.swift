@@ -7,6 +7,7 @@ import Foundation
 public final class StopSignal: @unchecked Sendable {
     private let condition = NSCondition()
     private var stopped = false
+    private var nudged = false
 
     public init() {}
 
@@ -17,12 +18,21 @@ public final class StopSignal: @unchecked Sendable {
         condition.unlock()
     }
 
-    /// Pauses for `seconds` unless stopped first; true once stopped.
+    /// Ends the current pause, or the next one, early, without stopping the loop.
+    public func nudge() {
+        condition.lock()
+        nudged = true
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    /// Pauses for `seconds` unless stopped or nudged first; true once stopped.
     public func wait(seconds: Double) -> Bool {
         let deadline = Date(timeIntervalSinceNow: seconds)
         condition.lock()
         defer { condition.unlock() }
-        while !stopped && condition.wait(until: deadline) {}
+        while !stopped && !nudged && condition.wait(until: deadline) {}
+        nudged = false
         return stopped
     }
 }

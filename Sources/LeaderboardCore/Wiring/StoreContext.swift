@@ -11,10 +11,11 @@ public struct StoreConnections {
         self.replica = replica
     }
 
-    public init(config: Config) {
+    /// `watch`: the process's Sentinel watch, which the Redis connections follow.
+    public init(config: Config, following watch: SentinelWatch? = nil) {
         self.init(
-            database: PostgresConnection(settings: config.postgres), redis: RedisConnection(settings: config.redis),
-            replica: config.redisReadReplicas ? RedisConnection(settings: config.redis, reading: .replica) : nil)
+            database: PostgresConnection(settings: config.postgres), redis: RedisConnection(settings: config.redis, following: watch),
+            replica: config.redisReadReplicas ? RedisConnection(settings: config.redis, reading: .replica, following: watch) : nil)
     }
 }
 
@@ -60,7 +61,7 @@ public struct Stores {
 }
 
 /// What every worker of a process shares (see `PasswordWork`, `VerifiedTokens`, `SharedRoundTrip`, `PageCache`,
-/// `ReportCache`, `GameList`).
+/// `ReportCache`, `GameList`, `SentinelWatch`).
 public struct SharedWork: Sendable {
     public let passwords: PasswordWork
     public let verifiedTokens: VerifiedTokens
@@ -70,13 +71,16 @@ public struct SharedWork: Sendable {
     /// Nil: every report is made anew.
     public let reports: ReportCache?
     public let games: GameList
+    /// Nil without Sentinel.
+    public let sentinelWatch: SentinelWatch?
 
     public init(
         passwords: PasswordWork, verifiedTokens: VerifiedTokens = VerifiedTokens(),
         submissionBatches: LeaderboardService.SubmissionBatches = LeaderboardService.SubmissionBatches(), pages: PageCache? = nil,
-        reports: ReportCache? = nil, games: GameList = GameList()
+        reports: ReportCache? = nil, games: GameList = GameList(), sentinelWatch: SentinelWatch? = nil
     ) {
         self.games = games
+        self.sentinelWatch = sentinelWatch
         self.passwords = passwords
         self.verifiedTokens = verifiedTokens
         self.submissionBatches = submissionBatches
@@ -114,7 +118,7 @@ public final class StoreContext: @unchecked Sendable {
 
     /// A context over fresh connections to the configured PostgreSQL and Redis.
     public convenience init(config: Config, shared: SharedWork) {
-        let connections = StoreConnections(config: config)
+        let connections = StoreConnections(config: config, following: shared.sentinelWatch)
         self.init(
             config: config, stores: Stores(connections: connections, games: shared.games), shared: shared,
             moderation: PlayerModeration(connections: connections))

@@ -16,15 +16,25 @@ public final class RedisConnection: @unchecked Sendable {
     private let reading: Reading
     private let timeout: timeval
     private var context: UnsafeMutablePointer<redisContext>?
+    /// The process's watch of Sentinel's announcements, and how many moves it had counted when this connection
+    /// opened: after another, the next command connects afresh.
+    private let watch: SentinelWatch?
+    private var switchesSeen = 0
+    /// While AUTH, SELECT and ROLE run on a new connection: a move announced meanwhile must not close it under
+    /// `openContext` (the next command moves it).
+    private var isHandshaking = false
+    /// A subscribed connection's socket, for `interrupt` from another thread; cleared before the socket closes.
+    private let subscribedSocket = Locked<Int32?>(nil)
     /// A replica connection that found no replica asks the Sentinels again only after this: its reads go to the
     /// primary meanwhile, without a round trip to them each.
     private var noReplicaUntil: ContinuousClock.Instant?
 
     /// `timeout` bounds connecting and every command, so a stopped server never hangs a request. `reading`
-    /// counts only with a Sentinel.
-    public init(settings: RedisSettings, timeout: Duration = .seconds(2), reading: Reading = .primary) {
+    /// and `watch` count only with a Sentinel.
+    public init(settings: RedisSettings, timeout: Duration = .seconds(2), reading: Reading = .primary, following watch: SentinelWatch? = nil) {
         self.settings = settings
         self.reading = reading
+        self.watch = watch
         let (seconds, attoseconds) = timeout.components
         self.timeout = timeval(tv_sec: Int(seconds), tv_usec: Int(attoseconds / 1_000_000_000_000))
     }
@@ -33,6 +43,7 @@ public final class RedisConnection: @unchecked Sendable {
 
     /// Closes the connection; the next command opens a new one. Safe to call twice.
     public func close() {
+        subscribedSocket.withLock { $0 = nil }
         if let context { redisFree(context) }
         context = nil
     }
@@ -110,6 +121,21 @@ public final class RedisConnection: @unchecked Sendable {
         if status != REDIS_OK { throw lost(connection) }
         if connection.pointee.connection_type == REDIS_CONN_TCP { redisEnableKeepAlive(connection) }
         redisSetTimeout(connection, timeval(tv_sec: 0, tv_usec: 0))
+        subscribedSocket.withLock { $0 = connection.pointee.fd }
+    }
+
+    /// Ends a `nextMessage` blocked on another thread (it throws `.connectionLost`): a hiredis read cannot be
+    /// cancelled, but a socket shut down ends it. Safe from any thread; does nothing unless subscribed.
+    public func interrupt() {
+        subscribedSocket.withLock { socket in
+            if let socket { shutdown(socket, Int32(SHUT_RDWR)) }
+        }
+    }
+
+    /// Whether the watch has seen the primary move since this connection opened.
+    public var hasMissedASwitch: Bool {
+        guard let watch else { return false }
+        return watch.switches != switchesSeen
     }
 
     /// Blocks until a message arrives on a subscribed channel; confirmations are skipped.
@@ -131,8 +157,12 @@ public final class RedisConnection: @unchecked Sendable {
     private func openContext() throws(RedisError) -> UnsafeMutablePointer<redisContext> {
         // An idle connection has nothing to read; if it has, the server closed it (restarted, say):
         // replace it before sending, so no command is lost to a stale socket.
-        if let context, context.pointee.err == 0, !IdleSocket.hasPendingInput(context.pointee.fd) { return context }
+        if let context, context.pointee.err == 0, !IdleSocket.hasPendingInput(context.pointee.fd), isHandshaking || !hasMissedASwitch {
+            return context
+        }
         close()
+        // Read before Sentinel is asked: a move announced meanwhile is caught by the next command.
+        switchesSeen = watch?.switches ?? 0
         if let noReplicaUntil, ContinuousClock.now < noReplicaUntil { throw .connectionFailed(message: "no replica in sync a moment ago") }
         let endpoint: RedisSettings.Endpoint
         switch (settings.sentinel, reading) {
@@ -150,6 +180,8 @@ public final class RedisConnection: @unchecked Sendable {
         let opened = try connect(to: endpoint)
         redisSetTimeout(opened, timeout)
         context = opened
+        isHandshaking = true
+        defer { isHandshaking = false }
         do throws(RedisError) {
             if let password = settings.password { try command(["AUTH", password]) }
             if settings.database != 0 { try command(["SELECT", String(settings.database)]) }
