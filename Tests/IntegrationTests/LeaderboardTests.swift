@@ -451,7 +451,7 @@ import Testing
         try withGame { game in
             let user = try makeUser("Hal")
             _ = try submit(user, "Hal", game, 42)
-            try redis.command(["DEL", "lb:meta:gen"])
+            try redis.command(["DEL", "lb:meta:gen:v2"])
             #expect(throws: IndexError.self) { try BoardIndex(redis: redis).page(game: game, period: .allTime, start: 0, stop: 9) }
             try waitUntil {
                 try BoardIndex(redis: redis).generation() != nil

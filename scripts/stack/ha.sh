@@ -151,6 +151,7 @@ dir $STACK_DIR/redis2
 save ""
 appendonly no
 replicaof 127.0.0.1 $REDIS_PORT
+$REDIS_ENCODING_SETTINGS
 EOF
     say "starting redis2 (replica) on 127.0.0.1:$REDIS2_PORT"
     redis-server "$STACK_DIR/redis2.conf" || die "redis-server failed (log: $LOG/redis2.log)"

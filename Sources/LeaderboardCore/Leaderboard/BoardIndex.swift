@@ -8,6 +8,9 @@ public struct BoardIndex: RankingIndex {
     /// Scores per run of the apply script: a run holds Redis up for as long as its scores take, so a reconciler pass
     /// of thousands runs as many short scripts, and other clients get in between.
     static let applyChunk = 64
+    /// User ids per bucket of a board's dates (see `BoardScripts.whenFunctions`): a full bucket is 48 bytes, within
+    /// Redis's default `hash-max-listpack-value` of 64.
+    static let whenBucketWidth = 256
 
     let redis: RedisConnection
 
