@@ -58,6 +58,7 @@ GOALS = {
     "ws.fanout_large.last": "p99 <= 100 ms",
     "ws.idle_memory": "<= 16 KiB per connection",
     "rest.report365.server": "p50 <= 5 ms",
+    "redis.bytes_per_entry": "<= 100 B",
 }
 
 
