@@ -108,10 +108,10 @@ enum BoardScripts {
 
     /// Lua: when each entry was reached, as its UTC day (days since 1970-01-01: every reader shows a day, and
     /// the rules compare dates only to pick a day), kept in `w:<game>:<period>` in buckets of
-    /// `BoardIndex.whenBucketWidth` user ids: field `-1 - floor(user / width)` (negative: never a user id, the
-    /// layout before), value 3 bytes per entry of the bucket, `user % width` then the day as a big-endian u16.
-    /// A field per user cost a hash ~58 bytes an entry on a large board; a bucket's bytes cost ~4-6, and a
-    /// small board's hash stays a listpack (`hash-max-listpack-*`, see README).
+    /// `BoardIndex.whenBucketWidth` user ids: field `-1 - floor(user / width)` (negative, so never taken for a user
+    /// id), value 3 bytes per entry of the bucket, `user % width` then the day as a big-endian u16 (up to 2149).
+    /// A field per user cost a hash ~59 bytes an entry; buckets cost ~6 (README, "Board memory"), and a small
+    /// board's hash stays a listpack under Redis's default `hash-max-listpack-*`.
     ///
     /// `whenOf` reads an entry's day (nil: none), `setWhen` writes it (nil: removes it), `dayIn` finds one in a
     /// bucket read already, `dayOf` turns epoch seconds into a day.
