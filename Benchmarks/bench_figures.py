@@ -5,20 +5,40 @@ import threading
 import time
 
 from bench_settings import (API_WORKERS, DURATION, FANOUTS, HTTP_PORT, LOGIN_CONNECTIONS, PLAN, QUICK, REPLICAS, WARMUP, WRK_CONNECTIONS,
-                            WS_PORT, say, wanted)
-from bench_stack import BenchFastCGI, Processes, mint_tokens, psql, redis_cli, rss_kib
+                            WS_PORT, die, say, wanted)
+from bench_stack import BenchFastCGI, Processes, mint_tokens, psql, redis_cli, redis_cli_pipe, rss_kib
 from bench_load import CPUWindow, DebugRequestLog, api_answers, bcrypt_ceiling, bench_ws, measure_rest, redis_benchmark, restart_api, wrk
 
 
 def describe_dataset(results):
     """Counts the seeded data into `results`; returns the key and the size of the global all-time board."""
     users, scores = psql("SELECT (SELECT count(*) FROM users), (SELECT count(*) FROM scores)")[0]
-    generation = redis_cli("GET", "lb:meta:gen")
+    # A kept dataset indexed under an earlier layout is rebuilt by the reconciler once the stack starts.
+    deadline = time.monotonic() + 900
+    while not (generation := redis_cli("GET", "lb:meta:gen:v2")):
+        if time.monotonic() > deadline:
+            die("the Redis index was not built within 900 s of the stack's start")
+        time.sleep(1)
     board = f"lb:{generation}:b:all:all"
     board_size = int(redis_cli("ZCARD", board))
-    results["dataset"] = {"plan": PLAN, "users": int(users), "scores": int(scores), "global_board_players": board_size}
+    results["dataset"] = {"plan": PLAN, "users": int(users), "scores": int(scores), "global_board_players": board_size,
+                          "redis": redis_memory(generation)}
     say(f"dataset: {int(users):,} players, {int(scores):,} scores, {board_size:,} on the global board")
     return board, board_size
+
+
+def redis_memory(generation):
+    """Redis's memory over the index's board entries (every member of every board, `lb:<gen>:b:*`): what a board
+    entry costs in RAM, on the primary and on each replica. Before the run adds its scores."""
+    # A rebuild unlinks the generation before it; Redis frees it in the background.
+    deadline = time.monotonic() + 120
+    while "lazyfree_pending_objects:0" not in redis_cli("INFO", "memory").split() and time.monotonic() < deadline:
+        time.sleep(0.5)
+    boards = redis_cli("--scan", "--pattern", f"lb:{generation}:b:*").split()
+    sizes = redis_cli_pipe([["ZCARD", board] for board in boards])
+    entries = sum(int(size) for size in sizes)
+    used = int(next(line for line in redis_cli("INFO", "memory").splitlines() if line.startswith("used_memory:")).split(":")[1])
+    return {"used_memory": used, "entries": entries, "boards": len(boards), "bytes_per_entry": round(used / max(entries, 1), 1)}
 
 
 def measure_figures(results, board, board_size):

@@ -134,6 +134,11 @@ def make_table(results):
     if large:
         add("rss.ws.load", f"leaderboard-ws resident memory, under load (peak, {large['subscribers']:,} clients)",
             ws_peak and round(ws_peak / 1024, 1), "MiB")
+    redis = results.get("dataset", {}).get("redis")
+    if redis:
+        add("redis.bytes_per_entry", "Redis memory per board entry, after seeding (INFO memory used_memory / entries)",
+            redis["bytes_per_entry"], "B", None,
+            f"{redis['used_memory'] / 2**20:,.0f} MiB over {redis['entries']:,} entries of {redis['boards']:,} boards")
     return rows
 
 

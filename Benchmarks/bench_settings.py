@@ -70,6 +70,7 @@ GOALS = {
     "ws.idle_memory": "<= 16 KiB per connection",
     "rest.report365.server": "p50 <= 5 ms",
     "rest.report30": ">= 8,000/s",
+    "redis.bytes_per_entry": "<= 100 B",
 }
 
 

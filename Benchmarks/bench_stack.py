@@ -252,6 +252,14 @@ def redis_cli(*args, timeout=60):
     return run(["redis-cli", "-h", "127.0.0.1", "-p", str(REDIS_PORT), *args], timeout).stdout.strip()
 
 
+def redis_cli_pipe(commands, timeout=120):
+    """Runs commands (argv lists without spaces) through one redis-cli; one output line per command."""
+    script = "".join(" ".join(command) + "\n" for command in commands)
+    result = subprocess.run(["redis-cli", "-h", "127.0.0.1", "-p", str(REDIS_PORT)], input=script, timeout=timeout, text=True,
+                            capture_output=True, check=True)
+    return result.stdout.split()
+
+
 def start_stack():
     marker = os.path.join(STACK_DIR, ".bench-seeded")
     seeded = None
@@ -300,7 +308,7 @@ def take_snapshot():
     scores (POST /scores, the WebSocket figures); `stop_stack` takes them out again, so every
     run measures the same data (a report's cost, say, depends on whose scores are on top)."""
     last_id = int(psql("SELECT coalesce(max(id), 0) FROM scores")[0][0])
-    generation = redis_cli("GET", "lb:meta:gen")
+    generation = redis_cli("GET", "lb:meta:gen:v2")
     deadline = time.monotonic() + 180
     while int(redis_cli("GET", f"lb:{generation}:watermark") or 0) < last_id:
         if time.monotonic() > deadline:

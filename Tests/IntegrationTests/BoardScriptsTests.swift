@@ -57,6 +57,45 @@ import Testing
         }
     }
 
+    /// Dates are packed in buckets of user ids (`BoardScripts.whenFunctions`): players who share a bucket, or sit on
+    /// either side of a bucket's edge, each keep their own day through an apply, a late equal score from an earlier
+    /// day, and another player's removal.
+    @Test func playersSharingADateBucketEachKeepTheirOwnDay() throws {
+        try withPrivateRedis { redis in
+            try redis.command(["SET", RedisKeys.generation, "5"])
+            let index = BoardIndex(redis: redis)
+            let today = UTCDay.today
+            let width = BoardIndex.whenBucketWidth
+            let users = [width - 1, width, width + 1, width + 2, 2 * width - 1, 2 * width]
+            var expected: [Int: String] = [:]
+            for (offset, user) in users.enumerated() {
+                let day = today.adding(days: -offset)
+                let score = BoardIndex.Score(
+                    id: 10 + offset, userId: user, name: "P\(user)", game: "cod", score: 100, epochSeconds: day.epochSeconds + 3_600)
+                _ = try index.apply(score, today: today)
+                expected[user] = day.description
+            }
+            func dates() throws -> [Int: String] {
+                let rows = try index.page(game: "cod", period: .allTime, start: 0, stop: 99).rows
+                return Dictionary(uniqueKeysWithValues: rows.map { ($0.userId, $0.date) })
+            }
+            #expect(try dates() == expected)
+            // An equal best from an earlier day, applied late, moves that player's date back, and only theirs.
+            let earlier = today.adding(days: -30)
+            let late = BoardIndex.Score(id: 5, userId: width + 1, name: "P\(width + 1)", game: "cod", score: 100, epochSeconds: earlier.epochSeconds)
+            _ = try index.apply(late, today: today)
+            expected[width + 1] = earlier.description
+            #expect(try dates() == expected)
+            #expect(try index.standing(userId: width + 1, period: .allTime, games: ["cod"]).boards.first?.date == earlier.description)
+            // Taking a player off the board leaves the others in their bucket as they were.
+            try index.replaceEntries(
+                userId: width, name: "P\(width)", scoreIds: [],
+                entries: [BoardIndex.ReplacedEntry(game: "cod", ranking: .standard, period: .allTime, entry: nil)])
+            expected[width] = nil
+            #expect(try dates() == expected)
+        }
+    }
+
     @Test func withoutAGenerationEveryScriptAnswersNotBuilt() throws {
         try withPrivateRedis { redis in
             let index = BoardIndex(redis: redis)

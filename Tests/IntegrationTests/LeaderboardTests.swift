@@ -451,7 +451,7 @@ import Testing
         try withGame { game in
             let user = try makeUser("Hal")
             _ = try submit(user, "Hal", game, 42)
-            try redis.command(["DEL", "lb:meta:gen"])
+            try redis.command(["DEL", "lb:meta:gen:v2"])
             #expect(throws: IndexError.self) { try BoardIndex(redis: redis).page(game: game, period: .allTime, start: 0, stop: 9) }
             try waitUntil {
                 try BoardIndex(redis: redis).generation() != nil
@@ -459,6 +459,25 @@ import Testing
                 try IndexReconciler(connections: StoreConnections(database: database, redis: redis), logger: logger).reconcile()
             }
             #expect(try service.page(game: game, period: .allTime, date: today, start: 0, end: 0).result.first?.score == 42)
+        }
+    }
+
+    /// An index built under the layout before (`RedisKeys.retiredGenerationPointers`) counts as not built: the
+    /// reconciler rebuilds it by itself and deletes the old generation.
+    @Test func anIndexOfAnEarlierLayoutIsRebuiltAndDeletedByTheReconciler() throws {
+        try withGame { game in
+            let user = try makeUser("Ida")
+            _ = try submit(user, "Ida", game, 43)
+            let old = try #require(try BoardIndex(redis: redis).generation())
+            try redis.command(["SET", "lb:meta:gen", String(old)])
+            try redis.command(["DEL", RedisKeys.generation])
+            try waitUntil {
+                try BoardIndex(redis: redis).generation() != nil
+            } do: {
+                try IndexReconciler(connections: StoreConnections(database: database, redis: redis), logger: logger).reconcile()
+            }
+            #expect(try service.page(game: game, period: .allTime, date: today, start: 0, end: 0).result.first?.score == 43)
+            #expect(try redis.command(["EXISTS", "lb:meta:gen", "lb:\(old):b:\(game):all"]) == .integer(0), "the old index is gone")
         }
     }
 

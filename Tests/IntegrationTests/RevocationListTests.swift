@@ -11,7 +11,7 @@ import Testing
         let redisServer = try PrivateRedis()
         defer { redisServer.stop() }
         let redis = RedisConnection(settings: try RedisSettings(url: "unix://\(redisServer.socketPath)"))
-        try redis.command(["MSET", "lb:meta:gen", "1", "lb:meta:revocations-cached", "1"])
+        try redis.command(["MSET", "lb:meta:gen:v2", "1", "lb:meta:revocations-cached", "1"])
         try body(redis, RevocationList(database: TestStack.database(), redis: redis), Int(Date().timeIntervalSince1970) + 600)
     }
 
@@ -94,7 +94,7 @@ import Testing
             for key in all { #expect(try revocations.isRevoked(key) == revoked.contains(key)) }
 
             // Without the generation the cache is not trusted: PostgreSQL answers, even for keys the cache lost.
-            try redis.command(["DEL", "lb:meta:gen", "lb:revoked:" + revoked[0]])
+            try redis.command(["DEL", "lb:meta:gen:v2", "lb:revoked:" + revoked[0]])
             #expect(try revocations.revoked(among: all, batchSize: 2) == Set(revoked))
             #expect(try revocations.revoked(among: []).isEmpty)
         }

@@ -6,7 +6,7 @@ import Testing
 /// Redis) and with operators' tools: they must not change by accident.
 @Suite struct RedisKeysTests {
     @Test func theIndexKeysAreNamedAsBefore() {
-        #expect(RedisKeys.generation == "lb:meta:gen")
+        #expect(RedisKeys.generation == "lb:meta:gen:v2")
         #expect(RedisKeys.generationCounter == "lb:meta:gen-counter")
         #expect(RedisKeys.generationPrefix(12) == "lb:12:")
         #expect(RedisKeys.watermark(generation: 12) == "lb:12:watermark")

@@ -161,6 +161,7 @@ dir $STACK_DIR/$name
 save ""
 appendonly no
 replicaof 127.0.0.1 $REDIS_PORT
+$REDIS_ENCODING_SETTINGS
 EOF
     say "starting $name (replica) on 127.0.0.1:$port"
     redis-server "$STACK_DIR/$name.conf" || die "redis-server failed (log: $LOG/$name.log)"

@@ -8,6 +8,10 @@ public struct BoardIndex: RankingIndex {
     /// Scores per run of the apply script: a run holds Redis up for as long as its scores take, so a reconciler pass
     /// of thousands runs as many short scripts, and other clients get in between.
     static let applyChunk = 64
+    /// User ids per bucket of a board's dates (see `BoardScripts.whenFunctions`). Measured on the standard dataset:
+    /// 64 left a month's board (a sixth of the players) ~2 players a bucket, each bucket a field of ~50 bytes in
+    /// Redis's hashtable (13.4 bytes an entry); 256 cost 6.3. A bucket's search and rewrite stay a few hundred bytes.
+    static let whenBucketWidth = 256
 
     let redis: RedisConnection
 

@@ -1,13 +1,13 @@
 /// The Lua scripts behind the board index. Each runs atomically inside Redis, so a reader never sees
 /// a score on one board and not yet on another.
 ///
-/// Keys live under a generation, `lb:<gen>:`, named by `lb:meta:gen`; a rebuild fills a new generation and
+/// Keys live under a generation, `lb:<gen>:`, named by `lb:meta:gen:v2` (`RedisKeys.generation`); a rebuild fills a new generation and
 /// swaps it in by setting that one key. Scripts therefore compute their key names, which standalone Redis
 /// allows (Redis Cluster would not).
 ///
 /// Layout under `lb:<gen>:` (the names are `RedisKeys`'):
 /// - `b:<game>:<period>`: sorted set, member user id, score the best (or, for game `all`, the sum of bests);
-/// - `w:<game>:<period>`: hash, user id -> epoch seconds when that best was reached;
+/// - `w:<game>:<period>`: hash of buckets of user ids -> the days those entries were reached (`whenFunctions`);
 /// - `names`: hash, user id -> display name;
 /// - `applied:<id / 2^20>`: bitmap of applied score ids, so the reconciler can find what is missing;
 /// - `watermark`: every score id at or below it is applied.
@@ -103,7 +103,77 @@ enum BoardScripts {
           if ranking.earliest then return redis.call('ZREVRANK', board, member) + 1 end
           return redis.call('ZCOUNT', board, '(' .. int(value), '+inf') + 1
         end
+        \(whenFunctions)
         """
+
+    /// Lua: when each entry was reached, as its UTC day (days since 1970-01-01: every reader shows a day, and
+    /// the rules compare dates only to pick a day), kept in `w:<game>:<period>` in buckets of
+    /// `BoardIndex.whenBucketWidth` user ids: field `-1 - floor(user / width)` (negative, so never taken for a user
+    /// id), value 3 bytes per entry of the bucket, `user % width` then the day as a big-endian u16 (up to 2149).
+    /// A field per user cost a hash ~59 bytes an entry; buckets cost ~6 (README, "Board memory"), and a small
+    /// board's hash stays a listpack under Redis's default `hash-max-listpack-*`.
+    ///
+    /// `whenOf` reads an entry's day (nil: none), `setWhen` writes it (nil: removes it), `dayIn` finds one in a
+    /// bucket read already, `dayOf` turns epoch seconds into a day.
+    static let whenFunctions = """
+        local whenWidth = \(BoardIndex.whenBucketWidth)
+        local function whenField(user) return string.format('%d', -1 - math.floor(tonumber(user) / whenWidth)) end
+        local function dayOf(epochSeconds)
+          return math.min(65535, math.max(0, math.floor(tonumber(epochSeconds) / 86400)))
+        end
+        -- Where the record of `slot` starts in a bucket, or nil: a byte search, then a check that it starts a record.
+        local function recordAt(packed, slot)
+          local byte, at = string.char(slot), 1
+          while true do
+            at = string.find(packed, byte, at, true)
+            if not at or at % 3 == 1 then return at end
+            at = at + 1
+          end
+        end
+        local function dayIn(packed, user)
+          if not packed then return nil end
+          local at = recordAt(packed, tonumber(user) % whenWidth)
+          return at and string.byte(packed, at + 1) * 256 + string.byte(packed, at + 2)
+        end
+        local function whenOf(whens, user) return dayIn(redis.call('HGET', whens, whenField(user)), user) end
+        -- A bucket with `slot`'s day set to `day` (nil: removed).
+        local function withDay(packed, slot, day)
+          local at = recordAt(packed, slot)
+          if at then packed = string.sub(packed, 1, at - 1) .. string.sub(packed, at + 3) end
+          if day then packed = packed .. string.char(slot, math.floor(day / 256), day % 256) end
+          return packed
+        end
+        local function setWhen(whens, user, day)
+          local field = whenField(user)
+          local packed = withDay(redis.call('HGET', whens, field) or '', tonumber(user) % whenWidth, day)
+          if packed ~= '' then redis.call('HSET', whens, field, packed) else redis.call('HDEL', whens, field) end
+        end
+        """
+
+    /// ARGV: key of a `w:` hash of a generation being built, its expiry (or ""), then user id and epoch seconds
+    /// pairs: sets those entries' days (see `whenFunctions`), a read and a write per bucket. For the rebuild,
+    /// which cannot send a bucket's bytes itself (arguments are text).
+    static let mergeWhens = RedisScript(
+        """
+        \(whenFunctions)
+        local whens, expireAt = ARGV[1], ARGV[2]
+        local buckets, fields = {}, {}
+        for i = 3, #ARGV, 2 do
+          local field = whenField(ARGV[i])
+          if not buckets[field] then
+            buckets[field] = {}
+            fields[#fields + 1] = field
+          end
+          buckets[field][tonumber(ARGV[i]) % whenWidth] = dayOf(ARGV[i + 1])
+        end
+        for _, field in ipairs(fields) do
+          local packed = redis.call('HGET', whens, field) or ''
+          for slot, day in pairs(buckets[field]) do packed = withDay(packed, slot, day) end
+          redis.call('HSET', whens, field, packed)
+        end
+        if expireAt ~= '' then redis.call('EXPIREAT', whens, expireAt) end
+        return #fields
+        """)
 
     /// ARGV: scores one after the other, each as its argument count, then userId, name, game, score,
     /// epochSeconds, scoreId, the game's `Ranking.encoded` and (period, expireAt or "") pairs, the all-time period
@@ -143,8 +213,8 @@ enum BoardScripts {
           local games = redis.call('HGETALL', p .. '\(RedisKeys.gamesPart)')
           for i = 1, #games, 2 do
             if parseRanking(games[i + 1]).inGlobal then
-              local when = redis.call('HGET', p .. '\(RedisKeys.whensPart)' .. games[i] .. ':' .. period, user)
-              if when and (latest == nil or tonumber(when) > tonumber(latest)) then latest = when end
+              local when = whenOf(p .. '\(RedisKeys.whensPart)' .. games[i] .. ':' .. period, user)
+              if when and (latest == nil or when > latest) then latest = when end
             end
           end
           return latest
@@ -155,7 +225,7 @@ enum BoardScripts {
         local first = 1
         while first <= #ARGV do
           local last = first + tonumber(ARGV[first])
-          local user, name, game, when = ARGV[first + 1], ARGV[first + 2], ARGV[first + 3], ARGV[first + 5]
+          local user, name, game, when = ARGV[first + 1], ARGV[first + 2], ARGV[first + 3], dayOf(ARGV[first + 5])
           local score, scoreId = tonumber(ARGV[first + 4]), tonumber(ARGV[first + 6])
           local ranking = rankingOf(game, ARGV[first + 7])
           local value = ranking.sign * score
@@ -184,8 +254,8 @@ enum BoardScripts {
                   new, newId, newWhen = value, scoreId, when
                 elseif value == old and not ranking.needsIds then
                   -- Without ids, an equal best applied late (out of order) can only move the date back.
-                  local stored = redis.call('HGET', whens, user)
-                  if stored and tonumber(when) < tonumber(stored) then newWhen = when end
+                  local stored = whenOf(whens, user)
+                  if stored and when < stored then newWhen = when end
                 end
               elseif ranking.rule == 'latest' then
                 if old == nil or scoreId > oldId then new, newId, newWhen = value, scoreId, when end
@@ -196,13 +266,13 @@ enum BoardScripts {
             end
             local member = new and memberOf(ranking, user, newId) or oldMember
             if new ~= old or newId ~= oldId or newWhen then
-              local oldWhen = old and redis.call('HGET', whens, user)
+              local oldWhen = old and whenOf(whens, user)
               if new ~= old or newId ~= oldId then
                 if oldMember and oldMember ~= member then redis.call('ZREM', board, oldMember) end
                 redis.call('ZADD', board, int(new), member)
                 if ranking.needsIds then redis.call('HSET', ids, user, int(newId)) end
               end
-              if newWhen then redis.call('HSET', whens, user, newWhen) end
+              if newWhen then setWhen(whens, user, newWhen) end
               -- A board and its hashes come into being with their first player and get their expiry then
               -- (here or in the rebuild); only a player new to them can have just created them.
               if expireAt ~= '' and old == nil then
@@ -215,24 +285,23 @@ enum BoardScripts {
               local increment = new - (old or 0)
               if ranking.inGlobal then
                 local global, globalWhens = p .. '\(RedisKeys.boardPart)all:' .. period, p .. '\(RedisKeys.whensPart)all:' .. period
+                local newTotal = false
                 if old == nil or increment ~= 0 then
                   local after = tonumber(redis.call('ZINCRBY', global, int(increment), user))
                   -- A total that is all this increment may be a new one (setting the same expiry again is harmless).
-                  if expireAt ~= '' and after == increment then
-                    redis.call('EXPIREAT', global, expireAt)
-                    redis.call('EXPIREAT', globalWhens, expireAt)
-                  end
+                  newTotal = expireAt ~= '' and after == increment
+                  if newTotal then redis.call('EXPIREAT', global, expireAt) end
                   if period == 'all' then totalBefore = after - increment end
                 end
                 -- The total is dated by the latest of its entries: a later date can only raise it; an earlier one
                 -- (scores applied out of order) may lower it, so then the entries are asked.
-                if newWhen and (oldWhen == nil or tonumber(newWhen) >= tonumber(oldWhen)) then
-                  if tonumber(newWhen) > tonumber(redis.call('HGET', globalWhens, user) or '-1') then
-                    redis.call('HSET', globalWhens, user, newWhen)
-                  end
+                if newWhen and (oldWhen == nil or newWhen >= oldWhen) then
+                  if newWhen > (whenOf(globalWhens, user) or -1) then setWhen(globalWhens, user, newWhen) end
                 elseif newWhen then
-                  redis.call('HSET', globalWhens, user, latestEntryWhen(user, period))
+                  setWhen(globalWhens, user, latestEntryWhen(user, period))
                 end
+                -- After the date: the dates' hash may have just come into being.
+                if newTotal then redis.call('EXPIREAT', globalWhens, expireAt) end
                 changeVersion('\(RedisKeys.boardVersionPrefix)all:' .. period, expireAt)
               end
               if period == 'all' and (old == nil or new > old) then improved = 1 end
@@ -297,12 +366,12 @@ enum BoardScripts {
           local _, _, oldMember = entryOf(ranking, board, ids, user)
           if oldMember then redis.call('ZREM', board, oldMember) end
           if value == '' then
-            redis.call('HDEL', whens, user)
+            setWhen(whens, user, nil)
             if ranking.needsIds then redis.call('HDEL', ids, user) end
           else
             local newId = tonumber(entryId)
             redis.call('ZADD', board, int(ranking.sign * tonumber(value)), memberOf(ranking, user, newId))
-            redis.call('HSET', whens, user, when)
+            setWhen(whens, user, dayOf(when))
             if ranking.needsIds and newId then redis.call('HSET', ids, user, entryId) end
             if expireAt ~= '' then
               redis.call('EXPIREAT', board, expireAt)
@@ -367,7 +436,13 @@ enum BoardScripts {
           usersAndScores[i], usersAndScores[i + 1] = user, int(ranking.sign * tonumber(rows[i + 1]))
         end
         local names = redis.call('HMGET', p .. '\(RedisKeys.namesPart)', unpack(users))
-        local whens = redis.call('HMGET', p .. '\(RedisKeys.whensPart)' .. suffix, unpack(users))
+        local fields = {}
+        for i, user in ipairs(users) do fields[i] = whenField(user) end
+        local whens = redis.call('HMGET', p .. '\(RedisKeys.whensPart)' .. suffix, unpack(fields))
+        for i, user in ipairs(users) do
+          local day = dayIn(whens[i], user)
+          whens[i] = day and day * 86400 or false
+        end
         return {total, firstRank, start, usersAndScores, names, whens, gen, version, namesVersion, unique}
         """)
 
@@ -386,7 +461,7 @@ enum BoardScripts {
           local value, _, member = entryOf(ranking, board, p .. '\(RedisKeys.entryIdsPart)' .. suffix, user)
           if value then
             local rank = rankOf(ranking, board, value, member)
-            local when = redis.call('HGET', p .. '\(RedisKeys.whensPart)' .. suffix, user) or '0'
+            local when = int((whenOf(p .. '\(RedisKeys.whensPart)' .. suffix, user) or 0) * 86400)
             for _, field in ipairs({ARGV[i], int(ranking.sign * value), rank, when}) do result[#result + 1] = field end
           end
         end
@@ -429,7 +504,7 @@ enum BoardScripts {
           local user, score, board = tostring(list[i][1]), list[i][2], list[i][3]
           local separator = string.find(board, ':', 1, true)
           local game = string.sub(board, 1, separator - 1)
-          local when = redis.call('HGET', p .. '\(RedisKeys.whensPart)' .. board, user) or '0'
+          local when = int((whenOf(p .. '\(RedisKeys.whensPart)' .. board, user) or 0) * 86400)
           local name = redis.call('HGET', p .. '\(RedisKeys.namesPart)', user) or ''
           for _, value in ipairs({user, int(sign * score), game, when, name}) do result[#result + 1] = value end
         end

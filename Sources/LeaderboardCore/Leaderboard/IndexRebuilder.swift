@@ -95,6 +95,12 @@ public struct IndexRebuilder {
             ])
             logger.info("index rebuilt", metadata: ["generation": "\(generation)", "players": "\(players)", "entries": "\(entries)"])
             if let previous, previous != generation { try deleteGeneration(previous) }
+            // An index of an earlier layout, which this one replaces (see `RedisKeys.generation`).
+            for pointer in RedisKeys.retiredGenerationPointers {
+                guard let retired = try redis.command(["GET", pointer]).int else { continue }
+                try deleteGeneration(retired)
+                try redis.command(["DEL", pointer])
+            }
             return Summary(generation: generation, players: players, entries: entries)
         }
     }
@@ -168,13 +174,14 @@ public struct IndexRebuilder {
     }
 }
 
-/// Batches board writes into multi-member ZADD/HSET commands, pipelined; keeps each board as the apply script
-/// would (see `BoardScripts.entryFunctions`).
+/// Batches board writes into multi-member ZADD/HSET commands and `mergeWhens` runs, pipelined; keeps each board as
+/// the apply script would (see `BoardScripts.entryFunctions`).
 private final class BoardWriter {
     let redis: RedisConnection
     let prefix: String
     let rankings: [String: Ranking]
     private var commands: [[String]] = []
+    private var whenLists: [[String]] = []
     private var board: (game: String, period: BoardPeriod)?
     private var members: [String] = []
     private var whens: [String] = []
@@ -238,23 +245,30 @@ private final class BoardWriter {
     private func flushBoard() throws {
         guard let board, !members.isEmpty else { return }
         let suffix = "\(board.game):\(board.period.key)"
-        var keys = [prefix + RedisKeys.boardPart + suffix, prefix + RedisKeys.whensPart + suffix]
+        var keys = [prefix + RedisKeys.boardPart + suffix]
         commands.append(["ZADD", keys[0]] + members)
-        commands.append(["HSET", keys[1]] + whens)
+        whenLists.append([prefix + RedisKeys.whensPart + suffix, board.period.expiresAt.map(String.init) ?? ""] + whens)
         if !entryIds.isEmpty {
             keys.append(prefix + RedisKeys.entryIdsPart + suffix)
-            commands.append(["HSET", keys[2]] + entryIds)
+            commands.append(["HSET", keys[1]] + entryIds)
         }
         if let expiresAt = board.period.expiresAt { commands += keys.map { ["EXPIREAT", $0, String(expiresAt)] } }
         members.removeAll(keepingCapacity: true)
         whens.removeAll(keepingCapacity: true)
         entryIds.removeAll(keepingCapacity: true)
-        if commands.count >= 64 { try send() }
+        if commands.count >= 64 || whenLists.count >= 32 { try send() }
     }
 
     private func send() throws {
-        guard !commands.isEmpty else { return }
-        try redis.pipelineOrThrow(commands)
-        commands.removeAll(keepingCapacity: true)
+        if !commands.isEmpty {
+            try redis.pipelineOrThrow(commands)
+            commands.removeAll(keepingCapacity: true)
+        }
+        if !whenLists.isEmpty {
+            for reply in try redis.run(BoardScripts.mergeWhens, argumentLists: whenLists) {
+                if case .error(let message) = reply { throw RedisError.server(message: message) }
+            }
+            whenLists.removeAll(keepingCapacity: true)
+        }
     }
 }

@@ -8,8 +8,12 @@
 /// - `lb:meta:` single keys of the index's machinery;
 /// - `lb:tmp:` short-lived keys of the `EphemeralStore`: login-failure and signup counters, remembered answers.
 public enum RedisKeys {
-    /// The current generation's number; absent while no index is built.
-    static let generation = "lb:meta:gen"
+    /// The current generation's number; absent while no index is built. Its name carries the layout of the keys under
+    /// a generation (`BoardScripts`): a new layout takes a new name, so that an index of the old one counts as not
+    /// built (reads go to PostgreSQL) until the reconciler has rebuilt it, with no step for an operator.
+    static let generation = "lb:meta:gen:v2"
+    /// The names `generation` had under earlier layouts: the rebuild deletes the generations they name.
+    static let retiredGenerationPointers = ["lb:meta:gen"]
     /// Hands out generation numbers, so a rebuild never reuses one.
     static let generationCounter = "lb:meta:gen-counter"
     /// Part of every board and names version (see `BoardScripts.versionFunctions`).
