@@ -27,8 +27,6 @@ final class Session: ChannelInboundHandler, RemovableChannelHandler {
         /// Drop a client that takes in nothing for this long while a push waits for it: the clock starts when
         /// a push finds the one before still unwritten (the socket's bounded send buffer is full).
         var slowClientTimeout = TimeAmount.seconds(10)
-        /// Close a client refused this many messages in a row (it ignores the `retryAfter` of each answer).
-        var refusalsBeforeClose: Int { messagesPerSecond * 5 }
         /// After our close frame, wait this long for the client's before closing the connection anyway.
         var closeReplyTimeout = TimeAmount.seconds(2)
     }
@@ -58,7 +56,6 @@ final class Session: ChannelInboundHandler, RemovableChannelHandler {
     /// Heartbeats since the client last sent anything.
     private var silentBeats = 0
     private var messageAllowance: MessageAllowance
-    private var refusedInARow = 0
     private var timers: [Scheduled<Void>] = []
     /// Set while the client is behind (a push is held back, or the channel is not writable): drops it when it
     /// stays behind too long.
@@ -280,16 +277,13 @@ final class Session: ChannelInboundHandler, RemovableChannelHandler {
     private func admitMessage(_ context: ChannelHandlerContext) -> Bool {
         switch messageAllowance.take(at: .now()) {
         case .admitted:
-            refusedInARow = 0
             return true
         case .refused(let retryAfter):
-            refusedInARow += 1
-            if refusedInARow > limits.refusalsBeforeClose {
-                close(context, code: .policyViolation, reason: "too many messages")
-            } else {
-                let refusal = RefusalPush(error: "too many messages; at most \(limits.messagesPerSecond) per second", retryAfter: retryAfter)
-                send(context, buffer: ByteBuffer(bytes: (try? JSONCoding.encode(refusal)) ?? Self.errorJSON(refusal.error)))
-            }
+            let refusal = RefusalPush(error: "too many messages; at most \(limits.messagesPerSecond) per second", retryAfter: retryAfter)
+            send(context, buffer: ByteBuffer(bytes: (try? JSONCoding.encode(refusal)) ?? Self.errorJSON(refusal.error)))
+            return false
+        case .refusedTooOften:
+            close(context, code: .policyViolation, reason: "too many messages")
             return false
         }
     }

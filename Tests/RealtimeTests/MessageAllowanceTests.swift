@@ -38,4 +38,33 @@ import Testing
         let (admitted, _) = drain(&bucket, at: start + .seconds(60))
         #expect(admitted == 6)
     }
+
+    /// A flood read slower than the refill (a busy daemon) still gets a message admitted now and then; it is closed
+    /// all the same once five seconds' worth of refusals are outstanding.
+    @Test func aClientThatKeepsSendingIsRefusedTooOftenWhateverThePaceItIsReadAt() {
+        var bucket = MessageAllowance(perSecond: 20, now: start)
+        var now = start
+        var decisions: [MessageAllowance.Decision] = []
+        // 200 messages a second, ten times the rate: a token comes back every 10 messages.
+        while decisions.last != .refusedTooOften && decisions.count < 1_000 {
+            now = now + .milliseconds(5)
+            decisions.append(bucket.take(at: now))
+        }
+        #expect(decisions.last == .refusedTooOften)
+        #expect(decisions.dropFirst(40).contains(.admitted), "it was admitted now and then, as the bucket refilled")
+        #expect(decisions.count < 200, "closed within about a second of flooding")
+    }
+
+    @Test func aClientThatWaitsOutItsRefusalsIsNeverRefusedTooOften() {
+        var bucket = MessageAllowance(perSecond: 2, now: start)
+        var now = start
+        for _ in 0..<100 {
+            let (_, refusal) = drain(&bucket, at: now)
+            guard case .refused(let retryAfter) = refusal else {
+                Issue.record("refused too often: \(refusal)")
+                return
+            }
+            now = now + .seconds(Int64(retryAfter))
+        }
+    }
 }
