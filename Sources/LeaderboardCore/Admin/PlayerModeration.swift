@@ -31,7 +31,8 @@ public final class PlayerModeration {
             if user.role == .admin { throw ServiceError.conflict("an administrator cannot be banned; revoke the admin role first") }
             guard user.bannedAt == nil else { return nil }
             try database.query("UPDATE users SET banned_at = now(), banned_reason = $2, updated_at = now() WHERE id = $1", [userId, reason])
-            // Every token issued to the player and still valid is revoked, as logout revokes one.
+            // Every token issued to the player and still valid is revoked, as logout revokes one, and every session (refresh
+            // token family).
             let revoked = try database.query(
                 """
                 INSERT INTO revoked_tokens (token_key, expires_at)
@@ -39,6 +40,8 @@ public final class PlayerModeration {
                 ON CONFLICT (token_key) DO NOTHING
                 RETURNING token_key, extract(epoch FROM expires_at)::bigint AS expires
                 """, [userId])
+            try database.query(
+                "UPDATE refresh_families SET revoked_at = now(), revoked_reason = 'ban' WHERE user_id = $1 AND revoked_at IS NULL", [userId])
             try AuditEntry.insert(
                 AuditEntry(
                     actor: actor, action: "user.ban", target: "user:\(userId)", reason: reason,
