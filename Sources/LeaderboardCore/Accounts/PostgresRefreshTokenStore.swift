@@ -27,18 +27,18 @@ public struct PostgresRefreshTokenStore: RefreshTokenStore {
     public func rotate(tokenHash: String, successorHash: String, expiresAt: Int) throws -> RefreshRotation {
         try database.transaction {
             let owners = try database.query(
-                "SELECT f.user_id FROM refresh_tokens t JOIN refresh_families f ON f.id = t.family_id WHERE t.hash = $1", [tokenHash])
-            guard let owner = try owners.first?.requiredInt("user_id") else { return .unknown }
-            let players = try database.query("SELECT id, name, email FROM users WHERE id = $1 FOR KEY SHARE", [owner])
+                "SELECT f.id, f.user_id FROM refresh_tokens t JOIN refresh_families f ON f.id = t.family_id WHERE t.hash = $1", [tokenHash])
+            guard let owner = owners.first else { return .unknown }
+            let family = try owner.requiredString("id")
+            let players = try database.query("SELECT id, name, email FROM users WHERE id = $1 FOR KEY SHARE", [try owner.requiredInt("user_id")])
             guard let player = players.first else { return .unknown }
+            let families = try database.query("SELECT revoked_at IS NOT NULL AS revoked FROM refresh_families WHERE id = $1 FOR UPDATE", [family])
+            guard let locked = families.first else { return .unknown }
+            if try locked.bool("revoked") == true { return .revoked }
+            // Read after the lock, in a statement of its own: its snapshot holds a rotation committed while this one waited.
             let tokens = try database.query(
-                """
-                SELECT f.id AS family, f.revoked_at IS NOT NULL AS revoked, t.rotated_at IS NOT NULL AS spent, t.expires_at <= now() AS expired
-                FROM refresh_tokens t JOIN refresh_families f ON f.id = t.family_id WHERE t.hash = $1 FOR UPDATE OF f
-                """, [tokenHash])
+                "SELECT rotated_at IS NOT NULL AS spent, expires_at <= now() AS expired FROM refresh_tokens WHERE hash = $1", [tokenHash])
             guard let token = tokens.first else { return .unknown }
-            let family = try token.requiredString("family")
-            if try token.bool("revoked") == true { return .revoked }
             if try token.bool("spent") == true {
                 try revoke(family, reason: "reuse")
                 return .reused
