@@ -123,6 +123,19 @@ def test_a_ban_revokes_every_session_and_an_unban_brings_none_back(api: Api, adm
     assert refused(refresh(api, laptop["refreshToken"]), "session revoked")
 
 
+def test_leaderboardctl_signs_a_player_out_everywhere_without_a_ban(api: Api, stack: Stack, stack_env: dict[str, str]) -> None:
+    player = new_player(api, "Signed Out")
+    phone, laptop = login(api, player), login(api, player)
+    leaderboardctl(stack.directory, "users", "sign-out", player.email, "--reason", "lost phone")
+    for session in (phone, laptop):
+        assert refused(refresh(api, session["refreshToken"]), "session revoked")
+        assert me(api, session["token"]) == 401
+    audit = run_sql(stack_env, "SELECT action, reason FROM audit_log WHERE target = :'target' ORDER BY id", target=f"user:{player.id}")
+    assert audit == [["user.sign-out", "lost phone"]]
+    # Not a ban: the player logs in again.
+    assert refresh(api, login(api, player)["refreshToken"]).status_code == 200
+
+
 def test_an_expired_refresh_token_is_refused(api: Api, stack_env: dict[str, str]) -> None:
     player = new_player(api, "Expired")
     token = login(api, player)["refreshToken"]
