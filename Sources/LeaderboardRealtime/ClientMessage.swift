@@ -18,12 +18,15 @@ enum ClientMessage: Equatable, Sendable {
     case refreshStanding
     case submit(game: String, score: Int)
     case report(from: UTCDay, to: UTCDay, limit: Int, game: String)
+    /// `{"auth": token}`, on any route: renew the socket's token in place.
+    case renew(token: String)
 
     static let maximumDepth = 4
     static let maximumRow = Int(Int32.max)
 
     /// The message, or the `{error}` text to answer with; unknown fields are refused.
     static func parse(_ text: String, route: SocketRoute, today: UTCDay) -> Result<ClientMessage, MessageError> {
+        if let renewal = renewal(text) { return renewal }
         switch route {
         case .welcome: return .success(.echo(text))
         case .myScore: return .success(.refreshStanding)
@@ -73,6 +76,22 @@ enum ClientMessage: Equatable, Sendable {
         } catch {
             return .failure(MessageError(error))
         }
+    }
+}
+
+extension ClientMessage {
+    /// A message whose only field is `auth`, else nil (the route's own messages, or the welcome route's echo).
+    private static func renewal(_ text: String) -> Result<ClientMessage, MessageError>? {
+        guard text.contains(#""auth""#), var fields = try? JSONFields.parse(Array(text.utf8), maximumDepth: maximumDepth),
+            fields.names == ["auth"]
+        else { return nil }
+        let token = fields.string("auth")
+        do {
+            try fields.validate()
+        } catch {
+            return .failure(MessageError(error))
+        }
+        return .success(.renew(token: token))
     }
 }
 

@@ -158,12 +158,10 @@ public final class RealtimeServer: Sendable {
         guard let token = head.upgradeToken(allowedOrigins: config.corsOrigins) else { return channel.eventLoop.makeSucceededFuture(.anonymous) }
         return workers.run(on: channel.eventLoop) { store -> Admission in
             do {
-                let claims = try store.auth.authenticate(token)
-                // Signed by us for an account that is gone (or never was): refused, as /auth/me refuses it.
-                guard try store.stores.users.account(id: claims.userID) != nil else { return .anonymous }
-                return .account(claims, tokenKey: AuthService.revocationKey(token: token, claims: claims))
+                let account = try store.socketAccount(token: token)
+                return .account(account.claims, tokenKey: account.tokenKey)
             } catch {
-                if case .unauthenticated = SocketFailure(error) { return .anonymous }
+                if case .unauthenticated(let reason) = SocketFailure(error) { return .invalidToken(reason: reason.text) }
                 return .refused(.init(codeNumber: 1013), reason: "cannot check the token now; retry later")
             }
         }.map { (admission: Admission) -> Admission in

@@ -8,6 +8,9 @@ import NIOWebSocket
 enum Admission: Sendable {
     case account(AccessTokenClaims, tokenKey: String)
     case anonymous
+    /// A token that does not hold: closed with 1008, so the client learns its session is gone (the welcome route
+    /// serves it anonymously).
+    case invalidToken(reason: String)
     /// Closed at once with this code: the daemon is full, or the stores could not check the token.
     case refused(WebSocketErrorCode, reason: String)
 }
@@ -32,6 +35,8 @@ final class Session: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     static let welcome = "Welcome to your websocket server"
+    /// How long before its token expires a socket is told so (`token-expiring`), time enough to renew it in place.
+    static let expiryNoticeSeconds: Int64 = 60
 
     private let route: SocketRoute
     private let admission: Admission
@@ -44,6 +49,10 @@ final class Session: ChannelInboundHandler, RemovableChannelHandler {
     /// pipeline: the hub's ready frames are written at the encoder's, from where they go to the socket as is.
     private var context: ChannelHandlerContext?
     private var encoderContext: ChannelHandlerContext?
+    /// The account and token of the socket; a renewal replaces them.
+    private var account: (claims: AccessTokenClaims, tokenKey: String)?
+    /// The token's expiry notice and its expiry, scheduled again by each renewal.
+    private var expiryTimers: [Scheduled<Void>] = []
     private var watching: Hub.View?
     /// The newest view update not yet written because the client is behind; older ones are dropped.
     private var pendingUpdate: ByteBuffer?
@@ -71,12 +80,10 @@ final class Session: ChannelInboundHandler, RemovableChannelHandler {
         self.limits = limits
         self.logger = logger
         messageAllowance = MessageAllowance(perSecond: limits.messagesPerSecond, now: .now())
+        if case .account(let claims, let tokenKey) = admission { account = (claims, tokenKey) }
     }
 
-    private var claims: AccessTokenClaims? {
-        if case .account(let claims, _) = admission { return claims }
-        return nil
-    }
+    private var claims: AccessTokenClaims? { account?.claims }
 
     func handlerAdded(context: ChannelHandlerContext) {
         guard let encoderContext = try? context.pipeline.syncOperations.context(handlerType: WebSocketFrameEncoder.self) else {
@@ -89,17 +96,14 @@ final class Session: ChannelInboundHandler, RemovableChannelHandler {
         switch admission {
         case .refused(let code, let reason):
             return close(context, code: code, reason: reason)
+        case .invalidToken(let reason) where route != .welcome:
+            return close(context, code: .policyViolation, reason: reason)
         case .anonymous where route.needsAccount:
             return close(context, code: .policyViolation, reason: "authentication required")
-        case .account(let claims, let tokenKey):
+        case .account(_, let tokenKey):
             hub.track(channel: channel, tokenKey: tokenKey)
-            let secondsLeft = Int64(claims.expiresAt) - Int64(UTCDay.nowSeconds)
-            let loop = context.eventLoop
-            timers.append(
-                loop.scheduleTask(in: .seconds(max(0, secondsLeft))) {
-                    channel.pipeline.fireUserInboundEventTriggered(SessionCommand.revoked)
-                })
-        case .anonymous:
+            scheduleExpiry(context)
+        case .anonymous, .invalidToken:
             break
         }
         pinger = context.eventLoop.scheduleRepeatedTask(initialDelay: limits.pingInterval, delay: limits.pingInterval) { _ in
@@ -159,6 +163,11 @@ final class Session: ChannelInboundHandler, RemovableChannelHandler {
             case .goingAway: close(context, code: .goingAway, reason: "server shutting down")
             case .revoked: close(context, code: .policyViolation, reason: "token expired or revoked")
             }
+        case is ExpiryNotice:
+            guard let claims else { return }
+            sendTokenEvent(context, "token-expiring", expiresAt: claims.expiresAt)
+        case let renewal as Renewal:
+            renew(context, renewal.result)
         case is Heartbeat:
             silentBeats += 1
             if silentBeats > limits.unansweredPingLimit {
@@ -241,11 +250,59 @@ final class Session: ChannelInboundHandler, RemovableChannelHandler {
                 case .queued(let queued): try JSONCoding.encode(QueuedPush(game: queued.game, score: queued.score))
                 }
             }
+        case .success(.renew(let token)):
+            guard account != nil else { return sendError(context, "this socket has no account to renew; open it with a token") }
+            let channel = context.channel
+            workers.run(on: context.eventLoop) { store in try store.socketAccount(token: token) }.whenComplete { result in
+                channel.pipeline.fireUserInboundEventTriggered(Renewal(result: result))
+            }
         case .success(.report(let from, let to, let limit, let game)):
             answer(context) { store in
                 try JSONCoding.encode(ReportPush(result: try store.leaderboard.report(from: from, to: to, game: game, limit: limit, today: .today)))
             }
         }
+    }
+
+    /// Takes a renewed token of the same account: the socket keeps its views and now expires with the new token. A
+    /// token of another account closes it; one that does not hold is refused, and the socket keeps its token.
+    private func renew(_ context: ChannelHandlerContext, _ result: Result<SocketAccount, any Error>) {
+        guard !isClosing, let current = account else { return }
+        switch result {
+        case .success(let renewed):
+            guard renewed.claims.userID == current.claims.userID else {
+                return close(context, code: .policyViolation, reason: "the token is another account's")
+            }
+            account = (renewed.claims, renewed.tokenKey)
+            hub.track(channel: context.channel, tokenKey: renewed.tokenKey)
+            scheduleExpiry(context)
+            sendTokenEvent(context, "token-renewed", expiresAt: renewed.claims.expiresAt)
+        case .failure(let error):
+            switch SocketFailure(error) {
+            case .refused(let reason), .unauthenticated(let reason): sendError(context, reason.text)
+            case .unavailable: sendError(context, "the service is unavailable; retry later")
+            }
+        }
+    }
+
+    /// Tells the client a minute before its token expires, and closes the socket with 1008 when it does.
+    private func scheduleExpiry(_ context: ChannelHandlerContext) {
+        for timer in expiryTimers { timer.cancel() }
+        guard let claims else { return }
+        let channel = context.channel
+        let secondsLeft = max(0, Int64(claims.expiresAt) - Int64(UTCDay.nowSeconds))
+        expiryTimers = [
+            context.eventLoop.scheduleTask(in: .seconds(max(0, secondsLeft - Self.expiryNoticeSeconds))) {
+                channel.pipeline.fireUserInboundEventTriggered(ExpiryNotice())
+            },
+            context.eventLoop.scheduleTask(in: .seconds(secondsLeft)) {
+                channel.pipeline.fireUserInboundEventTriggered(SessionCommand.revoked)
+            },
+        ]
+    }
+
+    private func sendTokenEvent(_ context: ChannelHandlerContext, _ event: String, expiresAt: Int) {
+        let push = TokenEventPush(event: event, secondsLeft: max(0, expiresAt - Int(UTCDay.nowSeconds)))
+        send(context, buffer: ByteBuffer(bytes: (try? JSONCoding.encode(push)) ?? Self.errorJSON("encoding failed")))
     }
 
     private func watch(_ view: Hub.View, context: ChannelHandlerContext) {
@@ -361,8 +418,9 @@ final class Session: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     private func stopTimers() {
-        for timer in timers { timer.cancel() }
+        for timer in timers + expiryTimers { timer.cancel() }
         timers.removeAll()
+        expiryTimers.removeAll()
         slowClientTimer?.cancel()
         slowClientTimer = nil
         pinger?.cancel()
@@ -372,6 +430,30 @@ final class Session: ChannelInboundHandler, RemovableChannelHandler {
 
 /// Asks a session, on its own loop, to ping its client or drop it if it stopped answering.
 struct Heartbeat: Sendable {}
+
+/// Asks a session, on its own loop, to tell its client that the token expires soon.
+struct ExpiryNotice: Sendable {}
+
+/// A renewal's token as a store worker checked it, for the session to take on its own loop.
+struct Renewal: Sendable {
+    let result: Result<SocketAccount, any Error>
+}
+
+/// An account's token checked as REST checks it.
+struct SocketAccount: Sendable {
+    let claims: AccessTokenClaims
+    let tokenKey: String
+}
+
+extension StoreContext {
+    /// The claims and revocation key of a valid, unrevoked token whose account exists; unauthorized otherwise (signed
+    /// by us for an account that is gone is refused, as /auth/me refuses it).
+    func socketAccount(token: String) throws -> SocketAccount {
+        let claims = try auth.authenticate(token)
+        guard try stores.users.account(id: claims.userID) != nil else { throw ServiceError.unauthorized("account no longer exists") }
+        return SocketAccount(claims: claims, tokenKey: AuthService.revocationKey(token: token, claims: claims))
+    }
+}
 
 /// The answer to a client's message, computed on a store worker, for the session to send.
 struct Reply: Sendable {

@@ -21,6 +21,18 @@ struct RefusalPush: Encodable {
     let retryAfter: Int
 }
 
+/// `{"event": "token-expiring", "in": 60}`: the socket's token expires in that many seconds (the client may renew it in
+/// place with `{"auth": token}`), or `token-renewed`: it was renewed, and now expires in that many seconds.
+struct TokenEventPush: Encodable {
+    let event: String
+    let secondsLeft: Int
+
+    enum CodingKeys: String, CodingKey {
+        case event
+        case secondsLeft = "in"
+    }
+}
+
 struct QueuedPush: Encodable {
     let ok = true
     let queued = true

@@ -4,8 +4,8 @@ import LeaderboardCore
 enum SocketFailure {
     /// The request cannot be served as asked: the client is told why in `{error}`, and the socket stays open.
     case refused(MessageError)
-    /// The token does not hold (forged, expired, revoked, its account gone): anonymous at the upgrade, an
-    /// `{error}` for a message.
+    /// The token does not hold (forged, expired, revoked, its account gone): refused at the upgrade (the welcome
+    /// route serves it anonymously), an `{error}` for a message or a renewal.
     case unauthenticated(MessageError)
     /// A store outage, the service over capacity, or a bug: worth retrying later; nothing internal is shown.
     case unavailable

@@ -14,5 +14,6 @@ public enum SocketRoute: String, Sendable, CaseIterable {
         self.init(rawValue: String(path))
     }
 
-    var needsAccount: Bool { self != .welcome }
+    /// A player's own standing and submissions; the welcome, the boards and the reports serve anonymous clients too.
+    var needsAccount: Bool { self == .myScore || self == .addScore }
 }

@@ -3,7 +3,7 @@ import LeaderboardCore
 
 struct Users: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Give accounts the admin role or take it away; ban and unban players.",
+        abstract: "Give accounts the admin role or take it away; ban and unban players; sign a player out everywhere.",
         discussion: """
             Admins may create and edit games over the API (POST /admin/games, PATCH /admin/games/{slug}). The role is read \
             from PostgreSQL on every admin request, so a revoked admin is refused (403) from the next request on; their \
@@ -11,9 +11,10 @@ struct Users: ParsableCommand {
 
             A banned player cannot log in (403), every token they hold is revoked (their sockets close with 1008), and \
             they leave every board, report and live view at once; unban brings back their entries as their scores in \
-            PostgreSQL give them. Nothing is erased.
+            PostgreSQL give them. Nothing is erased. A ban also ends every session (refresh token) of the player, and \
+            unban brings none back. sign-out ends every token and session of a player without banning them.
             """,
-        subcommands: [GrantAdmin.self, RevokeAdmin.self, Ban.self, Unban.self])
+        subcommands: [GrantAdmin.self, RevokeAdmin.self, Ban.self, Unban.self, SignOut.self])
 }
 
 struct GrantAdmin: ParsableCommand {
@@ -46,6 +47,27 @@ struct Ban: ParsableCommand {
     func run() throws {
         let moderation = makeModeration()
         report(try moderation.ban(userId: try moderation.userId(email: email), reason: reason, actor: AuditEntry.shellActor), "banned")
+    }
+}
+
+struct SignOut: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sign-out",
+        abstract: "Revoke every token and session of the player with this e-mail, without banning them.",
+        discussion: """
+            Every access token issued to the player is revoked (their sockets close with 1008 within 15 s) and every \
+            refresh token family (session) too, so each of their devices must log in again. Recorded in audit_log.
+            """)
+
+    @Argument(help: "The account's e-mail (any letter case).")
+    var email: String
+
+    @Option(help: "Why, for the audit log (1 to 500 characters).")
+    var reason: String
+
+    func run() throws {
+        let moderation = makeModeration()
+        report(try moderation.signOut(userId: try moderation.userId(email: email), reason: reason, actor: AuditEntry.shellActor), "signed out")
     }
 }
 

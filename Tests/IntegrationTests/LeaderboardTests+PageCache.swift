@@ -17,7 +17,8 @@ extension LeaderboardTests {
             let (database, redis) = (TestStack.database(), TestStack.redis())
             auth = AuthService(
                 config: TestStack.config, users: PostgresUserStore(database: database), ephemeral: RedisEphemeralStore(redis: redis),
-                revocations: RevocationList(database: database, redis: redis), passwords: TestStack.passwords, verifiedTokens: verifiedTokens)
+                revocations: RevocationList(database: database, redis: redis),
+                refreshTokens: PostgresRefreshTokenStore(database: database), passwords: TestStack.passwords, verifiedTokens: verifiedTokens)
             leaderboard = LeaderboardService(
                 scores: PostgresScoreStore(database: database), index: BoardIndex(redis: redis), games: PostgresGameCatalog(database: database),
                 ephemeral: RedisEphemeralStore(redis: redis), pages: pages, reports: reports)

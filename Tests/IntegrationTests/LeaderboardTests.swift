@@ -62,7 +62,8 @@ import Testing
                 let (database, redis) = (TestStack.database(), TestStack.redis())
                 let auth = AuthService(
                     config: TestStack.config, users: PostgresUserStore(database: database), ephemeral: RedisEphemeralStore(redis: redis),
-                    revocations: RevocationList(database: database, redis: redis), passwords: TestStack.passwords)
+                    revocations: RevocationList(database: database, redis: redis),
+                    refreshTokens: PostgresRefreshTokenStore(database: database), passwords: TestStack.passwords)
                 let leaderboard = LeaderboardService(
                     scores: PostgresScoreStore(database: database), index: BoardIndex(redis: redis), games: PostgresGameCatalog(database: database),
                     ephemeral: RedisEphemeralStore(redis: redis))

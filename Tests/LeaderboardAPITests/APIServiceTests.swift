@@ -34,7 +34,8 @@ import Testing
         scores: (any ScoreStore)? = nil, ephemeral: InMemoryEphemeralStore = InMemoryEphemeralStore()
     ) -> APIService {
         let stores = Stores(
-            users: users, games: FixedGameCatalog(), ephemeral: ephemeral, revocations: InMemoryRevocations(), health: health,
+            users: users, games: FixedGameCatalog(), ephemeral: ephemeral, revocations: InMemoryRevocations(),
+            refreshTokens: InMemoryRefreshTokenStore(users: users), health: health,
             scores: scores ?? PostgresScoreStore(database: PostgresConnection(settings: unreachable.postgres)),
             index: BoardIndex(redis: RedisConnection(settings: unreachable.redis)), gameSettings: gameSettings, apiKeys: apiKeys)
         return APIService(

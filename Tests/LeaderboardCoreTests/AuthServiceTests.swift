@@ -27,8 +27,10 @@ import Testing
     /// A signup refused for want of a hashing slot (503) is not counted against its address's limit.
     @Test func aSignupRefusedForWantOfAHashingSlotCostsItsAddressNothing() throws {
         let passwords = PasswordWork(hasher: PasswordHasher(cost: 4), concurrency: 1, maxWait: .zero)
+        let users = InMemoryUserStore()
         let auth = AuthService(
-            users: InMemoryUserStore(), ephemeral: InMemoryEphemeralStore(), revocations: InMemoryRevocations(),
+            users: users, ephemeral: InMemoryEphemeralStore(), revocations: InMemoryRevocations(),
+            refreshTokens: InMemoryRefreshTokenStore(users: users),
             signer: JWTSigner(secret: String(repeating: "k", count: 40)), passwords: passwords,
             policy: .init(
                 tokenLifetime: .seconds(60), maxLoginFailures: 3, failureWindowSeconds: 60, maxSignupsPerAddress: 2, signupWindowSeconds: 60))
@@ -47,5 +49,60 @@ import Testing
             Issue.record("the third signup from the address was not rate limited")
             return
         }
+    }
+
+    static func makeSessions() throws -> (auth: AuthService, users: InMemoryUserStore, refreshTokens: InMemoryRefreshTokenStore) {
+        let users = InMemoryUserStore()
+        let refreshTokens = InMemoryRefreshTokenStore(users: users)
+        let auth = AuthService(
+            users: users, ephemeral: InMemoryEphemeralStore(), revocations: InMemoryRevocations(), refreshTokens: refreshTokens,
+            signer: JWTSigner(secret: String(repeating: "k", count: 40)),
+            passwords: PasswordWork(hasher: PasswordHasher(cost: 4), concurrency: 1, maxWait: .seconds(1)),
+            policy: .init(
+                tokenLifetime: .seconds(60), maxLoginFailures: 3, failureWindowSeconds: 60, maxSignupsPerAddress: 3, signupWindowSeconds: 60))
+        _ = try auth.signup(name: "Ann", email: "ann@example.com", password: "s3cret-pass", clientAddress: "10.0.3.1")
+        return (auth, users, refreshTokens)
+    }
+
+    /// Each refresh spends its token: the new pair works, the old refresh token is refused, and presenting it again
+    /// ends the session, so the holder of the newest token is refused too.
+    @Test func aRefreshRotatesAndAReusedTokenRevokesTheSession() throws {
+        let (auth, _, _) = try Self.makeSessions()
+        let login = try auth.login(email: "ann@example.com", password: "s3cret-pass", clientAddress: "10.0.3.1")
+        let first = try auth.refresh(login.refreshToken)
+        #expect(first.refreshToken != login.refreshToken)
+        #expect(try auth.authenticate(first.token).sessionID == auth.authenticate(login.token).sessionID)
+        let second = try auth.refresh(first.refreshToken)
+        #expect(VerifiedTokensTests.message { try auth.refresh(first.refreshToken) } == "refresh token already used; the session is revoked")
+        #expect(VerifiedTokensTests.message { try auth.refresh(second.refreshToken) } == "session revoked")
+        // Access tokens already issued keep working until they expire.
+        #expect(try auth.authenticate(second.token).userID == login.user.id)
+    }
+
+    @Test func logoutEndsTheSessionOfItsToken() throws {
+        let (auth, _, _) = try Self.makeSessions()
+        let phone = try auth.login(email: "ann@example.com", password: "s3cret-pass", clientAddress: "10.0.3.1")
+        let laptop = try auth.login(email: "ann@example.com", password: "s3cret-pass", clientAddress: "10.0.3.1")
+        let renewed = try auth.refresh(phone.refreshToken)
+        try auth.logout(token: renewed.token, claims: try auth.authenticate(renewed.token))
+        #expect(VerifiedTokensTests.message { try auth.refresh(renewed.refreshToken) } == "session revoked")
+        _ = try auth.refresh(laptop.refreshToken)
+    }
+
+    @Test(arguments: ["", "short", String(repeating: "A", count: 43), String(repeating: "!", count: 43)])
+    func aRefreshTokenWeDidNotIssueIsRefused(_ token: String) throws {
+        let (auth, _, _) = try Self.makeSessions()
+        #expect(VerifiedTokensTests.message { try auth.refresh(token) }?.contains("refresh token") == true)
+    }
+
+    @Test func anExpiredRefreshTokenIsRefusedAndABannedPlayerCannotLogIn() throws {
+        let (auth, users, refreshTokens) = try Self.makeSessions()
+        let login = try auth.login(email: "ann@example.com", password: "s3cret-pass", clientAddress: "10.0.3.1")
+        refreshTokens.expireAll()
+        #expect(VerifiedTokensTests.message { try auth.refresh(login.refreshToken) } == "refresh token expired")
+        users.banned.insert(login.user.id)
+        #expect(
+            VerifiedTokensTests.message { try auth.login(email: "ann@example.com", password: "s3cret-pass", clientAddress: "10.0.3.1") }
+                == "this account is banned")
     }
 }

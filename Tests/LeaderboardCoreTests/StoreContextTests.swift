@@ -8,7 +8,8 @@ import Testing
     static func makeStores(index: InMemoryRankingIndex, users: InMemoryUserStore) -> Stores {
         Stores(
             users: users, games: FixedGameCatalog(), ephemeral: InMemoryEphemeralStore(), revocations: InMemoryRevocations(),
-            health: FixedHealthProbe(), scores: InMemoryScoreStore(), index: index, gameSettings: InMemoryGameAdminStore(),
+            refreshTokens: InMemoryRefreshTokenStore(users: users), health: FixedHealthProbe(), scores: InMemoryScoreStore(), index: index,
+            gameSettings: InMemoryGameAdminStore(),
             apiKeys: InMemoryApiKeyStore())
     }
 
@@ -26,7 +27,7 @@ import Testing
         let user = try first.auth.signup(name: "Ann", email: "ann@example.com", password: "s3cret-pass", clientAddress: "127.0.0.1")
         #expect(try firstUsers.account(id: user.id)?.user == user)
         #expect(try secondUsers.account(id: user.id) == nil)
-        let (token, _) = try first.auth.login(email: "ann@example.com", password: "s3cret-pass", clientAddress: "127.0.0.1")
+        let token = try first.auth.login(email: "ann@example.com", password: "s3cret-pass", clientAddress: "127.0.0.1").token
         #expect(try first.auth.authenticate(token).userID == user.id)
 
         _ = try second.leaderboard.submit(userId: user.id, name: user.name, game: "cod", score: 10, idempotencyKey: nil)

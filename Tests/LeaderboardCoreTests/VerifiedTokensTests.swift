@@ -9,8 +9,10 @@ import Testing
     static let user = User(id: 7, name: "Ann", email: "ann@example.com")
 
     static func makeAuth(verifiedTokens: VerifiedTokens, secret: String = String(repeating: "k", count: 40)) -> AuthService {
-        AuthService(
-            users: InMemoryUserStore(), ephemeral: InMemoryEphemeralStore(), revocations: InMemoryRevocations(),
+        let users = InMemoryUserStore()
+        return AuthService(
+            users: users, ephemeral: InMemoryEphemeralStore(), revocations: InMemoryRevocations(),
+            refreshTokens: InMemoryRefreshTokenStore(users: users),
             signer: JWTSigner(secret: secret), passwords: PasswordWork(hasher: PasswordHasher(cost: 4), concurrency: 1, maxWait: .seconds(1)),
             policy: .init(
                 tokenLifetime: .seconds(60), maxLoginFailures: 3, failureWindowSeconds: 60, maxSignupsPerAddress: 3, signupWindowSeconds: 60),

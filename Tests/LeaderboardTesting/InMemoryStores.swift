@@ -362,3 +362,46 @@ public final class InMemoryRankingIndex: RankingIndex {
         }
     }
 }
+
+/// Refresh token families in memory, with the rules of `PostgresRefreshTokenStore`; `now` is the clock expiries are read by.
+public final class InMemoryRefreshTokenStore: RefreshTokenStore {
+    public init(users: any UserStore) {
+        self.users = users
+    }
+
+    private let users: any UserStore
+    public var now: () -> Int = { Int(Date().timeIntervalSince1970) }
+    /// Family -> (user id, why it was revoked).
+    public private(set) var families: [String: (userId: Int, revoked: String?)] = [:]
+    private var tokens: [String: (family: String, expiresAt: Int, spent: Bool)] = [:]
+
+    public func startFamily(_ family: String, userId: Int, tokenHash: String, expiresAt: Int) throws -> Bool {
+        if let users = users as? InMemoryUserStore, users.banned.contains(userId) { return false }
+        families[family] = (userId, nil)
+        tokens[tokenHash] = (family, expiresAt, false)
+        return true
+    }
+
+    public func rotate(tokenHash: String, successorHash: String, expiresAt: Int) throws -> RefreshRotation {
+        guard let token = tokens[tokenHash], let family = families[token.family], let user = try users.account(id: family.userId)?.user
+        else { return .unknown }
+        if family.revoked != nil { return .revoked }
+        if token.spent {
+            try revokeFamily(token.family, reason: "reuse")
+            return .reused
+        }
+        if token.expiresAt <= now() { return .expired }
+        tokens[tokenHash]?.spent = true
+        tokens[successorHash] = (token.family, expiresAt, false)
+        return .rotated(user, family: token.family)
+    }
+
+    public func revokeFamily(_ family: String, reason: String) throws {
+        if families[family]?.revoked == nil { families[family]?.revoked = reason }
+    }
+
+    /// Makes every token of the store expire, as time passing would.
+    public func expireAll() {
+        for hash in tokens.keys { tokens[hash]?.expiresAt = now() }
+    }
+}

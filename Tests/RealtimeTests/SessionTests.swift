@@ -75,12 +75,41 @@ import Testing
         #expect(channel.isActive)
     }
 
-    @Test(arguments: [SocketRoute.scores, .myScore, .addScore, .reports])
-    func everyOtherRouteClosesWith1008WithoutAValidToken(route: SocketRoute) throws {
+    @Test(arguments: [SocketRoute.myScore, .addScore])
+    func theAccountRoutesCloseWith1008WithoutAToken(route: SocketRoute) throws {
         try open(route, .anonymous)
         #expect(closeCode(try written()) == .policyViolation)
         try channel.writeInbound(WebSocketFrame(fin: true, opcode: .connectionClose, data: ByteBuffer(bytes: [0x03, 0xF0])))
         #expect(!channel.isActive, "closed once the client answered")
+    }
+
+    @Test(arguments: [SocketRoute.scores, .reports])
+    func theBoardsAndReportsServeAnonymousClients(route: SocketRoute) throws {
+        try open(route, .anonymous)
+        #expect(closeCode(try written()) == nil)
+        #expect(channel.isActive)
+        try send(#"{"auth": "a token"}"#)
+        #expect(try texts().last?.contains("no account to renew") == true, "nothing to renew on an anonymous socket")
+    }
+
+    @Test(arguments: [SocketRoute.scores, .myScore, .addScore, .reports])
+    func aTokenThatDoesNotHoldClosesEveryRouteButTheWelcomeWith1008(route: SocketRoute) throws {
+        try open(route, .invalidToken(reason: "token expired"))
+        #expect(closeCode(try written()) == .policyViolation)
+    }
+
+    /// A minute before its token expires the client is told, so it can renew in place; at expiry the socket closes.
+    @Test func aSocketIsToldBeforeItsTokenExpiresAndClosedWhenItDoes() throws {
+        var claims = Self.claims
+        claims.expiresAt = UTCDay.nowSeconds + 70
+        try open(.scores, .account(claims, tokenKey: "t"))
+        channel.embeddedEventLoop.advanceTime(by: .seconds(5))
+        #expect(try texts().isEmpty)
+        channel.embeddedEventLoop.advanceTime(by: .seconds(10))
+        let notice = try #require(try texts().first)
+        #expect(notice.hasPrefix(#"{"event":"token-expiring","in":"#))
+        channel.embeddedEventLoop.advanceTime(by: .seconds(60))
+        #expect(closeCode(try written()) == .policyViolation)
     }
 
     @Test func afterItsCloseFrameTheSessionWaitsBoundedlyForTheClientsAndIgnoresAllElse() throws {

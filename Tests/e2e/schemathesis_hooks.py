@@ -8,6 +8,8 @@
   undeclared method reaches the api, which answers 405 with Allow.
 - So is a request line over 8 KiB (a generated query string can make one): nginx answers it 414
   itself, before any route, as openapi.yaml's description says for every route.
+- POST /auth/refresh's example token (openapi.yaml) is replaced by a fresh one from a login of
+  ST_LOGIN_EMAIL, so the run sees a refresh succeed, not only the 401s of the tokens it makes up.
 - A ban, unban, deletion or restore goes only to openapi.yaml's example id (no such user or score), never to an
   id that is a number of its own: one that happened to name a player or score of the stack would change what the
   tests after this run see.
@@ -15,8 +17,10 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
+import urllib.request
 from typing import Any
 from urllib.parse import urlencode
 
@@ -51,3 +55,23 @@ def filter_case(context: Any, case: Any) -> bool:
         moderated = str((case.path_parameters or {}).get("id", ""))
         return not moderated.strip().isdigit() or moderated == EXAMPLE_ID
     return True
+
+
+REFRESH_EXAMPLE = "<refresh token from POST /auth/login>"
+
+
+def _fresh_refresh_token(base_url: str) -> str:
+    request = urllib.request.Request(
+        base_url.rstrip("/") + "/auth/login",
+        data=json.dumps({"email": os.environ["ST_LOGIN_EMAIL"], "password": os.environ["ST_LOGIN_PASSWORD"]}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.load(response)["data"]["refreshToken"]
+
+
+@schemathesis.hook
+def before_call(context: Any, case: Any, **kwargs: Any) -> None:
+    body = case.body
+    if case.operation.path == "/auth/refresh" and isinstance(body, dict) and body.get("refreshToken") == REFRESH_EXAMPLE:
+        case.body = {**body, "refreshToken": _fresh_refresh_token(case.operation.base_url or "")}

@@ -97,6 +97,12 @@ def parse_set_cookie(header: str) -> tuple[str, str, dict[str, str | bool]]:
     return name, value, parsed
 
 
+def set_cookie(response: requests.Response, name: str = "ath") -> str:
+    """The response's Set-Cookie header for the cookie `name` (login and logout set `ath` and `rth`)."""
+    headers = [value for key, value in response.raw.headers.items() if key.lower() == "set-cookie"]
+    return next(header for header in headers if header.startswith(name + "="))
+
+
 def token_lifetime_seconds(stack_env: dict[str, str]) -> int:
     return round(float(stack_env.get("ACCESS_TOKEN_EXPIRE_MINUTES", "60")) * 60)
 
@@ -191,11 +197,11 @@ def test_login_returns_a_token_and_the_user_and_sets_the_cookie(api: Api, stack_
     assert response.status_code == 200
     body = response.json()
     assert body["success"] is True and body["statusCode"] == 200
-    assert set(body["data"]) == {"token", "user"}
+    assert set(body["data"]) == {"token", "refreshToken", "user"}
     assert body["data"]["user"] == user
     token = body["data"]["token"]
 
-    name, value, attributes = parse_set_cookie(response.headers["Set-Cookie"])
+    name, value, attributes = parse_set_cookie(set_cookie(response))
     assert (name, value) == ("ath", token)
     # Exactly these: no Domain, and no Secure, since the stack is served over plain HTTP.
     assert attributes == {"httponly": True, "samesite": "Lax", "path": "/", "max-age": str(lifetime)}
@@ -260,7 +266,7 @@ def test_logout_clears_the_cookie_and_revokes_the_token(api: Api, route: str) ->
 
     assert response.status_code == 200
     assert response.json()["success"] is True
-    name, value, attributes = parse_set_cookie(response.headers["Set-Cookie"])
+    name, value, attributes = parse_set_cookie(set_cookie(response))
     assert (name, value) == ("ath", "")
     assert attributes["max-age"] == "0"
     assert attributes["path"] == "/"
@@ -292,7 +298,7 @@ def test_logout_without_a_valid_token_still_clears_the_cookie(api: Api, route: s
     response = api.post(route, headers=headers)
 
     assert response.status_code == 200
-    name, value, attributes = parse_set_cookie(response.headers["Set-Cookie"])
+    name, value, attributes = parse_set_cookie(set_cookie(response))
     assert (name, value, attributes["max-age"]) == ("ath", "", "0")
 
 

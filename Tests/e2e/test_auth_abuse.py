@@ -25,7 +25,7 @@ import pytest
 import requests
 
 from conftest import Api, EnvelopeAudit, Sockets, close_code, new_player, unique_email, wait_until
-from test_auth import PASSWORD, assert_error, hand_made_token, insert_user, login, me_with, parse_set_cookie, signup
+from test_auth import PASSWORD, assert_error, hand_made_token, insert_user, login, me_with, parse_set_cookie, set_cookie, signup
 
 pytestmark = pytest.mark.usefixtures("envelope_audit")
 
@@ -175,7 +175,7 @@ def test_logout_while_redis_refuses_writes_revokes_the_token_everywhere(
     with redis_refusing_writes(stack_env):
         response = api.post("/auth/logout", session=api.new_session(), headers=player.auth)
         assert response.status_code == 200, response.text
-        name, value, attributes = parse_set_cookie(response.headers["Set-Cookie"])
+        name, value, attributes = parse_set_cookie(set_cookie(response))
         assert (name, value, attributes["max-age"]) == ("ath", "", "0")
         assert_error(me_with(api, player.token), 401)
 

@@ -570,6 +570,46 @@ def test_the_page_reconnects_after_a_ws_restart_and_a_revoked_session_returns_to
     page.assert_no_script_errors()
 
 
+def session_cookies(page: Page) -> dict[str, str]:
+    """The browser's `ath` and `rth` (the latter is sent to /api/v1/auth/refresh only, so the page's path cannot read it)."""
+    cookies = page.driver.execute_cdp_cmd("Network.getAllCookies", {})["cookies"]
+    return {cookie["name"]: cookie["value"] for cookie in cookies if cookie["name"] in ("ath", "rth")}
+
+
+def test_a_session_whose_access_token_is_gone_refreshes_silently_and_its_sockets_renew_in_place(page: Page) -> None:
+    sign_up_in_browser(page, "Silent Refresh")
+    page.wait_live()
+    before = session_cookies(page)
+    assert set(before) == {"ath", "rth"}, before
+    # What the page sends on its sockets from now on (the open ones included: send is looked up at each call).
+    page.driver.execute_script(
+        """window.__sameDocument = 'yes'; window.__sent = [];
+        const send = WebSocket.prototype.send;
+        WebSocket.prototype.send = function (data) { window.__sent.push([this.url, String(data)]); return send.call(this, data); };"""
+    )
+    # The access token expired: the browser drops a cookie at its Max-Age, as here.
+    page.driver.delete_cookie("ath")
+
+    # Submitting needs the session: a 401, a silent refresh, and the same submission again.
+    page.find("#score-game option[value='cs']").click()
+    page.fill("#score-value", "5")
+    page.find("#score-value").send_keys(Keys.ENTER)
+    page.wait_text("#score-form .form-message", r"personal best")
+    assert page.find("#member-view").is_displayed() and not page.find("#login-form").is_displayed()
+    after = session_cookies(page)
+    assert after.get("ath") and after["rth"] != before["rth"], "the refresh token was not rotated"
+
+    # Both sockets took the new token in place: the same sockets, still live.
+    def renewed(driver: WebDriver) -> set[str]:
+        sent = driver.execute_script("return window.__sent")
+        return {url.rsplit("/", 1)[-1] for url, data in sent if '"auth"' in data} >= {"scores", "my-score"}
+
+    page.wait(renewed, "the page's sockets were not renewed in place")
+    assert page.connection_state() == "live"
+    assert page.driver.execute_script("return window.__sameDocument") == "yes", "the page was reloaded"
+    page.assert_no_script_errors()
+
+
 def test_paging_moves_through_the_board_ten_rows_at_a_time(page: Page, api: Api) -> None:
     game, label = "apxleg", "Apex Legends"
     for index in range(11):

@@ -34,7 +34,7 @@ import requests
 from websockets.exceptions import ConnectionClosed
 
 from conftest import (
-    Api, LogWatch, Player, Sockets, Stack, close_code, leaderboardctl, new_player, random_loopback_address, run_sql, unique_email, wait_until,
+    PASSWORD, Api, LogWatch, Player, Sockets, Stack, close_code, leaderboardctl, new_player, random_loopback_address, run_sql, unique_email, wait_until,
 )
 from test_auth import FORGERIES, forged_tokens
 
@@ -273,6 +273,95 @@ def test_forged_expired_and_revoked_tokens_are_refused_by_every_protected_route_
             probe.check(code == 1008, f"{name} on {path}", f"got {code}, expected an accepted upgrade, then close 1008")
         sockets.close_all()
     probe.check(stored_scores(api, victim) == [], "a forged token stored a score", stored_scores(api, victim))
+    probe.done()
+
+
+# --- refresh tokens -------------------------------------------------------------------------------------
+
+
+def refresh_forgeries(real: str, spent_elsewhere: str, access_token: str) -> dict[str, str]:
+    """Refresh tokens made from a real one (and others that are not one), none of which may refresh anything."""
+    flipped = real[:-1] + ("A" if real[-1] != "A" else "B")
+    return {
+        "last character changed": flipped,
+        "one character short": real[:-1],
+        "one character more": real + "A",
+        "padded with =": real + "=",
+        "standard base64 alphabet": real.replace("-", "+").replace("_", "/") if ("-" in real or "_" in real) else "+" + real[1:],
+        "upper case": real.upper() if real.upper() != real else real.lower(),
+        "with spaces around": f" {real} ",
+        "URL-encoded": quote(real, safe="") + "%00",
+        "its stored hash": hashlib.sha256(real.encode()).hexdigest(),
+        "its hash, base64url": base64.urlsafe_b64encode(hashlib.sha256(real.encode()).digest()).decode().rstrip("="),
+        "the access token": access_token,
+        "another player's spent token": spent_elsewhere,
+        "NUL inside": real[:20] + "\u0000" + real[21:],
+        "43 zero bytes' worth": "A" * 43,
+        **{f"hostile text {index}": text for index, text in enumerate(HOSTILE_TEXT) if text},
+    }
+
+
+def test_forged_and_replayed_refresh_tokens_refresh_nothing_and_forgeries_revoke_nothing(
+    hostile: tuple[Api, Player], sockets: Sockets, base_url: str
+) -> None:
+    api, _ = hostile
+    probe = Probe("refresh tokens")
+    victim = new_player(api, "Refresh Victim")
+    login = api.post("/auth/login", json={"email": victim.email, "password": PASSWORD}).json()["data"]
+    other = new_player(api, "Refresh Other")
+    other_first = api.post("/auth/login", json={"email": other.email, "password": PASSWORD}).json()["data"]["refreshToken"]
+    assert api.post("/auth/refresh", json={"refreshToken": other_first}).status_code == 200
+    # nginx limits /api/v1/auth/ per address: a client of its own for each forgery, as many attackers would be.
+    for name, forged in refresh_forgeries(login["refreshToken"], other_first, login["token"]).items():
+        client = Api(base_url)
+        probe.status(client.post("/auth/refresh", json={"refreshToken": forged}), [401, 422], f"{name} in the body")
+        # A cookie's value is read without the spaces around it (RFC 6265), so that one is the real token.
+        if forged.isascii() and forged.isprintable() and ";" not in forged and forged.strip() == forged:
+            probe.status(client.post("/auth/refresh", headers={"Cookie": f"rth={forged}"}), [401], f"{name} as the cookie")
+    for value in [12, 1.5, True, None, [], {}, [login["refreshToken"]], {"token": login["refreshToken"]}]:
+        response = Api(base_url).post("/auth/refresh", json={"refreshToken": value})
+        probe.status(response, [401, 422], f"refreshToken {value!r}")
+    # A refresh token is no access token, by either transport, on REST or a socket.
+    for headers in ({"Authorization": f"Bearer {login['refreshToken']}"}, {"Cookie": f"ath={login['refreshToken']}"}):
+        response = Api(base_url).get("/auth/me", headers=headers)
+        probe.status(response, [401], f"the refresh token as an access token {headers}")
+    session = Api(base_url).session
+    socket_ = sockets.open("/ws/v1/my-score", login["refreshToken"])
+    probe.check(close_code(socket_, timeout=5) == 1008, "the refresh token as a socket's token")
+    # None of that was a replay: the victim's session goes on.
+    renewed = api.post("/auth/refresh", session=session, json={"refreshToken": login["refreshToken"]})
+    probe.status(renewed, [200], "the victim's own refresh after the forgeries")
+    newest = renewed.json()["data"]["refreshToken"] if renewed.status_code == 200 else ""
+
+    # The spent token, replayed at once from many clients: all refused, and the family is gone for the holder too.
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        replays = list(pool.map(lambda _: Api(base_url).post("/auth/refresh", json={"refreshToken": login["refreshToken"]}), range(8)))
+    for response in replays:
+        probe.status(response, [401], "a replayed spent token")
+    probe.status(api.post("/auth/refresh", session=session, json={"refreshToken": newest}), [401], "the holder's newest token after the replay")
+    probe.done()
+
+
+def test_one_refresh_token_raced_from_many_clients_refreshes_once_and_ends_its_session(hostile: tuple[Api, Player]) -> None:
+    api, _ = hostile
+    probe = Probe("refresh tokens")
+    player = new_player(api, "Refresh Race")
+    token = api.post("/auth/login", json={"email": player.email, "password": PASSWORD}).json()["data"]["refreshToken"]
+    barrier = threading.Barrier(8)
+
+    def race(_: int) -> requests.Response:
+        session = api.new_session()
+        barrier.wait(timeout=10)
+        return api.post("/auth/refresh", session=session, json={"refreshToken": token})
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        answers = list(pool.map(race, range(8)))
+    statuses = sorted(response.status_code for response in answers)
+    probe.check(statuses == [200] + [401] * 7, "one token raced from 8 clients", statuses)
+    winner = next((response.json()["data"]["refreshToken"] for response in answers if response.status_code == 200), None)
+    if winner:
+        # The losers presented a spent token: the family is revoked, the winner's successor with it.
+        probe.status(api.post("/auth/refresh", json={"refreshToken": winner}), [401], "the race winner's successor")
     probe.done()
 
 

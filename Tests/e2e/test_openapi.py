@@ -24,7 +24,7 @@ import pytest
 import yaml
 from openapi_spec_validator import validate
 
-from conftest import REPO, Api, Stack, leaderboardctl, new_player, random_loopback_address, run_sql
+from conftest import PASSWORD, REPO, Api, Stack, leaderboardctl, new_player, random_loopback_address, run_sql
 
 SPEC = REPO / "openapi.yaml"
 ROUTER = REPO / "Sources" / "LeaderboardAPI" / "API" / "APIService.swift"
@@ -87,7 +87,7 @@ def seeded_admin(base_url: str, _stack_session: Stack):
     api.session.close()
 
 
-def run_schemathesis(base_url: str, *extra: str) -> tuple[int, str, float]:
+def run_schemathesis(base_url: str, *extra: str, login: tuple[str, str] | None = None) -> tuple[int, str, float]:
     seed = os.environ.get("OPENAPI_SEED") or str(random.randrange(1, 2**31))
     command = [
         sys.executable, "-m", "schemathesis.cli", "run", str(SPEC),
@@ -105,6 +105,7 @@ def run_schemathesis(base_url: str, *extra: str) -> tuple[int, str, float]:
         "SCHEMATHESIS_HOOKS": "schemathesis_hooks",
         "ST_SOURCE_ADDRESS": random_loopback_address(),
         "NO_COLOR": "1",
+        **({"ST_LOGIN_EMAIL": login[0], "ST_LOGIN_PASSWORD": login[1]} if login else {}),
     }
     started = time.monotonic()
     completed = subprocess.run(
@@ -136,7 +137,7 @@ def test_the_live_server_matches_the_spec(base_url: str, seeded_player, seeded_a
         extra = ["-H", f"Authorization: Bearer {seeded_admin.token}", "--include-path-regex", "^/admin/"]
     games_before = [row[0] for row in run_sql(stack_env, "SELECT slug FROM games")]
     try:
-        status, output, seconds = run_schemathesis(base_url, *extra)
+        status, output, seconds = run_schemathesis(base_url, *extra, login=(seeded_player.email, PASSWORD))
     finally:
         # The games the admin run made up (slugs such as "0") would be found by later tests that probe unknown games.
         run_sql(

@@ -9,6 +9,7 @@ bounded receive, never a sleep. A client that reads nothing is test_ws_limits'.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import json
 import os
@@ -41,6 +42,8 @@ from test_auth import FORGERIES, forged_tokens
 
 MAX_SCORE = 10**9
 ACCOUNT_PATHS = ["/ws/v1/scores", "/ws/v1/my-score", "/ws/v1/add-score", "/ws/v1/reports"]
+# The routes that serve no one without an account; the boards and reports serve anonymous clients too.
+ACCOUNT_ONLY_PATHS = ["/ws/v1/my-score", "/ws/v1/add-score"]
 ROW_KEYS = {"rank", "userId", "player", "game", "score", "date"}
 SUBMISSION_KEYS = {"ok", "game", "score", "best", "improved", "rank", "globalRank"}
 POLICY_VIOLATION, GOING_AWAY, MESSAGE_TOO_BIG = 1008, 1001, 1009
@@ -146,7 +149,7 @@ def test_the_welcome_socket_greets_and_echoes_without_a_token(sockets: Sockets) 
 # --- auth at the upgrade -------------------------------------------------------
 
 
-@pytest.mark.parametrize("path", ACCOUNT_PATHS)
+@pytest.mark.parametrize("path", ACCOUNT_ONLY_PATHS)
 def test_an_account_socket_without_a_token_is_accepted_then_closed_with_1008(sockets: Sockets, path: str) -> None:
     socket_ = sockets.open(path)
     if path != "/ws/v1/my-score":
@@ -516,9 +519,93 @@ def test_a_token_that_expires_while_connected_closes_its_socket_with_1008(
     token = token_for(stack_env["SECRET_KEY"], player, lifetime=3)
     board = sockets.open("/ws/v1/scores", token)
     board.send(json.dumps({"game": "cod", "start": 0, "end": 0}))
-    assert {"result", "totalCount"} <= set(receive_json(board)), "the token is valid for now"
+    # Less than a minute is left from the start: the client is told at once.
+    notice = receive_until(board, lambda message: "event" in message)
+    assert notice["event"] == "token-expiring" and 0 <= notice["in"] <= 3, notice
+    receive_until(board, lambda message: {"result", "totalCount"} <= set(message))
 
     assert close_code(board, timeout=10) == POLICY_VIOLATION
+
+
+# --- renewal in place ---------------------------------------------------------------
+
+
+def pass_the_expiry_of(socket_: ClientConnection, token: str) -> list[Any]:
+    """Reads what the socket gets until the token's `exp` has passed by a second; fails if it closes meanwhile."""
+    expires_at = jwt.decode(token, options={"verify_signature": False})["exp"]
+    messages = []
+    while time.time() < expires_at + 1:
+        try:
+            messages.append(json.loads(socket_.recv(timeout=max(0.1, expires_at + 1 - time.time()))))
+        except TimeoutError:
+            continue
+    return messages
+
+
+def test_a_socket_renewed_in_place_keeps_its_view_and_pushes_past_the_first_tokens_expiry(
+    api: Api, sockets: Sockets, stack_env: dict[str, str]
+) -> None:
+    player, rival = new_player(api, "Renewing"), new_player(api, "Renewal Rival")
+    short = token_for(stack_env["SECRET_KEY"], player, lifetime=4)
+    board = sockets.open("/ws/v1/scores", short)
+    board.send(json.dumps({"game": "cod", "start": 0, "end": 0}))
+    assert receive_until(board, lambda message: "event" in message)["event"] == "token-expiring"
+
+    # A token from the login: the same account, valid for the stack's whole lifetime.
+    board.send(json.dumps({"auth": player.token}))
+    renewed = receive_until(board, lambda message: message.get("event") == "token-renewed")
+    assert renewed["in"] > 60, renewed
+    pass_the_expiry_of(board, short)
+
+    score = score_above_top(api, rival, "cod")
+    submit(api, rival, "cod", score)
+    receive_until(board, tops(rival, score), timeout=10)
+
+
+def test_a_renewal_with_another_accounts_token_closes_the_socket_with_1008(api: Api, sockets: Sockets) -> None:
+    player, other = new_player(api, "Owner"), new_player(api, "Intruder")
+    standing = sockets.open("/ws/v1/my-score", player.token)
+    assert receive_json(standing) == {"result": None}
+    standing.send(json.dumps({"auth": other.token}))
+    assert close_code(standing, timeout=5) == POLICY_VIOLATION
+
+
+def test_a_renewal_with_a_token_that_does_not_hold_is_refused_and_the_socket_keeps_its_own(
+    api: Api, sockets: Sockets, stack_env: dict[str, str]
+) -> None:
+    player = new_player(api, "Kept")
+    standing = sockets.open("/ws/v1/my-score", player.token)
+    assert receive_json(standing) == {"result": None}
+    for bad in [token_for("another secret, long enough to sign", player, 600), token_for(stack_env["SECRET_KEY"], player, -5)]:
+        standing.send(json.dumps({"auth": bad}))
+        assert_error(receive_json(standing))
+    standing.send(json.dumps({"auth": 12}))
+    assert_error(receive_json(standing), "auth")
+    standing.send("refresh")
+    assert receive_json(standing) == {"result": None}
+
+
+# --- anonymous clients --------------------------------------------------------------
+
+
+def test_an_anonymous_board_socket_gets_pushes_and_reports_but_cannot_submit(api: Api, sockets: Sockets) -> None:
+    player = new_player(api, "Seen Anonymously")
+    board = sockets.open("/ws/v1/scores")
+    board.send(json.dumps({"game": "cod", "start": 0, "end": 0}))
+    assert {"result", "totalCount"} <= set(receive_json(board))
+    score = score_above_top(api, player, "cod")
+    submit(api, player, "cod", score)
+    receive_until(board, tops(player, score), timeout=10)
+
+    reports = sockets.open("/ws/v1/reports")
+    reports.send(json.dumps({"start": today(), "end": today(), "limit": 5}))
+    assert "result" in receive_json(reports)
+
+    submitter = sockets.open("/ws/v1/add-score")
+    with contextlib.suppress(ConnectionClosed):
+        submitter.send(json.dumps({"game": "cod", "score": 1}))
+    assert close_code(submitter, timeout=5) == POLICY_VIOLATION
+    assert board_top(api, player, "cod") == score, "nothing was submitted"
 
 
 # --- a daemon going away -----------------------------------------------------------

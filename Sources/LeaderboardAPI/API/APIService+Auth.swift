@@ -4,8 +4,18 @@ import LeaderboardCore
 extension APIService {
     struct LoginData: Encodable, Sendable {
         let token: String
+        let refreshToken: String
         let user: User
     }
+
+    struct RefreshData: Encodable, Sendable {
+        let token: String
+        let refreshToken: String
+    }
+
+    /// The refresh token's cookie: sent only to the refresh route, and never on a request another site's page starts.
+    static let refreshCookieName = "rth"
+    static let refreshCookiePath = prefix + "/auth/refresh"
 
     func signup(_ request: HTTPRequest) throws -> HTTPResponse {
         var body = try request.jsonFields()
@@ -19,10 +29,33 @@ extension APIService {
         var body = try request.jsonFields()
         let (email, password) = (body.string("email"), body.string("password"))
         try body.validate()
-        let (token, user) = try auth.login(email: email, password: password, clientAddress: request.remoteAddress)
-        var response = HTTPResponse.envelope(message: "logged in", data: LoginData(token: token, user: user))
-        response.headers.append(("Set-Cookie", cookie(value: token, maxAge: Int(config.accessTokenLifetime.components.seconds))))
+        let signedIn = try auth.login(email: email, password: password, clientAddress: request.remoteAddress)
+        var response = HTTPResponse.envelope(
+            message: "logged in", data: LoginData(token: signedIn.token, refreshToken: signedIn.refreshToken, user: signedIn.user))
+        setCookies(of: signedIn, on: &response)
         return Self.uncacheable(response)
+    }
+
+    /// A new access token and refresh token for the refresh token in the body (`{refreshToken}`, for game clients) or
+    /// the `rth` cookie (browsers).
+    func refresh(_ request: HTTPRequest) throws -> HTTPResponse {
+        var presented = TokenTransport.cookies(request.header("cookie"))[Self.refreshCookieName]
+        if !request.body.isEmpty {
+            var body = try request.jsonFields()
+            let token = body.contains("refreshToken") ? body.string("refreshToken") : nil
+            try body.validate()
+            presented = token ?? presented
+        }
+        let signedIn = try auth.refresh(presented)
+        var response = HTTPResponse.envelope(message: "refreshed", data: RefreshData(token: signedIn.token, refreshToken: signedIn.refreshToken))
+        setCookies(of: signedIn, on: &response)
+        return Self.uncacheable(response)
+    }
+
+    private func setCookies(of signedIn: SignedIn, on response: inout HTTPResponse) {
+        response.headers.append(("Set-Cookie", cookie(value: signedIn.token, maxAge: Int(config.accessTokenLifetime.components.seconds))))
+        response.headers.append(
+            ("Set-Cookie", refreshCookie(value: signedIn.refreshToken, maxAge: Int(config.refreshTokenLifetime.components.seconds))))
     }
 
     /// The account with its role, so a client knows whether to offer the administration.
@@ -37,7 +70,7 @@ extension APIService {
         return (claims, account)
     }
 
-    /// Always clears the cookie; revokes the token when it is still valid. The revocation is stored in
+    /// Always clears the cookies; revokes the token and its session when the token is still valid. The revocation is stored in
     /// PostgreSQL before the answer, so a 200 means the token no longer works anywhere.
     func logout(_ request: HTTPRequest) throws -> HTTPResponse {
         if let token = request.accessToken, let claims = try? auth.authenticate(token) {
@@ -45,6 +78,7 @@ extension APIService {
         }
         var response = HTTPResponse.envelope(message: "logged out", data: Optional<User>.none)
         response.headers.append(("Set-Cookie", cookie(value: "", maxAge: 0)))
+        response.headers.append(("Set-Cookie", refreshCookie(value: "", maxAge: 0)))
         return response
     }
 
@@ -58,5 +92,10 @@ extension APIService {
     /// The predecessor's `ath` cookie: not readable by scripts, not sent on cross-site subrequests.
     private func cookie(value: String, maxAge: Int) -> String {
         "ath=\(value); Path=/; Max-Age=\(maxAge); HttpOnly; SameSite=Lax" + (config.cookieSecure ? "; Secure" : "")
+    }
+
+    private func refreshCookie(value: String, maxAge: Int) -> String {
+        "\(Self.refreshCookieName)=\(value); Path=\(Self.refreshCookiePath); Max-Age=\(maxAge); HttpOnly; SameSite=Strict"
+            + (config.cookieSecure ? "; Secure" : "")
     }
 }

@@ -50,6 +50,7 @@ public final class APIService {
         }
         router.add("POST", prefix + "/auth/signup") { request, _, api in try api.signup(request) }
         router.add("POST", prefix + "/auth/login") { request, _, api in try api.login(request) }
+        router.add("POST", prefix + "/auth/refresh") { request, _, api in try api.refresh(request) }
         router.add("GET", prefix + "/auth/me") { request, _, api in try api.me(request) }
         router.add("POST", prefix + "/auth/logout") { request, _, api in try api.logout(request) }
         router.add("POST", prefix + "/auth/signout") { request, _, api in try api.logout(request) }

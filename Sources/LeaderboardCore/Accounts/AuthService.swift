@@ -1,18 +1,21 @@
 import Foundation
 
-/// Signup, login, token checks and logout, independent of any transport.
+/// Signup, login, refresh, token checks and logout, independent of any transport.
 public final class AuthService {
     public struct Policy: Sendable {
         public var tokenLifetime: Duration
+        public var refreshTokenLifetime: Duration
         public var maxLoginFailures: Int
         public var failureWindowSeconds: Int
         public var maxSignupsPerAddress: Int
         public var signupWindowSeconds: Int
 
         public init(
-            tokenLifetime: Duration, maxLoginFailures: Int, failureWindowSeconds: Int, maxSignupsPerAddress: Int, signupWindowSeconds: Int
+            tokenLifetime: Duration, refreshTokenLifetime: Duration = .seconds(30 * 86_400), maxLoginFailures: Int, failureWindowSeconds: Int,
+            maxSignupsPerAddress: Int, signupWindowSeconds: Int
         ) {
             self.tokenLifetime = tokenLifetime
+            self.refreshTokenLifetime = refreshTokenLifetime
             self.maxLoginFailures = maxLoginFailures
             self.failureWindowSeconds = failureWindowSeconds
             self.maxSignupsPerAddress = maxSignupsPerAddress
@@ -26,6 +29,7 @@ public final class AuthService {
     private let users: any UserStore
     private let ephemeral: any EphemeralStore
     private let revocations: any TokenRevocations
+    private let refreshTokens: any RefreshTokenStore
     private let signer: JWTSigner
     private let passwords: PasswordWork
     private let policy: Policy
@@ -34,12 +38,13 @@ public final class AuthService {
     /// `passwords` and `verifiedTokens`: one each for every service of the process (they share the secret), so
     /// hashing is bounded process-wide and a token is verified once whichever worker it reaches first.
     public init(
-        users: any UserStore, ephemeral: any EphemeralStore, revocations: any TokenRevocations, signer: JWTSigner, passwords: PasswordWork,
-        policy: Policy, verifiedTokens: VerifiedTokens = VerifiedTokens()
+        users: any UserStore, ephemeral: any EphemeralStore, revocations: any TokenRevocations, refreshTokens: any RefreshTokenStore,
+        signer: JWTSigner, passwords: PasswordWork, policy: Policy, verifiedTokens: VerifiedTokens = VerifiedTokens()
     ) {
         self.users = users
         self.ephemeral = ephemeral
         self.revocations = revocations
+        self.refreshTokens = refreshTokens
         self.signer = signer
         self.passwords = passwords
         self.policy = policy
@@ -67,19 +72,21 @@ public final class AuthService {
 
     /// The service as the daemons run it: secret, bcrypt cost and throttle limits from `config`.
     public convenience init(
-        config: Config, users: any UserStore, ephemeral: any EphemeralStore, revocations: any TokenRevocations, passwords: PasswordWork,
-        verifiedTokens: VerifiedTokens = VerifiedTokens()
+        config: Config, users: any UserStore, ephemeral: any EphemeralStore, revocations: any TokenRevocations,
+        refreshTokens: any RefreshTokenStore, passwords: PasswordWork, verifiedTokens: VerifiedTokens = VerifiedTokens()
     ) {
         self.init(
-            users: users, ephemeral: ephemeral, revocations: revocations, signer: JWTSigner(secret: config.secretKey), passwords: passwords,
+            users: users, ephemeral: ephemeral, revocations: revocations, refreshTokens: refreshTokens,
+            signer: JWTSigner(secret: config.secretKey), passwords: passwords,
             policy: .init(
-                tokenLifetime: config.accessTokenLifetime, maxLoginFailures: config.loginMaxFailures,
+                tokenLifetime: config.accessTokenLifetime, refreshTokenLifetime: config.refreshTokenLifetime,
+                maxLoginFailures: config.loginMaxFailures,
                 failureWindowSeconds: config.loginFailureWindowSeconds, maxSignupsPerAddress: config.signupMaxPerAddress,
                 signupWindowSeconds: config.signupWindowSeconds),
             verifiedTokens: verifiedTokens)
     }
 
-    /// Checks the password and issues a token. Unknown e-mail and wrong password cost the same bcrypt
+    /// Checks the password and issues an access token and the first refresh token of a new session. Unknown e-mail and wrong password cost the same bcrypt
     /// work and give the same answer; so does a password signup would refuse (over bcrypt's 72 bytes, or
     /// with a NUL), which bcrypt would otherwise compare cut short.
     ///
@@ -88,7 +95,7 @@ public final class AuthService {
     /// any addresses, an address that has failed for it at all is refused too (a spread-out guesser gets one
     /// guess per address and window), while one that has not still logs in; and an address that failed five
     /// times as often for any e-mails is refused. A success clears its address's and the e-mail's count.
-    public func login(email: String, password: String, clientAddress: String) throws -> (token: String, user: User) {
+    public func login(email: String, password: String, clientAddress: String) throws -> SignedIn {
         let email = email.trimmingWhitespace()
         if email.isEmpty || password.isEmpty {
             throw ServiceError.validation(
@@ -120,22 +127,56 @@ public final class AuthService {
         try ephemeral.remove(pairKey)
         try ephemeral.remove(emailKey)
         // Only once the password matched: a banned account is told so, and no one else learns it.
-        let claims = claims(for: credentials.user)
+        let session = Crypto.hex(Crypto.randomBytes(16))
+        let refreshToken = RefreshTokenSecret.make()
+        guard
+            try refreshTokens.startFamily(
+                session, userId: credentials.user.id, tokenHash: RefreshTokenSecret.hash(refreshToken)!, expiresAt: refreshExpiry())
+        else { throw ServiceError.forbidden("this account is banned") }
+        let token = try issueRecordedToken(for: credentials.user, session: session)
+        return SignedIn(token: token, refreshToken: refreshToken, user: credentials.user)
+    }
+
+    /// Spends a refresh token for a new access token and the session's next refresh token (rotation). A token spent
+    /// already revokes its session (someone else holds a copy): unauthorized, as for an unknown, expired or revoked one.
+    public func refresh(_ refreshToken: String?) throws -> SignedIn {
+        guard let refreshToken, !refreshToken.isEmpty else { throw ServiceError.unauthorized("refresh token required") }
+        guard let hash = RefreshTokenSecret.hash(refreshToken) else { throw ServiceError.unauthorized("invalid refresh token") }
+        let successor = RefreshTokenSecret.make()
+        switch try refreshTokens.rotate(tokenHash: hash, successorHash: RefreshTokenSecret.hash(successor)!, expiresAt: refreshExpiry()) {
+        case .rotated(let user, let session):
+            let token = try issueRecordedToken(for: user, session: session)
+            return SignedIn(token: token, refreshToken: successor, user: user)
+        case .unknown: throw ServiceError.unauthorized("invalid refresh token")
+        case .expired: throw ServiceError.unauthorized("refresh token expired")
+        case .revoked: throw ServiceError.unauthorized("session revoked")
+        case .reused: throw ServiceError.unauthorized("refresh token already used; the session is revoked")
+        }
+    }
+
+    /// An access token recorded for the player, so a ban revokes it; forbidden when the player is banned.
+    private func issueRecordedToken(for user: User, session: String) throws -> String {
+        let claims = claims(for: user, session: session)
         let token = signer.sign(claims)
         guard try users.recordToken(Self.revocationKey(token: token, claims: claims), userId: claims.userID, expiresAt: claims.expiresAt)
         else { throw ServiceError.forbidden("this account is banned") }
-        return (token, credentials.user)
+        return token
+    }
+
+    private func refreshExpiry() -> Int {
+        Int(Date().timeIntervalSince1970) + Int(policy.refreshTokenLifetime.components.seconds)
     }
 
     public func issueToken(for user: User, now: Date = Date()) -> String {
         signer.sign(claims(for: user, now: now))
     }
 
-    private func claims(for user: User, now: Date = Date()) -> AccessTokenClaims {
+    private func claims(for user: User, session: String? = nil, now: Date = Date()) -> AccessTokenClaims {
         let issuedAt = Int(now.timeIntervalSince1970)
         return AccessTokenClaims(
             userID: user.id, name: user.name, email: user.email, issuedAt: issuedAt,
-            expiresAt: issuedAt + Int(policy.tokenLifetime.components.seconds), tokenID: Crypto.hex(Crypto.randomBytes(16)))
+            expiresAt: issuedAt + Int(policy.tokenLifetime.components.seconds), tokenID: Crypto.hex(Crypto.randomBytes(16)),
+            sessionID: session)
     }
 
     /// The account of a valid, unrevoked token whose role, read now, is admin: unauthorized without such a token (or
@@ -220,15 +261,23 @@ public final class AuthService {
         return try verify(token)
     }
 
-    /// Revokes the token until it would have expired anyway.
+    /// Revokes the token until it would have expired anyway, and its session: the session's refresh tokens stop working.
     public func logout(token: String, claims: AccessTokenClaims) throws {
         try revocations.revoke(Self.revocationKey(token: token, claims: claims), until: claims.expiresAt)
+        if let session = claims.sessionID { try refreshTokens.revokeFamily(session, reason: "logout") }
     }
 
     /// Tokens we issue carry a `jti`; the predecessor's do not, so those are revoked by their hash.
     public static func revocationKey(token: String, claims: AccessTokenClaims) -> String {
         claims.tokenID ?? "sha256:" + Crypto.hex(Crypto.sha256(Array(token.utf8)))
     }
+}
+
+/// What a login or a refresh hands the client: an access token, the session's next refresh token, and the account.
+public struct SignedIn: Sendable {
+    public let token: String
+    public let refreshToken: String
+    public let user: User
 }
 
 /// A token whose signature and expiry were checked, with the key its revocation would be recorded under.

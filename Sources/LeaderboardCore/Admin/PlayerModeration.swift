@@ -31,21 +31,41 @@ public final class PlayerModeration {
             if user.role == .admin { throw ServiceError.conflict("an administrator cannot be banned; revoke the admin role first") }
             guard user.bannedAt == nil else { return nil }
             try database.query("UPDATE users SET banned_at = now(), banned_reason = $2, updated_at = now() WHERE id = $1", [userId, reason])
-            // Every token issued to the player and still valid is revoked, as logout revokes one.
-            let revoked = try database.query(
-                """
-                INSERT INTO revoked_tokens (token_key, expires_at)
-                SELECT token_key, expires_at FROM issued_tokens WHERE user_id = $1 AND expires_at > now()
-                ON CONFLICT (token_key) DO NOTHING
-                RETURNING token_key, extract(epoch FROM expires_at)::bigint AS expires
-                """, [userId])
+            let commands = try revokeEverything(of: userId, because: "ban")
             try AuditEntry.insert(
                 AuditEntry(
                     actor: actor, action: "user.ban", target: "user:\(userId)", reason: reason,
                     changes: ["banned": AuditChange(before: .flag(false), after: .flag(true))]), on: database)
-            return try revoked.map { row in
-                ["SET", RedisKeys.revokedToken(try row.requiredString("token_key")), "1", "EXAT", String(try row.requiredInt("expires"))]
-            }
+            return commands
+        }
+    }
+
+    /// Signs the player out everywhere without banning them (a stolen device, a leaked password): every token and session
+    /// they hold is revoked, their sockets close with 1008, and they log in again.
+    public func signOut(userId: Int, reason: String?, actor: String) throws -> ModeratedUser {
+        let reason = try Self.requiredReason(reason)
+        return try changePlayer(userId) { _ in
+            let commands = try revokeEverything(of: userId, because: "sign-out")
+            try AuditEntry.insert(
+                AuditEntry(actor: actor, action: "user.sign-out", target: "user:\(userId)", reason: reason, changes: [:]), on: database)
+            return commands
+        }
+    }
+
+    /// Revokes every token issued to the player and still valid, as logout revokes one, and every session (refresh token
+    /// family); returns the Redis commands that cache the revocations.
+    private func revokeEverything(of userId: Int, because why: String) throws -> [[String]] {
+        let revoked = try database.query(
+            """
+            INSERT INTO revoked_tokens (token_key, expires_at)
+            SELECT token_key, expires_at FROM issued_tokens WHERE user_id = $1 AND expires_at > now()
+            ON CONFLICT (token_key) DO NOTHING
+            RETURNING token_key, extract(epoch FROM expires_at)::bigint AS expires
+            """, [userId])
+        try database.query(
+            "UPDATE refresh_families SET revoked_at = now(), revoked_reason = $2 WHERE user_id = $1 AND revoked_at IS NULL", [userId, why])
+        return try revoked.map { row in
+            ["SET", RedisKeys.revokedToken(try row.requiredString("token_key")), "1", "EXAT", String(try row.requiredInt("expires"))]
         }
     }
 

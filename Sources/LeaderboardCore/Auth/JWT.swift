@@ -1,7 +1,7 @@
 import Foundation
 
-/// The claims of an access token: ours (`sub`, `id`, `name`, `email`, `iat`, `exp`, `jti`), and the
-/// predecessor's subset (`id`, `name`, `email`, `exp`), which PyJWT-made tokens carry.
+/// The claims of an access token: ours (`sub`, `id`, `name`, `email`, `iat`, `exp`, `jti`, and `sid`, the refresh
+/// token family it was issued in), and the predecessor's subset (`id`, `name`, `email`, `exp`), which PyJWT-made tokens carry.
 public struct AccessTokenClaims: Sendable, Equatable {
     public var userID: Int
     public var name: String
@@ -10,8 +10,13 @@ public struct AccessTokenClaims: Sendable, Equatable {
     public var expiresAt: Int
     public var notBefore: Int?
     public var tokenID: String?
+    /// The refresh token family (the session) this token was issued in, so logout can end the session.
+    public var sessionID: String?
 
-    public init(userID: Int, name: String, email: String, issuedAt: Int?, expiresAt: Int, notBefore: Int? = nil, tokenID: String?) {
+    public init(
+        userID: Int, name: String, email: String, issuedAt: Int?, expiresAt: Int, notBefore: Int? = nil, tokenID: String?,
+        sessionID: String? = nil
+    ) {
         self.userID = userID
         self.name = name
         self.email = email
@@ -19,6 +24,7 @@ public struct AccessTokenClaims: Sendable, Equatable {
         self.expiresAt = expiresAt
         self.notBefore = notBefore
         self.tokenID = tokenID
+        self.sessionID = sessionID
     }
 }
 
@@ -52,6 +58,7 @@ public struct JWTSigner: Sendable {
         if let issuedAt = claims.issuedAt { payload["iat"] = issuedAt }
         if let notBefore = claims.notBefore { payload["nbf"] = notBefore }
         if let tokenID = claims.tokenID { payload["jti"] = tokenID }
+        if let sessionID = claims.sessionID { payload["sid"] = sessionID }
         let header = Base64URL.encode(Array(#"{"alg":"HS256","typ":"JWT"}"#.utf8))
         // Sorted keys keep tokens reproducible for the same claims.
         let body = try! JSONSerialization.data(withJSONObject: payload, options: [.sortedKeys, .withoutEscapingSlashes])
@@ -92,7 +99,8 @@ public struct JWTSigner: Sendable {
         guard let userID, userID > 0 else { throw .malformed("no user id") }
         return AccessTokenClaims(
             userID: userID, name: payload["name"] as? String ?? "", email: payload["email"] as? String ?? "", issuedAt: issuedAt,
-            expiresAt: expiresAt, notBefore: notBefore, tokenID: payload["jti"] as? String)
+            expiresAt: expiresAt, notBefore: notBefore, tokenID: payload["jti"] as? String,
+            sessionID: payload["sid"] as? String)
     }
 
     /// How far ahead of our clock a token's `iat` may be: another host's clock may run a little fast.

@@ -14,6 +14,8 @@ public struct Config: Sendable {
     public var redisReadReplicas: Bool
     public var secretKey: String
     public var accessTokenLifetime: Duration
+    /// How long a refresh token stays usable after it was issued; each refresh issues a new one.
+    public var refreshTokenLifetime: Duration
     public var apiListen: ListenAddress
     public var apiWorkers: Int
     /// The UDP address (IPv4 host:port) where leaderboard-api counts nginx's refusals (`NginxRefusalCounter`);
@@ -107,6 +109,7 @@ public struct Config: Sendable {
         }
         let minutes = try reader.decimal("ACCESS_TOKEN_EXPIRE_MINUTES", default: 60, in: 1...(60 * 24 * 366))
         accessTokenLifetime = .seconds(Int64((minutes * 60).rounded()))
+        refreshTokenLifetime = .seconds(Int64(try reader.integer("REFRESH_TOKEN_EXPIRE_DAYS", default: 30, in: 1...3650)) * 86_400)
 
         apiListen = try reader.listenAddress("API_LISTEN", default: "unix:var/run/api.sock")
         apiWorkers = try reader.integer("API_WORKERS", default: 32, in: 1...1024)

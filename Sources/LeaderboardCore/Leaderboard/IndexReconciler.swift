@@ -109,6 +109,8 @@ public final class IndexReconciler {
         // Revocations past their token's expiry protect nothing any more.
         try database.query("DELETE FROM revoked_tokens WHERE expires_at < now()")
         try database.query("DELETE FROM issued_tokens WHERE expires_at < now()")
+        try database.query(
+            "DELETE FROM refresh_families f WHERE NOT EXISTS (SELECT 1 FROM refresh_tokens t WHERE t.family_id = f.id AND t.expires_at >= now())")
         // A revocation Redis refused to cache left it incomplete, or it was marked complete by another server (a
         // replica promoted since): reload it now that Redis takes writes, PostgreSQL answering meanwhile.
         if try !RevocationList.isCacheComplete(in: redis) {

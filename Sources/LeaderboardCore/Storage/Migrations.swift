@@ -155,6 +155,34 @@ public enum Migrations {
                 """
             ]
         ),
+        Migration(
+            // A family is one session (a login); its tokens are kept by their SHA-256. Rows stay until the family's newest
+            // token expired (the reconciler prunes them), so a spent token presented again is still recognised.
+            version: 8, name: "refresh tokens",
+            sql: [
+                """
+                CREATE TABLE refresh_families (
+                    id text PRIMARY KEY,
+                    user_id bigint NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+                    created_at timestamptz NOT NULL DEFAULT now(),
+                    last_used_at timestamptz,
+                    revoked_at timestamptz,
+                    revoked_reason text
+                )
+                """,
+                "CREATE INDEX refresh_families_user_id_idx ON refresh_families (user_id) WHERE revoked_at IS NULL",
+                """
+                CREATE TABLE refresh_tokens (
+                    hash text PRIMARY KEY CHECK (length(hash) = 64),
+                    family_id text NOT NULL REFERENCES refresh_families (id) ON DELETE CASCADE,
+                    created_at timestamptz NOT NULL DEFAULT now(),
+                    expires_at timestamptz NOT NULL,
+                    rotated_at timestamptz
+                )
+                """,
+                "CREATE INDEX refresh_tokens_family_id_idx ON refresh_tokens (family_id, expires_at)",
+            ]
+        ),
     ]
 
     /// Applies the migrations not yet recorded and returns their versions. Safe to run concurrently:

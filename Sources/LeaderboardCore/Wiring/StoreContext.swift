@@ -25,6 +25,7 @@ public struct Stores {
     public var games: any GameCatalog
     public var ephemeral: any EphemeralStore
     public var revocations: any TokenRevocations
+    public var refreshTokens: any RefreshTokenStore
     public var health: any HealthProbe
     public var scores: any ScoreStore
     public var index: any RankingIndex
@@ -33,12 +34,14 @@ public struct Stores {
 
     public init(
         users: any UserStore, games: any GameCatalog, ephemeral: any EphemeralStore, revocations: any TokenRevocations,
-        health: any HealthProbe, scores: any ScoreStore, index: any RankingIndex, gameSettings: any GameAdminStore, apiKeys: any ApiKeyStore
+        refreshTokens: any RefreshTokenStore, health: any HealthProbe, scores: any ScoreStore, index: any RankingIndex,
+        gameSettings: any GameAdminStore, apiKeys: any ApiKeyStore
     ) {
         self.users = users
         self.games = games
         self.ephemeral = ephemeral
         self.revocations = revocations
+        self.refreshTokens = refreshTokens
         self.health = health
         self.scores = scores
         self.index = index
@@ -53,7 +56,8 @@ public struct Stores {
         self.init(
             users: PostgresUserStore(database: database), games: PostgresGameCatalog(database: database, list: games),
             ephemeral: RedisEphemeralStore(redis: redis), revocations: RevocationList(database: database, redis: redis),
-            health: ConnectionHealthProbe(database: database, redis: redis), scores: PostgresScoreStore(database: database),
+            refreshTokens: PostgresRefreshTokenStore(database: database), health: ConnectionHealthProbe(database: database, redis: redis),
+            scores: PostgresScoreStore(database: database),
             index: connections.replica.map { ReplicaReadIndex(primary: BoardIndex(redis: redis), replica: BoardIndex(redis: $0)) }
                 ?? BoardIndex(redis: redis),
             gameSettings: PostgresGameAdminStore(database: database), apiKeys: PostgresApiKeyStore(database: database))
@@ -109,7 +113,8 @@ public final class StoreContext: @unchecked Sendable {
         gameAdmin = GameAdmin(store: stores.gameSettings)
         apiKeys = ApiKeys(store: stores.apiKeys, games: stores.gameSettings)
         auth = AuthService(
-            config: config, users: stores.users, ephemeral: stores.ephemeral, revocations: stores.revocations, passwords: shared.passwords,
+            config: config, users: stores.users, ephemeral: stores.ephemeral, revocations: stores.revocations, refreshTokens: stores.refreshTokens,
+            passwords: shared.passwords,
             verifiedTokens: shared.verifiedTokens)
         leaderboard = LeaderboardService(
             scores: stores.scores, index: stores.index, games: stores.games, ephemeral: stores.ephemeral, batches: shared.submissionBatches,

@@ -1,10 +1,14 @@
 // The REST API under /api/v1 (see API.md): every answer is the envelope
 // {success, statusCode, message, data} (+ errors: [{field, message}] on a 422).
 // Authentication rides on the HttpOnly `ath` cookie that login sets: every
-// request here is same-origin, so the browser sends it; this module never
-// sees or keeps the token. The public reads (boards, report) of a visitor who
-// is logged out go without it: a cookie left from a session that ended would
-// make them 401.
+// request here is same-origin, so the browser sends it, and this module keeps
+// no token. The session lasts through the HttpOnly `rth` refresh cookie, which
+// only POST /auth/refresh receives: `session` refreshes a minute before the
+// access token expires, and once after a 401, then repeats the request. A
+// refresh's new access token goes to the `session` listeners (the open sockets
+// renew in place with it) and is not kept. The public reads (boards, report) of
+// a visitor who is logged out go without cookies: a cookie left from a session
+// that ended would make them 401.
 
 const PREFIX = "/api/v1";
 
@@ -69,7 +73,21 @@ function sentence(text) {
  * @param {string} path under /api/v1, e.g. "/auth/login"
  * @param {{query?: Record<string, any>, body?: any, headers?: Record<string, string>, anonymous?: boolean, signal?: AbortSignal}} options
  */
-export async function request(method, path, { query, body, headers = {}, anonymous = false, signal } = {}) {
+// Their 401 says nothing about an expired access token.
+const SESSION_ROUTES = new Set(["/auth/login", "/auth/signup", "/auth/logout", "/auth/signout", "/auth/refresh"]);
+
+export async function request(method, path, options = {}) {
+  try {
+    return await send(method, path, options);
+  } catch (error) {
+    // An expired access token: refresh once, and repeat the request with the new cookie.
+    if (!(error instanceof ApiError) || !error.unauthenticated || options.anonymous || SESSION_ROUTES.has(path)) throw error;
+    if (!(await session.refresh())) throw error;
+    return send(method, path, options);
+  }
+}
+
+async function send(method, path, { query, body, headers = {}, anonymous = false, signal } = {}) {
   let url = PREFIX + path;
   if (query) {
     const params = new URLSearchParams();
@@ -118,6 +136,73 @@ export async function request(method, path, { query, body, headers = {}, anonymo
     : [];
   throw new ApiError(response.status, message, fieldErrors, retryAfter);
 }
+
+/** The `exp` of a JWT, in seconds; only read to know when to refresh. */
+function expiryOf(token) {
+  try {
+    const payload = token.split(".")[1].replace(/-/g, "+").replace(/_/g, "/");
+    return Number(JSON.parse(atob(payload)).exp) || null;
+  } catch {
+    return null;
+  }
+}
+
+// Refresh a minute before the access token expires, as leaderboard-ws warns its sockets.
+const REFRESH_AHEAD = 60;
+
+/**
+ * The session behind the cookies: refreshes it before the access token expires
+ * and on demand (one refresh at a time, in this tab and, where the browser has
+ * Web Locks, across its tabs: two refreshes with the same refresh token would
+ * read as a stolen token and end the session).
+ */
+export const session = {
+  timer: null,
+  pending: null,
+  listeners: new Set(),
+
+  /** Calls listener(token) with each new access token (to renew sockets in place). */
+  onRefresh(listener) {
+    this.listeners.add(listener);
+  },
+
+  /** Takes the token of a login or a refresh: refresh again a minute before it expires. */
+  started(token) {
+    clearTimeout(this.timer);
+    const expiresAt = expiryOf(token);
+    if (expiresAt === null) return;
+    const wait = Math.max(5, expiresAt - REFRESH_AHEAD - Date.now() / 1000);
+    this.timer = setTimeout(() => this.refresh(), wait * 1000);
+  },
+
+  ended() {
+    clearTimeout(this.timer);
+    this.timer = null;
+  },
+
+  /** Refreshes the session; resolves to whether it holds (false: log in again). */
+  refresh() {
+    this.pending ??= this.refreshOnce().finally(() => {
+      this.pending = null;
+    });
+    return this.pending;
+  },
+
+  async refreshOnce() {
+    const run = async () => {
+      try {
+        const { data } = await send("POST", "/auth/refresh");
+        this.started(data.token);
+        for (const listener of this.listeners) listener(data.token);
+        return true;
+      } catch {
+        this.ended();
+        return false;
+      }
+    };
+    return navigator.locks ? navigator.locks.request("leaderboard-session-refresh", run) : run();
+  },
+};
 
 export const api = {
   me: () => request("GET", "/auth/me"),

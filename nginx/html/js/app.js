@@ -6,7 +6,7 @@
 // get a page that creates and edits games, bans players, deletes scores, shows the
 // audit log and manages API keys (#admin).
 
-import { api, ApiError, randomKey } from "/js/api.js";
+import { api, ApiError, randomKey, session } from "/js/api.js";
 import { $, el, say, formatNumber, clearFormErrors, showFormError, showFormSuccess, busy } from "/js/dom.js";
 import { LiveSocket } from "/js/live.js";
 import { AdminPage } from "/js/admin.js";
@@ -167,9 +167,16 @@ function updateConnection(name, socketState, detail) {
 
 /**
  * A socket closed with 1008: the session is over (missing, expired or revoked
- * token), or the server found the client too chatty. /auth/me tells which.
+ * token), or the server found the client too chatty. /auth/me tells which
+ * (refreshing the session once if its token expired). A visitor's board
+ * socket was refused a cookie left from a session that ended: logout clears it.
  */
 async function onPolicyClose(socket) {
+  if (!state.user) {
+    await api.logout().catch(() => {});
+    socket.resume();
+    return;
+  }
   try {
     await api.me();
   } catch (error) {
@@ -183,12 +190,21 @@ const scoresSocket = new LiveSocket("/ws/v1/scores", {
   onMessage: onBoardMessage,
   onState: (socketState, detail) => updateConnection("scores", socketState, detail),
   onPolicyClose: () => onPolicyClose(scoresSocket),
+  onTokenExpiring: () => session.refresh(),
 });
 
 const myScoreSocket = new LiveSocket("/ws/v1/my-score", {
   onMessage: onMyScore,
   onState: (socketState, detail) => updateConnection("my-score", socketState, detail),
   onPolicyClose: () => onPolicyClose(myScoreSocket),
+  onTokenExpiring: () => session.refresh(),
+});
+
+// A refreshed session's sockets keep their views: they renew in place.
+session.onRefresh((token) => {
+  if (!state.user) return;
+  scoresSocket.renew(token);
+  myScoreSocket.renew(token);
 });
 
 function currentView() {
@@ -236,23 +252,7 @@ async function loadBoardOnce() {
     if (generation !== restGeneration || handleSessionError(error)) return;
     say(boardError, error.message, "error");
   }
-  if (anonymous) pollSoon();
 }
-
-// Logged out there is no socket (the sockets need a session): the board is
-// reloaded every POLL_INTERVAL ms while the page is in sight.
-const POLL_INTERVAL = 5000;
-let pollTimer = null;
-
-function pollSoon() {
-  clearTimeout(pollTimer);
-  pollTimer = null;
-  if (state.user === null && document.visibilityState === "visible") pollTimer = setTimeout(loadBoardOnce, POLL_INTERVAL);
-}
-
-document.addEventListener("visibilitychange", () => {
-  if (state.user === null && document.visibilityState === "visible" && !boardsView.hidden) loadBoardOnce();
-});
 
 function onBoardMessage(message) {
   if (!message || typeof message !== "object") return;
@@ -782,13 +782,14 @@ function showAuth() {
   authView.hidden = false;
   loginLink.hidden = false;
   showBoards();
-  loadBoardOnce();
+  // Visitors watch the board live too: /ws/v1/scores serves anonymous clients.
+  scoresSocket.start();
+  if (!scoresSocket.isOpen) loadBoardOnce();
 }
 
 function showApp(user) {
   state.user = user;
   state.myRow = undefined;
-  clearTimeout(pollTimer);
   authView.hidden = true;
   loginLink.hidden = true;
   memberView.hidden = false;
@@ -797,6 +798,8 @@ function showApp(user) {
   if (state.view === "admin" && isAdmin()) showAdmin();
   else showBoards();
   renderMyRow();
+  // A visitor's board socket was anonymous: it opens again with the session's cookie, so it renews with it.
+  scoresSocket.stop();
   scoresSocket.start();
   myScoreSocket.start();
   refreshStanding();
@@ -806,6 +809,7 @@ function showApp(user) {
 /** Back to the login form, with a reason. */
 function endSession(reason) {
   const wasIn = state.user !== null;
+  session.ended();
   scoresSocket.stop();
   myScoreSocket.stop();
   socketStates.clear();
@@ -832,7 +836,7 @@ loginForm.addEventListener("submit", async (event) => {
     showFormError(loginForm, failure);
     return;
   }
-  loggedIn(answer.data.user, loginForm);
+  loggedIn(answer.data, loginForm);
 });
 
 signupForm.addEventListener("submit", async (event) => {
@@ -861,16 +865,18 @@ signupForm.addEventListener("submit", async (event) => {
     showFormError(signupForm, failure);
     return;
   }
-  loggedIn(answer.data.user, signupForm);
+  loggedIn(answer.data, signupForm);
 });
 
 loginLink.addEventListener("click", () => $("login-email").focus());
 
-function loggedIn(user, form) {
+/** After a login: `data` is its {token, refreshToken, user}; the token is only read for its expiry. */
+function loggedIn(data, form) {
   clearFormErrors(form);
   form.reset();
   showNotice("");
-  showApp(user);
+  session.started(data.token);
+  showApp(data.user);
   boardTitle.focus();
   checkRole();
 }
@@ -899,6 +905,8 @@ async function start() {
   showNotice("");
   readLocation();
   await loadGames();
+  // A session from an earlier visit: refreshing it now says when to refresh next.
+  await session.refresh();
   let user;
   try {
     user = (await api.me()).data;

@@ -1,7 +1,9 @@
 // A WebSocket under /ws/v1 that reconnects by itself, with exponential
 // back-off and jitter. Authentication happens at the upgrade with the `ath`
-// cookie (same origin); the server accepts and then closes with 1008 when the
-// token is missing, expired or revoked. leaderboard-ws also closes a client
+// cookie (same origin), and renews in place with {"auth": token}; the server
+// says "token-expiring" a minute before the token expires (onTokenExpiring),
+// and closes with 1008 when it is missing (on the routes that need one),
+// expired or revoked. leaderboard-ws also closes a client
 // that floods it with 1008, so a 1008 stops the reconnecting and asks the
 // page (onPolicyClose) to decide: log in again, or resume(). Any other close
 // (a restart's 1001, a dropped network, a proxy's 502 at the upgrade) is
@@ -29,6 +31,7 @@ export class LiveSocket {
    *   onMessage?: (message: any) => void,
    *   onState?: (state: string, detail: {retryIn?: number, attempt: number}) => void,
    *   onPolicyClose?: (event: CloseEvent) => void,
+   *   onTokenExpiring?: () => void,
    *   minDelay?: number, maxDelay?: number,
    * }} handlers delays in milliseconds
    */
@@ -94,6 +97,11 @@ export class LiveSocket {
     return true;
   }
 
+  /** Renews the socket's token in place: the server keeps its views and moves its expiry. */
+  renew(token) {
+    return this.send({ auth: token });
+  }
+
   /** Skips the current wait (the network came back, or the user asked). */
   connectNow() {
     if (this.stopped || this.socket) return;
@@ -128,6 +136,10 @@ export class LiveSocket {
         message = JSON.parse(event.data);
       } catch {
         return; // not JSON: nothing this page understands
+      }
+      if (message && typeof message.event === "string") {
+        if (message.event === "token-expiring") this.handlers.onTokenExpiring?.();
+        return;
       }
       this.handlers.onMessage?.(message);
     };
