@@ -53,12 +53,7 @@ extension BoardIndex {
     /// cache cannot vouch for it, as for pages.
     public func reportStamps(_ queries: [ReportStampQuery]) throws(IndexError) -> [Result<ReportStamp?, IndexError>] {
         let keyLists = queries.map(\.keys)
-        let replies: [RedisReply]
-        do {
-            replies = try redis.pipeline(keyLists.map { ["MGET"] + $0 })
-        } catch {
-            throw .redis(error)
-        }
+        let replies = try pipelinedMGET(keyLists)
         return zip(zip(queries, keyLists), replies).map { queryAndKeys, reply in
             let (query, keys) = queryAndKeys
             guard let values = reply.array, values.count == keys.count else { return .failure(.unexpected("report stamp: \(reply)")) }

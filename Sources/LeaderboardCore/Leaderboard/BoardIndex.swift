@@ -143,17 +143,21 @@ public struct BoardIndex: RankingIndex {
         }
     }
 
+    /// One `MGET` per key list, pipelined in one round trip.
+    func pipelinedMGET(_ keyLists: [[String]]) throws(IndexError) -> [RedisReply] {
+        do {
+            return try redis.pipeline(keyLists.map { ["MGET"] + $0 })
+        } catch {
+            throw .redis(error)
+        }
+    }
+
     /// The boards' stamps as they are now, a plain `MGET` each (no script), pipelined in one round trip; one
     /// outcome per query, in order. A stamp is nil when no generation is built; a query with a `tokenKey` fails
     /// with `.tokenRevoked` when that token's revocation is cached, as `page` would.
     public func stamps(_ queries: [StampQuery]) throws(IndexError) -> [Result<PageStamp?, IndexError>] {
         let keyLists = queries.map(\.keys)
-        let replies: [RedisReply]
-        do {
-            replies = try redis.pipeline(keyLists.map { ["MGET"] + $0 })
-        } catch {
-            throw .redis(error)
-        }
+        let replies = try pipelinedMGET(keyLists)
         return zip(zip(queries, keyLists), replies).map { queryAndKeys, reply in
             let (query, keys) = queryAndKeys
             guard let values = reply.array, values.count == keys.count else { return .failure(.unexpected("stamp: \(reply)")) }
