@@ -277,10 +277,7 @@ final class Session: ChannelInboundHandler, RemovableChannelHandler {
             scheduleExpiry(context)
             sendTokenEvent(context, "token-renewed", expiresAt: renewed.claims.expiresAt)
         case .failure(let error):
-            switch SocketFailure(error) {
-            case .refused(let reason), .unauthenticated(let reason): sendError(context, reason.text)
-            case .unavailable: sendError(context, "the service is unavailable; retry later")
-            }
+            sendError(context, SocketFailure(error).errorText)
         }
     }
 
@@ -319,11 +316,7 @@ final class Session: ChannelInboundHandler, RemovableChannelHandler {
             let text: [UInt8]
             switch result {
             case .success(let reply): text = reply
-            case .failure(let error):
-                switch SocketFailure(error) {
-                case .refused(let reason), .unauthenticated(let reason): text = Self.errorJSON(reason.text)
-                case .unavailable: text = Self.errorJSON("the service is unavailable; retry later")
-                }
+            case .failure(let error): text = Self.errorJSON(SocketFailure(error).errorText)
             }
             channel.pipeline.fireUserInboundEventTriggered(Reply(text: ByteBuffer(bytes: text)))
         }

@@ -18,4 +18,12 @@ enum SocketFailure {
         default: self = .unavailable
         }
     }
+
+    /// What a message's (or a renewal's) `{error}` tells the client.
+    var errorText: String {
+        switch self {
+        case .refused(let reason), .unauthenticated(let reason): reason.text
+        case .unavailable: "the service is unavailable; retry later"
+        }
+    }
 }

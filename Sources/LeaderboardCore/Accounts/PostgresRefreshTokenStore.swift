@@ -40,7 +40,7 @@ public struct PostgresRefreshTokenStore: RefreshTokenStore {
                 "SELECT rotated_at IS NOT NULL AS spent, expires_at <= now() AS expired FROM refresh_tokens WHERE hash = $1", [tokenHash])
             guard let token = tokens.first else { return .unknown }
             if try token.bool("spent") == true {
-                try revoke(family, reason: "reuse")
+                try revokeFamily(family, reason: "reuse")
                 return .reused
             }
             if try token.bool("expired") == true { return .expired }
@@ -54,10 +54,6 @@ public struct PostgresRefreshTokenStore: RefreshTokenStore {
     }
 
     public func revokeFamily(_ family: String, reason: String) throws {
-        try revoke(family, reason: reason)
-    }
-
-    private func revoke(_ family: String, reason: String) throws {
         try database.query(
             "UPDATE refresh_families SET revoked_at = now(), revoked_reason = $2 WHERE id = $1 AND revoked_at IS NULL", [family, reason])
     }
