@@ -57,19 +57,24 @@ stack start
 
 export LEADERBOARD_ENV_FILE="$STACK_DIR/leaderboard.env"
 
-# Run both suites even if the first fails: one run shows every failure. The
-# timeouts only stop a hung run from holding CI for hours.
-failed=0
-timeout --kill-after=30 1200 "$SWIFT" test --skip-build || failed=1
+# Run every part even if one fails: one run shows every failure. The timeouts only stop a hung run
+# from holding CI for hours. The parts that failed are named last, where CI's tail shows them.
+failed=()
+SWIFT_LOG="$STACK_DIR/swift-test.log" E2E_LOG="$STACK_DIR/e2e.log"
+timeout --kill-after=30 1200 "$SWIFT" test --skip-build 2>&1 | tee "$SWIFT_LOG" || failed+=("swift test")
 # shellcheck disable=SC2086 # PYTEST_ARGS is a list of words on purpose
 env "${STACK_ENV[@]}" E2E_BASE_URL="http://127.0.0.1:$HTTP_PORT" PYTHONDONTWRITEBYTECODE=1 \
-    timeout --kill-after=30 900 python3 -m pytest -q -p no:cacheprovider Tests/e2e ${PYTEST_ARGS:-} || failed=1
+    timeout --kill-after=30 900 python3 -m pytest -q -p no:cacheprovider -rfE Tests/e2e ${PYTEST_ARGS:-} 2>&1 | tee "$E2E_LOG" || failed+=("end-to-end tests")
 # The alert rules and the Prometheus config beside them, and the rules' own cases (deploy/prometheus).
-promtool check rules deploy/prometheus/alerts.yml || failed=1
-promtool check config deploy/prometheus/prometheus.yml || failed=1
-promtool test rules deploy/prometheus/alerts.test.yml || failed=1
+promtool check rules deploy/prometheus/alerts.yml || failed+=("promtool check rules")
+promtool check config deploy/prometheus/prometheus.yml || failed+=("promtool check config")
+promtool test rules deploy/prometheus/alerts.test.yml || failed+=("promtool test rules")
 # The production files as installed (builds the static release binaries once),
 # against this stack's PostgreSQL and Redis.
 env "${STACK_ENV[@]}" TEST_PORT_OFFSET="$TEST_PORT_OFFSET" SWIFT="$SWIFT" \
-    timeout --kill-after=30 900 scripts/test-deploy.sh || failed=1
-exit "$failed"
+    timeout --kill-after=30 900 scripts/test-deploy.sh || failed+=("deployment tests")
+if ((${#failed[@]} > 0)); then
+    grep -h -E '✘ Test .*(failed|recorded an issue)|^(FAILED|ERROR) ' "$SWIFT_LOG" "$E2E_LOG" | cut -c1-300 | head -n 12 || true
+    printf 'test: FAILED: %s\n' "${failed[@]}"
+    exit 1
+fi
