@@ -47,13 +47,38 @@ import Testing
                 for game in ["cod", "xp", BoardIndex.globalGame] {
                     let board = game + ":" + period.key
                     expected.insert(RedisKeys.generationPrefix(5) + RedisKeys.boardPart + board)
-                    expected.insert(RedisKeys.generationPrefix(5) + RedisKeys.whensPart + board)
+                    // A day board keeps no dates: its entries were all reached on its day.
+                    if period.keepsDates { expected.insert(RedisKeys.generationPrefix(5) + RedisKeys.whensPart + board) }
                     expected.insert(RedisKeys.boardVersion(game: game, period: period.key))
                     if game == "xp" { expected.insert(RedisKeys.generationPrefix(5) + RedisKeys.entryIdsPart + board) }
                 }
             }
             let keys = try redis.command(["KEYS", "*"]).array?.compactMap(\.string) ?? []
             #expect(Set(keys) == expected)
+        }
+    }
+
+    /// A day board keeps no dates: the scripts count its day from its key (`datesOf`), as `UTCDay` counts it, on
+    /// every kind of day: around leap days, the turn of a year and of a century (2100 is no leap year).
+    @Test func aDayBoardsDayIsCountedFromItsKeyAsUTCDayCountsIt() throws {
+        try withPrivateRedis { redis in
+            let script = """
+                local p = ''
+                \(BoardScripts.entryFunctions)
+                local days = {}
+                for i, board in ipairs(ARGV) do days[i] = datesOf(board).day end
+                return days
+                """
+            let start = try #require(UTCDay(iso: "1970-01-01"))
+            let days =
+                stride(from: 0, through: 65_000, by: 7).map { start.adding(days: $0) }
+                + ["2000-02-28", "2000-02-29", "2000-03-01", "2024-02-29", "2024-12-31", "2025-01-01", "2100-02-28", "2100-03-01"].compactMap {
+                    UTCDay(iso: $0)
+                }
+            let reply = try redis.command(["EVAL", script, "0"] + days.map { "cod:" + BoardPeriod(.daily, containing: $0).key })
+            #expect(reply.array?.compactMap(\.int) == days.map(\.daysSinceEpoch))
+            let weekly = try redis.command(["EVAL", script, "0", "cod:" + BoardPeriod(.weekly, containing: start).key])
+            #expect(weekly.array?.isEmpty == true, "a week's board keeps its dates")
         }
     }
 

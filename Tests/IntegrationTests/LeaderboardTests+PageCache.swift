@@ -127,15 +127,19 @@ extension LeaderboardTests {
     }
 
     /// A period's boards and times (the game's and the global ones) go when the period stops being kept,
-    /// whoever created them.
+    /// whoever created them; a day board keeps no times (its entries were all reached on its day).
     @Test func aPeriodsBoardsAndTimesExpireWithThePeriod() throws {
         try withGame { game in
             try Worker(pages: nil).submit(try makeUser("Ann"), "Ann", game, 100)
             let generation = try #require(try BoardIndex(redis: redis).generation())
             for period in [PeriodKind.daily, .weekly, .monthly] {
                 let board = BoardPeriod(period, containing: UTCDay.today)
-                for key in ["b:\(game)", "w:\(game)", "b:all", "w:all"].map({ "lb:\(generation):\($0):\(board.key)" }) {
+                let parts = board.keepsDates ? ["b:\(game)", "w:\(game)", "b:all", "w:all"] : ["b:\(game)", "b:all"]
+                for key in parts.map({ "lb:\(generation):\($0):\(board.key)" }) {
                     #expect(try redis.command(["EXPIRETIME", key]).int == board.expiresAt, "\(key)")
+                }
+                if !board.keepsDates {
+                    #expect(try redis.command(["EXISTS", "lb:\(generation):w:\(game):\(board.key)", "lb:\(generation):w:all:\(board.key)"]).int == 0)
                 }
             }
         }

@@ -7,7 +7,8 @@
 ///
 /// Layout under `lb:<gen>:` (the names are `RedisKeys`'):
 /// - `b:<game>:<period>`: sorted set, member user id, score the best (or, for game `all`, the sum of bests);
-/// - `w:<game>:<period>`: hash of buckets of user ids -> the days those entries were reached (`whenFunctions`);
+/// - `w:<game>:<period>`: hash of buckets of user ids -> the days those entries were reached (`whenFunctions`); none
+///   for a day board, whose entries were all reached on its day;
 /// - `names`: hash, user id -> display name;
 /// - `applied:<id / 2^20>`: bitmap of applied score ids, so the reconciler can find what is missing;
 /// - `watermark`: every score id at or below it is applied.
@@ -104,6 +105,18 @@ enum BoardScripts {
           return redis.call('ZCOUNT', board, '(' .. int(value), '+inf') + 1
         end
         \(whenFunctions)
+        -- Where the board `<game>:<period>` keeps its entries' days (see `whenFunctions`). A day board (`d:<yyyy-mm-dd>`)
+        -- keeps none: every entry on it was reached on its day, counted here from 1970-01-01.
+        local function datesOf(suffix)
+          local year, month, day = string.match(suffix, ':d:(%d+)-(%d+)-(%d+)$')
+          if not year then return {key = p .. '\(RedisKeys.whensPart)' .. suffix} end
+          year, month, day = tonumber(year), tonumber(month), tonumber(day)
+          if month <= 2 then year = year - 1 end
+          local era = math.floor(year / 400)
+          local yearOfEra = year - era * 400
+          local dayOfYear = math.floor((153 * (month > 2 and month - 3 or month + 9) + 2) / 5) + day - 1
+          return {day = era * 146097 + yearOfEra * 365 + math.floor(yearOfEra / 4) - math.floor(yearOfEra / 100) + dayOfYear - 719468}
+        end
         """
 
     /// Lua: when each entry was reached, as its UTC day (days since 1970-01-01: every reader shows a day, and
@@ -113,8 +126,10 @@ enum BoardScripts {
     /// A field per user cost a hash ~59 bytes an entry; buckets cost ~6 (README, "Board memory"), and a small
     /// board's hash stays a listpack under Redis's default `hash-max-listpack-*`.
     ///
-    /// `whenOf` reads an entry's day (nil: none), `setWhen` writes it (nil: removes it), `dayIn` finds one in a
-    /// bucket read already, `dayOf` turns epoch seconds into a day.
+    /// A board's dates are a table (`entryFunctions`' `datesOf`): `{key = its w: hash}`, or `{day = its day}` for a
+    /// day board, which keeps none. `whenOf` reads an entry's day (nil: none; a day board's day for anyone),
+    /// `setWhen` writes it (nil: removes it), reusing the bucket `whenOf` just read for that player. `dayIn` finds a
+    /// day in a bucket read already, `dayOf` turns epoch seconds into a day.
     static let whenFunctions = """
         local whenWidth = \(BoardIndex.whenBucketWidth)
         local function whenField(user) return string.format('%d', -1 - math.floor(tonumber(user) / whenWidth)) end
@@ -135,7 +150,12 @@ enum BoardScripts {
           local at = recordAt(packed, tonumber(user) % whenWidth)
           return at and string.byte(packed, at + 1) * 256 + string.byte(packed, at + 2)
         end
-        local function whenOf(whens, user) return dayIn(redis.call('HGET', whens, whenField(user)), user) end
+        local function whenOf(dates, user)
+          if dates.day then return dates.day end
+          local field = whenField(user)
+          if dates.field ~= field then dates.field, dates.bucket = field, redis.call('HGET', dates.key, field) or '' end
+          return dayIn(dates.bucket, user)
+        end
         -- A bucket with `slot`'s day set to `day` (nil: removed).
         local function withDay(packed, slot, day)
           local at = recordAt(packed, slot)
@@ -143,10 +163,13 @@ enum BoardScripts {
           if day then packed = packed .. string.char(slot, math.floor(day / 256), day % 256) end
           return packed
         end
-        local function setWhen(whens, user, day)
+        local function setWhen(dates, user, day)
+          if dates.day then return end
           local field = whenField(user)
-          local packed = withDay(redis.call('HGET', whens, field) or '', tonumber(user) % whenWidth, day)
-          if packed ~= '' then redis.call('HSET', whens, field, packed) else redis.call('HDEL', whens, field) end
+          local bucket = dates.field == field and dates.bucket or redis.call('HGET', dates.key, field) or ''
+          local packed = withDay(bucket, tonumber(user) % whenWidth, day)
+          if packed ~= '' then redis.call('HSET', dates.key, field, packed) else redis.call('HDEL', dates.key, field) end
+          dates.field, dates.bucket = field, packed
         end
         """
 
@@ -207,13 +230,22 @@ enum BoardScripts {
             versionKeys[#versionKeys + 1] = key
           end
         end
+        -- A period's key that may have just come into being gets the period's expiry, once a run, at its end: the
+        -- scores of a batch share the global boards.
+        local keyExpiries, expiringKeys = {}, {}
+        local function expireAtEnd(key, expireAt)
+          if key and not keyExpiries[key] then
+            keyExpiries[key] = expireAt
+            expiringKeys[#expiringKeys + 1] = key
+          end
+        end
         -- The latest date of the player's entries on the global board's games for a period.
         local function latestEntryWhen(user, period)
           local latest = nil
           local games = redis.call('HGETALL', p .. '\(RedisKeys.gamesPart)')
           for i = 1, #games, 2 do
             if parseRanking(games[i + 1]).inGlobal then
-              local when = whenOf(p .. '\(RedisKeys.whensPart)' .. games[i] .. ':' .. period, user)
+              local when = whenOf(datesOf(games[i] .. ':' .. period), user)
               if when and (latest == nil or when > latest) then latest = when end
             end
           end
@@ -230,7 +262,8 @@ enum BoardScripts {
           local ranking = rankingOf(game, ARGV[first + 7])
           local value = ranking.sign * score
           local appliedKey = p .. '\(RedisKeys.appliedPart)' .. math.floor(scoreId / \(BoardIndex.appliedShardBits))
-          local isNew = scoreId > watermark and redis.call('GETBIT', appliedKey, scoreId % \(BoardIndex.appliedShardBits)) == 0
+          -- Marked applied at once (the script is one atomic step): SETBIT answers the mark it found.
+          local isNew = scoreId > watermark and redis.call('SETBIT', appliedKey, scoreId % \(BoardIndex.appliedShardBits), 1) == 0
           -- A name already on the boards that changes changes every page showing it.
           local oldName = redis.call('HGET', p .. '\(RedisKeys.namesPart)', user)
           if oldName ~= name then
@@ -238,12 +271,12 @@ enum BoardScripts {
             if oldName then changeVersion('\(RedisKeys.namesVersion)', '') end
           end
           local changed = {}
-          local entry, entryMember, totalBefore, improved = nil, nil, nil, 0
+          local entry, entryMember, totalBefore, totalAfter, improved = nil, nil, nil, nil, 0
           for i = first + 8, last, 2 do
             local period, expireAt = ARGV[i], ARGV[i + 1]
             local suffix = game .. ':' .. period
             local board, ids = p .. '\(RedisKeys.boardPart)' .. suffix, p .. '\(RedisKeys.entryIdsPart)' .. suffix
-            local whens = p .. '\(RedisKeys.whensPart)' .. suffix
+            local whens = datesOf(suffix)
             local old, oldId, oldMember = entryOf(ranking, board, ids, user)
             -- The entry after this score, and its date when that changes: when the score that gave the entry its
             -- value (best) or its score id (latest, sum) came.
@@ -276,22 +309,24 @@ enum BoardScripts {
               -- A board and its hashes come into being with their first player and get their expiry then
               -- (here or in the rebuild); only a player new to them can have just created them.
               if expireAt ~= '' and old == nil then
-                redis.call('EXPIREAT', board, expireAt)
-                redis.call('EXPIREAT', whens, expireAt)
-                if ranking.needsIds then redis.call('EXPIREAT', ids, expireAt) end
+                expireAtEnd(board, expireAt)
+                expireAtEnd(whens.key, expireAt)
+                if ranking.needsIds then expireAtEnd(ids, expireAt) end
               end
               changeVersion('\(RedisKeys.boardVersionPrefix)' .. suffix, expireAt)
               changed[#changed + 1] = period
               local increment = new - (old or 0)
               if ranking.inGlobal then
-                local global, globalWhens = p .. '\(RedisKeys.boardPart)all:' .. period, p .. '\(RedisKeys.whensPart)all:' .. period
-                local newTotal = false
+                local global, globalWhens = p .. '\(RedisKeys.boardPart)all:' .. period, datesOf('all:' .. period)
                 if old == nil or increment ~= 0 then
                   local after = tonumber(redis.call('ZINCRBY', global, int(increment), user))
-                  -- A total that is all this increment may be a new one (setting the same expiry again is harmless).
-                  newTotal = expireAt ~= '' and after == increment
-                  if newTotal then redis.call('EXPIREAT', global, expireAt) end
-                  if period == 'all' then totalBefore = after - increment end
+                  -- A total that is all this increment may be a new one, on a board and a dates' hash that may
+                  -- have just come into being (setting the same expiry again is harmless).
+                  if expireAt ~= '' and after == increment then
+                    expireAtEnd(global, expireAt)
+                    expireAtEnd(globalWhens.key, expireAt)
+                  end
+                  if period == 'all' then totalBefore, totalAfter = after - increment, after end
                 end
                 -- The total is dated by the latest of its entries: a later date can only raise it; an earlier one
                 -- (scores applied out of order) may lower it, so then the entries are asked.
@@ -300,17 +335,14 @@ enum BoardScripts {
                 elseif newWhen then
                   setWhen(globalWhens, user, latestEntryWhen(user, period))
                 end
-                -- After the date: the dates' hash may have just come into being.
-                if newTotal then redis.call('EXPIREAT', globalWhens, expireAt) end
                 changeVersion('\(RedisKeys.boardVersionPrefix)all:' .. period, expireAt)
               end
               if period == 'all' and (old == nil or new > old) then improved = 1 end
             end
             if period == 'all' then entry, entryMember = new, member end
           end
-          redis.call('SETBIT', appliedKey, scoreId % \(BoardIndex.appliedShardBits), 1)
           local board, global = p .. '\(RedisKeys.boardPart)' .. game .. ':all', p .. '\(RedisKeys.boardPart)all:all'
-          local total = tonumber(redis.call('ZSCORE', global, user))
+          local total = totalAfter or tonumber(redis.call('ZSCORE', global, user))
           if #changed > 0 then
             if not publishedAt then
               local time = redis.call('TIME')
@@ -325,6 +357,7 @@ enum BoardScripts {
           results[#results + 1] = {entry and int(ranking.sign * entry) or '0', rank, globalRank, improved}
           first = last + 1
         end
+        for _, key in ipairs(expiringKeys) do redis.call('EXPIREAT', key, keyExpiries[key]) end
         for _, key in ipairs(versionKeys) do setVersion(key, versionExpiries[key]) end
         if #events > 0 then redis.call('PUBLISH', '\(RedisKeys.eventsChannel)', cjson.encode(events)) end
         return results
@@ -362,7 +395,7 @@ enum BoardScripts {
           local game, period, expireAt, value, entryId, when = ARGV[i], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4], ARGV[i + 5], ARGV[i + 6]
           local ranking = rankingOf(game, ARGV[i + 1])
           local suffix = game .. ':' .. period
-          local board, ids, whens = p .. '\(RedisKeys.boardPart)' .. suffix, p .. '\(RedisKeys.entryIdsPart)' .. suffix, p .. '\(RedisKeys.whensPart)' .. suffix
+          local board, ids, whens = p .. '\(RedisKeys.boardPart)' .. suffix, p .. '\(RedisKeys.entryIdsPart)' .. suffix, datesOf(suffix)
           local _, _, oldMember = entryOf(ranking, board, ids, user)
           if oldMember then redis.call('ZREM', board, oldMember) end
           if value == '' then
@@ -375,7 +408,7 @@ enum BoardScripts {
             if ranking.needsIds and newId then redis.call('HSET', ids, user, entryId) end
             if expireAt ~= '' then
               redis.call('EXPIREAT', board, expireAt)
-              redis.call('EXPIREAT', whens, expireAt)
+              if whens.key then redis.call('EXPIREAT', whens.key, expireAt) end
               if ranking.needsIds then redis.call('EXPIREAT', ids, expireAt) end
             end
           end
@@ -436,11 +469,14 @@ enum BoardScripts {
           usersAndScores[i], usersAndScores[i + 1] = user, int(ranking.sign * tonumber(rows[i + 1]))
         end
         local names = redis.call('HMGET', p .. '\(RedisKeys.namesPart)', unpack(users))
-        local fields = {}
-        for i, user in ipairs(users) do fields[i] = whenField(user) end
-        local whens = redis.call('HMGET', p .. '\(RedisKeys.whensPart)' .. suffix, unpack(fields))
+        local dates, whens = datesOf(suffix), {}
+        if dates.key then
+          local fields = {}
+          for i, user in ipairs(users) do fields[i] = whenField(user) end
+          whens = redis.call('HMGET', dates.key, unpack(fields))
+        end
         for i, user in ipairs(users) do
-          local day = dayIn(whens[i], user)
+          local day = dates.day or dayIn(whens[i], user)
           whens[i] = day and day * 86400 or false
         end
         return {total, firstRank, start, usersAndScores, names, whens, gen, version, namesVersion, unique}
@@ -461,7 +497,7 @@ enum BoardScripts {
           local value, _, member = entryOf(ranking, board, p .. '\(RedisKeys.entryIdsPart)' .. suffix, user)
           if value then
             local rank = rankOf(ranking, board, value, member)
-            local when = int((whenOf(p .. '\(RedisKeys.whensPart)' .. suffix, user) or 0) * 86400)
+            local when = int((whenOf(datesOf(suffix), user) or 0) * 86400)
             for _, field in ipairs({ARGV[i], int(ranking.sign * value), rank, when}) do result[#result + 1] = field end
           end
         end
@@ -504,7 +540,7 @@ enum BoardScripts {
           local user, score, board = tostring(list[i][1]), list[i][2], list[i][3]
           local separator = string.find(board, ':', 1, true)
           local game = string.sub(board, 1, separator - 1)
-          local when = int((whenOf(p .. '\(RedisKeys.whensPart)' .. board, user) or 0) * 86400)
+          local when = int((whenOf(datesOf(board), user) or 0) * 86400)
           local name = redis.call('HGET', p .. '\(RedisKeys.namesPart)', user) or ''
           for _, value in ipairs({user, int(sign * score), game, when, name}) do result[#result + 1] = value end
         end

@@ -247,7 +247,9 @@ private final class BoardWriter {
         let suffix = "\(board.game):\(board.period.key)"
         var keys = [prefix + RedisKeys.boardPart + suffix]
         commands.append(["ZADD", keys[0]] + members)
-        whenLists.append([prefix + RedisKeys.whensPart + suffix, board.period.expiresAt.map(String.init) ?? ""] + whens)
+        if board.period.keepsDates {
+            whenLists.append([prefix + RedisKeys.whensPart + suffix, board.period.expiresAt.map(String.init) ?? ""] + whens)
+        }
         if !entryIds.isEmpty {
             keys.append(prefix + RedisKeys.entryIdsPart + suffix)
             commands.append(["HSET", keys[1]] + entryIds)

@@ -126,6 +126,10 @@ public struct BoardPeriod: Sendable, Hashable {
 
     public static let allTime = BoardPeriod(kind: .allTime, key: "all", days: nil)
 
+    /// Whether its boards keep the day each entry was reached (`BoardScripts.whenFunctions`): a day board's entries
+    /// were all reached on its day.
+    var keepsDates: Bool { kind != .daily }
+
     /// The period of `kind` that contains `day`.
     public init(_ kind: PeriodKind, containing day: UTCDay) {
         switch kind {
