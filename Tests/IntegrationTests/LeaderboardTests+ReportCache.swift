@@ -20,7 +20,7 @@ extension LeaderboardTests {
 
     func isKept(_ reports: ReportCache, report game: String) throws -> Bool {
         let plan = try service.reportPlan(from: today.adding(days: -29), to: today, game: game, limit: 10, today: today)
-        let query = ReportStampQuery(boards: plan.dependencies, tokenKey: nil)
+        let query = ReportStampQuery(dependencies: plan.dependencies, tokenKey: nil)
         let stamp = try #require(try BoardIndex(redis: redis).reportStamps([query])[0].get())
         return reports.report(for: plan.key, at: stamp, games: plan.catalog) != nil
     }

@@ -322,7 +322,8 @@ public final class InMemoryRankingIndex: RankingIndex {
             guard isBuilt else { return .success(nil) }
             if let tokenKey = query.tokenKey, revokedTokenKeys.contains(tokenKey) { return .failure(.tokenRevoked) }
             return .success(
-                ReportStamp(generation: "1", names: nil, boards: query.boards.map { versions[Self.board($0.game, $0.period)].map(String.init) }))
+                ReportStamp(
+                    generation: "1", names: nil, boards: query.dependencies.boards.map { versions[Self.board($0.game, $0.period)].map(String.init) }))
         }
     }
 
@@ -330,7 +331,7 @@ public final class InMemoryRankingIndex: RankingIndex {
         guard isBuilt else { throw .notBuilt }
         // 0: a version no change gives (changes count from 1).
         for board in boards where versions[Self.board(board.game, board.period)] == nil { versions[Self.board(board.game, board.period)] = 0 }
-        return try reportStamps([ReportStampQuery(boards: boards, tokenKey: nil)])[0].get()!
+        return try reportStamps([ReportStampQuery(dependencies: ReportDependencies(boards: boards), tokenKey: nil)])[0].get()!
     }
 
     public func gamesPlayed(userIds: [Int], games: [String], periods: [BoardPeriod]) throws(IndexError) -> [Int: Int] {

@@ -17,13 +17,25 @@ public struct ReportStamp: Sendable, Hashable {
     public var isComplete: Bool { !boards.contains(nil) }
 }
 
+/// The boards a report depends on (see `ReportCache`), with their version keys, made once for a report's plan: a
+/// warm report's read is little more than their `MGET`.
+public struct ReportDependencies: Sendable {
+    public let boards: [BoardOfPeriod]
+    let versionKeys: [String]
+
+    public init(boards: [BoardOfPeriod]) {
+        self.boards = boards
+        versionKeys = boards.map { RedisKeys.boardVersion(game: $0.game, period: $0.period.key) }
+    }
+}
+
 /// A report's stamp to read, and the reader's token to check in the same `MGET` (as `BoardIndex.StampQuery` does).
 public struct ReportStampQuery: Sendable {
-    public let boards: [BoardOfPeriod]
+    public let dependencies: ReportDependencies
     public let tokenKey: String?
 
-    public init(boards: [BoardOfPeriod], tokenKey: String?) {
-        self.boards = boards
+    public init(dependencies: ReportDependencies, tokenKey: String?) {
+        self.dependencies = dependencies
         self.tokenKey = tokenKey
     }
 
@@ -32,7 +44,7 @@ public struct ReportStampQuery: Sendable {
     var keys: [String] {
         var keys = [RedisKeys.generation, RedisKeys.namesVersion]
         if let tokenKey { keys += [RedisKeys.revokedToken(tokenKey), RedisKeys.revocationsCached] }
-        return keys + boards.map { RedisKeys.boardVersion(game: $0.game, period: $0.period.key) }
+        return keys + dependencies.versionKeys
     }
 }
 

@@ -298,7 +298,7 @@ public final class LeaderboardService {
         let cache = plan.readsIndex ? reports : nil
         guard cache != nil || tokenKey != nil else { return RenderedReport(try reportRows(plan)) }
         // Read even when nothing is kept: it checks the token.
-        let query = ReportStampQuery(boards: cache == nil ? [] : plan.dependencies, tokenKey: tokenKey)
+        let query = ReportStampQuery(dependencies: cache == nil ? ReportDependencies(boards: []) : plan.dependencies, tokenKey: tokenKey)
         let read: ReportStamp?
         do {
             read =
@@ -316,7 +316,7 @@ public final class LeaderboardService {
         guard let cache, let read else { return RenderedReport(try reportRows(plan)) }
         if let kept = cache.report(for: plan.key, at: read, games: plan.catalog) { return kept }
         // Read before the report, so the report is at least as new as the stamp it is kept under.
-        let stamp = read.isComplete ? read : try index.completeReportStamp(of: plan.dependencies)
+        let stamp = read.isComplete ? read : try index.completeReportStamp(of: plan.dependencies.boards)
         let report = RenderedReport(try reportRows(plan))
         cache.insert(report, at: stamp, games: plan.catalog, for: plan.key)
         return report
@@ -332,7 +332,7 @@ public final class LeaderboardService {
     }
 
     /// What a report reads, once its parameters are checked.
-    struct ReportPlan {
+    struct ReportPlan: Sendable {
         let key: ReportCache.Key
         /// The game list as the report is made with it: labels, and the games `all` covers.
         let catalog: [Game]
@@ -341,11 +341,14 @@ public final class LeaderboardService {
         let covering: [BoardPeriod]
         /// From the index's boards (every period kept, every game's boards holding best scores), or from PostgreSQL.
         let readsIndex: Bool
+        /// For a report of the index, the boards it depends on: every game's (its rows, and the games its players
+        /// played) for every period of the covering (see `ReportCache`).
+        let dependencies: ReportDependencies
 
-        /// The boards a report of the index depends on: every game's (its rows, and the games its players played)
-        /// for every period of the covering (see `ReportCache`).
-        var dependencies: [BoardOfPeriod] {
-            catalog.flatMap { game in covering.map { BoardOfPeriod(game: game.slug, period: $0) } }
+        init(key: ReportCache.Key, catalog: [Game], games: [Game], covering: [BoardPeriod], readsIndex: Bool) {
+            (self.key, self.catalog, self.games, self.covering, self.readsIndex) = (key, catalog, games, covering, readsIndex)
+            let boards = readsIndex ? catalog.flatMap { game in covering.map { BoardOfPeriod(game: game.slug, period: $0) } } : []
+            dependencies = ReportDependencies(boards: boards)
         }
     }
 
@@ -357,14 +360,18 @@ public final class LeaderboardService {
         }
         guard (1...100).contains(limit) else { throw ServiceError.validation(field: "limit", "must be between 1 and 100") }
         let catalog = try games.games()
+        let planKey = ReportCache.PlanKey(game: game, from: from, to: to, limit: limit, today: today)
+        if let kept = reports?.plan(for: planKey, catalog: catalog) { return kept }
         let lastDay = min(to, today)
         // `all` covers the games of the global board, all of them `desc`; one game ranks in its own order.
         let reportGames = game == BoardIndex.globalGame ? catalog.filter(\.inGlobal) : catalog.filter { $0.slug == game }
         let covering = from <= lastDay ? Self.covering(from: from, to: lastDay) : []
-        return ReportPlan(
+        let plan = ReportPlan(
             key: ReportCache.Key(game: game, from: from, to: lastDay, limit: limit), catalog: catalog, games: reportGames, covering: covering,
             // Period boards hold each player's best single score only for `best` games.
             readsIndex: !covering.isEmpty && covering.allSatisfy({ $0.isRetained(on: today) }) && reportGames.allSatisfy({ $0.rule == .best }))
+        reports?.insert(plan, for: planKey)
+        return plan
     }
 
     private func reportRows(_ plan: ReportPlan) throws -> [ReportRow] {

@@ -22,6 +22,16 @@ public final class ReportCache: Sendable {
         let limit: Int
     }
 
+    /// A report's parameters as asked, for its plan (`LeaderboardService.ReportPlan`): with the same game list, the
+    /// same plan, so a warm read does not work out the covering and the version keys again.
+    struct PlanKey: Hashable, Sendable {
+        let game: String
+        let from: UTCDay
+        let to: UTCDay
+        let limit: Int
+        let today: UTCDay
+    }
+
     private struct Entry {
         let stamp: ReportStamp
         let games: [Game]
@@ -32,10 +42,22 @@ public final class ReportCache: Sendable {
     public static let defaultGenerationSize = 64
 
     private let cache: GenerationalCache<Key, Entry>
+    private let plans: GenerationalCache<PlanKey, LeaderboardService.ReportPlan>
     let stampReads = SharedRoundTrip<ReportStampQuery, ReportStamp?>()
 
     public init(generationSize: Int = ReportCache.defaultGenerationSize) {
         cache = GenerationalCache(generationSize: generationSize)
+        plans = GenerationalCache(generationSize: generationSize)
+    }
+
+    /// The plan kept for `key`, if it was made with the same `catalog`.
+    func plan(for key: PlanKey, catalog: [Game]) -> LeaderboardService.ReportPlan? {
+        guard let plan = plans.value(for: key), plan.catalog == catalog else { return nil }
+        return plan
+    }
+
+    func insert(_ plan: LeaderboardService.ReportPlan, for key: PlanKey) {
+        plans.insert(plan, for: key)
     }
 
     /// The report kept for `key`, if it was read at `stamp` with the same `games`.
