@@ -3,30 +3,51 @@ import Foundation
 
 /// Reads one accepted FastCGI request into an `HTTPRequest` and writes an `HTTPResponse` back.
 struct FastCGIConnection {
-    private let parameters: [String: String]
+    /// The parameters the API uses, read from nginx's ~30 once (every other one is skipped unread, as most are).
+    private var method = "GET"
+    private var requestURI: String?
+    private var documentURI: String?
+    private var queryString = ""
+    private var remoteAddress = ""
+    private var requestID: String?
+    private var contentLength = 0
+    /// Header values by lower-cased name: the `HTTP_*` parameters, and `CONTENT_TYPE`.
+    private var headers: [String: String] = [:]
     private let input: UnsafeMutablePointer<FCGX_Stream>?
     private let maxBodyBytes: Int
 
     init(request: inout FCGX_Request, maxBodyBytes: Int) {
-        var parameters: [String: String] = [:]
-        parameters.reserveCapacity(48)
+        input = request.`in`
+        self.maxBodyBytes = maxBodyBytes
         var cursor = request.envp
         while let entry = cursor?.pointee {
-            let pair = UnsafeRawBufferPointer(start: entry, count: strlen(entry))
-            if let equals = pair.firstIndex(of: UInt8(ascii: "=")) {
-                parameters[String(decoding: pair[..<equals], as: UTF8.self)] = String(decoding: pair[(equals + 1)...], as: UTF8.self)
-            }
             cursor = cursor?.advanced(by: 1)
+            let pair = UnsafeRawBufferPointer(start: entry, count: strlen(entry))
+            guard let equals = pair.firstIndex(of: UInt8(ascii: "=")) else { continue }
+            let (name, value) = (pair[..<equals], pair[(equals + 1)...])
+            if name.starts(with: "HTTP_".utf8) {
+                headers[Self.headerName(parameter: name)] = String(decoding: value, as: UTF8.self)
+                continue
+            }
+            // Names of up to 15 bytes are small strings: no allocation for the ones skipped.
+            switch String(decoding: name, as: UTF8.self) {
+            case "REQUEST_METHOD": method = String(decoding: value, as: UTF8.self)
+            case "REQUEST_URI": requestURI = String(decoding: value, as: UTF8.self)
+            case "DOCUMENT_URI": documentURI = String(decoding: value, as: UTF8.self)
+            case "QUERY_STRING": queryString = String(decoding: value, as: UTF8.self)
+            case "REMOTE_ADDR": remoteAddress = String(decoding: value, as: UTF8.self)
+            case "REQUEST_ID": requestID = String(decoding: value, as: UTF8.self)
+            case "CONTENT_LENGTH": contentLength = Int(String(decoding: value, as: UTF8.self)) ?? 0
+            case "CONTENT_TYPE" where !value.isEmpty: headers["content-type"] = String(decoding: value, as: UTF8.self)
+            default: break
+            }
         }
-        self.parameters = parameters
-        self.input = request.`in`
-        self.maxBodyBytes = maxBodyBytes
     }
 
     /// The request, or nil when its body is larger than allowed. Either way the body is read to its end
     /// (nginx's empty stdin record), so that the connection is ready for nginx's next request.
     func read() -> HTTPRequest? {
-        let length = parameters["CONTENT_LENGTH"].flatMap(Int.init) ?? 0
+        let length = contentLength
         guard length <= maxBodyBytes else {
             discardBody()
             return nil
@@ -45,24 +66,16 @@ struct FastCGIConnection {
         body.removeLast(length - received)
         discardBody()
 
-        var headers: [String: String] = [:]
-        for (name, value) in parameters where name.hasPrefix("HTTP_") {
-            headers[Self.headerName(parameter: name)] = value
-        }
-        if let contentType = parameters["CONTENT_TYPE"], !contentType.isEmpty { headers["content-type"] = contentType }
-
-        let requestURI = parameters["REQUEST_URI"] ?? "/"
-        let path = parameters["DOCUMENT_URI"] ?? String(requestURI.prefix { $0 != "?" })
-        let request = HTTPRequest(
-            method: parameters["REQUEST_METHOD"] ?? "GET",
-            path: path,
-            query: HTTPRequest.parseQuery(parameters["QUERY_STRING"] ?? ""),
+        let uri = requestURI ?? "/"
+        return HTTPRequest(
+            method: method,
+            path: documentURI ?? String(uri.prefix { $0 != "?" }),
+            query: HTTPRequest.parseQuery(queryString),
             lowercasedHeaders: headers,
             body: body,
-            remoteAddress: parameters["REMOTE_ADDR"] ?? "",
-            requestID: parameters["REQUEST_ID"] ?? headers["x-request-id"] ?? UUID().uuidString
+            remoteAddress: remoteAddress,
+            requestID: requestID ?? headers["x-request-id"] ?? UUID().uuidString
         )
-        return request
     }
 
     /// Reads what is left of the body, up to its end, and drops it. Mostly that is only the end itself.
@@ -73,27 +86,31 @@ struct FastCGIConnection {
     }
 
     /// `HTTP_X_REQUEST_ID` -> `x-request-id`. nginx passes only ASCII header names (it drops the others).
-    static func headerName(parameter: String) -> String {
-        String(
-            decoding: parameter.utf8.dropFirst(5).map { byte in
-                switch byte {
-                case UInt8(ascii: "_"): UInt8(ascii: "-")
-                case UInt8(ascii: "A")...UInt8(ascii: "Z"): byte + 32
-                default: byte
-                }
-            }, as: UTF8.self)
+    static func headerName(parameter: Slice<UnsafeRawBufferPointer>) -> String {
+        String(unsafeUninitializedCapacity: parameter.count - 5) { name in
+            for (index, byte) in parameter.dropFirst(5).enumerated() {
+                name[index] =
+                    switch byte {
+                    case UInt8(ascii: "_"): UInt8(ascii: "-")
+                    case UInt8(ascii: "A")...UInt8(ascii: "Z"): byte + 32
+                    default: byte
+                    }
+            }
+            return parameter.count - 5
+        }
     }
 
+    /// The head, then the body (none for HEAD), each copied once into libfcgi's output buffer.
     func send(_ response: HTTPResponse, to request: inout FCGX_Request) {
         var head = "Status: \(response.status) \(response.reasonPhrase)\r\n"
         for (name, value) in response.headers { head += "\(name): \(value)\r\n" }
         head += "Content-Length: \(response.body.count)\r\n\r\n"
-        var bytes = Array(head.utf8)
-        if parameters["REQUEST_METHOD"] != "HEAD" { bytes += response.body }
-        bytes.withUnsafeBufferPointer { buffer in
-            buffer.withMemoryRebound(to: CChar.self) { chars in
-                _ = FCGX_PutStr(chars.baseAddress, Int32(chars.count), request.out)
-            }
-        }
+        head.withUTF8 { Self.put($0, to: request.out) }
+        if method != "HEAD" { response.body.withUnsafeBufferPointer { Self.put($0, to: request.out) } }
+    }
+
+    private static func put(_ bytes: UnsafeBufferPointer<UInt8>, to stream: UnsafeMutablePointer<FCGX_Stream>?) {
+        guard !bytes.isEmpty else { return }
+        bytes.withMemoryRebound(to: CChar.self) { _ = FCGX_PutStr($0.baseAddress, Int32($0.count), stream) }
     }
 }
