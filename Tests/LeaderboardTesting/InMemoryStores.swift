@@ -327,11 +327,13 @@ public final class InMemoryRankingIndex: RankingIndex {
         }
     }
 
-    public func completeReportStamp(of boards: [BoardOfPeriod]) throws(IndexError) -> ReportStamp {
+    public func completeReportStamp(of dependencies: ReportDependencies) throws(IndexError) -> ReportStamp {
         guard isBuilt else { throw .notBuilt }
         // 0: a version no change gives (changes count from 1).
-        for board in boards where versions[Self.board(board.game, board.period)] == nil { versions[Self.board(board.game, board.period)] = 0 }
-        return try reportStamps([ReportStampQuery(dependencies: ReportDependencies(boards: boards), tokenKey: nil)])[0].get()!
+        for board in dependencies.boards where versions[Self.board(board.game, board.period)] == nil {
+            versions[Self.board(board.game, board.period)] = 0
+        }
+        return try reportStamps([ReportStampQuery(dependencies: dependencies, tokenKey: nil)])[0].get()!
     }
 
     public func gamesPlayed(userIds: [Int], games: [String], periods: [BoardPeriod]) throws(IndexError) -> [Int: Int] {

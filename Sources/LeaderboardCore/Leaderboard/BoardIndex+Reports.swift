@@ -81,10 +81,12 @@ extension BoardIndex {
     }
 
     /// The boards' stamp, with a version set on each board that had none, in one atomic step; `.notBuilt` without an index.
-    public func completeReportStamp(of boards: [BoardOfPeriod]) throws(IndexError) -> ReportStamp {
-        let arguments = boards.flatMap { [RedisKeys.boardVersion(game: $0.game, period: $0.period.key), $0.period.expiresAt.map(String.init) ?? ""] }
+    public func completeReportStamp(of dependencies: ReportDependencies) throws(IndexError) -> ReportStamp {
+        let arguments = zip(dependencies.versionKeys, dependencies.boards).flatMap { key, board in
+            [key, board.period.expiresAt.map(String.init) ?? ""]
+        }
         let reply = try run(BoardScripts.reportStamp, arguments)
-        guard let values = reply.array, values.count == boards.count + 2, let generation = values[0].string else {
+        guard let values = reply.array, values.count == dependencies.boards.count + 2, let generation = values[0].string else {
             throw .unexpected("report stamp: \(reply)")
         }
         let versions = values.dropFirst(2).map(\.string)

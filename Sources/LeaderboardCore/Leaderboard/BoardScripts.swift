@@ -223,20 +223,14 @@ enum BoardScripts {
         \(generationPrelude)
         \(versionFunctions)
         \(entryFunctions)
-        local versionExpiries, versionKeys = {}, {}
-        local function changeVersion(key, expireAt)
-          if not versionExpiries[key] then
-            versionExpiries[key] = expireAt
-            versionKeys[#versionKeys + 1] = key
-          end
-        end
-        -- A period's key that may have just come into being gets the period's expiry, once a run, at its end: the
-        -- scores of a batch share the global boards.
-        local keyExpiries, expiringKeys = {}, {}
-        local function expireAtEnd(key, expireAt)
-          if key and not keyExpiries[key] then
-            keyExpiries[key] = expireAt
-            expiringKeys[#expiringKeys + 1] = key
+        -- What waits for the end of the run, once per key however many scores of the batch ask (they share the
+        -- global boards): `newVersions`, the version keys of the boards that changed; `newKeys`, the keys that may
+        -- have just come into being, to expire. Each holds its keys in order and, under each key, the period's expiry.
+        local newVersions, newKeys = {}, {}
+        local function atEnd(pending, key, expireAt)
+          if key and pending[key] == nil then
+            pending[key] = expireAt
+            pending[#pending + 1] = key
           end
         end
         -- The latest date of the player's entries on the global board's games for a period.
@@ -268,7 +262,7 @@ enum BoardScripts {
           local oldName = redis.call('HGET', p .. '\(RedisKeys.namesPart)', user)
           if oldName ~= name then
             redis.call('HSET', p .. '\(RedisKeys.namesPart)', user, name)
-            if oldName then changeVersion('\(RedisKeys.namesVersion)', '') end
+            if oldName then atEnd(newVersions, '\(RedisKeys.namesVersion)', '') end
           end
           local changed = {}
           local entry, entryMember, totalBefore, totalAfter, improved = nil, nil, nil, nil, 0
@@ -309,11 +303,11 @@ enum BoardScripts {
               -- A board and its hashes come into being with their first player and get their expiry then
               -- (here or in the rebuild); only a player new to them can have just created them.
               if expireAt ~= '' and old == nil then
-                expireAtEnd(board, expireAt)
-                expireAtEnd(whens.key, expireAt)
-                if ranking.needsIds then expireAtEnd(ids, expireAt) end
+                atEnd(newKeys, board, expireAt)
+                atEnd(newKeys, whens.key, expireAt)
+                if ranking.needsIds then atEnd(newKeys, ids, expireAt) end
               end
-              changeVersion('\(RedisKeys.boardVersionPrefix)' .. suffix, expireAt)
+              atEnd(newVersions, '\(RedisKeys.boardVersionPrefix)' .. suffix, expireAt)
               changed[#changed + 1] = period
               local increment = new - (old or 0)
               if ranking.inGlobal then
@@ -323,8 +317,8 @@ enum BoardScripts {
                   -- A total that is all this increment may be a new one, on a board and a dates' hash that may
                   -- have just come into being (setting the same expiry again is harmless).
                   if expireAt ~= '' and after == increment then
-                    expireAtEnd(global, expireAt)
-                    expireAtEnd(globalWhens.key, expireAt)
+                    atEnd(newKeys, global, expireAt)
+                    atEnd(newKeys, globalWhens.key, expireAt)
                   end
                   if period == 'all' then totalBefore, totalAfter = after - increment, after end
                 end
@@ -335,7 +329,7 @@ enum BoardScripts {
                 elseif newWhen then
                   setWhen(globalWhens, user, latestEntryWhen(user, period))
                 end
-                changeVersion('\(RedisKeys.boardVersionPrefix)all:' .. period, expireAt)
+                atEnd(newVersions, '\(RedisKeys.boardVersionPrefix)all:' .. period, expireAt)
               end
               if period == 'all' and (old == nil or new > old) then improved = 1 end
             end
@@ -357,8 +351,8 @@ enum BoardScripts {
           results[#results + 1] = {entry and int(ranking.sign * entry) or '0', rank, globalRank, improved}
           first = last + 1
         end
-        for _, key in ipairs(expiringKeys) do redis.call('EXPIREAT', key, keyExpiries[key]) end
-        for _, key in ipairs(versionKeys) do setVersion(key, versionExpiries[key]) end
+        for _, key in ipairs(newKeys) do redis.call('EXPIREAT', key, newKeys[key]) end
+        for _, key in ipairs(newVersions) do setVersion(key, newVersions[key]) end
         if #events > 0 then redis.call('PUBLISH', '\(RedisKeys.eventsChannel)', cjson.encode(events)) end
         return results
         """)

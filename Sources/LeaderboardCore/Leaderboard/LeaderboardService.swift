@@ -316,7 +316,7 @@ public final class LeaderboardService {
         guard let cache, let read else { return RenderedReport(try reportRows(plan)) }
         if let kept = cache.report(for: plan.key, at: read, games: plan.catalog) { return kept }
         // Read before the report, so the report is at least as new as the stamp it is kept under.
-        let stamp = read.isComplete ? read : try index.completeReportStamp(of: plan.dependencies.boards)
+        let stamp = read.isComplete ? read : try index.completeReportStamp(of: plan.dependencies)
         let report = RenderedReport(try reportRows(plan))
         cache.insert(report, at: stamp, games: plan.catalog, for: plan.key)
         return report
@@ -360,14 +360,15 @@ public final class LeaderboardService {
         }
         guard (1...100).contains(limit) else { throw ServiceError.validation(field: "limit", "must be between 1 and 100") }
         let catalog = try games.games()
-        let planKey = ReportCache.PlanKey(game: game, from: from, to: to, limit: limit, today: today)
-        if let kept = reports?.plan(for: planKey, catalog: catalog) { return kept }
         let lastDay = min(to, today)
+        let key = ReportCache.Key(game: game, from: from, to: lastDay, limit: limit)
+        let planKey = ReportCache.PlanKey(report: key, today: today)
+        if let kept = reports?.plan(for: planKey, catalog: catalog) { return kept }
         // `all` covers the games of the global board, all of them `desc`; one game ranks in its own order.
         let reportGames = game == BoardIndex.globalGame ? catalog.filter(\.inGlobal) : catalog.filter { $0.slug == game }
         let covering = from <= lastDay ? Self.covering(from: from, to: lastDay) : []
         let plan = ReportPlan(
-            key: ReportCache.Key(game: game, from: from, to: lastDay, limit: limit), catalog: catalog, games: reportGames, covering: covering,
+            key: key, catalog: catalog, games: reportGames, covering: covering,
             // Period boards hold each player's best single score only for `best` games.
             readsIndex: !covering.isEmpty && covering.allSatisfy({ $0.isRetained(on: today) }) && reportGames.allSatisfy({ $0.rule == .best }))
         reports?.insert(plan, for: planKey)

@@ -25,7 +25,7 @@ public protocol RankingIndex {
     /// `.tokenRevoked` when that token's revocation is cached.
     func reportStamps(_ queries: [ReportStampQuery]) throws(IndexError) -> [Result<ReportStamp?, IndexError>]
     /// The boards' stamp, with a version given to each board that had none.
-    func completeReportStamp(of boards: [BoardOfPeriod]) throws(IndexError) -> ReportStamp
+    func completeReportStamp(of dependencies: ReportDependencies) throws(IndexError) -> ReportStamp
     /// Per player, how many of `games` they have an entry for on any of `periods`' boards.
     func gamesPlayed(userIds: [Int], games: [String], periods: [BoardPeriod]) throws(IndexError) -> [Int: Int]
 }

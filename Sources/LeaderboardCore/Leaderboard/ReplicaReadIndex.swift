@@ -56,8 +56,8 @@ public struct ReplicaReadIndex: RankingIndex {
         try primary.reportStamps(queries)
     }
 
-    public func completeReportStamp(of boards: [BoardOfPeriod]) throws(IndexError) -> ReportStamp {
-        try primary.completeReportStamp(of: boards)
+    public func completeReportStamp(of dependencies: ReportDependencies) throws(IndexError) -> ReportStamp {
+        try primary.completeReportStamp(of: dependencies)
     }
 
     public func gamesPlayed(userIds: [Int], games: [String], periods: [BoardPeriod]) throws(IndexError) -> [Int: Int] {

@@ -22,13 +22,10 @@ public final class ReportCache: Sendable {
         let limit: Int
     }
 
-    /// A report's parameters as asked, for its plan (`LeaderboardService.ReportPlan`): with the same game list, the
-    /// same plan, so a warm read does not work out the covering and the version keys again.
+    /// A report's plan (`LeaderboardService.ReportPlan`) is its key's on `today` (which boards are still kept): with
+    /// the same game list, the same plan, so a warm read does not work out the covering and the version keys again.
     struct PlanKey: Hashable, Sendable {
-        let game: String
-        let from: UTCDay
-        let to: UTCDay
-        let limit: Int
+        let report: Key
         let today: UTCDay
     }
 
