@@ -448,6 +448,39 @@ import Testing
         }
     }
 
+    /// Written in chunks, a sorted set ends with two hash tables (Redis moves entries to the grown one a few per
+    /// command), which a closed period's board would keep until Redis restarts: the rebuild compacts its boards,
+    /// keeping what they hold and when they expire.
+    @Test func aRebuildLeavesItsBoardsCompactWithTheirExpiry() throws {
+        try withGame { game in
+            // Not on the global board, which other tests' players share.
+            try database.query("UPDATE games SET in_global = false WHERE slug = $1", [game])
+            let players = 5_300
+            try database.query(
+                """
+                WITH made AS (
+                    INSERT INTO users (name, email, password)
+                    SELECT 'Many ' || n, $1 || n || '@example.com', 'x' FROM generate_series(1, $2::int) AS n RETURNING id)
+                INSERT INTO scores (user_id, game, score) SELECT id, $3, id % 1000 FROM made
+                """, [TestStack.unique("many"), players, game])
+            let summary = try #require(try IndexRebuilder(database: database, redis: redis, logger: logger).rebuild(wait: true))
+            let day = BoardPeriod(.daily, containing: today)
+            for (board, expiresAt) in [("all", nil), (day.key, day.expiresAt)] {
+                let key = "lb:\(summary.generation):b:\(game):\(board)"
+                #expect(try redis.command(["ZCARD", key]).int == players)
+                #expect(try redis.command(["EXPIRETIME", key]).int == expiresAt ?? -1)
+                #expect(try redis.command(["ZREVRANGE", key, "0", "0", "WITHSCORES"]).array?.last?.string == "999")
+                // A copy's table is sized for its members: the board takes no more memory than its copy, give or take
+                // the levels of its skiplist, drawn again for the copy (a second table here would be 4096 slots, 32 KiB).
+                try redis.command(["COPY", key, key + ":copy"])
+                defer { _ = try? redis.command(["DEL", key + ":copy"]) }
+                let used = try #require(try redis.command(["MEMORY", "USAGE", key, "SAMPLES", "0"]).int)
+                let copyUsed = try #require(try redis.command(["MEMORY", "USAGE", key + ":copy", "SAMPLES", "0"]).int)
+                #expect(used <= copyUsed + copyUsed / 100, "\(key): \(used) bytes, its copy \(copyUsed)")
+            }
+        }
+    }
+
     @Test func anEmptiedIndexIsRebuiltByTheReconciler() throws {
         try withGame { game in
             let user = try makeUser("Hal")
