@@ -21,15 +21,16 @@ PACKAGES=(libfcgi-dev libpq-dev libhiredis-dev libssl-dev libcrypt-dev
 # (the last release) breaks with bcrypt 4.1 and later, hence the pin.
 # selenium drives the system's chromedriver (never one it downloads itself).
 # schemathesis and openapi-spec-validator check openapi.yaml against the
-# server (Tests/e2e/test_openapi.py). websocket-client brings wsdump, the
+# server (Tests/e2e/test_openapi.py); jsonschema checks single answers against
+# it (test_game_settings). websocket-client brings wsdump, the
 # WebSocket client of README's shell tour.
 PYTHON_PACKAGES=(pytest requests websockets pyjwt passlib bcrypt==4.0.1 prometheus_client selenium
-    schemathesis openapi-spec-validator pyyaml websocket-client)
+    schemathesis openapi-spec-validator jsonschema pyyaml websocket-client)
 # Succeeds when they are all there and work together.
 PYTHON_CHECK='
 import shutil
 import pytest, requests, websockets, jwt, bcrypt, prometheus_client, selenium
-import schemathesis, openapi_spec_validator, yaml, websocket
+import schemathesis, openapi_spec_validator, jsonschema, yaml, websocket
 from selenium.webdriver.chrome.service import Service
 from passlib.hash import bcrypt as passlib_bcrypt
 assert hasattr(jwt, "PyJWT"), "the jwt module is not PyJWT"

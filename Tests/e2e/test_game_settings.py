@@ -14,10 +14,13 @@ import json
 import uuid
 from typing import Any, Iterator
 
+import jsonschema
 import pytest
+import yaml
 
-from conftest import Api, EnvelopeAudit, Player, Sockets, Stack, leaderboardctl, new_player, new_players, receive_json, receive_until
+from conftest import REPO, Api, EnvelopeAudit, Player, Sockets, Stack, leaderboardctl, new_player, new_players, receive_json, receive_until
 
+SPEC = REPO / "openapi.yaml"
 ROW_KEYS = {"rank", "userId", "player", "game", "score", "date"}
 
 
@@ -201,3 +204,46 @@ def test_scores_outside_a_games_bounds_get_422_and_an_archived_game_409_while_it
     assert set(answer) == {"error"}, answer
     assert ranked(board(api, slug)["result"]) == [(1, player.id, 1000)], "an archived game's board stays readable"
     assert history(api, player, slug) == [1000, 600_000], "nothing stored for the archived game"
+
+
+def fits_the_spec(path: str, method: str, answer: dict[str, Any]) -> list[str]:
+    """Where a 200 answer breaks its schema in openapi.yaml: an empty list when it fits."""
+    spec = yaml.safe_load(SPEC.read_text())
+    schema = spec["paths"][path][method]["responses"]["200"]["content"]["application/json"]["schema"]
+    # The components ride along in the root document, so the schema's "#/components/..." references resolve.
+    validator = jsonschema.Draft202012Validator({**schema, "components": spec["components"]})
+    return [f"{'/'.join(map(str, error.absolute_path))}: {error.message}" for error in validator.iter_errors(answer)]
+
+
+def test_a_game_with_negative_and_very_large_scores_is_answered_as_openapi_yaml_describes(api: Api, games: Games) -> None:
+    """Bounds are the admin's (up to ±(2^53 - 1)); every answer about such a game's scores fits the published schemas."""
+    slug = f"golf-{uuid.uuid4().hex[:8]}"
+    bound = 2**53 - 1
+    created = api.post(
+        "/admin/games", json={"slug": slug, "label": "Test golf", "minScore": -bound, "maxScore": bound, "inGlobal": False},
+        headers=games.admin.auth)
+    assert created.status_code == 201, created.text
+    try:
+        low, high = new_players(api.base_url, 2, "Golfer")
+        answers = []
+        for player, score in ((low, -5), (high, 10**12)):
+            response = api.post("/scores", json={"game": slug, "score": score}, headers=player.auth)
+            assert response.status_code == 200, response.text
+            assert response.json()["data"]["best"] == score
+            answers.append(("/scores", "post", response.json()))
+        reads = [
+            ("/leaderboards/{game}", f"/leaderboards/{slug}", {"start": 0, "end": 9}, None),
+            ("/leaderboards/{game}/me", f"/leaderboards/{slug}/me", {"around": 1}, low),
+            ("/me/scores", "/me/scores", {"game": slug}, low),
+            ("/reports/top", "/reports/top", {"start": today(), "end": today(), "game": slug}, None),
+        ]
+        for path, url, params, player in reads:
+            response = api.get(url, params=params, headers=player.auth if player else None)
+            assert response.status_code == 200, response.text
+            answers.append((path, "get", response.json()))
+        board_scores = [row["score"] for row in answers[2][2]["data"]["result"]]
+        assert board_scores == [10**12, -5]
+        problems = [(path, problem) for path, method, answer in answers for problem in fits_the_spec(path, method, answer)]
+        assert problems == [], problems
+    finally:
+        archive(api, games.admin, slug)
