@@ -217,8 +217,7 @@ private final class BoardWriter {
     /// `entryId`: the score id that gave the entry, for a game's board (nil on the global board).
     func add(game: String, period: BoardPeriod, userId: Int, score: Int, entryId: Int?, epochSeconds: Int) throws {
         if board?.game != game || board?.period != period {
-            try flushBoard()
-            noteFinishedBoard()
+            try finishBoard()
             board = (game, period)
         }
         let ranking = game == BoardIndex.globalGame ? Ranking.standard : rankings[game] ?? .standard
@@ -248,19 +247,18 @@ private final class BoardWriter {
 
     func finish() throws {
         try flushNames()
-        try flushBoard()
-        noteFinishedBoard()
+        try finishBoard()
         try send()
-        for chunk in stride(from: 0, to: compactions.count, by: 16) {
-            // ZUNIONSTORE replaces the key, expiry included.
-            try redis.pipelineOrThrow(
-                compactions[chunk..<min(chunk + 16, compactions.count)].flatMap { key, expiresAt in
-                    [["ZUNIONSTORE", key, "1", key]] + (expiresAt.map { [["EXPIREAT", key, String($0)]] } ?? [])
-                })
+        // A board a round trip: Redis runs a pipeline's commands back to back, and every other client waits for them
+        // all. ZUNIONSTORE replaces the key, expiry included.
+        for (key, expiresAt) in compactions {
+            try redis.pipelineOrThrow([["ZUNIONSTORE", key, "1", key]] + (expiresAt.map { [["EXPIREAT", key, String($0)]] } ?? []))
         }
     }
 
-    private func noteFinishedBoard() {
+    /// Writes what is left of the board being written, and notes it for compaction.
+    private func finishBoard() throws {
+        try flushBoard()
         if let board, (Self.compactedAbove + 1...Self.compactedUpTo).contains(boardSize) {
             compactions.append((prefix + RedisKeys.boardPart + "\(board.game):\(board.period.key)", board.period.expiresAt))
         }
