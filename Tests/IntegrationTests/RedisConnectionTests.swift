@@ -39,6 +39,21 @@ import Testing
         #expect(replies[3] == .integer(1))
     }
 
+    /// The rate limit's counters, counted for many submissions in one round trip: each key's count in order, once per
+    /// time it is named, and a window started by the first count only.
+    @Test func countersAreCountedInOrderAndKeepTheWindowTheirFirstCountStarted() throws {
+        let redis = TestStack.redis()
+        let store = RedisEphemeralStore(redis: redis)
+        let (first, second) = (TestStack.unique("rate"), TestStack.unique("rate"))
+        #expect(try store.increment([first], windowSeconds: 60) == [1])
+        #expect(try store.increment([second, first, second, second], windowSeconds: 5) == [1, 2, 2, 3])
+        #expect(try store.counter(first).value == 2)
+        #expect((55...60).contains(try store.counter(first).secondsLeft), "the first count's window, not the later one's")
+        #expect((1...5).contains(try store.counter(second).secondsLeft))
+        try store.remove(first)
+        try store.remove(second)
+    }
+
     @Test func argumentsAreBinarySafeAndNeverParsed() throws {
         let redis = TestStack.redis()
         let key = TestStack.unique("lb:test") + " with spaces \"and quotes\"\r\nFLUSHALL"

@@ -135,9 +135,11 @@ public final class InMemoryEphemeralStore: EphemeralStore {
     private var counters: [String: Int] = [:]
     private var values: [String: String] = [:]
 
-    public func increment(_ key: String, windowSeconds: Int) throws -> Int {
-        counters[key, default: 0] += 1
-        return counters[key]!
+    public func increment(_ keys: [String], windowSeconds: Int) throws -> [Int] {
+        keys.map { key in
+            counters[key, default: 0] += 1
+            return counters[key]!
+        }
     }
 
     public func counter(_ key: String) throws -> (value: Int, secondsLeft: Int) { (counters[key] ?? 0, counters[key] == nil ? 0 : 60) }

@@ -63,7 +63,7 @@ public final class AuthService {
         if signups.value >= policy.maxSignupsPerAddress { throw ServiceError.rateLimited(retryAfterSeconds: signups.secondsLeft) }
         let passwordHash = try passwords.hash(password)
         // Counted once hashed: a signup refused for want of a hashing slot costs its address nothing.
-        _ = try ephemeral.increment(addressKey, windowSeconds: policy.signupWindowSeconds)
+        _ = try ephemeral.increment([addressKey], windowSeconds: policy.signupWindowSeconds)
         guard let user = try users.createUser(name: name.value, email: email.value, passwordHash: passwordHash) else {
             throw ServiceError.conflict("an account with this e-mail already exists")
         }
@@ -121,7 +121,7 @@ public final class AuthService {
         let comparable = password.utf8.count <= PasswordHasher.maximumBytes && !password.utf8.contains(0)
         let matches = try passwords.verify(password, against: credentials?.passwordHash)
         guard let credentials, matches, comparable else {
-            for key in [pairKey, emailKey, addressKey] { _ = try ephemeral.increment(key, windowSeconds: policy.failureWindowSeconds) }
+            _ = try ephemeral.increment([pairKey, emailKey, addressKey], windowSeconds: policy.failureWindowSeconds)
             throw ServiceError.unauthorized("incorrect e-mail or password")
         }
         try ephemeral.remove(pairKey)

@@ -7,12 +7,14 @@ public struct RedisEphemeralStore: EphemeralStore {
         self.redis = redis
     }
 
-    public func increment(_ key: String, windowSeconds: Int) throws -> Int {
-        let replies = try redis.pipeline([["INCR", prefix + key], ["EXPIRE", prefix + key, String(windowSeconds), "NX"]])
+    public func increment(_ keys: [String], windowSeconds: Int) throws -> [Int] {
+        let replies = try redis.pipeline(keys.flatMap { [["INCR", prefix + $0], ["EXPIRE", prefix + $0, String(windowSeconds), "NX"]] })
         // An error reply is Redis refusing the write (out of memory): unavailable, not a bad reply.
         for case .error(let message) in replies { throw RedisError.server(message: message) }
-        guard let count = replies[0].int else { throw RedisError.unexpectedReply("INCR: \(replies[0])") }
-        return count
+        return try stride(from: 0, to: replies.count, by: 2).map { at in
+            guard let count = replies[at].int else { throw RedisError.unexpectedReply("INCR: \(replies[at])") }
+            return count
+        }
     }
 
     public func counter(_ key: String) throws -> (value: Int, secondsLeft: Int) {

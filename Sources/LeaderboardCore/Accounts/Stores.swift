@@ -23,8 +23,9 @@ public protocol TokenRevocations {
 
 /// Short-lived keys that expire on their own: login-failure counters and remembered answers.
 public protocol EphemeralStore {
-    /// Adds one to the counter and returns the new value; the first increment starts its window.
-    func increment(_ key: String, windowSeconds: Int) throws -> Int
+    /// Adds one to each counter (once per time a key is named) and returns their new values, in one round trip;
+    /// the first increment of a counter starts its window.
+    func increment(_ keys: [String], windowSeconds: Int) throws -> [Int]
     /// The counter's value and the seconds until it expires (0 when it does not exist).
     func counter(_ key: String) throws -> (value: Int, secondsLeft: Int)
     func remove(_ key: String) throws
