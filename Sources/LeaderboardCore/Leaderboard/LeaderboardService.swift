@@ -25,17 +25,10 @@ public final class LeaderboardService {
         case refused(ServiceError)
     }
 
-    /// What a process's workers share to submit: share one between the services of a process's workers.
-    public final class SubmissionBatches: Sendable {
-        /// Group commit: one PostgreSQL statement (one commit) for the submissions that arrive while the previous
-        /// batch is stored, then one pipelined Redis round trip for the batch, which overlaps the next batch's statement.
-        let commits = SharedRoundTrip<PendingScore, Landed>()
-        /// The rate limit's counters (`RedisKeys.submissions`) of the submissions that arrive together, counted in one
-        /// round trip: Redis's cost per round trip is mostly its event loop and system calls, not the `INCR`.
-        let rateCounts = SharedRoundTrip<String, Int>()
-
-        public init() {}
-    }
+    /// Group commit for a process's submissions: one PostgreSQL statement (one commit) for those that
+    /// arrive while the previous batch is stored, then one pipelined Redis round trip for the batch, which
+    /// overlaps the next batch's statement. Share one between the services of a process's workers.
+    public typealias SubmissionBatches = SharedRoundTrip<PendingScore, Landed>
 
     public static let maximumPageRows = 100
     public static let maximumAround = 50
@@ -96,7 +89,7 @@ public final class LeaderboardService {
             today: UTCDay(epochSeconds: Int(now.timeIntervalSince1970)))
         let (stored, applied): (StoredScore, BoardIndex.Applied?)
         do {
-            switch try batches.commits.submit(pending, run: store, then: apply) {
+            switch try batches.submit(pending, run: store, then: apply) {
             case .refused(let error): throw error
             case .queued(let queued): (stored, applied) = (queued, nil)
             case .applied(let done, let outcome): (stored, applied) = (done, outcome)
@@ -132,7 +125,7 @@ public final class LeaderboardService {
         let key = RedisKeys.submissions(userId: userId, game: game)
         let count: Int
         do {
-            count = try batches.rateCounts.submit(key, run: countSubmissions, then: { _, counts in counts })
+            count = try ephemeral.increment([key], windowSeconds: 60)[0]
         } catch {
             Observability.storeError(Store.redis.rawValue)
             return
@@ -141,15 +134,6 @@ public final class LeaderboardService {
         Observability.submissionRejected(.rate)
         let secondsLeft = (try? ephemeral.counter(key).secondsLeft) ?? 60
         throw ServiceError.rateLimited(retryAfterSeconds: max(1, secondsLeft))
-    }
-
-    /// Counts a batch of submissions against their players' rates, in one round trip on this worker's connection.
-    private func countSubmissions(_ keys: [String]) -> [Result<Int, any Error>] {
-        do {
-            return try ephemeral.increment(keys, windowSeconds: 60).map { .success($0) }
-        } catch {
-            return keys.map { _ in .failure(error) }
-        }
     }
 
     /// A batch in one statement; when it fails for a reason of one submission's (a deleted account, a

@@ -7,7 +7,7 @@ import Foundation
 /// during the previous one. A batch starts after each of its callers arrived, so what it reads is never
 /// older than the call.
 ///
-/// Submissions use it for their group commit and rate counts (`LeaderboardService.SubmissionBatches`), page reads for
+/// Submissions use it for their group commit (`LeaderboardService.SubmissionBatches`), page reads for
 /// their stamp check (`PageCache`).
 ///
 /// Shared by the worker threads of a process. Each caller waits on a condition of its own, so finishing
