@@ -28,8 +28,12 @@ public final class FastCGIServer: @unchecked Sendable {
     /// The unix socket path we created and must remove; nil for TCP and for a socket systemd passed.
     private let ownSocketPath: String?
     private let poller: ReadinessPoller
+    /// Who may connect (`FCGI_WEB_SERVER_ADDRS`); nil: anyone who reaches the socket.
+    private let webServerAddresses: WebServerAddresses?
     /// How often nginx connected: with kept connections, far fewer times than it sent requests.
     private let acceptedConnections = Counter(label: "leaderboard_fastcgi_connections_accepted_total")
+    /// Connections closed unanswered, from an address `FCGI_WEB_SERVER_ADDRS` does not name.
+    private let refusedConnections = Counter(label: "leaderboard_fastcgi_connections_refused_total")
     /// The connections open now, idle or answering: more than the workers when nginx keeps many.
     private let connectionsGauge = Gauge(label: "leaderboard_fastcgi_connections")
     private let lock = NSCondition()
@@ -46,11 +50,13 @@ public final class FastCGIServer: @unchecked Sendable {
     /// SIGINT for every thread started from now on: create the server before any other thread. A request
     /// whose body is over `maxBodyBytes` is answered `bodyTooLarge`, its body read and dropped. A stopping
     /// pool waits `keptConnectionsGrace` at most for nginx to close the connections it keeps (see `run`).
+    /// `FCGI_WEB_SERVER_ADDRS` in the environment limits who may connect, as it does libfcgi's own responders.
     public init(
         address: Address, workerCount: Int, maxBodyBytes: Int, bodyTooLarge: HTTPResponse, keptConnectionsGrace: Duration = .seconds(10),
         logger: Logger, makeResponder: @escaping @Sendable () -> Responder
     ) throws(FastCGIError) {
         guard FCGX_Init() == 0 else { throw .initializationFailed }
+        webServerAddresses = try WebServerAddresses(ProcessInfo.processInfo.environment["FCGI_WEB_SERVER_ADDRS"])
         // Blocked now, before the process starts any thread, so every thread inherits the mask and only
         // `run` sees these signals (FCGX_Init installed libfcgi's own handlers, which would swallow them).
         var stopSignals = Self.stopSignals
@@ -205,6 +211,11 @@ public final class FastCGIServer: @unchecked Sendable {
                 return
             }
             _ = fcntl(connection, F_SETFD, FD_CLOEXEC)
+            if let webServerAddresses, !webServerAddresses.admit(connection) {
+                close(connection)
+                refusedConnections.increment()
+                continue
+            }
             acceptedConnections.increment()
             locked {
                 openConnections += 1
@@ -301,12 +312,14 @@ public enum FastCGIError: Error, CustomStringConvertible {
     case initializationFailed
     case cannotListen(address: String, errno: Int32)
     case cannotPoll(errno: Int32)
+    case invalidWebServerAddress(String)
 
     public var description: String {
         switch self {
         case .initializationFailed: "fastcgi: FCGX_Init failed"
         case .cannotListen(let address, let code): "fastcgi: cannot listen on \(address): \(String(cString: strerror(code)))"
         case .cannotPoll(let code): "fastcgi: cannot create the epoll instance: \(String(cString: strerror(code)))"
+        case .invalidWebServerAddress(let text): "fastcgi: FCGI_WEB_SERVER_ADDRS: '\(text)' is not an IPv4 address"
         }
     }
 }

@@ -10,6 +10,7 @@ import re
 import signal
 import socket
 import struct
+import subprocess
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -45,10 +46,14 @@ class KeptFastCGIConnection:
     RESPONDER, KEEP_CONN = 1, 1
     BEGIN_REQUEST, END_REQUEST, PARAMS, STDIN, STDOUT = 1, 3, 4, 5, 6
 
-    def __init__(self, path: pathlib.Path) -> None:
-        self.socket = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.socket.settimeout(30)
-        self.socket.connect(str(path))
+    def __init__(self, path: pathlib.Path | tuple[str, int], source: str | None = None) -> None:
+        """On a unix socket's path, or a TCP (host, port) from the loopback address `source`."""
+        if isinstance(path, tuple):
+            self.socket = socket.create_connection(path, timeout=30, source_address=(source, 0) if source else None)
+        else:
+            self.socket = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            self.socket.settimeout(30)
+            self.socket.connect(str(path))
 
     def get(self, uri: str) -> bytes:
         """The response's head and body (CGI style, `Status:` first) of a GET on this connection."""
@@ -193,3 +198,38 @@ def test_a_pool_stopped_under_load_fails_no_submission(base_url: str, stack: Sta
     assert problems == [], f"{len(problems)} of {len(outcomes)} submissions failed, e.g. {problems[:5]}"
     cut = [line for line in nginx_log.new_text().splitlines() if CUT_REQUEST.search(line)]
     assert cut == [], f"a pool dropped {len(cut)} requests nginx had sent, e.g. {cut[:3]}"
+
+
+def test_a_pool_on_tcp_answers_only_the_addresses_fcgi_web_server_addrs_names(stack: Stack) -> None:
+    """libfcgi's FCGI_WEB_SERVER_ADDRS, which its own accept loop honoured and the pool's does too: on a TCP socket,
+    a connection from an address the list does not name is closed unanswered (else anyone reaching the port could
+    send requests past nginx, with a REMOTE_ADDR of their choosing), and one from a named address is served."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {
+        **os.environ, "LEADERBOARD_ENV_FILE": str(stack.directory / "leaderboard.env"), "API_LISTEN": f"127.0.0.1:{port}",
+        "API_WORKERS": "2", "FCGI_WEB_SERVER_ADDRS": "127.0.0.2,127.0.0.3",
+    }
+    pool = subprocess.Popen([str(pathlib.Path(os.environ["BIN_DIR"]) / "leaderboard-api")], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        served = wait_until(lambda: KeptFastCGIConnection(("127.0.0.1", port), source="127.0.0.2"), timeout=30,
+                            ignoring=(ConnectionRefusedError,), message="the pool never listened")
+        assert served.get("/api/v1/games").startswith(b"Status: 200"), "a named address is served"
+        assert served.get("/api/v1/games").startswith(b"Status: 200"), "and its connection kept"
+        served.close()
+        for source in ("127.0.0.1", "127.0.0.4"):
+            refused = KeptFastCGIConnection(("127.0.0.1", port), source=source)
+            answer = None
+            try:
+                answer = refused.get("/api/v1/games")
+            except (AssertionError, ConnectionResetError, BrokenPipeError):
+                pass  # closed unanswered ("the pool closed a connection it was asked to keep")
+            finally:
+                refused.close()
+            assert answer is None, f"a connection from {source} was answered: {answer[:40]!r}"
+    finally:
+        pool.send_signal(signal.SIGTERM)
+        _, errors = pool.communicate(timeout=30)
+    assert pool.returncode == 0, errors
