@@ -147,11 +147,14 @@ final class Hub: @unchecked Sendable {
         }
     }
 
-    /// After a gap in the event stream nothing can be trusted: every view is recomputed.
+    /// After a gap in the event stream nothing can be trusted: every view is recomputed. The open sockets' tokens
+    /// are checked too, not at the next sweep: an admin's ban or sign-out publishes such an event once the revocations
+    /// are in Redis's cache, so the player's sockets close at once.
     func refreshAll() {
         loop.execute {
             self.stale.formUnion(self.watchers.keys)
             self.refreshDueViews()
+            self.sweepRevocations()
         }
     }
 
