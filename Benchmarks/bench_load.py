@@ -131,16 +131,44 @@ class CPUWindow:
         figure["redis_commands"] = self.redis_commands
 
 
+def api_metrics():
+    with urllib.request.urlopen(f"http://127.0.0.1:{HTTP_PORT}/metrics", timeout=10) as response:
+        return response.read().decode()
+
+
 def api_answers(method, route):
     """How many answers the api has given to `method route`, by status: its own count, from /metrics."""
-    with urllib.request.urlopen(f"http://127.0.0.1:{HTTP_PORT}/metrics", timeout=10) as response:
-        text = response.read().decode()
+    text = api_metrics()
     answers = {}
     for labels, value in re.findall(r'^leaderboard_http_requests_total\{([^}]*)\} (\S+)$', text, re.MULTILINE):
         label = dict(re.findall(r'(\w+)="([^"]*)"', labels))
         if label.get("method") == method and label.get("route") == route:
             answers[label["status"]] = answers.get(label["status"], 0) + int(float(value))
     return answers
+
+
+def submission_batches():
+    """The api's submission batches so far (its group commit): how many, the submissions they held, and per stage
+    (store: PostgreSQL's statement with its commit; apply: the index's round trip) the seconds they took."""
+    text = api_metrics()
+
+    def sample(name, labels=""):
+        found = re.search(rf'^{name}{re.escape(labels)} (\S+)$', text, re.MULTILINE)
+        return float(found.group(1)) if found else 0.0
+
+    batches = {"count": sample("leaderboard_submission_batch_size_count"), "size": sample("leaderboard_submission_batch_size_sum")}
+    for stage in ("store", "apply"):
+        batches[stage] = sample("leaderboard_submission_batch_seconds_sum", f'{{stage="{stage}"}}')
+    return batches
+
+
+def batches_between(before, after):
+    """The mean batch of a run (from two `submission_batches`): its size and each stage's milliseconds."""
+    count = after["count"] - before["count"]
+    if count <= 0:
+        return None
+    return {"count": int(count), "size": round((after["size"] - before["size"]) / count, 1),
+            **{f"{stage}_ms": round((after[stage] - before[stage]) * 1000 / count, 2) for stage in ("store", "apply")}}
 
 
 def measure_rest(name, processes, script="get.lua", duration=None, connections=WRK_CONNECTIONS, server_path=None,
@@ -156,6 +184,7 @@ def measure_rest(name, processes, script="get.lua", duration=None, connections=W
         wrk(script, WARMUP, connections=connections, **env)
     offset = api_log_offset() if server_path else None
     answered_before = api_answers(*answers_to) if answers_to else None
+    batches_before = submission_batches() if answers_to == ("POST", "/api/v1/scores") else None
     load_before = loadavg()
     with Sampler({"api": processes.api, "ws": processes.ws}) as sampler, CPUWindow(processes) as window:
         result = wrk(script, duration, connections=connections, **env)
@@ -172,6 +201,8 @@ def measure_rest(name, processes, script="get.lua", duration=None, connections=W
         "rss_peak_kib": sampler.peak, "loadavg_before": load_before,
     }
     window.record(figure)
+    if batches_before:
+        figure["batches"] = batches_between(batches_before, submission_batches())
     if server_path:
         times = server_times(offset, server_path)
         figure["server_ms"] = {"count": len(times), "p50": percentile(times, 0.5), "p99": percentile(times, 0.99)}

@@ -77,7 +77,9 @@ def make_table(results):
         if figure:
             add(key, label, figure["per_second"], "req/s", fcgi,
                 f"p50 {ms(figure)} ms, p99 {ms(figure, 'p99')} ms at c{results['wrk']['connections']}"
-                + (f"; errors {figure['errors']['status']}" if figure["errors"]["status"] else ""), source=figure)
+                + (f"; errors {figure['errors']['status']}" if figure["errors"]["status"] else "")
+                + (f"; batches of {batches['size']}: PostgreSQL {batches['store_ms']} ms, index {batches['apply_ms']} ms"
+                   if (batches := figure.get("batches")) else ""), source=figure)
         server = f.get(key + ".server")
         if server:
             add(key + ".server", label + ": p50 at the server", server["server_ms"]["p50"], "ms", None,

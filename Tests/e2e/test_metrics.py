@@ -5,7 +5,7 @@ from __future__ import annotations
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from conftest import Api, _SourceAddressAdapter
+from conftest import Api, _SourceAddressAdapter, new_player
 
 
 def scrape(url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -44,6 +44,29 @@ def test_the_api_counts_the_requests_just_made_by_route_and_status(api: Api, bas
     assert requests_counted(base_url, "unmatched", "404") - unknown_before == 3
     latency = scrape(api_metrics(base_url)[0])
     assert ("leaderboard_http_request_duration_seconds_count", (("route", "/api/v1/games"),)) in latency
+
+
+def summed(base_url: str, name: str, labels: tuple[tuple[str, str], ...] = ()) -> float:
+    return sum(scrape(url).get((name, labels), 0) for url in api_metrics(base_url))
+
+
+def test_each_submission_batch_is_counted_with_its_size_and_the_time_of_each_stage(api: Api, base_url: str) -> None:
+    # Other suites submit on this stack meanwhile: their batches can only add to the counts.
+    stages = {stage: (("stage", stage),) for stage in ("store", "apply")}
+    batches_before = summed(base_url, "leaderboard_submission_batch_size_count")
+    sizes_before = summed(base_url, "leaderboard_submission_batch_size_sum")
+    stages_before = {stage: summed(base_url, "leaderboard_submission_batch_seconds_count", labels) for stage, labels in stages.items()}
+    player = new_player(api, "Batched Player")
+    for score in (10, 20, 30):
+        submitted = api.post("/scores", json={"game": "cod", "score": score}, headers=player.auth)
+        assert submitted.status_code == 200, submitted.text
+    assert summed(base_url, "leaderboard_submission_batch_size_count") - batches_before >= 1
+    assert summed(base_url, "leaderboard_submission_batch_size_sum") - sizes_before >= 3
+    for stage, labels in stages.items():
+        assert summed(base_url, "leaderboard_submission_batch_seconds_count", labels) - stages_before[stage] >= 1, stage
+    # The size's buckets go up to the largest batch a process makes (SharedRoundTrip.maximumBatch).
+    sizes = scrape(api_metrics(base_url)[0])
+    assert ("leaderboard_submission_batch_size_bucket", (("le", "64.0"),)) in sizes, sorted(k for k in sizes if "batch" in k[0])
 
 
 def test_metrics_are_served_to_loopback_only(base_url: str) -> None:

@@ -139,12 +139,14 @@ public final class LeaderboardService {
     /// A batch in one statement; when it fails for a reason of one submission's (a deleted account, a
     /// deadlock with another batch over idempotency keys), each alone, so only that one fails.
     func store(_ batch: [PendingScore]) -> [Result<Insertion, any Error>] {
-        do {
-            return try scores.insert(batch.map(\.score)).map { .success($0) }
-        } catch let error as PostgresError where batch.count > 1 && !error.isUnavailable {
-            return batch.map { pending in Result { try scores.insert([pending.score])[0] } }
-        } catch {
-            return batch.map { _ in .failure(error) }
+        Observability.submissionBatch(.store, size: batch.count) {
+            do {
+                return try scores.insert(batch.map(\.score)).map { .success($0) }
+            } catch let error as PostgresError where batch.count > 1 && !error.isUnavailable {
+                return batch.map { pending in Result { try scores.insert([pending.score])[0] } }
+            } catch {
+                return batch.map { _ in .failure(error) }
+            }
         }
     }
 
@@ -164,11 +166,12 @@ public final class LeaderboardService {
                     id: row.id, userId: batch[position].score.userId, name: batch[position].name, game: row.game, score: row.score,
                     epochSeconds: row.epochSeconds, ranking: row.ranking)
             }
-            let applied: [Result<BoardIndex.Applied, IndexError>]
-            do {
-                applied = try index.apply(scores, today: today)
-            } catch {
-                applied = group.map { _ in .failure(error) }
+            let applied: [Result<BoardIndex.Applied, IndexError>] = Observability.submissionBatch(.apply, size: scores.count) {
+                do throws(IndexError) {
+                    return try index.apply(scores, today: today)
+                } catch {
+                    return group.map { _ in .failure(error) }
+                }
             }
             for ((position, row), outcome) in zip(group, applied) {
                 outcomes[position] =

@@ -1,3 +1,4 @@
+import Dispatch
 import Metrics
 import Prometheus
 
@@ -14,6 +15,7 @@ public enum Observability {
             .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250), .milliseconds(500), .seconds(1),
             .seconds(2.5),
         ]
+        factory.valueHistogramBuckets[submissionBatchSizeLabel] = [1, 2, 4, 8, 16, 32, 64]
         MetricsSystem.bootstrap(factory)
         // Exported at 0 from the start, so that a rate over them (the dashboard's, the alerts') has a
         // series before the first outage rather than none.
@@ -40,8 +42,30 @@ public enum Observability {
         Counter(label: rejectedSubmissionsLabel, dimensions: [("reason", reason.rawValue)]).increment()
     }
 
+    /// Runs one stage of a batch of `size` submissions (`LeaderboardService.SubmissionBatches`) and records how long it took
+    /// and, for the first stage, how many the batch held: the group commit's cycle, which bounds how many submissions a
+    /// process stores a second (README, "Benchmarks").
+    static func submissionBatch<Value>(_ stage: SubmissionBatchStage, size: Int, _ body: () -> Value) -> Value {
+        if stage == .store { Recorder(label: submissionBatchSizeLabel).record(size) }
+        let started = DispatchTime.now().uptimeNanoseconds
+        defer {
+            Timer(label: "leaderboard_submission_batch_seconds", dimensions: [("stage", stage.rawValue)])
+                .recordNanoseconds(Int64(DispatchTime.now().uptimeNanoseconds - started))
+        }
+        return body()
+    }
+
+    private static let submissionBatchSizeLabel = "leaderboard_submission_batch_size"
     private static let storeErrorsLabel = "leaderboard_store_errors_total"
     private static let rejectedSubmissionsLabel = "leaderboard_submissions_rejected_total"
+}
+
+/// A stage of a submission batch, as `leaderboard_submission_batch_seconds` labels it.
+enum SubmissionBatchStage: String, Sendable {
+    /// PostgreSQL's statement for the batch, with its commit: one batch at a time in a process.
+    case store
+    /// The index's round trip for the batch (Redis's apply script), which overlaps the next batch's `store`.
+    case apply
 }
 
 /// Why a submission was refused, as `leaderboard_submissions_rejected_total` labels it.
