@@ -210,7 +210,7 @@ public final class FastCGIServer: @unchecked Sendable {
                 if errno == EINTR || errno == ECONNABORTED { continue }
                 return
             }
-            _ = fcntl(connection, F_SETFD, FD_CLOEXEC)
+            AcceptedSocket.prepare(connection)
             if let webServerAddresses, !webServerAddresses.admit(connection) {
                 close(connection)
                 refusedConnections.increment()
