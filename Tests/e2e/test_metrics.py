@@ -28,9 +28,13 @@ def api_metrics(base_url: str) -> list[str]:
     return urls
 
 
+def summed(base_url: str, name: str, labels: tuple[tuple[str, str], ...] = ()) -> float:
+    """A sample's value summed over every api pool."""
+    return sum(scrape(url).get((name, labels), 0) for url in api_metrics(base_url))
+
+
 def requests_counted(base_url: str, route: str, status: str) -> float:
-    key = ("leaderboard_http_requests_total", (("method", "GET"), ("route", route), ("status", status)))
-    return sum(scrape(url).get(key, 0) for url in api_metrics(base_url))
+    return summed(base_url, "leaderboard_http_requests_total", (("method", "GET"), ("route", route), ("status", status)))
 
 
 def test_the_api_counts_the_requests_just_made_by_route_and_status(api: Api, base_url: str) -> None:
@@ -44,10 +48,6 @@ def test_the_api_counts_the_requests_just_made_by_route_and_status(api: Api, bas
     assert requests_counted(base_url, "unmatched", "404") - unknown_before == 3
     latency = scrape(api_metrics(base_url)[0])
     assert ("leaderboard_http_request_duration_seconds_count", (("route", "/api/v1/games"),)) in latency
-
-
-def summed(base_url: str, name: str, labels: tuple[tuple[str, str], ...] = ()) -> float:
-    return sum(scrape(url).get((name, labels), 0) for url in api_metrics(base_url))
 
 
 def test_each_submission_batch_is_counted_with_its_size_and_the_time_of_each_stage(api: Api, base_url: str) -> None:

@@ -139,7 +139,8 @@ public final class LeaderboardService {
     /// A batch in one statement; when it fails for a reason of one submission's (a deleted account, a
     /// deadlock with another batch over idempotency keys), each alone, so only that one fails.
     func store(_ batch: [PendingScore]) -> [Result<Insertion, any Error>] {
-        Observability.submissionBatch(.store, size: batch.count) {
+        Observability.submissionBatchFormed(size: batch.count)
+        return Observability.submissionBatchStage(.store) {
             do {
                 return try scores.insert(batch.map(\.score)).map { .success($0) }
             } catch let error as PostgresError where batch.count > 1 && !error.isUnavailable {
@@ -166,7 +167,7 @@ public final class LeaderboardService {
                     id: row.id, userId: batch[position].score.userId, name: batch[position].name, game: row.game, score: row.score,
                     epochSeconds: row.epochSeconds, ranking: row.ranking)
             }
-            let applied: [Result<BoardIndex.Applied, IndexError>] = Observability.submissionBatch(.apply, size: scores.count) {
+            let applied: [Result<BoardIndex.Applied, IndexError>] = Observability.submissionBatchStage(.apply) {
                 do throws(IndexError) {
                     return try index.apply(scores, today: today)
                 } catch {

@@ -42,11 +42,14 @@ public enum Observability {
         Counter(label: rejectedSubmissionsLabel, dimensions: [("reason", reason.rawValue)]).increment()
     }
 
-    /// Runs one stage of a batch of `size` submissions (`LeaderboardService.SubmissionBatches`) and records how long it took
-    /// and, for the first stage, how many the batch held: the group commit's cycle, which bounds how many submissions a
-    /// process stores a second (README, "Benchmarks").
-    static func submissionBatch<Value>(_ stage: SubmissionBatchStage, size: Int, _ body: () -> Value) -> Value {
-        if stage == .store { Recorder(label: submissionBatchSizeLabel).record(size) }
+    /// Records how many submissions a batch of the group commit (`LeaderboardService.SubmissionBatches`) holds.
+    static func submissionBatchFormed(size: Int) {
+        Recorder(label: submissionBatchSizeLabel).record(size)
+    }
+
+    /// Runs one stage of a submission batch and records how long it took: the group commit's cycle, which bounds how
+    /// many submissions a process stores a second (README, "Benchmarks").
+    static func submissionBatchStage<Value>(_ stage: SubmissionBatchStage, _ body: () -> Value) -> Value {
         let started = DispatchTime.now().uptimeNanoseconds
         defer {
             Timer(label: "leaderboard_submission_batch_seconds", dimensions: [("stage", stage.rawValue)])
