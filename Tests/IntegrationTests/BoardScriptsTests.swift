@@ -121,6 +121,58 @@ import Testing
         }
     }
 
+    /// Every write to a listpack scans its members, so a board a player joins is made a skiplist however small
+    /// (`BoardScripts.skiplistMemberBytes`), with nothing but its players on it. Once its period has closed, the
+    /// reconciler's compaction makes it a listpack again, holding the same entries until the same expiry in less
+    /// memory; a day already done is not done again, and the all-time boards, never closed, are left as they are.
+    @Test func aBoardIsASkiplistWhileWrittenAndCompactOnceItsPeriodHasClosed() throws {
+        try withPrivateRedis { redis in
+            try redis.command(["SET", RedisKeys.generation, "5"])
+            let index = BoardIndex(redis: redis)
+            let day = UTCDay.today.adding(days: -3)
+            func join(_ user: Int) throws {
+                let score = BoardIndex.Score(id: user, userId: user, name: "P\(user)", game: "cod", score: 10 * user, epochSeconds: day.epochSeconds)
+                _ = try index.apply(score, today: day)
+            }
+            for user in 1...3 { try join(user) }
+            let closed = BoardPeriod.all(containing: day).filter { $0.days?.upperBound == day }.flatMap { period in
+                ["cod", BoardIndex.globalGame].map { "lb:5:b:\($0):\(period.key)" }
+            }
+            let boards = BoardPeriod.all(containing: day).flatMap { period in
+                ["cod", BoardIndex.globalGame].map { "lb:5:b:\($0):\(period.key)" }
+            }
+            func encoding(_ key: String) throws -> String? { try redis.command(["OBJECT", "ENCODING", key]).string }
+            func entries(_ key: String) throws -> [String] {
+                try redis.command(["ZRANGE", key, "0", "-1", "WITHSCORES"]).array?.compactMap(\.string) ?? []
+            }
+            func bytes(_ key: String) throws -> Int { try #require(try redis.command(["MEMORY", "USAGE", key]).int) }
+            for board in boards {
+                #expect(try encoding(board) == "skiplist", "\(board)")
+                #expect(try entries(board) == ["1", "10", "2", "20", "3", "30"], "\(board)")
+            }
+            let before = try closed.map { board in
+                (entries: try entries(board), expiry: try redis.command(["PEXPIRETIME", board]).int, bytes: try bytes(board))
+            }
+
+            #expect(try index.compactClosedBoards(generation: 5, today: day.adding(days: 1)) == closed.count)
+            for (board, before) in zip(closed, before) {
+                #expect(try encoding(board) == "listpack", "\(board)")
+                #expect(try entries(board) == before.entries, "\(board)")
+                #expect(try redis.command(["PEXPIRETIME", board]).int == before.expiry, "\(board)")
+                #expect(try bytes(board) < before.bytes, "\(board)")
+            }
+            for board in boards where !closed.contains(board) { #expect(try encoding(board) == "skiplist", "\(board)") }
+            #expect(try index.compactClosedBoards(generation: 5, today: day.adding(days: 1)) == 0, "that day is done")
+
+            // A player joining a compact board (a board loaded from disk is compact too) makes it a skiplist again.
+            try join(4)
+            for board in closed {
+                #expect(try encoding(board) == "skiplist", "\(board)")
+                #expect(try redis.command(["ZCARD", board]).int == 4, "\(board)")
+            }
+        }
+    }
+
     @Test func withoutAGenerationEveryScriptAnswersNotBuilt() throws {
         try withPrivateRedis { redis in
             let index = BoardIndex(redis: redis)

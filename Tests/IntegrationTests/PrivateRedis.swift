@@ -15,7 +15,10 @@ final class PrivateRedis {
         let deadline = Date().addingTimeInterval(10)
         let probe = RedisConnection(settings: try RedisSettings(url: "unix://\(socketPath)"))
         while (try? probe.command(["PING"])) != .status("PONG") {
-            guard Date() < deadline, process.isRunning else { throw RedisError.connectionFailed(message: "private redis-server did not start") }
+            guard Date() < deadline, process.isRunning else {
+                stop()
+                throw RedisError.connectionFailed(message: "private redis-server did not start")
+            }
             usleep(10_000)
         }
     }

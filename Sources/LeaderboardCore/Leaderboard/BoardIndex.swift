@@ -12,6 +12,10 @@ public struct BoardIndex: RankingIndex {
     /// 64 left a month's board (a sixth of the players) ~2 players a bucket, each bucket a field of ~50 bytes in
     /// Redis's hashtable (13.4 bytes an entry); 256 cost 6.3. A bucket's search and rewrite stay a few hundred bytes.
     static let whenBucketWidth = 256
+    /// Boards of up to this many members are compacted (`BoardScripts.compact`); not larger ones: the copy holds Redis
+    /// ~1.5-2 µs a member (measured: 150 ms for a month's global board of 76,000), and a live service waits meanwhile;
+    /// up to here, 40 ms at most.
+    static let compactedUpTo = 20_000
 
     let redis: RedisConnection
 
@@ -277,6 +281,45 @@ public struct BoardIndex: RankingIndex {
             let index = bit / 8 - firstByte
             // Bit 0 of a Redis bitmap is the high bit of its first byte.
             return index < bytes.count && bytes[index] & (0x80 >> UInt8(bit % 8)) != 0
+        }
+    }
+
+    /// How far back `compactClosedBoards` looks for periods that closed: a month and a few days, so that a month's
+    /// boards are compacted after the reconcilers were stopped for a few days too.
+    static let compactionLookbackDays = 35
+
+    /// Compacts the boards of the periods that closed since the last call that did (`BoardScripts.compact`), for the
+    /// reconciler: while written, each was kept a skiplist (`BoardScripts.skiplistMemberBytes`), and may hold two hash
+    /// tables; closed, it is only read until it expires. A score applied to one later (the reconciler's, an admin's)
+    /// may make it a skiplist again, until Redis restarts. Remembers the last day done in the generation, so a call on
+    /// a day already done costs one `GET`; answers how many boards it copied.
+    func compactClosedBoards(generation: Int, today: UTCDay) throws(IndexError) -> Int {
+        let prefix = RedisKeys.generationPrefix(generation)
+        let lastClosedDay = today.adding(days: -1)
+        let earliest = today.adding(days: -Self.compactionLookbackDays)
+        do throws(RedisError) {
+            let done = try redis.command(["GET", prefix + RedisKeys.compactedPart]).int.map(UTCDay.init(daysSinceEpoch:))
+            guard done.map({ $0 < lastClosedDay }) ?? true else { return 0 }
+            guard let games = try redis.command(["HKEYS", prefix + RedisKeys.gamesPart]).array?.compactMap(\.string) else {
+                throw RedisError.unexpectedReply("HKEYS games")
+            }
+            var compacted = 0
+            for daysSinceEpoch in max(done?.adding(days: 1) ?? earliest, earliest).daysSinceEpoch...lastClosedDay.daysSinceEpoch {
+                let day = UTCDay(daysSinceEpoch: daysSinceEpoch)
+                for kind in [PeriodKind.daily, .weekly, .monthly] {
+                    let period = BoardPeriod(kind, containing: day)
+                    guard period.days?.upperBound == day else { continue }
+                    for game in games + [Self.globalGame] {
+                        let board = prefix + RedisKeys.boardPart + game + ":" + period.key
+                        let copied = try redis.run(BoardScripts.compact, keys: [board], arguments: [String(Self.compactedUpTo)])
+                        if copied == .integer(1) { compacted += 1 }
+                    }
+                }
+            }
+            try redis.command(["SET", prefix + RedisKeys.compactedPart, String(lastClosedDay.daysSinceEpoch)])
+            return compacted
+        } catch {
+            throw .redis(error)
         }
     }
 

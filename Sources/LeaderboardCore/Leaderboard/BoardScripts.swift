@@ -40,6 +40,30 @@ enum BoardScripts {
         end
         """
 
+    /// A sorted set of up to `zset-max-listpack-entries` members (1,024 on our servers, for memory: README, "Board
+    /// memory") is a listpack, and every write to one scans its members: measured on a day's boards of ~550, `ZADD` 10.7 µs
+    /// and `ZSCORE` 4.6 µs against 3.5 and 1.4 as a skiplist, a quarter of the apply script's time. So a board a player
+    /// joins is made a skiplist while it is written: this member, longer than `zset-max-listpack-value` (64), added and
+    /// removed in the same script, converts it (a member is a user id or an `earliest` one's `<digits>:<user id>`, so
+    /// it is never a player's), and Redis never converts a set back by itself. Once its period has closed, the
+    /// reconciler compacts it again (`compact`); a restart loads it compact too.
+    static let skiplistMemberBytes = 1_024
+
+    /// KEYS[1]: a board; ARGV[1]: the most members to copy. Writes a board of up to that many members again with
+    /// `ZUNIONSTORE` of itself, keeping its expiry: the copy is a listpack if it is small enough, else a skiplist whose
+    /// hash table is sized for its members (a board written in chunks ends with two tables: `IndexRebuilder`'s
+    /// `BoardWriter`). Answers 1 when it copied, 0 for a board that is missing, too large, or a listpack already.
+    /// The copy holds Redis ~1.5-2 µs a member (every other client waits), hence the bound.
+    static let compact = RedisScript(
+        """
+        local size = redis.call('ZCARD', KEYS[1])
+        if size == 0 or size > tonumber(ARGV[1]) or redis.call('OBJECT', 'ENCODING', KEYS[1]) == 'listpack' then return 0 end
+        local expiresAt = redis.call('PEXPIRETIME', KEYS[1])
+        redis.call('ZUNIONSTORE', KEYS[1], 1, KEYS[1])
+        if expiresAt > 0 then redis.call('PEXPIREAT', KEYS[1], expiresAt) end
+        return 1
+        """)
+
     /// The error a script answers when no index is built; `BoardIndex` turns it into `IndexError.notBuilt`.
     static let noIndexError = "NOINDEX"
 
@@ -225,8 +249,9 @@ enum BoardScripts {
         \(entryFunctions)
         -- What waits for the end of the run, once per key however many scores of the batch ask (they share the
         -- global boards): `newVersions`, the version keys of the boards that changed; `newKeys`, the keys that may
-        -- have just come into being, to expire. Each holds its keys in order and, under each key, the period's expiry.
-        local newVersions, newKeys = {}, {}
+        -- have just come into being, to expire; `grownBoards`, the boards a player joined. Each holds its keys in order
+        -- and, under each key, the period's expiry (`true` for `grownBoards`).
+        local newVersions, newKeys, grownBoards = {}, {}, {}
         local function atEnd(pending, key, expireAt)
           if key and pending[key] == nil then
             pending[key] = expireAt
@@ -302,6 +327,7 @@ enum BoardScripts {
               if newWhen then setWhen(whens, user, newWhen) end
               -- A board and its hashes come into being with their first player and get their expiry then
               -- (here or in the rebuild); only a player new to them can have just created them.
+              if old == nil then atEnd(grownBoards, board, true) end
               if expireAt ~= '' and old == nil then
                 atEnd(newKeys, board, expireAt)
                 atEnd(newKeys, whens.key, expireAt)
@@ -316,6 +342,7 @@ enum BoardScripts {
                   local after = tonumber(redis.call('ZINCRBY', global, int(increment), user))
                   -- A total that is all this increment may be a new one, on a board and a dates' hash that may
                   -- have just come into being (setting the same expiry again is harmless).
+                  if after == increment then atEnd(grownBoards, global, true) end
                   if expireAt ~= '' and after == increment then
                     atEnd(newKeys, global, expireAt)
                     atEnd(newKeys, globalWhens.key, expireAt)
@@ -350,6 +377,14 @@ enum BoardScripts {
           local globalRank = total and redis.call('ZCOUNT', global, '(' .. int(total), '+inf') + 1 or 0
           results[#results + 1] = {entry and int(ranking.sign * entry) or '0', rank, globalRank, improved}
           first = last + 1
+        end
+        -- A board being written is kept a skiplist (`BoardScripts.skiplistMemberBytes`).
+        for _, key in ipairs(grownBoards) do
+          if redis.call('OBJECT', 'ENCODING', key) == 'listpack' then
+            local member = string.rep('~', \(skiplistMemberBytes))
+            redis.call('ZADD', key, 0, member)
+            redis.call('ZREM', key, member)
+          end
         end
         for _, key in ipairs(newKeys) do redis.call('EXPIREAT', key, newKeys[key]) end
         for _, key in ipairs(newVersions) do setVersion(key, newVersions[key]) end

@@ -180,13 +180,10 @@ public struct IndexRebuilder {
 /// A sorted set's hash table doubles as it grows, and Redis moves entries to the new table a few per command on that
 /// set: a board written in chunks ends with both tables (so does one ZADD of all its members, measured), and a closed period's board
 /// kept them until Redis restarted (2.8 bytes an entry on the standard dataset; README, "Board memory"). `finish`
-/// therefore writes each larger board again with `ZUNIONSTORE` of itself, which sizes one table for its members.
+/// therefore compacts each larger board (`BoardScripts.compact`), which sizes one table for its members.
 private final class BoardWriter {
     /// Boards above this are compacted: smaller ones are listpacks (the stack's `zset-max-listpack-entries`), no table.
     static let compactedAbove = 1_024
-    /// Nor above this: the copy holds Redis ~1.5-2 µs a member (measured: 150 ms for a month's global board of 76,000),
-    /// and a live service waits meanwhile; up to here, 40 ms at most.
-    static let compactedUpTo = 20_000
 
     let redis: RedisConnection
     let prefix: String
@@ -201,7 +198,7 @@ private final class BoardWriter {
     /// The board being written: its members so far.
     private var boardSize = 0
     /// Boards to compact in `finish`: key and expiry.
-    private var compactions: [(key: String, expiresAt: Int?)] = []
+    private var compactions: [String] = []
 
     init(redis: RedisConnection, prefix: String, rankings: [String: Ranking]) {
         self.redis = redis
@@ -249,18 +246,17 @@ private final class BoardWriter {
         try flushNames()
         try finishBoard()
         try send()
-        // A board a round trip: Redis runs a pipeline's commands back to back, and every other client waits for them
-        // all. ZUNIONSTORE replaces the key, expiry included.
-        for (key, expiresAt) in compactions {
-            try redis.pipelineOrThrow([["ZUNIONSTORE", key, "1", key]] + (expiresAt.map { [["EXPIREAT", key, String($0)]] } ?? []))
+        // A board a round trip: Redis runs a pipeline's commands back to back, and every other client waits for them all.
+        for key in compactions {
+            try redis.run(BoardScripts.compact, keys: [key], arguments: [String(BoardIndex.compactedUpTo)])
         }
     }
 
     /// Writes what is left of the board being written, and notes it for compaction.
     private func finishBoard() throws {
         try flushBoard()
-        if let board, (Self.compactedAbove + 1...Self.compactedUpTo).contains(boardSize) {
-            compactions.append((prefix + RedisKeys.boardPart + "\(board.game):\(board.period.key)", board.period.expiresAt))
+        if let board, (Self.compactedAbove + 1...BoardIndex.compactedUpTo).contains(boardSize) {
+            compactions.append(prefix + RedisKeys.boardPart + "\(board.game):\(board.period.key)")
         }
         boardSize = 0
     }

@@ -26,6 +26,8 @@ public final class IndexReconciler {
         public var rebuilt = false
         /// Batches of scores read above the watermark.
         public var batchesRead = 0
+        /// Boards of closed periods compacted.
+        public var compacted = 0
     }
 
     private let database: PostgresConnection
@@ -56,6 +58,7 @@ public final class IndexReconciler {
                 if pass.applied > 0 || pass.rebuilt {
                     logger.info("reconciled index", metadata: ["applied": "\(pass.applied)", "rebuilt": "\(pass.rebuilt)"])
                 }
+                if pass.compacted > 0 { logger.info("compacted the boards of closed periods", metadata: ["boards": "\(pass.compacted)"]) }
                 if lastFailure != nil { logger.info("reconciler recovered") }
                 lastFailure = nil
             } catch {
@@ -95,7 +98,7 @@ public final class IndexReconciler {
     }
 
     /// One pass: rebuild if the index is gone or a game's ranking changed, else apply what is missing above the
-    /// watermark.
+    /// watermark and compact the boards of periods that closed.
     @discardableResult
     public func reconcile(today: UTCDay = UTCDay.today) throws -> Pass {
         var pass = Pass()
@@ -142,6 +145,7 @@ public final class IndexReconciler {
             guard batch.count == batchSize, advanced == batch.last?.id else { break }
             watermark = advanced
         }
+        pass.compacted = try index.compactClosedBoards(generation: generation, today: today)
         return pass
     }
 }

@@ -55,6 +55,8 @@ public enum RedisKeys {
     static let appliedPart = "applied:"
     /// Every score id at or below it is applied.
     static let watermarkPart = "watermark"
+    /// The last day (days since 1970-01-01) whose closing periods' boards the reconciler has compacted.
+    static let compactedPart = "compacted"
 
     /// `lb:`: a generation's keys are under `lb:<gen>:`.
     static let indexPrefix = "lb:"
