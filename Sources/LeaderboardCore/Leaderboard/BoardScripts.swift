@@ -318,13 +318,16 @@ enum BoardScripts {
             end
             local member = new and memberOf(ranking, user, newId) or oldMember
             if new ~= old or newId ~= oldId or newWhen then
+              -- A date that stays (a better score the same day) is not written again, on this board or the global one,
+              -- whose total is dated by the latest of its entries, so already on or after this one's.
               local oldWhen = old and whenOf(whens, user)
+              local dateMoves = newWhen ~= nil and newWhen ~= oldWhen
               if new ~= old or newId ~= oldId then
                 if oldMember and oldMember ~= member then redis.call('ZREM', board, oldMember) end
                 redis.call('ZADD', board, int(new), member)
                 if ranking.needsIds then redis.call('HSET', ids, user, int(newId)) end
               end
-              if newWhen then setWhen(whens, user, newWhen) end
+              if dateMoves then setWhen(whens, user, newWhen) end
               -- A board and its hashes come into being with their first player and get their expiry then
               -- (here or in the rebuild); only a player new to them can have just created them.
               if old == nil then atEnd(grownBoards, board, true) end
@@ -351,9 +354,9 @@ enum BoardScripts {
                 end
                 -- The total is dated by the latest of its entries: a later date can only raise it; an earlier one
                 -- (scores applied out of order) may lower it, so then the entries are asked.
-                if newWhen and (oldWhen == nil or newWhen >= oldWhen) then
+                if dateMoves and (oldWhen == nil or newWhen > oldWhen) then
                   if newWhen > (whenOf(globalWhens, user) or -1) then setWhen(globalWhens, user, newWhen) end
-                elseif newWhen then
+                elseif dateMoves then
                   setWhen(globalWhens, user, latestEntryWhen(user, period))
                 end
                 atEnd(newVersions, '\(RedisKeys.boardVersionPrefix)all:' .. period, expireAt)
