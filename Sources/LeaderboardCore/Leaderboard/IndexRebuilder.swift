@@ -197,7 +197,7 @@ private final class BoardWriter {
     private var names: [String] = []
     /// The board being written: its members so far.
     private var boardSize = 0
-    /// Boards to compact in `finish`: key and expiry.
+    /// Boards to compact in `finish`.
     private var compactions: [String] = []
 
     init(redis: RedisConnection, prefix: String, rankings: [String: Ranking]) {
