@@ -135,12 +135,11 @@ import Testing
                 _ = try index.apply(score, today: day)
             }
             for user in 1...3 { try join(user) }
-            let closed = BoardPeriod.all(containing: day).filter { $0.days?.upperBound == day }.flatMap { period in
-                ["cod", BoardIndex.globalGame].map { "lb:5:b:\($0):\(period.key)" }
+            func keys(of periods: [BoardPeriod]) -> [String] {
+                periods.flatMap { period in ["cod", BoardIndex.globalGame].map { "lb:5:b:\($0):\(period.key)" } }
             }
-            let boards = BoardPeriod.all(containing: day).flatMap { period in
-                ["cod", BoardIndex.globalGame].map { "lb:5:b:\($0):\(period.key)" }
-            }
+            let boards = keys(of: BoardPeriod.all(containing: day))
+            let closed = keys(of: BoardPeriod.all(containing: day).filter { $0.days?.upperBound == day })
             func encoding(_ key: String) throws -> String? { try redis.command(["OBJECT", "ENCODING", key]).string }
             func entries(_ key: String) throws -> [String] {
                 try redis.command(["ZRANGE", key, "0", "-1", "WITHSCORES"]).array?.compactMap(\.string) ?? []

@@ -330,11 +330,13 @@ enum BoardScripts {
               if dateMoves then setWhen(whens, user, newWhen) end
               -- A board and its hashes come into being with their first player and get their expiry then
               -- (here or in the rebuild); only a player new to them can have just created them.
-              if old == nil then atEnd(grownBoards, board, true) end
-              if expireAt ~= '' and old == nil then
-                atEnd(newKeys, board, expireAt)
-                atEnd(newKeys, whens.key, expireAt)
-                if ranking.needsIds then atEnd(newKeys, ids, expireAt) end
+              if old == nil then
+                atEnd(grownBoards, board, true)
+                if expireAt ~= '' then
+                  atEnd(newKeys, board, expireAt)
+                  atEnd(newKeys, whens.key, expireAt)
+                  if ranking.needsIds then atEnd(newKeys, ids, expireAt) end
+                end
               end
               atEnd(newVersions, '\(RedisKeys.boardVersionPrefix)' .. suffix, expireAt)
               changed[#changed + 1] = period
@@ -345,10 +347,12 @@ enum BoardScripts {
                   local after = tonumber(redis.call('ZINCRBY', global, int(increment), user))
                   -- A total that is all this increment may be a new one, on a board and a dates' hash that may
                   -- have just come into being (setting the same expiry again is harmless).
-                  if after == increment then atEnd(grownBoards, global, true) end
-                  if expireAt ~= '' and after == increment then
-                    atEnd(newKeys, global, expireAt)
-                    atEnd(newKeys, globalWhens.key, expireAt)
+                  if after == increment then
+                    atEnd(grownBoards, global, true)
+                    if expireAt ~= '' then
+                      atEnd(newKeys, global, expireAt)
+                      atEnd(newKeys, globalWhens.key, expireAt)
+                    end
                   end
                   if period == 'all' then totalBefore, totalAfter = after - increment, after end
                 end
