@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # make fuzz: libFuzzer on the parsers that read bytes straight from clients, for a bounded time.
 #
-#   fuzz-json   request bodies and WebSocket messages: JSONSyntax.validate, then JSONFields.parse
+#   fuzz-json   request bodies and WebSocket messages: JSONFields.parse (over JSONParser)
 #               and its accessors (Sources/FuzzTargets)
 #   fuzz-jwt    JWTSigner.verify on raw tokens and on signed tokens around fuzzed claims, and the
 #               sign/verify round trip

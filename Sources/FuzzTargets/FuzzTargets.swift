@@ -10,8 +10,8 @@ import LeaderboardCore
 /// Built in every build (so these compile and the regression tests in Tests/fuzz run them); the
 /// libFuzzer executables in Fuzz/ that call them exist only with LEADERBOARD_FUZZ=1 (`make fuzz`).
 public enum FuzzTargets {
-    /// A request body as the REST routes and the WebSocket messages read it: the strict syntax check,
-    /// Foundation's parser, then every accessor the routes use.
+    /// A request body as the REST routes and the WebSocket messages read it: the strict parser, then every accessor
+    /// the routes use.
     public static func json(_ bytes: [UInt8]) {
         for depth in [1, 4, 16] {
             guard var fields = try? JSONFields.parse(bytes, maximumDepth: depth) else { continue }

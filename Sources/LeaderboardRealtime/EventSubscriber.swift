@@ -108,7 +108,7 @@ final class EventSubscriber: Sendable {
         while isRunning {
             let (_, payload) = try connection.nextMessage()
             do {
-                let events = try JSONDecoder().decode([BoardEvent].self, from: Data(payload))
+                let events = try BoardEvent.parse(payload)
                 if events.isEmpty {
                     sink.refreshAll()
                 } else {

@@ -76,8 +76,8 @@ public struct JWTSigner: Sendable {
         guard let headerBytes = Base64URL.decode(parts[0]), let header = Self.object(headerBytes) else {
             throw .malformed("header is not base64url JSON")
         }
-        guard let algorithm = header["alg"] as? String, algorithm == "HS256" else {
-            throw .unsupportedAlgorithm(String(describing: header["alg"] ?? "missing"))
+        guard let algorithm = header["alg"]?.string, algorithm == "HS256" else {
+            throw .unsupportedAlgorithm(header["alg"]?.string ?? "missing or not a string")
         }
         guard let presented = Base64URL.decode(parts[2]) else { throw .malformed("signature is not base64url") }
         let expected = signature(of: token.utf8.prefix(parts[0].utf8.count + 1 + parts[1].utf8.count))
@@ -95,28 +95,27 @@ public struct JWTSigner: Sendable {
         let issuedAt = try Self.numericDate(payload, "iat")
         if let issuedAt, issuedAt > nowSeconds + Self.allowedClockSkewSeconds { throw .malformed("iat is in the future") }
         // `id` when present (the predecessor's claim, a JSON number), else `sub` (a string, RFC 7519 §4.1.2).
-        let userID = payload["id"].map { JSONNumbers.wholeNumber($0) } ?? (payload["sub"] as? String).flatMap { Int($0) }
+        let userID = payload["id"].map(\.wholeNumber) ?? payload["sub"]?.string.flatMap { Int($0) }
         guard let userID, userID > 0 else { throw .malformed("no user id") }
         return AccessTokenClaims(
-            userID: userID, name: payload["name"] as? String ?? "", email: payload["email"] as? String ?? "", issuedAt: issuedAt,
-            expiresAt: expiresAt, notBefore: notBefore, tokenID: payload["jti"] as? String,
-            sessionID: payload["sid"] as? String)
+            userID: userID, name: payload["name"]?.string ?? "", email: payload["email"]?.string ?? "", issuedAt: issuedAt,
+            expiresAt: expiresAt, notBefore: notBefore, tokenID: payload["jti"]?.string, sessionID: payload["sid"]?.string)
     }
 
     /// How far ahead of our clock a token's `iat` may be: another host's clock may run a little fast.
     static let allowedClockSkewSeconds = 300
 
-    private static func object(_ bytes: [UInt8]) -> [String: Any]? {
-        try? JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any]
+    /// A token's header or payload: a JSON object; claims are flat, so a shallow bound refuses a hostile nesting early.
+    private static func object(_ bytes: [UInt8]) -> [String: JSONValue]? {
+        guard case .object(let members) = try? JSONParser.parse(bytes, maximumDepth: 8) else { return nil }
+        return members
     }
 
     /// The claim as whole seconds (RFC 7519 allows fractions; they are truncated), nil when absent, and
     /// malformed when it is anything but a JSON number (a string, a Boolean, null).
-    private static func numericDate(_ payload: [String: Any], _ claim: String) throws(TokenError) -> Int? {
+    private static func numericDate(_ payload: [String: JSONValue], _ claim: String) throws(TokenError) -> Int? {
         guard let value = payload[claim] else { return nil }
-        guard let number = value as? NSNumber, type(of: number) == NSNumber.self, number.doubleValue.isFinite,
-            abs(number.doubleValue) < 1e15
-        else { throw .malformed("\(claim) is not a NumericDate") }
-        return Int(number.doubleValue)
+        guard case .number(let number) = value, abs(number.double) < 1e15 else { throw .malformed("\(claim) is not a NumericDate") }
+        return Int(number.double)
     }
 }

@@ -1,21 +1,21 @@
-import Foundation
-
 /// Reads typed fields out of a JSON object, collecting one `FieldError` per missing or mistyped field,
 /// so a client learns about every bad field at once. Unknown fields are ignored unless `refuseUnknown` is asked.
 public struct JSONFields {
-    private let object: [String: Any]
+    private let object: [String: JSONValue]
     public private(set) var errors: [FieldError] = []
 
-    init(_ object: [String: Any]) {
+    init(_ object: [String: JSONValue]) {
         self.object = object
     }
 
     /// Parses a JSON object: malformed for invalid UTF-8 or a `\u` escape that is not Unicode (a lone surrogate), malformed JSON,
     /// a number no double holds, or nesting deeper than `maximumDepth`; a validation error when the document is not an object.
     public static func parse(_ bytes: [UInt8], maximumDepth: Int) throws(ServiceError) -> JSONFields {
-        guard String(validating: bytes, as: UTF8.self) != nil else { throw .malformed("not valid UTF-8") }
+        let parsed: JSONValue
         do {
-            try JSONSyntax.validate(bytes, maximumDepth: maximumDepth)
+            parsed = try JSONParser.parse(bytes, maximumDepth: maximumDepth)
+        } catch .notUTF8 {
+            throw .malformed("not valid UTF-8")
         } catch .tooDeep {
             throw .malformed("JSON nesting is deeper than \(maximumDepth) levels")
         } catch .numberOutOfRange {
@@ -25,13 +25,7 @@ public struct JSONFields {
         } catch {
             throw .malformed("malformed JSON")
         }
-        let parsed: Any
-        do {
-            parsed = try JSONSerialization.jsonObject(with: Data(bytes), options: [.fragmentsAllowed])
-        } catch {
-            throw .malformed("malformed JSON")
-        }
-        guard let object = parsed as? [String: Any] else { throw .validation(field: "body", "must be a JSON object") }
+        guard case .object(let object) = parsed else { throw .validation(field: "body", "must be a JSON object") }
         return JSONFields(object)
     }
 
@@ -43,7 +37,7 @@ public struct JSONFields {
     /// A required string, looked up under the first of `names` present (`game` or `gameChannel`).
     public mutating func string(_ names: String...) -> String {
         guard let (name, value) = lookup(names) else { return "" }
-        guard let text = value as? String else {
+        guard let text = value.string else {
             errors.append(FieldError(field: name, message: "must be a string"))
             return ""
         }
@@ -58,7 +52,7 @@ public struct JSONFields {
     /// A required whole number: `5` and `5.0`, not `"5"`, `5.5`, `true` or a number beyond 64 bits.
     public mutating func integer(_ names: String...) -> Int {
         guard let (name, value) = lookup(names) else { return 0 }
-        guard let number = JSONNumbers.wholeNumber(value) else {
+        guard let number = value.wholeNumber else {
             errors.append(FieldError(field: name, message: "must be a whole number"))
             return 0
         }
@@ -79,17 +73,17 @@ public struct JSONFields {
     /// error).
     public mutating func optionalStrings(_ name: String) -> [String]? {
         guard contains(name), let (name, value) = lookup([name]) else { return nil }
-        guard let elements = value as? [Any], let texts = elements as? [String], !texts.contains(where: { $0.utf8.contains(0) }) else {
+        guard case .array(let elements) = value, elements.allSatisfy({ $0.string.map { !$0.utf8.contains(0) } ?? false }) else {
             errors.append(FieldError(field: name, message: "must be an array of strings"))
             return nil
         }
-        return texts
+        return elements.compactMap(\.string)
     }
 
     /// An optional `true` or `false`: nil when absent; `1`, `"true"` or null is an error.
     public mutating func optionalBool(_ name: String) -> Bool? {
         guard contains(name), let (name, value) = lookup([name]) else { return nil }
-        guard let flag = JSONNumbers.boolean(value) else {
+        guard case .bool(let flag) = value else {
             errors.append(FieldError(field: name, message: "must be true or false"))
             return nil
         }
@@ -100,7 +94,7 @@ public struct JSONFields {
     public mutating func optionalChoice<Value: RawRepresentable & CaseIterable>(_ name: String, of _: Value.Type) -> Value?
     where Value.RawValue == String {
         guard contains(name), let (name, value) = lookup([name]) else { return nil }
-        if let text = value as? String, let choice = Value(rawValue: text) { return choice }
+        if let text = value.string, let choice = Value(rawValue: text) { return choice }
         errors.append(FieldError(field: name, message: "must be one of " + Value.allCases.map { "'\($0.rawValue)'" }.joined(separator: ", ")))
         return nil
     }
@@ -120,10 +114,10 @@ public struct JSONFields {
         if !errors.isEmpty { throw .validation(errors) }
     }
 
-    private mutating func lookup(_ names: [String]) -> (String, Any)? {
+    private mutating func lookup(_ names: [String]) -> (String, JSONValue)? {
         for name in names {
             guard let value = object[name] else { continue }
-            if value is NSNull {
+            if value == .null {
                 errors.append(FieldError(field: name, message: "must not be null"))
                 return nil
             }
@@ -131,28 +125,5 @@ public struct JSONFields {
         }
         errors.append(FieldError(field: names[0], message: "field required"))
         return nil
-    }
-}
-
-/// What Foundation's JSON parser gives for numbers, sorted into what we accept.
-enum JSONNumbers {
-    /// `true` and `false`, which arrive as a subclass of NSNumber, not as the numbers 1 and 0.
-    static func boolean(_ value: Any) -> Bool? {
-        guard let number = value as? NSNumber, type(of: number) != NSNumber.self, !(number is NSDecimalNumber) else { return nil }
-        return number.boolValue
-    }
-
-    static func wholeNumber(_ value: Any) -> Int? {
-        // Exactly NSNumber: booleans arrive as a subclass, and numbers beyond 64 bits as NSDecimalNumber.
-        guard let number = value as? NSNumber, type(of: number) == NSNumber.self else { return nil }
-        switch String(cString: number.objCType) {
-        case "d", "f":
-            let double = number.doubleValue
-            return double.rounded() == double ? Int(exactly: double) : nil
-        case "Q":
-            return Int(exactly: number.uint64Value)
-        default:
-            return number.intValue
-        }
     }
 }
