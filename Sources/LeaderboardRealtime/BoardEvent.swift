@@ -41,15 +41,15 @@ struct BoardEvent: Sendable, Equatable {
     /// The totals come as strings, exact past the 14 digits cjson writes numbers with.
     private init(_ element: JSONValue) throws(Unreadable) {
         guard case .object(let fields) = element, let game = fields["game"]?.string, let userId = fields["userId"]?.wholeNumber,
-            case .array(let periods) = fields["periods"], case let names = periods.compactMap(\.string), names.count == periods.count
+            let periods = fields["periods"]?.strings
         else { throw Unreadable(reason: "an event without game, userId or periods") }
         func optional<Value>(_ name: String, _ read: (JSONValue) -> Value?) throws(Unreadable) -> Value? {
             guard let value = fields[name], value != .null else { return nil }
-            guard let read = read(value) else { throw Unreadable(reason: "\(name) is not what it should be") }
-            return read
+            guard let parsed = read(value) else { throw Unreadable(reason: "\(name) is not what it should be") }
+            return parsed
         }
         self.init(
-            game: game, userId: userId, periods: names, totalBefore: try optional("totalBefore") { $0.string.flatMap { Int($0) } },
+            game: game, userId: userId, periods: periods, totalBefore: try optional("totalBefore") { $0.string.flatMap { Int($0) } },
             totalAfter: try optional("totalAfter") { $0.string.flatMap { Int($0) } }, at: try optional("at", \.wholeNumber))
     }
 }

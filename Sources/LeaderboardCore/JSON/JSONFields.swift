@@ -73,11 +73,11 @@ public struct JSONFields {
     /// error).
     public mutating func optionalStrings(_ name: String) -> [String]? {
         guard contains(name), let (name, value) = lookup([name]) else { return nil }
-        guard case .array(let elements) = value, elements.allSatisfy({ $0.string.map { !$0.utf8.contains(0) } ?? false }) else {
+        guard let texts = value.strings, !texts.contains(where: { $0.utf8.contains(0) }) else {
             errors.append(FieldError(field: name, message: "must be an array of strings"))
             return nil
         }
-        return elements.compactMap(\.string)
+        return texts
     }
 
     /// An optional `true` or `false`: nil when absent; `1`, `"true"` or null is an error.

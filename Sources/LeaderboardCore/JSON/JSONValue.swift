@@ -12,6 +12,13 @@ public enum JSONValue: Equatable, Sendable {
         if case .string(let text) = self { text } else { nil }
     }
 
+    /// An array whose every element is a string, nil for anything else.
+    public var strings: [String]? {
+        guard case .array(let elements) = self else { return nil }
+        let texts = elements.compactMap(\.string)
+        return texts.count == elements.count ? texts : nil
+    }
+
     /// The value as a whole number (`5`, `5.0`, `5e2`), nil for anything else: a fraction, a number beyond 64 bits, a
     /// string, a Boolean.
     public var wholeNumber: Int? {
