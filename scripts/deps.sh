@@ -14,7 +14,7 @@ set -euo pipefail
 # promtool, which checks deploy/prometheus's alert rules (the server it also
 # brings is never started); redis-sentinel for the HA stack's Sentinels
 # (scripts/stack/ha.sh).
-PACKAGES=(libfcgi-dev libpq-dev libhiredis-dev libssl-dev libcrypt-dev
+PACKAGES=(libfcgi-dev libpq-dev libhiredis-dev libssl-dev libcrypt-dev libjemalloc-dev
     redis-server redis-sentinel postgresql-15 curl chromium chromium-driver systemd openssl python3-seccomp logrotate
     jq prometheus)
 # The end-to-end tests' python packages, as pip names them. passlib 1.7.4
