@@ -162,13 +162,16 @@ def submission_batches():
     return batches
 
 
-def batches_between(before, after):
-    """The mean batch of a run (from two `submission_batches`): its size and each stage's milliseconds."""
+def batches_between(before, after, seconds):
+    """The mean batch of a run of `seconds` (from two `submission_batches`): its size, each stage's milliseconds, and
+    the share of the run that statements were running (a process runs one at a time, so near 100% the store stage
+    bounds the run; summed over the api's processes)."""
     count = after["count"] - before["count"]
     if count <= 0:
         return None
     return {"count": int(count), "size": round((after["size"] - before["size"]) / count, 1),
-            **{f"{stage}_ms": round((after[stage] - before[stage]) * 1000 / count, 2) for stage in ("store", "apply")}}
+            **{f"{stage}_ms": round((after[stage] - before[stage]) * 1000 / count, 2) for stage in ("store", "apply")},
+            "store_busy_percent": round((after["store"] - before["store"]) * 100 / seconds)}
 
 
 def measure_rest(name, processes, script="get.lua", duration=None, connections=WRK_CONNECTIONS, server_path=None,
@@ -202,7 +205,7 @@ def measure_rest(name, processes, script="get.lua", duration=None, connections=W
     }
     window.record(figure)
     if batches_before:
-        figure["batches"] = batches_between(batches_before, submission_batches())
+        figure["batches"] = batches_between(batches_before, submission_batches(), seconds)
     if server_path:
         times = server_times(offset, server_path)
         figure["server_ms"] = {"count": len(times), "p50": percentile(times, 0.5), "p99": percentile(times, 0.99)}
