@@ -69,7 +69,8 @@ let package = Package(
             swiftSettings: swiftSettings,
             // jemalloc rather than glibc's malloc, which took ~20% of the api's CPU under submissions (its
             // 32 threads allocate and free small objects and libfcgi's 8 KiB buffers for every request):
-            // ~11% less of the api's CPU a submission (README, "Benchmarks"). Linked, so every process runs it.
+            // ~11% less of the api's CPU a submission (README, "Benchmarks"). Linked rather than preloaded, so the api
+            // runs on it however it is started (systemd, make run, the tests).
             linkerSettings: [.linkedLibrary("jemalloc")]
         ),
         .target(

@@ -78,9 +78,8 @@ def make_table(results):
             add(key, label, figure["per_second"], "req/s", fcgi,
                 f"p50 {ms(figure)} ms, p99 {ms(figure, 'p99')} ms at c{results['wrk']['connections']}"
                 + (f"; errors {figure['errors']['status']}" if figure["errors"]["status"] else "")
-                + (f"; batches of {batches['size']}: PostgreSQL {batches['store_ms']} ms"
-                   + (f" (running {batches['store_busy_percent']}% of the run)" if "store_busy_percent" in batches else "")
-                   + f", index {batches['apply_ms']} ms"
+                + (f"; batches of {batches['size']}: PostgreSQL {batches['store_ms']} ms (running"
+                   f" {batches['store_busy_percent']}% of the run), index {batches['apply_ms']} ms"
                    if (batches := figure.get("batches")) else ""), source=figure)
         server = f.get(key + ".server")
         if server:
