@@ -74,9 +74,12 @@ struct FastCGIConnection {
             lowercasedHeaders: headers,
             body: body,
             remoteAddress: remoteAddress,
-            requestID: requestID ?? headers["x-request-id"] ?? UUID().uuidString
+            requestID: answerRequestID
         )
     }
+
+    /// The request's id: nginx's `REQUEST_ID`, else the client's `X-Request-ID`, else a new one.
+    var answerRequestID: String { requestID ?? headers["x-request-id"] ?? UUID().uuidString }
 
     /// Reads what is left of the body, up to its end, and drops it. Mostly that is only the end itself.
     private func discardBody() {

@@ -237,7 +237,13 @@ public final class FastCGIServer: @unchecked Sendable {
         request.detached = 1
         if FCGX_Accept_r(&request) >= 0 {
             let connection = FastCGIConnection(request: &request, maxBodyBytes: maxBodyBytes)
-            let answer = connection.read().map(respond) ?? bodyTooLarge
+            var answer = bodyTooLarge
+            if let request = connection.read() {
+                answer = respond(request)
+            } else {
+                // The refusal of a body over the limit carries the request's id too, as every answer of the API does.
+                answer.headers.append(("X-Request-ID", connection.answerRequestID))
+            }
             connection.send(answer, to: &request)
             FCGX_Finish_r(&request)
         }
