@@ -34,6 +34,24 @@ import Testing
         #expect(try database.query("SELECT 1 AS one")[0].int("one") == 1, "the connection is still usable")
     }
 
+    /// libpq takes C strings: a NUL would end a value early, so a value holding one is refused, not cut short.
+    @Test func aParameterHoldingNULIsRefusedNotCutShort() throws {
+        let database = TestStack.database()
+        /// The position `query` refused, nil if it ran.
+        func refusedPosition(_ query: () throws -> Void) throws -> Int? {
+            do {
+                try query()
+                return nil
+            } catch let error as PostgresError {
+                guard case .parameterHoldsNUL(let position) = error, !error.isUnavailable else { throw error }
+                return position
+            }
+        }
+        #expect(try refusedPosition { try database.query("SELECT $1::bigint AS n, $2::text AS t", [1, "kept\u{0}lost"]) } == 2)
+        #expect(try refusedPosition { try database.query("SELECT $1::text[] AS t", [["fine", "kept\u{0}lost"]]) } == 1)
+        #expect(try database.query("SELECT $1::text AS t", ["whole"])[0].string("t") == "whole", "the connection is still usable")
+    }
+
     @Test func aUniqueViolationIsDistinguishable() throws {
         let database = TestStack.database()
         let email = TestStack.unique("dup") + "@example.com"

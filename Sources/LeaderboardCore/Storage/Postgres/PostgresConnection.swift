@@ -34,6 +34,7 @@ public final class PostgresConnection: @unchecked Sendable {
         let connection = try openConnection()
         let statement = prepared ? try preparedStatement(sql, parameterCount: parameters.count, on: connection) : nil
         let texts = parameters.map { $0?.postgresText }
+        if let nul = texts.firstIndex(where: { $0?.utf8.contains(0) == true }) { throw .parameterHoldsNUL(position: nul + 1) }
         let cStrings: [UnsafeMutablePointer<CChar>?] = texts.map { text in text.flatMap { strdup($0) } }
         defer { for cString in cStrings { free(cString) } }
         let result: OpaquePointer? = cStrings.withUnsafeBufferPointer { buffer in
@@ -102,7 +103,8 @@ public final class PostgresConnection: @unchecked Sendable {
         }
         PQclear(start)
         for chunk in lines {
-            let sent = chunk.withCString { PQputCopyData(connection, $0, Int32(strlen($0))) }
+            // Every byte, a NUL too (PostgreSQL refuses one), rather than a line cut short at it.
+            let sent = chunk.withCString { PQputCopyData(connection, $0, Int32(chunk.utf8.count)) }
             if sent != 1 { break }
         }
         PQputCopyEnd(connection, nil)

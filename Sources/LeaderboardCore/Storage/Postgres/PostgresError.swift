@@ -10,6 +10,9 @@ public enum PostgresError: StoreFailure, Sendable {
     case server(sqlState: String, message: String, detail: String?, constraint: String?)
     /// The result did not have the shape the caller expected (a missing column, a non-number).
     case unexpectedResult(String)
+    /// Parameter `position` (1-based, as `$1`) holds a NUL, which PostgreSQL's text cannot: a value that validation
+    /// should have refused, so nothing was sent (libpq would have cut the value short at it).
+    case parameterHoldsNUL(position: Int)
 
     public var sqlState: String? {
         if case .server(let sqlState, _, _, _) = self { return sqlState }
@@ -29,7 +32,7 @@ public enum PostgresError: StoreFailure, Sendable {
         // Class 57: operator intervention (admin shutdown, cannot connect now); class 08: connection exception;
         // 25006: a read-only server, until the connection finds the new primary.
         case .server(let sqlState, _, _, _): sqlState.hasPrefix("57") || sqlState.hasPrefix("08") || sqlState == "25006"
-        case .unexpectedResult: false
+        case .unexpectedResult, .parameterHoldsNUL: false
         }
     }
 
@@ -39,6 +42,7 @@ public enum PostgresError: StoreFailure, Sendable {
         case .connectionLost(let message): "postgres: connection lost: \(message)"
         case .server(let sqlState, let message, _, _): "postgres: \(sqlState): \(message)"
         case .unexpectedResult(let message): "postgres: unexpected result: \(message)"
+        case .parameterHoldsNUL(let position): "postgres: parameter $\(position) holds a NUL character; not sent"
         }
     }
 }
