@@ -1,3 +1,4 @@
+import Foundation
 import LeaderboardTesting
 import Testing
 
@@ -79,5 +80,56 @@ import Testing
         #expect(try read().json == first.json)
         _ = try service.submit(userId: 2, name: "Bo", game: "valrnt", score: 200, idempotencyKey: nil)
         #expect(try read().result.map(\.userId) == [2, 1])
+    }
+
+    /// Readers that miss while the same report is being made (at the same stamp) wait for it rather than make it too.
+    @Test func readersOfAReportBeingMadeShareIt() throws {
+        /// Three threads read through one service: its report path only reads the in-memory index (the stamps are
+        /// complete after the first read) and the cache, which is shared by design.
+        final class SharedService: @unchecked Sendable {
+            let index = InMemoryRankingIndex()
+            let cache = ReportCache()
+            lazy var service = LeaderboardService(
+                scores: InMemoryScoreStore(), index: index, games: FixedGameCatalog(), ephemeral: InMemoryEphemeralStore(), reports: cache)
+            let today = UTCDay.today
+
+            func read() throws -> RenderedReport {
+                try service.renderedReport(from: today.adding(days: -29), to: today, game: "all", limit: 10, today: today)
+            }
+        }
+        let shared = SharedService()
+        _ = try shared.service.submit(userId: 1, name: "Ann", game: "cod", score: 100, idempotencyKey: nil)
+        _ = try shared.read()
+        // A change to a board the report reads: the next reads miss, at one complete stamp.
+        _ = try shared.service.submit(userId: 2, name: "Bo", game: "valrnt", score: 200, idempotencyKey: nil)
+        let made = Locked(0)
+        let started = DispatchSemaphore(value: 0)
+        let mayFinish = DispatchSemaphore(value: 0)
+        shared.index.whileReadingTop = {
+            let first = made.withLock { count in
+                count += 1
+                return count == 1
+            }
+            guard first else { return }
+            started.signal()
+            mayFinish.wait()
+        }
+        let reports = Locked<[[Int]]>([])
+        let group = DispatchGroup()
+        for reader in 0..<3 {
+            group.enter()
+            Thread.detachNewThread {
+                let report = try? shared.read()
+                reports.withLock { $0.append(report?.result.map(\.userId) ?? []) }
+                group.leave()
+            }
+            if reader == 0 { try #require(started.wait(timeout: .now() + SharedRoundTripTests.bound) == .success, "the report was never made") }
+        }
+        let waiting = SharedRoundTripTests.eventually { shared.cache.making.waitingCount == 2 }
+        mayFinish.signal()
+        try #require(waiting, "only \(shared.cache.making.waitingCount) of 2 readers waited for the report being made")
+        try #require(SharedRoundTripTests.finished(group), "a reader never returned")
+        #expect(made.withLock { $0 } == 1)
+        #expect(reports.withLock { $0 } == [[2, 1], [2, 1], [2, 1]])
     }
 }

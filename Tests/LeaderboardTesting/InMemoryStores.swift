@@ -241,6 +241,8 @@ public final class InMemoryRankingIndex: RankingIndex {
 
     public var isBuilt = true
     public var revokedTokenKeys: Set<String> = []
+    /// Called as `top` starts, on the reading thread: lets a test hold a report while it is being made.
+    public var whileReadingTop: (() -> Void)?
     /// `<game>:<period key>` -> user id -> (entry, epoch seconds it was reached).
     private var boards: [String: [Int: (score: Int, epochSeconds: Int)]] = [:]
     private var names: [Int: String] = [:]
@@ -310,6 +312,7 @@ public final class InMemoryRankingIndex: RankingIndex {
 
     public func top(limit: Int, of boards: [(game: String, period: BoardPeriod)]) throws(IndexError) -> [TopScore] {
         guard isBuilt else { throw .notBuilt }
+        whileReadingTop?()
         var best: [Int: TopScore] = [:]
         for (game, period) in boards {
             for (user, entry) in self.boards[Self.board(game, period)] ?? [:] where entry.score > best[user]?.score ?? Int.min {

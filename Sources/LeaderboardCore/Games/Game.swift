@@ -1,5 +1,5 @@
 /// A game players submit scores for, and how its boards rank them (DESIGN.md, "Game settings").
-public struct Game: Codable, Sendable, Equatable {
+public struct Game: Codable, Sendable, Hashable {
     public var slug: String
     public var label: String
     /// Where `/games` lists it, lowest first.

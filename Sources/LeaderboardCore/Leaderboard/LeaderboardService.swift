@@ -321,9 +321,7 @@ public final class LeaderboardService {
         if let kept = cache.report(for: plan.key, at: read, games: plan.catalog) { return kept }
         // Read before the report, so the report is at least as new as the stamp it is kept under.
         let stamp = read.isComplete ? read : try index.completeReportStamp(of: plan.dependencies)
-        let report = RenderedReport(try reportRows(plan))
-        cache.insert(report, at: stamp, games: plan.catalog, for: plan.key)
-        return report
+        return try cache.report(for: plan.key, at: stamp, games: plan.catalog) { RenderedReport(try reportRows(plan)) }
     }
 
     /// A batch of readers' report stamps, read on this worker's connection (it leads the batch).
