@@ -129,21 +129,26 @@ def measure_figures(results, board, board_size):
     if wanted("rest.scores"):
         figures["rest.scores"] = measure_rest("POST /scores", processes, script="scores.lua", BENCH_TOKENS=tokens,
                                             answers_to=("POST", "/api/v1/scores"))
-    # The popular report while players submit: nearly every batch of submissions changes a board of today, which a
-    # 30-day report reads, so the report is seldom kept for long and its readers make it again together.
-    if wanted("rest.report30.submitting"):
+    # Popular reads while players submit: nearly every batch of submissions changes the global board and a board of
+    # today, which top 10 and a 30-day report read, so what a pool keeps seldom holds and their readers miss together.
+    def read_while_submitting(label, path):
         half = max(1, WRK_CONNECTIONS // 2)
-        start = today - datetime.timedelta(days=29)
         answered_before = api_answers("POST", "/api/v1/scores")
         background = WARMUP + DURATION + 2
         submitting = threading.Thread(target=wrk, args=("scores.lua", background), kwargs=dict(connections=half, BENCH_TOKENS=tokens))
         submitting.start()
-        figure = measure_rest("GET /reports/top 30 days while POST /scores runs", processes, connections=half,
-                              BENCH_PATH=f"/api/v1/reports/top?start={start}&end={today}", BENCH_TOKENS=tokens)
+        figure = measure_rest(f"{label} while POST /scores runs", processes, connections=half, BENCH_PATH=path, BENCH_TOKENS=tokens)
         submitting.join()
         answered = sum(count - answered_before.get(status, 0) for status, count in api_answers("POST", "/api/v1/scores").items())
         figure["submissions_per_second"] = round(answered / background, 1)
-        figures["rest.report30.submitting"] = figure
+        return figure
+
+    if wanted("rest.top10.submitting"):
+        figures["rest.top10.submitting"] = read_while_submitting("GET /leaderboards/all top 10", "/api/v1/leaderboards/all?start=0&end=9")
+    if wanted("rest.report30.submitting"):
+        start = today - datetime.timedelta(days=29)
+        figures["rest.report30.submitting"] = read_while_submitting(
+            "GET /reports/top 30 days", f"/api/v1/reports/top?start={start}&end={today}")
     # bcrypt-bound: 8 connections keep both cores busy. No warm-up (bcrypt has nothing to warm, and a
     # warm-up's logins would still be hashing when the measured run starts); a longer run, as a login
     # takes a good part of a second.

@@ -85,11 +85,13 @@ def make_table(results):
         if server:
             add(key + ".server", label + ": p50 at the server", server["server_ms"]["p50"], "ms", None,
                 f"one connection; p99 {server['server_ms']['p99']} ms; client p50 {ms(server)} ms", source=server)
-    submitting = f.get("rest.report30.submitting")
-    if submitting:
-        add("rest.report30.submitting", "GET /reports/top 30 days while POST /scores runs", submitting["per_second"], "req/s", fcgi,
-            f"p50 {ms(submitting)} ms, p99 {ms(submitting, 'p99')} ms at c{submitting['connections']}, alongside c{submitting['connections']} "
-            f"POST /scores ({submitting['submissions_per_second']:,.0f}/s)", source=submitting)
+    for key, label in (("rest.top10.submitting", "GET /leaderboards/all top 10 while POST /scores runs"),
+                       ("rest.report30.submitting", "GET /reports/top 30 days while POST /scores runs")):
+        figure = f.get(key)
+        if figure:
+            add(key, label, figure["per_second"], "req/s", fcgi,
+                f"p50 {ms(figure)} ms, p99 {ms(figure, 'p99')} ms at c{figure['connections']}, alongside c{figure['connections']} "
+                f"POST /scores ({figure['submissions_per_second']:,.0f}/s)", source=figure)
     loaded = f.get("rest.top10.auth_load")
     if loaded:
         answers = loaded["auth_answers"]
@@ -210,7 +212,7 @@ def print_replica_reads(results):
 def print_costs(results):
     """Per request of each REST figure: each component's CPU and Redis's costliest commands, in µs. Not for the figures
     measured alongside other load (logins, submissions), whose CPU is mostly that load's."""
-    alongside = ("rest.top10.auth_load", "rest.report30.submitting")
+    alongside = ("rest.top10.auth_load", "rest.top10.submitting", "rest.report30.submitting")
     figures = [(key, figure) for key, figure in results["figures"].items()
                if key.startswith(("rest.", "ceiling.fastcgi")) and key not in alongside and figure.get("requests") and figure.get("cpu_seconds")]
     if not figures:

@@ -1,3 +1,5 @@
+import Foundation
+import LeaderboardTesting
 import Testing
 
 @testable import LeaderboardCore
@@ -35,5 +37,52 @@ import Testing
         }
         let kept = (0...20).filter { cache.page(for: Self.key($0 * 10), at: stamp) != nil }
         #expect(kept.count <= 8)
+    }
+
+    /// Readers that miss a page at the same stamp while it is being read wait for that read rather than read it too.
+    @Test func readersOfAPageBeingReadShareIt() throws {
+        /// Three threads read through one service: its page path only reads the in-memory index and the cache, which is
+        /// shared by design.
+        final class SharedService: @unchecked Sendable {
+            let index = InMemoryRankingIndex()
+            let cache = PageCache()
+            lazy var service = LeaderboardService(
+                scores: InMemoryScoreStore(), index: index, games: FixedGameCatalog(), ephemeral: InMemoryEphemeralStore(), pages: cache)
+
+            func read() throws -> RenderedPage {
+                try service.renderedPage(game: "all", period: .allTime, date: .today, start: 0, end: 9)
+            }
+        }
+        let shared = SharedService()
+        _ = try shared.service.submit(userId: 1, name: "Ann", game: "cod", score: 100, idempotencyKey: nil)
+        let reads = Locked(0)
+        let started = DispatchSemaphore(value: 0)
+        let mayFinish = DispatchSemaphore(value: 0)
+        shared.index.whileReadingPage = {
+            let first = reads.withLock { count in
+                count += 1
+                return count == 1
+            }
+            guard first else { return }
+            started.signal()
+            mayFinish.wait()
+        }
+        let pages = Locked<[[Int]]>([])
+        let group = DispatchGroup()
+        for reader in 0..<3 {
+            group.enter()
+            Thread.detachNewThread {
+                let page = try? shared.read()
+                pages.withLock { $0.append(page?.page.result.map(\.userId) ?? []) }
+                group.leave()
+            }
+            if reader == 0 { try #require(started.wait(timeout: .now() + SharedRoundTripTests.bound) == .success, "the page was never read") }
+        }
+        let waiting = SharedRoundTripTests.eventually { shared.cache.reading.waitingCount == 2 }
+        mayFinish.signal()
+        try #require(waiting, "only \(shared.cache.reading.waitingCount) of 2 readers waited for the page being read")
+        try #require(SharedRoundTripTests.finished(group), "a reader never returned")
+        #expect(reads.withLock { $0 } == 1)
+        #expect(pages.withLock { $0 } == [[1], [1], [1]])
     }
 }

@@ -243,6 +243,8 @@ public final class InMemoryRankingIndex: RankingIndex {
     public var revokedTokenKeys: Set<String> = []
     /// Called as `top` starts, on the reading thread: lets a test hold a report while it is being made.
     public var whileReadingTop: (() -> Void)?
+    /// Called as `page` starts, on the reading thread: lets a test hold a page while it is being read.
+    public var whileReadingPage: (() -> Void)?
     /// `<game>:<period key>` -> user id -> (entry, epoch seconds it was reached).
     private var boards: [String: [Int: (score: Int, epochSeconds: Int)]] = [:]
     private var names: [Int: String] = [:]
@@ -277,6 +279,7 @@ public final class InMemoryRankingIndex: RankingIndex {
     public func page(game: String, period: BoardPeriod, start: Int, stop: Int, unlessRevoked tokenKey: String?) throws(IndexError) -> (
         rows: [BoardRow], total: Int, stamp: PageStamp
     ) {
+        whileReadingPage?()
         let stamp = try check(game: game, period: period, tokenKey: tokenKey)
         let board = Self.board(game, period)
         let rows = self.rows(of: board, game: game)

@@ -225,17 +225,19 @@ public final class LeaderboardService {
     {
         let board = try boardToRead(game: game, period: period, date: date, start: start, end: end)
         let key = PageCache.Key(game: game, period: board.key, start: start, stop: end)
-        if let pages,
-            let stamp = try pages.stampReads.submit(
-                BoardIndex.StampQuery(game: game, period: board, tokenKey: tokenKey), run: readStamps, then: { _, stamps in stamps }),
-            let kept = pages.page(for: key, at: stamp)
-        {
-            return kept
+        func read(unlessRevoked tokenKey: String?) throws -> (RenderedPage, PageStamp) {
+            let (rows, total, stamp) = try index.page(game: game, period: board, start: start, stop: end, unlessRevoked: tokenKey)
+            return (RenderedPage(BoardPage(result: rows, totalCount: total, period: period, game: game)), stamp)
         }
-        let (rows, total, stamp) = try index.page(game: game, period: board, start: start, stop: end, unlessRevoked: tokenKey)
-        let page = RenderedPage(BoardPage(result: rows, totalCount: total, period: period, game: game))
-        pages?.insert(page, at: stamp, for: key)
-        return page
+        guard let pages,
+            let stamp = try pages.stampReads.submit(
+                BoardIndex.StampQuery(game: game, period: board, tokenKey: tokenKey), run: readStamps, then: { _, stamps in stamps })
+        else {
+            return try read(unlessRevoked: tokenKey).0
+        }
+        if let kept = pages.page(for: key, at: stamp) { return kept }
+        // The stamp's read checked the token, so the page read after it is every reader's at that stamp.
+        return try pages.page(for: key, missedAt: stamp) { try read(unlessRevoked: nil) }
     }
 
     /// A batch of readers' stamps, read on this worker's connection (it leads the batch).

@@ -25,8 +25,17 @@ public final class PageCache: Sendable {
     /// 2 × 128 pages of at most 100 rows: a few MiB at most.
     public static let defaultGenerationSize = 128
 
+    /// A page being read: readers at the same stamp get the same page.
+    struct Reading: Hashable {
+        let page: Key
+        let stamp: PageStamp
+    }
+
     private let cache: GenerationalCache<Key, Entry>
     let stampReads = SharedRoundTrip<BoardIndex.StampQuery, PageStamp?>()
+    /// Under submissions a busy board changes with nearly every batch, so its readers miss together: those at the
+    /// same stamp wait for one page script rather than each running it.
+    let reading = SingleFlight<Reading, RenderedPage>()
 
     public init(generationSize: Int = PageCache.defaultGenerationSize) {
         cache = GenerationalCache(generationSize: generationSize)
@@ -36,6 +45,20 @@ public final class PageCache: Sendable {
     func page(for key: Key, at stamp: PageStamp) -> RenderedPage? {
         guard let entry = cache.value(for: key), entry.stamp == stamp else { return nil }
         return entry.page
+    }
+
+    /// The page for `key`, missed at `stamp`: read by `read` (with the stamp it was read at) and kept, unless another
+    /// worker of the process is reading it after a miss at the same stamp: then its page (or its error).
+    /// A board without a version (its version expires a second before the board) is read alone: it may change and
+    /// still have none.
+    func page(for key: Key, missedAt stamp: PageStamp, reading read: () throws -> (RenderedPage, PageStamp)) throws -> RenderedPage {
+        func readAndKeep() throws -> RenderedPage {
+            let (page, readAt) = try read()
+            insert(page, at: readAt, for: key)
+            return page
+        }
+        guard stamp.board != nil else { return try readAndKeep() }
+        return try reading.value(for: Reading(page: key, stamp: stamp), make: readAndKeep)
     }
 
     /// Keeps `page`, read at `stamp`, in place of what `key` held. Two readers may race and leave the older
