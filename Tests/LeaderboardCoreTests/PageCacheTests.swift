@@ -55,34 +55,11 @@ import Testing
         }
         let shared = SharedService()
         _ = try shared.service.submit(userId: 1, name: "Ann", game: "cod", score: 100, idempotencyKey: nil)
-        let reads = Locked(0)
-        let started = DispatchSemaphore(value: 0)
-        let mayFinish = DispatchSemaphore(value: 0)
-        shared.index.whileReadingPage = {
-            let first = reads.withLock { count in
-                count += 1
-                return count == 1
-            }
-            guard first else { return }
-            started.signal()
-            mayFinish.wait()
-        }
-        let pages = Locked<[[Int]]>([])
-        let group = DispatchGroup()
-        for reader in 0..<3 {
-            group.enter()
-            Thread.detachNewThread {
-                let page = try? shared.read()
-                pages.withLock { $0.append(page?.page.result.map(\.userId) ?? []) }
-                group.leave()
-            }
-            if reader == 0 { try #require(started.wait(timeout: .now() + SharedRoundTripTests.bound) == .success, "the page was never read") }
-        }
-        let waiting = SharedRoundTripTests.eventually { shared.cache.reading.waitingCount == 2 }
-        mayFinish.signal()
-        try #require(waiting, "only \(shared.cache.reading.waitingCount) of 2 readers waited for the page being read")
-        try #require(SharedRoundTripTests.finished(group), "a reader never returned")
-        #expect(reads.withLock { $0 } == 1)
-        #expect(pages.withLock { $0 } == [[1], [1], [1]])
+        let held = HeldFirstCall()
+        shared.index.whileReadingPage = held.call
+        let pages = try held.callers(
+            3, waitingFor: { shared.cache.reading.waitingCount }, calling: { (try? shared.read())?.page.result.map(\.userId) ?? [] })
+        #expect(held.calls.withLock { $0 } == 1)
+        #expect(pages == [[1], [1], [1]])
     }
 }

@@ -102,34 +102,11 @@ import Testing
         _ = try shared.read()
         // A change to a board the report reads: the next reads miss, at one complete stamp.
         _ = try shared.service.submit(userId: 2, name: "Bo", game: "valrnt", score: 200, idempotencyKey: nil)
-        let made = Locked(0)
-        let started = DispatchSemaphore(value: 0)
-        let mayFinish = DispatchSemaphore(value: 0)
-        shared.index.whileReadingTop = {
-            let first = made.withLock { count in
-                count += 1
-                return count == 1
-            }
-            guard first else { return }
-            started.signal()
-            mayFinish.wait()
-        }
-        let reports = Locked<[[Int]]>([])
-        let group = DispatchGroup()
-        for reader in 0..<3 {
-            group.enter()
-            Thread.detachNewThread {
-                let report = try? shared.read()
-                reports.withLock { $0.append(report?.result.map(\.userId) ?? []) }
-                group.leave()
-            }
-            if reader == 0 { try #require(started.wait(timeout: .now() + SharedRoundTripTests.bound) == .success, "the report was never made") }
-        }
-        let waiting = SharedRoundTripTests.eventually { shared.cache.making.waitingCount == 2 }
-        mayFinish.signal()
-        try #require(waiting, "only \(shared.cache.making.waitingCount) of 2 readers waited for the report being made")
-        try #require(SharedRoundTripTests.finished(group), "a reader never returned")
-        #expect(made.withLock { $0 } == 1)
-        #expect(reports.withLock { $0 } == [[2, 1], [2, 1], [2, 1]])
+        let held = HeldFirstCall()
+        shared.index.whileReadingTop = held.call
+        let reports = try held.callers(
+            3, waitingFor: { shared.cache.making.waitingCount }, calling: { (try? shared.read())?.result.map(\.userId) ?? [] })
+        #expect(held.calls.withLock { $0 } == 1)
+        #expect(reports == [[2, 1], [2, 1], [2, 1]])
     }
 }

@@ -9,7 +9,7 @@ import Foundation
 ///
 /// `@unchecked Sendable`: `flights` is only touched under `lock`, a flight's `result` and `waiting` only under
 /// its own `done` (NSLock and NSCondition, which ThreadSanitizer understands).
-public final class SingleFlight<Key: Hashable, Value>: @unchecked Sendable {
+final class SingleFlight<Key: Hashable, Value>: @unchecked Sendable {
     private final class Flight {
         let done = NSCondition()
         var result: Result<Value, any Error>?
@@ -20,10 +20,10 @@ public final class SingleFlight<Key: Hashable, Value>: @unchecked Sendable {
     private let lock = NSLock()
     private var flights: [Key: Flight] = [:]
 
-    public init() {}
+    init() {}
 
     /// The value for `key`: made by `make` here, or by the caller already making it.
-    public func value(for key: Key, make: () throws -> Value) throws -> Value {
+    func value(for key: Key, make: () throws -> Value) throws -> Value {
         lock.lock()
         if let flight = flights[key] {
             lock.unlock()
