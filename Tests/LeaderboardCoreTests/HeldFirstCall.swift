@@ -1,4 +1,5 @@
 import Foundation
+import LeaderboardTesting
 import Testing
 
 @testable import LeaderboardCore
@@ -46,5 +47,21 @@ final class HeldFirstCall: Sendable {
         try #require(piledUp, "only \(waiting()) of \(callers - 1) callers waited for the first")
         try #require(SharedRoundTripTests.finished(group), "a caller never returned")
         return values.withLock { $0 }
+    }
+}
+
+/// One service over in-memory stores, with a page and a report cache, that the caches' tests read from several threads
+/// at once: its read paths only read the in-memory index (once the stamps they read are complete) and the caches, which
+/// are shared by design.
+final class ServiceReadOnThreads: @unchecked Sendable {
+    let index = InMemoryRankingIndex()
+    let pages = PageCache()
+    let reports = ReportCache()
+    let service: LeaderboardService
+
+    init() {
+        service = LeaderboardService(
+            scores: InMemoryScoreStore(), index: index, games: FixedGameCatalog(), ephemeral: InMemoryEphemeralStore(), pages: pages,
+            reports: reports)
     }
 }

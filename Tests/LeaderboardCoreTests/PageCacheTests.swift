@@ -41,24 +41,15 @@ import Testing
 
     /// Readers that miss a page at the same stamp while it is being read wait for that read rather than read it too.
     @Test func readersOfAPageBeingReadShareIt() throws {
-        /// Three threads read through one service: its page path only reads the in-memory index and the cache, which is
-        /// shared by design.
-        final class SharedService: @unchecked Sendable {
-            let index = InMemoryRankingIndex()
-            let cache = PageCache()
-            lazy var service = LeaderboardService(
-                scores: InMemoryScoreStore(), index: index, games: FixedGameCatalog(), ephemeral: InMemoryEphemeralStore(), pages: cache)
-
-            func read() throws -> RenderedPage {
-                try service.renderedPage(game: "all", period: .allTime, date: .today, start: 0, end: 9)
-            }
+        let shared = ServiceReadOnThreads()
+        let read: @Sendable () throws -> RenderedPage = {
+            try shared.service.renderedPage(game: "all", period: .allTime, date: .today, start: 0, end: 9)
         }
-        let shared = SharedService()
         _ = try shared.service.submit(userId: 1, name: "Ann", game: "cod", score: 100, idempotencyKey: nil)
         let held = HeldFirstCall()
         shared.index.whileReadingPage = held.call
         let pages = try held.callers(
-            3, waitingFor: { shared.cache.reading.waitingCount }, calling: { (try? shared.read())?.page.result.map(\.userId) ?? [] })
+            3, waitingFor: { shared.pages.reading.waitingCount }, calling: { (try? read())?.page.result.map(\.userId) ?? [] })
         #expect(held.calls.withLock { $0 } == 1)
         #expect(pages == [[1], [1], [1]])
     }

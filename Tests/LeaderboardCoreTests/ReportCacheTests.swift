@@ -84,28 +84,19 @@ import Testing
 
     /// Readers that miss while the same report is being made (at the same stamp) wait for it rather than make it too.
     @Test func readersOfAReportBeingMadeShareIt() throws {
-        /// Three threads read through one service: its report path only reads the in-memory index (the stamps are
-        /// complete after the first read) and the cache, which is shared by design.
-        final class SharedService: @unchecked Sendable {
-            let index = InMemoryRankingIndex()
-            let cache = ReportCache()
-            lazy var service = LeaderboardService(
-                scores: InMemoryScoreStore(), index: index, games: FixedGameCatalog(), ephemeral: InMemoryEphemeralStore(), reports: cache)
-            let today = UTCDay.today
-
-            func read() throws -> RenderedReport {
-                try service.renderedReport(from: today.adding(days: -29), to: today, game: "all", limit: 10, today: today)
-            }
+        let shared = ServiceReadOnThreads()
+        let today = UTCDay.today
+        let read: @Sendable () throws -> RenderedReport = {
+            try shared.service.renderedReport(from: today.adding(days: -29), to: today, game: "all", limit: 10, today: today)
         }
-        let shared = SharedService()
         _ = try shared.service.submit(userId: 1, name: "Ann", game: "cod", score: 100, idempotencyKey: nil)
-        _ = try shared.read()
+        _ = try read()
         // A change to a board the report reads: the next reads miss, at one complete stamp.
         _ = try shared.service.submit(userId: 2, name: "Bo", game: "valrnt", score: 200, idempotencyKey: nil)
         let held = HeldFirstCall()
         shared.index.whileReadingTop = held.call
         let reports = try held.callers(
-            3, waitingFor: { shared.cache.making.waitingCount }, calling: { (try? shared.read())?.result.map(\.userId) ?? [] })
+            3, waitingFor: { shared.reports.making.waitingCount }, calling: { (try? read())?.result.map(\.userId) ?? [] })
         #expect(held.calls.withLock { $0 } == 1)
         #expect(reports == [[2, 1], [2, 1], [2, 1]])
     }
