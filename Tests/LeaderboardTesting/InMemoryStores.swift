@@ -188,7 +188,7 @@ public final class InMemoryRevocations: TokenRevocations {
 }
 
 /// Scores kept in an array; `now` is the time a submission is stored at. Refuses as PostgreSQL's statement
-/// does: a game's bounds and archiving (revocations are not its to know).
+/// does: a game's bounds and archiving, and a player's own submissions past the rate (revocations are not its to know).
 public final class InMemoryScoreStore: ScoreStore {
     public var games: [Game]
 
@@ -199,7 +199,7 @@ public final class InMemoryScoreStore: ScoreStore {
     public private(set) var rows: [(id: Int, score: NewScore, epochSeconds: Int)] = []
     public var now = UTCDay.nowSeconds
 
-    public func insert(_ submissions: [NewScore]) throws -> [Insertion] {
+    public func insert(_ submissions: [NewScore], perMinute: Int) throws -> [Insertion] {
         submissions.map { submission in
             if let key = submission.idempotencyKey,
                 let earlier = rows.first(where: { $0.score.userId == submission.userId && $0.score.idempotencyKey == key })
@@ -213,6 +213,15 @@ public final class InMemoryScoreStore: ScoreStore {
             if game.archived { return .archived }
             if game.authoritative && !submission.isTrusted { return .authoritative }
             guard (game.minScore...game.maxScore).contains(submission.score) else { return .outOfBounds(min: game.minScore, max: game.maxScore) }
+            if !submission.isTrusted {
+                let lastMinute = rows.filter {
+                    $0.score.userId == submission.userId && $0.score.game == submission.game && !$0.score.isTrusted && $0.epochSeconds > now - 60
+                }
+                if lastMinute.count >= perMinute {
+                    let oldestCounted = lastMinute.suffix(perMinute).map(\.epochSeconds).min()!
+                    return .rateLimited(retryAfterSeconds: max(1, oldestCounted + 60 - now))
+                }
+            }
             rows.append((rows.count + 1, submission, now))
             return .stored(
                 StoredScore(

@@ -81,8 +81,6 @@ public final class LeaderboardService {
         if let key = idempotencyKey, key.isEmpty || key.utf8.count > 200 {
             throw ServiceError.validation(field: "Idempotency-Key", "must be 1 to 200 bytes")
         }
-        if !isTrusted { try countAgainstRate(userId: userId, game: game) }
-
         let pending = PendingScore(
             score: NewScore(userId: userId, game: game, score: score, idempotencyKey: idempotencyKey, tokenKey: tokenKey, isTrusted: isTrusted),
             name: name,
@@ -118,33 +116,15 @@ public final class LeaderboardService {
         return .applied(result)
     }
 
-    /// Counts the submission in the player's window for the game (a fixed minute from their first submission in it, in
-    /// Redis, so every pool and daemon shares it), and refuses it past `submissionsPerMinute`. With Redis down nothing is
-    /// refused: the submission is stored and queued as any other then.
-    private func countAgainstRate(userId: Int, game: String) throws {
-        let key = RedisKeys.submissions(userId: userId, game: game)
-        let count: Int
-        do {
-            count = try ephemeral.increment([key], windowSeconds: 60)[0]
-        } catch {
-            Observability.storeError(Store.redis.rawValue)
-            return
-        }
-        guard count > submissionsPerMinute else { return }
-        Observability.submissionRejected(.rate)
-        let secondsLeft = (try? ephemeral.counter(key).secondsLeft) ?? 60
-        throw ServiceError.rateLimited(retryAfterSeconds: max(1, secondsLeft))
-    }
-
     /// A batch in one statement; when it fails for a reason of one submission's (a deleted account, a
     /// deadlock with another batch over idempotency keys), each alone, so only that one fails.
     func store(_ batch: [PendingScore]) -> [Result<Insertion, any Error>] {
         Observability.submissionBatchFormed(size: batch.count)
         return Observability.submissionBatchStage(.store) {
             do {
-                return try scores.insert(batch.map(\.score)).map { .success($0) }
+                return try scores.insert(batch.map(\.score), perMinute: submissionsPerMinute).map { .success($0) }
             } catch let error as PostgresError where batch.count > 1 && !error.isUnavailable {
-                return batch.map { pending in Result { try scores.insert([pending.score])[0] } }
+                return batch.map { pending in Result { try scores.insert([pending.score], perMinute: submissionsPerMinute)[0] } }
             } catch {
                 return batch.map { _ in .failure(error) }
             }
@@ -201,6 +181,9 @@ public final class LeaderboardService {
         case .outOfBounds(let min, let max):
             Observability.submissionRejected(.bounds)
             return .refused(.validation(field: "score", "must be between \(min) and \(max)"))
+        case .rateLimited(let seconds):
+            Observability.submissionRejected(.rate)
+            return .refused(.rateLimited(retryAfterSeconds: seconds))
         // Replaced by the outcome of applying it.
         case .stored:
             return .refused(.unavailable("not applied yet"))

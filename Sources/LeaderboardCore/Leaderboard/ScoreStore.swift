@@ -1,10 +1,12 @@
 /// Where submitted scores are kept for good: the source of truth the index is rebuilt from.
 public protocol ScoreStore {
     /// Stores submissions in one transaction, each one, or finds the one stored earlier under the same
-    /// idempotency key; or refuses one, storing nothing for it, when its token is revoked or its game refuses it
-    /// (archived, authoritative and the submission not a trusted server's, or the score outside the bounds, as the game is now). All or nothing: when one fails (a
-    /// deleted account), nothing is stored.
-    func insert(_ submissions: [NewScore]) throws -> [Insertion]
+    /// idempotency key; or refuses one, storing nothing for it, when its token is revoked, its game refuses it
+    /// (archived, authoritative and the submission not a trusted server's, or the score outside the bounds, as the game is now),
+    /// or its player already sent `perMinute` scores to the game in the last 60 seconds (their own: a trusted server's are
+    /// neither limited nor counted; earlier ones of the same batch count). All or nothing: when one fails (a deleted
+    /// account), nothing is stored.
+    func insert(_ submissions: [NewScore], perMinute: Int) throws -> [Insertion]
     /// The player's submissions, newest first, before the cursor id.
     func history(userId: Int, game: String?, before: Int?, limit: Int) throws -> [ScoreEntry]
     /// Per player, how many different games they played in `[from, to)` (epoch seconds).
@@ -48,6 +50,9 @@ public enum Insertion: Sendable {
     /// A player's own submission to a game that takes scores only from its servers.
     case authoritative
     case outOfBounds(min: Int, max: Int)
+    /// The player's own submissions to the game in the last minute reached the limit; the oldest of them leaves the
+    /// minute in `retryAfterSeconds`.
+    case rateLimited(retryAfterSeconds: Int)
 
     public var stored: StoredScore? {
         if case .stored(let row) = self { row } else { nil }
@@ -83,10 +88,11 @@ public struct PostgresScoreStore: ScoreStore {
 
     /// One statement, one round trip, one commit for the whole batch: the revocation checks (PostgreSQL
     /// holds every revocation), the game's checks (against the `games` row itself, so an admin's change counts
-    /// from the next submission on every process), the inserts (ids drawn first, so each row is matched to its
+    /// from the next submission on every process), the rate (the player's own scores of the last minute, so it holds
+    /// for every process and while Redis is down), the inserts (ids drawn first, so each row is matched to its
     /// submission), and for an idempotency conflict the earlier row. A retry of a stored submission is answered
-    /// as one, even if its game changed since.
-    public func insert(_ submissions: [NewScore]) throws -> [Insertion] {
+    /// as one, even if its game changed since, and is not counted.
+    public func insert(_ submissions: [NewScore], perMinute: Int) throws -> [Insertion] {
         guard !submissions.isEmpty else { return [] }
         // Columns as arrays, so every batch size is one prepared statement (which PostgreSQL soon plans once
         // for all); an absent key is '' (never a real one: keys are 1 to 200 bytes, tokens are never empty).
@@ -95,6 +101,7 @@ public struct PostgresScoreStore: ScoreStore {
             [
                 submissions.map(\.userId), submissions.map(\.game), submissions.map(\.score),
                 submissions.map { $0.idempotencyKey ?? "" }, submissions.map { $0.tokenKey ?? "" }, submissions.map(\.isTrusted),
+                perMinute,
             ], prepared: true)
         guard rows.count == submissions.count else { throw PostgresError.unexpectedResult("score insert returned \(rows.count) rows") }
         return try zip(submissions, rows).map { submission, row in
@@ -103,6 +110,7 @@ public struct PostgresScoreStore: ScoreStore {
             case "archived": return .archived
             case "authoritative": return .authoritative
             case "bounds": return .outOfBounds(min: try row.requiredInt("min_score"), max: try row.requiredInt("max_score"))
+            case "rate": return .rateLimited(retryAfterSeconds: try row.requiredInt("retry_after"))
             default: break
             }
             if try row.int("id") != nil { return .stored(try Self.stored(row, isReplay: try row.bool("replay") ?? false)) }
@@ -122,7 +130,10 @@ public struct PostgresScoreStore: ScoreStore {
     /// A game's ranking settings, from `games g`.
     static let rankingColumns = "g.sort_order, g.rule, g.tie_break, g.in_global"
 
-    /// The batch insert: $1 to $6 are the columns user id, game, score, idempotency key, token key and whether trusted.
+    /// The batch insert: $1 to $6 are the columns user id, game, score, idempotency key, token key and whether trusted;
+    /// $7 the submissions a player may send a game per minute. A player's count is what the statement sees committed
+    /// (at most $7 rows of `scores_player_rate_idx`) and the earlier rows of the batch: exact for a process, which stores
+    /// one batch at a time; two processes storing the same player's scores at the same moment may each take one more.
     static let insertStatement = """
         WITH input AS (
             SELECT position, user_id, game, score, nullif(idempotency_key, '') AS idempotency_key, nullif(token_key, '') AS token_key,
@@ -131,6 +142,7 @@ public struct PostgresScoreStore: ScoreStore {
                 WITH ORDINALITY AS columns (user_id, game, score, idempotency_key, token_key, trusted, position)
         ), checked AS (
             SELECT input.*, g.min_score, g.max_score, \(rankingColumns),
+                greatest(1, ceil(extract(epoch FROM recent.oldest + interval '60 seconds' - now())))::bigint AS retry_after,
                 CASE
                     WHEN EXISTS (SELECT 1 FROM revoked_tokens r WHERE r.token_key = input.token_key AND r.expires_at > now()) THEN 'revoked'
                     WHEN input.idempotency_key IS NOT NULL AND EXISTS (
@@ -138,17 +150,28 @@ public struct PostgresScoreStore: ScoreStore {
                     WHEN g.archived THEN 'archived'
                     WHEN g.authoritative AND NOT input.trusted THEN 'authoritative'
                     WHEN input.score NOT BETWEEN g.min_score AND g.max_score THEN 'bounds'
+                    WHEN NOT input.trusted AND recent.count + count(*) FILTER (WHERE NOT input.trusted) OVER (
+                        PARTITION BY input.user_id, input.game ORDER BY input.position ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+                    ) >= $7 THEN 'rate'
                 END AS refusal
             FROM input JOIN games g ON g.slug = input.game
+            CROSS JOIN LATERAL (
+                SELECT count(*) AS count, coalesce(min(created_at), now()) AS oldest FROM (
+                    SELECT r.created_at FROM scores r
+                    WHERE NOT input.trusted AND NOT r.trusted AND r.user_id = input.user_id AND r.game = input.game
+                        AND r.created_at > now() - interval '60 seconds'
+                    ORDER BY r.created_at DESC LIMIT $7
+                ) newest
+            ) recent
         ), accepted AS (
             SELECT checked.*, nextval('scores_id_seq') AS id FROM checked WHERE refusal IS NULL
         ), inserted AS (
-            INSERT INTO scores (id, user_id, game, score, idempotency_key)
-            SELECT id, user_id, game, score, idempotency_key FROM accepted
+            INSERT INTO scores (id, user_id, game, score, idempotency_key, trusted)
+            SELECT id, user_id, game, score, idempotency_key, trusted FROM accepted
             ON CONFLICT (user_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
             RETURNING id, game, score, created_at
         )
-        SELECT checked.refusal, checked.min_score, checked.max_score, checked.sort_order, checked.rule, checked.tie_break,
+        SELECT checked.refusal, checked.min_score, checked.max_score, checked.retry_after, checked.sort_order, checked.rule, checked.tie_break,
                checked.in_global, coalesce(inserted.id, earlier.id) AS id,
                coalesce(inserted.game, earlier.game) AS game, coalesce(inserted.score, earlier.score) AS score,
                floor(extract(epoch FROM coalesce(inserted.created_at, earlier.created_at)))::bigint AS epoch,

@@ -190,6 +190,16 @@ public enum Migrations {
             version: 9, name: "index of banned players",
             sql: ["CREATE INDEX users_banned_idx ON users (id) WHERE banned_at IS NOT NULL"]
         ),
+        Migration(
+            // A player's submissions per game and minute are counted by the statement that stores them (`PostgresScoreStore`):
+            // the scores a player sent themselves (not a game server, which is not limited) in the last minute, newest first.
+            // Its build holds off submissions while it runs: ~0.7 s and ~40 MB per million scores on the bench machine.
+            version: 10, name: "a player's own submissions per game and minute",
+            sql: [
+                "ALTER TABLE scores ADD COLUMN trusted boolean NOT NULL DEFAULT false",
+                "CREATE INDEX scores_player_rate_idx ON scores (user_id, game, created_at) WHERE NOT trusted",
+            ]
+        ),
     ]
 
     /// Applies the migrations not yet recorded and returns their versions. Safe to run concurrently:

@@ -83,7 +83,4 @@ public enum RedisKeys {
 
     /// The answer remembered for a submission's idempotency key (hashed: a key is up to 200 bytes of anything).
     static func idempotentAnswer(userId: Int, keyHash: String) -> String { "idem:\(userId):" + keyHash }
-
-    /// A player's submissions to a game in their current minute (`SCORE_RATE_PER_MINUTE`); `game` is a slug of the catalog.
-    static func submissions(userId: Int, game: String) -> String { "rate:score:\(userId):" + game }
 }
