@@ -55,7 +55,7 @@ struct SharedRoundTripTests {
     }
 
     @Test func aCallerAloneRunsItsOwnBatchAtOnce() throws {
-        let group = SharedRoundTrip<Int, Int>()
+        let group = SharedRoundTrip<Int, Int, Int>()
         var batches: [[Int]] = []
         let outcome = try group.submit(
             21,
@@ -71,7 +71,7 @@ struct SharedRoundTripTests {
     /// While one batch runs, the callers that arrive queue; the first of them then leads one batch for
     /// all of them, and each gets its own outcome or its own error.
     @Test func callersArrivingDuringABatchShareTheNextAndGetTheirOwnOutcomes() throws {
-        let group = SharedRoundTrip<Int, Int>(maximumBatch: 64)
+        let group = SharedRoundTrip<Int, Int, Int>(maximumBatch: 64)
         let first = HoldingRun(holding: [1])
         let outcomes = Locked<[Int: Result<Int, Failed>]>([:])
         let done = DispatchGroup()
@@ -113,7 +113,7 @@ struct SharedRoundTripTests {
 
     /// A batch takes at most `maximumBatch` items; the rest go in the next.
     @Test func aBatchIsCappedAndTheRestFollow() throws {
-        let group = SharedRoundTrip<Int, Int>(maximumBatch: 2)
+        let group = SharedRoundTrip<Int, Int, Int>(maximumBatch: 2)
         let first = HoldingRun(holding: [0])
         let done = DispatchGroup()
         for item in 0..<6 {
@@ -137,7 +137,7 @@ struct SharedRoundTripTests {
     /// The lead passes on before `then`: the next batch's `run` starts while the previous batch is being
     /// finished (here, before it may finish at all).
     @Test func theNextBatchRunsWhileThePreviousOneIsFinished() throws {
-        let group = SharedRoundTrip<Int, Int>()
+        let group = SharedRoundTrip<Int, Int, Int>()
         let firstRunMayEnd = DispatchSemaphore(value: 0)
         let firstRunStarted = DispatchSemaphore(value: 0)
         let secondRunStarted = DispatchSemaphore(value: 0)
@@ -169,5 +169,64 @@ struct SharedRoundTripTests {
         try #require(queued, "the second caller never queued behind the running batch")
         try #require(Self.finished(done), "a caller never returned")
         #expect(overlapped.withLock { $0 })
+    }
+
+    /// A leader that finds callers queued once its batch has run keeps the lead: it runs the next batch at once and hands
+    /// the finishing of its own batch to another caller of that batch, who finishes it with its own `then`.
+    @Test func aLeaderWithCallersQueuedRunsTheNextBatchAndAnotherCallerFinishesItsOwn() throws {
+        let group = SharedRoundTrip<Int, Int, Int>(maximumBatch: 2)
+        let runs = Locked<[(caller: Int, batch: [Int])]>([])
+        let finishes = Locked<[(caller: Int, batch: [Int])]>([])
+        let outcomes = Locked<[Int: Int]>([:])
+        let started = (DispatchSemaphore(value: 0), DispatchSemaphore(value: 0))
+        let mayEnd = (DispatchSemaphore(value: 0), DispatchSemaphore(value: 0))
+        let done = DispatchGroup()
+        func submitInBackground(_ item: Int) {
+            done.enter()
+            Thread.detachNewThread {
+                let outcome = try? group.submit(
+                    item,
+                    run: { batch in
+                        runs.withLock { $0.append((item, batch)) }
+                        // The first batch and the second are held until the callers meant to queue behind them have.
+                        if batch == [0] {
+                            started.0.signal()
+                            mayEnd.0.wait()
+                        } else if batch.sorted() == [1, 2] {
+                            started.1.signal()
+                            mayEnd.1.wait()
+                        }
+                        return Self.double(batch)
+                    },
+                    then: { batch, results in
+                        finishes.withLock { $0.append((item, batch)) }
+                        return results
+                    })
+                outcomes.withLock { $0[item] = outcome }
+                done.leave()
+            }
+        }
+
+        submitInBackground(0)
+        try #require(started.0.wait(timeout: .now() + Self.bound) == .success, "the first batch never ran")
+        for item in [1, 2] { submitInBackground(item) }
+        let queued = Self.eventually { group.queuedCount >= 2 }
+        mayEnd.0.signal()
+        try #require(queued, "the second batch's callers never queued")
+        try #require(started.1.wait(timeout: .now() + Self.bound) == .success, "the second batch never ran")
+        submitInBackground(3)
+        let queuedThird = Self.eventually { group.queuedCount >= 1 }
+        mayEnd.1.signal()
+        try #require(queuedThird, "the third caller never queued")
+        try #require(Self.finished(done), "a caller never returned")
+
+        let ran = runs.withLock { $0 }
+        #expect(ran.map { $0.batch.sorted() } == [[0], [1, 2], [3]])
+        let secondLeader = ran[1].caller
+        #expect(ran[2].caller == secondLeader, "the leader of the second batch ran the third at once")
+        let finishedSecond = finishes.withLock { $0 }.filter { $0.batch.sorted() == [1, 2] }
+        #expect(finishedSecond.map(\.caller) == [secondLeader == 1 ? 2 : 1], "the other caller of the second batch finished it")
+        #expect(outcomes.withLock { $0 } == [0: 0, 1: 2, 2: 4, 3: 6])
+        #expect(group.queuedCount == 0)
     }
 }

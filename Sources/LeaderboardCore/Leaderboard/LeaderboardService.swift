@@ -28,7 +28,7 @@ public final class LeaderboardService {
     /// Group commit for a process's submissions: one PostgreSQL statement (one commit) for those that
     /// arrive while the previous batch is stored, then one pipelined Redis round trip for the batch, which
     /// overlaps the next batch's statement. Share one between the services of a process's workers.
-    public typealias SubmissionBatches = SharedRoundTrip<PendingScore, Landed>
+    public typealias SubmissionBatches = SharedRoundTrip<PendingScore, Insertion, Landed>
 
     public static let maximumPageRows = 100
     public static let maximumAround = 50

@@ -32,7 +32,7 @@ public final class PageCache: Sendable {
     }
 
     private let cache: GenerationalCache<Key, Entry>
-    let stampReads = SharedRoundTrip<BoardIndex.StampQuery, PageStamp?>()
+    let stampReads = SharedRoundTrip<BoardIndex.StampQuery, PageStamp?, PageStamp?>()
     /// Under submissions a busy board changes with nearly every batch, so its readers miss together: those at the
     /// same stamp wait for one page script rather than each running it.
     let reading = SingleFlight<Reading, RenderedPage>()

@@ -47,7 +47,7 @@ public final class ReportCache: Sendable {
 
     private let cache: GenerationalCache<Key, Entry>
     private let plans: GenerationalCache<PlanKey, LeaderboardService.ReportPlan>
-    let stampReads = SharedRoundTrip<ReportStampQuery, ReportStamp?>()
+    let stampReads = SharedRoundTrip<ReportStampQuery, ReportStamp?, ReportStamp?>()
     /// Under submissions a popular report's boards change every few milliseconds, so its readers mostly miss
     /// together: those at the same stamp wait for one of them to make it (~1 ms of Redis for 30 days) rather than
     /// each making it.
