@@ -19,6 +19,15 @@ import Testing
             ephemeral: RedisEphemeralStore(redis: redis))
     }
 
+    /// A service whose Redis is unreachable (a port nothing listens on): PostgreSQL stores, the index is away.
+    func offlineService(submissionsPerMinute: Int = LeaderboardService.defaultSubmissionsPerMinute) throws -> LeaderboardService {
+        let unreachable = RedisConnection(settings: try RedisSettings(url: "redis://127.0.0.1:1/0"))
+        return LeaderboardService(
+            scores: PostgresScoreStore(database: database), index: BoardIndex(redis: unreachable),
+            games: PostgresGameCatalog(database: database), ephemeral: RedisEphemeralStore(redis: unreachable),
+            submissionsPerMinute: submissionsPerMinute)
+    }
+
     var today: UTCDay { UTCDay(epochSeconds: Int(Date().timeIntervalSince1970)) }
 
     /// A game of its own, so its board holds only this test's players; removed afterwards.
@@ -361,10 +370,7 @@ import Testing
     @Test func withRedisAwayASubmissionIsQueuedThenTheReconcilerAppliesIt() throws {
         try withGame { game in
             let user = try makeUser("Gus")
-            let unreachable = RedisConnection(settings: try RedisSettings(url: "redis://127.0.0.1:1/0"))
-            let offline = LeaderboardService(
-                scores: PostgresScoreStore(database: database), index: BoardIndex(redis: unreachable),
-                games: PostgresGameCatalog(database: database), ephemeral: RedisEphemeralStore(redis: unreachable))
+            let offline = try offlineService()
             guard case .queued(let queued) = try offline.submit(userId: user, name: "Gus", game: game, score: 321, idempotencyKey: nil) else {
                 Issue.record("expected the submission to be queued")
                 return

@@ -55,6 +55,16 @@ public final class SharedRoundTrip<Item, Middle, Outcome>: @unchecked Sendable {
             return outcome
         }
 
+        /// Blocks until the slot has its outcome, once this caller has led: its batch was finished by it or by
+        /// the caller it handed the finishing to.
+        func waitForOutcomeAfterLeading() -> Result<Outcome, any Error> {
+            wake.lock()
+            leads = false
+            wake.unlock()
+            guard let outcome = waitForTurn() else { preconditionFailure("a slot that led has no outcome") }
+            return outcome
+        }
+
         func handOver(_ work: @escaping () -> Void) {
             wake.lock()
             finishing = work
@@ -125,12 +135,7 @@ public final class SharedRoundTrip<Item, Middle, Outcome>: @unchecked Sendable {
             Self.finish(batch, items, results, with: then)
             break
         }
-        // This caller's own outcome, set by whoever finished its batch (this caller, or the one it handed it to).
-        slot.wake.lock()
-        slot.leads = false
-        slot.wake.unlock()
-        guard let outcome = slot.waitForTurn() else { preconditionFailure("a slot that led has no outcome") }
-        return try outcome.get()
+        return try slot.waitForOutcomeAfterLeading().get()
     }
 
     private static func finish(_ batch: [Slot], _ items: [Item], _ results: [Result<Middle, any Error>], with then: Finish) {
