@@ -105,6 +105,7 @@ class CPUWindow:
     def __enter__(self):
         redis_cli("CONFIG", "RESETSTAT")
         self.before = self.processes.cpu()
+        self.waits_before = self.processes.run_queue_waits()
         self.children = resource.getrusage(resource.RUSAGE_CHILDREN)
         self.own = resource.getrusage(resource.RUSAGE_SELF)
         self.busy = busy_cpu_seconds()
@@ -113,10 +114,12 @@ class CPUWindow:
 
     def __exit__(self, *exc):
         after = self.processes.cpu()
+        waits = self.processes.run_queue_waits()
         children = resource.getrusage(resource.RUSAGE_CHILDREN)
         own = resource.getrusage(resource.RUSAGE_SELF)
         self.seconds = time.monotonic() - self.started
         self.cpu = {k: round(after[k] - self.before[k], 2) for k in after}
+        self.run_queue_waits = {k: round(waits[k] - self.waits_before[k], 3) for k in waits}
         self.generator = round((children.ru_utime + children.ru_stime) - (self.children.ru_utime + self.children.ru_stime)
                                + (own.ru_utime + own.ru_stime) - (self.own.ru_utime + self.own.ru_stime), 2)
         busy = busy_cpu_seconds() - self.busy
@@ -125,6 +128,7 @@ class CPUWindow:
 
     def record(self, figure):
         figure["cpu_seconds"] = self.cpu
+        figure["run_queue_wait_seconds"] = self.run_queue_waits
         figure["generator_cpu_seconds"] = self.generator
         figure["other_cpu_seconds"] = self.other
         figure["window_seconds"] = round(self.seconds, 2)

@@ -200,18 +200,16 @@ def print_replica_reads(results):
               f"{replicas['per_second'] / primary['per_second'] - 1:+.0%}",
               per_request(primary, "redis"), per_request(replicas, "redis"),
               per_request(primary, "redis_replicas"), per_request(replicas, "redis_replicas")) for key, primary, replicas in pairs]
-    widths = [max(len(headers[i]), *(len(row[i]) for row in table)) for i in range(len(headers))]
     print()
     print("Replica reads: each read with REDIS_READ_REPLICAS off, then on (two replicas); req/s, and the CPU per request of the Redis "
           "primary and of the two replicas together (µs)")
-    print("  ".join(h.ljust(widths[i]) if i == 0 else h.rjust(widths[i]) for i, h in enumerate(headers)))
-    for row in table:
-        print("  ".join(c.ljust(widths[i]) if i == 0 else c.rjust(widths[i]) for i, c in enumerate(row)))
+    print_aligned(headers, table)
 
 
 def print_costs(results):
-    """Per request of each REST figure: each component's CPU and Redis's costliest commands, in µs. Not for the figures
-    measured alongside other load (logins, submissions), whose CPU is mostly that load's."""
+    """Per request of each REST figure: each component's CPU and Redis's costliest commands, in µs, then how long each
+    component's threads waited for a core. Not for the figures measured alongside other load (logins, submissions),
+    whose CPU is mostly that load's."""
     alongside = ("rest.top10.auth_load", "rest.top10.submitting", "rest.report30.submitting")
     figures = [(key, figure) for key, figure in results["figures"].items()
                if key.startswith(("rest.", "ceiling.fastcgi")) and key not in alongside and figure.get("requests") and figure.get("cpu_seconds")]
@@ -228,8 +226,22 @@ def print_costs(results):
         table.append((key, *(f"{figure['cpu_seconds'].get(name, 0) / requests * 1e6:.1f}" for name in components),
                       f"{figure['generator_cpu_seconds'] / requests * 1e6:.1f}",
                       ", ".join(f"{name} {cost['usec'] / requests:.1f} ({cost['calls'] / requests:.2g}×)" for name, cost in commands)))
-    widths = [max(len(headers[i]), *(len(row[i]) for row in table)) for i in range(len(headers))]
     print()
-    print("  ".join(h.ljust(widths[i]) if i in (0, len(headers) - 1) else h.rjust(widths[i]) for i, h in enumerate(headers)).rstrip())
+    print_aligned(headers, table, last_is_text=True)
+    # A thread woken (a request, a reply, a batch's outcome) waits here while both cores run other work: on 2 cores
+    # shared by every stage and the generator, part of a request's time that no component's CPU shows.
+    waited = [(key, figure) for key, figure in figures if figure.get("run_queue_wait_seconds")]
+    if waited:
+        print()
+        print_aligned(("µs per request waiting for a core", *components),
+                      [(key, *(f"{figure['run_queue_wait_seconds'].get(name, 0) / figure['requests'] * 1e6:.1f}" for name in components))
+                       for key, figure in waited])
+
+
+def print_aligned(headers, table, last_is_text=False):
+    """A table with its first column (and its last, when that is text) left-aligned, numbers right-aligned."""
+    widths = [max(len(headers[i]), *(len(row[i]) for row in table)) for i in range(len(headers))]
+    text_columns = (0, len(headers) - 1) if last_is_text else (0,)
+    print("  ".join(h.ljust(widths[i]) if i in text_columns else h.rjust(widths[i]) for i, h in enumerate(headers)).rstrip())
     for row in table:
-        print("  ".join(c.ljust(widths[i]) if i in (0, len(headers) - 1) else c.rjust(widths[i]) for i, c in enumerate(row)).rstrip())
+        print("  ".join(c.ljust(widths[i]) if i in text_columns else c.rjust(widths[i]) for i, c in enumerate(row)).rstrip())

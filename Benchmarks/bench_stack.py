@@ -78,6 +78,21 @@ def cpu_seconds(pids):
     return total
 
 
+def run_queue_wait_seconds(pids):
+    """Seconds the threads of these processes spent runnable but waiting for a core (the kernel's schedstat): how
+    long a stage's work waited for its turn, which a 2-core machine shared by every stage and the generator adds to
+    each request's time."""
+    total = 0
+    for pid in pids:
+        try:
+            for task in os.listdir(f"/proc/{pid}/task"):
+                with open(f"/proc/{pid}/task/{task}/schedstat") as file:
+                    total += int(file.read().split()[1])
+        except (OSError, IndexError, ValueError):
+            pass
+    return total / 1e9
+
+
 def busy_cpu_seconds():
     """CPU time the whole machine spent busy (every process, the kernel's work for them included)."""
     with open("/proc/stat") as file:
@@ -125,6 +140,9 @@ class Processes:
 
     def cpu(self):
         return {name: cpu_seconds(pids) for name, pids in self.groups().items()}
+
+    def run_queue_waits(self):
+        return {name: run_queue_wait_seconds(pids) for name, pids in self.groups().items()}
 
 
 class Sampler:
