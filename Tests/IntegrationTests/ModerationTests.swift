@@ -150,6 +150,37 @@ import Testing
         }
     }
 
+    /// A ban revokes the tokens issued here; the predecessor's carry no `jti` and were never recorded, so one stays
+    /// valid until it expires. Its submissions, and a game server's that crosses the ban, are refused by the statement
+    /// that stores scores: nothing is stored and the player stays off every board.
+    @Test func aBannedPlayersSubmissionIsRefusedWhateverTokenOrKeyItComesWith() throws {
+        try withFixture { fixture in
+            let leaderboard = LeaderboardService(
+                scores: PostgresScoreStore(database: database), index: BoardIndex(redis: fixture.redis),
+                games: PostgresGameCatalog(database: database), ephemeral: RedisEphemeralStore(redis: fixture.redis))
+            let predecessorsToken = "sha256:" + TestStack.unique("predecessor")
+            _ = try fixture.moderation.ban(userId: fixture.player, reason: "aimbot", actor: "user:1")
+            let stored = try database.query("SELECT count(*) AS n FROM scores WHERE user_id = $1", [fixture.player])[0].requiredInt("n")
+
+            #expect(throws: ServiceError.unauthorized("this account is banned")) {
+                _ = try leaderboard.submit(
+                    userId: fixture.player, name: "Mod Player", game: fixture.games.best, score: 9_999, idempotencyKey: nil,
+                    unlessRevoked: predecessorsToken)
+            }
+            #expect(throws: ServiceError.forbidden("user \(fixture.player) is banned")) {
+                _ = try leaderboard.submit(
+                    userId: fixture.player, name: "Mod Player", game: fixture.games.sum, score: 9_999, idempotencyKey: nil, isTrusted: true)
+            }
+            #expect(try entries(fixture, of: fixture.player).isEmpty, "the player stays off every board")
+            #expect(try database.query("SELECT count(*) AS n FROM scores WHERE user_id = $1", [fixture.player])[0].requiredInt("n") == stored)
+            // The rival is not banned: their submission is stored and applied as ever.
+            _ = try leaderboard.submit(
+                userId: fixture.rival, name: "Mod Rival", game: fixture.games.best, score: 9_999, idempotencyKey: nil,
+                unlessRevoked: predecessorsToken)
+            #expect(try entries(fixture, of: fixture.rival).contains("b all=9999"))
+        }
+    }
+
     @Test func nothingChangesWhenRedisFails() throws {
         try withFixture { fixture in
             let away = RedisConnection(settings: try RedisSettings(url: "unix:///nonexistent/redis.sock"))

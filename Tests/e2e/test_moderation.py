@@ -1,7 +1,7 @@
 """Bans and score deletions end to end, through nginx with the real stores: a ban under live load (a watcher sees the
-player vanish, their socket closes with 1008, their REST calls 401 and their login 403), unban restoring the exact
-prior standing, deletions under each game's rule on every period board and the global one, restore, a rebuild that
-keeps all of it, the audit log over the API and leaderboardctl."""
+player vanish, their socket closes with 1008, their REST calls 401 and their login 403; a token the ban could not
+revoke submits nothing), unban restoring the exact prior standing, deletions under each game's rule on every period
+board and the global one, restore, a rebuild that keeps all of it, the audit log over the API and leaderboardctl."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import time
 import uuid
 from typing import Any, Callable, Iterator
 
+import jwt
 import pytest
 
 from conftest import (
@@ -148,6 +149,28 @@ def test_a_ban_under_live_load_removes_the_player_everywhere_and_unban_restores_
     assert api.get("/leaderboards/all", params={"size": 100}).json()["data"]["result"] == global_before
     assert api.get("/auth/me", headers=cheater.auth).status_code == 401, "the tokens the ban revoked stay revoked"
     assert api.post("/auth/login", json={"email": cheater.email, "password": PASSWORD}).status_code == 200
+
+
+def test_a_banned_players_token_the_ban_could_not_revoke_submits_nothing(
+    api: Api, admin: Player, new_game: Callable[..., str], stack_env: dict[str, str]
+) -> None:
+    # The predecessor's tokens (PyJWT, no `jti`) were not issued here, so a ban cannot revoke them; they stay valid
+    # until they expire (an hour, as the predecessor made them). A submission with one must not bring the player back.
+    game = new_game(in_global=True)
+    cheater = new_player(api, "Cheater")
+    claims = {"id": cheater.id, "name": cheater.name, "email": cheater.email, "exp": int(time.time()) + 600}
+    predecessors = {"Authorization": "Bearer " + jwt.encode(claims, stack_env["SECRET_KEY"], algorithm="HS256")}
+    assert api.post("/scores", json={"game": game, "score": 50}, headers=predecessors).status_code == 200
+    api.session.cookies.clear()  # the boards are read as a visitor: signing up left the cheater's cookie here
+
+    moderate(api, admin, "POST", f"/admin/users/{cheater.id}/ban", "aimbot")
+    refused = api.post("/scores", json={"game": game, "score": 999_999}, headers=predecessors)
+    assert refused.status_code == 401 and refused.json()["message"] == "this account is banned", refused.text
+    assert boards(api, game) == {period: [] for period in PERIODS}
+    everyone = api.get("/leaderboards/all", params={"size": 100}).json()["data"]["result"]
+    assert cheater.id not in [row["userId"] for row in everyone]
+    stored = run_sql(stack_env, "SELECT count(*) FROM scores WHERE user_id = :'id'", id=str(cheater.id))
+    assert stored == [["1"]], "only the score from before the ban"
 
 
 def test_deleting_a_score_recomputes_every_period_board_by_the_games_rule_and_restore_reverses_it(

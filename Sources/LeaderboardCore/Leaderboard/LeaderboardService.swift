@@ -136,7 +136,9 @@ public final class LeaderboardService {
     /// remembered one is gone.
     func apply(_ batch: [PendingScore], stored: [Result<Insertion, any Error>]) -> [Result<Landed, any Error>] {
         // Failures and refusals as they are; each stored row's outcome is set below.
-        var outcomes: [Result<Landed, any Error>] = stored.map { result in result.map(Self.refusal) }
+        var outcomes: [Result<Landed, any Error>] = zip(batch, stored).map { pending, result in
+            result.map { Self.refusal($0, of: pending.score) }
+        }
         let rows = batch.indices.compactMap { position -> (position: Int, row: StoredScore)? in
             guard case .success(.stored(let row)) = stored[position] else { return nil }
             return (position, row)
@@ -168,10 +170,13 @@ public final class LeaderboardService {
     }
 
     /// What a submission that stored nothing answers (a stored one's outcome is set once it is applied).
-    private static func refusal(_ insertion: Insertion) -> Landed {
+    private static func refusal(_ insertion: Insertion, of score: NewScore) -> Landed {
         switch insertion {
         case .revoked:
             return .refused(.unauthorized("token revoked"))
+        case .banned:
+            Observability.submissionRejected(.banned)
+            return .refused(score.isTrusted ? .forbidden("user \(score.userId) is banned") : .unauthorized("this account is banned"))
         case .archived:
             Observability.submissionRejected(.archived)
             return .refused(.conflict("this game is archived: it takes no more scores"))

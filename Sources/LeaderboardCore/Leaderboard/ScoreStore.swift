@@ -46,6 +46,9 @@ public struct NewScore: Sendable {
 public enum Insertion: Sendable {
     case stored(StoredScore)
     case revoked
+    /// The player is banned: a token the ban could not revoke (the predecessor's carry no `jti`, so none was recorded as
+    /// issued), or a game server's submission that crossed the ban.
+    case banned
     case archived
     /// A player's own submission to a game that takes scores only from its servers.
     case authoritative
@@ -107,6 +110,7 @@ public struct PostgresScoreStore: ScoreStore {
         return try zip(submissions, rows).map { submission, row in
             switch try row.string("refusal") {
             case "revoked": return .revoked
+            case "banned": return .banned
             case "archived": return .archived
             case "authoritative": return .authoritative
             case "bounds": return .outOfBounds(min: try row.requiredInt("min_score"), max: try row.requiredInt("max_score"))
@@ -145,6 +149,7 @@ public struct PostgresScoreStore: ScoreStore {
                 greatest(1, ceil(extract(epoch FROM recent.oldest + interval '60 seconds' - now())))::bigint AS retry_after,
                 CASE
                     WHEN EXISTS (SELECT 1 FROM revoked_tokens r WHERE r.token_key = input.token_key AND r.expires_at > now()) THEN 'revoked'
+                    WHEN EXISTS (SELECT 1 FROM users b WHERE b.id = input.user_id AND b.banned_at IS NOT NULL) THEN 'banned'
                     WHEN input.idempotency_key IS NOT NULL AND EXISTS (
                         SELECT 1 FROM scores e WHERE e.user_id = input.user_id AND e.idempotency_key = input.idempotency_key) THEN NULL
                     WHEN g.archived THEN 'archived'

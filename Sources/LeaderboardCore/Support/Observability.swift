@@ -77,7 +77,7 @@ public enum SubmissionRejection: String, CaseIterable, Sendable {
     case bounds
     /// The player sent more than `SCORE_RATE_PER_MINUTE` to the game within a minute.
     case rate
-    /// An API key submitted for a banned player.
+    /// A submission for a banned player: an API key's, or a player's with a token the ban could not revoke.
     case banned
     /// A player's own submission to an authoritative game, or a key's to a game it is not for.
     case forbidden
