@@ -109,13 +109,9 @@ import Testing
                 outcome.withLock { $0 = result }
                 finished.signal()
             }
-            let deadline = Date().addingTimeInterval(10)
-            var isWaiting = false
-            while !isWaiting, Date() < deadline {
-                usleep(10_000)
-                isWaiting = !(try database.query("SELECT 1 FROM pg_stat_activity WHERE pid = $1 AND wait_event_type = 'Lock'", [updaterPid])).isEmpty
+            try TestStack.waitUntil("the update waits for the score's lock", within: 10) {
+                try !database.query("SELECT 1 FROM pg_stat_activity WHERE pid = $1 AND wait_event_type = 'Lock'", [updaterPid]).isEmpty
             }
-            #expect(isWaiting, "the update never waited for the score's lock")
             try scorer.query("COMMIT")
             #expect(finished.wait(timeout: .now() + 10) == .success)
             let result = try #require(outcome.withLock { $0 })

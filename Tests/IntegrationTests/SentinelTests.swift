@@ -36,7 +36,7 @@ private final class SentinelGroup {
         try start([configuration, "--sentinel"])
         for port in [primaryPort, replicaPort, sentinelPort] {
             let server = Self.connection(port: port)
-            try Self.waitUntil("the server on \(port) answers PING") { (try? server.command(["PING"])) == .status("PONG") }
+            try TestStack.waitUntil("the server on \(port) answers PING") { (try? server.command(["PING"])) == .status("PONG") }
         }
     }
 
@@ -68,18 +68,10 @@ private final class SentinelGroup {
     /// Asks the Sentinel to fail over until it names the replica the primary: it needs a replica it has found
     /// (its INFO every 10 s) and that is in sync.
     func failOver() throws {
-        try Self.waitUntil("the Sentinel promotes the replica", within: 30) {
+        try TestStack.waitUntil("the Sentinel promotes the replica", within: 30) {
             if try namedPrimaryPort() == replicaPort { return true }
             _ = try? Self.connection(port: sentinelPort).command(["SENTINEL", "FAILOVER", Self.masterName])
             return false
-        }
-    }
-
-    static func waitUntil(_ what: String, within seconds: Double = 20, _ condition: () throws -> Bool) throws {
-        let deadline = Date().addingTimeInterval(seconds)
-        while try !condition() {
-            guard Date() < deadline else { throw RedisError.connectionFailed(message: "not within \(seconds) s: \(what)") }
-            usleep(50_000)
         }
     }
 
@@ -108,7 +100,7 @@ private final class SentinelGroup {
         #expect(try redis.run(script, keys: [key + ":n"], arguments: []) == .integer(1))
 
         // A failover needs a replica the Sentinel has found (its INFO every 10 s) and that is in sync.
-        try SentinelGroup.waitUntil("the replica holds the write", within: 30) {
+        try TestStack.waitUntil("the replica holds the write", within: 30) {
             (try? SentinelGroup.connection(port: group.replicaPort).command(["GET", key])) == .bulkString(Array("before".utf8))
         }
         try group.failOver()
@@ -116,7 +108,7 @@ private final class SentinelGroup {
         // Until the Sentinel has demoted the old primary, a write may still land there (and be lost with
         // it: Redis's window, which the reconciler covers for scores); then the connection must move.
         let newPrimary = SentinelGroup.connection(port: group.replicaPort)
-        try SentinelGroup.waitUntil("a write through the connection reaches the new primary") {
+        try TestStack.waitUntil("a write through the connection reaches the new primary") {
             do {
                 try redis.command(["SET", key, "after"])
             } catch let error as RedisError where error.isUnavailable {
@@ -154,22 +146,22 @@ private final class SentinelGroup {
         func subscribers(on server: RedisConnection) throws -> Int? {
             try server.command(["PUBSUB", "NUMSUB", RedisKeys.eventsChannel]).array?.last?.int
         }
-        try SentinelGroup.waitUntil("the subscriber listens on the primary") { try subscribers(on: oldPrimary) == 1 }
-        try SentinelGroup.waitUntil("the replica holds the write", within: 30) {
+        try TestStack.waitUntil("the subscriber listens on the primary") { try subscribers(on: oldPrimary) == 1 }
+        try TestStack.waitUntil("the replica holds the write", within: 30) {
             (try? newPrimary.command(["GET", key])) == .bulkString(Array("before".utf8))
         }
 
         try group.failOver()
-        try SentinelGroup.waitUntil("the watch sees the switch") { watch.switches == 1 }
+        try TestStack.waitUntil("the watch sees the switch") { watch.switches == 1 }
         // Nothing has broken the old primary's connections yet, and it still takes writes: only the watch moves this one.
         try redis.command(["SET", key, "after"])
         #expect(try newPrimary.command(["GET", key]) == .bulkString(Array("after".utf8)))
         #expect(try redis.command(["ROLE"]).array?.first?.string == "master")
 
-        try SentinelGroup.waitUntil("the subscriber listens on the new primary") { try subscribers(on: newPrimary) == 1 }
+        try TestStack.waitUntil("the subscriber listens on the new primary") { try subscribers(on: newPrimary) == 1 }
         let event = #"[{"game":"cod","userId":7,"periods":["all"]}]"#
         try newPrimary.command(["PUBLISH", RedisKeys.eventsChannel, event])
-        try SentinelGroup.waitUntil("the event published on the new primary arrives") { !sink.events.withLock { $0.isEmpty } }
+        try TestStack.waitUntil("the event published on the new primary arrives") { !sink.events.withLock { $0.isEmpty } }
         #expect(sink.events.withLock { $0 } == [BoardEvent(game: "cod", userId: 7, periods: ["all"], totalBefore: nil, totalAfter: nil, at: nil)])
         #expect(sink.refreshes.withLock { $0 } == 1, "every view re-rendered once after the move")
         #expect(log.warnings.withLock { $0 } == [], "the move is no error")
@@ -201,7 +193,7 @@ private final class SentinelGroup {
 
         try submit(id: 1, score: 40)
         // The replica in sync (and known to the Sentinel, which looks every 10 s): a page is then read there.
-        try SentinelGroup.waitUntil("a page read on the replica", within: 30) {
+        try TestStack.waitUntil("a page read on the replica", within: 30) {
             let before = try replicaPageScripts()
             return try scores() == [40] && replicaPageScripts() > before
         }

@@ -21,4 +21,19 @@ enum TestStack {
 
     /// A value no other test (or earlier run) uses, for keys and e-mails.
     static func unique(_ prefix: String) -> String { "\(prefix)-\(UUID().uuidString.prefix(12).lowercased())" }
+
+    /// Polls `condition` every 50 ms until it holds; throws once `seconds` have passed without it.
+    static func waitUntil(_ what: String, within seconds: Double = 20, _ condition: () throws -> Bool) throws {
+        let deadline = Date().addingTimeInterval(seconds)
+        while try !condition() {
+            guard Date() < deadline else { throw NotReached(what: what, seconds: seconds) }
+            usleep(50_000)
+        }
+    }
+
+    struct NotReached: Error, CustomStringConvertible {
+        let what: String
+        let seconds: Double
+        var description: String { "not within \(seconds) s: \(what)" }
+    }
 }

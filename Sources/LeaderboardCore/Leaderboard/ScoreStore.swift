@@ -144,12 +144,16 @@ public struct PostgresScoreStore: ScoreStore {
                 trusted
             FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::boolean[])
                 WITH ORDINALITY AS columns (user_id, game, score, idempotency_key, token_key, trusted, position)
+        ), players AS (
+            -- Locked as the foreign key locks them, before the checks: a ban, which locks the player's row to set it,
+            -- is seen once it commits, where this statement's snapshot would still show the player unbanned.
+            SELECT u.id, u.banned_at IS NOT NULL AS banned FROM users u WHERE u.id IN (SELECT user_id FROM input) FOR KEY SHARE
         ), checked AS (
             SELECT input.*, g.min_score, g.max_score, \(rankingColumns),
                 greatest(1, ceil(extract(epoch FROM recent.oldest + interval '60 seconds' - now())))::bigint AS retry_after,
                 CASE
                     WHEN EXISTS (SELECT 1 FROM revoked_tokens r WHERE r.token_key = input.token_key AND r.expires_at > now()) THEN 'revoked'
-                    WHEN EXISTS (SELECT 1 FROM users b WHERE b.id = input.user_id AND b.banned_at IS NOT NULL) THEN 'banned'
+                    WHEN players.banned THEN 'banned'
                     WHEN input.idempotency_key IS NOT NULL AND EXISTS (
                         SELECT 1 FROM scores e WHERE e.user_id = input.user_id AND e.idempotency_key = input.idempotency_key) THEN NULL
                     WHEN g.archived THEN 'archived'
@@ -160,6 +164,7 @@ public struct PostgresScoreStore: ScoreStore {
                     ) >= $7 THEN 'rate'
                 END AS refusal
             FROM input JOIN games g ON g.slug = input.game
+            LEFT JOIN players ON players.id = input.user_id
             CROSS JOIN LATERAL (
                 SELECT count(*) AS count, coalesce(min(created_at), now()) AS oldest FROM (
                     SELECT r.created_at FROM scores r
