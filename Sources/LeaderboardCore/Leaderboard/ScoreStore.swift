@@ -147,7 +147,7 @@ public struct PostgresScoreStore: ScoreStore {
         ), players AS (
             -- Locked as the foreign key locks them, before the checks: a ban, which locks the player's row to set it,
             -- is seen once it commits, where this statement's snapshot would still show the player unbanned.
-            SELECT u.id, u.banned_at IS NOT NULL AS banned FROM users u WHERE u.id IN (SELECT user_id FROM input) FOR KEY SHARE
+            SELECT u.id, u.banned_at IS NOT NULL AS banned FROM users u WHERE u.id = ANY($1::bigint[]) FOR KEY SHARE
         ), checked AS (
             SELECT input.*, g.min_score, g.max_score, \(rankingColumns),
                 greatest(1, ceil(extract(epoch FROM recent.oldest + interval '60 seconds' - now())))::bigint AS retry_after,
