@@ -94,27 +94,15 @@ import Testing
             _ = try admin.create(slug: slug, settings: GameSettings(label: "Kart", position: Self.position), actor: "user:7")
             let user = try makeUser()
             let scorer = TestStack.database()
-            let updater = TestStack.database()
-            let updaterPid = try updater.query("SELECT pg_backend_pid() AS pid")[0].requiredInt("pid")
             try scorer.query("BEGIN")
             try scorer.query("INSERT INTO scores (user_id, game, score) VALUES ($1, $2, 5)", [user.id, slug])
 
-            let outcome = Locked<Result<Game, any Error>?>(nil)
-            let finished = DispatchSemaphore(value: 0)
-            Thread.detachNewThread {
-                let result = Result {
-                    try GameAdmin(store: PostgresGameAdminStore(database: updater)).update(
-                        slug: slug, settings: GameSettings(order: .asc), actor: "user:7")
-                }
-                outcome.withLock { $0 = result }
-                finished.signal()
+            let result = try TestStack.whileWaitingForALock("the update waits for the score's lock") { updater in
+                try GameAdmin(store: PostgresGameAdminStore(database: updater)).update(
+                    slug: slug, settings: GameSettings(order: .asc), actor: "user:7")
+            } release: {
+                try scorer.query("COMMIT")
             }
-            try TestStack.waitUntil("the update waits for the score's lock", within: 10) {
-                try !database.query("SELECT 1 FROM pg_stat_activity WHERE pid = $1 AND wait_event_type = 'Lock'", [updaterPid]).isEmpty
-            }
-            try scorer.query("COMMIT")
-            #expect(finished.wait(timeout: .now() + 10) == .success)
-            let result = try #require(outcome.withLock { $0 })
             #expect(throws: ServiceError.self) { try result.get() }
             #expect(try admin.game(slug).order == .desc)
         }

@@ -185,30 +185,20 @@ import Testing
     /// and once the ban commits is refused: its checks are not those of a snapshot taken before the ban.
     @Test func aSubmissionThatWaitsForABanIsRefusedOnceTheBanCommits() throws {
         try withFixture { fixture in
-            let submitter = TestStack.database()
-            let submitterPid = try submitter.query("SELECT pg_backend_pid() AS pid")[0].requiredInt("pid")
             let (redis, player, game) = (fixture.redis, fixture.player, fixture.games.best)
             let banning = TestStack.database()
             try banning.query("BEGIN")
-            try banning.query("SELECT 1 FROM users WHERE id = $1 FOR UPDATE", [fixture.player])
-            try banning.query("UPDATE users SET banned_at = now(), banned_reason = 'aimbot' WHERE id = $1", [fixture.player])
+            try banning.query("SELECT 1 FROM users WHERE id = $1 FOR UPDATE", [player])
+            try banning.query("UPDATE users SET banned_at = now(), banned_reason = 'aimbot' WHERE id = $1", [player])
 
-            let outcome = Locked<Result<LeaderboardService.Submission, any Error>?>(nil)
-            let finished = DispatchSemaphore(value: 0)
-            Thread.detachNewThread {
+            let result = try TestStack.whileWaitingForALock("the submission waits for the player's row") { submitter in
                 let leaderboard = LeaderboardService(
                     scores: PostgresScoreStore(database: submitter), index: BoardIndex(redis: redis), games: PostgresGameCatalog(database: submitter),
                     ephemeral: RedisEphemeralStore(redis: redis))
-                let result = Result { try leaderboard.submit(userId: player, name: "Mod Player", game: game, score: 9_999, idempotencyKey: nil) }
-                outcome.withLock { $0 = result }
-                finished.signal()
+                return try leaderboard.submit(userId: player, name: "Mod Player", game: game, score: 9_999, idempotencyKey: nil)
+            } release: {
+                try banning.query("COMMIT")
             }
-            try TestStack.waitUntil("the submission waits for the player's row", within: 10) {
-                try !database.query("SELECT 1 FROM pg_stat_activity WHERE pid = $1 AND wait_event_type = 'Lock'", [submitterPid]).isEmpty
-            }
-            try banning.query("COMMIT")
-            #expect(finished.wait(timeout: .now() + 10) == .success)
-            let result = try #require(outcome.withLock { $0 })
             #expect(throws: ServiceError.unauthorized("this account is banned")) { try result.get() }
             let stored = try database.query("SELECT count(*) AS n FROM scores WHERE user_id = $1 AND score = 9999", [fixture.player])
             #expect(try stored[0].requiredInt("n") == 0, "nothing stored")

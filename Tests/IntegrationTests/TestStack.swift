@@ -31,6 +31,29 @@ enum TestStack {
         }
     }
 
+    /// Runs `work` on a thread of its own, over a connection of its own, until PostgreSQL shows that connection waiting
+    /// for a lock; then `release` (which ends what holds the lock) and what `work` returned or threw, once it has.
+    static func whileWaitingForALock<Value>(
+        _ what: String, _ work: @escaping @Sendable (PostgresConnection) throws -> Value, release: () throws -> Void
+    ) throws -> Result<Value, any Error> {
+        let connection = database()
+        let pid = try connection.query("SELECT pg_backend_pid() AS pid")[0].requiredInt("pid")
+        let outcome = Locked<Result<Value, any Error>?>(nil)
+        let finished = DispatchSemaphore(value: 0)
+        Thread.detachNewThread {
+            let result = Result { try work(connection) }
+            outcome.withLock { $0 = result }
+            finished.signal()
+        }
+        let observer = database()
+        try waitUntil(what, within: 10) {
+            try !observer.query("SELECT 1 FROM pg_stat_activity WHERE pid = $1 AND wait_event_type = 'Lock'", [pid]).isEmpty
+        }
+        try release()
+        guard finished.wait(timeout: .now() + 10) == .success else { throw NotReached(what: "an answer once released: " + what, seconds: 10) }
+        return outcome.withLock { $0 }!
+    }
+
     struct NotReached: Error, CustomStringConvertible {
         let what: String
         let seconds: Double
