@@ -13,19 +13,12 @@ import Testing
     let redis = TestStack.redis()
     let logger = Logger(label: "test")
 
-    var service: LeaderboardService {
-        LeaderboardService(
-            scores: PostgresScoreStore(database: database), index: BoardIndex(redis: redis), games: PostgresGameCatalog(database: database),
-            ephemeral: RedisEphemeralStore(redis: redis))
-    }
+    var service: LeaderboardService { TestStack.leaderboard(database: database, redis: redis) }
 
     /// A service whose Redis is unreachable (a port nothing listens on): PostgreSQL stores, the index is away.
     func offlineService(submissionsPerMinute: Int = LeaderboardService.defaultSubmissionsPerMinute) throws -> LeaderboardService {
         let unreachable = RedisConnection(settings: try RedisSettings(url: "redis://127.0.0.1:1/0"))
-        return LeaderboardService(
-            scores: PostgresScoreStore(database: database), index: BoardIndex(redis: unreachable),
-            games: PostgresGameCatalog(database: database), ephemeral: RedisEphemeralStore(redis: unreachable),
-            submissionsPerMinute: submissionsPerMinute)
+        return TestStack.leaderboard(database: database, redis: unreachable, submissionsPerMinute: submissionsPerMinute)
     }
 
     var today: UTCDay { UTCDay(epochSeconds: Int(Date().timeIntervalSince1970)) }
@@ -73,10 +66,7 @@ import Testing
                     config: TestStack.config, users: PostgresUserStore(database: database), ephemeral: RedisEphemeralStore(redis: redis),
                     revocations: RevocationList(database: database, redis: redis),
                     refreshTokens: PostgresRefreshTokenStore(database: database), passwords: TestStack.passwords)
-                let leaderboard = LeaderboardService(
-                    scores: PostgresScoreStore(database: database), index: BoardIndex(redis: redis), games: PostgresGameCatalog(database: database),
-                    ephemeral: RedisEphemeralStore(redis: redis))
-                return (auth, leaderboard)
+                return (auth, TestStack.leaderboard(database: database, redis: redis))
             }
             let (one, other) = (worker(), worker())
             let token = one.auth.issueToken(for: User(id: user, name: "Rev", email: "rev@example.com"))

@@ -155,9 +155,7 @@ import Testing
     /// that stores scores: nothing is stored and the player stays off every board.
     @Test func aBannedPlayersSubmissionIsRefusedWhateverTokenOrKeyItComesWith() throws {
         try withFixture { fixture in
-            let leaderboard = LeaderboardService(
-                scores: PostgresScoreStore(database: database), index: BoardIndex(redis: fixture.redis),
-                games: PostgresGameCatalog(database: database), ephemeral: RedisEphemeralStore(redis: fixture.redis))
+            let leaderboard = TestStack.leaderboard(database: database, redis: fixture.redis)
             let predecessorsToken = "sha256:" + TestStack.unique("predecessor")
             _ = try fixture.moderation.ban(userId: fixture.player, reason: "aimbot", actor: "user:1")
             let stored = try database.query("SELECT count(*) AS n FROM scores WHERE user_id = $1", [fixture.player])[0].requiredInt("n")
@@ -192,10 +190,8 @@ import Testing
             try banning.query("UPDATE users SET banned_at = now(), banned_reason = 'aimbot' WHERE id = $1", [player])
 
             let result = try TestStack.whileWaitingForALock("the submission waits for the player's row") { submitter in
-                let leaderboard = LeaderboardService(
-                    scores: PostgresScoreStore(database: submitter), index: BoardIndex(redis: redis), games: PostgresGameCatalog(database: submitter),
-                    ephemeral: RedisEphemeralStore(redis: redis))
-                return try leaderboard.submit(userId: player, name: "Mod Player", game: game, score: 9_999, idempotencyKey: nil)
+                try TestStack.leaderboard(database: submitter, redis: redis).submit(
+                    userId: player, name: "Mod Player", game: game, score: 9_999, idempotencyKey: nil)
             } release: {
                 try banning.query("COMMIT")
             }

@@ -70,11 +70,7 @@ final class PrivateStores {
         _ = try IndexRebuilder(database: database, redis: redis, logger: Logger(label: "model")).rebuild(wait: true)
     }
 
-    var service: LeaderboardService {
-        LeaderboardService(
-            scores: PostgresScoreStore(database: database), index: BoardIndex(redis: redis), games: PostgresGameCatalog(database: database),
-            ephemeral: RedisEphemeralStore(redis: redis))
-    }
+    var service: LeaderboardService { TestStack.leaderboard(database: database, redis: redis) }
 }
 
 /// SplitMix64: a seeded generator, so a failing run can be replayed from the seed it printed.

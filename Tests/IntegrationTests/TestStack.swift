@@ -19,6 +19,15 @@ enum TestStack {
     static func database() -> PostgresConnection { PostgresConnection(settings: config.postgres) }
     static func redis() -> RedisConnection { RedisConnection(settings: config.redis) }
 
+    /// The leaderboard a worker has, over these connections.
+    static func leaderboard(
+        database: PostgresConnection, redis: RedisConnection, submissionsPerMinute: Int = LeaderboardService.defaultSubmissionsPerMinute
+    ) -> LeaderboardService {
+        LeaderboardService(
+            scores: PostgresScoreStore(database: database), index: BoardIndex(redis: redis), games: PostgresGameCatalog(database: database),
+            ephemeral: RedisEphemeralStore(redis: redis), submissionsPerMinute: submissionsPerMinute)
+    }
+
     /// A value no other test (or earlier run) uses, for keys and e-mails.
     static func unique(_ prefix: String) -> String { "\(prefix)-\(UUID().uuidString.prefix(12).lowercased())" }
 
