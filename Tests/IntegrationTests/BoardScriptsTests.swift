@@ -172,6 +172,38 @@ import Testing
         }
     }
 
+    /// A report's ties go to the lowest user ids, as PostgreSQL's report has them, though a board orders equal scores
+    /// by member (user ids as text, highest first from the top): players tied with a board's last row read count too.
+    @Test func aReportsTiesAtItsCutGoToTheLowestUserIds() throws {
+        try withPrivateRedis { redis in
+            try redis.command(["SET", RedisKeys.generation, "5"])
+            let index = BoardIndex(redis: redis)
+            let day = UTCDay.today
+            for (id, user) in [10, 11, 12, 9].enumerated() {
+                let score = BoardIndex.Score(id: id + 1, userId: user, name: "P\(user)", game: "cod", score: 300, epochSeconds: day.epochSeconds)
+                _ = try index.apply(score, today: day)
+            }
+            _ = try index.apply(
+                BoardIndex.Score(id: 5, userId: 12, name: "P12", game: "cod", score: 500, epochSeconds: day.epochSeconds), today: day)
+            #expect(try index.top(limit: 1, of: [("cod", .allTime)])?.map(\.userId) == [12])
+            #expect(try index.top(limit: 2, of: [("cod", .allTime)])?.map(\.userId) == [12, 9])
+            #expect(try index.top(limit: 3, of: [("cod", .allTime), ("cod", BoardPeriod(.daily, containing: day))])?.map(\.userId) == [12, 9, 10])
+        }
+    }
+
+    /// Too many players tied at a board's cut to read them all in Redis: nil, and PostgreSQL makes the report.
+    @Test func aReportWithTooManyTiesAtItsCutIsLeftToPostgreSQL() throws {
+        try withPrivateRedis { redis in
+            try redis.command(["SET", RedisKeys.generation, "5"])
+            let ties = BoardIndex.reportTiesRead + 1
+            try redis.command(["ZADD", "lb:5:b:cod:all"] + (1...ties).flatMap { ["300", String($0)] })
+            let index = BoardIndex(redis: redis)
+            #expect(try index.top(limit: 3, of: [("cod", .allTime)]) == nil)
+            try redis.command(["ZREM", "lb:5:b:cod:all", "1"])
+            #expect(try index.top(limit: 3, of: [("cod", .allTime)])?.map(\.userId) == [2, 3, 4], "all the tied read: the lowest ids")
+        }
+    }
+
     @Test func withoutAGenerationEveryScriptAnswersNotBuilt() throws {
         try withPrivateRedis { redis in
             let index = BoardIndex(redis: redis)

@@ -400,12 +400,52 @@ import Testing
             }
             // Just below them: other tests' scores (from the shared PostgreSQL) come after, or between.
             try privateRedis.command(["SET", "lb:1:watermark", String(settled[0] - 1)])
-            let pass = try IndexReconciler(connections: StoreConnections(database: database, redis: privateRedis), logger: logger, batchSize: 10)
-                .reconcile()
-            #expect(pass.batchesRead == 1, "the first batch ends in scores still settling")
+            let reconciler = IndexReconciler(connections: StoreConnections(database: database, redis: privateRedis), logger: logger, batchSize: 10)
+            let pass = try reconciler.reconcile()
+            #expect(pass.batchesRead == 1, "the first batch ends in scores still ripening")
             #expect(pass.applied >= 3)
             #expect(try BoardIndex(redis: privateRedis).applied(settled, generation: 1) == [true, true, true])
-            #expect(try BoardIndex(redis: privateRedis).watermark(generation: 1) >= settled[0])
+            // Past them once the inserts under way when the pass began (other tests' too) have ended.
+            try waitUntil {
+                try BoardIndex(redis: privateRedis).watermark(generation: 1) >= settled[0]
+            } do: {
+                try reconciler.reconcile()
+            }
+        }
+    }
+
+    /// A score whose insert drew its id and then waited (for a lock, a flush) commits after later ones. The watermark
+    /// ("every id at or below it is applied") must not pass it meanwhile, however old the later ones are: the score
+    /// would then count as applied, and be on no board until a rebuild.
+    @Test func aScoreThatCommitsAfterLaterOnesIsStillApplied() throws {
+        let redisServer = try PrivateRedis()
+        defer { redisServer.stop() }
+        let privateRedis = RedisConnection(settings: try RedisSettings(url: "unix://\(redisServer.socketPath)"))
+        try privateRedis.command(["SET", RedisKeys.generation, "1"])
+        let index = BoardIndex(redis: privateRedis)
+        try withGame { game in
+            let (slowPlayer, fastPlayer) = (try makeUser("Slow"), try makeUser("Fast"))
+            let insert = "INSERT INTO scores (user_id, game, score, created_at) VALUES ($1, $2, $3, now() - interval '10 seconds') RETURNING id"
+            let slow = TestStack.database()
+            try slow.query("BEGIN")
+            defer { _ = try? slow.query("ROLLBACK") }
+            let slowId = try slow.query(insert, [slowPlayer, game, 500])[0].requiredInt("id")
+            let fastId = try database.query(insert, [fastPlayer, game, 400])[0].requiredInt("id")
+            try privateRedis.command(["SET", "lb:1:watermark", String(slowId - 1)])
+            let reconciler = IndexReconciler(connections: StoreConnections(database: database, redis: privateRedis), logger: logger)
+
+            try reconciler.reconcile()
+            #expect(try index.applied([fastId], generation: 1) == [true])
+            #expect(try index.watermark(generation: 1) < slowId, "not past a score that may still commit")
+
+            try slow.query("COMMIT")
+            try waitUntil {
+                try index.applied([slowId], generation: 1) == [true]
+            } do: {
+                try reconciler.reconcile()
+            }
+            let board = try index.page(game: game, period: BoardPeriod(.allTime, containing: today), start: 0, stop: 9).rows
+            #expect(board.map(\.userId) == [slowPlayer, fastPlayer])
         }
     }
 

@@ -238,7 +238,7 @@ public final class InMemoryScoreStore: ScoreStore {
         return games.mapValues(\.count)
     }
     public func topPlayers(from: Int, to: Int, games: [String], ascending: Bool, limit: Int) throws -> [TopScore] { [] }
-    public func pending(after id: Int, limit: Int, settledSeconds: Int) throws -> [(id: Int, isSettled: Bool, isRipe: Bool)] { [] }
+    public func pending(after id: Int, limit: Int) throws -> [(id: Int, isRipe: Bool)] { [] }
     public func scores(ids: [Int]) throws -> [BoardIndex.Score] { [] }
 }
 
@@ -322,7 +322,7 @@ public final class InMemoryRankingIndex: RankingIndex {
         return Standing(userId: userId, player: names[userId] ?? "", boards: entries)
     }
 
-    public func top(limit: Int, of boards: [(game: String, period: BoardPeriod)]) throws(IndexError) -> [TopScore] {
+    public func top(limit: Int, of boards: [(game: String, period: BoardPeriod)]) throws(IndexError) -> [TopScore]? {
         guard isBuilt else { throw .notBuilt }
         whileReadingTop?()
         var best: [Int: TopScore] = [:]

@@ -206,9 +206,14 @@ public struct BoardIndex: RankingIndex {
         return Standing(userId: userId, player: name, boards: entries)
     }
 
-    /// The best `limit` players across `boards` (`(game, period)` pairs): see `BoardScripts.topOfBoards`.
-    public func top(limit: Int, of boards: [(game: String, period: BoardPeriod)]) throws(IndexError) -> [TopScore] {
+    /// The most players tied at a board's cut a report reads (see `BoardScripts.topOfBoards`).
+    static let reportTiesRead = 1_000
+
+    /// The best `limit` players across `boards` (`(game, period)` pairs), or nil when too many are tied at a board's cut:
+    /// see `BoardScripts.topOfBoards`.
+    public func top(limit: Int, of boards: [(game: String, period: BoardPeriod)]) throws(IndexError) -> [TopScore]? {
         let reply = try run(BoardScripts.topOfBoards, [String(limit)] + boards.map { "\($0.game):\($0.period.key)" })
+        if reply == .null { return nil }
         guard let values = reply.array else { throw .unexpected("top: \(reply)") }
         return try stride(from: 0, to: values.count - 4, by: 5).map { (index) throws(IndexError) in
             guard let user = values[index].int, let score = values[index + 1].int, let game = values[index + 2].string,

@@ -543,7 +543,10 @@ enum BoardScripts {
     /// ARGV: limit, then board names `<game>:<period>`, of `best` games whose boards are in one order (the
     /// caller's to ensure). The top `limit` players by their best single score on any of the boards: only each
     /// board's top `limit` can hold them (a MAX-union's top N lies in the union of the parts' top N), so a year
-    /// is a few dozen small range reads, never every member.
+    /// is a few dozen small range reads, never every member. Ties go to the lowest user id, as in PostgreSQL's
+    /// report, and a board orders equal scores by member, not by user id: so the players tied with a board's
+    /// `limit`-th are read too, all of them (usually a few); when more than `BoardIndex.reportTiesRead` are, the
+    /// script answers nil and PostgreSQL makes the report (a board of players all at a game's maximum, say).
     /// A board that gives `limit` rows shows `limit` players at or above its last score, so no one below
     /// that floor can make the answer: later boards are read only down to it, ties included (most of a long
     /// report's time in Redis went into rows that could not count).
@@ -558,14 +561,20 @@ enum BoardScripts {
         local sign = 1
         for i = 2, #ARGV do
           sign = rankingOf(string.match(ARGV[i], '^[^:]+')).sign
-          local rows = redis.call('ZRANGE', p .. '\(RedisKeys.boardPart)' .. ARGV[i], '+inf', floorText, 'BYSCORE', 'REV', 'LIMIT', 0, limit, 'WITHSCORES')
+          local board = p .. '\(RedisKeys.boardPart)' .. ARGV[i]
+          local rows = redis.call('ZRANGE', board, '+inf', floorText, 'BYSCORE', 'REV', 'LIMIT', 0, limit, 'WITHSCORES')
+          if #rows == 2 * limit then
+            local last = rows[#rows]
+            if redis.call('ZCOUNT', board, last, last) > \(BoardIndex.reportTiesRead) then return false end
+            for _, value in ipairs(redis.call('ZRANGE', board, last, last, 'BYSCORE', 'WITHSCORES')) do rows[#rows + 1] = value end
+          end
           for j = 1, #rows, 2 do
             local user, score = userOf(rows[j]), tonumber(rows[j + 1])
             local current = best[user]
             if current == nil or score > current[1] then best[user] = {score, ARGV[i]} end
           end
-          if #rows == 2 * limit and (floor == nil or tonumber(rows[#rows]) > floor) then
-            floor, floorText = tonumber(rows[#rows]), rows[#rows]
+          if #rows >= 2 * limit and (floor == nil or tonumber(rows[2 * limit]) > floor) then
+            floor, floorText = tonumber(rows[2 * limit]), rows[2 * limit]
           end
         end
         local list = {}

@@ -1,3 +1,4 @@
+import Foundation
 import Logging
 
 /// Rebuilds every board from PostgreSQL into a fresh generation of keys, then swaps it in with one
@@ -9,9 +10,8 @@ public struct IndexRebuilder {
         public let entries: Int
     }
 
-    /// Scores younger than this when the snapshot is taken are left to the reconciler, which re-applies
-    /// everything above the watermark: a transaction still in flight at snapshot time is not missed.
-    static let settleSeconds = 10
+    /// How long a rebuild waits for the transactions storing scores when it starts (see `rebuild`); they take milliseconds.
+    static let writersWait = Duration.seconds(30)
     static let lockID = 7_243_102
 
     let database: PostgresConnection
@@ -34,14 +34,22 @@ public struct IndexRebuilder {
             try database.query("SELECT pg_advisory_lock($1)", [Self.lockID])
         }
         defer { if wait { _ = try? database.query("SELECT pg_advisory_unlock($1)", [Self.lockID]) } }
+        // The new generation's watermark: every score id up to it is in the snapshot below, or never will be. A score
+        // above it that the snapshot holds is marked applied; one that commits later, the reconciler applies.
+        let horizon = try ScoreWriters.horizon(on: database)
+        let deadline = ContinuousClock.now + Self.writersWait
+        while try !ScoreWriters.haveEnded(horizon, on: database) {
+            guard ContinuousClock.now < deadline else {
+                throw PostgresError.unexpectedResult("a transaction storing scores has been running for over \(Self.writersWait); rebuild later")
+            }
+            Thread.sleep(forTimeInterval: 0.01)
+        }
+        let watermark = horizon.lastId
         return try database.transaction { () throws -> Summary? in
             try database.query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             if try database.query("SELECT pg_try_advisory_xact_lock($1) AS locked", [Self.lockID])[0].bool("locked") != true {
                 return nil
             }
-            let watermark = try database.query(
-                "SELECT coalesce(max(id), 0) AS id FROM scores WHERE created_at < now() - make_interval(secs => $1)",
-                [Self.settleSeconds])[0].requiredInt("id")
             guard let generation = try redis.command(["INCR", RedisKeys.generationCounter]).int else {
                 throw RedisError.unexpectedReply("INCR gen-counter")
             }

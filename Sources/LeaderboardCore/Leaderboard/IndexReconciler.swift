@@ -9,8 +9,6 @@ import Metrics
 ///
 /// Several API processes may run one each; a short lease in Redis lets one work at a time.
 public final class IndexReconciler {
-    /// A score is re-checked until it is this old; by then its insert has long committed or failed.
-    static let settleSeconds = 2
     static let leaseScript = RedisScript(
         """
         if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end
@@ -21,7 +19,8 @@ public final class IndexReconciler {
     public struct Pass: Sendable, Equatable {
         /// Scores found missing from the index and applied.
         public var applied = 0
-        /// Scores above the watermark still waiting to settle.
+        /// Scores above the watermark it could not pass yet: not applied and not ripe, or above the last score id every
+        /// insert before it is known to have ended.
         public var pending = 0
         public var rebuilt = false
         /// Batches of scores read above the watermark.
@@ -38,6 +37,8 @@ public final class IndexReconciler {
     private let logger: Logger
     private let batchSize: Int
     private let leaseToken = Crypto.hex(Crypto.randomBytes(8))
+    /// The horizon the watermark waits for, until its writers have ended.
+    private var horizon: ScoreWriters.Horizon?
 
     /// The reconciler needs the Redis index itself (its generations, watermark and applied marks), not a `RankingIndex`.
     public init(connections: StoreConnections, logger: Logger, batchSize: Int = 5_000) {
@@ -121,18 +122,25 @@ public final class IndexReconciler {
             let revoked = try RevocationList.reload(from: database, into: redis)
             logger.info("revocation cache reloaded", metadata: ["revoked": "\(revoked)"])
         }
+        // Taken before the scores are read, passed once its writers have ended (mostly by the end of this pass: a
+        // statement storing scores takes milliseconds); a horizon that is not passed yet is kept, so that a stream of
+        // new writers cannot keep the watermark back.
+        let horizon = try self.horizon ?? ScoreWriters.horizon(on: database)
+        self.horizon = horizon
         var watermark = try index.watermark(generation: generation)
         while true {
-            let batch = try scores.pending(after: watermark, limit: batchSize, settledSeconds: Self.settleSeconds)
+            let batch = try scores.pending(after: watermark, limit: batchSize)
             if batch.isEmpty { break }
             pass.batchesRead += 1
             let applied = try index.applied(batch.map(\.id), generation: generation)
             let missing = try scores.scores(ids: zip(batch, applied).filter { entry, isApplied in !isApplied && entry.isRipe }.map(\.0.id))
             for outcome in try index.apply(missing, today: today) { _ = try outcome.get() }
             pass.applied += missing.count
+            // Every id at or below the horizon's last one is stored or never will be, so the gaps between them are final.
+            let passable = try ScoreWriters.haveEnded(horizon, on: database) ? horizon.lastId : watermark
             var advanced = watermark
             for (entry, isApplied) in zip(batch, applied) {
-                guard entry.isSettled, isApplied || entry.isRipe else { break }
+                guard entry.id <= passable, isApplied || entry.isRipe else { break }
                 advanced = entry.id
             }
             pass.pending = batch.count - batch.prefix { $0.id <= advanced }.count
@@ -145,6 +153,7 @@ public final class IndexReconciler {
             guard batch.count == batchSize, advanced == batch.last?.id else { break }
             watermark = advanced
         }
+        if try ScoreWriters.haveEnded(horizon, on: database) { self.horizon = nil }
         pass.compacted = try index.compactClosedBoards(generation: generation, today: today)
         return pass
     }

@@ -372,8 +372,10 @@ public final class LeaderboardService {
         let (from, to) = (plan.key.from.epochSeconds, plan.key.to.adding(days: 1).epochSeconds)
         let top: [TopScore]
         let played: [Int: Int]
-        if plan.readsIndex {
-            top = try index.top(limit: plan.key.limit, of: plan.covering.flatMap { period in plan.games.map { ($0.slug, period) } })
+        if plan.readsIndex,
+            let fromIndex = try index.top(limit: plan.key.limit, of: plan.covering.flatMap { period in plan.games.map { ($0.slug, period) } })
+        {
+            top = fromIndex
             played = try index.gamesPlayed(userIds: top.map(\.userId), games: plan.catalog.map(\.slug), periods: plan.covering)
         } else {
             top = try scores.topPlayers(

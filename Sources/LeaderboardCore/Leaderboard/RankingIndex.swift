@@ -19,8 +19,9 @@ public protocol RankingIndex {
         -> PlayerPosition?
     /// The player's rank and score on each of `games`' boards for the period, those they are on.
     func standing(userId: Int, period: BoardPeriod, games: [String]) throws(IndexError) -> Standing
-    /// The best `limit` players by best single score across `boards`, best first, ties by user id.
-    func top(limit: Int, of boards: [(game: String, period: BoardPeriod)]) throws(IndexError) -> [TopScore]
+    /// The best `limit` players by best single score across `boards`, best first, ties by user id; nil when the index
+    /// would have to read too many players tied at a board's cut, and PostgreSQL must answer.
+    func top(limit: Int, of boards: [(game: String, period: BoardPeriod)]) throws(IndexError) -> [TopScore]?
     /// The reports' stamps as they are now, one outcome per query; nil when no index is built. With a `tokenKey`,
     /// `.tokenRevoked` when that token's revocation is cached.
     func reportStamps(_ queries: [ReportStampQuery]) throws(IndexError) -> [Result<ReportStamp?, IndexError>]

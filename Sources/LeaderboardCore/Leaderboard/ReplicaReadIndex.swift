@@ -48,7 +48,7 @@ public struct ReplicaReadIndex: RankingIndex {
         try primary.standing(userId: userId, period: period, games: games)
     }
 
-    public func top(limit: Int, of boards: [(game: String, period: BoardPeriod)]) throws(IndexError) -> [TopScore] {
+    public func top(limit: Int, of boards: [(game: String, period: BoardPeriod)]) throws(IndexError) -> [TopScore]? {
         try primary.top(limit: limit, of: boards)
     }
 

@@ -15,9 +15,9 @@ public protocol ScoreStore {
     /// descending order of score or, `ascending`, ascending; ties by user id. For ranges older than the index
     /// keeps, and for games whose boards hold something else than a best score.
     func topPlayers(from: Int, to: Int, games: [String], ascending: Bool, limit: Int) throws -> [TopScore]
-    /// The ids of scores above `id`, oldest first, with whether they are older than `settledSeconds` and
-    /// than one second: what the reconciler checks every second, so no more than that.
-    func pending(after id: Int, limit: Int, settledSeconds: Int) throws -> [(id: Int, isSettled: Bool, isRipe: Bool)]
+    /// The ids of scores above `id`, oldest first, with whether they are older than one second (by then the worker that
+    /// stored one has most likely applied it itself): what the reconciler checks every second, so no more than that.
+    func pending(after id: Int, limit: Int) throws -> [(id: Int, isRipe: Bool)]
     /// The scores with these ids that the boards count (not deleted, not a banned player's), as the index needs them, in id order.
     func scores(ids: [Int]) throws -> [BoardIndex.Score]
 }
@@ -244,13 +244,11 @@ public struct PostgresScoreStore: ScoreStore {
         }
     }
 
-    public func pending(after id: Int, limit: Int, settledSeconds: Int) throws -> [(id: Int, isSettled: Bool, isRipe: Bool)] {
+    public func pending(after id: Int, limit: Int) throws -> [(id: Int, isRipe: Bool)] {
         try database.query(
-            """
-            SELECT id, created_at < now() - make_interval(secs => $3) AS settled, created_at < now() - interval '1 second' AS ripe
-            FROM scores WHERE id > $1 ORDER BY id LIMIT $2
-            """, [id, limit, settledSeconds], prepared: true
-        ).map { row in (try row.requiredInt("id"), try row.bool("settled") ?? false, try row.bool("ripe") ?? false) }
+            "SELECT id, created_at < now() - interval '1 second' AS ripe FROM scores WHERE id > $1 ORDER BY id LIMIT $2", [id, limit],
+            prepared: true
+        ).map { row in (try row.requiredInt("id"), try row.bool("ripe") ?? false) }
     }
 
     public func scores(ids: [Int]) throws -> [BoardIndex.Score] {
