@@ -31,10 +31,11 @@ import Testing
     static func makeAPI(
         config: Config = config, users: any UserStore, health: FixedHealthProbe = FixedHealthProbe(),
         gameSettings: any GameAdminStore = InMemoryGameAdminStore(), apiKeys: InMemoryApiKeyStore = InMemoryApiKeyStore(),
-        scores: (any ScoreStore)? = nil, ephemeral: InMemoryEphemeralStore = InMemoryEphemeralStore()
+        scores: (any ScoreStore)? = nil, ephemeral: InMemoryEphemeralStore = InMemoryEphemeralStore(),
+        revocations: any TokenRevocations = InMemoryRevocations()
     ) -> APIService {
         let stores = Stores(
-            users: users, games: FixedGameCatalog(), ephemeral: ephemeral, revocations: InMemoryRevocations(),
+            users: users, games: FixedGameCatalog(), ephemeral: ephemeral, revocations: revocations,
             refreshTokens: InMemoryRefreshTokenStore(users: users), health: health,
             scores: scores ?? PostgresScoreStore(database: PostgresConnection(settings: unreachable.postgres)),
             index: BoardIndex(redis: RedisConnection(settings: unreachable.redis)), gameSettings: gameSettings, apiKeys: apiKeys)
@@ -45,6 +46,13 @@ import Testing
 
     func call(
         _ method: String, _ path: String, json: String? = nil, headers: [String: String] = [:], from address: String = "127.0.0.1"
+    ) -> (HTTPResponse, [String: Any]) {
+        Self.call(api, method, path, json: json, headers: headers, from: address)
+    }
+
+    static func call(
+        _ api: APIService, _ method: String, _ path: String, json: String? = nil, headers: [String: String] = [:],
+        from address: String = "127.0.0.1"
     ) -> (HTTPResponse, [String: Any]) {
         var allHeaders = headers
         if json != nil { allHeaders["Content-Type"] = "application/json" }
@@ -111,6 +119,24 @@ import Testing
         #expect(me.status == 401)
         #expect(body["message"] as? String == "token revoked")
         #expect(call("POST", "/auth/signout").0.status == 200, "signing out without a token still clears the cookie")
+    }
+
+    /// The revocation list over a PostgreSQL and a Redis that cannot be reached: the token's check cannot be made, so
+    /// neither can its revocation, and the client must not be told it is logged out (nor lose the token it could retry with).
+    @Test(arguments: ["/auth/logout", "/auth/signout"])
+    func aLogoutThatCouldNotBeStoredIsAnErrorNotA200(route: String) throws {
+        let users = InMemoryUserStore()
+        let signingIn = Self.makeAPI(users: users)
+        _ = Self.call(signingIn, "POST", "/auth/signup", json: #"{"email":"ann@example.com","name":"Ann","password":"s3cret-pass"}"#)
+        let (_, login) = Self.call(signingIn, "POST", "/auth/login", json: #"{"email":"ann@example.com","password":"s3cret-pass"}"#)
+        let token = try #require((login["data"] as? [String: Any])?["token"] as? String)
+        let unreachable = RevocationList(
+            database: PostgresConnection(settings: Self.unreachable.postgres), redis: RedisConnection(settings: Self.unreachable.redis))
+        let api = Self.makeAPI(users: users, revocations: unreachable)
+        let (response, body) = Self.call(api, "POST", route, headers: ["Authorization": "Bearer \(token)"])
+        #expect(response.status == 503)
+        #expect(body["success"] as? Bool == false)
+        #expect(response.header("Set-Cookie") == nil, "the cookie stays, so the client can log out again")
     }
 
     /// A board read carries the revocation check to Redis; when the index cannot answer (here: no Redis at

@@ -242,6 +242,46 @@ def test_moderation_routes_need_an_admin_a_reason_and_a_known_target(api: Api, a
     assert api.get("/auth/me", headers=player.auth).status_code == 200, "nothing was banned"
 
 
+def test_admin_listings_say_there_is_no_next_page_on_their_last_even_when_it_is_full(
+    api: Api, admin: Player, new_game: Callable[..., str], stack_env: dict[str, str]
+) -> None:
+    tag = uuid.uuid4().hex[:10]
+    first, second = new_player(api, f"Lister {tag}"), new_player(api, f"Lister {tag}")
+    game = new_game()
+    for value in [1, 2, 3]:
+        submit(api, first, game, value)
+    moderate(api, admin, "POST", f"/admin/users/{second.id}/ban", "listed")
+    moderate(api, admin, "POST", f"/admin/users/{second.id}/unban", "listed")
+
+    def pages(path: str, limit: int, **params: Any) -> list[tuple[list[int], int | None]]:
+        """Each page's ids and `next`, following `next` until it is null."""
+        seen: list[tuple[list[int], int | None]] = []
+        while True:
+            data = api.get(path, params={**params, "limit": limit}, headers=admin.auth).json()["data"]
+            seen.append(([row["id"] for row in data["result"]], data["next"]))
+            if data["next"] is None:
+                return seen
+            params["before"] = data["next"]
+
+    history = f"/admin/users/{first.id}/scores"
+    scores = [row["id"] for row in api.get(history, params={"limit": 100}, headers=admin.auth).json()["data"]["result"]]
+    assert len(scores) == 3
+    assert pages(history, 3) == [(scores, None)], "three scores on a page of three: no page after it"
+    assert pages(history, 2) == [(scores[:2], scores[1]), (scores[2:], None)]
+    assert pages("/admin/users", 2, query=f"lister {tag}") == [([second.id, first.id], None)]
+    assert pages("/admin/users", 1, query=f"LISTER {tag}") == [([second.id], second.id), ([first.id], None)]
+    oldest = [int(row[0]) for row in run_sql(stack_env, "SELECT id FROM audit_log ORDER BY id LIMIT 3")]
+    assert pages("/admin/audit", 2, before=oldest[2]) == [([oldest[1], oldest[0]], None)]
+
+
+def test_the_player_search_ignores_letter_case_beyond_ascii(api: Api, admin: Player) -> None:
+    tag = uuid.uuid4().hex[:8]
+    player = new_player(api, f"Élodie Ørsted {tag}")
+    for query in [f"élodie ørsted {tag}", f"ÉLODIE ØRSTED {tag}"]:
+        found = api.get("/admin/users", params={"query": query}, headers=admin.auth).json()["data"]["result"]
+        assert [row["id"] for row in found] == [player.id], query
+
+
 def test_the_audit_log_and_the_player_search_over_the_api_and_leaderboardctl(api: Api, admin: Player, stack: Stack) -> None:
     player = new_player(api, "Audited Player")
     leaderboardctl(stack.directory, "users", "ban", player.email, "--reason", "from the shell")

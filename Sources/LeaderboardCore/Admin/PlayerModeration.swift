@@ -180,10 +180,12 @@ public final class PlayerModeration {
     public func users(query: String?, before: Int?, limit: Int) throws -> (users: [ModeratedUser], next: Int?) {
         let users = try users(
             where: """
-                ($1::text IS NULL OR starts_with(lower(email), lower($1)) OR starts_with(lower(name), lower($1)))
+                ($1::text IS NULL OR starts_with(lower(email COLLATE "und-x-icu"), lower($1 COLLATE "und-x-icu"))
+                    OR starts_with(lower(name COLLATE "und-x-icu"), lower($1 COLLATE "und-x-icu")))
                 AND ($2::bigint IS NULL OR id < $2)
-                """, [query, before], limit: limit)
-        return (users, users.count == limit ? users.last?.id : nil)
+                """, [query, before], limit: limit + 1)
+        let page = CursorPage(users, limit: limit, id: \.id)
+        return (page.rows, page.next)
     }
 
     /// The player's scores, deleted ones too, newest first, before the cursor id; not found for an unknown player.
@@ -191,8 +193,9 @@ public final class PlayerModeration {
         guard try user(userId) != nil else { throw ServiceError.notFound("unknown user \(userId)") }
         let scores = try scores(
             where: "s.user_id = $1 AND ($2::text IS NULL OR s.game = $2) AND ($3::bigint IS NULL OR s.id < $3)", [userId, game, before],
-            limit: limit)
-        return (scores, scores.count == limit ? scores.last?.id : nil)
+            limit: limit + 1)
+        let page = CursorPage(scores, limit: limit, id: \.id)
+        return (page.rows, page.next)
     }
 
     /// The audit log, newest first, before the cursor id.
@@ -201,14 +204,15 @@ public final class PlayerModeration {
             """
             SELECT id, \(Self.timestamp("at")) AS at, actor, action, target, reason, details::text AS details FROM audit_log
             WHERE $1::bigint IS NULL OR id < $1 ORDER BY id DESC LIMIT $2
-            """, [before, limit]
+            """, [before, limit + 1]
         ).map { row in
             AuditRecord(
                 id: try row.requiredInt("id"), at: try row.requiredString("at"), actor: try row.requiredString("actor"),
                 action: try row.requiredString("action"), target: try row.requiredString("target"), reason: try row.string("reason"),
                 details: try JSONDecoder().decode([String: AuditChange].self, from: Data(try row.requiredString("details").utf8)))
         }
-        return (entries, entries.count == limit ? entries.last?.id : nil)
+        let page = CursorPage(entries, limit: limit, id: \.id)
+        return (page.rows, page.next)
     }
 
     private func users(where condition: String, _ parameters: [(any PostgresBindable)?], limit: Int) throws -> [ModeratedUser] {

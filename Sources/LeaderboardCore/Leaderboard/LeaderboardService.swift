@@ -273,8 +273,8 @@ public final class LeaderboardService {
     public func history(userId: Int, game: String?, before: Int?, limit: Int) throws -> (entries: [ScoreEntry], next: Int?) {
         if let game { try requireBoard(game, allowGlobal: false) }
         guard (1...100).contains(limit) else { throw ServiceError.validation(field: "limit", "must be between 1 and 100") }
-        let entries = try scores.history(userId: userId, game: game, before: before, limit: limit + 1)
-        return (Array(entries.prefix(limit)), entries.count > limit ? entries[limit - 1].id : nil)
+        let page = CursorPage(try scores.history(userId: userId, game: game, before: before, limit: limit + 1), limit: limit, id: \.id)
+        return (page.rows, page.next)
     }
 
     /// The top players by best single score (in the game's order) over whole UTC days `from...to`.
