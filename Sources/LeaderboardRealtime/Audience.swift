@@ -21,6 +21,12 @@ struct Audience {
         }
     }
 
+    mutating func formUnion(_ other: Audience) {
+        for group in other.groups.values {
+            for (channel, session) in group.sessions { insert(session, channel: channel, loop: group.loop) }
+        }
+    }
+
     mutating func remove(channel: ObjectIdentifier, loop: any EventLoop) {
         let key = ObjectIdentifier(loop)
         guard groups[key]?.sessions.removeValue(forKey: channel) != nil else { return }

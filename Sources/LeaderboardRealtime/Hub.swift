@@ -16,6 +16,10 @@ enum SessionCommand: Sendable {
 /// arrive while it is computed. Its watchers get the result only when the content changed: one task per
 /// event loop, which writes the same frame to each of its sessions.
 ///
+/// A session that starts watching a view (or asks for it again) is answered by a computation that starts after it
+/// asked, never from what the hub showed before: a score whose 200 was sent before the request is in the answer,
+/// even when its event has not reached this daemon yet. Sessions that ask while a computation runs share the next one.
+///
 /// `@unchecked Sendable`: every stored property is touched only on `loop`; the public entry points hop there.
 final class Hub: @unchecked Sendable {
     enum View: Hashable, Sendable {
@@ -42,7 +46,12 @@ final class Hub: @unchecked Sendable {
     private let workers: StoreWorkers
     private let render: Renderer
     private let logger: Logger
+    /// The sessions a view was shown to, which get its changes.
     private var watchers: [View: Audience] = [:]
+    /// Sessions that asked for a view and wait for a computation that starts after they asked.
+    private var newcomers: [View: Audience] = [:]
+    /// The newcomers the running computation of a view answers; watchers once it has.
+    private var answering: [View: Audience] = [:]
     private var viewOfChannel: [ObjectIdentifier: View] = [:]
     private var content: [View: ViewUpdate] = [:]
     /// Each watched player's last known global total, to tell whose rank an event moved.
@@ -99,17 +108,15 @@ final class Hub: @unchecked Sendable {
         let channelLoop = channel.eventLoop
         loop.execute {
             self.removeWatcher(id, loop: channelLoop)
-            self.watchers[view, default: Audience()].insert(session, channel: id, loop: channelLoop)
+            self.newcomers[view, default: Audience()].insert(session, channel: id, loop: channelLoop)
             self.viewOfChannel[id] = view
-            if let current = self.content[view] {
-                channelLoop.execute { session.value.receive(current) }
-            } else if !self.computing.contains(view) {
-                // While it is computed, the result goes to every watcher anyway: it is new content.
-                self.stale.insert(view)
-                self.refreshDueViews()
-            }
+            self.stale.insert(view)
+            self.refreshDueViews()
         }
     }
+
+    /// Every view a session watches or is being answered (the newcomers' views are stale already).
+    private var shownViews: Set<View> { Set(watchers.keys).union(answering.keys) }
 
     /// Remembers an authenticated session's token, so a revocation closes it.
     func track(channel: any Channel, tokenKey: String) {
@@ -152,7 +159,7 @@ final class Hub: @unchecked Sendable {
     /// are in Redis's cache, so the player's sockets close at once.
     func refreshAll() {
         loop.execute {
-            self.stale.formUnion(self.watchers.keys)
+            self.stale.formUnion(self.shownViews)
             self.refreshDueViews()
             self.sweepRevocations()
         }
@@ -164,9 +171,11 @@ final class Hub: @unchecked Sendable {
 
     private func removeWatcher(_ id: ObjectIdentifier, loop channelLoop: any EventLoop) {
         guard let view = viewOfChannel.removeValue(forKey: id) else { return }
-        watchers[view]?.remove(channel: id, loop: channelLoop)
-        if watchers[view]?.isEmpty == true {
-            watchers[view] = nil
+        for audiences in [\Hub.watchers, \Hub.newcomers, \Hub.answering] {
+            self[keyPath: audiences][view]?.remove(channel: id, loop: channelLoop)
+            if self[keyPath: audiences][view]?.isEmpty == true { self[keyPath: audiences][view] = nil }
+        }
+        if watchers[view] == nil && newcomers[view] == nil && answering[view] == nil {
             content[view] = nil
             stale.remove(view)
             staleSince[view] = nil
@@ -188,7 +197,7 @@ final class Hub: @unchecked Sendable {
         if today != lastDay {
             // A new day, week or month: views of the current period now show another board.
             lastDay = today
-            stale.formUnion(watchers.keys)
+            stale.formUnion(shownViews)
         }
         refreshDueViews()
     }
@@ -208,6 +217,7 @@ final class Hub: @unchecked Sendable {
     private func refresh(_ view: View, today: UTCDay) {
         stale.remove(view)
         computing.insert(view)
+        if let asked = newcomers.removeValue(forKey: view) { answering[view, default: Audience()].formUnion(asked) }
         render(view, today).whenComplete { result in self.finish(view, result) }
     }
 
@@ -226,7 +236,7 @@ final class Hub: @unchecked Sendable {
             submitters.insert(event.userId)
             if let before = event.totalBefore, let after = event.totalAfter { crossings.append((before, after)) }
         }
-        for view in watchers.keys where !stale.contains(view) {
+        for view in shownViews where !stale.contains(view) {
             if isTouched(view, boards: touched, submitters: submitters, crossings: crossings, today: today) {
                 stale.insert(view)
                 if staleSince[view] == nil { staleSince[view] = now }
@@ -241,9 +251,10 @@ final class Hub: @unchecked Sendable {
             return boards.contains(board.game + " " + board.boardPeriod(today: today).key)
         case .standing(let user):
             if submitters.contains(user) { return true }
-            // Someone who went from at or below this player's total to above it moved them down a rank.
+            // Someone whose total passed this player's moved them a rank: up past it (down a rank) or, on a `latest` or
+            // `sum` game, down past it (up a rank).
             guard let mine = standingTotal[user] else { return false }
-            return crossings.contains { $0.from <= mine && mine < $0.to }
+            return crossings.contains { min($0.from, $0.to) <= mine && mine < max($0.from, $0.to) }
         }
     }
 
@@ -251,43 +262,58 @@ final class Hub: @unchecked Sendable {
         computing.remove(view)
         // Events that arrived while it was computed: once more, at once.
         defer { if stale.contains(view) && retryAt[view] == nil { refresh(view, today: .today) } }
-        guard let audience = watchers[view] else { return }
+        let asked = answering.removeValue(forKey: view) ?? Audience()
+        guard watchers[view] != nil || !asked.isEmpty else { return }
         switch result {
         case .success(let rendered):
             retryAt[view] = nil
             if case .standing(let user) = view { standingTotal[user] = rendered.total }
             let update = ViewUpdate(view: view, text: rendered.text)
             let since = staleSince.removeValue(forKey: view)
-            guard content[view]?.frame != update.frame else { return }
-            content[view] = update
-            Self.deliver(to: audience) {
-                let local = update.copied()
-                return { $0.receive(local) }
+            if content[view]?.frame != update.frame, let audience = watchers[view] {
+                Self.deliver(to: audience) {
+                    let local = update.copied()
+                    return { $0.receive(local) }
+                }
+                Counter(label: "leaderboard_ws_pushes_total").increment(by: audience.count)
+                if let since {
+                    Timer(label: "leaderboard_ws_push_latency_seconds").recordNanoseconds((NIODeadline.now() - since).nanoseconds)
+                }
             }
-            Counter(label: "leaderboard_ws_pushes_total").increment(by: audience.count)
-            if let since {
-                Timer(label: "leaderboard_ws_push_latency_seconds").recordNanoseconds((NIODeadline.now() - since).nanoseconds)
+            content[view] = update
+            if !asked.isEmpty {
+                Self.deliver(to: asked) {
+                    let local = update.copied()
+                    return { $0.receive(local) }
+                }
+                watchers[view, default: Audience()].formUnion(asked)
             }
         case .failure(let error):
             switch (SocketFailure(error), error) {
             case (.refused(let reason), _):
-                drop(view, telling: ViewFailed(view: view, message: reason.text))
+                drop(view, along: asked, telling: ViewFailed(view: view, message: reason.text))
             case (_, let error as IndexError) where !error.isUnavailable:
                 // Not an outage: asking again would fail the same way, each second, and the watchers would hear nothing.
                 logger.error("view cannot be computed", metadata: ["error": "\(error)"])
-                drop(view, telling: ViewFailed(view: view, message: "this view cannot be shown"))
+                drop(view, along: asked, telling: ViewFailed(view: view, message: "this view cannot be shown"))
             default:
                 Observability.storeError("redis")
                 logger.warning("view refresh failed; retrying", metadata: ["error": "\(error)"])
                 retryAt[view] = .now() + Self.retryDelay
                 stale.insert(view)
+                // The retry answers them.
+                newcomers[view, default: Audience()].formUnion(asked)
             }
         }
     }
 
-    /// Stops the watching of a view that can never be shown, and tells its watchers.
-    private func drop(_ view: View, telling failure: ViewFailed) {
-        guard let audience = watchers.removeValue(forKey: view) else { return }
+    /// Stops the watching of a view that can never be shown, and tells its watchers, those who asked for it (`asked`
+    /// among them) too.
+    private func drop(_ view: View, along asked: Audience, telling failure: ViewFailed) {
+        var audience = asked
+        for audiences in [\Hub.watchers, \Hub.newcomers] {
+            if let more = self[keyPath: audiences].removeValue(forKey: view) { audience.formUnion(more) }
+        }
         stale.remove(view)
         staleSince[view] = nil
         for channel in audience.channels { viewOfChannel[channel] = nil }

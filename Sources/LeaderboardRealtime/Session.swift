@@ -243,9 +243,12 @@ final class Session: ChannelInboundHandler, RemovableChannelHandler {
         case .success(.refreshStanding):
             watch(.standing(userId: claims!.userID), context: context)
         case .success(.submit(let game, let score)):
-            let claims = claims!
+            // The statement that stores the score refuses a token revoked since the socket opened, as it does over REST.
+            let (claims, tokenKey) = account!
             answer(context) { store in
-                switch try store.leaderboard.submit(userId: claims.userID, name: claims.name, game: game, score: score, idempotencyKey: nil) {
+                switch try store.leaderboard.submit(
+                    userId: claims.userID, name: claims.name, game: game, score: score, idempotencyKey: nil, unlessRevoked: tokenKey)
+                {
                 case .applied(let result): try JSONCoding.encode(SubmissionPush(result))
                 case .queued(let queued): try JSONCoding.encode(QueuedPush(game: queued.game, score: queued.score))
                 }
@@ -316,7 +319,11 @@ final class Session: ChannelInboundHandler, RemovableChannelHandler {
             let text: [UInt8]
             switch result {
             case .success(let reply): text = reply
-            case .failure(let error): text = Self.errorJSON(SocketFailure(error).errorText)
+            case .failure(let error):
+                let failure = SocketFailure(error)
+                // A token revoked (or its player banned) since the socket opened: closed now, not at the next sweep.
+                if case .unauthenticated = failure { return channel.pipeline.fireUserInboundEventTriggered(SessionCommand.revoked) }
+                text = Self.errorJSON(failure.errorText)
             }
             channel.pipeline.fireUserInboundEventTriggered(Reply(text: ByteBuffer(bytes: text)))
         }

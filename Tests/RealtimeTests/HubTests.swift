@@ -54,9 +54,14 @@ import Testing
             limits: .init(messagesPerSecond: 20), logger: Logger(label: "test"))
         // The encoder as the upgrader puts it in front of the session.
         try channel.pipeline.syncOperations.addHandlers([WebSocketFrameEncoder(), session])
+        try ask(channel)
+        return channel
+    }
+
+    /// The session of `channel` asks for the cod board (again).
+    func ask(_ channel: EmbeddedChannel) throws {
         try channel.writeInbound(WebSocketFrame(fin: true, opcode: .text, data: ByteBuffer(string: #"{"game":"cod","start":0,"end":9}"#)))
         runLoops()
-        return channel
     }
 
     /// What went to the channel's socket since last asked, and the texts of the frames in it.
@@ -75,13 +80,15 @@ import Testing
 
     @Test func aPushReachesEveryWatcherOnEveryLoopWithTheSameBytes() throws {
         let channels = try (0..<4).map { try makeWatcher(on: sessionLoops[$0 % 2]) }
-        #expect(computationCount == 1, "one computation for the watchers that came while it ran")
+        #expect(computationCount == 1, "one computation at a time")
         complete(1, with: #"{"n":1}"#)
-        for channel in channels { #expect(try pushes(channel).texts == [#"{"n":1}"#]) }
+        #expect(computationCount == 2, "one more, started after they asked, for all who asked while the first ran")
+        complete(2, with: #"{"n":1}"#)
+        for channel in channels { #expect(try pushes(channel).texts == [#"{"n":1}"#], "each answered once") }
 
         hub.publish([Self.event])
         runLoops()
-        complete(2, with: #"{"n":2}"#)
+        complete(3, with: #"{"n":2}"#)
         let pushed = try channels.map { try pushes($0) }
         #expect(pushed.allSatisfy { $0.texts == [#"{"n":2}"#] })
         #expect(pushed.allSatisfy { $0.bytes == pushed[0].bytes }, "one frame, written as is to every socket")
@@ -92,6 +99,11 @@ import Testing
     @Test func eachLoopWritesThePushFromABufferOfItsOwn() throws {
         let channels = try (0..<4).map { try makeWatcher(on: sessionLoops[$0 % 2]) }
         complete(1, with: #"{"n":1}"#)
+        complete(2, with: #"{"n":1}"#)
+        for channel in channels { _ = try pushes(channel) }
+        hub.publish([Self.event])
+        runLoops()
+        complete(3, with: #"{"n":2}"#)
         func storage(_ channel: EmbeddedChannel) throws -> UnsafeRawPointer? {
             try pushes(channel).bytes.first?.withUnsafeReadableBytes { UnsafeRawPointer($0.baseAddress) }
         }
@@ -125,5 +137,24 @@ import Testing
         runLoops()
         complete(2, with: #"{"n":1}"#)
         #expect(try pushes(channel).texts == [#"{"n":1}"#])
+    }
+
+    /// A session that asks for a view already shown is answered by a new computation, not by what the hub showed
+    /// before: a score acknowledged before it asked may not have reached the hub as an event yet.
+    @Test func aSessionThatAsksForAViewShownAlreadyGetsANewComputation() throws {
+        let watcher = try makeWatcher(on: sessionLoops[0])
+        complete(1, with: #"{"n":1}"#)
+
+        let newcomer = try makeWatcher(on: sessionLoops[1])
+        #expect(computationCount == 2, "computed again, though the view is shown already and no event came")
+        complete(2, with: #"{"n":2}"#)
+        #expect(try pushes(newcomer).texts == [#"{"n":2}"#])
+        #expect(try pushes(watcher).texts == [#"{"n":1}"#, #"{"n":2}"#], "the change reaches those watching already")
+
+        try ask(watcher)
+        #expect(computationCount == 3, "asking again is answered the same way")
+        complete(3, with: #"{"n":2}"#)
+        #expect(try pushes(watcher).texts == [#"{"n":2}"#], "the answer, though nothing changed")
+        #expect(try pushes(newcomer).texts == [], "nothing for those who did not ask: nothing changed")
     }
 }

@@ -26,6 +26,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection
 
 from conftest import (
+    PASSWORD,
     Api,
     LogWatch,
     Player,
@@ -39,6 +40,7 @@ from conftest import (
     wait_until,
 )
 from test_auth import FORGERIES, forged_tokens
+from test_moderation import admin, new_game  # noqa: F401 (fixtures)
 
 MAX_SCORE = 10**9
 ACCOUNT_PATHS = ["/ws/v1/scores", "/ws/v1/my-score", "/ws/v1/add-score", "/ws/v1/reports"]
@@ -296,6 +298,22 @@ def test_my_score_pushes_when_someone_else_passes_the_player(api: Api, sockets: 
     assert after["game"] == before["game"] and after["player"] == "Passed"
 
 
+def test_my_score_pushes_when_someone_above_falls_below_the_player(api: Api, sockets: Sockets, new_game: Callable[..., str]) -> None:
+    # On a `latest` game a player's entry, and so their global total, can go down.
+    game = new_game("latest", in_global=True)
+    player, faller = new_player(api, "Stays"), new_player(api, "Falls")
+    total = 5_000 + uuid.uuid4().int % 1_000_000
+    submit(api, player, game, total)
+    submit(api, faller, game, total + 1)
+    standing = sockets.open("/ws/v1/my-score", player.token)
+    before = receive_until(standing, standing_of(player, total))["result"]
+
+    submit(api, faller, game, 1)
+
+    after = receive_until(standing, standing_of(player, total), timeout=5)["result"]
+    assert after["rank"] == before["rank"] - 1
+
+
 def test_my_score_pushes_the_players_own_new_best_from_any_client(api: Api, sockets: Sockets) -> None:
     player = new_player(api)
     standing = sockets.open("/ws/v1/my-score", player.token)
@@ -308,6 +326,24 @@ def test_my_score_pushes_the_players_own_new_best_from_any_client(api: Api, sock
     submit(api, player, "ow", 10)  # not a personal best: nothing changes
     submit(api, player, "ow", 80)
     assert_next(standing, standing_of(player, 110), "the first push after a score that is no best is the next best's")
+
+
+def test_a_view_asked_for_after_a_scores_200_shows_that_score(api: Api, sockets: Sockets) -> None:
+    # Each view is shown already (to a socket of its own), so a stale answer could come from what the daemon keeps,
+    # before the score's event arrives. The asker switches to another view each time: its answer is the first message
+    # naming that view (pushes of the view it watched before name that one).
+    player = new_player(api, "Fresh Reader")
+    rounds = 10
+    for end in range(1, rounds + 1):
+        watch(sockets, player, "valrnt", end=end)
+    asker, _ = watch(sockets, player, "valrnt", end=0)
+    top = score_above_top(api, player, "valrnt", room=rounds + 1)
+    for end in range(1, rounds + 1):
+        score = top + end
+        submit(api, player, "valrnt", score)
+        asker.send(json.dumps({"game": "valrnt", "start": 0, "end": end}))
+        answer = receive_until(asker, lambda page: page.get("end") == end)
+        assert tops(player, score)(answer), f"the answer for rows 0-{end} shows {answer['result'][:1]}, not {score}"
 
 
 def test_resending_on_scores_switches_the_view(api: Api, sockets: Sockets) -> None:
@@ -510,6 +546,24 @@ def test_a_token_revoked_by_logout_closes_its_open_socket_with_1008(api: Api, so
     assert close_code(standing, timeout=25) == POLICY_VIOLATION
     unaffected.send("refresh")
     assert receive_json(unaffected) == {"result": None}, "another player's socket stays open, and got nothing before this answer"
+
+
+def test_a_token_revoked_by_logout_adds_no_score_on_a_socket_opened_before(api: Api, sockets: Sockets) -> None:
+    player = new_player(api)
+    add = sockets.open("/ws/v1/add-score", player.token)
+    add.send('{"game": "fnite", "score": 17}')
+    assert receive_json(add)["ok"] is True
+
+    assert api.post("/auth/logout", headers=player.auth).status_code == 200
+    # Sent before the daemon's sweep of revoked tokens could close the socket: the statement refuses it, and the
+    # socket closes at once.
+    add.send('{"game": "fnite", "score": 18}')
+    assert close_code(add, timeout=5) == POLICY_VIOLATION
+    login = api.post("/auth/login", json={"email": player.email, "password": PASSWORD})
+    assert login.status_code == 200, login.text
+    fresh = {"Authorization": f"Bearer {login.json()['data']['token']}"}
+    scores = api.get("/me/scores", headers=fresh).json()["data"]["result"]
+    assert [entry["score"] for entry in scores] == [17], "only the score sent before the logout is stored"
 
 
 def test_a_token_that_expires_while_connected_closes_its_socket_with_1008(
