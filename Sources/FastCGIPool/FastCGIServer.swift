@@ -69,7 +69,9 @@ public final class FastCGIServer: @unchecked Sendable {
             let path: String
             switch address {
             case .unix(let socketPath):
-                // A socket file left by a crashed run would make bind fail.
+                // A socket file left by a crashed run would make bind fail; one a running pool serves is not ours to take
+                // (unlinked, it would leave that pool unreachable, and stopping this one would unlink the path again).
+                guard !Self.isServed(unixPath: socketPath) else { throw .addressInUse(address: address.description) }
                 unlink(socketPath)
                 path = socketPath
             case .tcp(let host, let port):
@@ -270,6 +272,21 @@ public final class FastCGIServer: @unchecked Sendable {
         if keeps { poller.rearm(connection: descriptor) } else { close(descriptor) }
     }
 
+    /// Whether a process accepts connections on the unix socket at `path`.
+    private static func isServed(unixPath path: String) -> Bool {
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        let bytes = Array(path.utf8)
+        guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else { return false }
+        withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: bytes) }
+        let probe = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard probe >= 0 else { return false }
+        defer { close(probe) }
+        return withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(probe, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        } == 0
+    }
+
     /// The socket systemd handed over by socket activation, if it was meant for this process.
     private static func systemdSocket() -> Int32? {
         let environment = ProcessInfo.processInfo.environment
@@ -317,6 +334,7 @@ extension FastCGIServer {
 public enum FastCGIError: Error, CustomStringConvertible {
     case initializationFailed
     case cannotListen(address: String, errno: Int32)
+    case addressInUse(address: String)
     case cannotPoll(errno: Int32)
     case invalidWebServerAddress(String)
 
@@ -324,6 +342,7 @@ public enum FastCGIError: Error, CustomStringConvertible {
         switch self {
         case .initializationFailed: "fastcgi: FCGX_Init failed"
         case .cannotListen(let address, let code): "fastcgi: cannot listen on \(address): \(String(cString: strerror(code)))"
+        case .addressInUse(let address): "fastcgi: \(address) is served by another process already; stop it first"
         case .cannotPoll(let code): "fastcgi: cannot create the epoll instance: \(String(cString: strerror(code)))"
         case .invalidWebServerAddress(let text): "fastcgi: FCGI_WEB_SERVER_ADDRS: '\(text)' is not an IPv4 address"
         }

@@ -56,15 +56,15 @@ struct Audit: ParsableCommand {
     }
 
     func run() throws {
-        let (entries, next) = try makeModeration().audit(before: before, limit: limit)
+        let page = try makeModeration().audit(before: before, limit: limit)
         if json {
-            print(String(decoding: try JSONCoding.encode(entries), as: UTF8.self))
+            print(String(decoding: try JSONCoding.encode(page), as: UTF8.self))
             return
         }
-        for entry in entries {
+        for entry in page.result {
             print("\(entry.id)  \(entry.at)  \(entry.actor)  \(entry.action)  \(entry.target)  \(entry.reason ?? "-")")
         }
-        if let next { print("more: leaderboardctl audit --before \(next)") }
+        if let next = page.next { print("more: leaderboardctl audit --before \(next)") }
     }
 }
 

@@ -90,7 +90,7 @@ private func setRole(_ role: Role, email: String) throws {
     let config = Startup.loadConfig(program: "leaderboardctl")
     let users = PostgresUserStore(database: StoreConnections(config: config).database)
     guard let account = try users.setRole(role, email: email, actor: AuditEntry.shellActor) else {
-        throw ValidationError("no account has the e-mail '\(email)'")
+        throw ServiceError.notFound("no account has the e-mail '\(email)'")
     }
     print("\(account.email) (user \(account.id)) is now \(account.role == .admin ? "an admin" : "a player")")
 }

@@ -166,7 +166,7 @@ import Testing
             let higher = try submit(user, "Bo", game, 700)
             #expect(higher.best == 700 && higher.improved)
             #expect(try service.page(game: game, period: .monthly, date: today, start: 0, end: 0).result.first?.score == 700)
-            #expect(try service.history(userId: user, game: game, before: nil, limit: 10).entries.map(\.score) == [700, 300, 500])
+            #expect(try service.history(userId: user, game: game, before: nil, limit: 10).result.map(\.score) == [700, 300, 500])
         }
     }
 

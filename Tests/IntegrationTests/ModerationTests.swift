@@ -238,21 +238,21 @@ import Testing
     @Test func listingsPageNewestFirst() throws {
         try withFixture { fixture in
             let scores = try fixture.moderation.scores(userId: fixture.player, game: nil, before: nil, limit: 5)
-            #expect(scores.scores.count == 5 && scores.next == scores.scores.last?.id)
+            #expect(scores.result.count == 5 && scores.next == scores.result.last?.id)
             let rest = try fixture.moderation.scores(userId: fixture.player, game: nil, before: scores.next, limit: 5)
-            #expect(rest.scores.count == 4 && rest.next == nil)
-            #expect(Set((scores.scores + rest.scores).map(\.id)) == Set(fixture.scores.values.flatMap { $0 }))
-            let found = try fixture.moderation.users(query: "MOD PLAY", before: nil, limit: 100).users
+            #expect(rest.result.count == 4 && rest.next == nil)
+            #expect(Set((scores.result + rest.result).map(\.id)) == Set(fixture.scores.values.flatMap { $0 }))
+            let found = try fixture.moderation.users(query: "MOD PLAY", before: nil, limit: 100).result
             #expect(found.contains { $0.id == fixture.player } && !found.contains { $0.id == fixture.rival })
             let id = fixture.scores[fixture.games.sum]![0]
             _ = try fixture.moderation.deleteScore(id: id, reason: "page", actor: "user:2")
             // Other tests may write audit rows meanwhile: this one is among the newest.
             let audit = try fixture.moderation.audit(before: nil, limit: 100)
-            let entry = try #require(audit.entries.first { $0.target == "score:\(id)" })
+            let entry = try #require(audit.result.first { $0.target == "score:\(id)" })
             #expect(entry.action == "score.delete" && entry.actor == "user:2" && entry.reason == "page")
             #expect(entry.details["deleted"] == AuditChange(before: .flag(false), after: .flag(true)))
             let page = try fixture.moderation.audit(before: entry.id, limit: 2)
-            #expect(page.entries.count == 2 && page.entries.allSatisfy { $0.id < entry.id } && page.entries[0].id > page.entries[1].id)
+            #expect(page.result.count == 2 && page.result.allSatisfy { $0.id < entry.id } && page.result[0].id > page.result[1].id)
         }
     }
 }

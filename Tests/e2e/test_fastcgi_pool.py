@@ -233,3 +233,19 @@ def test_a_pool_on_tcp_answers_only_the_addresses_fcgi_web_server_addrs_names(st
         pool.send_signal(signal.SIGTERM)
         _, errors = pool.communicate(timeout=30)
     assert pool.returncode == 0, errors
+
+
+def test_a_second_pool_on_the_socket_a_running_one_serves_refuses_to_start(base_url: str, stack: Stack) -> None:
+    """Started by hand on the stack's own socket, a pool must not unlink it (the running pool would then be unreachable,
+    and stopping the new one would unlink the path again): it exits, saying so, and nginx still reaches the old one."""
+    socket_path = stack.directory / "run" / "api.sock"
+    env = {
+        **os.environ, "LEADERBOARD_ENV_FILE": str(stack.directory / "leaderboard.env"), "API_LISTEN": f"unix:{socket_path}",
+        "API_WORKERS": "2",
+    }
+    second = subprocess.run([str(pathlib.Path(os.environ["BIN_DIR"]) / "leaderboard-api")], env=env, capture_output=True,
+                            text=True, timeout=60)
+    assert second.returncode != 0
+    assert "is served by another process already" in second.stderr + second.stdout
+    assert socket_path.is_socket()
+    assert requests.get(f"{base_url}/api/v1/health", timeout=10).status_code == 200

@@ -130,6 +130,8 @@ def test_leaderboardctl_signs_a_player_out_everywhere_without_a_ban(api: Api, st
     for session in (phone, laptop):
         assert refused(refresh(api, session["refreshToken"]), "session revoked")
         assert me(api, session["token"]) == 401
+    # Again: nothing is left to revoke, so nothing is written.
+    leaderboardctl(stack.directory, "users", "sign-out", player.email, "--reason", "lost phone")
     audit = run_sql(stack_env, "SELECT action, reason FROM audit_log WHERE target = :'target' ORDER BY id", target=f"user:{player.id}")
     assert audit == [["user.sign-out", "lost phone"]]
     # Not a ban: the player logs in again.

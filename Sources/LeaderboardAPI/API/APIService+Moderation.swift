@@ -2,26 +2,12 @@ import FastCGIPool
 import LeaderboardCore
 
 extension APIService {
-    /// A page of an admin listing; `next` (the cursor of the following page) is written as null on the last one.
-    struct AdminPage<Item: Encodable & Sendable>: Encodable, Sendable {
-        let result: [Item]
-        let next: Int?
-
-        enum CodingKeys: String, CodingKey { case result, next }
-
-        func encode(to encoder: any Encoder) throws {
-            var container = encoder.container(keyedBy: CodingKeys.self)
-            try container.encode(result, forKey: .result)
-            try container.encode(next, forKey: .next)
-        }
-    }
-
     func listUsers(_ request: HTTPRequest) throws -> HTTPResponse {
         _ = try auth.administrator(request.accessToken)
-        let (users, next) = try moderator().users(
+        let page = try moderator().users(
             query: try Self.text(request, "query"), before: try request.queryInt("before", in: 1...Int.max),
             limit: try Self.pageSize(request))
-        return .envelope(data: AdminPage(result: users, next: next))
+        return .envelope(data: page)
     }
 
     func ban(_ request: HTTPRequest, userId: String) throws -> HTTPResponse {
@@ -40,10 +26,10 @@ extension APIService {
 
     func userScores(_ request: HTTPRequest, userId: String) throws -> HTTPResponse {
         _ = try auth.administrator(request.accessToken)
-        let (scores, next) = try moderator().scores(
+        let page = try moderator().scores(
             userId: try Self.id(userId, of: "user"), game: try Self.text(request, "game"),
             before: try request.queryInt("before", in: 1...Int.max), limit: try Self.pageSize(request))
-        return .envelope(data: AdminPage(result: scores, next: next))
+        return .envelope(data: page)
     }
 
     func deleteScore(_ request: HTTPRequest, scoreId: String) throws -> HTTPResponse {
@@ -62,8 +48,7 @@ extension APIService {
 
     func auditLog(_ request: HTTPRequest) throws -> HTTPResponse {
         _ = try auth.administrator(request.accessToken)
-        let (entries, next) = try moderator().audit(before: try request.queryInt("before", in: 1...Int.max), limit: try Self.pageSize(request))
-        return .envelope(data: AdminPage(result: entries, next: next))
+        return .envelope(data: try moderator().audit(before: try request.queryInt("before", in: 1...Int.max), limit: try Self.pageSize(request)))
     }
 
     private func moderator() throws -> PlayerModeration {

@@ -3,20 +3,6 @@ import Foundation
 import LeaderboardCore
 
 extension APIService {
-    struct HistoryData: Encodable, Sendable {
-        let result: [ScoreEntry]
-        let next: Int?
-
-        enum CodingKeys: String, CodingKey { case result, next }
-
-        /// `next` is written as null on the last page, so clients can test for it.
-        func encode(to encoder: any Encoder) throws {
-            var container = encoder.container(keyedBy: CodingKeys.self)
-            try container.encode(result, forKey: .result)
-            try container.encode(next, forKey: .next)
-        }
-    }
-
     /// 200 with the new standing, or 202 when stored but queued for the index. With an API key as the bearer token, a
     /// game server submits for a player instead.
     func submitScore(_ request: HTTPRequest) throws -> HTTPResponse {
@@ -92,10 +78,10 @@ extension APIService {
 
     func history(_ request: HTTPRequest) throws -> HTTPResponse {
         let claims = try account(request).claims
-        let (entries, next) = try leaderboard.history(
+        let page = try leaderboard.history(
             userId: claims.userID, game: request.query["game"].flatMap { $0.isEmpty ? nil : $0 },
             before: try request.queryInt("before", in: 1...Int.max), limit: try request.queryInt("limit", default: 20, in: 1...100)!)
-        return .envelope(data: HistoryData(result: entries, next: next))
+        return .envelope(data: page)
     }
 
     /// Public, as the boards it summarizes; a token that is sent is checked, in the report's own stamp read.

@@ -31,7 +31,7 @@ public final class PlayerModeration {
             if user.role == .admin { throw ServiceError.conflict("an administrator cannot be banned; revoke the admin role first") }
             guard user.bannedAt == nil else { return nil }
             try database.query("UPDATE users SET banned_at = now(), banned_reason = $2, updated_at = now() WHERE id = $1", [userId, reason])
-            let commands = try revokeEverything(of: userId, because: "ban")
+            let commands = try revokeEverything(of: userId, because: "ban").commands
             try AuditEntry.insert(
                 AuditEntry(
                     actor: actor, action: "user.ban", target: "user:\(userId)", reason: reason,
@@ -41,11 +41,13 @@ public final class PlayerModeration {
     }
 
     /// Signs the player out everywhere without banning them (a stolen device, a leaked password): every token and session
-    /// they hold is revoked, their sockets close with 1008, and they log in again.
+    /// they hold is revoked, their sockets close with 1008, and they log in again. A player with nothing left to revoke is
+    /// left as is, and nothing is audited.
     public func signOut(userId: Int, reason: String?, actor: String) throws -> ModeratedUser {
         let reason = try Self.requiredReason(reason)
         return try changePlayer(userId) { _ in
-            let commands = try revokeEverything(of: userId, because: "sign-out")
+            let (commands, sessions) = try revokeEverything(of: userId, because: "sign-out")
+            guard !commands.isEmpty || sessions > 0 else { return nil }
             try AuditEntry.insert(
                 AuditEntry(actor: actor, action: "user.sign-out", target: "user:\(userId)", reason: reason, changes: [:]), on: database)
             return commands
@@ -53,8 +55,8 @@ public final class PlayerModeration {
     }
 
     /// Revokes every token issued to the player and still valid, as logout revokes one, and every session (refresh token
-    /// family); returns the Redis commands that cache the revocations.
-    private func revokeEverything(of userId: Int, because why: String) throws -> [[String]] {
+    /// family); returns the Redis commands that cache the revocations, and how many sessions it ended.
+    private func revokeEverything(of userId: Int, because why: String) throws -> (commands: [[String]], sessions: Int) {
         let revoked = try database.query(
             """
             INSERT INTO revoked_tokens (token_key, expires_at)
@@ -62,11 +64,13 @@ public final class PlayerModeration {
             ON CONFLICT (token_key) DO NOTHING
             RETURNING token_key, extract(epoch FROM expires_at)::bigint AS expires
             """, [userId])
-        try database.query(
-            "UPDATE refresh_families SET revoked_at = now(), revoked_reason = $2 WHERE user_id = $1 AND revoked_at IS NULL", [userId, why])
-        return try revoked.map { row in
+        let sessions = try database.query(
+            "UPDATE refresh_families SET revoked_at = now(), revoked_reason = $2 WHERE user_id = $1 AND revoked_at IS NULL RETURNING id",
+            [userId, why])
+        let commands = try revoked.map { row in
             ["SET", RedisKeys.revokedToken(try row.requiredString("token_key")), "1", "EXAT", String(try row.requiredInt("expires"))]
         }
+        return (commands, sessions.count)
     }
 
     /// Lifts a ban: the player may log in again and their entries come back as PostgreSQL computes them. The tokens the
@@ -177,29 +181,27 @@ public final class PlayerModeration {
     }
 
     /// Players whose e-mail or name starts with `query` (any letter case), newest first, before the cursor id.
-    public func users(query: String?, before: Int?, limit: Int) throws -> (users: [ModeratedUser], next: Int?) {
+    public func users(query: String?, before: Int?, limit: Int) throws -> CursorPage<ModeratedUser> {
         let users = try users(
             where: """
                 ($1::text IS NULL OR starts_with(lower(email COLLATE "und-x-icu"), lower($1 COLLATE "und-x-icu"))
                     OR starts_with(lower(name COLLATE "und-x-icu"), lower($1 COLLATE "und-x-icu")))
                 AND ($2::bigint IS NULL OR id < $2)
                 """, [query, before], limit: limit + 1)
-        let page = CursorPage(users, limit: limit, id: \.id)
-        return (page.rows, page.next)
+        return CursorPage(users, limit: limit, id: \.id)
     }
 
     /// The player's scores, deleted ones too, newest first, before the cursor id; not found for an unknown player.
-    public func scores(userId: Int, game: String?, before: Int?, limit: Int) throws -> (scores: [ModeratedScore], next: Int?) {
+    public func scores(userId: Int, game: String?, before: Int?, limit: Int) throws -> CursorPage<ModeratedScore> {
         guard try user(userId) != nil else { throw ServiceError.notFound("unknown user \(userId)") }
         let scores = try scores(
             where: "s.user_id = $1 AND ($2::text IS NULL OR s.game = $2) AND ($3::bigint IS NULL OR s.id < $3)", [userId, game, before],
             limit: limit + 1)
-        let page = CursorPage(scores, limit: limit, id: \.id)
-        return (page.rows, page.next)
+        return CursorPage(scores, limit: limit, id: \.id)
     }
 
     /// The audit log, newest first, before the cursor id.
-    public func audit(before: Int?, limit: Int) throws -> (entries: [AuditRecord], next: Int?) {
+    public func audit(before: Int?, limit: Int) throws -> CursorPage<AuditRecord> {
         let entries = try database.query(
             """
             SELECT id, \(Self.timestamp("at")) AS at, actor, action, target, reason, details::text AS details FROM audit_log
@@ -211,8 +213,7 @@ public final class PlayerModeration {
                 action: try row.requiredString("action"), target: try row.requiredString("target"), reason: try row.string("reason"),
                 details: try JSONDecoder().decode([String: AuditChange].self, from: Data(try row.requiredString("details").utf8)))
         }
-        let page = CursorPage(entries, limit: limit, id: \.id)
-        return (page.rows, page.next)
+        return CursorPage(entries, limit: limit, id: \.id)
     }
 
     private func users(where condition: String, _ parameters: [(any PostgresBindable)?], limit: Int) throws -> [ModeratedUser] {

@@ -21,8 +21,9 @@ public enum ConfigError: Error, CustomStringConvertible, Equatable {
         }
     }
 
-    /// Secrets never reach a log line, not even when they are malformed.
+    /// Secrets never reach a log line, not even when they are malformed: a URL's password neither.
     private static func redacted(_ variable: String, _ value: String) -> String {
-        variable == "SECRET_KEY" || variable.hasSuffix("_PW") ? "<redacted>" : "'\(value)'"
+        variable == "SECRET_KEY" || variable.hasSuffix("_PW") || variable.hasSuffix("_URL") && value.contains("@")
+            ? "<redacted>" : "'\(value)'"
     }
 }

@@ -270,11 +270,10 @@ public final class LeaderboardService {
             userId: userId, period: retainedPeriod(period, date: date), games: [BoardIndex.globalGame] + games.games().map(\.slug))
     }
 
-    public func history(userId: Int, game: String?, before: Int?, limit: Int) throws -> (entries: [ScoreEntry], next: Int?) {
+    public func history(userId: Int, game: String?, before: Int?, limit: Int) throws -> CursorPage<ScoreEntry> {
         if let game { try requireBoard(game, allowGlobal: false) }
         guard (1...100).contains(limit) else { throw ServiceError.validation(field: "limit", "must be between 1 and 100") }
-        let page = CursorPage(try scores.history(userId: userId, game: game, before: before, limit: limit + 1), limit: limit, id: \.id)
-        return (page.rows, page.next)
+        return CursorPage(try scores.history(userId: userId, game: game, before: before, limit: limit + 1), limit: limit, id: \.id)
     }
 
     /// The top players by best single score (in the game's order) over whole UTC days `from...to`.
