@@ -48,6 +48,25 @@ import Testing
         }
     }
 
+    /// A Redis that does not answer for a while (paused here; a stall, a network cut) keeps its mark of a complete
+    /// cache and lacks the revocation made meanwhile: the revocation succeeds (it is in PostgreSQL), and once Redis
+    /// answers again the reconciler reloads the cache rather than let it vouch for the token until it expires.
+    @Test func aRevocationMadeWhileRedisDidNotAnswerIsCachedOnceItDoes() throws {
+        try withPrivateRedis { redis, revocations, expiresAt in
+            let stalled = TestStack.unique("stalled")
+            try redis.command(["CLIENT", "PAUSE", "2500", "WRITE"])
+            try revocations.revoke(stalled, until: expiresAt)
+            try redis.command(["CLIENT", "UNPAUSE"])
+            try redis.command(["SET", "lb:1:watermark", String(Int.max)])
+            try IndexReconciler(connections: StoreConnections(database: TestStack.database(), redis: redis), logger: Logger(label: "test"))
+                .reconcile()
+            #expect(try redis.command(["EXISTS", "lb:revoked:" + stalled, "lb:meta:revocations-cached"]) == .integer(2))
+            #expect(try revocations.isRevoked(stalled))
+            let row = try TestStack.database().query("SELECT uncached FROM revoked_tokens WHERE token_key = $1", [stalled])
+            #expect(try row.first?.bool("uncached") == false, "reloaded: nothing left for the next pass")
+        }
+    }
+
     /// A replica promoted by a failover holds the old primary's mark of a complete cache, but maybe not the
     /// revocations cached just before the failure (replication is asynchronous). The mark names the server that
     /// set it, so the reconciler reloads the cache on the new primary instead of letting it vouch for those

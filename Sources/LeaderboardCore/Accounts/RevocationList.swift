@@ -37,11 +37,12 @@ public struct RevocationList: TokenRevocations {
         do {
             try redis.command(["SET", RedisKeys.revokedToken(tokenKey), "1", "EXAT", String(expiresAt)])
         } catch {
-            // A Redis that refuses writes (out of memory, failing to persist) still deletes: its cache stops
-            // vouching until the reconciler reloads it. A Redis that is away keeps what it had, as before:
-            // PostgreSQL answers while the generation is missing, and a restarted Redis gets the revocations first.
-            guard case .server = error else { return }
+            // Redis's cache may go on vouching for the token: a Redis that refuses writes (out of memory, failing to persist)
+            // still deletes the mark of a complete cache, but one that did not answer (stalled, cut off) may keep the mark
+            // and lack the entry. So PostgreSQL records the revocation as one Redis may lack, and the reconciler reloads
+            // the cache once Redis answers (its next pass), whether or not the mark could be deleted here.
             Observability.storeError("redis")
+            try database.query("UPDATE revoked_tokens SET uncached = true WHERE token_key = $1", [tokenKey])
             do {
                 try redis.command(["DEL", RedisKeys.revocationsCached, RedisKeys.revocationsReload])
             } catch .server {
@@ -84,15 +85,26 @@ public struct RevocationList: TokenRevocations {
         let mark = Crypto.hex(Crypto.randomBytes(8))
         try redis.command(["SET", RedisKeys.revocationsReload, mark, "EX", "60"])
         let rows = try database.query(
-            "SELECT token_key, extract(epoch FROM expires_at)::bigint AS expires FROM revoked_tokens WHERE expires_at > now()")
+            "SELECT token_key, extract(epoch FROM expires_at)::bigint AS expires, uncached FROM revoked_tokens WHERE expires_at > now()")
         let commands = try rows.map { row in
             ["SET", RedisKeys.revokedToken(try row.requiredString("token_key")), "1", "EXAT", String(try row.requiredInt("expires"))]
         }
         for batch in stride(from: 0, to: commands.count, by: 1_000) {
             try redis.pipelineOrThrow(Array(commands[batch..<min(batch + 1_000, commands.count)]))
         }
-        try redis.run(finishReloadScript, keys: [RedisKeys.revocationsReload, RedisKeys.revocationsCached], arguments: [mark, try runId(of: redis)])
+        let finished = try redis.run(
+            finishReloadScript, keys: [RedisKeys.revocationsReload, RedisKeys.revocationsCached], arguments: [mark, try runId(of: redis)])
+        let uncached = try rows.filter { try $0.bool("uncached") == true }.map { try $0.requiredString("token_key") }
+        if finished == .integer(1) && !uncached.isEmpty {
+            try database.query("UPDATE revoked_tokens SET uncached = false WHERE token_key = ANY($1::text[])", [uncached])
+        }
         return commands.count
+    }
+
+    /// Whether PostgreSQL holds a revocation Redis may lack (see `revoke`): the cache must be reloaded, whatever its mark says.
+    static func hasUncached(in database: PostgresConnection) throws -> Bool {
+        try database.query("SELECT EXISTS (SELECT 1 FROM revoked_tokens WHERE uncached AND expires_at > now()) AS pending")[0].bool("pending")
+            == true
     }
 
     /// Whether the cache is known to hold every revocation (see above): marked complete by this very server. A

@@ -115,9 +115,10 @@ public final class IndexReconciler {
         try database.query("DELETE FROM issued_tokens WHERE expires_at < now()")
         try database.query(
             "DELETE FROM refresh_families f WHERE NOT EXISTS (SELECT 1 FROM refresh_tokens t WHERE t.family_id = f.id AND t.expires_at >= now())")
-        // A revocation Redis refused to cache left it incomplete, or it was marked complete by another server (a
-        // replica promoted since): reload it now that Redis takes writes, PostgreSQL answering meanwhile.
-        if try !RevocationList.isCacheComplete(in: redis) {
+        // A revocation Redis refused to cache left it incomplete, or did not reach it (a stalled Redis keeps its mark), or
+        // it was marked complete by another server (a replica promoted since): reload it now that Redis takes writes,
+        // PostgreSQL answering meanwhile where the mark is gone.
+        if try !RevocationList.isCacheComplete(in: redis) || RevocationList.hasUncached(in: database) {
             try redis.command(["DEL", RedisKeys.revocationsCached])
             let revoked = try RevocationList.reload(from: database, into: redis)
             logger.info("revocation cache reloaded", metadata: ["revoked": "\(revoked)"])

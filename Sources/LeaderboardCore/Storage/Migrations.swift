@@ -202,6 +202,15 @@ public enum Migrations {
                 "CREATE INDEX IF NOT EXISTS scores_player_rate_idx ON scores (user_id, game, created_at) WHERE NOT trusted",
             ]
         ),
+        Migration(
+            // A revocation Redis did not take (it did not answer, or refused the write) until the reconciler has reloaded
+            // Redis's cache of them (`RevocationList`): a Redis that stalled keeps the mark of a complete cache.
+            version: 11, name: "revocations Redis may lack",
+            sql: [
+                "ALTER TABLE revoked_tokens ADD COLUMN uncached boolean NOT NULL DEFAULT false",
+                "CREATE INDEX revoked_tokens_uncached_idx ON revoked_tokens (token_key) WHERE uncached",
+            ]
+        ),
     ]
 
     /// Applies the migrations not yet recorded and returns their versions. Safe to run concurrently:
