@@ -211,6 +211,19 @@ import Testing
         #expect(owner.status == 200)
     }
 
+    /// An IPv6 host usually holds a whole /64: its addresses count as one client, or each guess could come from a fresh one.
+    @Test func theAddressesOfAnIPv6NetworkCountAsOneClient() {
+        _ = signupAndLogin()
+        let wrong = #"{"email":"ann@example.com","password":"wrong-pass"}"#
+        for address in ["2001:db8:1:2::1", "2001:db8:1:2::2", "2001:db8:1:2:ffff::3"] {
+            #expect(call("POST", "/auth/login", json: wrong, from: address).0.status == 401)
+        }
+        #expect(call("POST", "/auth/login", json: wrong, from: "2001:db8:1:2::4").0.status == 429)
+        #expect(call("POST", "/auth/login", json: wrong, from: "2001:db8:1:3::4").0.status == 401, "another /64 gets one guess")
+        let owner = call("POST", "/auth/login", json: #"{"email":"ann@example.com","password":"s3cret-pass"}"#, from: "10.0.3.9").0
+        #expect(owner.status == 200)
+    }
+
     /// bcrypt reads 72 bytes: a login must not accept the account's 72-byte password with a tail added.
     @Test func loginComparesThePasswordExactly() {
         let password = String(repeating: "p", count: 72)

@@ -216,4 +216,48 @@ import Testing
         #expect(rows[2].gameLabel == "Call of Duty")
         #expect(rows[0].date == today.description)
     }
+
+    /// A report older than the boards kept is made from PostgreSQL, from every score of its range, and anyone may ask
+    /// for one: past the process's slots for them, another is refused at once rather than take another worker.
+    @Test func reportsMadeFromPostgreSQLAtOnceAreBounded() throws {
+        let held = HeldFirstCall()
+        let slots = LeaderboardService.postgresReportSlots(1)
+        // Two workers' services, sharing the process's slots.
+        @Sendable func worker() -> LeaderboardService {
+            LeaderboardService(
+                scores: HeldReports(held: held), index: InMemoryRankingIndex(), games: FixedGameCatalog(), ephemeral: InMemoryEphemeralStore(),
+                postgresReports: slots)
+        }
+        let (today, from, to) = (today, today.adding(days: -700), today.adding(days: -600))
+        let first = Locked<Result<[ReportRow], any Error>?>(nil)
+        let done = DispatchSemaphore(value: 0)
+        Thread.detachNewThread {
+            let rows = Result { try worker().report(from: from, to: to, game: "cod", limit: 10, today: today) }
+            first.withLock { $0 = rows }
+            done.signal()
+        }
+        #expect(held.waitUntilStarted())
+        let service = worker()
+        #expect(throws: ServiceError.unavailable("too many reports are being made from the score history right now; retry shortly")) {
+            try service.report(from: from, to: to, game: "cod", limit: 10, today: today)
+        }
+        held.release()
+        #expect(done.wait(timeout: .now() + SharedRoundTripTests.bound) == .success)
+        #expect(try first.withLock { $0 }?.get().isEmpty == true)
+        #expect(try service.report(from: from, to: to, game: "cod", limit: 10, today: today).isEmpty, "the slot is free again")
+    }
+}
+
+/// No scores; a report from them is held in `held` (the first one).
+private struct HeldReports: ScoreStore {
+    let held: HeldFirstCall
+    func insert(_ submissions: [NewScore], perMinute: Int) throws -> [Insertion] { [] }
+    func history(userId: Int, game: String?, before: Int?, limit: Int) throws -> [ScoreEntry] { [] }
+    func gamesPlayed(userIds: [Int], from: Int, to: Int) throws -> [Int: Int] { [:] }
+    func topPlayers(from: Int, to: Int, games: [String], ascending: Bool, limit: Int) throws -> [TopScore] {
+        held.call()
+        return []
+    }
+    func pending(after id: Int, limit: Int) throws -> [(id: Int, isRipe: Bool)] { [] }
+    func scores(ids: [Int]) throws -> [BoardIndex.Score] { [] }
 }

@@ -58,7 +58,7 @@ public final class AuthService {
         let name = AccountValidation.name(name)
         let errors = [email.error, name.error, AccountValidation.newPassword(password)].compactMap { $0 }
         guard errors.isEmpty else { throw ServiceError.validation(errors) }
-        let addressKey = RedisKeys.signups(fromAddress: clientAddress)
+        let addressKey = RedisKeys.signups(fromAddress: ClientNetwork.of(clientAddress))
         let signups = try ephemeral.counter(addressKey)
         if signups.value >= policy.maxSignupsPerAddress { throw ServiceError.rateLimited(retryAfterSeconds: signups.secondsLeft) }
         let passwordHash = try passwords.hash(password)
@@ -106,8 +106,9 @@ public final class AuthService {
         }
         let emailHash = Crypto.hex(Crypto.sha256(Array(email.lowercased().utf8)))
         let emailKey = RedisKeys.loginFailures(emailHash: emailHash)
-        let pairKey = RedisKeys.loginFailures(emailHash: emailHash, address: clientAddress)
-        let addressKey = RedisKeys.loginFailures(fromAddress: clientAddress)
+        let client = ClientNetwork.of(clientAddress)
+        let pairKey = RedisKeys.loginFailures(emailHash: emailHash, address: client)
+        let addressKey = RedisKeys.loginFailures(fromAddress: client)
         let pair = try ephemeral.counter(pairKey)
         let address = try ephemeral.counter(addressKey)
         if pair.value >= policy.maxLoginFailures { throw ServiceError.rateLimited(retryAfterSeconds: pair.secondsLeft) }

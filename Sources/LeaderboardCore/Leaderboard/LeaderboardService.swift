@@ -44,15 +44,21 @@ public final class LeaderboardService {
     let batches: SubmissionBatches
     let pages: PageCache?
     let reports: ReportCache?
+    let postgresReports: WorkSlots
     /// How many submissions a player may send to one game within a minute (API keys are not limited).
     let submissionsPerMinute: Int
 
-    /// `batches`, `pages` and `reports`: one each for all the workers of the process; with no `pages`, every page is
-    /// read with the page script, with no `reports` every report is made anew.
+    /// Reports a process makes from PostgreSQL at once (see `postgresReports`).
+    public static let postgresReportsAtOnce = 2
+
+    /// `batches`, `pages`, `reports` and `postgresReports`: one each for all the workers of the process; with no `pages`,
+    /// every page is read with the page script, with no `reports` every report is made anew. A report made from
+    /// PostgreSQL (a range older than the boards kept, a `latest` or `sum` game) reads every score of its range and is
+    /// never kept, and anyone may ask for one: at most `postgresReports` are made at once, the others refused (503).
     public init(
         scores: any ScoreStore, index: any RankingIndex, games: any GameCatalog, ephemeral: any EphemeralStore,
         batches: SubmissionBatches = SubmissionBatches(), pages: PageCache? = nil, reports: ReportCache? = nil,
-        submissionsPerMinute: Int = defaultSubmissionsPerMinute
+        postgresReports: WorkSlots = LeaderboardService.postgresReportSlots(), submissionsPerMinute: Int = defaultSubmissionsPerMinute
     ) {
         self.scores = scores
         self.index = index
@@ -61,7 +67,13 @@ public final class LeaderboardService {
         self.batches = batches
         self.pages = pages
         self.reports = reports
+        self.postgresReports = postgresReports
         self.submissionsPerMinute = submissionsPerMinute
+    }
+
+    /// A process's slots for reports made from PostgreSQL.
+    public static func postgresReportSlots(_ count: Int = postgresReportsAtOnce) -> WorkSlots {
+        WorkSlots(count, refusal: "too many reports are being made from the score history right now; retry shortly")
     }
 
     /// Validates, stores in PostgreSQL, then applies to the index, in a batch with the submissions other
@@ -377,9 +389,11 @@ public final class LeaderboardService {
             top = fromIndex
             played = try index.gamesPlayed(userIds: top.map(\.userId), games: plan.catalog.map(\.slug), periods: plan.covering)
         } else {
-            top = try scores.topPlayers(
-                from: from, to: to, games: plan.games.map(\.slug), ascending: plan.games.first?.order == .asc, limit: plan.key.limit)
-            played = try scores.gamesPlayed(userIds: top.map(\.userId), from: from, to: to)
+            (top, played) = try postgresReports.withSlot {
+                let top = try scores.topPlayers(
+                    from: from, to: to, games: plan.games.map(\.slug), ascending: plan.games.first?.order == .asc, limit: plan.key.limit)
+                return (top, try scores.gamesPlayed(userIds: top.map(\.userId), from: from, to: to))
+            }
         }
         var rows: [ReportRow] = []
         for (position, entry) in top.enumerated() {

@@ -74,6 +74,7 @@ public struct SharedWork: Sendable {
     public let pages: PageCache?
     /// Nil: every report is made anew.
     public let reports: ReportCache?
+    public let postgresReports = LeaderboardService.postgresReportSlots()
     public let games: GameList
     /// Nil without Sentinel.
     public let sentinelWatch: SentinelWatch?
@@ -118,7 +119,8 @@ public final class StoreContext: @unchecked Sendable {
             verifiedTokens: shared.verifiedTokens)
         leaderboard = LeaderboardService(
             scores: stores.scores, index: stores.index, games: stores.games, ephemeral: stores.ephemeral, batches: shared.submissionBatches,
-            pages: shared.pages, reports: shared.reports, submissionsPerMinute: config.scoreRatePerMinute)
+            pages: shared.pages, reports: shared.reports, postgresReports: shared.postgresReports,
+            submissionsPerMinute: config.scoreRatePerMinute)
     }
 
     /// A context over fresh connections to the configured PostgreSQL and Redis.
