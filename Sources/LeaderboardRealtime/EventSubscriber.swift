@@ -8,12 +8,15 @@ protocol EventSink: Sendable {
     func publish(_ events: [BoardEvent])
     /// After a gap in the event stream, or a move to another Redis primary: every view is recomputed.
     func refreshAll()
+    /// A token was revoked (a logout): the open sockets' tokens are checked now.
+    func checkRevocations()
 }
 
 extension Hub: EventSink {}
 
 /// The daemon's one Redis pub/sub connection: reads `lb:events` on a thread of its own and hands each
-/// message's events (those of one run of the apply script, which share their `at`) to the hub. After a
+/// message's events (those of one run of the apply script, which share their `at`) to the hub, and a logout's
+/// word on `lb:revocations` too. After a
 /// broken connection it resubscribes, and since events may have been missed in between, asks the hub to
 /// refresh every view. Under Sentinel it moves as soon as the watch sees the primary move (where submissions
 /// now publish), without waiting for the old primary to drop it, and refreshes every view once.
@@ -81,7 +84,7 @@ final class EventSubscriber: Sendable {
             connection.close()
         }
         do {
-            try connection.subscribe(to: [RedisKeys.eventsChannel])
+            try connection.subscribe(to: [RedisKeys.eventsChannel, RedisKeys.revocationsChannel])
             // Checked once the connection can be interrupted: a stop or a move before then is seen here.
             guard isRunning else { return (failures, hasMoved) }
             if connection.hasMissedASwitch { return (failures, true) }
@@ -106,7 +109,11 @@ final class EventSubscriber: Sendable {
     @inline(never)
     private func forward(from connection: RedisConnection) throws {
         while isRunning {
-            let (_, payload) = try connection.nextMessage()
+            let (channel, payload) = try connection.nextMessage()
+            if channel == RedisKeys.revocationsChannel {
+                sink.checkRevocations()
+                continue
+            }
             do {
                 let events = try BoardEvent.parse(payload)
                 if events.isEmpty {

@@ -342,6 +342,10 @@ final class Hub: @unchecked Sendable {
         for channel in channels { channel.pipeline.fireUserInboundEventTriggered(event) }
     }
 
+    func checkRevocations() {
+        loop.execute { self.sweepRevocations() }
+    }
+
     private func sweepRevocations() {
         let keys = Set(tokens.values.map(\.tokenKey))
         guard !keys.isEmpty else { return }

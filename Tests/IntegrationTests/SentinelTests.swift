@@ -226,6 +226,8 @@ private final class RecordingSink: EventSink {
     func publish(_ events: [BoardEvent]) { self.events.withLock { $0 += events } }
 
     func refreshAll() { refreshes.withLock { $0 += 1 } }
+
+    func checkRevocations() {}
 }
 
 /// The warnings logged, and nothing else.

@@ -36,6 +36,8 @@ public struct RevocationList: TokenRevocations {
             [tokenKey, expiresAt])
         do {
             try redis.command(["SET", RedisKeys.revokedToken(tokenKey), "1", "EXAT", String(expiresAt)])
+            // The ws daemons close the token's sockets at once rather than at their next sweep (which still would).
+            _ = try? redis.command(["PUBLISH", RedisKeys.revocationsChannel, "1"])
         } catch {
             // Redis's cache may go on vouching for the token: a Redis that refuses writes (out of memory, failing to persist)
             // still deletes the mark of a complete cache, but one that did not answer (stalled, cut off) may keep the mark

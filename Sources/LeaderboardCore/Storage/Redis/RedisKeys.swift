@@ -26,6 +26,8 @@ public enum RedisKeys {
     static let revocationsReload = "lb:meta:revocations-reload"
     /// Where the apply script publishes its events; leaderboard-ws subscribes to it.
     public static let eventsChannel = "lb:events"
+    /// Where a logout says a token was revoked, so leaderboard-ws checks its sockets' tokens at once.
+    public static let revocationsChannel = "lb:revocations"
 
     /// `lb:ver:<game>:<period>`: names a board's current content.
     static let boardVersionPrefix = "lb:ver:"
