@@ -616,6 +616,34 @@ import Testing
         }
     }
 
+    /// A player's equal bests in two games of a report: both paths name the earlier day's (PostgreSQL's takes the
+    /// earliest score; the index once kept the first game in the catalog's order, with its date, on a week's board).
+    @Test func aReportNamesTheEarlierOfAPlayersEqualBestsOnBothPaths() throws {
+        try withGame { first in
+            try withGame { second in
+                let player = try makeUser("Equal Bests")
+                let week = BoardPeriod(.weekly, containing: today.adding(days: -7))
+                let (monday, sunday) = (week.days!.lowerBound, week.days!.upperBound)
+                // The later day in the game that comes first.
+                for (game, day) in [(first, monday.adding(days: 3)), (second, monday.adding(days: 1))] {
+                    try database.query(
+                        "INSERT INTO scores (user_id, game, score, created_at) VALUES ($1, $2, 500, to_timestamp($3) + interval '12 hours')",
+                        [player, game, day.epochSeconds])
+                }
+                _ = try IndexRebuilder(database: database, redis: redis, logger: logger).rebuild(wait: true)
+                let fromIndex = try #require(try BoardIndex(redis: redis).top(limit: 1, of: [(first, week), (second, week)]))
+                let fromPostgreSQL = try PostgresScoreStore(database: database).topPlayers(
+                    from: monday.epochSeconds, to: sunday.adding(days: 1).epochSeconds, games: [first, second], ascending: false, limit: 1)
+                #expect(
+                    fromPostgreSQL.map { [$0.game, UTCDay(epochSeconds: $0.epochSeconds).description] } == [
+                        [second, monday.adding(days: 1).description]
+                    ])
+                #expect(
+                    fromIndex.map { [$0.game, UTCDay(epochSeconds: $0.epochSeconds).description] } == [[second, monday.adding(days: 1).description]])
+            }
+        }
+    }
+
     @Test func aReportOlderThanTheIndexKeepsIsAnsweredFromPostgreSQL() throws {
         try withGame { game in
             let user = try makeUser("Old")

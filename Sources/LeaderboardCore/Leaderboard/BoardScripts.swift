@@ -541,7 +541,7 @@ enum BoardScripts {
         """)
 
     /// ARGV: limit, then board names `<game>:<period>`, of `best` games whose boards are in one order (the
-    /// caller's to ensure). The top `limit` players by their best single score on any of the boards: only each
+    /// caller's to ensure), period by period in time order, each in the same order of games. The top `limit` players by their best single score on any of the boards: only each
     /// board's top `limit` can hold them (a MAX-union's top N lies in the union of the parts' top N), so a year
     /// is a few dozen small range reads, never every member. Ties go to the lowest user id, as in PostgreSQL's
     /// report, and a board orders equal scores by member, not by user id: so the players tied with a board's
@@ -571,7 +571,14 @@ enum BoardScripts {
           for j = 1, #rows, 2 do
             local user, score = userOf(rows[j]), tonumber(rows[j + 1])
             local current = best[user]
-            if current == nil or score > current[1] then best[user] = {score, ARGV[i]} end
+            if current == nil or score > current[1] then
+              best[user] = {score, ARGV[i]}
+            elseif score == current[1] and current[2] ~= ARGV[i]
+                and (whenOf(datesOf(ARGV[i]), user) or math.huge) < (whenOf(datesOf(current[2]), user) or math.huge) then
+              -- An equal best on another board counts from the earlier day; on the same day, the board read first (the
+              -- boards come period by period, each in the caller's order of games), as PostgreSQL's report has it.
+              best[user] = {score, ARGV[i]}
+            end
           end
           if #rows >= 2 * limit and (floor == nil or tonumber(rows[2 * limit]) > floor) then
             floor, floorText = tonumber(rows[2 * limit]), rows[2 * limit]

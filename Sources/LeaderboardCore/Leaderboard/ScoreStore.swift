@@ -12,7 +12,8 @@ public protocol ScoreStore {
     /// Per player, how many different games they played in `[from, to)` (epoch seconds).
     func gamesPlayed(userIds: [Int], from: Int, to: Int) throws -> [Int: Int]
     /// The report computed from every score of `games` in the range: each player's best single score, in
-    /// descending order of score or, `ascending`, ascending; ties by user id. For ranges older than the index
+    /// descending order of score or, `ascending`, ascending; ties by user id. Of a player's equal bests, the one of
+    /// the earliest day, then of the first game in `games`, then the earliest (as the index's report names it). For ranges older than the index
     /// keeps, and for games whose boards hold something else than a best score.
     func topPlayers(from: Int, to: Int, games: [String], ascending: Bool, limit: Int) throws -> [TopScore]
     /// The ids of scores above `id`, oldest first, with whether they are older than one second (by then the worker that
@@ -231,7 +232,7 @@ public struct PostgresScoreStore: ScoreStore {
                 FROM scores s
                 WHERE created_at >= to_timestamp($1) AND created_at < to_timestamp($2) AND game = ANY($3::text[])
                     AND \(IndexRebuilder.countedScores)
-                ORDER BY user_id, rank_value DESC, created_at, id
+                ORDER BY user_id, rank_value DESC, (created_at AT TIME ZONE 'UTC')::date, array_position($3::text[], game), created_at, id
             )
             SELECT b.user_id, u.name, b.game, b.score, floor(extract(epoch FROM b.created_at))::bigint AS epoch
             FROM best b JOIN users u ON u.id = b.user_id
