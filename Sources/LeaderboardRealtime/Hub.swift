@@ -271,10 +271,7 @@ final class Hub: @unchecked Sendable {
             let update = ViewUpdate(view: view, text: rendered.text)
             let since = staleSince.removeValue(forKey: view)
             if content[view]?.frame != update.frame, let audience = watchers[view] {
-                Self.deliver(to: audience) {
-                    let local = update.copied()
-                    return { $0.receive(local) }
-                }
+                Self.deliver(update, to: audience)
                 Counter(label: "leaderboard_ws_pushes_total").increment(by: audience.count)
                 if let since {
                     Timer(label: "leaderboard_ws_push_latency_seconds").recordNanoseconds((NIODeadline.now() - since).nanoseconds)
@@ -282,10 +279,7 @@ final class Hub: @unchecked Sendable {
             }
             content[view] = update
             if !asked.isEmpty {
-                Self.deliver(to: asked) {
-                    let local = update.copied()
-                    return { $0.receive(local) }
-                }
+                Self.deliver(update, to: asked)
                 watchers[view, default: Audience()].formUnion(asked)
             }
         case .failure(let error):
@@ -318,6 +312,14 @@ final class Hub: @unchecked Sendable {
         staleSince[view] = nil
         for channel in audience.channels { viewOfChannel[channel] = nil }
         Self.deliver(to: audience) { { $0.receive(failure) } }
+    }
+
+    /// A view's frame to each session of `audience`, from a buffer of each loop's own.
+    private static func deliver(_ update: ViewUpdate, to audience: Audience) {
+        deliver(to: audience) {
+            let local = update.copied()
+            return { $0.receive(local) }
+        }
     }
 
     /// One task per event loop, which hands each of that loop's sessions to the body `bodyForLoop` makes for

@@ -541,12 +541,13 @@ enum BoardScripts {
         """)
 
     /// ARGV: limit, then board names `<game>:<period>`, of `best` games whose boards are in one order (the
-    /// caller's to ensure), period by period in time order, each in the same order of games. The top `limit` players by their best single score on any of the boards: only each
-    /// board's top `limit` can hold them (a MAX-union's top N lies in the union of the parts' top N), so a year
-    /// is a few dozen small range reads, never every member. Ties go to the lowest user id, as in PostgreSQL's
-    /// report, and a board orders equal scores by member, not by user id: so the players tied with a board's
-    /// `limit`-th are read too, all of them (usually a few); when more than `BoardIndex.reportTiesRead` are, the
-    /// script answers nil and PostgreSQL makes the report (a board of players all at a game's maximum, say).
+    /// caller's to ensure), period by period in time order, each in the same order of games. The top `limit` players
+    /// by their best single score on any of the boards: only each board's top `limit` can hold them (a MAX-union's
+    /// top N lies in the union of the parts' top N), so a year is a few dozen small range reads, never every member.
+    /// Ties go to the lowest user id, as in PostgreSQL's report, and a board orders equal scores by member, not by
+    /// user id: so the players tied with a board's `limit`-th are read too, all of them (usually a few); when more
+    /// than `BoardIndex.reportTiesRead` are, the script answers nil and PostgreSQL makes the report (a board of
+    /// players all at a game's maximum, say).
     /// A board that gives `limit` rows shows `limit` players at or above its last score, so no one below
     /// that floor can make the answer: later boards are read only down to it, ties included (most of a long
     /// report's time in Redis went into rows that could not count).

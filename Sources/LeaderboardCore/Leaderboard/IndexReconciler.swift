@@ -128,6 +128,8 @@ public final class IndexReconciler {
         // new writers cannot keep the watermark back.
         let horizon = try self.horizon ?? ScoreWriters.horizon(on: database)
         self.horizon = horizon
+        // Asked once a pass, after its first batch's work (the writers' statements have most likely ended by then).
+        var horizonPassed: Bool?
         var watermark = try index.watermark(generation: generation)
         while true {
             let batch = try scores.pending(after: watermark, limit: batchSize)
@@ -138,7 +140,8 @@ public final class IndexReconciler {
             for outcome in try index.apply(missing, today: today) { _ = try outcome.get() }
             pass.applied += missing.count
             // Every id at or below the horizon's last one is stored or never will be, so the gaps between them are final.
-            let passable = try ScoreWriters.haveEnded(horizon, on: database) ? horizon.lastId : watermark
+            if horizonPassed == nil { horizonPassed = try ScoreWriters.haveEnded(horizon, on: database) }
+            let passable = horizonPassed == true ? horizon.lastId : watermark
             var advanced = watermark
             for (entry, isApplied) in zip(batch, applied) {
                 guard entry.id <= passable, isApplied || entry.isRipe else { break }
@@ -154,7 +157,7 @@ public final class IndexReconciler {
             guard batch.count == batchSize, advanced == batch.last?.id else { break }
             watermark = advanced
         }
-        if try ScoreWriters.haveEnded(horizon, on: database) { self.horizon = nil }
+        if try horizonPassed ?? ScoreWriters.haveEnded(horizon, on: database) { self.horizon = nil }
         pass.compacted = try index.compactClosedBoards(generation: generation, today: today)
         return pass
     }

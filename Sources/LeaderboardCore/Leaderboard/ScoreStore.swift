@@ -13,8 +13,8 @@ public protocol ScoreStore {
     func gamesPlayed(userIds: [Int], from: Int, to: Int) throws -> [Int: Int]
     /// The report computed from every score of `games` in the range: each player's best single score, in
     /// descending order of score or, `ascending`, ascending; ties by user id. Of a player's equal bests, the one of
-    /// the earliest day, then of the first game in `games`, then the earliest (as the index's report names it). For ranges older than the index
-    /// keeps, and for games whose boards hold something else than a best score.
+    /// the earliest day, then of the first game in `games`, then the earliest (as the index's report names it). For
+    /// ranges older than the index keeps, and for games whose boards hold something else than a best score.
     func topPlayers(from: Int, to: Int, games: [String], ascending: Bool, limit: Int) throws -> [TopScore]
     /// The ids of scores above `id`, oldest first, with whether they are older than one second (by then the worker that
     /// stored one has most likely applied it itself): what the reconciler checks every second, so no more than that.
