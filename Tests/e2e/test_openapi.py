@@ -27,6 +27,7 @@ from openapi_spec_validator import validate
 from conftest import PASSWORD, REPO, Api, Stack, leaderboardctl, new_player, random_loopback_address, run_sql
 
 SPEC = REPO / "openapi.yaml"
+CONFIG = pathlib.Path(__file__).parent / "schemathesis.toml"
 ROUTER = REPO / "Sources" / "LeaderboardAPI" / "API" / "APIService.swift"
 EXAMPLES = int(os.environ.get("OPENAPI_EXAMPLES", "50"))
 RUN_TIMEOUT = 150
@@ -90,7 +91,7 @@ def seeded_admin(base_url: str, _stack_session: Stack):
 def run_schemathesis(base_url: str, *extra: str, login: tuple[str, str] | None = None) -> tuple[int, str, float]:
     seed = os.environ.get("OPENAPI_SEED") or str(random.randrange(1, 2**31))
     command = [
-        sys.executable, "-m", "schemathesis.cli", "run", str(SPEC),
+        sys.executable, "-m", "schemathesis.cli", "--config-file", str(CONFIG), "run", str(SPEC),
         "--url", f"{base_url}/api/v1",
         "--checks", "all", "--exclude-checks", "positive_data_acceptance",
         "--max-examples", str(EXAMPLES), "--seed", seed,
@@ -113,6 +114,24 @@ def run_schemathesis(base_url: str, *extra: str, login: tuple[str, str] | None =
     )
     output = completed.stdout + completed.stderr
     return completed.returncode, f"seed {seed} (OPENAPI_SEED={seed} replays it)\n{output}", time.monotonic() - started
+
+
+def failures(output: str) -> str:
+    """One line naming each failing operation's checks (what CI's one-line summary of the assertion shows)."""
+    found: list[str] = []
+    for line in output.splitlines():
+        if operation := re.fullmatch(r"_{3,} (\S+ \S+) _{3,}", line.strip()):
+            found.append(f"{operation[1]}:")
+        elif found and (check := re.fullmatch(r"- (ST\d+ .*)", line.strip())):
+            found[-1] += f" {check[1]};"
+    seed = re.search(r"^seed (\d+)", output)
+    return f"seed {seed[1] if seed else '?'}: " + (" ".join(found) or "no failure section (see the output)")
+
+
+def readable(output: str, longest_line: int = 2000) -> str:
+    """The output with each line cut short: a reproduction's curl can carry a body of 100 KB."""
+    return "\n".join(line if len(line) <= longest_line else f"{line[:longest_line]}... ({len(line)} characters)"
+                     for line in output.splitlines())
 
 
 def summary(output: str) -> str:
@@ -147,5 +166,5 @@ def test_the_live_server_matches_the_spec(base_url: str, seeded_player, seeded_a
             before=",".join(games_before),
         )
     print(f"schemathesis ({auth}, {seconds:.0f} s):\n{summary(output)}")
-    assert status == 0, output[-20000:]
+    assert status == 0, f"{failures(output)}\n{readable(output)[-20000:]}"
     assert re.search(r"\d+ generated, \d+ passed", output), summary(output)
