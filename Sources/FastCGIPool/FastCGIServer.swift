@@ -2,6 +2,7 @@ import CFastCGI
 import Foundation
 import Logging
 import Metrics
+import Synchronization
 
 /// A pool of threads answering FastCGI requests on one listening socket, in the manner of fcgiwrap, on
 /// connections that nginx keeps (`fastcgi_keep_conn on` and an upstream `keepalive`).
@@ -14,7 +15,7 @@ import Metrics
 /// request's `ipcFd` before `FCGX_Accept_r`, which then reads the next request on it instead of accepting.
 ///
 /// `@unchecked Sendable`: `isStopping`, `isAccepting`, `openConnections`, `idleConnections` and `isPastGrace` are only read or
-/// written under `lock`; the rest is set once in `init`.
+/// written under `lock`; `workerActivity` is atomic; the rest is set once in `init`.
 public final class FastCGIServer: @unchecked Sendable {
     public typealias Responder = (HTTPRequest) -> HTTPResponse
 
@@ -45,6 +46,12 @@ public final class FastCGIServer: @unchecked Sendable {
     private var idleConnections: Set<Int32> = []
     /// The stop's grace is over: connections are closed, not kept, once their answer is sent.
     private var isPastGrace = false
+    /// Per worker, when it took the request it is on (`DispatchTime`'s uptime nanoseconds), 0 while it has none.
+    private let workerActivity: [WorkerActivity]
+
+    private final class WorkerActivity: Sendable {
+        let busySince = Atomic<UInt64>(0)
+    }
 
     /// Opens the socket (the one systemd passed in `LISTEN_FDS`, else `address`) and blocks SIGTERM and
     /// SIGINT for every thread started from now on: create the server before any other thread. A request
@@ -66,31 +73,25 @@ public final class FastCGIServer: @unchecked Sendable {
             listenSocket = inherited
             ownSocketPath = nil
         } else {
-            let path: String
-            switch address {
-            case .unix(let socketPath):
+            if case .unix(let socketPath) = address {
                 // A socket file left by a crashed run would make bind fail; one a running pool serves is not ours to take
                 // (unlinked, it would leave that pool unreachable, and stopping this one would unlink the path again).
                 guard !Self.isServed(unixPath: socketPath) else { throw .addressInUse(address: address.description) }
                 unlink(socketPath)
-                path = socketPath
-            case .tcp(let host, let port):
-                path = "\(host):\(port)"
             }
-            let socket = FCGX_OpenSocket(path, 1024)
-            guard socket >= 0 else { throw .cannotListen(address: address.description, errno: errno) }
+            listenSocket = try ListeningSocket.open(address, backlog: 1024)
             if case .unix(let socketPath) = address {
                 chmod(socketPath, 0o660)
                 ownSocketPath = socketPath
             } else {
                 ownSocketPath = nil
             }
-            listenSocket = socket
         }
         // Workers take the queue until accept() says it is empty, never blocking in it.
         _ = fcntl(listenSocket, F_SETFL, fcntl(listenSocket, F_GETFL) | O_NONBLOCK)
         poller = try ReadinessPoller()
         self.workerCount = workerCount
+        workerActivity = (0..<workerCount).map { _ in WorkerActivity() }
         self.maxBodyBytes = maxBodyBytes
         self.bodyTooLarge = bodyTooLarge
         self.keptConnectionsGrace = keptConnectionsGrace
@@ -112,7 +113,7 @@ public final class FastCGIServer: @unchecked Sendable {
     public func run(onStop: () -> Void = {}) {
         var stopSignals = Self.stopSignals
         poller.watchListener(listenSocket)
-        let workers = (0..<workerCount).map { _ in Self.startThread { self.workerLoop() } }
+        let workers = workerActivity.map { activity in Self.startThread { self.workerLoop(activity) } }
         logger.info("fastcgi pool started", metadata: ["workers": "\(workerCount)"])
         var received: Int32 = 0
         sigwait(&stopSignals, &received)
@@ -123,6 +124,18 @@ public final class FastCGIServer: @unchecked Sendable {
         poller.signalStop()
         for worker in workers { pthread_join(worker, nil) }
         logger.info("fastcgi pool stopped")
+    }
+
+    /// Whether the pool can still answer a request: a worker is free, or one took its request less than `limit`
+    /// ago. A pool whose every worker has been on one request for longer (a call that hangs, a deadlock) answers
+    /// nobody, and the systemd watchdog should restart it.
+    public func isAnswering(stuckAfter limit: Duration) -> Bool {
+        let now = DispatchTime.now().uptimeNanoseconds
+        let limitNanoseconds = UInt64(limit.components.seconds) * 1_000_000_000 + UInt64(limit.components.attoseconds / 1_000_000_000)
+        return workerActivity.contains { worker in
+            let since = worker.busySince.load(ordering: .relaxed)
+            return since == 0 || since > now || now - since < limitNanoseconds
+        }
     }
 
     private func stopAccepting() {
@@ -172,7 +185,7 @@ public final class FastCGIServer: @unchecked Sendable {
         return signals
     }
 
-    private func workerLoop() {
+    private func workerLoop(_ activity: WorkerActivity) {
         let respond = makeResponder()
         var request = FCGX_Request()
         // No listening socket for libfcgi: when a connection ends, FCGX_Accept_r closes it and fails at once
@@ -198,7 +211,9 @@ public final class FastCGIServer: @unchecked Sendable {
                 if mayAcceptAgain { poller.rearmListener(listenSocket) }
             case .connection(let descriptor):
                 guard locked({ idleConnections.remove(descriptor) != nil }) else { continue }
+                activity.busySince.store(DispatchTime.now().uptimeNanoseconds, ordering: .relaxed)
                 serve(on: descriptor, with: &request, respond: respond)
+                activity.busySince.store(0, ordering: .relaxed)
             }
         }
     }
@@ -274,11 +289,7 @@ public final class FastCGIServer: @unchecked Sendable {
 
     /// Whether a process accepts connections on the unix socket at `path`.
     private static func isServed(unixPath path: String) -> Bool {
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        let bytes = Array(path.utf8)
-        guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else { return false }
-        withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: bytes) }
+        guard var address = ListeningSocket.unixAddress(path) else { return false }
         let probe = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard probe >= 0 else { return false }
         defer { close(probe) }
@@ -334,14 +345,26 @@ extension FastCGIServer {
 public enum FastCGIError: Error, CustomStringConvertible {
     case initializationFailed
     case cannotListen(address: String, errno: Int32)
+    case cannotResolve(address: String, reason: String)
     case addressInUse(address: String)
     case cannotPoll(errno: Int32)
     case invalidWebServerAddress(String)
+
+    /// The address cannot work as given (no such directory or host, not this machine's, not ours to bind): a setting
+    /// to correct, not a state to wait out, as a port another process holds may be.
+    public var isAboutTheAddress: Bool {
+        switch self {
+        case .cannotResolve: true
+        case .cannotListen(_, let code): code != EADDRINUSE
+        default: false
+        }
+    }
 
     public var description: String {
         switch self {
         case .initializationFailed: "fastcgi: FCGX_Init failed"
         case .cannotListen(let address, let code): "fastcgi: cannot listen on \(address): \(String(cString: strerror(code)))"
+        case .cannotResolve(let address, let reason): "fastcgi: cannot listen on \(address): \(reason)"
         case .addressInUse(let address): "fastcgi: \(address) is served by another process already; stop it first"
         case .cannotPoll(let code): "fastcgi: cannot create the epoll instance: \(String(cString: strerror(code)))"
         case .invalidWebServerAddress(let text): "fastcgi: FCGI_WEB_SERVER_ADDRS: '\(text)' is not an IPv4 address"

@@ -47,9 +47,6 @@ public final class RealtimeServer: Sendable {
     /// Binds and serves until SIGTERM or SIGINT, then stops in order and returns. `onReady` runs once
     /// the port is bound, `onStop` when the signal arrives.
     public func run(onReady: () -> Void = {}, onStop: () -> Void = {}) throws {
-        guard case .tcp(let host, let port) = config.wsListen else {
-            throw RealtimeError.unsupportedListenAddress(config.wsListen.description)
-        }
         Gauge(label: "leaderboard_ws_connections").record(0)
         hub.start()
         let subscriber = EventSubscriber(settings: config.redis, sink: hub, following: sentinelWatch, logger: logger)
@@ -61,9 +58,9 @@ public final class RealtimeServer: Sendable {
             .childChannelOption(.writeBufferWaterMark, value: .init(low: 32 * 1024, high: 128 * 1024))
             .childChannelOption(.socketOption(.so_sndbuf), value: SocketOptionValue(Self.socketSendBufferBytes))
             .childChannelInitializer { channel in self.initialize(channel) }
-            .bind(host: host, port: port)
+            .bind(host: config.wsListen.host, port: config.wsListen.port)
             .wait()
-        logger.info("listening", metadata: ["address": "\(config.wsListen)"])
+        logger.info("listening", metadata: ["address": "\(config.wsListen.host):\(config.wsListen.port)"])
         onReady()
 
         let stop = DispatchSemaphore(value: 0)
@@ -172,16 +169,6 @@ public final class RealtimeServer: Sendable {
             }
             channel.closeFuture.whenComplete { _ in accountSockets.release(userID: claims.userID) }
             return admission
-        }
-    }
-}
-
-public enum RealtimeError: Error, CustomStringConvertible {
-    case unsupportedListenAddress(String)
-
-    public var description: String {
-        switch self {
-        case .unsupportedListenAddress(let address): "WS_LISTEN must be host:port, not \(address)"
         }
     }
 }

@@ -35,8 +35,9 @@ do {
         reconciler.run(until: stopReconciler)
         reconcilerStopped.signal()
     }
-    // A store outage is not a reason to restart: the api answers 503 and recovers by itself.
-    systemd.startWatchdog()
+    // A store outage is not a reason to restart: the api answers 503 and recovers by itself. A pool whose every worker
+    // has been on one request for the whole watchdog timeout answers nobody: no ping, and systemd restarts it.
+    if let timeout = systemd.watchdogTimeout { systemd.startWatchdog { server.isAnswering(stuckAfter: timeout) } }
     logger.info("listening", metadata: ["address": "\(config.apiListen)", "mode": "\(config.mode.rawValue)"])
     // The socket is open, so requests queue from now on, whether or not the workers have started.
     systemd.notify(.ready, .status("\(config.apiWorkers) workers"))
@@ -44,6 +45,9 @@ do {
     stopReconciler.stop()
     reconcilerStopped.wait()
     sentinelWatch?.stop()
+} catch let error as FastCGIError where error.isAboutTheAddress {
+    FileHandle.standardError.write(Data("leaderboard-api: API_LISTEN: \(error)\n".utf8))
+    exit(Startup.configurationExitCode)
 } catch {
     logger.critical("\(error)")
     exit(1)

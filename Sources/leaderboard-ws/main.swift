@@ -15,7 +15,7 @@ do {
     try server.run(
         onReady: {
             systemd.startWatchdog { server.isResponsive }
-            systemd.notify(.ready, .status("listening on \(config.wsListen)"))
+            systemd.notify(.ready, .status("listening on \(config.wsListen.host):\(config.wsListen.port)"))
         },
         onStop: { systemd.notify(.stopping, .status("closing clients with 1001")) })
 } catch {

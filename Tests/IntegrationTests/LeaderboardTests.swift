@@ -644,6 +644,27 @@ import Testing
         }
     }
 
+    /// A report made from PostgreSQL is bounded in time: past its timeout the statement is cancelled and the caller
+    /// refused (503), rather than a worker waiting as long as it takes. Here its statement waits on a table lock held
+    /// longer than the timeout; the timeout is the report's alone, not the connection's.
+    @Test func aReportFromPostgreSQLThatRunsPastItsTimeoutIsRefused() throws {
+        try withGame { game in
+            let store = PostgresScoreStore(database: database, reportTimeout: .milliseconds(200))
+            let report = {
+                try store.topPlayers(from: 0, to: today.adding(days: 1).epochSeconds, games: [game], ascending: false, limit: 10)
+            }
+            let holder = TestStack.database()
+            try holder.transaction {
+                try holder.query("LOCK TABLE scores IN ACCESS EXCLUSIVE MODE")
+                #expect(throws: ServiceError.unavailable("the report took longer than 0.2 seconds to make; ask for a shorter range")) {
+                    try report()
+                }
+            }
+            #expect(try report().isEmpty, "the same report is made once nothing holds it up")
+            #expect(try database.query("SHOW statement_timeout")[0].requiredString("statement_timeout") == "0")
+        }
+    }
+
     @Test func aReportOlderThanTheIndexKeepsIsAnsweredFromPostgreSQL() throws {
         try withGame { game in
             let user = try makeUser("Old")

@@ -122,6 +122,17 @@ import Testing
         #expect(throws: ConfigError.self) { try Config(values: values) }
     }
 
+    @Test func theWebSocketDaemonListensOnTCPOnly() throws {
+        var values = Self.minimal
+        values["WS_LISTEN"] = "0.0.0.0:9001"
+        let address = try Config(values: values).wsListen
+        #expect(address.host == "0.0.0.0" && address.port == 9001)
+        values["WS_LISTEN"] = "unix:/run/ws.sock"
+        #expect(throws: ConfigError.malformed(variable: "WS_LISTEN", value: "unix:/run/ws.sock", expected: "host:port")) {
+            try Config(values: values)
+        }
+    }
+
     @Test func refusalsListenTakesAnIPv4HostAndPortOnly() throws {
         var values = Self.minimal
         values["NGINX_REFUSALS_LISTEN"] = "127.0.0.1:8089"

@@ -69,7 +69,7 @@ import Glibc
         let notifier = SystemdNotifier(
             logger: Self.logger, environment: ["NOTIFY_SOCKET": receiver.address, "WATCHDOG_USEC": "200000"])
         #expect(notifier.watchdogInterval == .milliseconds(100))
-        notifier.startWatchdog()
+        notifier.startWatchdog { true }
         #expect(receiver.receive() == "WATCHDOG=1")
         #expect(receiver.receive() == "WATCHDOG=1", "the watchdog pings again, not once")
     }

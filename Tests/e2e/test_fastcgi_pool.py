@@ -11,10 +11,12 @@ import signal
 import socket
 import struct
 import subprocess
+import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+import pytest
 import requests
 
 from conftest import Api, LogWatch, Stack, answered_by_the_api, leaderboardctl, new_players, wait_until
@@ -57,12 +59,20 @@ class KeptFastCGIConnection:
 
     def get(self, uri: str) -> bytes:
         """The response's head and body (CGI style, `Status:` first) of a GET on this connection."""
+        self.begin("GET", uri)
+        self.socket.sendall(self.record(self.STDIN, b""))
+        return self.answer()
+
+    def begin(self, method: str, uri: str, content_length: int = 0) -> None:
+        """Sends a request's head; its body (`STDIN` records, then an empty one) is the caller's to send."""
         params = b"".join(self.pair(name, value) for name, value in (
-            ("REQUEST_METHOD", "GET"), ("REQUEST_URI", uri), ("DOCUMENT_URI", uri), ("QUERY_STRING", ""),
-            ("REMOTE_ADDR", "127.0.0.1")))
+            ("REQUEST_METHOD", method), ("REQUEST_URI", uri), ("DOCUMENT_URI", uri), ("QUERY_STRING", ""),
+            ("REMOTE_ADDR", "127.0.0.1"), ("CONTENT_TYPE", "application/json"), ("CONTENT_LENGTH", str(content_length))))
         begin = struct.pack(">HB5x", self.RESPONDER, self.KEEP_CONN)
-        self.socket.sendall(self.record(self.BEGIN_REQUEST, begin) + self.record(self.PARAMS, params)
-                            + self.record(self.PARAMS, b"") + self.record(self.STDIN, b""))
+        self.socket.sendall(self.record(self.BEGIN_REQUEST, begin) + self.record(self.PARAMS, params) + self.record(self.PARAMS, b""))
+
+    def answer(self) -> bytes:
+        """The response's head and body of the request sent last."""
         output = b""
         while True:
             kind, content = self.read_record()
@@ -249,3 +259,72 @@ def test_a_second_pool_on_the_socket_a_running_one_serves_refuses_to_start(base_
     assert "is served by another process already" in second.stderr + second.stdout
     assert socket_path.is_socket()
     assert requests.get(f"{base_url}/api/v1/health", timeout=10).status_code == 200
+
+
+@pytest.mark.parametrize("listen", ["unix:/no/such/directory/api.sock", "192.0.2.1:9000"])
+def test_a_pool_that_cannot_listen_where_api_listen_says_stops_with_one_line_naming_it(stack: Stack, listen: str) -> None:
+    """A missing directory, or an address that is not this machine's, is a setting to correct: the pool stops with
+    exit status 78 (EX_CONFIG, which the unit does not restart) and one line naming API_LISTEN, as for any bad
+    setting (libfcgi's FCGX_OpenSocket used to call exit itself, with 1 or errno and its own words)."""
+    env = {**os.environ, "LEADERBOARD_ENV_FILE": str(stack.directory / "leaderboard.env"), "API_LISTEN": listen, "API_WORKERS": "1"}
+    refused = subprocess.run([str(pathlib.Path(os.environ["BIN_DIR"]) / "leaderboard-api")], env=env, capture_output=True,
+                             text=True, timeout=60)
+    assert refused.returncode == 78, refused.stderr
+    lines = refused.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("leaderboard-api: API_LISTEN: ") and listen in lines[0], refused.stderr
+
+
+def test_a_pool_whose_every_worker_is_stuck_stops_pinging_the_systemd_watchdog(stack: Stack) -> None:
+    """systemd restarts the api when its watchdog pings stop (WatchdogSec=). They stop once every worker has been on
+    one request for the whole watchdog timeout (1 s here, the unit's 30 s): the pool answers nobody then. The pool's
+    one worker is held by a request whose body stops half way (nginx sends whole bodies, so in production it would be
+    a call that hangs); once that request ends, the pings come again."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with tempfile.TemporaryDirectory() as directory, socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as notifications:
+        notify_path = os.path.join(directory, "notify")
+        notifications.bind(notify_path)
+
+        def next_message(timeout: float) -> str | None:
+            notifications.settimeout(timeout)
+            try:
+                return notifications.recv(4096).decode()
+            except TimeoutError:
+                return None
+
+        def ping_within(timeout: float) -> bool:
+            deadline = time.monotonic() + timeout
+            while (left := deadline - time.monotonic()) > 0:
+                if next_message(left) == "WATCHDOG=1":
+                    return True
+            return False
+
+        env = {
+            **os.environ, "LEADERBOARD_ENV_FILE": str(stack.directory / "leaderboard.env"), "API_LISTEN": f"127.0.0.1:{port}",
+            "API_WORKERS": "1", "NOTIFY_SOCKET": notify_path, "WATCHDOG_USEC": "1000000",
+        }
+        env.pop("WATCHDOG_PID", None)
+        pool = subprocess.Popen([str(pathlib.Path(os.environ["BIN_DIR"]) / "leaderboard-api")], env=env,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        held: KeptFastCGIConnection | None = None
+        try:
+            assert ping_within(30), "the pool never pinged the watchdog"
+            held = wait_until(lambda: KeptFastCGIConnection(("127.0.0.1", port)), timeout=30,
+                              ignoring=(ConnectionRefusedError,), message="the pool never listened")
+            body = b'{"game": "cod", "score": 1}'
+            held.begin("POST", "/api/v1/scores", content_length=len(body))
+            held.socket.sendall(held.record(held.STDIN, body[:5]))
+            # A healthy pool pings every 0.5 s; a silence of 3 s within 15 s means the pings stopped.
+            deadline = time.monotonic() + 15
+            while ping_within(3):
+                assert time.monotonic() < deadline, "the pool kept pinging the watchdog with its only worker stuck"
+            held.socket.sendall(held.record(held.STDIN, body[5:]) + held.record(held.STDIN, b""))
+            assert held.answer().startswith(b"Status: 401"), "the held request is answered once its body ends"
+            assert ping_within(5), "the pings did not come again once the worker was free"
+        finally:
+            if held:
+                held.close()  # a stopping pool waits for the request in flight on it
+            pool.send_signal(signal.SIGTERM)
+            _, errors = pool.communicate(timeout=30)
+        assert pool.returncode == 0, errors

@@ -21,7 +21,8 @@ public struct Config: Sendable {
     /// The UDP address (IPv4 host:port) where leaderboard-api counts nginx's refusals (`NginxRefusalCounter`);
     /// nil: not counted, unless systemd passed the socket.
     public var nginxRefusalsListen: (host: String, port: Int)?
-    public var wsListen: ListenAddress
+    /// The daemon listens on TCP only (nginx proxies WebSocket upgrades to `host:port`).
+    public var wsListen: (host: String, port: Int)
     public var wsWorkers: Int
     public var wsMaxConnections: Int
     public var wsMessagesPerSecond: Int
@@ -119,7 +120,11 @@ public struct Config: Sendable {
             }
             return (host, port)
         }
-        wsListen = try reader.listenAddress("WS_LISTEN", default: "127.0.0.1:8081")
+        let wsListenText = reader.string("WS_LISTEN", default: "127.0.0.1:8081")
+        guard case .tcp(let wsHost, let wsPort) = ListenAddress(wsListenText) else {
+            throw .malformed(variable: "WS_LISTEN", value: wsListenText, expected: "host:port")
+        }
+        wsListen = (wsHost, wsPort)
         wsWorkers = try reader.integer("WS_WORKERS", default: 4, in: 1...256)
         wsMaxConnections = try reader.integer("WS_MAX_CONNECTIONS", default: 20_000, in: 1...1_000_000)
         wsMessagesPerSecond = try reader.integer("WS_MESSAGES_PER_SECOND", default: 20, in: 1...10_000)

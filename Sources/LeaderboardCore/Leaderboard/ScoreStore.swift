@@ -85,9 +85,17 @@ public struct StoredScore: Sendable {
 
 public struct PostgresScoreStore: ScoreStore {
     let database: PostgresConnection
+    /// How long `topPlayers` may run before PostgreSQL cancels it (see `defaultReportTimeout`).
+    let reportTimeout: Duration
 
-    public init(database: PostgresConnection) {
+    /// A report made from PostgreSQL reads every score of its range, and anyone may ask for one: without a bound, one
+    /// over years of a large dataset would hold a worker and a backend for as long as it takes (and nginx stops
+    /// waiting after 60 s). Past it the statement is cancelled and the caller refused (503).
+    public static let defaultReportTimeout: Duration = .seconds(10)
+
+    public init(database: PostgresConnection, reportTimeout: Duration = defaultReportTimeout) {
         self.database = database
+        self.reportTimeout = reportTimeout
     }
 
     /// One statement, one round trip, one commit for the whole batch: the revocation checks (PostgreSQL
@@ -225,6 +233,19 @@ public struct PostgresScoreStore: ScoreStore {
     }
 
     public func topPlayers(from: Int, to: Int, games: [String], ascending: Bool, limit: Int) throws -> [TopScore] {
+        let milliseconds = reportTimeout.components.seconds * 1000 + reportTimeout.components.attoseconds / 1_000_000_000_000_000
+        do {
+            return try database.transaction {
+                // Local to this transaction: the connection's other statements keep no timeout.
+                try database.query("SELECT set_config('statement_timeout', $1, true)", ["\(milliseconds)ms"])
+                return try bestOfEachPlayer(from: from, to: to, games: games, ascending: ascending, limit: limit)
+            }
+        } catch let error as PostgresError where error.sqlState == "57014" {
+            throw ServiceError.unavailable("the report took longer than \(reportTimeout) to make; ask for a shorter range")
+        }
+    }
+
+    private func bestOfEachPlayer(from: Int, to: Int, games: [String], ascending: Bool, limit: Int) throws -> [TopScore] {
         try database.query(
             """
             WITH best AS (

@@ -83,7 +83,7 @@ public struct SystemdNotifier: Sendable {
     /// Starts a thread that sends `WATCHDOG=1` at half the watchdog timeout for as long as `isHealthy`
     /// holds; once it does not, systemd's watchdog ends the process and the unit's `Restart=` applies.
     /// Does nothing when the unit has no watchdog. Start it after anything that must precede threads.
-    public func startWatchdog(isHealthy: @escaping @Sendable () -> Bool = { true }) {
+    public func startWatchdog(isHealthy: @escaping @Sendable () -> Bool) {
         guard isEnabled, let interval = watchdogInterval else { return }
         let seconds = Double(interval.components.seconds) + Double(interval.components.attoseconds) / 1e18
         logger.debug("systemd watchdog on", metadata: ["interval": "\(interval)"])
