@@ -52,15 +52,23 @@ public final class RealtimeServer: Sendable {
         let subscriber = EventSubscriber(settings: config.redis, sink: hub, following: sentinelWatch, logger: logger)
         subscriber.start()
         sentinelWatch?.start()
-        let server = try ServerBootstrap(group: group)
-            .serverChannelOption(.backlog, value: 1024)
-            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .childChannelOption(.writeBufferWaterMark, value: .init(low: 32 * 1024, high: 128 * 1024))
-            .childChannelOption(.socketOption(.so_sndbuf), value: SocketOptionValue(Self.socketSendBufferBytes))
-            .childChannelInitializer { channel in self.initialize(channel) }
-            .bind(host: config.wsListen.host, port: config.wsListen.port)
-            .wait()
-        logger.info("listening", metadata: ["address": "\(config.wsListen.host):\(config.wsListen.port)"])
+        let address = "\(config.wsListen.host):\(config.wsListen.port)"
+        let server: any Channel
+        do {
+            server = try ServerBootstrap(group: group)
+                .serverChannelOption(.backlog, value: 1024)
+                .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+                .childChannelOption(.writeBufferWaterMark, value: .init(low: 32 * 1024, high: 128 * 1024))
+                .childChannelOption(.socketOption(.so_sndbuf), value: SocketOptionValue(Self.socketSendBufferBytes))
+                .childChannelInitializer { channel in self.initialize(channel) }
+                .bind(host: config.wsListen.host, port: config.wsListen.port)
+                .wait()
+        } catch let error as IOError where error.errnoCode != EADDRINUSE {
+            throw RealtimeError.cannotListen(address: address, reason: "\(error)")
+        } catch let error as SocketAddressError {
+            throw RealtimeError.cannotListen(address: address, reason: "\(error)")
+        }
+        logger.info("listening", metadata: ["address": "\(address)"])
         onReady()
 
         let stop = DispatchSemaphore(value: 0)
@@ -169,6 +177,18 @@ public final class RealtimeServer: Sendable {
             }
             channel.closeFuture.whenComplete { _ in accountSockets.release(userID: claims.userID) }
             return admission
+        }
+    }
+}
+
+public enum RealtimeError: Error, CustomStringConvertible {
+    /// `WS_LISTEN` cannot work as given (a host that does not resolve, an address not this machine's): a setting to
+    /// correct. A port another process holds is not one: that may pass, and the daemon exits 1 then.
+    case cannotListen(address: String, reason: String)
+
+    public var description: String {
+        switch self {
+        case .cannotListen(let address, let reason): "cannot listen on \(address): \(reason)"
         }
     }
 }

@@ -18,6 +18,9 @@ do {
             systemd.notify(.ready, .status("listening on \(config.wsListen.host):\(config.wsListen.port)"))
         },
         onStop: { systemd.notify(.stopping, .status("closing clients with 1001")) })
+} catch let error as RealtimeError {
+    FileHandle.standardError.write(Data("leaderboard-ws: WS_LISTEN: \(error)\n".utf8))
+    exit(Startup.configurationExitCode)
 } catch {
     logger.critical("\(error)")
     exit(1)

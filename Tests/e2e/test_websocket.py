@@ -859,3 +859,14 @@ def test_connected_clients_keep_getting_updates_across_a_redis_restart(api: Api,
     # The same sockets, no reconnect: the daemon resubscribed on its own.
     receive_until(board, tops(submitter, score), timeout=15)
     receive_until(standing, standing_of(submitter, score), timeout=15)
+
+
+def test_a_daemon_that_cannot_listen_where_ws_listen_says_stops_with_a_line_naming_it(stack: Stack) -> None:
+    """An address that is not this machine's is a setting to correct: the daemon stops with exit status 78 (EX_CONFIG,
+    which its unit does not restart) and says so in a line naming WS_LISTEN, as for any bad setting."""
+    env = {**os.environ, "LEADERBOARD_ENV_FILE": str(stack.directory / "leaderboard.env"), "WS_LISTEN": "192.0.2.1:9000"}
+    refused = subprocess.run([os.path.join(os.environ["BIN_DIR"], "leaderboard-ws")], env=env, capture_output=True, text=True,
+                             timeout=60)
+    assert refused.returncode == 78, refused.stderr
+    last = refused.stderr.strip().splitlines()[-1]
+    assert last.startswith("leaderboard-ws: WS_LISTEN: cannot listen on 192.0.2.1:9000: "), refused.stderr
