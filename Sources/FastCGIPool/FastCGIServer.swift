@@ -131,10 +131,9 @@ public final class FastCGIServer: @unchecked Sendable {
     /// nobody, and the systemd watchdog should restart it.
     public func isAnswering(stuckAfter limit: Duration) -> Bool {
         let now = DispatchTime.now().uptimeNanoseconds
-        let limitNanoseconds = UInt64(limit.components.seconds) * 1_000_000_000 + UInt64(limit.components.attoseconds / 1_000_000_000)
         return workerActivity.contains { worker in
             let since = worker.busySince.load(ordering: .relaxed)
-            return since == 0 || since > now || now - since < limitNanoseconds
+            return since == 0 || since > now || .nanoseconds(now - since) < limit
         }
     }
 

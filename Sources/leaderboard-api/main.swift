@@ -46,8 +46,7 @@ do {
     reconcilerStopped.wait()
     sentinelWatch?.stop()
 } catch let error as FastCGIError where error.isAboutTheAddress {
-    FileHandle.standardError.write(Data("leaderboard-api: API_LISTEN: \(error)\n".utf8))
-    exit(Startup.configurationExitCode)
+    Startup.stopForConfiguration(program: "leaderboard-api", "API_LISTEN: \(error)")
 } catch {
     logger.critical("\(error)")
     exit(1)

@@ -19,8 +19,7 @@ do {
         },
         onStop: { systemd.notify(.stopping, .status("closing clients with 1001")) })
 } catch let error as RealtimeError {
-    FileHandle.standardError.write(Data("leaderboard-ws: WS_LISTEN: \(error)\n".utf8))
-    exit(Startup.configurationExitCode)
+    Startup.stopForConfiguration(program: "leaderboard-ws", "WS_LISTEN: \(error)")
 } catch {
     logger.critical("\(error)")
     exit(1)

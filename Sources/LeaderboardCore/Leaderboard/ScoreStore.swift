@@ -233,7 +233,7 @@ public struct PostgresScoreStore: ScoreStore {
     }
 
     public func topPlayers(from: Int, to: Int, games: [String], ascending: Bool, limit: Int) throws -> [TopScore] {
-        let milliseconds = reportTimeout.components.seconds * 1000 + reportTimeout.components.attoseconds / 1_000_000_000_000_000
+        let milliseconds = Int(reportTimeout / .milliseconds(1))
         do {
             return try database.transaction {
                 // Local to this transaction: the connection's other statements keep no timeout.
