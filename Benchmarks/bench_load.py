@@ -124,6 +124,7 @@ class CPUWindow:
                                + (own.ru_utime + own.ru_stime) - (self.own.ru_utime + self.own.ru_stime), 2)
         busy = busy_cpu_seconds() - self.busy
         self.other = round(max(0.0, busy - sum(self.cpu.values()) - self.generator), 2)
+        self.busy_cores = round(busy / self.seconds, 2)
         self.redis_commands = redis_command_costs()
 
     def record(self, figure):
@@ -131,6 +132,7 @@ class CPUWindow:
         figure["run_queue_wait_seconds"] = self.run_queue_waits
         figure["generator_cpu_seconds"] = self.generator
         figure["other_cpu_seconds"] = self.other
+        figure["busy_cores"] = self.busy_cores
         figure["window_seconds"] = round(self.seconds, 2)
         figure["redis_commands"] = self.redis_commands
 

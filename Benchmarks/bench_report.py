@@ -79,7 +79,8 @@ def make_table(results):
                 f"p50 {ms(figure)} ms, p99 {ms(figure, 'p99')} ms at c{results['wrk']['connections']}"
                 + (f"; errors {figure['errors']['status']}" if figure["errors"]["status"] else "")
                 + (f"; batches of {batches['size']}: PostgreSQL {batches['store_ms']} ms (running"
-                   f" {batches['store_busy_percent']}% of the run), index {batches['apply_ms']} ms"
+                   f" {batches['store_busy_percent']}% of the run), index {batches['apply_ms']} ms;"
+                   f" the machine busy {figure['busy_cores']} of {results['cores']} cores"
                    if (batches := figure.get("batches")) else ""), source=figure)
         server = f.get(key + ".server")
         if server:

@@ -449,6 +449,40 @@ import Testing
         }
     }
 
+    /// A rebuild's watermark, as the reconciler's: a score whose transaction drew its id before the rebuild began
+    /// and commits while it waits is in the new generation, not below its watermark and on no board.
+    @Test func aRebuildWaitsForAScoreBeingStoredWhenItStarts() throws {
+        let redisServer = try PrivateRedis()
+        defer { redisServer.stop() }
+        let redisURL = "unix://\(redisServer.socketPath)"
+        try withGame { game in
+            let (slowPlayer, fastPlayer) = (try makeUser("Slow"), try makeUser("Fast"))
+            let insert = "INSERT INTO scores (user_id, game, score) VALUES ($1, $2, $3) RETURNING id"
+            let slow = TestStack.database()
+            try slow.query("BEGIN")
+            defer { _ = try? slow.query("ROLLBACK") }
+            let slowId = try slow.query(insert, [slowPlayer, game, 500])[0].requiredInt("id")
+            _ = try database.query(insert, [fastPlayer, game, 400])
+
+            // The rebuild has read its horizon (the slow transaction among its writers) once it asks whether they ended
+            // (`ScoreWriters.haveEnded`, the one query of the rebuild that names `virtualxid`).
+            let rebuilt = try TestStack.whileRunning(
+                "the rebuild waits for the transactions storing scores",
+                { connection in
+                    let redis = RedisConnection(settings: try RedisSettings(url: redisURL))
+                    return try IndexRebuilder(database: connection, redis: redis, logger: Logger(label: "test")).rebuild(wait: true)
+                }, reaches: "query LIKE '%virtualxid%'"
+            ) {
+                try slow.query("COMMIT")
+            }
+            let generation = try #require(try rebuilt.get()).generation
+            let index = BoardIndex(redis: RedisConnection(settings: try RedisSettings(url: redisURL)))
+            #expect(try index.watermark(generation: generation) >= slowId)
+            let board = try index.page(game: game, period: BoardPeriod(.allTime, containing: today), start: 0, stop: 9).rows
+            #expect(board.map(\.userId) == [slowPlayer, fastPlayer], "the score that committed during the wait is on the board")
+        }
+    }
+
     /// The reconciler's question, read as byte ranges of the applied bitmaps: across a shard boundary, at
     /// both ends of a byte, in a shard no score has reached, and in any order.
     @Test func appliedTellsEachScoreFromItsNeighbours() throws {

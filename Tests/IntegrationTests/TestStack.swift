@@ -45,6 +45,16 @@ enum TestStack {
     static func whileWaitingForALock<Value>(
         _ what: String, _ work: @escaping @Sendable (PostgresConnection) throws -> Value, release: () throws -> Void
     ) throws -> Result<Value, any Error> {
+        try whileRunning(what, work, reaches: "wait_event_type = 'Lock'", release: release)
+    }
+
+    /// Runs `work` on a thread of its own, over a connection of its own, until that connection's row of
+    /// `pg_stat_activity` meets `condition` (SQL over its columns); then `release`, and what `work` returned or threw,
+    /// once it has.
+    static func whileRunning<Value>(
+        _ what: String, _ work: @escaping @Sendable (PostgresConnection) throws -> Value, reaches condition: String,
+        release: () throws -> Void
+    ) throws -> Result<Value, any Error> {
         let connection = database()
         let pid = try connection.query("SELECT pg_backend_pid() AS pid")[0].requiredInt("pid")
         let outcome = Locked<Result<Value, any Error>?>(nil)
@@ -56,7 +66,7 @@ enum TestStack {
         }
         let observer = database()
         try waitUntil(what, within: 10) {
-            try !observer.query("SELECT 1 FROM pg_stat_activity WHERE pid = $1 AND wait_event_type = 'Lock'", [pid]).isEmpty
+            try !observer.query("SELECT 1 FROM pg_stat_activity WHERE pid = $1 AND (\(condition))", [pid]).isEmpty
         }
         try release()
         guard finished.wait(timeout: .now() + 10) == .success else { throw NotReached(what: "an answer once released: " + what, seconds: 10) }
