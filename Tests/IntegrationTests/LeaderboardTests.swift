@@ -483,6 +483,37 @@ import Testing
         }
     }
 
+    /// A revocation Redis could not cache when it was made is flagged in PostgreSQL; a rebuild reloads the revocations
+    /// and clears that flag, which it cannot do in the read-only transaction of its snapshot. The test holds the row's
+    /// lock until the rebuild waits for it to clear the flag (the stack's daemons, which would clear it first, wait too).
+    /// `wait: false`: another test's rebuild may hold the rebuild lock while it waits for this row as well; the reload
+    /// comes before that lock is tried, and the index itself need not be rebuilt here.
+    @Test func aRebuildCachesARevocationRedisLackedAndClearsItsFlag() throws {
+        let redisServer = try PrivateRedis()
+        defer { redisServer.stop() }
+        let redisURL = "unix://\(redisServer.socketPath)"
+        let tokenKey = TestStack.unique("uncached")
+        try database.query(
+            "INSERT INTO revoked_tokens (token_key, expires_at, uncached) VALUES ($1, now() + interval '1 hour', true)", [tokenKey])
+        defer { _ = try? database.query("DELETE FROM revoked_tokens WHERE token_key = $1", [tokenKey]) }
+        let locker = TestStack.database()
+        try locker.query("BEGIN")
+        defer { _ = try? locker.query("ROLLBACK") }
+        try locker.query("SELECT 1 FROM revoked_tokens WHERE token_key = $1 FOR UPDATE", [tokenKey])
+
+        let rebuilt = try TestStack.whileRunning(
+            "the rebuild waits to clear the revocation's flag",
+            { connection in
+                let redis = RedisConnection(settings: try RedisSettings(url: redisURL))
+                return try IndexRebuilder(database: connection, redis: redis, logger: Logger(label: "test")).rebuild(wait: false)
+            }, reaches: "wait_event_type = 'Lock' AND wait_event IN ('transactionid', 'tuple')",
+            release: { try locker.query("ROLLBACK") })
+        _ = try rebuilt.get()
+        let privateRedis = RedisConnection(settings: try RedisSettings(url: redisURL))
+        #expect(try privateRedis.command(["EXISTS", RedisKeys.revokedToken(tokenKey)]) == .integer(1))
+        #expect(try database.query("SELECT uncached FROM revoked_tokens WHERE token_key = $1", [tokenKey])[0].bool("uncached") == false)
+    }
+
     /// The reconciler's question, read as byte ranges of the applied bitmaps: across a shard boundary, at
     /// both ends of a byte, in a shard no score has reached, and in any order.
     @Test func appliedTellsEachScoreFromItsNeighbours() throws {

@@ -45,6 +45,10 @@ public struct IndexRebuilder {
             Thread.sleep(forTimeInterval: 0.01)
         }
         let watermark = horizon.lastId
+        // Before the snapshot's transaction, which is read-only: the reload clears the flags of the revocations it
+        // caches that Redis was missing (`RevocationList.revoke`).
+        let revoked = try RevocationList.reload(from: database, into: redis)
+        progress("revoked tokens: \(revoked)")
         return try database.transaction { () throws -> Summary? in
             try database.query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             if try database.query("SELECT pg_try_advisory_xact_lock($1) AS locked", [Self.lockID])[0].bool("locked") != true {
@@ -92,8 +96,6 @@ public struct IndexRebuilder {
                 for row in rows { try writer.markApplied(scoreId: row.requiredInt("id")) }
             }
             try writer.finish()
-            let revoked = try RevocationList.reload(from: database, into: redis)
-            progress("revoked tokens: \(revoked)")
             let previous = try redis.command(["GET", RedisKeys.generation]).int
             try redis.pipelineOrThrow([
                 ["SET", RedisKeys.watermark(generation: generation), String(watermark)],
