@@ -424,28 +424,23 @@ import Testing
         try privateRedis.command(["SET", RedisKeys.generation, "1"])
         let index = BoardIndex(redis: privateRedis)
         try withGame { game in
-            let (slowPlayer, fastPlayer) = (try makeUser("Slow"), try makeUser("Fast"))
-            let insert = "INSERT INTO scores (user_id, game, score, created_at) VALUES ($1, $2, $3, now() - interval '10 seconds') RETURNING id"
-            let slow = TestStack.database()
-            try slow.query("BEGIN")
-            defer { _ = try? slow.query("ROLLBACK") }
-            let slowId = try slow.query(insert, [slowPlayer, game, 500])[0].requiredInt("id")
-            let fastId = try database.query(insert, [fastPlayer, game, 400])[0].requiredInt("id")
-            try privateRedis.command(["SET", "lb:1:watermark", String(slowId - 1)])
-            let reconciler = IndexReconciler(connections: StoreConnections(database: database, redis: privateRedis), logger: logger)
+            try withAScoreHeldBehindALaterOne(game: game) { slow, slowPlayer, slowId, fastPlayer, fastId in
+                try privateRedis.command(["SET", "lb:1:watermark", String(slowId - 1)])
+                let reconciler = IndexReconciler(connections: StoreConnections(database: database, redis: privateRedis), logger: logger)
 
-            try reconciler.reconcile()
-            #expect(try index.applied([fastId], generation: 1) == [true])
-            #expect(try index.watermark(generation: 1) < slowId, "not past a score that may still commit")
-
-            try slow.query("COMMIT")
-            try waitUntil {
-                try index.applied([slowId], generation: 1) == [true]
-            } do: {
                 try reconciler.reconcile()
+                #expect(try index.applied([fastId], generation: 1) == [true])
+                #expect(try index.watermark(generation: 1) < slowId, "not past a score that may still commit")
+
+                try slow.query("COMMIT")
+                try waitUntil {
+                    try index.applied([slowId], generation: 1) == [true]
+                } do: {
+                    try reconciler.reconcile()
+                }
+                let board = try index.page(game: game, period: BoardPeriod(.allTime, containing: today), start: 0, stop: 9).rows
+                #expect(board.map(\.userId) == [slowPlayer, fastPlayer])
             }
-            let board = try index.page(game: game, period: BoardPeriod(.allTime, containing: today), start: 0, stop: 9).rows
-            #expect(board.map(\.userId) == [slowPlayer, fastPlayer])
         }
     }
 
@@ -455,31 +450,30 @@ import Testing
         let redisServer = try PrivateRedis()
         defer { redisServer.stop() }
         let redisURL = "unix://\(redisServer.socketPath)"
+        // The rebuild's own lock, taken before the slow transaction starts: another test's rebuild that began after it
+        // would hold the lock while it waits for that transaction too. Taken again by the rebuild on this connection.
+        let rebuilding = TestStack.database()
+        try rebuilding.query("SELECT pg_advisory_lock($1)", [IndexRebuilder.lockID])
+        defer { _ = try? rebuilding.query("SELECT pg_advisory_unlock($1)", [IndexRebuilder.lockID]) }
         try withGame { game in
-            let (slowPlayer, fastPlayer) = (try makeUser("Slow"), try makeUser("Fast"))
-            let insert = "INSERT INTO scores (user_id, game, score) VALUES ($1, $2, $3) RETURNING id"
-            let slow = TestStack.database()
-            try slow.query("BEGIN")
-            defer { _ = try? slow.query("ROLLBACK") }
-            let slowId = try slow.query(insert, [slowPlayer, game, 500])[0].requiredInt("id")
-            _ = try database.query(insert, [fastPlayer, game, 400])
-
-            // The rebuild has read its horizon (the slow transaction among its writers) once it asks whether they ended
-            // (`ScoreWriters.haveEnded`, the one query of the rebuild that names `virtualxid`).
-            let rebuilt = try TestStack.whileRunning(
-                "the rebuild waits for the transactions storing scores",
-                { connection in
-                    let redis = RedisConnection(settings: try RedisSettings(url: redisURL))
-                    return try IndexRebuilder(database: connection, redis: redis, logger: Logger(label: "test")).rebuild(wait: true)
-                }, reaches: "query LIKE '%virtualxid%'"
-            ) {
-                try slow.query("COMMIT")
+            try withAScoreHeldBehindALaterOne(game: game) { slow, slowPlayer, slowId, fastPlayer, _ in
+                // The rebuild has read its horizon (the slow transaction among its writers) once it asks whether they ended
+                // (`ScoreWriters.haveEnded`, the one query of the rebuild that names `virtualxid`).
+                let rebuilt = try TestStack.whileRunning(
+                    "the rebuild waits for the transactions storing scores", on: rebuilding,
+                    { connection in
+                        let redis = RedisConnection(settings: try RedisSettings(url: redisURL))
+                        return try IndexRebuilder(database: connection, redis: redis, logger: Logger(label: "test")).rebuild(wait: true)
+                    }, reaches: "query LIKE '%virtualxid%'"
+                ) {
+                    try slow.query("COMMIT")
+                }
+                let generation = try #require(try rebuilt.get()).generation
+                let index = BoardIndex(redis: RedisConnection(settings: try RedisSettings(url: redisURL)))
+                #expect(try index.watermark(generation: generation) >= slowId)
+                let board = try index.page(game: game, period: BoardPeriod(.allTime, containing: today), start: 0, stop: 9).rows
+                #expect(board.map(\.userId) == [slowPlayer, fastPlayer], "the score that committed during the wait is on the board")
             }
-            let generation = try #require(try rebuilt.get()).generation
-            let index = BoardIndex(redis: RedisConnection(settings: try RedisSettings(url: redisURL)))
-            #expect(try index.watermark(generation: generation) >= slowId)
-            let board = try index.page(game: game, period: BoardPeriod(.allTime, containing: today), start: 0, stop: 9).rows
-            #expect(board.map(\.userId) == [slowPlayer, fastPlayer], "the score that committed during the wait is on the board")
         }
     }
 
@@ -764,6 +758,22 @@ import Testing
     }
 
     /// Repeats `action` until `condition` holds, for at most five seconds.
+    /// A score of a new player whose transaction stays open (its id drawn, not committed) and a later score of another,
+    /// committed; both dated 10 s ago, old enough for every rule that dates scores. `body` gets the open transaction, the
+    /// held score's player and id, then the later one's; the transaction is rolled back afterwards unless `body` ended it.
+    func withAScoreHeldBehindALaterOne(
+        game: String, _ body: (_ held: PostgresConnection, _ heldPlayer: Int, _ heldId: Int, _ laterPlayer: Int, _ laterId: Int) throws -> Void
+    ) throws {
+        let (heldPlayer, laterPlayer) = (try makeUser("Slow"), try makeUser("Fast"))
+        let insert = "INSERT INTO scores (user_id, game, score, created_at) VALUES ($1, $2, $3, now() - interval '10 seconds') RETURNING id"
+        let held = TestStack.database()
+        try held.query("BEGIN")
+        defer { _ = try? held.query("ROLLBACK") }
+        let heldId = try held.query(insert, [heldPlayer, game, 500])[0].requiredInt("id")
+        let laterId = try database.query(insert, [laterPlayer, game, 400])[0].requiredInt("id")
+        try body(held, heldPlayer, heldId, laterPlayer, laterId)
+    }
+
     func waitUntil(_ condition: () throws -> Bool, do action: () throws -> Void) throws {
         let deadline = ContinuousClock.now + .seconds(5)
         while try !condition() {

@@ -48,14 +48,13 @@ enum TestStack {
         try whileRunning(what, work, reaches: "wait_event_type = 'Lock'", release: release)
     }
 
-    /// Runs `work` on a thread of its own, over a connection of its own, until that connection's row of
+    /// Runs `work` on a thread of its own, over `connection` (a new one by default), until that connection's row of
     /// `pg_stat_activity` meets `condition` (SQL over its columns) or `work` has ended without it; then `release`, and
     /// what `work` returned or threw, once it has.
     static func whileRunning<Value>(
-        _ what: String, _ work: @escaping @Sendable (PostgresConnection) throws -> Value, reaches condition: String,
-        release: () throws -> Void
+        _ what: String, on connection: PostgresConnection = database(), _ work: @escaping @Sendable (PostgresConnection) throws -> Value,
+        reaches condition: String, release: () throws -> Void
     ) throws -> Result<Value, any Error> {
-        let connection = database()
         let pid = try connection.query("SELECT pg_backend_pid() AS pid")[0].requiredInt("pid")
         let outcome = Locked<Result<Value, any Error>?>(nil)
         let finished = DispatchSemaphore(value: 0)
