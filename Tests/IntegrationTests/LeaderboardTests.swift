@@ -464,10 +464,8 @@ import Testing
                     { connection in
                         let redis = RedisConnection(settings: try RedisSettings(url: redisURL))
                         return try IndexRebuilder(database: connection, redis: redis, logger: Logger(label: "test")).rebuild(wait: true)
-                    }, reaches: "query LIKE '%virtualxid%'"
-                ) {
-                    try slow.query("COMMIT")
-                }
+                    }, reaches: "query LIKE '%virtualxid%'",
+                    release: { try slow.query("COMMIT") })
                 let generation = try #require(try rebuilt.get()).generation
                 let index = BoardIndex(redis: RedisConnection(settings: try RedisSettings(url: redisURL)))
                 #expect(try index.watermark(generation: generation) >= slowId)
@@ -757,7 +755,6 @@ import Testing
         }
     }
 
-    /// Repeats `action` until `condition` holds, for at most five seconds.
     /// A score of a new player whose transaction stays open (its id drawn, not committed) and a later score of another,
     /// committed; both dated 10 s ago, old enough for every rule that dates scores. `body` gets the open transaction, the
     /// held score's player and id, then the later one's; the transaction is rolled back afterwards unless `body` ended it.
@@ -774,6 +771,7 @@ import Testing
         try body(held, heldPlayer, heldId, laterPlayer, laterId)
     }
 
+    /// Repeats `action` until `condition` holds, for at most five seconds.
     func waitUntil(_ condition: () throws -> Bool, do action: () throws -> Void) throws {
         let deadline = ContinuousClock.now + .seconds(5)
         while try !condition() {

@@ -49,8 +49,8 @@ enum TestStack {
     }
 
     /// Runs `work` on a thread of its own, over `connection` (a new one by default), until that connection's row of
-    /// `pg_stat_activity` meets `condition` (SQL over its columns) or `work` has ended without it; then `release`, and
-    /// what `work` returned or threw, once it has.
+    /// `pg_stat_activity` meets `condition` (SQL over its columns); then `release`, and what `work` returned or threw,
+    /// once it has.
     static func whileRunning<Value>(
         _ what: String, on connection: PostgresConnection = database(), _ work: @escaping @Sendable (PostgresConnection) throws -> Value,
         reaches condition: String, release: () throws -> Void
@@ -65,8 +65,7 @@ enum TestStack {
         }
         let observer = database()
         try waitUntil(what, within: 10) {
-            try outcome.withLock { $0 != nil }
-                || !observer.query("SELECT 1 FROM pg_stat_activity WHERE pid = $1 AND (\(condition))", [pid]).isEmpty
+            try !observer.query("SELECT 1 FROM pg_stat_activity WHERE pid = $1 AND (\(condition))", [pid]).isEmpty
         }
         try release()
         guard finished.wait(timeout: .now() + 10) == .success else { throw NotReached(what: "an answer once released: " + what, seconds: 10) }
