@@ -60,7 +60,7 @@ def main():
         results["seeded_at"] = datetime.datetime.fromtimestamp(seeded["at"], datetime.timezone.utc).isoformat(timespec="seconds")
         board, board_size = describe_dataset(results)
         last_id = take_snapshot()
-        measure_figures(results, board, board_size)
+        measure_figures(results, board, board_size, last_id)
     finally:
         if os.environ.get("BENCH_KEEP_STACK") == "1":
             say(f"the bench stack keeps running (BENCH_KEEP_STACK=1); stop it with: STACK_DIR={STACK_DIR} "

@@ -6,7 +6,7 @@ import time
 
 from bench_settings import (API_WORKERS, DURATION, FANOUTS, HTTP_PORT, LOGIN_CONNECTIONS, PLAN, QUICK, REPLICAS, WARMUP, WRK_CONNECTIONS,
                             WS_PORT, die, say, wanted)
-from bench_stack import BenchFastCGI, Processes, mint_tokens, psql, redis_cli, redis_cli_pipe, rss_kib
+from bench_stack import BenchFastCGI, Processes, mint_tokens, psql, redis_cli, redis_cli_pipe, restore_dataset, rss_kib
 from bench_load import CPUWindow, DebugRequestLog, api_answers, bcrypt_ceiling, bench_ws, measure_rest, redis_benchmark, restart_api, wrk
 
 
@@ -41,8 +41,9 @@ def redis_memory(generation):
     return {"used_memory": used, "entries": entries, "boards": len(boards), "bytes_per_entry": round(used / max(entries, 1), 1)}
 
 
-def measure_figures(results, board, board_size):
-    """Measures each figure that BENCH_ONLY wants into results["figures"], on the started stack."""
+def measure_figures(results, board, board_size, last_id):
+    """Measures each figure that BENCH_ONLY wants into results["figures"], on the started stack; `last_id`: the
+    snapshot's (`take_snapshot`), to restore the dataset between runs that add scores."""
     figures = results["figures"]
     tokens, emails = mint_tokens(max(FANOUTS[-1][1] + 1, 2000))
     processes = Processes()
@@ -129,6 +130,15 @@ def measure_figures(results, board, board_size):
     if wanted("rest.scores"):
         figures["rest.scores"] = measure_rest("POST /scores", processes, script="scores.lua", BENCH_TOKENS=tokens,
                                             answers_to=("POST", "/api/v1/scores"))
+    # More players submitting at once: a batch holds what queued while the previous one was stored, so batches grow
+    # with the submissions in flight, and a submission costs less. Each run of POST /scores on the plan's dataset.
+    if wanted("rest.scores.c128"):
+        if "rest.scores" in figures:
+            restore_dataset(last_id)
+        figures["rest.scores.c128"] = measure_rest("POST /scores, 128 connections", processes, script="scores.lua", connections=128,
+                                                 BENCH_TOKENS=tokens, answers_to=("POST", "/api/v1/scores"))
+    if {"rest.scores", "rest.scores.c128"} & figures.keys() and (wanted("rest.top10.submitting") or wanted("rest.report30.submitting")):
+        restore_dataset(last_id)
     # Popular reads while players submit: nearly every batch of submissions changes the global board and a board of
     # today, which top 10 and a 30-day report read, so what a pool keeps seldom holds and their readers miss together.
     def read_while_submitting(label, path):

@@ -72,11 +72,12 @@ def make_table(results):
                        ("rest.report30", "GET /reports/top 30 days (one report: kept, a warm cache)"),
                        ("rest.report30.cold", "GET /reports/top 30 days (a report of its own each request: made anew)"),
                        ("rest.report365", "GET /reports/top 365 days"),
-                       ("rest.scores", "POST /scores")):
+                       ("rest.scores", "POST /scores"),
+                       ("rest.scores.c128", "POST /scores, 128 connections")):
         figure = f.get(key)
         if figure:
             add(key, label, figure["per_second"], "req/s", fcgi,
-                f"p50 {ms(figure)} ms, p99 {ms(figure, 'p99')} ms at c{results['wrk']['connections']}"
+                f"p50 {ms(figure)} ms, p99 {ms(figure, 'p99')} ms at c{figure.get('connections', results['wrk']['connections'])}"
                 + (f"; errors {figure['errors']['status']}" if figure["errors"]["status"] else "")
                 + (f"; batches of {batches['size']}: PostgreSQL {batches['store_ms']} ms (running"
                    f" {batches['store_busy_percent']}% of the run), index {batches['apply_ms']} ms;"

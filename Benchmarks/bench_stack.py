@@ -338,19 +338,38 @@ def take_snapshot():
     return last_id
 
 
+def remove_added_scores(last_id):
+    """Deletes the scores added since the snapshot from PostgreSQL; False if it could not."""
+    result = subprocess.run(
+        ["psql", "-X", "-q", "-At", "-h", "127.0.0.1", "-p", str(PG_PORT), "-U", "leaderboard", "-d", "leaderboard",
+         "-v", "ON_ERROR_STOP=1", "-c",
+         f"WITH gone AS (DELETE FROM scores WHERE id > {int(last_id)} RETURNING 1) SELECT count(*) FROM gone"],
+        env=dict(os.environ, PGPASSWORD="leaderboard"), capture_output=True, text=True, timeout=300)
+    if result.returncode != 0:
+        say(f"warning: could not remove this run's scores ({result.stderr.strip()[:200]}); keeping its index too")
+        return False
+    say(f"removed the {int(result.stdout.strip() or 0):,} scores this run added")
+    return True
+
+
+def restore_dataset(last_id):
+    """Mid-run, puts the dataset back to the snapshot: Redis restarted on it (the daemons reconnect by themselves),
+    the scores added since taken out of PostgreSQL. A run of POST /scores changes what the next one costs (a player
+    who already holds today's entry moves fewer boards), so each is measured on the plan's dataset."""
+    if last_id is None:
+        say("warning: no snapshot to restore; the next figure runs on the dataset as the last run left it")
+        return
+    if stack("stop-service", "redis").returncode != 0:
+        die("could not stop redis to restore the snapshot")
+    shutil.copyfile(SNAPSHOT, os.path.join(STACK_DIR, "redis", "dump.rdb"))
+    if not remove_added_scores(last_id) or stack("start-service", "redis").returncode != 0:
+        die("could not restore the dataset's snapshot")
+
+
 def stop_stack(last_id):
     """Stops the stack; with a snapshot, the dataset goes back to what the run found."""
-    if last_id is not None:
-        result = subprocess.run(
-            ["psql", "-X", "-q", "-At", "-h", "127.0.0.1", "-p", str(PG_PORT), "-U", "leaderboard", "-d", "leaderboard",
-             "-v", "ON_ERROR_STOP=1", "-c",
-             f"WITH gone AS (DELETE FROM scores WHERE id > {int(last_id)} RETURNING 1) SELECT count(*) FROM gone"],
-            env=dict(os.environ, PGPASSWORD="leaderboard"), capture_output=True, text=True, timeout=300)
-        if result.returncode == 0:
-            say(f"removed the {int(result.stdout.strip() or 0):,} scores this run added")
-        else:
-            say(f"warning: could not remove this run's scores ({result.stderr.strip()[:200]}); keeping its index too")
-            last_id = None
+    if last_id is not None and not remove_added_scores(last_id):
+        last_id = None
     if last_id is None and read_pid("redis.pid"):
         # No snapshot: keep the index as it is for the next run (Redis here writes nothing on its own).
         subprocess.run(["redis-cli", "-h", "127.0.0.1", "-p", str(REDIS_PORT), "SAVE"], timeout=300,

@@ -26,7 +26,7 @@ do {
     let server = try FastCGIServer(
         address: address, workerCount: workers, maxBodyBytes: 65_536, bodyTooLarge: HTTPResponse(status: 413), logger: Logger(label: "bench-fcgi")
     ) {
-        { _ in HTTPResponse(status: 200, headers: [("Content-Type", "application/json")], body: body) }
+        { _, reply in reply.send(HTTPResponse(status: 200, headers: [("Content-Type", "application/json")], body: body)) }
     }
     server.run()
 } catch {

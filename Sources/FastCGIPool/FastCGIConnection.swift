@@ -1,7 +1,7 @@
 import CFastCGI
 import Foundation
 
-/// Reads one accepted FastCGI request into an `HTTPRequest` and writes an `HTTPResponse` back.
+/// Reads one accepted FastCGI request into an `HTTPRequest`, and writes an `HTTPResponse` back (`Reply`).
 struct FastCGIConnection {
     /// The parameters the API uses, read from nginx's ~30 once (every other one is skipped unread, as most are).
     private var method = "GET"
@@ -16,10 +16,10 @@ struct FastCGIConnection {
     private let input: UnsafeMutablePointer<FCGX_Stream>?
     private let maxBodyBytes: Int
 
-    init(request: inout FCGX_Request, maxBodyBytes: Int) {
-        input = request.`in`
+    init(request: UnsafeMutablePointer<FCGX_Request>, maxBodyBytes: Int) {
+        input = request.pointee.`in`
         self.maxBodyBytes = maxBodyBytes
-        var cursor = request.envp
+        var cursor = request.pointee.envp
         while let entry = cursor?.pointee {
             cursor = cursor?.advanced(by: 1)
             let pair = UnsafeRawBufferPointer(start: entry, count: strlen(entry))
@@ -103,13 +103,16 @@ struct FastCGIConnection {
         }
     }
 
-    /// The head, then the body (none for HEAD), each copied once into libfcgi's output buffer.
-    func send(_ response: HTTPResponse, to request: inout FCGX_Request) {
+    /// Whether the answer has no body: HEAD's.
+    var omitsBody: Bool { method == "HEAD" }
+
+    /// The head, then the body (none when `omitsBody`), each copied once into libfcgi's output buffer.
+    static func send(_ response: HTTPResponse, omitsBody: Bool, to request: UnsafeMutablePointer<FCGX_Request>) {
         var head = "Status: \(response.status) \(response.reasonPhrase)\r\n"
         for (name, value) in response.headers { head += "\(name): \(value)\r\n" }
         head += "Content-Length: \(response.body.count)\r\n\r\n"
-        head.withUTF8 { Self.put($0, to: request.out) }
-        if method != "HEAD" { response.body.withUnsafeBufferPointer { Self.put($0, to: request.out) } }
+        head.withUTF8 { put($0, to: request.pointee.out) }
+        if !omitsBody { response.body.withUnsafeBufferPointer { put($0, to: request.pointee.out) } }
     }
 
     private static func put(_ bytes: UnsafeBufferPointer<UInt8>, to stream: UnsafeMutablePointer<FCGX_Stream>?) {

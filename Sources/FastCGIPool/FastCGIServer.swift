@@ -17,7 +17,8 @@ import Synchronization
 /// `@unchecked Sendable`: `isStopping`, `isAccepting`, `openConnections`, `idleConnections` and `isPastGrace` are only read or
 /// written under `lock`; `workerActivity` is atomic; the rest is set once in `init`.
 public final class FastCGIServer: @unchecked Sendable {
-    public typealias Responder = (HTTPRequest) -> HTTPResponse
+    /// Answers a request by sending one response on its reply: before it returns, or later from another thread.
+    public typealias Responder = (HTTPRequest, Reply) -> Void
 
     private let listenSocket: Int32
     private let workerCount: Int
@@ -186,14 +187,9 @@ public final class FastCGIServer: @unchecked Sendable {
 
     private func workerLoop(_ activity: WorkerActivity) {
         let respond = makeResponder()
-        var request = FCGX_Request()
-        // No listening socket for libfcgi: when a connection ends, FCGX_Accept_r closes it and fails at once
-        // (accept on -1) instead of accepting; the pool accepts for itself.
-        FCGX_InitRequest(&request, -1, 0)
         while true {
             switch poller.wait() {
             case .stop:
-                FCGX_Free(&request, 0)
                 return
             case .listener:
                 let mayAccept = locked {
@@ -211,7 +207,7 @@ public final class FastCGIServer: @unchecked Sendable {
             case .connection(let descriptor):
                 guard locked({ idleConnections.remove(descriptor) != nil }) else { continue }
                 activity.busySince.store(DispatchTime.now().uptimeNanoseconds, ordering: .relaxed)
-                serve(on: descriptor, with: &request, respond: respond)
+                serve(on: descriptor, respond: respond)
                 activity.busySince.store(0, ordering: .relaxed)
             }
         }
@@ -242,29 +238,41 @@ public final class FastCGIServer: @unchecked Sendable {
         }
     }
 
-    /// Answers the request that arrived on `descriptor`, then gives the connection back to epoll, unless it
-    /// ended (nginx closed it, or did not ask to keep it).
-    private func serve(on descriptor: Int32, with request: inout FCGX_Request, respond: Responder) {
-        request.ipcFd = descriptor
-        // So that FCGX_Accept_r's finishing of the previous request, which is done, does not close the
-        // connection; and so that a connection that ends is closed at once, without libfcgi's graceful close
+    /// Reads the request that arrived on `descriptor` and hands it to the responder with its `Reply`, or counts the
+    /// connection closed if it ended (nginx closed it).
+    private func serve(on descriptor: Int32, respond: Responder) {
+        // Its own request struct, since its reply may be sent after this worker has taken the next request.
+        let request = UnsafeMutablePointer<FCGX_Request>.allocate(capacity: 1)
+        // No listening socket for libfcgi: when a connection ends, FCGX_Accept_r closes it and fails at once (accept on
+        // -1) instead of accepting; the pool accepts for itself. `keepConnection`, so that a connection whose request is
+        // finished stays open; `detached`, so that one that ends is closed at once, without libfcgi's graceful close
         // (which waits up to 2 s for nginx, in select(), unsafe past descriptor 1023). Every body is read whole.
-        request.keepConnection = 1
-        request.detached = 1
-        if FCGX_Accept_r(&request) >= 0 {
-            let connection = FastCGIConnection(request: &request, maxBodyBytes: maxBodyBytes)
-            var answer = bodyTooLarge
-            if let request = connection.read() {
-                answer = respond(request)
-            } else {
-                // The refusal of a body over the limit carries the request's id too, as every answer of the API does.
-                answer.headers.append(("X-Request-ID", connection.answerRequestID))
-            }
-            connection.send(answer, to: &request)
-            FCGX_Finish_r(&request)
+        FCGX_InitRequest(request, -1, 0)
+        request.pointee.ipcFd = descriptor
+        request.pointee.keepConnection = 1
+        request.pointee.detached = 1
+        guard FCGX_Accept_r(request) >= 0 else {
+            FCGX_Free(request, 0)
+            request.deallocate()
+            answered(on: descriptor, isOpen: false)
+            return
         }
-        // libfcgi closed the connection if it ended or nginx did not ask to keep it (ipcFd is -1 then).
-        guard request.ipcFd >= 0 else {
+        let connection = FastCGIConnection(request: request, maxBodyBytes: maxBodyBytes)
+        let reply = Reply(request: request, on: descriptor, omitsBody: connection.omitsBody, server: self)
+        if let request = connection.read() {
+            respond(request, reply)
+        } else {
+            // The refusal of a body over the limit carries the request's id too, as every answer of the API does.
+            var answer = bodyTooLarge
+            answer.headers.append(("X-Request-ID", connection.answerRequestID))
+            reply.send(answer)
+        }
+    }
+
+    /// A request on `descriptor` was answered: the connection waits in epoll for nginx's next request, unless it ended
+    /// (`isOpen` false) or the stop's grace is over.
+    func answered(on descriptor: Int32, isOpen: Bool) {
+        guard isOpen else {
             locked {
                 openConnections -= 1
                 connectionsGauge.record(openConnections)
@@ -272,7 +280,6 @@ public final class FastCGIServer: @unchecked Sendable {
             }
             return
         }
-        request.ipcFd = -1
         let keeps = locked {
             if isPastGrace {
                 openConnections -= 1

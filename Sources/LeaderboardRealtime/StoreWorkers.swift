@@ -9,6 +9,7 @@ import Synchronization
 final class StoreWorkers: Sendable {
     private let queues: [DispatchQueue]
     private let contexts: [StoreContext]
+    private let shared: SharedWork
     private let next = Atomic<Int>(0)
     /// Cleared by `finish`; checked and queued under one lock, so no job slips in behind the drain.
     private let isAccepting = Mutex(true)
@@ -17,7 +18,10 @@ final class StoreWorkers: Sendable {
     init(count: Int, config: Config, following watch: SentinelWatch? = nil, logger: Logger) {
         queues = (0..<count).map { DispatchQueue(label: "leaderboard.store.\($0)") }
         // The daemon hashes no passwords; AuthService needs one, and it is made once.
-        let shared = SharedWork(passwords: PasswordWork(config: config), sentinelWatch: watch)
+        let shared = SharedWork(
+            passwords: PasswordWork(config: config), submissionBatches: LeaderboardService.submissionBatches(), sentinelWatch: watch)
+        shared.startSubmissionStages(config: config)
+        self.shared = shared
         contexts = (0..<count).map { _ in StoreContext(config: config, shared: shared) }
     }
 
@@ -36,9 +40,10 @@ final class StoreWorkers: Sendable {
     }
 
     /// Refuses new jobs (they fail as unavailable) and returns once every job already queued has finished
-    /// and completed its promise.
+    /// and completed its promise, and the group commit's stages have ended.
     func finish() {
         isAccepting.withLock { $0 = false }
         for queue in queues { queue.sync {} }
+        shared.submissionBatches?.stop()
     }
 }

@@ -15,9 +15,12 @@ do {
     // Made before the socket opens: the decoy hash is made here, once, not by the first logins.
     let sentinelWatch = config.redis.sentinel.map { SentinelWatch(sentinel: $0, logger: logger) }
     let shared = SharedWork(
-        passwords: PasswordWork(config: config), pages: PageCache(), reports: ReportCache(), sentinelWatch: sentinelWatch)
+        passwords: PasswordWork(config: config), submissionBatches: LeaderboardService.submissionBatches(), pages: PageCache(),
+        reports: ReportCache(), sentinelWatch: sentinelWatch)
+    shared.startSubmissionStages(config: config)
     let server = try FastCGIServer(config: config, logger: logger) {
-        APIService(config: config, context: StoreContext(config: config, shared: shared), logger: logger).respond(to:)
+        let api = APIService(config: config, context: StoreContext(config: config, shared: shared), logger: logger)
+        return { request, reply in api.respond(to: request, answer: reply.send) }
     }
     if let refusals = try NginxRefusalCounter.open(address: config.nginxRefusalsListen) {
         Thread.detachNewThread { refusals.run() }
@@ -36,12 +39,19 @@ do {
         reconcilerStopped.signal()
     }
     // A store outage is not a reason to restart: the api answers 503 and recovers by itself. A pool whose every worker
-    // has been on one request for the whole watchdog timeout answers nobody: no ping, and systemd restarts it.
-    if let timeout = systemd.watchdogTimeout { systemd.startWatchdog { server.isAnswering(stuckAfter: timeout) } }
+    // has been on one request for the whole watchdog timeout answers nobody, and a group commit whose stage has been on
+    // one batch that long stores no score: no ping, and systemd restarts it.
+    if let timeout = systemd.watchdogTimeout {
+        systemd.startWatchdog {
+            server.isAnswering(stuckAfter: timeout) && shared.submissionBatches?.isProgressing(stuckAfter: timeout) != false
+        }
+    }
     logger.info("listening", metadata: ["address": "\(config.apiListen)", "mode": "\(config.mode.rawValue)"])
     // The socket is open, so requests queue from now on, whether or not the workers have started.
     systemd.notify(.ready, .status("\(config.apiWorkers) workers"))
     server.run { systemd.notify(.stopping, .status("finishing queued and in-flight requests")) }
+    // Every request has its answer by now, so nothing is queued; the stages' threads end before the process does.
+    shared.submissionBatches?.stop()
     stopReconciler.stop()
     reconcilerStopped.wait()
     sentinelWatch?.stop()

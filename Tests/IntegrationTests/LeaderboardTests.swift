@@ -301,7 +301,17 @@ import Testing
     /// stored once and its answer is its own.
     @Test func concurrentSubmissionsThroughOneGroupCommitAreAllStoredAndAnswered() throws {
         try withGame { game in
-            let batches = LeaderboardService.SubmissionBatches()
+            // Each worker and each stage of the group commit its own connections, as in the api.
+            @Sendable func makeService(batches: LeaderboardService.SubmissionBatches? = nil) -> LeaderboardService {
+                let database = TestStack.database()
+                let redis = TestStack.redis()
+                return LeaderboardService(
+                    scores: PostgresScoreStore(database: database), index: BoardIndex(redis: redis),
+                    games: PostgresGameCatalog(database: database), ephemeral: RedisEphemeralStore(redis: redis), batches: batches)
+            }
+            let batches = LeaderboardService.submissionBatches()
+            batches.start(store: { makeService().store }, finish: { makeService().finish })
+            defer { batches.stop() }
             let players = try (0..<6).map { try makeUser("Con\($0)") }
             let answers = Locked<[Int: SubmissionResult]>([:])
             let failures = Locked<[String]>([])
@@ -309,12 +319,7 @@ import Testing
             for (index, player) in players.enumerated() {
                 done.enter()
                 Thread.detachNewThread {
-                    // Each worker its own connections, as in the api.
-                    let database = TestStack.database()
-                    let redis = TestStack.redis()
-                    let worker = LeaderboardService(
-                        scores: PostgresScoreStore(database: database), index: BoardIndex(redis: redis),
-                        games: PostgresGameCatalog(database: database), ephemeral: RedisEphemeralStore(redis: redis), batches: batches)
+                    let worker = makeService(batches: batches)
                     for round in 0..<5 {
                         do {
                             let score = 1000 * (index + 1) + round

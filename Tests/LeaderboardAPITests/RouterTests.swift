@@ -16,7 +16,7 @@ import Testing
     }()
 
     func body(_ match: Router<Void>.Match, _ request: HTTPRequest) throws -> String? {
-        guard case .found(let handler, let parameters, _) = match else { return nil }
+        guard case .found(.now(let handler), let parameters, _) = match else { return nil }
         return String(decoding: try handler(request, parameters, ()).body, as: UTF8.self)
     }
 

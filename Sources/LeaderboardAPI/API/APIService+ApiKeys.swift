@@ -29,14 +29,14 @@ extension APIService {
 
     /// A trusted game server's submission for a player: `{game, score, userId}` with `Authorization: Bearer <API key>`.
     /// Not rate-limited, and the only kind an authoritative game takes.
-    func submitScore(_ request: HTTPRequest, apiKey secret: String) throws -> HTTPResponse {
+    func submitScore(_ request: HTTPRequest, apiKey secret: String, answer: @escaping Router<APIService>.Answer) throws {
         let key = try apiKeys.authenticate(secret)
         var body = try request.jsonFields()
         let (game, score, userId) = (body.string("game", "gameChannel"), body.integer("score"), body.integer("userId"))
         try body.validate()
         let name = try apiKeys.player(userId, game: game, key: key)
-        let submission = try leaderboard.submit(
-            userId: userId, name: name, game: game, score: score, idempotencyKey: request.header("idempotency-key"), isTrusted: true)
-        return Self.submissionResponse(submission)
+        try leaderboard.submit(
+            userId: userId, name: name, game: game, score: score, idempotencyKey: request.header("idempotency-key"), isTrusted: true
+        ) { answer($0.map(Self.submissionResponse)) }
     }
 }

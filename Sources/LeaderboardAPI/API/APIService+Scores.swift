@@ -3,14 +3,14 @@ import Foundation
 import LeaderboardCore
 
 extension APIService {
-    /// 200 with the new standing, or 202 when stored but queued for the index. With an API key as the bearer token, a
-    /// game server submits for a player instead.
-    func submitScore(_ request: HTTPRequest) throws -> HTTPResponse {
+    /// 200 with the new standing, or 202 when stored but queued for the index, answered once the group commit has
+    /// stored and applied the score. With an API key as the bearer token, a game server submits for a player instead.
+    func submitScore(_ request: HTTPRequest, answer: @escaping Router<APIService>.Answer) throws {
         if let bearer = TokenTransport.bearer(authorization: request.header("authorization")), ApiKeySecret.isKey(bearer) {
-            return try submitScore(request, apiKey: bearer)
+            return try submitScore(request, apiKey: bearer, answer: answer)
         }
         let caller = try auth.verify(request.accessToken)
-        return try auth.whileNotRevoked(caller) { tokenKey in
+        try auth.whileNotRevoked(caller) { tokenKey in
             var body = try request.jsonFields()
             let (game, score) = (body.string("game", "gameChannel"), body.integer("score"))
             let userId = body.optionalInteger("userId")
@@ -18,10 +18,10 @@ extension APIService {
             if let userId, userId != caller.claims.userID {
                 throw ServiceError.forbidden("only game servers (API keys) submit scores for other players")
             }
-            return Self.submissionResponse(
-                try leaderboard.submit(
-                    userId: caller.claims.userID, name: caller.claims.name, game: game, score: score,
-                    idempotencyKey: request.header("idempotency-key"), unlessRevoked: tokenKey))
+            try leaderboard.submit(
+                userId: caller.claims.userID, name: caller.claims.name, game: game, score: score,
+                idempotencyKey: request.header("idempotency-key"), unlessRevoked: tokenKey
+            ) { answer($0.map(Self.submissionResponse)) }
         }
     }
 

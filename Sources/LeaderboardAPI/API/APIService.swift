@@ -3,11 +3,14 @@ import Foundation
 import LeaderboardCore
 import Logging
 import Metrics
+import Synchronization
 
 /// The REST API of one worker: routes a request to its handler and turns every outcome into the envelope.
 ///
-/// Each FastCGI worker owns one, with its own store connections; it is not shared between threads.
-public final class APIService {
+/// Each FastCGI worker owns one, with its own store connections, and handles its requests on its own thread.
+/// `@unchecked Sendable`: a later answer (`Router.LaterHandler`) is finished on another thread, with only what is
+/// immutable here, thread-safe (the logger) or under its own lock (`requestMetrics`).
+public final class APIService: @unchecked Sendable {
     static let prefix = "/api/v1"
     static let unmatchedRoute = "unmatched"
 
@@ -20,8 +23,12 @@ public final class APIService {
     let apiKeys: ApiKeys
     let logger: Logger
     private let router: Router<APIService>
-    private var requestCounters: [RequestCounterKey: Counter] = [:]
-    private var requestTimers: [String: Timer] = [:]
+    private let requestMetrics = Mutex(RequestMetrics())
+
+    private struct RequestMetrics {
+        var counters: [RequestCounterKey: Counter] = [:]
+        var timers: [String: Timer] = [:]
+    }
 
     private struct RequestCounterKey: Hashable {
         let route: String
@@ -68,7 +75,7 @@ public final class APIService {
         router.add("POST", prefix + "/admin/api-keys") { request, _, api in try api.createApiKey(request) }
         router.add("GET", prefix + "/admin/api-keys") { request, _, api in try api.listApiKeys(request) }
         router.add("DELETE", prefix + "/admin/api-keys/{id}") { request, path, api in try api.revokeApiKey(request, id: path["id"]!) }
-        router.add("POST", prefix + "/scores") { request, _, api in try api.submitScore(request) }
+        router.addLater("POST", prefix + "/scores") { request, _, api, answer in try api.submitScore(request, answer: answer) }
         router.add("GET", prefix + "/leaderboards/{game}") { request, path, api in try api.board(request, game: path["game"]!) }
         router.add("GET", prefix + "/leaderboards/{game}/me") { request, path, api in try api.boardPosition(request, game: path["game"]!) }
         router.add("GET", prefix + "/me/standing") { request, _, api in try api.standing(request) }
@@ -77,30 +84,49 @@ public final class APIService {
         return router
     }
 
-    /// Answers one request; never throws, and never shows a client anything internal.
-    public func respond(to request: HTTPRequest) -> HTTPResponse {
+    /// Answers one request through `answer`, once: before it returns, or, for a route that answers later (a score's
+    /// submission, which waits for its group commit), from the thread that finishes its work. Never shows a client
+    /// anything internal.
+    public func respond(to request: HTTPRequest, answer: @escaping @Sendable (HTTPResponse) -> Void) {
         let started = ContinuousClock.now
-        var response: HTTPResponse
-        var route = Self.unmatchedRoute
         if request.method == "OPTIONS" {
-            response = preflight(request)
-        } else if request.body.count > config.maxBodyBytes {
-            response = .failure(.payloadTooLarge(limit: config.maxBodyBytes))
-        } else {
-            switch router.match(method: request.method, path: request.path) {
-            case .found(let handler, let parameters, let pattern):
-                route = pattern
-                do {
-                    response = try handler(request, parameters, self)
-                } catch {
-                    response = .failure(apiError(for: error, request: request))
-                }
-            case .methodNotAllowed(let allowed):
-                response = .failure(.methodNotAllowed(allowed: allowed))
-            case .notFound:
-                response = .failure(APIError(.notFound("no route for \(request.method) \(request.path)")))
-            }
+            return answer(finished(preflight(request), to: request, route: Self.unmatchedRoute, since: started))
         }
+        if request.body.count > config.maxBodyBytes {
+            let tooLarge = HTTPResponse.failure(.payloadTooLarge(limit: config.maxBodyBytes))
+            return answer(finished(tooLarge, to: request, route: Self.unmatchedRoute, since: started))
+        }
+        switch router.match(method: request.method, path: request.path) {
+        case .found(.now(let handler), let parameters, let route):
+            answer(finished(Result { try handler(request, parameters, self) }, to: request, route: route, since: started))
+        case .found(.later(let handler), let parameters, let route):
+            do {
+                try handler(request, parameters, self) { result in answer(self.finished(result, to: request, route: route, since: started)) }
+            } catch {
+                answer(finished(Result.failure(error), to: request, route: route, since: started))
+            }
+        case .methodNotAllowed(let allowed):
+            answer(finished(HTTPResponse.failure(.methodNotAllowed(allowed: allowed)), to: request, route: Self.unmatchedRoute, since: started))
+        case .notFound:
+            let notFound = APIError(.notFound("no route for \(request.method) \(request.path)"))
+            answer(finished(HTTPResponse.failure(notFound), to: request, route: Self.unmatchedRoute, since: started))
+        }
+    }
+
+    private func finished(_ outcome: Result<HTTPResponse, any Error>, to request: HTTPRequest, route: String, since started: ContinuousClock.Instant)
+        -> HTTPResponse
+    {
+        let response: HTTPResponse
+        switch outcome {
+        case .success(let made): response = made
+        case .failure(let error): response = .failure(apiError(for: error, request: request))
+        }
+        return finished(response, to: request, route: route, since: started)
+    }
+
+    /// `response` with the headers every answer carries, counted, timed and logged.
+    private func finished(_ response: HTTPResponse, to request: HTTPRequest, route: String, since started: ContinuousClock.Instant) -> HTTPResponse {
+        var response = response
         response.headers += corsHeaders(for: request)
         response.headers.append(("X-Request-ID", request.requestID))
         let elapsed = ContinuousClock.now - started
@@ -119,17 +145,21 @@ public final class APIService {
 
     /// Counts the request and times it. The metrics of a matched route are kept per worker, so the factory
     /// (a lookup under a lock every worker shares) is asked once; an unmatched request's method can be
-    /// anything a client sends, so those are not kept.
+    /// anything a client sends, so those are not kept. Under `requestMetrics`'s lock: a later answer is counted
+    /// on the thread that sends it.
     private func record(route: String, method: String, status: Int, nanoseconds: Int64) {
         let isKept = route != Self.unmatchedRoute
         let counterKey = RequestCounterKey(route: route, method: method, status: status)
-        let counter =
-            requestCounters[counterKey]
-            ?? Counter(label: "leaderboard_http_requests_total", dimensions: [("route", route), ("method", method), ("status", String(status))])
-        let timer = requestTimers[route] ?? Timer(label: "leaderboard_http_request_duration_seconds", dimensions: [("route", route)])
-        if isKept {
-            requestCounters[counterKey] = counter
-            requestTimers[route] = timer
+        let (counter, timer) = requestMetrics.withLock { kept in
+            let counter =
+                kept.counters[counterKey]
+                ?? Counter(label: "leaderboard_http_requests_total", dimensions: [("route", route), ("method", method), ("status", String(status))])
+            let timer = kept.timers[route] ?? Timer(label: "leaderboard_http_request_duration_seconds", dimensions: [("route", route)])
+            if isKept {
+                kept.counters[counterKey] = counter
+                kept.timers[route] = timer
+            }
+            return (counter, timer)
         }
         counter.increment()
         timer.recordNanoseconds(nanoseconds)

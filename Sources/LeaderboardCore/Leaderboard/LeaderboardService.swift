@@ -25,10 +25,15 @@ public final class LeaderboardService {
         case refused(ServiceError)
     }
 
-    /// Group commit for a process's submissions: one PostgreSQL statement (one commit) for those that
-    /// arrive while the previous batch is stored, then one pipelined Redis round trip for the batch, which
-    /// overlaps the next batch's statement. Share one between the services of a process's workers.
-    public typealias SubmissionBatches = SharedRoundTrip<PendingScore, Insertion, Landed>
+    /// Group commit for a process's submissions: one PostgreSQL statement (one commit) for those that arrive while the
+    /// previous batch is stored, then one Redis round trip for the batch, which overlaps the next batch's statement, and
+    /// the answers. Share one between the services of a process's workers, and start its stages (`SharedWork`).
+    public typealias SubmissionBatches = GroupCommit<PendingScore, Insertion, Submission>
+
+    /// What `SubmissionBatches` refuses when this many submissions wait for a statement already.
+    public static func submissionBatches(maximumWaiting: Int = 4_096) -> SubmissionBatches {
+        SubmissionBatches(maximumWaiting: maximumWaiting, refusal: "too many scores are waiting to be stored; retry shortly")
+    }
 
     public static let maximumPageRows = 100
     public static let maximumAround = 50
@@ -41,7 +46,10 @@ public final class LeaderboardService {
     let index: any RankingIndex
     let games: any GameCatalog
     let ephemeral: any EphemeralStore
-    let batches: SubmissionBatches
+    /// Asked whether a submission's token is revoked when its statement could not say (it failed); nil: not asked.
+    let revocations: (any TokenRevocations)?
+    /// Nil: each submission is stored and applied alone, on the caller's thread (unit tests).
+    let batches: SubmissionBatches?
     let pages: PageCache?
     let reports: ReportCache?
     let postgresReports: WorkSlots
@@ -57,13 +65,14 @@ public final class LeaderboardService {
     /// never kept, and anyone may ask for one: at most `postgresReports` are made at once, the others refused (503).
     public init(
         scores: any ScoreStore, index: any RankingIndex, games: any GameCatalog, ephemeral: any EphemeralStore,
-        batches: SubmissionBatches = SubmissionBatches(), pages: PageCache? = nil, reports: ReportCache? = nil,
+        revocations: (any TokenRevocations)? = nil, batches: SubmissionBatches? = nil, pages: PageCache? = nil, reports: ReportCache? = nil,
         postgresReports: WorkSlots = LeaderboardService.postgresReportSlots(), submissionsPerMinute: Int = defaultSubmissionsPerMinute
     ) {
         self.scores = scores
         self.index = index
         self.games = games
         self.ephemeral = ephemeral
+        self.revocations = revocations
         self.batches = batches
         self.pages = pages
         self.reports = reports
@@ -77,14 +86,16 @@ public final class LeaderboardService {
     }
 
     /// Validates, stores in PostgreSQL, then applies to the index, in a batch with the submissions other
-    /// workers make meanwhile. A retry with the same idempotency key gets the first answer and stores
-    /// nothing twice; the same key with another game or score is a validation error. With `tokenKey`, a revoked token is refused (unauthorized) by the statement that stores the score.
-    /// A player's own submissions (not `isTrusted`, a game server's) are limited to `submissionsPerMinute` per game, and
-    /// refused (forbidden) on an authoritative game.
+    /// workers make meanwhile; `completion` gets the outcome, on the group commit's thread (see `GroupCommit`). A retry
+    /// with the same idempotency key gets the first answer and stores nothing twice; the same key with another game or
+    /// score is a validation error. With `tokenKey`, a revoked token is refused (unauthorized) by the statement that
+    /// stores the score. A player's own submissions (not `isTrusted`, a game server's) are limited to
+    /// `submissionsPerMinute` per game, and refused (forbidden) on an authoritative game. Throws, calling no
+    /// completion, what is wrong with the submission itself (an unknown game, a bad key), or when too many wait.
     public func submit(
         userId: Int, name: String, game: String, score: Int, idempotencyKey: String?, unlessRevoked tokenKey: String? = nil,
-        isTrusted: Bool = false, now: Date = Date()
-    ) throws -> Submission {
+        isTrusted: Bool = false, now: Date = Date(), completion: @escaping @Sendable (Result<Submission, any Error>) -> Void
+    ) throws {
         // Bounds, archiving and `authoritative` are checked by the statement that stores the score, against the game as it is then.
         guard try games.game(game) != nil else {
             let active = try games.games().filter { !$0.archived }.map(\.slug)
@@ -97,15 +108,54 @@ public final class LeaderboardService {
             score: NewScore(userId: userId, game: game, score: score, idempotencyKey: idempotencyKey, tokenKey: tokenKey, isTrusted: isTrusted),
             name: name,
             today: UTCDay(epochSeconds: Int(now.timeIntervalSince1970)))
+        if let batches {
+            try batches.submit(pending, completion: completion)
+        } else {
+            completion(finish([pending], stored: store([pending]))[0])
+        }
+    }
+
+    /// `submit`, waiting for the outcome.
+    public func submit(
+        userId: Int, name: String, game: String, score: Int, idempotencyKey: String?, unlessRevoked tokenKey: String? = nil,
+        isTrusted: Bool = false, now: Date = Date()
+    ) throws -> Submission {
+        let outcome = Locked<Result<Submission, any Error>?>(nil)
+        let answered = DispatchSemaphore(value: 0)
+        try submit(
+            userId: userId, name: name, game: game, score: score, idempotencyKey: idempotencyKey, unlessRevoked: tokenKey,
+            isTrusted: isTrusted, now: now
+        ) { result in
+            outcome.withLock { $0 = result }
+            answered.signal()
+        }
+        answered.wait()
+        return try outcome.withLock { $0! }.get()
+    }
+
+    /// Applies a stored batch (`apply`) and makes each submission's answer: the group commit's finish stage.
+    func finish(_ batch: [PendingScore], stored: [Result<Insertion, any Error>]) -> [Result<Submission, any Error>] {
+        zip(batch, apply(batch, stored: stored)).map { pending, landed in Result { try answer(pending, landed) } }
+    }
+
+    private func answer(_ pending: PendingScore, _ landed: Result<Landed, any Error>) throws -> Submission {
+        let (userId, game, score, idempotencyKey) = (pending.score.userId, pending.score.game, pending.score.score, pending.score.idempotencyKey)
         let (stored, applied): (StoredScore, BoardIndex.Applied?)
         do {
-            switch try batches.submit(pending, run: store, then: apply) {
+            switch try landed.get() {
             case .refused(let error): throw error
             case .queued(let queued): (stored, applied) = (queued, nil)
             case .applied(let done, let outcome): (stored, applied) = (done, outcome)
             }
         } catch let error as PostgresError where error.sqlState == "23503" {
             throw ServiceError.unauthorized("account no longer exists")
+        } catch let error where !(error is ServiceError) {
+            // The statement that checks the token did not run (PostgreSQL unavailable): a revoked token is still
+            // told so, if the revocations can say it (their cache in Redis), as a read's is (`AuthService.whileNotRevoked`).
+            if let tokenKey = pending.score.tokenKey, let revocations, try revocations.isRevoked(tokenKey) {
+                throw ServiceError.unauthorized("token revoked")
+            }
+            throw error
         }
         // A key names one request: reused with another body, it is a client's mistake, not a retry (as the
         // IETF Idempotency-Key draft answers it).

@@ -6,13 +6,13 @@ import Foundation
 /// that finds callers queued when its batch has run keeps the lead for one more batch instead, and hands
 /// the finishing of its first batch to another caller of that batch, who does it with its own `then` (its
 /// own connections): the next batch starts at once, without waiting for a sleeping caller to wake and
-/// lead (~250 µs on this machine, against ~1.5-2 ms for a batch of submissions' statement). Nothing
+/// lead (~250 µs on this machine). Nothing
 /// waits for a batch to fill: a caller alone runs alone, and under load the batch is whatever queued
 /// during the previous one. A batch starts after each of its callers arrived, so what it reads is never
 /// older than the call.
 ///
-/// Submissions use it for their group commit (`LeaderboardService.SubmissionBatches`), page reads for
-/// their stamp check (`PageCache`).
+/// Page and report reads use it for their stamp check (`PageCache`, `ReportCache`). (Submissions, whose callers
+/// need not wait on a thread, have `GroupCommit`.)
 ///
 /// Shared by the worker threads of a process. Each caller waits on a condition of its own, so finishing
 /// a batch wakes exactly its callers and the next leader, not every waiting thread.

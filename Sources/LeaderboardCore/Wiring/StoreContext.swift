@@ -64,12 +64,14 @@ public struct Stores {
     }
 }
 
-/// What every worker of a process shares (see `PasswordWork`, `VerifiedTokens`, `SharedRoundTrip`, `PageCache`,
+/// What every worker of a process shares (see `PasswordWork`, `VerifiedTokens`, `GroupCommit`, `PageCache`,
 /// `ReportCache`, `GameList`, `SentinelWatch`).
 public struct SharedWork: Sendable {
     public let passwords: PasswordWork
     public let verifiedTokens: VerifiedTokens
-    public let submissionBatches: LeaderboardService.SubmissionBatches
+    /// Nil: each submission is stored and applied alone, on its caller's thread. Its stages run once
+    /// `startSubmissionStages` has started them.
+    public let submissionBatches: LeaderboardService.SubmissionBatches?
     /// Nil: every page is read with the page script.
     public let pages: PageCache?
     /// Nil: every report is made anew.
@@ -81,7 +83,7 @@ public struct SharedWork: Sendable {
 
     public init(
         passwords: PasswordWork, verifiedTokens: VerifiedTokens = VerifiedTokens(),
-        submissionBatches: LeaderboardService.SubmissionBatches = LeaderboardService.SubmissionBatches(), pages: PageCache? = nil,
+        submissionBatches: LeaderboardService.SubmissionBatches? = nil, pages: PageCache? = nil,
         reports: ReportCache? = nil, games: GameList = GameList(), sentinelWatch: SentinelWatch? = nil
     ) {
         self.games = games
@@ -91,6 +93,15 @@ public struct SharedWork: Sendable {
         self.submissionBatches = submissionBatches
         self.pages = pages
         self.reports = reports
+    }
+}
+
+extension SharedWork {
+    /// Starts the stages of `submissionBatches`, each over connections of its own, as a worker's.
+    public func startSubmissionStages(config: Config) {
+        submissionBatches?.start(
+            store: { StoreContext(config: config, shared: self).leaderboard.store },
+            finish: { StoreContext(config: config, shared: self).leaderboard.finish })
     }
 }
 
@@ -118,7 +129,8 @@ public final class StoreContext: @unchecked Sendable {
             passwords: shared.passwords,
             verifiedTokens: shared.verifiedTokens)
         leaderboard = LeaderboardService(
-            scores: stores.scores, index: stores.index, games: stores.games, ephemeral: stores.ephemeral, batches: shared.submissionBatches,
+            scores: stores.scores, index: stores.index, games: stores.games, ephemeral: stores.ephemeral, revocations: stores.revocations,
+            batches: shared.submissionBatches,
             pages: shared.pages, reports: shared.reports, postgresReports: shared.postgresReports,
             submissionsPerMinute: config.scoreRatePerMinute)
     }
