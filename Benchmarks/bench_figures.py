@@ -134,11 +134,11 @@ def measure_figures(results, board, board_size, last_id):
     # with the submissions in flight, and a submission costs less. Each run of POST /scores on the plan's dataset.
     if wanted("rest.scores.c128"):
         if "rest.scores" in figures:
-            restore_dataset(last_id)
+            restore_dataset(last_id, processes)
         figures["rest.scores.c128"] = measure_rest("POST /scores, 128 connections", processes, script="scores.lua", connections=128,
                                                  BENCH_TOKENS=tokens, answers_to=("POST", "/api/v1/scores"))
     if {"rest.scores", "rest.scores.c128"} & figures.keys() and (wanted("rest.top10.submitting") or wanted("rest.report30.submitting")):
-        restore_dataset(last_id)
+        restore_dataset(last_id, processes)
     # Popular reads while players submit: nearly every batch of submissions changes the global board and a board of
     # today, which top 10 and a 30-day report read, so what a pool keeps seldom holds and their readers miss together.
     def read_while_submitting(label, path):

@@ -352,10 +352,11 @@ def remove_added_scores(last_id):
     return True
 
 
-def restore_dataset(last_id):
-    """Mid-run, puts the dataset back to the snapshot: Redis restarted on it (the daemons reconnect by themselves),
-    the scores added since taken out of PostgreSQL. A run of POST /scores changes what the next one costs (a player
-    who already holds today's entry moves fewer boards), so each is measured on the plan's dataset."""
+def restore_dataset(last_id, processes):
+    """Mid-run, puts the dataset back to the snapshot: Redis restarted on it (the daemons reconnect by themselves; its
+    new pid goes into `processes`), the scores added since taken out of PostgreSQL. A run of POST /scores changes what
+    the next one costs (a player who already holds today's entry moves fewer boards), so each is measured on the plan's
+    dataset."""
     if last_id is None:
         say("warning: no snapshot to restore; the next figure runs on the dataset as the last run left it")
         return
@@ -364,6 +365,7 @@ def restore_dataset(last_id):
     shutil.copyfile(SNAPSHOT, os.path.join(STACK_DIR, "redis", "dump.rdb"))
     if not remove_added_scores(last_id) or stack("start-service", "redis").returncode != 0:
         die("could not restore the dataset's snapshot")
+    processes.redis = read_pid("redis.pid")
 
 
 def stop_stack(last_id):

@@ -19,7 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
-from conftest import Api, LogWatch, Stack, answered_by_the_api, leaderboardctl, new_players, wait_until
+from conftest import Api, LogWatch, Stack, answered_by_the_api, leaderboardctl, new_players, run_sql, wait_until
 from test_health import CUT_REQUEST, is_healthy
 from test_metrics import api_metrics, scrape
 
@@ -63,11 +63,17 @@ class KeptFastCGIConnection:
         self.socket.sendall(self.record(self.STDIN, b""))
         return self.answer()
 
-    def begin(self, method: str, uri: str, content_length: int = 0) -> None:
+    def post(self, uri: str, body: bytes, authorization: str) -> None:
+        """Sends a whole POST; its answer is `answer()`'s to read."""
+        self.begin("POST", uri, content_length=len(body), authorization=authorization)
+        self.socket.sendall(self.record(self.STDIN, body) + self.record(self.STDIN, b""))
+
+    def begin(self, method: str, uri: str, content_length: int = 0, authorization: str | None = None) -> None:
         """Sends a request's head; its body (`STDIN` records, then an empty one) is the caller's to send."""
         params = b"".join(self.pair(name, value) for name, value in (
             ("REQUEST_METHOD", method), ("REQUEST_URI", uri), ("DOCUMENT_URI", uri), ("QUERY_STRING", ""),
-            ("REMOTE_ADDR", "127.0.0.1"), ("CONTENT_TYPE", "application/json"), ("CONTENT_LENGTH", str(content_length))))
+            ("REMOTE_ADDR", "127.0.0.1"), ("CONTENT_TYPE", "application/json"), ("CONTENT_LENGTH", str(content_length)),
+            *((("HTTP_AUTHORIZATION", authorization),) if authorization else ())))
         begin = struct.pack(">HB5x", self.RESPONDER, self.KEEP_CONN)
         self.socket.sendall(self.record(self.BEGIN_REQUEST, begin) + self.record(self.PARAMS, params) + self.record(self.PARAMS, b""))
 
@@ -86,8 +92,11 @@ class KeptFastCGIConnection:
 
     @staticmethod
     def pair(name: str, value: str) -> bytes:
-        assert len(name) < 128 and len(value) < 128
-        return bytes([len(name), len(value)]) + name.encode() + value.encode()
+        def length(text: str) -> bytes:
+            # One byte below 128, else four with the high bit set (FastCGI's name-value pairs).
+            return bytes([len(text)]) if len(text) < 128 else struct.pack(">I", len(text) | 0x80000000)
+
+        return length(name) + length(value) + name.encode() + value.encode()
 
     @staticmethod
     def record(kind: int, content: bytes) -> bytes:
@@ -214,9 +223,7 @@ def test_a_pool_on_tcp_answers_only_the_addresses_fcgi_web_server_addrs_names(st
     """libfcgi's FCGI_WEB_SERVER_ADDRS, which its own accept loop honoured and the pool's does too: on a TCP socket,
     a connection from an address the list does not name is closed unanswered (else anyone reaching the port could
     send requests past nginx, with a REMOTE_ADDR of their choosing), and one from a named address is served."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     env = {
         **os.environ, "LEADERBOARD_ENV_FILE": str(stack.directory / "leaderboard.env"), "API_LISTEN": f"127.0.0.1:{port}",
         "API_WORKERS": "2", "FCGI_WEB_SERVER_ADDRS": "127.0.0.2,127.0.0.3",
@@ -274,14 +281,63 @@ def test_a_pool_that_cannot_listen_where_api_listen_says_stops_with_one_line_nam
     assert len(lines) == 1 and lines[0].startswith("leaderboard-api: API_LISTEN: ") and listen in lines[0], refused.stderr
 
 
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_submissions_waiting_for_their_statement_hold_no_worker(base_url: str, stack: Stack, stack_env: dict[str, str]) -> None:
+    """A submission waits for its batch's statement and index update, but not on a worker: a pool of one worker takes
+    three submissions whose statement cannot run yet (their player's row is locked), then answers a read at once, and
+    the three once the statement has run. (When a waiting submission held its worker, the read waited behind them.)"""
+    player = new_players(base_url, 1, "Waiter")[0]
+    port = free_port()
+    env = {**os.environ, "LEADERBOARD_ENV_FILE": str(stack.directory / "leaderboard.env"), "API_LISTEN": f"127.0.0.1:{port}",
+           "API_WORKERS": "1"}
+    pool = subprocess.Popen([str(pathlib.Path(os.environ["BIN_DIR"]) / "leaderboard-api")], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    # The statement locks its players' rows (FOR KEY SHARE) first: a transaction holding this one's row holds the batch.
+    holder = subprocess.Popen(
+        ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", stack_env["PG_SERVER"], "-p", stack_env["PG_PORT"],
+         "-U", stack_env["PG_USER"], "-d", stack_env["PG_DB"]],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "PGPASSWORD": stack_env["PG_PW"]})
+    connections: list[KeptFastCGIConnection] = []
+    try:
+        assert holder.stdin is not None and holder.stdout is not None
+        holder.stdin.write(f"BEGIN;\nSELECT FROM users WHERE id = {int(player.id)} FOR UPDATE \\g /dev/null\n\\echo locked\n")
+        holder.stdin.flush()
+        assert holder.stdout.readline().strip() == "locked", holder.stderr.read() if holder.stderr else ""
+        connections = [wait_until(lambda: KeptFastCGIConnection(("127.0.0.1", port)), timeout=30,
+                                  ignoring=(ConnectionRefusedError,), message="the pool to listen") for _ in range(4)]
+        for score, connection in enumerate(connections[:3], start=1):
+            connection.post("/api/v1/scores", f'{{"game": "cod", "score": {score}}}'.encode(), f"Bearer {player.token}")
+        wait_until(lambda: run_sql(stack_env, "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                                              "AND query LIKE '%FOR KEY SHARE%'")[0][0] != "0",
+                   timeout=30, message="the batch's statement to wait for the row")
+        assert connections[3].get("/api/v1/games").startswith(b"Status: 200"), "the read was not answered"
+        holder.stdin.write("ROLLBACK;\n")
+        holder.stdin.flush()
+        answers = [connection.answer() for connection in connections[:3]]
+        assert all(answer.startswith(b"Status: 200") for answer in answers), answers
+        stored = run_sql(stack_env, "SELECT score FROM scores WHERE user_id = :'id' ORDER BY score", id=str(player.id))
+        assert stored == [["1"], ["2"], ["3"]]
+    finally:
+        for connection in connections:
+            connection.close()
+        holder.communicate(input="", timeout=30)
+        pool.send_signal(signal.SIGTERM)
+        _, errors = pool.communicate(timeout=30)
+    assert pool.returncode == 0, errors
+
+
 def test_a_pool_whose_every_worker_is_stuck_stops_pinging_the_systemd_watchdog(stack: Stack) -> None:
     """systemd restarts the api when its watchdog pings stop (WatchdogSec=). They stop once every worker has been on
     one request for the whole watchdog timeout (1 s here, the unit's 30 s): the pool answers nobody then. The pool's
     one worker is held by a request whose body stops half way (nginx sends whole bodies, so in production it would be
     a call that hangs); once that request ends, the pings come again."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     with tempfile.TemporaryDirectory() as directory, socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as notifications:
         notify_path = os.path.join(directory, "notify")
         notifications.bind(notify_path)
