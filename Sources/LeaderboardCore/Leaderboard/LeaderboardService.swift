@@ -181,7 +181,7 @@ public final class LeaderboardService {
     /// A batch in one statement; when it fails for a reason of one submission's (a deleted account, a
     /// deadlock with another batch over idempotency keys), each alone, so only that one fails.
     func store(_ batch: [PendingScore]) -> [Result<Insertion, any Error>] {
-        Observability.submissionBatchFormed(size: batch.count)
+        Observability.submissionBatchFormed(size: batch.count, stillWaiting: batches?.waitingCount ?? 0)
         return Observability.submissionBatchStage(.store) {
             do {
                 return try scores.insert(batch.map(\.score), perMinute: submissionsPerMinute).map { .success($0) }

@@ -70,6 +70,13 @@ public final class GroupCommit<Item, Middle, Outcome>: @unchecked Sendable {
         queued.signal()
     }
 
+    /// How many items wait for the store stage to take them.
+    public var waitingCount: Int {
+        queued.lock()
+        defer { queued.unlock() }
+        return queue.count
+    }
+
     /// Stores and finishes every item queued, then ends the stages' threads; returns once they have ended.
     public func stop() {
         queued.lock()

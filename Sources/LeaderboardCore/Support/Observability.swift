@@ -42,9 +42,12 @@ public enum Observability {
         Counter(label: rejectedSubmissionsLabel, dimensions: [("reason", reason.rawValue)]).increment()
     }
 
-    /// Records how many submissions a batch of the group commit (`LeaderboardService.SubmissionBatches`) holds.
-    static func submissionBatchFormed(size: Int) {
+    /// Records how many submissions a batch of the group commit (`LeaderboardService.SubmissionBatches`) holds, and how
+    /// many still wait behind it: a backlog that grows is a store stage that does not keep up (past
+    /// `LeaderboardService.submissionBatches`' bound, submissions are refused with 503).
+    static func submissionBatchFormed(size: Int, stillWaiting: Int) {
         Recorder(label: submissionBatchSizeLabel).record(size)
+        Gauge(label: "leaderboard_submissions_waiting").record(stillWaiting)
     }
 
     /// Runs one stage of a submission batch and records how long it took: the group commit's cycle, which bounds how
