@@ -135,10 +135,26 @@ public final class LeaderboardService {
 
     /// Applies a stored batch (`apply`) and makes each submission's answer: the group commit's finish stage.
     func finish(_ batch: [PendingScore], stored: [Result<Insertion, any Error>]) -> [Result<Submission, any Error>] {
-        zip(batch, apply(batch, stored: stored)).map { pending, landed in Result { try answer(pending, landed) } }
+        let landed = apply(batch, stored: stored)
+        let revoked = revokedAmongUnchecked(batch, landed)
+        return zip(batch, landed).map { pending, landed in Result { try answer(pending, landed, revoked: revoked) } }
     }
 
-    private func answer(_ pending: PendingScore, _ landed: Result<Landed, any Error>) throws -> Submission {
+    /// The tokens revoked among those whose statement did not run (it failed: PostgreSQL unavailable), so that such a
+    /// token is still told it is revoked, as a read's is (`AuthService.whileNotRevoked`): one question for the batch, which
+    /// the revocations' cache in Redis answers while PostgreSQL is away. Its error, when they cannot say.
+    private func revokedAmongUnchecked(_ batch: [PendingScore], _ landed: [Result<Landed, any Error>]) -> Result<Set<String>, any Error> {
+        let unchecked = zip(batch, landed).compactMap { pending, landed -> String? in
+            guard case .failure(let error) = landed, !(error is ServiceError) else { return nil }
+            return pending.score.tokenKey
+        }
+        guard let revocations, !unchecked.isEmpty else { return .success([]) }
+        return Result { try revocations.revoked(among: unchecked) }
+    }
+
+    private func answer(_ pending: PendingScore, _ landed: Result<Landed, any Error>, revoked: Result<Set<String>, any Error>) throws
+        -> Submission
+    {
         let (userId, game, score, idempotencyKey) = (pending.score.userId, pending.score.game, pending.score.score, pending.score.idempotencyKey)
         let (stored, applied): (StoredScore, BoardIndex.Applied?)
         do {
@@ -150,9 +166,7 @@ public final class LeaderboardService {
         } catch let error as PostgresError where error.sqlState == "23503" {
             throw ServiceError.unauthorized("account no longer exists")
         } catch let error where !(error is ServiceError) {
-            // The statement that checks the token did not run (PostgreSQL unavailable): a revoked token is still
-            // told so, if the revocations can say it (their cache in Redis), as a read's is (`AuthService.whileNotRevoked`).
-            if let tokenKey = pending.score.tokenKey, let revocations, try revocations.isRevoked(tokenKey) {
+            if let tokenKey = pending.score.tokenKey, try revoked.get().contains(tokenKey) {
                 throw ServiceError.unauthorized("token revoked")
             }
             throw error
