@@ -30,9 +30,9 @@ public final class LeaderboardService {
     /// the answers. Share one between the services of a process's workers, and start its stages (`SharedWork`).
     public typealias SubmissionBatches = GroupCommit<PendingScore, Insertion, Submission>
 
-    /// What `SubmissionBatches` refuses when this many submissions wait for a statement already.
-    public static func submissionBatches(maximumWaiting: Int = 4_096) -> SubmissionBatches {
-        SubmissionBatches(maximumWaiting: maximumWaiting, refusal: "too many scores are waiting to be stored; retry shortly")
+    /// A process's group commit, with what it answers a submission past `GroupCommit.maximumWaiting` (503).
+    public static func submissionBatches() -> SubmissionBatches {
+        SubmissionBatches(refusal: "too many scores are waiting to be stored; retry shortly")
     }
 
     public static let maximumPageRows = 100
@@ -145,11 +145,17 @@ public final class LeaderboardService {
     /// the revocations' cache in Redis answers while PostgreSQL is away. Its error, when they cannot say.
     private func revokedAmongUnchecked(_ batch: [PendingScore], _ landed: [Result<Landed, any Error>]) -> Result<Set<String>, any Error> {
         let unchecked = zip(batch, landed).compactMap { pending, landed -> String? in
-            guard case .failure(let error) = landed, !(error is ServiceError) else { return nil }
+            guard case .failure(let error) = landed, Self.isUnchecked(error) else { return nil }
             return pending.score.tokenKey
         }
         guard let revocations, !unchecked.isEmpty else { return .success([]) }
         return Result { try revocations.revoked(among: unchecked) }
+    }
+
+    /// Whether a submission failed without its statement having checked its token: not one of the service's own refusals,
+    /// nor a deleted account's (23503, the statement ran).
+    private static func isUnchecked(_ error: any Error) -> Bool {
+        !(error is ServiceError) && (error as? PostgresError)?.sqlState != "23503"
     }
 
     private func answer(_ pending: PendingScore, _ landed: Result<Landed, any Error>, revoked: Result<Set<String>, any Error>) throws
@@ -165,7 +171,7 @@ public final class LeaderboardService {
             }
         } catch let error as PostgresError where error.sqlState == "23503" {
             throw ServiceError.unauthorized("account no longer exists")
-        } catch let error where !(error is ServiceError) {
+        } catch let error where Self.isUnchecked(error) {
             if let tokenKey = pending.score.tokenKey, try revoked.get().contains(tokenKey) {
                 throw ServiceError.unauthorized("token revoked")
             }

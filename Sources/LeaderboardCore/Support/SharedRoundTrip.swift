@@ -6,10 +6,9 @@ import Foundation
 /// that finds callers queued when its batch has run keeps the lead for one more batch instead, and hands
 /// the finishing of its first batch to another caller of that batch, who does it with its own `then` (its
 /// own connections): the next batch starts at once, without waiting for a sleeping caller to wake and
-/// lead (~250 µs on this machine). Nothing
-/// waits for a batch to fill: a caller alone runs alone, and under load the batch is whatever queued
-/// during the previous one. A batch starts after each of its callers arrived, so what it reads is never
-/// older than the call.
+/// lead (~250 µs on this machine). Nothing waits for a batch to fill: a caller alone runs alone, and under
+/// load the batch is whatever queued during the previous one. A batch starts after each of its callers
+/// arrived, so what it reads is never older than the call.
 ///
 /// Page and report reads use it for their stamp check (`PageCache`, `ReportCache`). (Submissions, whose callers
 /// need not wait on a thread, have `GroupCommit`.)
