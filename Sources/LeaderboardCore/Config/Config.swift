@@ -160,6 +160,11 @@ public struct PostgresSettings: Sendable {
     public var user: String
     public var password: String
     public var database: String
+    /// Plans each statement with parameters once for every value (`plan_cache_mode=force_generic_plan`), for a
+    /// connection whose statements' plans do not depend on their values. PostgreSQL otherwise plans a prepared
+    /// statement anew at each run for as long as a plan for its values looks cheaper than the generic one: the
+    /// batch insert of single submissions (a light load) measured ~0.5 ms of planning to ~0.2 ms of running, every time.
+    public var plansOnce = false
 
     public init(hosts: [String], ports: [Int], user: String, password: String, database: String) {
         (self.hosts, self.ports, self.user, self.password, self.database) = (hosts, ports, user, password, database)
@@ -178,7 +183,7 @@ public struct PostgresSettings: Sendable {
             ("target_session_attrs", "read-write"),
             ("connect_timeout", "3"), ("application_name", "leaderboard"),
             // Periods are UTC days, weeks and months: date arithmetic in SQL must agree with Swift's.
-            ("options", "-c TimeZone=UTC"),
+            ("options", "-c TimeZone=UTC" + (plansOnce ? " -c plan_cache_mode=force_generic_plan" : "")),
             ("keepalives_idle", "30"), ("keepalives_interval", "5"), ("keepalives_count", "3"),
         ]
         return pairs.map { key, value in

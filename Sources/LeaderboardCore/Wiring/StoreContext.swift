@@ -97,10 +97,16 @@ public struct SharedWork: Sendable {
 }
 
 extension SharedWork {
-    /// Starts the stages of `submissionBatches`, each over connections of its own, as a worker's.
+    /// Starts the stages of `submissionBatches`, each over connections of its own, as a worker's. The store stage's
+    /// connection runs the batch insert, whose plan is the same for every batch: it is planned once (`plansOnce`).
     public func startSubmissionStages(config: Config) {
+        let storing = {
+            var storing = config
+            storing.postgres.plansOnce = true
+            return storing
+        }()
         submissionBatches?.start(
-            store: { StoreContext(config: config, shared: self).leaderboard.store },
+            store: { StoreContext(config: storing, shared: self).leaderboard.store },
             finish: { StoreContext(config: config, shared: self).leaderboard.finish })
     }
 }
