@@ -140,6 +140,26 @@ import Testing
         #expect(try board("cod").result.map(\.score) == [800, 500])
     }
 
+    /// A retry in the batch of its first submission (a client that retried at once) gets the first's answer, which the
+    /// batch remembers with its others' for later retries.
+    @Test func aRetryInTheBatchOfItsFirstGetsTheFirstAnswer() throws {
+        let batch = [1, 1, 2].map { user in
+            LeaderboardService.PendingScore(
+                score: NewScore(userId: user, game: "cod", score: 500 + user, idempotencyKey: "same", tokenKey: nil), name: "player\(user)",
+                today: today)
+        }
+        let answers = service.finish(batch, stored: service.store(batch)).map { try? $0.get() }
+        guard case .applied(let first)? = answers[0], case .applied(let retry)? = answers[1], case .applied(let other)? = answers[2] else {
+            Issue.record("answers: \(answers)")
+            return
+        }
+        #expect(first.improved && retry == first)
+        try submit(3, "cod", 900)
+        #expect(try submit(1, "cod", 501, key: "same") == first, "remembered with the batch, though player3 has since passed")
+        #expect(try submit(2, "cod", 502, key: "same") == other)
+        #expect(scores.rows.count == 3)
+    }
+
     /// A client retries a 202 with its key: the stored score is applied, answered as stored once, not as improving.
     @Test func aRetryOfAQueuedSubmissionOnceTheIndexIsBackGetsItsRanks() throws {
         index.isBuilt = false

@@ -144,7 +144,7 @@ public final class InMemoryEphemeralStore: EphemeralStore {
 
     public func counter(_ key: String) throws -> (value: Int, secondsLeft: Int) { (counters[key] ?? 0, counters[key] == nil ? 0 : 60) }
     public func remove(_ key: String) throws { counters[key] = nil }
-    public func remember(_ value: String, as key: String, seconds: Int) throws { values[key] = value }
+    public func remember(_ values: [String: String], seconds: Int) throws { self.values.merge(values) { _, new in new } }
     public func recall(_ key: String) throws -> String? { values[key] }
 }
 

@@ -26,8 +26,9 @@ public struct RedisEphemeralStore: EphemeralStore {
         try redis.command(["DEL", prefix + key])
     }
 
-    public func remember(_ value: String, as key: String, seconds: Int) throws {
-        try redis.command(["SET", prefix + key, value, "EX", String(max(1, seconds))])
+    public func remember(_ values: [String: String], seconds: Int) throws {
+        guard !values.isEmpty else { return }
+        try redis.pipelineOrThrow(values.map { key, value in ["SET", prefix + key, value, "EX", String(max(1, seconds))] })
     }
 
     public func recall(_ key: String) throws -> String? {

@@ -29,8 +29,8 @@ public protocol EphemeralStore {
     /// The counter's value and the seconds until it expires (0 when it does not exist).
     func counter(_ key: String) throws -> (value: Int, secondsLeft: Int)
     func remove(_ key: String) throws
-    /// Keeps `value` under `key` for `seconds`.
-    func remember(_ value: String, as key: String, seconds: Int) throws
+    /// Keeps each value under its key for `seconds`, in one round trip.
+    func remember(_ values: [String: String], seconds: Int) throws
     func recall(_ key: String) throws -> String?
 }
 

@@ -137,7 +137,13 @@ public final class LeaderboardService {
     func finish(_ batch: [PendingScore], stored: [Result<Insertion, any Error>]) -> [Result<Submission, any Error>] {
         let landed = apply(batch, stored: stored)
         let revoked = revokedAmongUnchecked(batch, landed)
-        return zip(batch, landed).map { pending, landed in Result { try answer(pending, landed, revoked: revoked) } }
+        var answersToRemember: [String: String] = [:]
+        let answers = zip(batch, landed).map { pending, landed in
+            Result { try answer(pending, landed, revoked: revoked, remembering: &answersToRemember) }
+        }
+        // The batch's answers to remember (`Idempotency-Key`), in one round trip: the stage finishes one batch at a time.
+        try? ephemeral.remember(answersToRemember, seconds: Self.idempotencyAnswerSeconds)
+        return answers
     }
 
     /// The tokens revoked among those whose statement did not run (it failed: PostgreSQL unavailable), so that such a
@@ -158,9 +164,11 @@ public final class LeaderboardService {
         !(error is ServiceError) && (error as? PostgresError)?.sqlState != "23503"
     }
 
-    private func answer(_ pending: PendingScore, _ landed: Result<Landed, any Error>, revoked: Result<Set<String>, any Error>) throws
-        -> Submission
-    {
+    /// `answersToRemember`: the answers of this batch to remember, by key, where a retry in the same batch finds its first's.
+    private func answer(
+        _ pending: PendingScore, _ landed: Result<Landed, any Error>, revoked: Result<Set<String>, any Error>,
+        remembering answersToRemember: inout [String: String]
+    ) throws -> Submission {
         let (userId, game, score, idempotencyKey) = (pending.score.userId, pending.score.game, pending.score.score, pending.score.idempotencyKey)
         let (stored, applied): (StoredScore, BoardIndex.Applied?)
         do {
@@ -183,7 +191,7 @@ public final class LeaderboardService {
             throw ServiceError.validation(field: "Idempotency-Key", "'\(idempotencyKey)' was already used for another submission")
         }
         let answerKey = idempotencyKey.map { RedisKeys.idempotentAnswer(userId: userId, keyHash: Crypto.hex(Crypto.sha256(Array($0.utf8)))) }
-        if stored.isReplay, let answerKey, let remembered = try? ephemeral.recall(answerKey),
+        if stored.isReplay, let answerKey, let remembered = answersToRemember[answerKey] ?? (try? ephemeral.recall(answerKey)),
             let result = try? JSONDecoder().decode(SubmissionResult.self, from: Data(remembered.utf8))
         {
             return .applied(result)
@@ -193,7 +201,7 @@ public final class LeaderboardService {
             game: stored.game, score: stored.score, best: applied.best, improved: applied.improved && !stored.isReplay,
             rank: applied.rank, globalRank: applied.globalRank)
         if let answerKey, let encoded = try? JSONCoding.encode(result) {
-            try? ephemeral.remember(String(decoding: encoded, as: UTF8.self), as: answerKey, seconds: Self.idempotencyAnswerSeconds)
+            answersToRemember[answerKey] = String(decoding: encoded, as: UTF8.self)
         }
         return .applied(result)
     }
